@@ -1,0 +1,159 @@
+import { LabError } from './errors';
+
+/** The dtypes the lab reads. One map from dtype to typed array, as onnxruntime's js/common does. */
+export type DType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export interface DataTypeMap {
+  float32: Float32Array;
+  float64: Float64Array;
+  float16: Uint16Array; // raw IEEE half bits
+  bfloat16: Uint16Array; // raw bfloat16 bits
+  int64: BigInt64Array;
+  int32: Int32Array;
+  int16: Int16Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+  bool: Uint8Array;
+}
+export type TypedArrayOf<T extends DType> = DataTypeMap[T];
+export type AnyTypedArray = DataTypeMap[DType];
+
+export const DTYPE_SIZE: Record<DType, number> = {
+  float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+};
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** A dense, contiguous, row-major tensor. The size is checked against the shape at construction. */
+export class Tensor<T extends DType = DType> {
+  readonly dtype: T;
+  readonly shape: readonly number[];
+  readonly data: TypedArrayOf<T>;
+  constructor(dtype: T, shape: readonly number[], data: TypedArrayOf<T>) {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new LabError('BAD_TENSOR', `invalid shape [${shape.join(', ')}]`);
+    }
+    const n = numel(shape);
+    if (data.length !== n) {
+      throw new LabError('BAD_TENSOR', `a ${dtype} tensor of shape [${shape.join(', ')}] needs ${n} elements, got ${data.length}`);
+    }
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.data = data;
+  }
+  get size(): number {
+    return this.data.length;
+  }
+  /** Values as float32 (converting half, bfloat16, float64 and integers). */
+  toFloat32(): Float32Array {
+    return toFloat32Array(this.dtype, this.data);
+  }
+  asFloat32(): Tensor<'float32'> {
+    return this.dtype === 'float32' ? (this as unknown as Tensor<'float32'>) : new Tensor('float32', this.shape, this.toFloat32());
+  }
+}
+
+export function toFloat32Array(dtype: DType, data: AnyTypedArray): Float32Array {
+  switch (dtype) {
+    case 'float32':
+      return data as Float32Array;
+    case 'float16':
+      return halfBitsToFloat32(data as Uint16Array);
+    case 'bfloat16':
+      return bfloat16BitsToFloat32(data as Uint16Array);
+    case 'int64': {
+      const src = data as BigInt64Array;
+      const out = new Float32Array(src.length);
+      for (let i = 0; i < src.length; i++) out[i] = Number(src[i]);
+      return out;
+    }
+    default:
+      return Float32Array.from(data as ArrayLike<number>);
+  }
+}
+
+// ---- fp16 / bf16 conversions (round to nearest even, as hardware does) ----
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Float32 -> IEEE half bits, round-to-nearest-even, overflow to inf, gradual underflow. */
+export function float32ToHalfBits(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / nan
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow to zero
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++; // may carry into exponent: correct (rounds to inf)
+  return sign | half;
+}
+
+export function halfBitsToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+export function halfBitsToFloat32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = halfBitsToFloat(src[i]);
+  return out;
+}
+
+export function float32ToHalfArray(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = float32ToHalfBits(src[i]);
+  return out;
+}
+
+export function bfloat16BitsToFloat32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  const o32 = new Uint32Array(out.buffer);
+  for (let i = 0; i < src.length; i++) o32[i] = src[i] << 16;
+  return out;
+}
+
+export function float32ToBfloat16Bits(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff)) return (x >>> 16) | 0x40;
+  const rounded = x + 0x7fff + ((x >>> 16) & 1);
+  return (rounded >>> 16) & 0xffff;
+}
+
+/** Round every value to the nearest fp16 (or bf16) value, in place; returns the array. */
+export function roundToHalfInPlace(a: Float32Array, kind: 'fp16' | 'bf16' = 'fp16'): Float32Array {
+  for (let i = 0; i < a.length; i++) {
+    if (kind === 'fp16') a[i] = halfBitsToFloat(float32ToHalfBits(a[i]));
+    else {
+      f32[0] = a[i];
+      u32[0] = float32ToBfloat16Bits(f32[0]) << 16;
+      a[i] = f32[0];
+    }
+  }
+  return a;
+}
+
+export const FP16_MAX = 65504;
