@@ -172,7 +172,7 @@ export interface PipelineOptions {
   tolerance?: number;
   /** Write the ONNX graph exactly as run. */
   saveOnnx?: string;
-  /** prescaled mode: the LayerNorm input is divided by 2^prescaleShift (default 4). */
+  /** prescaled mode: the LayerNorm input is divided by 2^prescaleShift (default 3: exact for |x-mean| up to 2047; 4 loses accuracy to fp16 subnormals and eps flushing). */
   prescaleShift?: number;
 }
 

@@ -1,0 +1,202 @@
+/** Pure comparison and statistics over Float32Arrays. No onnxruntime, no vscode. */
+import { FP16_MAX } from '../tensor';
+import type { Histogram, LayerNormStats, TensorStats } from '../report';
+
+/** Sums kept in float64. */
+export interface Diff {
+  relL2: number;
+  maxAbs: number;
+  cosine: number;
+}
+
+/** ||a - b|| / ||b||, max |a - b| and cosine over elements [from, a.length). inf/NaN in `a` make the error infinite. */
+export function diff(a: Float32Array, ref: Float32Array, from = 0): Diff {
+  if (a.length !== ref.length) throw new Error(`diff: length ${a.length} vs ${ref.length}`);
+  let d2 = 0;
+  let r2 = 0;
+  let a2 = 0;
+  let dot = 0;
+  let maxAbs = 0;
+  let bad = false;
+  for (let i = from; i < a.length; i++) {
+    const x = a[i];
+    const y = ref[i];
+    if (!Number.isFinite(x)) {
+      bad = true;
+      continue;
+    }
+    const d = x - y;
+    d2 += d * d;
+    r2 += y * y;
+    a2 += x * x;
+    dot += x * y;
+    const ad = Math.abs(d);
+    if (ad > maxAbs) maxAbs = ad;
+  }
+  if (bad) return { relL2: Infinity, maxAbs: Infinity, cosine: NaN };
+  return {
+    relL2: r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2),
+    maxAbs,
+    cosine: a2 > 0 && r2 > 0 ? dot / Math.sqrt(a2 * r2) : a2 === r2 ? 1 : 0,
+  };
+}
+
+/**
+ * Per-token relative error of a block output (1, 1+S*T, C) in (patch, frame) order, as [frame][patch].
+ */
+export function tokenErrors(out: Float32Array, ref: Float32Array, S: number, T: number, C: number): number[][] {
+  const grid: number[][] = Array.from({ length: T }, () => new Array<number>(S).fill(0));
+  for (let s = 0; s < S; s++) {
+    for (let t = 0; t < T; t++) {
+      const base = (1 + s * T + t) * C;
+      let d2 = 0;
+      let r2 = 0;
+      let bad = false;
+      for (let c = 0; c < C; c++) {
+        const x = out[base + c];
+        if (!Number.isFinite(x)) bad = true;
+        const d = x - ref[base + c];
+        d2 += d * d;
+        r2 += ref[base + c] * ref[base + c];
+      }
+      grid[t][s] = bad ? Infinity : r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2);
+    }
+  }
+  return grid;
+}
+
+export function histogram(a: Float32Array, bins = 32, lo?: number, hi?: number): Histogram {
+  let mn = Infinity;
+  let mx = -Infinity;
+  if (lo === undefined || hi === undefined) {
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i];
+      if (Number.isFinite(v)) {
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+    }
+  } else {
+    mn = lo;
+    mx = hi;
+  }
+  if (!Number.isFinite(mn)) return { edges: [0, 0], counts: [0] };
+  if (mx === mn) return { edges: [mn, mx], counts: [countFinite(a)] };
+  const counts = new Array<number>(bins).fill(0);
+  const w = (mx - mn) / bins;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    if (!Number.isFinite(v) || v < mn || v > mx) continue;
+    counts[Math.min(bins - 1, Math.floor((v - mn) / w))]++;
+  }
+  const edges = Array.from({ length: bins + 1 }, (_, i) => mn + i * w);
+  return { edges, counts };
+}
+
+function countFinite(a: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i])) n++;
+  return n;
+}
+
+/** Summary statistics of a tensor; channels = size of the last dimension for per-channel max |x|. */
+export function tensorStats(name: string, a: Float32Array, shape: readonly number[], withChannels = true): TensorStats {
+  let mn = Infinity;
+  let mx = -Infinity;
+  let sum = 0;
+  let sum2 = 0;
+  let n = 0;
+  let nan = 0;
+  let inf = 0;
+  let over = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    if (Number.isNaN(v)) {
+      nan++;
+      continue;
+    }
+    if (!Number.isFinite(v)) {
+      inf++;
+      continue;
+    }
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+    sum += v;
+    sum2 += v * v;
+    n++;
+    const av = Math.abs(v);
+    if (av > maxAbs) maxAbs = av;
+    if (av > FP16_MAX) over++;
+  }
+  const mean = n ? sum / n : 0;
+  const C = shape.length ? shape[shape.length - 1] : 1;
+  let channelMaxAbs: number[] | undefined;
+  if (withChannels && C > 1 && a.length % C === 0) {
+    channelMaxAbs = new Array<number>(C).fill(0);
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i];
+      const av = Number.isNaN(v) ? 0 : Math.abs(v);
+      const c = i % C;
+      if (av > channelMaxAbs[c]) channelMaxAbs[c] = av;
+    }
+  }
+  return {
+    name,
+    shape: [...shape],
+    min: n ? mn : 0,
+    max: n ? mx : 0,
+    mean,
+    std: n ? Math.sqrt(Math.max(0, sum2 / n - mean * mean)) : 0,
+    maxAbs,
+    nanCount: nan,
+    infCount: inf,
+    overFp16: over,
+    histogram: histogram(a),
+    channelMaxAbs,
+  };
+}
+
+/**
+ * LayerNorm statistics from its input x (rows of C) as the engine fed it, and optionally the engine's
+ * own (x - mean)^2 tensor. `sixteenBit` says whether the engine squares in a 16-bit precision.
+ */
+export function layerNormStats(
+  name: string, block: number | null, x: Float32Array, C: number, sq: Float32Array | undefined, squaresIn16Bit: boolean,
+): LayerNormStats {
+  const rows = x.length / C;
+  let maxAbsDiff = 0;
+  let maxSq = 0;
+  let overCount = 0;
+  const chMax = new Float64Array(C);
+  for (let r = 0; r < rows; r++) {
+    const o = r * C;
+    let s = 0;
+    for (let c = 0; c < C; c++) s += x[o + c];
+    const mean = s / C;
+    for (let c = 0; c < C; c++) {
+      const v = x[o + c];
+      const d = Math.abs(v - mean);
+      const d2 = d * d;
+      if (d > maxAbsDiff) maxAbsDiff = d;
+      if (d2 > maxSq) maxSq = d2;
+      if (d2 > FP16_MAX) overCount++;
+      const av = Math.abs(v);
+      if (av > chMax[c]) chMax[c] = av;
+    }
+  }
+  let inf = 0;
+  let nan = 0;
+  if (sq) {
+    for (let i = 0; i < sq.length; i++) {
+      const v = sq[i];
+      if (Number.isNaN(v)) nan++;
+      else if (!Number.isFinite(v)) inf++;
+    }
+  }
+  const topChannels = Array.from(chMax, (m, channel) => ({ channel, maxAbs: m }))
+    .sort((a, b) => b.maxAbs - a.maxAbs)
+    .slice(0, 3);
+  const overflowed = sq ? inf + nan > 0 : squaresIn16Bit && overCount > 0;
+  return { name, block, maxAbsDiff, maxSq, overFp16Count: overCount, infCount: inf, nanCount: nan, topChannels, overflowed };
+}

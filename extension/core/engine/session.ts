@@ -1,0 +1,167 @@
+/**
+ * The only module that imports onnxruntime-node: creating sessions on the chosen execution
+ * provider with fallback, TensorRT options and engine cache, and running them.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as ortTypes from 'onnxruntime-node';
+import { LabError } from '../errors';
+import type { EpChoice, EpName, Fallback, LayerNormMode, Precision, Realization } from '../report';
+import { explainProviderError, providerOrder, realizationFor } from './providers';
+
+let ortModule: typeof ortTypes | undefined;
+/** Loaded lazily so that readers, graph building and tests of pure code never load the native library. */
+export function ort(): typeof ortTypes {
+  if (!ortModule) ortModule = require('onnxruntime-node') as typeof ortTypes;
+  return ortModule;
+}
+
+export interface EngineRequest {
+  ep: EpChoice;
+  precision: Precision;
+  layerNorm: LayerNormMode;
+  deviceId?: number;
+  /** TensorRT engine cache root; the engine is kept under <root>/<cacheKey>. */
+  trtCacheDir?: string;
+  /** Identifies weights + options (hash) for the TensorRT engine cache. */
+  cacheKey?: string;
+  /** Builds the model bytes for a realization (the graph differs between emulated, native and TensorRT). */
+  buildModel: (r: Realization, ep: EpName) => Uint8Array;
+  log?: (line: string) => void;
+  /** Test seam: providers treated as unavailable with this reason (for fallback tests). */
+  forceUnavailable?: Partial<Record<EpName, string>>;
+}
+
+export interface Engine {
+  ep: EpName;
+  realization: Realization;
+  session: ortTypes.InferenceSession;
+  fallbacks: Fallback[];
+  cache: 'none' | 'built' | 'reused';
+  model: Uint8Array;
+  sessionMs: number;
+  buildGraphMs: number;
+  run(feeds: Record<string, Float32Array | { data: Float32Array; dims: number[] }>, dims: Record<string, number[]>): Promise<Map<string, Float32Array>>;
+  release(): Promise<void>;
+}
+
+function sessionOptions(ep: EpName, req: EngineRequest, realization: Realization): { opts: ortTypes.InferenceSession.SessionOptions; cache: 'none' | 'built' | 'reused' } {
+  const base: ortTypes.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  const deviceId = req.deviceId ?? 0;
+  if (ep === 'cpu') return { opts: { ...base, executionProviders: ['cpu'] }, cache: 'none' };
+  if (ep === 'webgpu') return { opts: { ...base, executionProviders: [{ name: 'webgpu' }] }, cache: 'none' };
+  if (ep === 'cuda') return { opts: { ...base, executionProviders: [{ name: 'cuda', deviceId }] }, cache: 'none' };
+  // TensorRT. The Node binding passes only deviceId to the provider; the TensorRT EP reads the rest
+  // of its options from ORT_TENSORRT_* environment variables, which this process (the worker) sets.
+  const fp16 = realization === 'tensorrt';
+  const env: Record<string, string> = {
+    ORT_TENSORRT_FP16_ENABLE: fp16 ? '1' : '0',
+    ORT_TENSORRT_LAYER_NORM_FP32_FALLBACK: req.layerNorm === 'fp32' ? '1' : '0',
+  };
+  let cache: 'none' | 'built' | 'reused' = 'none';
+  if (req.trtCacheDir && req.cacheKey) {
+    const dir = path.join(req.trtCacheDir, req.cacheKey);
+    fs.mkdirSync(dir, { recursive: true });
+    cache = fs.readdirSync(dir).some((f) => f.endsWith('.engine')) ? 'reused' : 'built';
+    env.ORT_TENSORRT_ENGINE_CACHE_ENABLE = '1';
+    env.ORT_TENSORRT_CACHE_PATH = dir;
+  }
+  Object.assign(process.env, env);
+  const trt = {
+    name: 'tensorrt',
+    deviceId,
+    trt_fp16_enable: fp16,
+    trt_layer_norm_fp32_fallback: req.layerNorm === 'fp32',
+    trt_engine_cache_enable: cache !== 'none',
+    trt_engine_cache_path: env.ORT_TENSORRT_CACHE_PATH,
+  } as unknown as ortTypes.InferenceSession.ExecutionProviderConfig;
+  // CUDA after TensorRT so that nodes TensorRT rejects still run on the GPU.
+  return { opts: { ...base, executionProviders: [trt, { name: 'cuda', deviceId }] }, cache };
+}
+
+/** Create a session on the first provider of the request's order that loads; record why others did not. */
+export async function createEngine(req: EngineRequest): Promise<Engine> {
+  const fallbacks: Fallback[] = [];
+  const models = new Map<Realization, { bytes: Uint8Array; ms: number }>();
+  for (const ep of providerOrder(req.ep)) {
+    const forced = req.forceUnavailable?.[ep];
+    if (forced) {
+      fallbacks.push({ ep, reason: forced });
+      req.log?.(`${ep}: ${forced}`);
+      continue;
+    }
+    const realization = realizationFor(ep, req.precision);
+    let m = models.get(realization);
+    if (!m) {
+      const t0 = performance.now();
+      const bytes = req.buildModel(realization, ep);
+      m = { bytes, ms: performance.now() - t0 };
+      models.set(realization, m);
+    }
+    const { opts, cache } = sessionOptions(ep, req, realization);
+    const t0 = performance.now();
+    try {
+      const session = await ort().InferenceSession.create(m.bytes, opts);
+      const sessionMs = performance.now() - t0;
+      req.log?.(`${ep}: session ready in ${sessionMs.toFixed(0)} ms (${realization})`);
+      return makeEngine(ep, realization, session, fallbacks, cache, m.bytes, sessionMs, m.ms);
+    } catch (e) {
+      const reason = explainProviderError(ep, e instanceof Error ? e.message : String(e));
+      if (ep === 'cpu') throw new LabError('ENGINE_FAILED', `the CPU engine could not be built: ${reason}`, undefined, { cause: e });
+      fallbacks.push({ ep, reason });
+      req.log?.(`${ep}: ${reason}`);
+    }
+  }
+  throw new LabError('PROVIDER_UNAVAILABLE', `no execution provider could be loaded: ${fallbacks.map((f) => `${f.ep}: ${f.reason}`).join('; ')}`);
+}
+
+function makeEngine(
+  ep: EpName, realization: Realization, session: ortTypes.InferenceSession, fallbacks: Fallback[],
+  cache: 'none' | 'built' | 'reused', model: Uint8Array, sessionMs: number, buildGraphMs: number,
+): Engine {
+  return {
+    ep, realization, session, fallbacks, cache, model, sessionMs, buildGraphMs,
+    async run(feeds, dims) {
+      const O = ort();
+      const f: Record<string, ortTypes.Tensor> = {};
+      for (const [k, v] of Object.entries(feeds)) {
+        const data = v instanceof Float32Array ? v : v.data;
+        f[k] = new O.Tensor('float32', data, dims[k]);
+      }
+      const out = await session.run(f);
+      const res = new Map<string, Float32Array>();
+      for (const [k, t] of Object.entries(out)) {
+        if (t.type !== 'float32') throw new LabError('ENGINE_FAILED', `output ${k} has type ${t.type}, expected float32`);
+        res.set(k, t.data as Float32Array);
+        t.dispose?.();
+      }
+      return res;
+    },
+    async release() {
+      await session.release();
+    },
+  };
+}
+
+/** Which providers this installation can load, for the sidebar: tries each one on a tiny model. */
+export async function probeProviders(): Promise<{ ep: EpName; available: boolean; reason?: string }[]> {
+  const { OnnxGraphBuilder, ElemType } = await import('../model/onnx-builder');
+  const g = new OnnxGraphBuilder();
+  const x = g.input('x', ElemType.FLOAT, [1]);
+  g.op('Identity', [x], undefined, 'y');
+  g.output('y', ElemType.FLOAT, [1]);
+  const bytes = g.encode('probe', '');
+  const out: { ep: EpName; available: boolean; reason?: string }[] = [];
+  for (const ep of ['tensorrt', 'cuda', 'webgpu', 'cpu'] as EpName[]) {
+    const req: EngineRequest = { ep, precision: 'fp32', layerNorm: 'plain', buildModel: () => bytes };
+    try {
+      const { opts } = sessionOptions(ep, req, 'fp32');
+      const s = await ort().InferenceSession.create(bytes, opts);
+      await s.release();
+      out.push({ ep, available: true });
+    } catch (e) {
+      out.push({ ep, available: false, reason: explainProviderError(ep, e instanceof Error ? e.message : String(e)) });
+    }
+  }
+  return out;
+}

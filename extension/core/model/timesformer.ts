@@ -1,0 +1,350 @@
+/**
+ * The ONNX graph of the official divided space-time TimeSformer (facebookresearch/TimeSformer,
+ * `vit.py`), rebuilt op by op so that every precision policy can be applied where it matters.
+ *
+ * Token layout: the official model flattens patch tokens in (h w t) order: patch-major, frame-minor.
+ * We keep the patch tokens as P (B, S, T, C), which is exactly that order, and the class token as
+ * (B, 1, C); a block output is Concat(cls, Reshape(P, (B, S*T, C))) = (B, 1+S*T, C), as in the
+ * reference. Temporal attention runs over Reshape(P, (B*S, T, C)); spatial attention over
+ * Transpose(P) -> (B, T, S, C) with the class token prepended to every frame.
+ *
+ * Precision (see precision.ts): fp32; "emulated" (an fp32 graph with Cast->FLOAT16->FLOAT after
+ * every op: ORT's CPU EP would otherwise run fp16 islands in fp32 and hide the overflow);
+ * "native" (a true fp16 graph with fp32 inputs/outputs, for GPU EPs); "tensorrt" (the fp32 graph,
+ * TensorRT picks precisions).
+ */
+import { LabError } from '../errors';
+import type { LayerNormMode, ModelConfig, Precision, Realization } from '../report';
+import { roundToHalfInPlace } from '../tensor';
+import { ElemType, ElemTypeCode, OnnxGraphBuilder } from './onnx-builder';
+
+export type Weights = ReadonlyMap<string, Float32Array>;
+
+export interface GraphOptions {
+  config: ModelConfig;
+  batch: number;
+  precision: Precision;
+  realization: Realization;
+  layerNorm: LayerNormMode;
+  /** Build only the first `depthLimit` blocks and no head (head detection). */
+  depthLimit?: number;
+  /** Add LayerNorm probes (`<ln>.in`, `<ln>.sq`) as outputs. Never under TensorRT: outputs change its precision choices. */
+  probes: boolean;
+  /** prescaled mode: divide the LayerNorm input by 2^prescaleShift. */
+  prescaleShift: number;
+}
+
+export interface LayerNormTensors {
+  name: string;
+  block: number | null;
+  /** LayerNorm input, as the engine fed it (probe). */
+  input?: string;
+  /** (x - mean)^2 as the engine computed it (probe; absent for the fused op). */
+  sq?: string;
+  /** Exposed intermediates (expose mode). */
+  diff?: string;
+  mean?: string;
+  std?: string;
+}
+
+export interface BuiltGraph {
+  model: Uint8Array;
+  inputName: string;
+  probsName: string | null;
+  blockNames: string[];
+  layerNorms: LayerNormTensors[];
+  nodeCount: number;
+  initializerBytes: number;
+  /** Output names other than probabilities and block outputs. */
+  extraOutputs: string[];
+}
+
+interface Ctx {
+  /** Element type of tensors in this region. */
+  t: ElemTypeCode;
+  /** Round to this precision after every op (emulation), or not. */
+  emulate: 'fp16' | 'bf16' | null;
+}
+
+const F32: Ctx = { t: ElemType.FLOAT, emulate: null };
+
+export function buildTimeSformer(weights: Weights, o: GraphOptions): BuiltGraph {
+  return new TimeSformerGraph(weights, o).build();
+}
+
+class TimeSformerGraph {
+  private readonly g = new OnnxGraphBuilder();
+  private readonly main: Ctx;
+  private readonly lns: LayerNormTensors[] = [];
+  private readonly extra: string[] = [];
+  private readonly C: number;
+  private readonly B: number;
+  private readonly S: number;
+  private readonly T: number;
+
+  constructor(private readonly w: Weights, private readonly o: GraphOptions) {
+    this.C = o.config.embedDim;
+    this.B = o.batch;
+    this.S = o.config.numPatches;
+    this.T = o.config.frames;
+    if (o.config.embedDim % o.config.heads !== 0) {
+      throw new LabError('BAD_OPTION', `embed dim ${o.config.embedDim} is not divisible by ${o.config.heads} heads`);
+    }
+    if (o.precision === 'fp32') this.main = F32;
+    else if (o.realization === 'emulated') this.main = { t: ElemType.FLOAT, emulate: o.precision };
+    else if (o.realization === 'native') {
+      if (o.precision !== 'fp16') throw new LabError('BAD_OPTION', `a native ${o.precision} graph is not supported; use emulation`);
+      this.main = { t: ElemType.FLOAT16, emulate: null };
+    } else this.main = F32; // tensorrt: fp32 graph, the builder flag decides
+  }
+
+  // ---------- precision helpers ----------
+
+  private round(x: string, ctx: Ctx): string {
+    if (!ctx.emulate) return x;
+    const to = ctx.emulate === 'fp16' ? ElemType.FLOAT16 : ElemType.BFLOAT16;
+    const h = this.g.op('Cast', [x], { to }, this.g.fresh(`${baseName(x)}.${ctx.emulate}`));
+    return this.g.op('Cast', [h], { to: ElemType.FLOAT });
+  }
+
+  /** Apply an op and round its result when emulating. */
+  private r(op: string, inputs: string[], ctx: Ctx, attrs?: Record<string, import('./onnx-builder').AttrValue>): string {
+    return this.round(this.g.op(op, inputs, attrs), ctx);
+  }
+
+  /** Move a tensor from one region's representation to another's. */
+  private convert(x: string, from: Ctx, to: Ctx): string {
+    if (from.t !== to.t) return this.round(this.g.op('Cast', [x], { to: to.t }), to);
+    if (from.emulate !== to.emulate && to.emulate) return this.round(x, to);
+    return x;
+  }
+
+  /** A weight as an initializer in the region's representation. */
+  private weight(key: string, ctx: Ctx, dims?: readonly number[], transform?: (a: Float32Array) => Float32Array): string {
+    const src = this.w.get(key);
+    if (!src) throw new LabError('MISSING_WEIGHTS', `missing weight ${key}`);
+    let v = transform ? transform(src) : src;
+    if (ctx.emulate) v = roundToHalfInPlace(v === src ? Float32Array.from(src) : v, ctx.emulate);
+    return this.g.floatInit(key, dims ?? [v.length], v, ctx.t);
+  }
+
+  private scalar(v: number, ctx: Ctx): string {
+    return this.g.scalar(v, ctx.t);
+  }
+
+  private reshape(x: string, shape: number[]): string {
+    return this.g.op('Reshape', [x, this.g.ints(shape)]);
+  }
+
+  private transpose(x: string, perm: number[]): string {
+    return this.g.op('Transpose', [x], { perm });
+  }
+
+  private slice(x: string, start: number, end: number, axis: number): string {
+    return this.g.op('Slice', [x, this.g.ints([start]), this.g.ints([end]), this.g.ints([axis])]);
+  }
+
+  /** Expose a tensor as a graph output named `name`, in fp32. */
+  private expose(x: string, ctx: Ctx, name: string): string {
+    this.g.claim(name);
+    if (ctx.t === ElemType.FLOAT) this.g.op('Identity', [x], undefined, name);
+    else this.g.op('Cast', [x], { to: ElemType.FLOAT }, name);
+    this.g.output(name, ElemType.FLOAT);
+    return name;
+  }
+
+  // ---------- layers ----------
+
+  /** nn.Linear over the last dimension of an (N, L, in) tensor, via Gemm(transB=1) on (N*L, in). */
+  private linear(x: string, rows: number, key: string, ctx: Ctx, inDim: number, outDim: number, outShape: number[]): string {
+    return this.g.scoped(key, () => {
+      const W = this.weight(`${key}.weight`, ctx, [outDim, inDim]);
+      const b = this.weight(`${key}.bias`, ctx, [outDim]);
+      const x2 = this.reshape(x, [rows, inDim]);
+      const y = this.r('Gemm', [x2, W, b], ctx, { transB: 1 });
+      return this.reshape(y, outShape);
+    });
+  }
+
+  private gelu(x: string, ctx: Ctx): string {
+    // exact GELU: 0.5 x (1 + erf(x / sqrt 2)); rounded once, as fused fp16 kernels do
+    const g = this.g;
+    const e = g.op('Erf', [g.op('Div', [x, this.scalar(Math.SQRT2, ctx)])]);
+    const y = g.op('Mul', [g.op('Mul', [x, g.op('Add', [e, this.scalar(1, ctx)])]), this.scalar(0.5, ctx)]);
+    return this.round(y, ctx);
+  }
+
+  /**
+   * LayerNorm over the last dim, named after the model (`blocks.4.temporal_norm1`), in the mode asked.
+   * `x` is in the main region's representation; so is the result.
+   */
+  private layerNorm(x: string, key: string, block: number | null): string {
+    const mode = this.o.layerNorm;
+    const main = this.main;
+    const eps = this.o.config.layerNormEps;
+    const info: LayerNormTensors = { name: key, block };
+    this.lns.push(info);
+    const probes = this.o.probes && this.o.realization !== 'tensorrt';
+    return this.g.scoped(key, () => {
+      if (probes) info.input = this.expose(x, main, `${key}.in`);
+      // Which region computes what.
+      const statsCtx: Ctx = mode === 'fp32' || mode === 'expose' ? F32 : main; // mean, diff, pow, var, std
+      const affineCtx: Ctx = mode === 'fp32' ? F32 : main; // div, scale, shift
+      if (mode === 'fused') {
+        const W = this.weight(`${key}.weight`, main);
+        const b = this.weight(`${key}.bias`, main);
+        return this.r('LayerNormalization', [x, W, b], main, { axis: -1, epsilon: { float: eps }, stash_type: 1 });
+      }
+      let xs = this.convert(x, main, statsCtx);
+      let epsv = eps;
+      if (mode === 'prescaled') {
+        const s = 2 ** -this.o.prescaleShift;
+        xs = this.r('Mul', [xs, this.scalar(s, statsCtx)], statsCtx);
+        epsv = eps * s * s;
+        // keep eps representable in 16-bit (it would flush to zero): the smallest fp16 subnormal
+        if (statsCtx.t === ElemType.FLOAT16 || statsCtx.emulate === 'fp16') epsv = Math.max(epsv, 2 ** -24);
+      }
+      const mean = this.r('ReduceMean', [xs], statsCtx, { axes: [-1], keepdims: 1 });
+      const diff = this.r('Sub', [xs, mean], statsCtx);
+      const sq = this.r('Pow', [diff, this.scalar(2, statsCtx)], statsCtx);
+      const variance = this.r('ReduceMean', [sq], statsCtx, { axes: [-1], keepdims: 1 });
+      const std = this.r('Sqrt', [this.r('Add', [variance, this.scalar(epsv, statsCtx)], statsCtx)], statsCtx);
+      if (probes) info.sq = this.expose(sq, statsCtx, `${key}.sq`);
+      if (mode === 'expose') {
+        info.diff = this.expose(diff, statsCtx, `${key}.diff`);
+        info.mean = this.expose(mean, statsCtx, `${key}.mean`);
+        info.std = this.expose(std, statsCtx, `${key}.std`);
+      }
+      const d = this.convert(diff, statsCtx, affineCtx);
+      const sd = this.convert(std, statsCtx, affineCtx);
+      const n = this.r('Div', [d, sd], affineCtx);
+      const W = this.weight(`${key}.weight`, affineCtx);
+      const b = this.weight(`${key}.bias`, affineCtx);
+      const y = this.r('Add', [this.r('Mul', [n, W], affineCtx), b], affineCtx);
+      return this.convert(y, affineCtx, main);
+    });
+  }
+
+  /** Multi-head self-attention (timm's Attention) over (N, L, C). */
+  private attention(x: string, key: string, N: number, L: number): string {
+    const { C } = this;
+    const H = this.o.config.heads;
+    const hd = C / H;
+    const ctx = this.main;
+    const g = this.g;
+    return g.scoped(key, () => {
+      const qkv = this.linear(x, N * L, `${key}.qkv`, ctx, C, 3 * C, [N, L, 3, H, hd]);
+      const qkvT = this.transpose(qkv, [2, 0, 3, 1, 4]); // (3, N, H, L, hd)
+      const q = g.op('Gather', [qkvT, g.intScalar(0)], { axis: 0 });
+      const k = g.op('Gather', [qkvT, g.intScalar(1)], { axis: 0 });
+      const v = g.op('Gather', [qkvT, g.intScalar(2)], { axis: 0 });
+      const logits = this.r('MatMul', [q, this.transpose(k, [0, 1, 3, 2])], ctx);
+      const scaled = this.r('Mul', [logits, this.scalar(hd ** -0.5, ctx)], ctx);
+      const p = this.r('Softmax', [scaled], ctx, { axis: -1 });
+      const o = this.r('MatMul', [p, v], ctx); // (N, H, L, hd)
+      const merged = this.reshape(this.transpose(o, [0, 2, 1, 3]), [N, L, C]);
+      return this.linear(merged, N * L, `${key}.proj`, ctx, C, C, [N, L, C]);
+    });
+  }
+
+  private block(i: number, cls: string, P: string): { out: string; cls: string; P: string } {
+    const { B, S, T, C } = this;
+    const ctx = this.main;
+    const k = `blocks.${i}`;
+    return this.g.scoped(k, () => {
+      // temporal: attention over each patch's T tokens
+      const xt = this.reshape(P, [B * S, T, C]);
+      const tn = this.layerNorm(xt, `${k}.temporal_norm1`, i);
+      const ta = this.attention(tn, `${k}.temporal_attn`, B * S, T);
+      const tf = this.linear(ta, B * S * T, `${k}.temporal_fc`, ctx, C, C, [B, S, T, C]);
+      const Pt = this.r('Add', [P, tf], ctx);
+      // spatial: attention over each frame's S tokens with the class token
+      const frames = this.transpose(Pt, [0, 2, 1, 3]); // (B, T, S, C)
+      const clsRep = this.g.op('Expand', [this.reshape(cls, [B, 1, 1, C]), this.g.ints([B, T, 1, C])]);
+      const xs = this.reshape(this.g.op('Concat', [clsRep, frames], { axis: 2 }), [B * T, 1 + S, C]);
+      const sn = this.layerNorm(xs, `${k}.norm1`, i);
+      const sa = this.reshape(this.attention(sn, `${k}.attn`, B * T, 1 + S), [B, T, 1 + S, C]);
+      const clsRes = this.r('ReduceMean', [this.slice(sa, 0, 1, 2)], ctx, { axes: [1], keepdims: 0 }); // (B, 1, C)
+      const patchRes = this.transpose(this.slice(sa, 1, 1 + S, 2), [0, 2, 1, 3]); // (B, S, T, C)
+      const cls2 = this.r('Add', [cls, clsRes], ctx);
+      const P2 = this.r('Add', [Pt, patchRes], ctx);
+      // MLP on every token
+      const x = this.g.op('Concat', [cls2, this.reshape(P2, [B, S * T, C])], { axis: 1 }); // (B, 1+S*T, C)
+      const N = 1 + S * T;
+      const n2 = this.layerNorm(x, `${k}.norm2`, i);
+      const Hd = this.o.config.mlpHidden;
+      const h = this.gelu(this.linear(n2, B * N, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]), ctx);
+      const m = this.linear(h, B * N, `${k}.mlp.fc2`, ctx, Hd, C, [B, N, C]);
+      const out = this.r('Add', [x, m], ctx);
+      return { out, cls: this.slice(out, 0, 1, 1), P: this.reshape(this.slice(out, 1, N, 1), [B, S, T, C]) };
+    });
+  }
+
+  build(): BuiltGraph {
+    const { B, S, T, C } = this;
+    const g = this.g;
+    const cfg = this.o.config;
+    const ctx = this.main;
+    const Pz = cfg.patchSize;
+    const video = g.input('video', ElemType.FLOAT, [B, 3, T, cfg.imageSize, cfg.imageSize]);
+    const v = this.convert(video, F32, ctx);
+    // patch embedding: (B,3,T,H,W) -> (B*T,3,H,W) -> Conv -> (B*T, S, C)
+    const frames = this.reshape(this.transpose(v, [0, 2, 1, 3, 4]), [B * T, 3, cfg.imageSize, cfg.imageSize]);
+    const emb = g.scoped('patch_embed', () => {
+      const W = this.weight('patch_embed.proj.weight', ctx, [C, 3, Pz, Pz]);
+      const b = this.weight('patch_embed.proj.bias', ctx, [C]);
+      const y = this.r('Conv', [frames, W, b], ctx, { kernel_shape: [Pz, Pz], strides: [Pz, Pz] });
+      return this.transpose(this.reshape(y, [B * T, C, S]), [0, 2, 1]);
+    });
+    // position embedding (spatial) then time embedding, as the official forward_features
+    const pos = this.w.get('pos_embed')!;
+    const posPatch = this.weight('pos_embed', ctx, [1, S, C], () => pos.slice(C));
+    const posCls = g.scoped('cls', () => {
+      const clsTok = this.weight('cls_token', ctx, [1, 1, C]);
+      const pos0 = g.floatInit('pos_embed.cls', [1, 1, C], ctx.emulate ? roundToHalfInPlace(pos.slice(0, C), ctx.emulate) : pos.slice(0, C), ctx.t);
+      const c = this.r('Add', [clsTok, pos0], ctx);
+      return B === 1 ? c : g.op('Expand', [c, g.ints([B, 1, C])]);
+    });
+    const xp = this.r('Add', [emb, posPatch], ctx); // (B*T, S, C)
+    const xpt = this.transpose(this.reshape(xp, [B, T, S, C]), [0, 2, 1, 3]); // (B, S, T, C)
+    const timeEmb = this.weight('time_embed', ctx, [1, T, C]);
+    let P = this.r('Add', [xpt, timeEmb], ctx);
+    let cls = posCls;
+    const depth = Math.min(cfg.depth, this.o.depthLimit ?? cfg.depth);
+    const blockNames: string[] = [];
+    for (let i = 0; i < depth; i++) {
+      const r = this.block(i, cls, P);
+      blockNames.push(this.expose(r.out, ctx, `blocks.${i}.out`));
+      cls = r.cls;
+      P = r.P;
+    }
+    let probsName: string | null = null;
+    if (depth === cfg.depth) {
+      const n = this.layerNorm(cls, 'norm', null);
+      const logits = this.linear(n, B, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
+      const probs = this.r('Softmax', [logits], ctx, { axis: -1 });
+      probsName = this.expose(probs, ctx, 'probs');
+    }
+    const model = g.encode('timesformer', describe(this.o));
+    return {
+      model,
+      inputName: video,
+      probsName,
+      blockNames,
+      layerNorms: this.lns,
+      nodeCount: g.nodes.length,
+      initializerBytes: g.initializerBytes,
+      extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== 'probs' && !/^blocks\.\d+\.out$/.test(n)),
+    };
+  }
+}
+
+function baseName(x: string): string {
+  const i = x.lastIndexOf('/');
+  return i < 0 ? x : x.slice(i + 1);
+}
+
+export function describe(o: Pick<GraphOptions, 'precision' | 'realization' | 'layerNorm' | 'config'>): string {
+  return `TimeSformer divided space-time, ${o.config.depth} blocks, C=${o.config.embedDim}, heads=${o.config.heads}, ` +
+    `${o.config.frames}x${o.config.imageSize}x${o.config.imageSize}; precision ${o.precision} (${o.realization}), LayerNorm ${o.layerNorm}`;
+}
