@@ -181,3 +181,12 @@ export interface PipelineHooks {
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
+
+/** JSON with inf/NaN kept as the strings "Infinity", "-Infinity", "NaN" (plain JSON writes null). */
+export function reportToJson(value: unknown, indent = 1): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), indent);
+}
+
+export function parseReportJson<T = Report>(text: string): T {
+  return JSON.parse(text, (_k, v) => (v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v === 'NaN' ? NaN : v)) as T;
+}

@@ -136,7 +136,7 @@ export function tensorStats(name: string, a: Float32Array, shape: readonly numbe
     channelMaxAbs = new Array<number>(C).fill(0);
     for (let i = 0; i < a.length; i++) {
       const v = a[i];
-      const av = Number.isNaN(v) ? 0 : Math.abs(v);
+      const av = Number.isFinite(v) ? Math.abs(v) : 0; // inf/NaN are counted apart
       const c = i % C;
       if (av > channelMaxAbs[c]) channelMaxAbs[c] = av;
     }

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/**
+ * timesformer-lab: a thin CLI over the same pipeline the extension runs.
+ *   timesformer-lab run --weights W --data D [--heads N] [--precision fp32|fp16|bf16]
+ *       [--layernorm plain|expose|fp32|fused|prescaled[,...]|all] [--ep auto|tensorrt|cuda|webgpu|cpu]
+ *       [--json out.json] [--save-onnx out.onnx] [--max-block-error X] [--tolerance X]
+ *       [--device-id N] [--trt-cache DIR] [--prescale-shift K]
+ *   timesformer-lab providers
+ * Exit code: 0 done; 1 a block or the probabilities exceed --max-block-error; 2 bad input or failure.
+ */
+import * as fs from 'fs';
+import { parseArgs } from 'util';
+import { isLabError, LabError } from './core/errors';
+import { runPipeline } from './core/pipeline';
+import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report } from './core/report';
+import { formatTable } from './core/table';
+
+const USAGE = `usage:
+  timesformer-lab run --weights CHECKPOINT --data TEST_DATA [--heads N] [--precision ${PRECISIONS.join('|')}]
+                      [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
+                      [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
+                      [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--quiet]
+  timesformer-lab providers`;
+
+function fail(msg: string): never {
+  throw new LabError('BAD_OPTION', msg);
+}
+
+function num(name: string, v: string | undefined, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) fail(`--${name} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+  return n;
+}
+
+function pick<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (!(allowed as readonly string[]).includes(v)) fail(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
+  return v as T;
+}
+
+async function cmdRun(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      weights: { type: 'string' }, data: { type: 'string' }, heads: { type: 'string' },
+      precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
+      json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
+      tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
+      'prescale-shift': { type: 'string' }, quiet: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (!values.weights || !values.data) fail('run needs --weights and --data');
+  const precision = pick<Precision>('precision', values.precision, PRECISIONS, 'fp32');
+  const ep = pick<EpChoice>('ep', values.ep, EP_CHOICES, 'cpu');
+  const lnArg = values.layernorm ?? 'plain';
+  const modes: LayerNormMode[] = lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => pick<LayerNormMode>('layernorm', m.trim(), LAYERNORM_MODES, 'plain'));
+  const maxBlockError = num('max-block-error', values['max-block-error']);
+  const reports: Report[] = [];
+  let exceeded = false;
+  for (const layerNorm of modes) {
+    const { report } = await runPipeline(
+      {
+        weights: values.weights, data: values.data, heads: num('heads', values.heads, true), precision, layerNorm, ep,
+        tolerance: num('tolerance', values.tolerance), deviceId: num('device-id', values['device-id'], true),
+        trtCacheDir: values['trt-cache'], saveOnnx: modes.length === 1 ? values['save-onnx'] : values['save-onnx']?.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`),
+        prescaleShift: num('prescale-shift', values['prescale-shift'], true),
+      },
+      { log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`) },
+    );
+    reports.push(report);
+    process.stdout.write(formatTable(report) + '\n');
+    if (maxBlockError !== undefined) {
+      const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
+      if (!(worst <= maxBlockError)) {
+        exceeded = true;
+        process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
+      }
+    }
+  }
+  if (values.json) fs.writeFileSync(values.json, reportToJson(reports.length === 1 ? reports[0] : reports));
+  return exceeded ? 1 : 0;
+}
+
+async function cmdProviders(): Promise<number> {
+  const { probeProviders } = await import('./core/engine/session');
+  for (const p of await probeProviders()) process.stdout.write(`${p.ep.padEnd(9)} ${p.available ? 'available' : 'unavailable: ' + p.reason}\n`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === 'run') return await cmdRun(rest);
+    if (cmd === 'providers') return await cmdProviders();
+    process.stderr.write(`${USAGE}\n`);
+    return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
+  } catch (e) {
+    if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+    else if (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? '')) process.stderr.write(`error: ${e.message}\n${USAGE}\n`);
+    else process.stderr.write(`error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}
