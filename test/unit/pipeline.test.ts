@@ -1,0 +1,143 @@
+/**
+ * The product's promises, on checkpoints and test data made by the official TimeSformer code on a GPU
+ * (test/fixtures, copied from the team's shared fixtures): nobody here computed those outputs.
+ */
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runPipeline } from '../../extension/core/pipeline';
+import { LabError } from '../../extension/core/errors';
+import { LAYERNORM_MODES, type LayerNormMode, type PipelineOptions, type Report } from '../../extension/core/report';
+import { createEngine } from '../../extension/core/engine/session';
+
+const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
+const fx = (name: string) => ({ weights: path.join(FIX, `${name}.pyth`), data: path.join(FIX, `${name}_test_data.p`) });
+const FIXTURES = { d1_outlier: 4, d2_legacy: 3, d3_half_weights: 2, d4_geometry: 3 } as const;
+
+async function run(name: keyof typeof FIXTURES, o: Partial<PipelineOptions> = {}): Promise<Report> {
+  return (await runPipeline({ ...fx(name), ep: 'cpu', heads: FIXTURES[name], ...o })).report;
+}
+const maxBlock = (r: Report) => Math.max(...r.blocks.map((b) => b.relL2));
+const errs = (r: Report) => r.blocks.map((b) => b.relL2.toExponential(2)).join(' ');
+
+describe('pipeline: FP32 matches the official model', function () {
+  for (const name of Object.keys(FIXTURES) as (keyof typeof FIXTURES)[]) {
+    it(`${name}: every block and the probabilities within 1e-5, top-1 equal, heads detected without being told`, async () => {
+      const { report: r } = await runPipeline({ ...fx(name), ep: 'cpu', precision: 'fp32' });
+      assert.equal(r.config.heads, FIXTURES[name], `detected ${r.config.heads} heads, tried ${JSON.stringify(r.config.headsTried)}`);
+      assert.equal(r.config.headsSource, 'detected');
+      assert.ok(r.blocks.length >= 2);
+      for (const b of r.blocks) assert.ok(b.relL2 <= 1e-5, `block ${b.index}: ${b.relL2}`);
+      assert.ok(r.probs.relL2 <= 1e-5, `probs ${r.probs.relL2}`);
+      assert.ok(r.probs.top1Agree);
+      assert.equal(r.diagnosis.verdict, 'pass');
+      assert.equal(r.run.realization, 'fp32');
+      console.log(`      ${name} fp32: ${errs(r)} | probs ${r.probs.relL2.toExponential(2)}`);
+    });
+  }
+});
+
+describe('pipeline: FP16 breaks at block 4 of d1_outlier and every fix repairs it', function () {
+  it('plain: blocks 0-3 <= 5e-3, block 4 jumps >= 0.1, diagnosis names blocks.4.temporal_norm1 and channel 21', async () => {
+    const r = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain' });
+    console.log(`      d1 fp16 plain: ${errs(r)} | probs ${r.probs.relL2.toExponential(2)}`);
+    assert.equal(r.run.realization, 'emulated');
+    assert.match(r.run.label, /^FP16 emulated/);
+    for (const b of r.blocks.slice(0, 4)) assert.ok(b.relL2 <= 5e-3, `block ${b.index}: ${b.relL2}`);
+    assert.ok(r.blocks[4].relL2 >= 0.1, `block 4: ${r.blocks[4].relL2}`);
+    assert.ok(r.blocks[4].jump);
+    assert.equal(r.diagnosis.verdict, 'fail');
+    assert.equal(r.diagnosis.firstBadBlock, 4);
+    assert.equal(r.diagnosis.culprit?.layerNorm, 'blocks.4.temporal_norm1');
+    assert.equal(r.diagnosis.culprit?.channel, 21);
+    assert.match(r.diagnosis.sentence, /Block 4 temporal LayerNorm \(blocks\.4\.temporal_norm1\): \(x−mean\)² reaches 9\.\de\+4 > 65504 in channel 21 — FP16 overflow/);
+    assert.match(r.diagnosis.trtexec ?? '', /--fp16 --precisionConstraints=obey --layerPrecisions=\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/);
+    const ln = r.blocks[4].layerNorms.find((l) => l.name === 'blocks.4.temporal_norm1')!;
+    assert.ok(ln.overflowed && ln.infCount > 0 && ln.overFp16Count > 0);
+    assert.ok(ln.maxSq > 65504);
+    for (const b of r.blocks.slice(0, 4)) assert.ok(b.layerNorms.every((l) => !l.overflowed), `block ${b.index} has no overflow`);
+  });
+  for (const mode of ['expose', 'fp32', 'fused', 'prescaled'] as LayerNormMode[]) {
+    it(`${mode}: every block and the probabilities <= 5e-3`, async () => {
+      const r = await run('d1_outlier', { precision: 'fp16', layerNorm: mode });
+      console.log(`      d1 fp16 ${mode}: ${errs(r)} | probs ${r.probs.relL2.toExponential(2)}`);
+      assert.ok(maxBlock(r) <= 5e-3, errs(r));
+      assert.ok(r.probs.relL2 <= 5e-3);
+      assert.equal(r.diagnosis.verdict, 'pass');
+      assert.ok(r.blocks.every((b) => b.layerNorms.every((l) => !l.overflowed)));
+      if (mode === 'expose') {
+        const names = r.blocks[4].exposed.map((t) => t.name);
+        assert.deepEqual(names.filter((n) => n.startsWith('blocks.4.temporal_norm1')), ['blocks.4.temporal_norm1.diff', 'blocks.4.temporal_norm1.mean', 'blocks.4.temporal_norm1.std']);
+        const d = r.blocks[4].exposed.find((t) => t.name === 'blocks.4.temporal_norm1.diff')!;
+        assert.ok(d.maxAbs > 256, 'the exposed difference holds the massive activation');
+        assert.equal(d.channelMaxAbs!.indexOf(Math.max(...d.channelMaxAbs!)), 21);
+      }
+    });
+  }
+  it('bf16 never overflows on d1: no inf, no jump at block 4 (emulated; 8-bit mantissa, so ~8x the fp16 error)', async () => {
+    const r = await run('d1_outlier', { precision: 'bf16', layerNorm: 'plain' });
+    console.log(`      d1 bf16 plain: ${errs(r)} | probs ${r.probs.relL2.toExponential(2)}`);
+    assert.ok(r.blocks.every((b) => b.layerNorms.every((l) => l.infCount === 0 && !l.overflowed)));
+    assert.ok(maxBlock(r) <= 4e-2, errs(r));
+    assert.ok(r.blocks[4].relL2 <= 1.5 * r.blocks[3].relL2, `no jump at block 4: ${errs(r)}`);
+  });
+});
+
+describe('pipeline: no outlier, no overflow (d2-d4)', function () {
+  for (const name of ['d2_legacy', 'd3_half_weights', 'd4_geometry'] as const) {
+    it(`${name}: every FP16 LayerNorm mode <= 5e-3`, async () => {
+      for (const mode of LAYERNORM_MODES) {
+        const r = await run(name, { precision: 'fp16', layerNorm: mode });
+        assert.ok(maxBlock(r) <= 5e-3 && r.probs.relL2 <= 5e-3, `${mode}: ${errs(r)}`);
+        assert.equal(r.diagnosis.verdict, 'pass');
+      }
+    });
+  }
+});
+
+describe('pipeline: the ONNX graph as run', function () {
+  it('saves a model that reloads in onnxruntime and gives the same outputs', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-')), 'd1_fp16.onnx');
+    const { report } = await runPipeline({ ...fx('d1_outlier'), ep: 'cpu', heads: 4, precision: 'fp16', layerNorm: 'plain', saveOnnx: out });
+    const bytes = fs.readFileSync(out);
+    const engine = await createEngine({ ep: 'cpu', precision: 'fp16', layerNorm: 'plain', buildModel: () => bytes });
+    const { readTestData } = await import('../../extension/core/formats/testdata');
+    const data = await readTestData(fx('d1_outlier').data);
+    const res = await engine.run({ video: data.video.data }, { video: [...data.video.shape] });
+    await engine.release();
+    const { diff } = await import('../../extension/core/compare/metrics');
+    for (let i = 0; i < 12; i++) {
+      const e = diff(res.get(`blocks.${i}.out`)!, data.blocks[i].data, 64).relL2;
+      assert.ok(Math.abs(e - report.blocks[i].relL2) <= 1e-9 * Math.max(1, e), `block ${i}: ${e} vs ${report.blocks[i].relL2}`);
+    }
+  });
+});
+
+describe('pipeline: bad input gets a typed error naming the file', function () {
+  const expectError = async (p: Promise<unknown>, code: string, file: string) => {
+    await assert.rejects(p, (e: unknown) => {
+      assert.ok(e instanceof LabError, `not a LabError: ${e}`);
+      assert.equal(e.code, code, e.message);
+      assert.ok(e.message.includes(file), `message names ${file}: ${e.message}`);
+      return true;
+    });
+  };
+  it('checkpoint and test data that disagree (d1 weights, d2 data)', async () => {
+    const data = fx('d2_legacy').data;
+    await expectError(runPipeline({ weights: fx('d1_outlier').weights, data, ep: 'cpu' }), 'MISMATCH', data);
+    try {
+      await runPipeline({ weights: fx('d1_outlier').weights, data, ep: 'cpu' });
+    } catch (e) {
+      assert.match((e as Error).message, /4 frames, the checkpoint's time_embed has 8/);
+      assert.match((e as Error).message, /48×48, the checkpoint expects 64×64/);
+    }
+  });
+  it('a missing file', async () => {
+    const missing = path.join(os.tmpdir(), 'no-such-checkpoint.pyth');
+    await expectError(runPipeline({ weights: missing, data: fx('d1_outlier').data }), 'FILE_NOT_FOUND', missing);
+  });
+  it('a head count that does not divide the width', async () => {
+    await assert.rejects(runPipeline({ ...fx('d1_outlier'), heads: 5 }), (e: unknown) => e instanceof LabError && e.code === 'BAD_OPTION');
+  });
+});
