@@ -12,7 +12,12 @@ import { explainProviderError, providerOrder, realizationFor } from './providers
 let ortModule: typeof ortTypes | undefined;
 /** Loaded lazily so that readers, graph building and tests of pure code never load the native library. */
 export function ort(): typeof ortTypes {
-  if (!ortModule) ortModule = require('onnxruntime-node') as typeof ortTypes;
+  if (!ortModule) {
+    ortModule = require('onnxruntime-node') as typeof ortTypes;
+    // Provider load failures are caught, explained and reported as fallbacks; keep ORT's own
+    // logger from printing them a second time, in red, on stderr.
+    ortModule.env.logLevel = 'fatal';
+  }
   return ortModule;
 }
 
