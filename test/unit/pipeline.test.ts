@@ -141,3 +141,23 @@ describe('pipeline: bad input gets a typed error naming the file', function () {
     await assert.rejects(runPipeline({ ...fx('d1_outlier'), heads: 5 }), (e: unknown) => e instanceof LabError && e.code === 'BAD_OPTION');
   });
 });
+
+describe('model: why the CPU EP emulates FP16', function () {
+  it('a true fp16 graph (what WebGPU/CUDA get) is valid, but ORT CPU runs it in fp32 islands and hides the overflow', async () => {
+    const { loadModel } = await import('../../extension/core/pipeline');
+    const { readTestData } = await import('../../extension/core/formats/testdata');
+    const { buildTimeSformer } = await import('../../extension/core/model/timesformer');
+    const { diff } = await import('../../extension/core/compare/metrics');
+    const m = await loadModel(fx('d1_outlier').weights);
+    const data = await readTestData(fx('d1_outlier').data);
+    const config = { ...m.base, heads: 4, headsSource: 'option' as const, headsTried: [] };
+    const g = buildTimeSformer(m.weights, { config, batch: 1, precision: 'fp16', realization: 'native', layerNorm: 'plain', probes: true, prescaleShift: 3 });
+    const engine = await createEngine({ ep: 'cpu', precision: 'fp16', layerNorm: 'plain', buildModel: () => g.model });
+    const out = await engine.run({ video: data.video.data }, { video: [...data.video.shape] });
+    await engine.release();
+    const e4 = diff(out.get('blocks.4.out')!, data.blocks[4].data, 64).relL2;
+    assert.ok(e4 < 5e-3, `no overflow visible on the CPU EP: block 4 ${e4}`);
+    const sq = out.get('blocks.4.temporal_norm1.sq')!;
+    assert.ok(sq.every((v) => Number.isFinite(v)), 'the fp16 square was computed in fp32');
+  });
+});
