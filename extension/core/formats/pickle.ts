@@ -1,0 +1,773 @@
+/**
+ * A Python unpickler that never executes anything.
+ *
+ * Every GLOBAL / STACK_GLOBAL reference resolves through an allow-list (`globals`, a map from
+ * `module.name` to a JS function or an inert marker). A name that is not on the list stops the
+ * read with `FORBIDDEN_PICKLE_GLOBAL` ("pickle references posix.system, which is not allowed"):
+ * there is no fallback stub, no `eval`, no dynamic import. REDUCE / NEWOBJ / OBJ / INST only
+ * call functions that came out of that list; BUILD only calls our own `[SET_STATE]` methods.
+ *
+ * Why not build on the npm package `pickleparser` (0.2.1, evaluated from its published source):
+ * - its default name resolver turns any unknown global into a stub object, and its REDUCE/BUILD
+ *   paths run `func(...args)` / `Object.assign(obj, state)` on whatever the resolver returns, so
+ *   the security argument would rest on our resolver *and* on every one of its code paths (BUILD
+ *   with a Map state containing `__proto__` re-prototypes the target object);
+ * - LONG1/LONG4 are decoded as unsigned (negative Python ints come out wrong), protocol-0
+ *   STRING/UNICODE escapes are not decoded, BINSTRING reads an unsigned length;
+ * - stack/mark underflow and bad memo keys surface as JS TypeErrors, not as errors we can type;
+ * - it is `any`-typed, has two published versions and no torch/numpy support.
+ * The opcode machine (class Unpickler) is ~320 lines here, typed, with precise errors; the allow-list is ours
+ * either way. (zip, by contrast, comes from a kept library: yauzl.)
+ *
+ * Representation of Python values:
+ *   None -> null, bool -> boolean, int -> number (bigint beyond 2^53), float -> number,
+ *   str -> string, bytes/bytearray -> Uint8Array, list and tuple -> Array, dict -> Map,
+ *   set/frozenset -> Set, OrderedDict and other dict subclasses -> PyDictObject (a Map with attrs),
+ *   numpy arrays -> Tensor (see NUMPY_GLOBALS), other allowed instances -> PyObject.
+ */
+import { LabError } from '../errors';
+import { DType, DTYPE_SIZE, Tensor, TypedArrayOf, numel } from '../tensor';
+
+/** An allowed Python callable: a class or function. Receives the positional args (and kwargs). */
+export type PyCallable = (args: unknown[], kwargs?: Map<unknown, unknown>) => unknown;
+
+/** BUILD calls this method (our stand-in for `__setstate__`); nothing else is ever invoked on objects. */
+export const SET_STATE: unique symbol = Symbol('pickle.setState');
+/** After STOP, objects with this method are replaced by what it returns (e.g. a numpy array builder by its Tensor). */
+export const FINALIZE: unique symbol = Symbol('pickle.finalize');
+
+interface Stateful {
+  [SET_STATE](state: unknown): void;
+}
+interface Finalizable {
+  [FINALIZE](): unknown;
+}
+
+function hasMethod<K extends symbol>(v: unknown, key: K): v is Record<K, (...a: unknown[]) => unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as Record<symbol, unknown>)[key] === 'function';
+}
+
+/** Merge a Python BUILD state (a dict, or a `(dict, slots)` tuple) into an attribute map. */
+function mergeState(attrs: Map<string, unknown>, state: unknown, what: string): void {
+  const parts = Array.isArray(state) && state.length === 2 ? state : [state];
+  for (const part of parts) {
+    if (part === null) continue;
+    if (!(part instanceof Map)) throw new LabError('BAD_PICKLE', `cannot set the state of ${what} from a ${typeName(part)}`);
+    for (const [k, v] of part) attrs.set(String(k), v);
+  }
+}
+
+/** An instance of an allowed class with no JS counterpart (argparse.Namespace...): attributes only. */
+export class PyObject implements Stateful {
+  readonly attrs = new Map<string, unknown>();
+  constructor(readonly className: string) {}
+  [SET_STATE](state: unknown): void {
+    mergeState(this.attrs, state, this.className);
+  }
+}
+
+/** An instance of a dict subclass (OrderedDict, yacs CfgNode): items in the Map, attributes (e.g. `_metadata`) apart. */
+export class PyDictObject extends Map<unknown, unknown> implements Stateful {
+  readonly attrs = new Map<string, unknown>();
+  constructor(readonly className: string) {
+    super();
+  }
+  [SET_STATE](state: unknown): void {
+    mergeState(this.attrs, state, this.className);
+  }
+}
+
+export interface UnpickleOptions {
+  /** The allow-list: `module.name` -> callable or inert marker. Nothing else can be referenced. */
+  globals: ReadonlyMap<string, unknown>;
+  /** Called for PERSID / BINPERSID; without it a persistent id is an error. */
+  persistentLoad?: (pid: unknown) => unknown;
+  /** Named in every error message. */
+  file?: string;
+}
+
+/** Thrown when the data ends before STOP; a caller reading a prefix of a file may retry with more bytes. */
+export class TruncatedPickleError extends LabError {
+  constructor(detail: string, file?: string) {
+    super('BAD_PICKLE', detail, file);
+    this.name = 'TruncatedPickleError';
+  }
+}
+
+export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
+  return unpickleAt(data, 0, options).value;
+}
+
+/** Unpickle the pickle starting at `offset`; `end` is the offset just past its STOP opcode. */
+export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions): { value: unknown; end: number } {
+  const machine = new Unpickler(data, offset, options);
+  try {
+    return machine.run();
+  } catch (e) {
+    if (e instanceof TruncatedPickleError) throw e;
+    if (e instanceof LabError) throw options.file ? e.withFile(options.file) : e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new LabError('BAD_PICKLE', `malformed pickle near byte ${machine.opcodeAt}: ${why}`, options.file, { cause: e });
+  }
+}
+
+const MODULE_RENAMES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg' };
+
+class Unpickler {
+  private pos: number;
+  opcodeAt: number;
+  private stack: unknown[] = [];
+  private readonly metastack: unknown[][] = [];
+  private readonly memo = new Map<number, unknown>();
+  /** Qualified names of resolved globals, for error messages. */
+  private readonly names = new Map<unknown, string>();
+
+  constructor(private readonly data: Uint8Array, offset: number, private readonly options: UnpickleOptions) {
+    this.pos = offset;
+    this.opcodeAt = offset;
+  }
+
+  private fail(detail: string): never {
+    throw new LabError('BAD_PICKLE', `malformed pickle at byte ${this.opcodeAt}: ${detail}`, this.options.file);
+  }
+
+  // ---- reading ----
+  private need(n: number): void {
+    if (n < 0 || !Number.isSafeInteger(n)) this.fail(`invalid length ${n}`);
+    if (this.pos + n > this.data.length) {
+      throw new TruncatedPickleError(
+        `pickle data ends at byte ${this.data.length} but needs ${this.pos + n - this.data.length} more (the file is truncated or not a pickle)`,
+        this.options.file,
+      );
+    }
+  }
+  private u8(): number {
+    this.need(1);
+    return this.data[this.pos++];
+  }
+  private view(n: number): DataView {
+    this.need(n);
+    const v = new DataView(this.data.buffer, this.data.byteOffset + this.pos, n);
+    this.pos += n;
+    return v;
+  }
+  private u16(): number {
+    return this.view(2).getUint16(0, true);
+  }
+  private i32(): number {
+    return this.view(4).getInt32(0, true);
+  }
+  private u32(): number {
+    return this.view(4).getUint32(0, true);
+  }
+  private u64(): number {
+    const v = this.view(8).getBigUint64(0, true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`length ${v} is too large`);
+    return Number(v);
+  }
+  private bytes(n: number): Uint8Array {
+    this.need(n);
+    const b = this.data.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  private line(): string {
+    const end = this.data.indexOf(0x0a, this.pos);
+    if (end < 0) throw new TruncatedPickleError('pickle data ends inside a text line (the file is truncated)', this.options.file);
+    const s = latin1(this.data.subarray(this.pos, end));
+    this.pos = end + 1;
+    return s;
+  }
+
+  // ---- stack ----
+  private push(v: unknown): void {
+    this.stack.push(v);
+  }
+  private pop(): unknown {
+    if (this.stack.length === 0) this.fail('stack underflow');
+    return this.stack.pop();
+  }
+  private top(): unknown {
+    if (this.stack.length === 0) this.fail('stack underflow');
+    return this.stack[this.stack.length - 1];
+  }
+  private popMark(): unknown[] {
+    const items = this.stack;
+    const prev = this.metastack.pop();
+    if (!prev) this.fail('no MARK on the stack');
+    this.stack = prev;
+    return items;
+  }
+  private memoGet(key: number): unknown {
+    if (!this.memo.has(key)) this.fail(`memo key ${key} was never stored`);
+    return this.memo.get(key);
+  }
+
+  // ---- globals and calls ----
+  private resolve(module: string, name: string): unknown {
+    if (typeof module !== 'string' || typeof name !== 'string') this.fail('STACK_GLOBAL needs two strings');
+    const qname = `${MODULE_RENAMES[module] ?? module}.${name}`;
+    if (!this.options.globals.has(qname)) {
+      throw new LabError('FORBIDDEN_PICKLE_GLOBAL', `pickle references ${qname}, which is not allowed (only known tensor and container types are read; nothing is executed)`, this.options.file);
+    }
+    const value = this.options.globals.get(qname);
+    if (typeof value === 'object' || typeof value === 'function') this.names.set(value, qname);
+    return value;
+  }
+  private call(fn: unknown, args: unknown, kwargs?: unknown): unknown {
+    if (typeof fn !== 'function') this.fail(`${this.describe(fn)} is not callable`);
+    if (!Array.isArray(args)) this.fail(`arguments of ${this.describe(fn)} are a ${typeName(args)}, not a tuple`);
+    if (kwargs !== undefined && !(kwargs instanceof Map)) this.fail(`keyword arguments of ${this.describe(fn)} are not a dict`);
+    return (fn as PyCallable)(args, kwargs);
+  }
+  private describe(v: unknown): string {
+    return this.names.get(v) ?? typeName(v);
+  }
+
+  run(): { value: unknown; end: number } {
+    for (;;) {
+      this.opcodeAt = this.pos;
+      const op = this.u8();
+      switch (op) {
+        // structure
+        case 0x80: { // PROTO
+          const v = this.u8();
+          if (v > 5) this.fail(`unsupported pickle protocol ${v}`);
+          break;
+        }
+        case 0x95: this.u64(); break; // FRAME: frames are inline; only the length to skip
+        case 0x2e: { // STOP
+          const value = finalize(this.pop());
+          return { value, end: this.pos };
+        }
+        case 0x28: this.metastack.push(this.stack); this.stack = []; break; // MARK
+        case 0x31: this.popMark(); break; // POP_MARK
+        case 0x30: if (this.stack.length) this.stack.pop(); else this.popMark(); break; // POP
+        case 0x32: this.push(this.top()); break; // DUP
+
+        // memo
+        case 0x70: this.memo.set(Number(parseIntLine(this.line())), this.top()); break; // PUT
+        case 0x71: this.memo.set(this.u8(), this.top()); break; // BINPUT
+        case 0x72: this.memo.set(this.u32(), this.top()); break; // LONG_BINPUT
+        case 0x94: this.memo.set(this.memo.size, this.top()); break; // MEMOIZE
+        case 0x67: this.push(this.memoGet(Number(parseIntLine(this.line())))); break; // GET
+        case 0x68: this.push(this.memoGet(this.u8())); break; // BINGET
+        case 0x6a: this.push(this.memoGet(this.u32())); break; // LONG_BINGET
+
+        // constants and numbers
+        case 0x4e: this.push(null); break; // NONE
+        case 0x88: this.push(true); break; // NEWTRUE
+        case 0x89: this.push(false); break; // NEWFALSE
+        case 0x49: { // INT
+          const s = this.line();
+          this.push(s === '01' ? true : s === '00' ? false : parseIntLine(s));
+          break;
+        }
+        case 0x4c: this.push(parseIntLine(this.line().replace(/L$/, ''))); break; // LONG
+        case 0x4a: this.push(this.i32()); break; // BININT
+        case 0x4b: this.push(this.u8()); break; // BININT1
+        case 0x4d: this.push(this.u16()); break; // BININT2
+        case 0x8a: this.push(decodeLong(this.bytes(this.u8()))); break; // LONG1
+        case 0x8b: { // LONG4
+          const n = this.i32();
+          if (n < 0) this.fail('negative LONG4 length');
+          this.push(decodeLong(this.bytes(n)));
+          break;
+        }
+        case 0x46: this.push(parseFloatLine(this.line())); break; // FLOAT
+        case 0x47: this.push(this.view(8).getFloat64(0, false)); break; // BINFLOAT (big-endian by definition)
+
+        // strings and bytes
+        case 0x53: this.push(decodeQuotedString(this.line())); break; // STRING (py2 str, read as latin-1 text)
+        case 0x54: { // BINSTRING
+          const n = this.i32();
+          if (n < 0) this.fail('negative BINSTRING length');
+          this.push(latin1(this.bytes(n)));
+          break;
+        }
+        case 0x55: this.push(latin1(this.bytes(this.u8()))); break; // SHORT_BINSTRING
+        case 0x56: this.push(decodeRawUnicodeEscape(this.line())); break; // UNICODE
+        case 0x58: this.push(utf8(this.bytes(this.u32()))); break; // BINUNICODE
+        case 0x8c: this.push(utf8(this.bytes(this.u8()))); break; // SHORT_BINUNICODE
+        case 0x8d: this.push(utf8(this.bytes(this.u64()))); break; // BINUNICODE8
+        case 0x42: this.push(this.bytes(this.u32())); break; // BINBYTES
+        case 0x43: this.push(this.bytes(this.u8())); break; // SHORT_BINBYTES
+        case 0x8e: this.push(this.bytes(this.u64())); break; // BINBYTES8
+        case 0x96: this.push(Uint8Array.from(this.bytes(this.u64()))); break; // BYTEARRAY8 (a mutable copy)
+        case 0x97: this.fail('the pickle expects out-of-band buffers (NEXT_BUFFER), which are not supported'); // NEXT_BUFFER
+        case 0x98: this.top(); break; // READONLY_BUFFER: a no-op on our byte arrays
+
+        // tuples, lists
+        case 0x29: this.push([]); break; // EMPTY_TUPLE
+        case 0x74: this.push(this.popMark()); break; // TUPLE
+        case 0x85: this.push([this.pop()]); break; // TUPLE1
+        case 0x86: { const b = this.pop(); const a = this.pop(); this.push([a, b]); break; } // TUPLE2
+        case 0x87: { const c = this.pop(); const b = this.pop(); const a = this.pop(); this.push([a, b, c]); break; } // TUPLE3
+        case 0x5d: this.push([]); break; // EMPTY_LIST
+        case 0x6c: this.push(this.popMark()); break; // LIST
+        case 0x61: { // APPEND
+          const v = this.pop();
+          this.asList(this.top()).push(v);
+          break;
+        }
+        case 0x65: { // APPENDS
+          const items = this.popMark();
+          const list = this.asList(this.top());
+          for (const v of items) list.push(v);
+          break;
+        }
+
+        // dicts, sets
+        case 0x7d: this.push(new Map()); break; // EMPTY_DICT
+        case 0x64: { // DICT
+          const items = this.popMark();
+          this.push(this.setItems(new Map(), items));
+          break;
+        }
+        case 0x73: { // SETITEM
+          const v = this.pop();
+          const k = this.pop();
+          this.asDict(this.top()).set(k, v);
+          break;
+        }
+        case 0x75: { // SETITEMS
+          const items = this.popMark();
+          this.setItems(this.asDict(this.top()), items);
+          break;
+        }
+        case 0x8f: this.push(new Set()); break; // EMPTY_SET
+        case 0x90: { // ADDITEMS
+          const items = this.popMark();
+          const set = this.top();
+          if (!(set instanceof Set)) this.fail(`ADDITEMS on a ${typeName(set)}`);
+          for (const v of items) set.add(v);
+          break;
+        }
+        case 0x91: this.push(new Set(this.popMark())); break; // FROZENSET
+
+        // globals, objects
+        case 0x63: { // GLOBAL
+          const module = this.line();
+          const name = this.line();
+          this.push(this.resolve(module, name));
+          break;
+        }
+        case 0x93: { // STACK_GLOBAL
+          const name = this.pop();
+          const module = this.pop();
+          this.push(this.resolve(module as string, name as string));
+          break;
+        }
+        case 0x82: case 0x83: case 0x84: { // EXT1, EXT2, EXT4
+          const code = op === 0x82 ? this.u8() : op === 0x83 ? this.u16() : this.i32();
+          throw new LabError('FORBIDDEN_PICKLE_GLOBAL', `pickle references extension code ${code} (copyreg registry), which is not allowed`, this.options.file);
+        }
+        case 0x52: { // REDUCE
+          const args = this.pop();
+          const fn = this.pop();
+          this.push(this.call(fn, args));
+          break;
+        }
+        case 0x81: { // NEWOBJ
+          const args = this.pop();
+          const cls = this.pop();
+          this.push(this.call(cls, args));
+          break;
+        }
+        case 0x92: { // NEWOBJ_EX
+          const kwargs = this.pop();
+          const args = this.pop();
+          const cls = this.pop();
+          this.push(this.call(cls, args, kwargs));
+          break;
+        }
+        case 0x6f: { // OBJ
+          const items = this.popMark();
+          if (items.length === 0) this.fail('OBJ without a class');
+          this.push(this.call(items[0], items.slice(1)));
+          break;
+        }
+        case 0x69: { // INST
+          const module = this.line();
+          const name = this.line();
+          const args = this.popMark();
+          this.push(this.call(this.resolve(module, name), args));
+          break;
+        }
+        case 0x62: { // BUILD
+          const state = this.pop();
+          const obj = this.top();
+          if (!hasMethod(obj, SET_STATE)) this.fail(`cannot set the state of ${this.describe(obj)}`);
+          obj[SET_STATE](state);
+          break;
+        }
+        case 0x50: this.push(this.persistent(this.line())); break; // PERSID
+        case 0x51: this.push(this.persistent(this.pop())); break; // BINPERSID
+
+        default:
+          this.fail(`unknown opcode 0x${op.toString(16).padStart(2, '0')}`);
+      }
+    }
+  }
+
+  private persistent(pid: unknown): unknown {
+    if (!this.options.persistentLoad) this.fail('the pickle refers to external data (a persistent id) and none is expected here');
+    return this.options.persistentLoad(pid);
+  }
+  private asList(v: unknown): unknown[] {
+    if (!Array.isArray(v)) this.fail(`APPEND to a ${typeName(v)}`);
+    return v;
+  }
+  private asDict(v: unknown): Map<unknown, unknown> {
+    if (!(v instanceof Map)) this.fail(`SETITEM on a ${this.describe(v)}`);
+    return v;
+  }
+  private setItems(dict: Map<unknown, unknown>, items: unknown[]): Map<unknown, unknown> {
+    if (items.length % 2) this.fail('odd number of items for a dict');
+    for (let i = 0; i < items.length; i += 2) dict.set(items[i], items[i + 1]);
+    return dict;
+  }
+}
+
+// ---- value helpers ----
+
+export function typeName(v: unknown): string {
+  if (v === null) return 'None';
+  if (Array.isArray(v)) return 'tuple/list';
+  if (v instanceof PyDictObject || v instanceof PyObject) return v.className;
+  if (v instanceof Map) return 'dict';
+  if (v instanceof Set) return 'set';
+  if (v instanceof Uint8Array) return 'bytes';
+  if (v instanceof Tensor) return 'array';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return typeof v;
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+}
+const UTF8 = new TextDecoder('utf-8');
+function utf8(b: Uint8Array): string {
+  return UTF8.decode(b);
+}
+
+function toInt(v: bigint): number | bigint {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+// The helpers below throw plain Errors; unpickleAt reports them as BAD_PICKLE with the position.
+function parseIntLine(s: string): number | bigint {
+  const t = s.trim();
+  if (!/^[+-]?\d+$/.test(t)) throw new Error(`invalid integer ${JSON.stringify(s)}`);
+  return toInt(BigInt(t));
+}
+function parseFloatLine(s: string): number {
+  const t = s.trim().toLowerCase();
+  if (t === 'inf' || t === '+inf') return Infinity;
+  if (t === '-inf') return -Infinity;
+  if (t === 'nan') return NaN;
+  return Number(t);
+}
+/** LONG1/LONG4 payload: little-endian two's complement. */
+function decodeLong(b: Uint8Array): number | bigint {
+  if (b.length === 0) return 0;
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+  if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
+  return toInt(v);
+}
+/** Protocol-0 STRING: a Python 2 repr such as 'abc' or "it's\n". */
+function decodeQuotedString(s: string): string {
+  const q = s[0];
+  if (s.length < 2 || (q !== "'" && q !== '"') || s[s.length - 1] !== q) throw new Error('STRING argument is not quoted');
+  const body = s.slice(1, -1);
+  const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v' };
+  return body.replace(/\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)/g, (m, e: string) => {
+    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
+    if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8) & 0xff);
+    return simple[e] ?? m;
+  });
+}
+/** Protocol-0 UNICODE: raw-unicode-escape (only \uXXXX and \UXXXXXXXX are escapes). */
+function decodeRawUnicodeEscape(s: string): string {
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, a: string | undefined, b: string | undefined) =>
+    String.fromCodePoint(parseInt((a ?? b) as string, 16)),
+  );
+}
+
+/** Replace finalizable placeholders (numpy array builders) by their values, everywhere in the tree. */
+function finalize(root: unknown): unknown {
+  const done = new Map<object, unknown>();
+  const visit = (v: unknown): unknown => {
+    if (typeof v !== 'object' || v === null) return v;
+    if (done.has(v)) return done.get(v);
+    if (hasMethod(v, FINALIZE)) {
+      const out = v[FINALIZE]();
+      done.set(v, out);
+      return out;
+    }
+    done.set(v, v);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) v[i] = visit(v[i]);
+    } else if (v instanceof Map) {
+      for (const [k, x] of v) v.set(k, visit(x));
+      if (v instanceof PyDictObject) for (const [k, x] of v.attrs) v.attrs.set(k, visit(x));
+    } else if (v instanceof Set) {
+      const items = [...v];
+      v.clear();
+      for (const x of items) v.add(visit(x));
+    } else if (v instanceof PyObject) {
+      for (const [k, x] of v.attrs) v.attrs.set(k, visit(x));
+    }
+    return v;
+  };
+  return visit(root);
+}
+
+// ---- array helpers (shared with torch.ts) ----
+
+/** Copy bytes into a fresh, aligned buffer and view them as `dtype` (little-endian host assumed). */
+export function typedArrayFromBytes<T extends DType>(dtype: T, bytes: Uint8Array): TypedArrayOf<T> {
+  const size = DTYPE_SIZE[dtype];
+  if (bytes.byteLength % size) throw new LabError('BAD_TENSOR', `${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  const b = copy.buffer;
+  const views: { [K in DType]: (buf: ArrayBuffer) => TypedArrayOf<K> } = {
+    float32: (x) => new Float32Array(x),
+    float64: (x) => new Float64Array(x),
+    float16: (x) => new Uint16Array(x),
+    bfloat16: (x) => new Uint16Array(x),
+    int64: (x) => new BigInt64Array(x),
+    int32: (x) => new Int32Array(x),
+    int16: (x) => new Int16Array(x),
+    int8: (x) => new Int8Array(x),
+    uint8: (x) => new Uint8Array(x),
+    bool: (x) => new Uint8Array(x),
+  };
+  return (views[dtype] as (buf: ArrayBuffer) => TypedArrayOf<T>)(b);
+}
+
+/** Row-major (C-contiguous) strides of a shape, in elements. */
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+/**
+ * Gather a strided view into a contiguous row-major byte array. `offset` and `strides` are in
+ * elements of `elementSize` bytes, relative to the start of `src`.
+ */
+export function gatherStrided(src: Uint8Array, elementSize: number, shape: readonly number[], strides: readonly number[], offset: number): Uint8Array {
+  const n = numel(shape);
+  const out = new Uint8Array(n * elementSize);
+  if (n === 0) return out;
+  const nd = shape.length;
+  if (nd === 0) {
+    out.set(src.subarray(offset * elementSize, (offset + 1) * elementSize));
+    return out;
+  }
+  const inner = shape[nd - 1];
+  const innerStride = strides[nd - 1];
+  const idx = new Array<number>(nd).fill(0);
+  let base = offset;
+  let o = 0;
+  for (let row = 0, rows = n / inner; row < rows; row++) {
+    if (innerStride === 1) {
+      out.set(src.subarray(base * elementSize, (base + inner) * elementSize), o);
+      o += inner * elementSize;
+    } else {
+      for (let j = 0; j < inner; j++) {
+        const s = (base + j * innerStride) * elementSize;
+        for (let b = 0; b < elementSize; b++) out[o++] = src[s + b];
+      }
+    }
+    for (let d = nd - 2; d >= 0; d--) {
+      idx[d]++;
+      base += strides[d];
+      if (idx[d] < shape[d]) break;
+      base -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Build a Tensor from raw little-endian bytes in C or Fortran order. */
+export function bytesToTensor<T extends DType>(dtype: T, bytes: Uint8Array, shape: readonly number[], order: 'C' | 'F' = 'C'): Tensor<T> {
+  const size = DTYPE_SIZE[dtype];
+  const n = numel(shape);
+  if (bytes.byteLength !== n * size) {
+    throw new LabError('BAD_TENSOR', `a ${dtype} array of shape [${shape.join(', ')}] needs ${n * size} bytes, got ${bytes.byteLength}`);
+  }
+  let data = bytes;
+  if (order === 'F' && shape.length > 1) {
+    const strides = contiguousStrides([...shape].reverse()).reverse();
+    data = gatherStrided(bytes, size, shape, strides, 0);
+  }
+  return new Tensor(dtype, shape, typedArrayFromBytes(dtype, data));
+}
+
+// ---- the base allow-list: containers, bytes, config objects ----
+
+function toBytes(value: unknown, encoding: unknown, what: string): Uint8Array {
+  if (value === undefined) return new Uint8Array(0);
+  if (value instanceof Uint8Array) return Uint8Array.from(value);
+  if (typeof value === 'string') {
+    const enc = typeof encoding === 'string' ? encoding.toLowerCase().replace(/[-_]/g, '') : 'utf8';
+    if (enc === 'latin1' || enc === 'iso88591') return Uint8Array.from(Buffer.from(value, 'latin1'));
+    if (enc === 'utf8') return Uint8Array.from(Buffer.from(value, 'utf8'));
+    throw new LabError('BAD_PICKLE', `${what}: unsupported text encoding ${String(encoding)}`);
+  }
+  if (Array.isArray(value)) return Uint8Array.from(value as number[]);
+  throw new LabError('BAD_PICKLE', `${what} of a ${typeName(value)}`);
+}
+
+function iterableItems(v: unknown, what: string): unknown[] {
+  if (v === undefined) return [];
+  if (Array.isArray(v)) return v;
+  if (v instanceof Set) return [...v];
+  throw new LabError('BAD_PICKLE', `${what} of a ${typeName(v)}`);
+}
+
+function dictSubclass(className: string): PyCallable {
+  return (args) => {
+    const d = new PyDictObject(className);
+    const init = args[0];
+    if (init instanceof Map) for (const [k, v] of init) d.set(k, v);
+    else for (const pair of iterableItems(init, `${className}()`)) {
+      if (!Array.isArray(pair) || pair.length !== 2) throw new LabError('BAD_PICKLE', `${className}() expects key/value pairs`);
+      d.set(pair[0], pair[1]);
+    }
+    return d;
+  };
+}
+
+export const BASE_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
+  ['collections.OrderedDict', dictSubclass('collections.OrderedDict')],
+  ['builtins.set', ((args) => new Set(iterableItems(args[0], 'set()'))) satisfies PyCallable],
+  ['builtins.frozenset', ((args) => new Set(iterableItems(args[0], 'frozenset()'))) satisfies PyCallable],
+  ['builtins.bytes', ((args) => toBytes(args[0], args[1], 'bytes()')) satisfies PyCallable],
+  ['builtins.bytearray', ((args) => toBytes(args[0], args[1], 'bytearray()')) satisfies PyCallable],
+  ['builtins.slice', ((args) => Object.freeze({ start: args[0] ?? null, stop: args[1] ?? null, step: args[2] ?? null })) satisfies PyCallable],
+  // Protocol-2 bytes: _codecs.encode('\x00\x01...', 'latin1').
+  ['_codecs.encode', ((args) => toBytes(args[0], args[1] ?? 'utf-8', '_codecs.encode')) satisfies PyCallable],
+  // Configs are read as plain data, never as live objects.
+  ['argparse.Namespace', ((_args, kwargs) => {
+    const o = new PyObject('argparse.Namespace');
+    if (kwargs) mergeState(o.attrs, kwargs, o.className);
+    return o;
+  }) satisfies PyCallable],
+  ['yacs.config.CfgNode', dictSubclass('yacs.config.CfgNode')],
+  ['fvcore.common.config.CfgNode', dictSubclass('fvcore.common.config.CfgNode')],
+]);
+
+// ---- numpy ----
+
+const NUMPY_KINDS: Record<string, DType> = {
+  f4: 'float32', f2: 'float16', f8: 'float64', i8: 'int64', i4: 'int32', i2: 'int16', i1: 'int8', u1: 'uint8', b1: 'bool',
+};
+
+/** numpy.dtype('f4', False, True) followed by BUILD (version, byteorder, ...). */
+export class NumpyDType implements Stateful {
+  byteorder: string;
+  private fields: unknown = null;
+  constructor(readonly code: string) {
+    const m = /^([<>|=]?)(.*)$/.exec(code) as RegExpExecArray;
+    this.byteorder = m[1] || '=';
+  }
+  get kind(): string {
+    return this.code.replace(/^[<>|=]/, '');
+  }
+  [SET_STATE](state: unknown): void {
+    if (!Array.isArray(state) || state.length < 2 || typeof state[1] !== 'string') {
+      throw new LabError('BAD_PICKLE', `unexpected numpy dtype state for ${this.code}`);
+    }
+    this.byteorder = state[1];
+    this.fields = state[4] ?? null;
+  }
+  /** The lab dtype; refuses big-endian, structured and object dtypes with a clear error. */
+  toDType(): DType {
+    if (this.fields !== null) throw new LabError('UNSUPPORTED_DTYPE', `structured numpy dtype ${this.code} is not supported`);
+    const dtype = NUMPY_KINDS[this.kind];
+    if (!dtype) throw new LabError('UNSUPPORTED_DTYPE', `numpy dtype '${this.kind}' is not supported (supported: ${Object.keys(NUMPY_KINDS).join(', ')})`);
+    if (this.byteorder === '>' && DTYPE_SIZE[dtype] > 1) {
+      throw new LabError('UNSUPPORTED_DTYPE', `big-endian numpy array (dtype >${this.kind}) is not supported; save it little-endian (arr.astype('<${this.kind}'))`);
+    }
+    return dtype;
+  }
+}
+
+const NDARRAY_TYPE = Object.freeze({ pythonClass: 'numpy.ndarray' });
+
+/** numpy.core.multiarray._reconstruct(ndarray, (0,), b'b') followed by BUILD (version, shape, dtype, is_fortran, rawdata). */
+class NumpyArrayBuilder implements Stateful, Finalizable {
+  private tensor: Tensor | null = null;
+  [SET_STATE](state: unknown): void {
+    if (!Array.isArray(state) || (state.length !== 5 && state.length !== 4)) throw new LabError('BAD_PICKLE', 'unexpected numpy array state');
+    const [shape, dtype, fortran, raw] = state.length === 5 ? state.slice(1) : state;
+    if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy array state holds a ${typeName(dtype)} instead of a dtype`);
+    const dims = checkShape(shape);
+    const dt = dtype.toDType();
+    if (!(raw instanceof Uint8Array) && typeof raw !== 'string') {
+      throw new LabError('UNSUPPORTED_DTYPE', `numpy array of dtype ${dtype.kind} holds Python objects, which are not supported`);
+    }
+    const bytes = typeof raw === 'string' ? Uint8Array.from(Buffer.from(raw, 'latin1')) : raw;
+    this.tensor = bytesToTensor(dt, bytes, dims, fortran ? 'F' : 'C');
+  }
+  [FINALIZE](): Tensor {
+    if (!this.tensor) throw new LabError('BAD_PICKLE', 'a numpy array was reconstructed but never given its data');
+    return this.tensor;
+  }
+}
+
+function checkShape(shape: unknown): number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
+    throw new LabError('BAD_PICKLE', `invalid array shape ${JSON.stringify(shape, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
+  }
+  return shape as number[];
+}
+
+const reconstruct: PyCallable = (args) => {
+  if (args[0] !== NDARRAY_TYPE) throw new LabError('BAD_PICKLE', `numpy _reconstruct of ${typeName(args[0])} (only numpy.ndarray is supported)`);
+  return new NumpyArrayBuilder();
+};
+/** numpy.core.numeric._frombuffer(buffer, dtype, shape, order) — protocol 5 arrays. */
+const frombuffer: PyCallable = (args) => {
+  const [buf, dtype, shape, order] = args;
+  if (!(buf instanceof Uint8Array)) throw new LabError('BAD_PICKLE', `numpy _frombuffer of a ${typeName(buf)}`);
+  if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy _frombuffer with a ${typeName(dtype)} instead of a dtype`);
+  return bytesToTensor(dtype.toDType(), buf, checkShape(shape), order === 'F' ? 'F' : 'C');
+};
+/** numpy.core.multiarray.scalar(dtype, bytes) — numpy scalars such as np.float64(0.5) -> number. */
+const scalar: PyCallable = (args) => {
+  const [dtype, raw] = args;
+  if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy scalar with a ${typeName(dtype)} instead of a dtype`);
+  const bytes = typeof raw === 'string' ? Uint8Array.from(Buffer.from(raw, 'latin1')) : raw;
+  if (!(bytes instanceof Uint8Array)) throw new LabError('UNSUPPORTED_DTYPE', `numpy scalar of dtype ${dtype.kind} is not supported`);
+  const t = bytesToTensor(dtype.toDType(), bytes, []);
+  const v = t.data[0];
+  if (typeof v === 'bigint') return toInt(v);
+  if (t.dtype === 'bool') return v !== 0;
+  return t.dtype === 'float16' || t.dtype === 'bfloat16' ? t.toFloat32()[0] : v;
+};
+const makeDType: PyCallable = (args) => {
+  if (typeof args[0] !== 'string') throw new LabError('BAD_PICKLE', `numpy.dtype of a ${typeName(args[0])}`);
+  return new NumpyDType(args[0]);
+};
+
+/** numpy arrays become Tensors. Both the numpy 1.x (`numpy.core`) and 2.x (`numpy._core`) module paths. */
+export const NUMPY_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
+  ['numpy.ndarray', NDARRAY_TYPE],
+  ['numpy.dtype', makeDType],
+  ['numpy.core.multiarray._reconstruct', reconstruct],
+  ['numpy._core.multiarray._reconstruct', reconstruct],
+  ['numpy.core.numeric._frombuffer', frombuffer],
+  ['numpy._core.numeric._frombuffer', frombuffer],
+  ['numpy.core.multiarray.scalar', scalar],
+  ['numpy._core.multiarray.scalar', scalar],
+]);
