@@ -133,6 +133,23 @@ describe('pipeline: bad input gets a typed error naming the file', function () {
       assert.match((e as Error).message, /48×48, the checkpoint expects 64×64/);
     }
   });
+  it('a checkpoint that lacks TimeSformer weights lists what is missing', async () => {
+    const { torchZip, torchTensor, f32bytes } = await import('./helpers/pyfiles');
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-')), 'partial.pyth');
+    const top = {
+      $dict: [
+        ['epoch', 1],
+        ['model_state', { $dict: [['model.cls_token', torchTensor('FloatStorage', '0', 4, 0, [1, 1, 4], [4, 4, 1])], ['model.pos_embed', torchTensor('FloatStorage', '1', 8, 0, [1, 2, 4], [8, 4, 1])]] }],
+      ],
+    } as const;
+    fs.writeFileSync(file, torchZip('partial', top as never, { '0': f32bytes([1, 2, 3, 4]), '1': f32bytes([0, 0, 0, 0, 1, 1, 1, 1]) }));
+    await expectError(runPipeline({ weights: file, data: fx('d1_outlier').data }), 'MISSING_WEIGHTS', file);
+    await assert.rejects(runPipeline({ weights: file, data: fx('d1_outlier').data }), /lacks \d+ TimeSformer weight\(s\): time_embed, patch_embed\.proj\.weight/);
+  });
+  it('a test data file given as the checkpoint', async () => {
+    const wrong = fx('d1_outlier').data;
+    await assert.rejects(runPipeline({ weights: wrong, data: wrong }), (e: unknown) => e instanceof LabError && e.message.includes(wrong) && e.code !== 'ENGINE_FAILED');
+  });
   it('a missing file', async () => {
     const missing = path.join(os.tmpdir(), 'no-such-checkpoint.pyth');
     await expectError(runPipeline({ weights: missing, data: fx('d1_outlier').data }), 'FILE_NOT_FOUND', missing);
