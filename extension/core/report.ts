@@ -174,6 +174,8 @@ export interface PipelineOptions {
   saveOnnx?: string;
   /** prescaled mode: the LayerNorm input is divided by 2^prescaleShift (default 3: exact for |x-mean| up to 2047; 4 loses accuracy to fp16 subnormals and eps flushing). */
   prescaleShift?: number;
+  /** Native fp16 graphs (WebGPU, CUDA): op types kept in fp32, e.g. Gemm,MatMul,Conv,Softmax,Gelu. */
+  fp32Ops?: string[];
 }
 
 export interface PipelineHooks {

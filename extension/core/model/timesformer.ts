@@ -32,6 +32,11 @@ export interface GraphOptions {
   probes: boolean;
   /** prescaled mode: divide the LayerNorm input by 2^prescaleShift. */
   prescaleShift: number;
+  /**
+   * Native fp16 graphs only: op types computed in fp32 (inputs cast up, result cast back), e.g.
+   * ['Gemm', 'MatMul', 'Conv'] where the GPU's fp16 kernels accumulate in fp16.
+   */
+  fp32Ops?: readonly string[];
 }
 
 export interface LayerNormTensors {
@@ -107,8 +112,12 @@ class TimeSformerGraph {
     return this.g.op('Cast', [h], { to: ElemType.FLOAT });
   }
 
-  /** Apply an op and round its result when emulating. */
+  /** Apply an op and round its result when emulating (or run it in fp32 when asked, in native graphs). */
   private r(op: string, inputs: string[], ctx: Ctx, attrs?: Record<string, import('./onnx-builder').AttrValue>): string {
+    if (ctx.t === ElemType.FLOAT16 && this.o.fp32Ops?.includes(op)) {
+      const up = inputs.map((x) => this.g.op('Cast', [x], { to: ElemType.FLOAT }));
+      return this.g.op('Cast', [this.g.op(op, up, attrs)], { to: ElemType.FLOAT16 });
+    }
     return this.round(this.g.op(op, inputs, attrs), ctx);
   }
 
@@ -169,6 +178,9 @@ class TimeSformerGraph {
   private gelu(x: string, ctx: Ctx): string {
     // exact GELU: 0.5 x (1 + erf(x / sqrt 2)); rounded once, as fused fp16 kernels do
     const g = this.g;
+    if (ctx.t === ElemType.FLOAT16 && this.o.fp32Ops?.includes('Gelu')) {
+      return g.op('Cast', [this.gelu(g.op('Cast', [x], { to: ElemType.FLOAT }), F32)], { to: ElemType.FLOAT16 });
+    }
     const e = g.op('Erf', [g.op('Div', [x, this.scalar(Math.SQRT2, ctx)])]);
     const y = g.op('Mul', [g.op('Mul', [x, g.op('Add', [e, this.scalar(1, ctx)])]), this.scalar(0.5, ctx)]);
     return this.round(y, ctx);
