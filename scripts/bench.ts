@@ -413,15 +413,26 @@ function preparePeerCopy(src: string): { path: string; dir: string } {
   return { path: dst, dir };
 }
 
+let activeChild: ReturnType<typeof spawn> | null = null;
+// stopped from outside (timeout in device-run.sh): take the running configuration down too
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(sig, () => {
+    activeChild?.kill('SIGKILL');
+    process.exit(sig === 'SIGTERM' ? 143 : 130);
+  });
+}
+
 function runChild(job: Job, timeoutS: number): Promise<Result> {
   return new Promise((resolve) => {
     const resultPath = path.join(os.tmpdir(), `tsf-bench-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
     const child = spawn(process.execPath, [...process.execArgv, __filename, '--child', JSON.stringify({ ...job, resultPath })], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
+    activeChild = child;
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      activeChild = null;
       try {
         const r = JSON.parse(fs.readFileSync(resultPath, 'utf8')) as Result;
         fs.rmSync(resultPath, { force: true });

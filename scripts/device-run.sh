@@ -30,9 +30,9 @@ say() { echo "[device-run $(date +%H:%M:%S) +$(elapsed)s] $*" | tee -a "$LOG"; }
 step() {
   local limit=$1; shift
   say "\$ $*"
-  timeout --signal=KILL "$limit" "$@" 2>&1 | tee -a "$LOG"
+  timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$LOG"
   local rc=${PIPESTATUS[0]}
-  if [ "$rc" = 137 ]; then say "killed at its ${limit}s limit: $1"
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then say "stopped at its ${limit}s limit: $1"
   elif [ "$rc" != 0 ]; then say "exit status $rc: $1"; fi
   return 0
 }
