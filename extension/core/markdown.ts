@@ -1,0 +1,62 @@
+/** Report -> Markdown summary and Report -> JSON text. Pure: used by Export Report and the CLI. */
+import type { LayerNormStats, Report } from './report';
+
+/** Compact number: 3 significant digits, exponent outside [1e-2, 1e4), inf/NaN spelled out. */
+export function fmtNum(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  return a >= 1e-2 && a < 1e4 ? String(Number(x.toPrecision(3))) : x.toExponential(2);
+}
+
+/**
+ * The Report as JSON. JSON has no Infinity/NaN: they are written as the strings "Infinity",
+ * "-Infinity" and "NaN" (JSON.parse gives them back as strings; Number() turns them into numbers).
+ */
+export function reportToJson(report: Report): string {
+  return JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n';
+}
+
+const esc = (s: string) => s.replace(/\|/g, '\\|');
+
+function lnRow(l: LayerNormStats): string {
+  const top = l.topChannels[0];
+  return `| \`${l.name}\` | ${fmtNum(l.maxSq)} | ${l.overFp16Count} | ${l.infCount} | ${l.nanCount} | ${top ? `${top.channel} (${fmtNum(top.maxAbs)})` : '–'} | ${l.overflowed ? '**yes**' : 'no'} |`;
+}
+
+export function reportToMarkdown(r: Report): string {
+  const c = r.config;
+  const out: string[] = [];
+  out.push(`# TimeSformer precision report — ${r.diagnosis.verdict === 'pass' ? 'PASS' : 'FAIL'}`, '');
+  out.push(r.diagnosis.sentence, '');
+  out.push('| | |', '|---|---|');
+  out.push(`| Run | ${esc(r.run.label)} |`);
+  out.push(`| LayerNorm mode | \`${r.run.layerNorm}\` |`);
+  out.push(`| Execution provider | ${r.run.ep}${r.run.requestedEp !== r.run.ep ? ` (asked for ${r.run.requestedEp})` : ''} |`);
+  out.push(`| Checkpoint | \`${esc(r.inputs.weights)}\` (${r.inputs.weightsFormat}, ${r.inputs.weightsDtype}) |`);
+  out.push(`| Test data | \`${esc(r.inputs.data)}\` |`);
+  out.push(`| Model | ${c.depth} blocks, width ${c.embedDim}, ${c.heads} heads (${c.headsSource}), ${c.frames} frames of ${c.imageSize}², patch ${c.patchSize}, ${c.numClasses} classes |`);
+  out.push(`| Tolerance | ${fmtNum(r.tolerance)} (rel L2 of the patch tokens per block) |`);
+  out.push(`| Probabilities | rel err ${fmtNum(r.probs.relL2)}, top-1 ${r.probs.top1} vs reference ${r.probs.refTop1} (${r.probs.top1Agree ? 'agrees' : 'differs'}) |`);
+  out.push(`| Time | ${(r.run.timings.totalMs / 1000).toFixed(2)} s |`);
+  out.push(`| Created | ${r.createdAt} |`, '');
+  for (const f of r.run.fallbacks) out.push(`- Fallback from ${f.ep}: ${f.reason}`);
+  if (r.run.fallbacks.length) out.push('');
+
+  out.push('## Blocks', '', '| block | rel L2 | max abs | cosine | status | overflowed LayerNorms |', '|---:|---:|---:|---:|---|---|');
+  for (const b of r.blocks) {
+    const over = b.layerNorms.filter((l) => l.overflowed).map((l) => `\`${l.name}\``).join(', ') || '–';
+    out.push(`| ${b.index}${b.jump ? ' ⚑' : ''} | ${fmtNum(b.relL2)} | ${fmtNum(b.maxAbs)} | ${b.cosine.toFixed(5)} | ${b.passed ? 'pass' : '**FAIL**'} | ${over} |`);
+  }
+  out.push('');
+
+  const risky = [...r.blocks.flatMap((b) => b.layerNorms), ...(r.finalNorm ? [r.finalNorm] : [])].filter((l) => l.overFp16Count > 0 || l.overflowed);
+  if (risky.length) {
+    out.push('## LayerNorms past FP16 range', '', '| LayerNorm | max (x−mean)² | values > 65504 | inf | NaN | top channel (max abs) | overflowed |', '|---|---:|---:|---:|---:|---|---|');
+    out.push(...risky.map(lnRow), '');
+  }
+  if (r.diagnosis.fixes.length) out.push(`Fixes: ${r.diagnosis.fixes.map((f) => `\`${f}\``).join(', ')}.`, '');
+  if (r.diagnosis.trtexec) out.push('TensorRT, keeping these LayerNorms in FP32:', '', '```', r.diagnosis.trtexec, '```', '');
+  return out.join('\n');
+}

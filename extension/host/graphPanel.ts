@@ -1,0 +1,74 @@
+/**
+ * The graph panel: one webview panel (webview/graph.ts) drawing the shown runs side by side. It
+ * answers the inspector's requests for a block's full result from the runs the host keeps.
+ */
+import * as vscode from 'vscode';
+import { webviewHtml, webviewOptions } from './html';
+import { parseGraphMessage, toWire, type GraphToHost, type HostToGraph } from './protocol';
+import type { RunStore } from './runs';
+
+export class GraphPanel {
+  static readonly viewType = 'timesformerLab.graph';
+  private static current: GraphPanel | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  /** Shows the panel (creating it if needed) with the store's shown runs. */
+  static show(extensionUri: vscode.Uri, store: RunStore, log: (line: string) => void): void {
+    if (GraphPanel.current) {
+      GraphPanel.current.panel.reveal(undefined, true);
+      GraphPanel.current.refresh();
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(GraphPanel.viewType, 'TimeSformer Graph', { viewColumn: vscode.ViewColumn.Active, preserveFocus: true }, {
+      ...webviewOptions(extensionUri),
+      retainContextWhenHidden: true,
+    });
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
+    panel.webview.html = webviewHtml(panel.webview, extensionUri, { title: 'TimeSformer Graph', script: 'graph.js', style: 'graph.css' });
+    GraphPanel.current = new GraphPanel(panel, store, log);
+  }
+
+  /** Re-sends the runs to an open panel (after a run); no-op when closed. */
+  static refresh(): void {
+    GraphPanel.current?.refresh();
+  }
+
+  private constructor(private readonly panel: vscode.WebviewPanel, private readonly store: RunStore, log: (line: string) => void) {
+    panel.onDidDispose(() => this.dispose(), null, this.disposables);
+    panel.webview.onDidReceiveMessage((raw: unknown) => {
+      const m = parseGraphMessage(raw);
+      if (m) this.handle(m);
+      else log(`ignored a malformed graph message: ${JSON.stringify(raw).slice(0, 200)}`);
+    }, null, this.disposables);
+  }
+
+  private post(m: HostToGraph): void {
+    void this.panel.webview.postMessage(toWire(m));
+  }
+
+  private refresh(): void {
+    this.post({ type: 'runs', runs: this.store.views(), shown: this.store.shown });
+  }
+
+  private handle(m: GraphToHost): void {
+    switch (m.type) {
+      case 'ready':
+        this.refresh();
+        return;
+      case 'show':
+        this.store.show(m.runIds);
+        return;
+      case 'inspect': {
+        const block = this.store.get(m.runId)?.report.blocks[m.block];
+        if (block) this.post({ type: 'blockDetail', requestId: m.requestId, runId: m.runId, block });
+        else this.post({ type: 'blockDetailError', requestId: m.requestId, message: `run ${m.runId} has no block ${m.block} (runs are kept for this session only)` });
+        return;
+      }
+    }
+  }
+
+  private dispose(): void {
+    GraphPanel.current = undefined;
+    this.disposables.forEach((d) => d.dispose());
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The messages between the extension host and its two webviews (sidebar, graph panel): one union
+ * type per direction, and validators for what arrives. Pure: no `vscode`, no DOM. Imported by the
+ * host, by the webview bundles (webview/*.ts) and by the unit tests.
+ *
+ * Webview messages travel as JSON, which turns Infinity and NaN into null; the report holds such
+ * numbers (an overflowed block's error is Infinity). `toWire` / `fromWire` tag them on the way.
+ */
+import {
+  EP_CHOICES, LAYERNORM_MODES, PRECISIONS,
+  type BlockResult, type EpChoice, type EpName, type LayerNormMode, type Precision, type Report, type Stage,
+} from '../core/report';
+
+// ---------------------------------------------------------------------------------------------
+// Sidebar
+
+export interface FileChoice {
+  /** Absolute path. */
+  path: string;
+  /** Workspace-relative path (or the base name) shown to the user. */
+  label: string;
+}
+
+export interface ProviderInfo {
+  ep: EpName;
+  available: boolean;
+  reason?: string;
+}
+
+export interface SidebarState {
+  checkpoints: FileChoice[];
+  testData: FileChoice[];
+  /** Selected files (absolute); undefined when none is found or chosen. */
+  checkpoint?: string;
+  testDataPath?: string;
+  precision: Precision;
+  layerNorm: LayerNormMode;
+  /** The "Expose LayerNorm entries" toggle: when on, it overrides `layerNorm` with `expose`. */
+  exposeLayerNorm: boolean;
+  ep: EpChoice;
+  /** Attention heads; null = detect from the test data. */
+  heads: number | null;
+  /** Which providers load here; null while the worker probes them. */
+  providers: ProviderInfo[] | null;
+  running: boolean;
+  stage?: Stage;
+  last?: { verdict: 'pass' | 'fail'; label: string; sentence: string };
+}
+
+/** One sidebar control changed; each key carries its own value type. */
+export type SidebarOption =
+  | { key: 'checkpoint'; value: string }
+  | { key: 'testData'; value: string }
+  | { key: 'precision'; value: Precision }
+  | { key: 'layerNorm'; value: LayerNormMode }
+  | { key: 'exposeLayerNorm'; value: boolean }
+  | { key: 'ep'; value: EpChoice }
+  | { key: 'heads'; value: number | null };
+
+export type HostToSidebar = { type: 'state'; state: SidebarState };
+
+export type SidebarToHost =
+  | { type: 'ready' }
+  | { type: 'set'; option: SidebarOption }
+  | { type: 'browse'; kind: 'checkpoint' | 'testData' }
+  | { type: 'run' }
+  | { type: 'cancel' };
+
+// ---------------------------------------------------------------------------------------------
+// Graph panel
+
+/** A block without its heavy parts (token errors, tensor statistics): those come on request. */
+export type BlockSummary = Omit<BlockResult, 'tokenError' | 'output' | 'reference' | 'exposed'>;
+export type ReportSummary = Omit<Report, 'blocks' | 'log'> & { blocks: BlockSummary[] };
+
+export interface RunView {
+  id: string;
+  /** e.g. "#2 FP16 · LayerNorm fp32 · CPU". */
+  label: string;
+  summary: ReportSummary;
+}
+
+export type HostToGraph =
+  | { type: 'runs'; runs: RunView[]; shown: string[] }
+  | { type: 'blockDetail'; requestId: number; runId: string; block: BlockResult }
+  | { type: 'blockDetailError'; requestId: number; message: string };
+
+export type GraphToHost =
+  | { type: 'ready' }
+  /** The run selector changed: these runs are drawn side by side, in this order. */
+  | { type: 'show'; runIds: string[] }
+  /** The inspector wants block `block` of run `runId` in full. */
+  | { type: 'inspect'; requestId: number; runId: string; block: number };
+
+export function summarize(report: Report): ReportSummary {
+  const { blocks, log: _log, ...rest } = report;
+  return {
+    ...rest,
+    blocks: blocks.map(({ tokenError: _t, output: _o, reference: _r, exposed: _e, ...b }) => b),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation of what arrives. Webviews are less trusted than the host: every field is checked.
+
+type Obj = Record<string, unknown>;
+const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isStr = (x: unknown, max = 4096): x is string => typeof x === 'string' && x.length > 0 && x.length <= max;
+const isId = (x: unknown): x is string => isStr(x, 64) && /^[\w.-]+$/.test(x);
+const isInt = (x: unknown, lo: number, hi: number): x is number => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+const oneOf = <T extends string>(list: readonly T[], x: unknown): x is T => typeof x === 'string' && (list as readonly string[]).includes(x);
+
+function parseOption(o: unknown): SidebarOption | undefined {
+  if (!isObj(o)) return undefined;
+  const v = o.value;
+  switch (o.key) {
+    case 'checkpoint':
+    case 'testData':
+      return isStr(v) ? { key: o.key, value: v } : undefined;
+    case 'precision':
+      return oneOf(PRECISIONS, v) ? { key: 'precision', value: v } : undefined;
+    case 'layerNorm':
+      return oneOf(LAYERNORM_MODES, v) ? { key: 'layerNorm', value: v } : undefined;
+    case 'exposeLayerNorm':
+      return typeof v === 'boolean' ? { key: 'exposeLayerNorm', value: v } : undefined;
+    case 'ep':
+      return oneOf(EP_CHOICES, v) ? { key: 'ep', value: v } : undefined;
+    case 'heads':
+      return v === null || isInt(v, 1, 1024) ? { key: 'heads', value: v } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** A sidebar message, or undefined when it is not one (unknown type, missing or bad field). */
+export function parseSidebarMessage(m: unknown): SidebarToHost | undefined {
+  if (!isObj(m)) return undefined;
+  switch (m.type) {
+    case 'ready':
+    case 'run':
+    case 'cancel':
+      return { type: m.type };
+    case 'browse':
+      return m.kind === 'checkpoint' || m.kind === 'testData' ? { type: 'browse', kind: m.kind } : undefined;
+    case 'set': {
+      const option = parseOption(m.option);
+      return option && { type: 'set', option };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** A graph panel message, or undefined when it is not one. */
+export function parseGraphMessage(m: unknown): GraphToHost | undefined {
+  if (!isObj(m)) return undefined;
+  switch (m.type) {
+    case 'ready':
+      return { type: 'ready' };
+    case 'show':
+      return Array.isArray(m.runIds) && m.runIds.length <= 64 && m.runIds.every(isId) ? { type: 'show', runIds: [...m.runIds] } : undefined;
+    case 'inspect':
+      return isInt(m.requestId, 0, Number.MAX_SAFE_INTEGER) && isId(m.runId) && isInt(m.block, 0, 10_000)
+        ? { type: 'inspect', requestId: m.requestId, runId: m.runId, block: m.block }
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The webviews' side: the host is trusted for content, but the envelope is still checked. */
+export function parseHostToGraph(m: unknown): HostToGraph | undefined {
+  if (!isObj(m)) return undefined;
+  switch (m.type) {
+    case 'runs':
+      return Array.isArray(m.runs) && m.runs.every((r) => isObj(r) && isId(r.id) && typeof r.label === 'string' && isObj(r.summary) && Array.isArray(r.summary.blocks))
+        && Array.isArray(m.shown) && m.shown.every(isId)
+        ? (m as HostToGraph) : undefined;
+    case 'blockDetail':
+      return isInt(m.requestId, 0, Number.MAX_SAFE_INTEGER) && isId(m.runId) && isObj(m.block) && typeof m.block.index === 'number' ? (m as HostToGraph) : undefined;
+    case 'blockDetailError':
+      return isInt(m.requestId, 0, Number.MAX_SAFE_INTEGER) && typeof m.message === 'string' ? (m as HostToGraph) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export function parseHostToSidebar(m: unknown): HostToSidebar | undefined {
+  return isObj(m) && m.type === 'state' && isObj(m.state) && Array.isArray(m.state.checkpoints) ? (m as HostToSidebar) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Non-finite numbers over JSON.
+
+type NonFinite = { $nonFinite: 'Infinity' | '-Infinity' | 'NaN' };
+const isNonFinite = (x: unknown): x is NonFinite => isObj(x) && Object.keys(x).length === 1 && oneOf(['Infinity', '-Infinity', 'NaN'] as const, x.$nonFinite);
+
+/** A deep copy where Infinity / -Infinity / NaN become `{ $nonFinite: '…' }`. */
+export function toWire<T>(x: T): T {
+  if (typeof x === 'number') return (Number.isFinite(x) ? x : { $nonFinite: String(x) }) as T;
+  if (Array.isArray(x)) return x.map(toWire) as T;
+  if (isObj(x)) return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, toWire(v)])) as T;
+  return x;
+}
+
+/** The inverse of toWire. */
+export function fromWire<T>(x: T): T {
+  if (isNonFinite(x)) return Number(x.$nonFinite) as T;
+  if (Array.isArray(x)) return x.map(fromWire) as T;
+  if (isObj(x)) return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, fromWire(v)])) as T;
+  return x;
+}

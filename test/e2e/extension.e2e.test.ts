@@ -1,0 +1,314 @@
+/**
+ * The extension in real VS Code (code-server + Chromium, see harness.ts), on a workspace holding
+ * d1_outlier: FP16 breaks at block 4 (LayerNorm overflow in channel 21), the FP32 LayerNorm fix
+ * and the "Expose LayerNorm entries" toggle keep every block passing, and Cancel kills the engine
+ * process without harming the extension. Screenshots of each step go to artifacts/e2e/.
+ */
+import * as assert from 'assert';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Frame, Page } from 'playwright-core';
+import * as yauzl from 'yauzl';
+import {
+  VSCodeSession, findWebviewFrame, openView, repoRoot, runCommand, startVSCode, waitForCondition,
+} from './harness';
+
+const ROOT = repoRoot();
+const FIXTURES = [path.join(ROOT, 'test', 'fixtures'), '/work/shared/fixtures'].find((d) => fs.existsSync(path.join(d, 'd1_outlier.pyth')))!;
+/** The worker pauses this long before each run, so that Cancel lands while it is busy. */
+const TEST_DELAY_MS = 1500;
+
+interface BlockAttrs { block: number; status: string; error: number }
+
+/** The graph panel's frame (the one drawing run `runId`, block `block`). */
+function graphFrame(page: Page, runId: string, block = 0, timeoutMs = 60_000): Promise<Frame> {
+  return findWebviewFrame(page, `#graph g.node.block[data-run="${runId}"][data-block="${block}"]`, timeoutMs);
+}
+
+function sidebarFrame(page: Page): Promise<Frame> {
+  return findWebviewFrame(page, '#layerNorm');
+}
+
+async function blocks(frame: Frame, runId: string): Promise<BlockAttrs[]> {
+  return frame.$$eval(`#graph g.node.block[data-run="${runId}"]`, (els) => els.map((e) => ({
+    block: Number(e.getAttribute('data-block')),
+    status: e.getAttribute('data-status') ?? '',
+    error: Number(e.getAttribute('data-error')),
+  })));
+}
+
+async function waitForRun(page: Page, runId: string, depth: number): Promise<{ frame: Frame; blocks: BlockAttrs[] }> {
+  const frame = await graphFrame(page, runId, depth - 1);
+  return { frame, blocks: await blocks(frame, runId) };
+}
+
+/** The value of a toolkit control (a custom element; no DOM lib in this tsconfig). */
+function valueOf(frame: Frame, selector: string): Promise<string> {
+  return frame.$eval(selector, (e) => (e as unknown as { value: string }).value);
+}
+
+/** Picks an option of a toolkit dropdown in the sidebar and waits until the host holds it (data-value). */
+async function choose(sidebar: Frame, id: string, value: string): Promise<void> {
+  await sidebar.click(`#${id}`);
+  await sidebar.click(`#${id} vscode-option[value="${value}"]`);
+  await sidebar.waitForSelector(`#${id}[data-value="${value}"]`, { timeout: 10_000 });
+}
+
+async function statusBarText(page: Page): Promise<string> {
+  return (await page.locator('.statusbar-item').filter({ hasText: 'TimeSformer' }).first().textContent()) ?? '';
+}
+
+async function clickRun(page: Page): Promise<void> {
+  const sidebar = await sidebarFrame(page);
+  await waitForCondition(() => sidebar.$eval('#run', (e) => !e.hasAttribute('disabled')), 30_000, 'the Run button to be enabled');
+  await sidebar.click('#run');
+}
+
+describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
+  let tmp: string;
+  let vs: VSCodeSession | undefined;
+  const depth = 12;
+
+  before(async function () {
+    this.timeout(240_000);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-lab-'));
+    const workspace = path.join(tmp, 'workspace');
+    fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
+    for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, 'models', f));
+    assert.ok(fs.existsSync(path.join(ROOT, 'out', 'webview', 'graph.js')), 'build first: npm run build');
+    vs = await startVSCode({
+      workspace,
+      extensionDir: ROOT,
+      name: 'lab',
+      settings: { 'timesformerLab.precision': 'fp16', 'timesformerLab.layerNorm': 'plain', 'timesformerLab.executionProvider': 'cpu' },
+      env: { TIMESFORMER_LAB_TEST_DELAY_MS: String(TEST_DELAY_MS) },
+    });
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`lab-FAILED-${this.currentTest.title}`);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await vs?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('the sidebar finds the checkpoint and test data in the workspace and lists the providers that load here', async function () {
+    this.timeout(120_000);
+    const { page } = vs!;
+    await openView(page, 'TimeSformer Lab');
+    const sidebar = await sidebarFrame(page);
+    await waitForCondition(async () => (await valueOf(sidebar, '#checkpoint')).endsWith('d1_outlier.pyth'), 30_000, 'the checkpoint');
+    assert.match(await valueOf(sidebar, '#testData'), /d1_outlier_test_data\.p$/);
+    const available = await waitForCondition(() => sidebar.$eval('#providers', (e) => e.getAttribute('data-available')), 60_000, 'the provider probe');
+    assert.ok(available.split(',').includes('cpu'), `providers available: ${available}`);
+    assert.strictEqual(await valueOf(sidebar, '#precision'), 'fp16');
+    assert.strictEqual(await valueOf(sidebar, '#layerNorm'), 'plain');
+    await vs!.screenshot('lab-01-sidebar');
+  });
+
+  it('FP16 with plain LayerNorm from the palette: blocks 0–3 pass, block 4 and after fail', async function () {
+    this.timeout(180_000);
+    const { page } = vs!;
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    const { frame, blocks: b } = await waitForRun(page, 'run-1', depth);
+    assert.strictEqual(b.length, depth);
+    for (const x of b) {
+      if (x.block < 4) {
+        assert.strictEqual(x.status, 'pass', `block ${x.block}: ${x.error}`);
+        assert.ok(x.error < 5e-3, `block ${x.block} error ${x.error}`);
+      } else {
+        assert.strictEqual(x.status, 'fail', `block ${x.block}: ${x.error}`);
+        assert.ok(x.error > 0.05, `block ${x.block} error ${x.error}`);
+      }
+    }
+    assert.ok(b[4].error > 0.1 && b[4].error < 0.2, `block 4 error ${b[4].error}`);
+    // The overflowed LayerNorms of block 4 are marked in the graph.
+    const marked = await frame.$$eval('g.node.block[data-run="run-1"][data-block="4"] [data-overflow="true"]', (els) => els.map((e) => e.getAttribute('data-layernorm')));
+    assert.ok(marked.includes('blocks.4.temporal_norm1'), `overflow marks: ${marked}`);
+    assert.strictEqual(await frame.$$eval('g.node.block[data-run="run-1"][data-block="3"] [data-overflow="true"]', (els) => els.length), 0);
+    await waitForCondition(async () => /block 4 fails/.test(await statusBarText(page)), 10_000, 'the verdict in the status bar');
+    const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: 'FAIL' });
+    assert.match(log, /\[building engine\]/);
+    await vs!.screenshot('lab-02-fp16-plain-graph');
+  });
+
+  it('clicking block 4 opens the inspector: LayerNorm overflow count > 0 in channel 21; Enter on a focused block inspects it', async function () {
+    this.timeout(60_000);
+    const { page } = vs!;
+    const frame = await graphFrame(page, 'run-1', 4);
+    await frame.click('g.node.block[data-run="run-1"][data-block="4"]');
+    await frame.waitForSelector('#inspector[data-block="4"] tr.ln-row', { timeout: 15_000 });
+    const rows = await frame.$$eval('#inspector tr.ln-row', (els) => els.map((e) => ({
+      name: e.getAttribute('data-layernorm'),
+      overflow: e.getAttribute('data-overflow'),
+      count: Number(e.getAttribute('data-overflow-count')),
+      channel: Number(e.getAttribute('data-top-channel')),
+    })));
+    assert.strictEqual(rows.length, 3, JSON.stringify(rows));
+    for (const r of rows) {
+      assert.ok(r.count > 0, `${r.name}: ${r.count} values over 65504`);
+      assert.strictEqual(r.channel, 21, `${r.name}: top channel ${r.channel}`);
+      assert.strictEqual(r.overflow, 'true');
+    }
+    assert.match(await frame.$eval('#inspector', (e) => e.textContent ?? ''), /channel 21/);
+    assert.ok(await frame.$$eval('#inspector .heatmap figure', (els) => els.length) >= 1, 'token error heat map');
+    await vs!.screenshot('lab-03-inspector-block4');
+
+    await frame.focus('g.node.block[data-run="run-1"][data-block="2"]');
+    await frame.press('g.node.block[data-run="run-1"][data-block="2"]', 'Enter');
+    await frame.waitForSelector('#inspector[data-block="2"]', { timeout: 10_000 });
+    assert.strictEqual(await frame.$$eval('#inspector tr.ln-row[data-overflow="true"]', (els) => els.length), 0);
+  });
+
+  it('the FP32 LayerNorm fix chosen in the sidebar keeps every block passing', async function () {
+    this.timeout(180_000);
+    const { page } = vs!;
+    await openView(page, 'TimeSformer Lab');
+    const sidebar = await sidebarFrame(page);
+    await choose(sidebar, 'layerNorm', 'fp32');
+    await clickRun(page);
+    const { frame, blocks: b } = await waitForRun(page, 'run-2', depth);
+    for (const x of b) {
+      assert.strictEqual(x.status, 'pass', `block ${x.block}: ${x.error}`);
+      assert.ok(x.error <= 4e-3, `block ${x.block}: ${x.error}`);
+    }
+    assert.strictEqual(await frame.$$eval('g.node.block[data-run="run-2"] [data-overflow="true"]', (els) => els.length), 0);
+    await waitForCondition(async () => /pass/.test(await statusBarText(page)), 10_000, 'pass in the status bar');
+    await vs!.screenshot('lab-04-fp16-layernorm-fp32-graph');
+  });
+
+  it('"Expose LayerNorm entries" overrides the mode select and keeps every block passing', async function () {
+    this.timeout(180_000);
+    const { page } = vs!;
+    const sidebar = await sidebarFrame(page);
+    await choose(sidebar, 'layerNorm', 'plain');
+    await sidebar.click('#expose');
+    await sidebar.waitForSelector('#expose[data-value="true"]', { timeout: 10_000 });
+    await waitForCondition(() => sidebar.$eval('#layerNorm', (e) => e.hasAttribute('disabled')), 10_000, 'the mode select to be disabled');
+    assert.match(await sidebar.$eval('#layerNorm-note', (e) => e.textContent ?? ''), /Overridden/);
+    await vs!.screenshot('lab-05-sidebar-expose-on');
+    await clickRun(page);
+    const { frame, blocks: b } = await waitForRun(page, 'run-3', depth);
+    for (const x of b) {
+      assert.strictEqual(x.status, 'pass', `block ${x.block}: ${x.error}`);
+      assert.ok(x.error <= 4e-3, `block ${x.block}: ${x.error}`);
+    }
+    // The inspector shows the exposed LayerNorm intermediates.
+    await frame.click('g.node.block[data-run="run-3"][data-block="4"]');
+    await frame.waitForSelector('#inspector[data-run="run-3"][data-block="4"] .tensor[data-tensor="blocks.4.temporal_norm1.diff"]', { timeout: 15_000 });
+    assert.strictEqual(await frame.$eval('.tensor[data-tensor="blocks.4.temporal_norm1.diff"]', (e) => e.getAttribute('data-top-channel')), '21');
+    await vs!.screenshot('lab-06-expose-graph-inspector');
+  });
+
+  it('Compare Runs puts FP16, FP16 + LayerNorm fp32 and FP16 + expose side by side', async function () {
+    this.timeout(60_000);
+    const { page } = vs!;
+    await runCommand(page, 'TimeSformer: Compare Runs');
+    const frame = await graphFrame(page, 'run-1', depth - 1);
+    await waitForCondition(async () => (await frame.$$eval('#graph g.lane', (els) => els.map((e) => e.getAttribute('data-run')))).join() === 'run-1,run-2,run-3', 15_000, 'three lanes');
+    assert.deepStrictEqual(await frame.$$eval('#verdicts .verdict', (els) => els.map((e) => e.getAttribute('data-verdict'))), ['fail', 'pass', 'pass']);
+    // Expand block 4 in every lane: its parts, with the overflowed LayerNorms of run 1 marked.
+    await frame.click('g.node.block[data-run="run-1"][data-block="4"] .expander');
+    await frame.waitForSelector('g.node.block[data-run="run-1"][data-block="4"] g.part[data-part="norm2"][data-overflow="true"]', { timeout: 10_000 });
+    assert.strictEqual(await frame.$$eval('g.node.block[data-run="run-2"][data-block="4"] g.part', (els) => els.length), 10);
+    await frame.click('#inspector-close');
+    await frame.click('#fit');
+    await vs!.screenshot('lab-07-compare-runs');
+  });
+
+  it('Cancel during a run kills the engine process within 1 s; the next run works', async function () {
+    this.timeout(180_000);
+    const { page } = vs!;
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    const toast = page.locator('.notifications-toasts .notification-list-item').filter({ hasText: 'Build & Run Engine' }).first();
+    await toast.waitFor({ state: 'visible', timeout: 10_000 });
+    const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: /engine process \d+ started/ });
+    const pids = [...log.matchAll(/engine process (\d+) started/g)].map((m) => Number(m[1]));
+    const pid = pids[pids.length - 1];
+    assert.ok(isAlive(pid), `engine process ${pid} should be running`);
+    await vs!.screenshot('lab-08-running-with-cancel');
+    const t0 = Date.now();
+    await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+    await waitForCondition(() => !isAlive(pid), 1000, `engine process ${pid} to end`, 20);
+    const ms = Date.now() - t0;
+    assert.ok(ms <= 1000, `the engine process ended ${ms} ms after Cancel`);
+    await waitForCondition(async () => /cancelled/.test(await statusBarText(page)), 10_000, 'cancelled in the status bar');
+    await vs!.readOutputChannel('TimeSformer Lab', { contains: `engine process ${pid} killed` });
+    await vs!.screenshot('lab-09-cancelled');
+
+    // Usable afterwards: a new run forks a new engine process and completes.
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    const { blocks: b } = await waitForRun(page, 'run-4', depth);
+    assert.ok(b.every((x) => x.status === 'pass'), JSON.stringify(b));
+    await vs!.screenshot('lab-10-run-after-cancel');
+  });
+});
+
+describe('the packaged .vsix (npm run package) installs into a fresh VS Code and runs', function () {
+  let tmp: string;
+  let vs: VSCodeSession | undefined;
+
+  before(async function () {
+    this.timeout(300_000);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-vsix-'));
+    const vsix = path.join(tmp, 'lab.vsix');
+    execFileSync(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--allow-missing-repository', '--skip-license', '-o', vsix], { cwd: ROOT, stdio: 'pipe' });
+    const files = await zipEntries(vsix);
+    for (const f of ['extension/out/extension/worker.js', 'extension/out/webview/graph.js', 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1', 'extension/node_modules/onnx-proto/package.json', 'extension/node_modules/yauzl/package.json']) {
+      assert.ok(files.includes(f), `${f} in the vsix`);
+    }
+    for (const re of [/node_modules\/d3/, /webview-ui-toolkit/, /napi-v6\/(darwin|win32)/, /^extension\/(extension|webview|test)\//, /\.ts$/]) {
+      assert.ok(!files.some((f) => re.test(f)), `nothing matching ${re} in the vsix`);
+    }
+    const workspace = path.join(tmp, 'workspace');
+    fs.mkdirSync(workspace);
+    for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, f));
+    vs = await startVSCode({ workspace, vsix, name: 'vsix', settings: { 'timesformerLab.executionProvider': 'cpu' } });
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`vsix-FAILED-${this.currentTest.title}`);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await vs?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('runs d1 from the palette (FP16 and plain LayerNorm by default): block 4 fails', async function () {
+    this.timeout(180_000);
+    const { page } = vs!;
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    const { blocks: b } = await waitForRun(page, 'run-1', 12);
+    assert.deepEqual(b.map((x) => x.status), [...Array(4).fill('pass'), ...Array(8).fill('fail')]);
+    await vs!.screenshot('vsix-01-installed-run');
+  });
+});
+
+/** Entry names of a zip (the .vsix), with yauzl (a dependency already). */
+function zipEntries(file: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: false, autoClose: true }, (err, zip) => {
+      if (err || !zip) return reject(err);
+      const names: string[] = [];
+      zip.on('entry', (e: yauzl.Entry) => names.push(e.fileName));
+      zip.on('end', () => resolve(names));
+      zip.on('error', reject);
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The graph's view model: runs (Report summaries) -> lanes of nodes with status, color on a log
+ * scale and a legend; a block's full result -> the inspector's rows. Pure (no DOM, no vscode):
+ * bundled into the webview and unit-tested with mocha.
+ */
+import { scaleLog } from 'd3-scale';
+import { interpolateViridis } from 'd3-scale-chromatic';
+import { hcl } from 'd3-color';
+import type { BlockResult, LayerNormStats, ModelConfig, TensorStats } from '../extension/core/report';
+import { fmtNum } from '../extension/core/markdown';
+import type { BlockSummary, ReportSummary, RunView } from '../extension/host/protocol';
+
+export { fmtNum };
+
+// ---------------------------------------------------------------------------------------------
+// Error scale
+
+export interface LegendTick {
+  value: number;
+  label: string;
+  /** Position along the legend, 0 (smallest error) .. 1 (largest). */
+  t: number;
+}
+
+export interface ErrorScale {
+  /** Decades that bound every error shown (and the tolerance, with two decades below, one above). */
+  domain: [number, number];
+  tolerance: number;
+  /** 0..1 on a log scale, clamped; 0 for 0, 1 for inf/NaN. */
+  t(error: number): number;
+  color(error: number): string;
+  ticks: LegendTick[];
+  /** Where the tolerance sits on the legend. */
+  toleranceTick: LegendTick;
+}
+
+const MIN_ERROR = 1e-9;
+/** Colorblind-safe, perceptually uniform, sequential: dark blue-violet (small) to yellow (large). */
+export const interpolateError = interpolateViridis;
+
+export function errorScale(errors: readonly number[], tolerance: number): ErrorScale {
+  const finite = errors.filter((e) => Number.isFinite(e) && e > 0);
+  const lo = Math.min(tolerance / 100, ...finite);
+  const hi = Math.max(tolerance * 10, ...finite);
+  const decade = (k: number) => Number(`1e${k}`); // exact, unlike 10 ** -4
+  const lo10 = Math.floor(Math.log10(Math.max(lo, MIN_ERROR)));
+  const hi10 = Math.ceil(Math.log10(Math.max(hi, MIN_ERROR * 10)));
+  const domain: [number, number] = [decade(lo10), decade(hi10)];
+  const log = scaleLog().domain(domain).range([0, 1]).clamp(true);
+  const t = (e: number) => (Number.isNaN(e) || e === Infinity ? 1 : e <= 0 ? 0 : log(e));
+  const ticks = Array.from({ length: hi10 - lo10 + 1 }, (_, i) => ({ value: decade(lo10 + i), label: `1e${lo10 + i}`, t: t(decade(lo10 + i)) }));
+  return {
+    domain, tolerance, t, ticks,
+    color: (e) => interpolateError(t(e)),
+    toleranceTick: { value: tolerance, label: `tolerance ${fmtNum(tolerance)}`, t: t(tolerance) },
+  };
+}
+
+/** Black or white, whichever reads better on `fill`. */
+export function textOn(fill: string): string {
+  return hcl(fill).l > 55 ? '#000000' : '#ffffff';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph
+
+export type PartKind = 'layernorm' | 'attention' | 'linear' | 'mlp' | 'add';
+
+export interface PartNode {
+  id: string;
+  label: string;
+  kind: PartKind;
+  /** For LayerNorm parts: the model's name (blocks.4.norm1) and whether it overflowed. */
+  layerNorm?: string;
+  overflowed?: boolean;
+  overFp16Count?: number;
+}
+
+/** A block's parts in the official TimeSformer's order (divided space-time attention). */
+export const BLOCK_PARTS: readonly { key: string; label: string; kind: PartKind }[] = [
+  { key: 'temporal_norm1', label: 'temporal LayerNorm', kind: 'layernorm' },
+  { key: 'temporal_attn', label: 'temporal attention', kind: 'attention' },
+  { key: 'temporal_fc', label: 'temporal fc', kind: 'linear' },
+  { key: 'add_temporal', label: '+ temporal residual', kind: 'add' },
+  { key: 'norm1', label: 'spatial LayerNorm', kind: 'layernorm' },
+  { key: 'attn', label: 'spatial attention', kind: 'attention' },
+  { key: 'add_spatial', label: '+ spatial residual', kind: 'add' },
+  { key: 'norm2', label: 'LayerNorm (MLP)', kind: 'layernorm' },
+  { key: 'mlp', label: 'MLP', kind: 'mlp' },
+  { key: 'add_mlp', label: '+ MLP residual', kind: 'add' },
+];
+
+export interface LayerNormMark {
+  name: string;
+  short: string;
+  overflowed: boolean;
+  overFp16Count: number;
+}
+
+export interface BlockNode {
+  kind: 'block';
+  id: string;
+  index: number;
+  label: string;
+  error: number;
+  status: 'pass' | 'fail';
+  jump: boolean;
+  color: string;
+  textColor: string;
+  layerNorms: LayerNormMark[];
+  parts: PartNode[];
+  tooltip: string[];
+}
+
+export interface StageNode {
+  kind: 'stage';
+  id: 'patch_embed' | 'norm' | 'head';
+  label: string;
+  /** Second line when there is no error to show. */
+  sub?: string;
+  /** Head: probabilities error; others undefined (not compared on their own). */
+  error?: number;
+  status?: 'pass' | 'fail';
+  color?: string;
+  textColor?: string;
+  /** Final norm: its overflow mark. */
+  layerNorm?: LayerNormMark;
+  tooltip: string[];
+}
+
+export type GraphNode = StageNode | BlockNode;
+
+export interface Lane {
+  runId: string;
+  label: string;
+  verdict: 'pass' | 'fail';
+  sentence: string;
+  nodes: GraphNode[];
+}
+
+export interface GraphModel {
+  lanes: Lane[];
+  scale: ErrorScale;
+}
+
+const LN_SHORT: Record<string, string> = { temporal_norm1: 'T', norm1: 'S', norm2: 'M', norm: 'N' };
+
+function mark(l: LayerNormStats): LayerNormMark {
+  return { name: l.name, short: LN_SHORT[l.name.split('.').pop() ?? ''] ?? '?', overflowed: l.overflowed, overFp16Count: l.overFp16Count };
+}
+
+function lnLine(l: LayerNormStats): string {
+  const top = l.topChannels[0];
+  return `${l.name}: max (x−mean)² ${fmtNum(l.maxSq)}, ${l.overFp16Count} > 65504${l.overflowed ? ' — OVERFLOWED' : ''}${top ? `, top channel ${top.channel}` : ''}`;
+}
+
+function blockNode(b: BlockSummary, tolerance: number, scale: ErrorScale, runId: string): BlockNode {
+  const color = scale.color(b.relL2);
+  const byKey = new Map(b.layerNorms.map((l) => [l.name.split('.').pop() ?? '', l]));
+  const parts = BLOCK_PARTS.map((p): PartNode => {
+    const ln = p.kind === 'layernorm' ? byKey.get(p.key) : undefined;
+    return {
+      id: `${runId}:${b.index}:${p.key}`, label: p.label, kind: p.kind,
+      ...(ln ? { layerNorm: ln.name, overflowed: ln.overflowed, overFp16Count: ln.overFp16Count } : {}),
+    };
+  });
+  const status = b.passed ? 'pass' : 'fail';
+  return {
+    kind: 'block', id: `${runId}:${b.index}`, index: b.index, label: `block ${b.index}`,
+    error: b.relL2, status, jump: b.jump, color, textColor: textOn(color),
+    layerNorms: b.layerNorms.map(mark), parts,
+    tooltip: [
+      `Block ${b.index} — ${status === 'pass' ? 'pass' : 'FAIL'}${b.jump ? ' (error jumps here)' : ''}`,
+      `rel L2 ${fmtNum(b.relL2)} (tolerance ${fmtNum(tolerance)})`,
+      `max |Δ| ${fmtNum(b.maxAbs)}, cosine ${Number.isFinite(b.cosine) ? b.cosine.toFixed(5) : 'NaN'}`,
+      ...b.layerNorms.filter((l) => l.overflowed || l.overFp16Count > 0).map(lnLine),
+    ],
+  };
+}
+
+function lane(run: RunView, scale: ErrorScale): Lane {
+  const r: ReportSummary = run.summary;
+  const headColor = scale.color(r.probs.relL2);
+  const nodes: GraphNode[] = [
+    { kind: 'stage', id: 'patch_embed', label: 'patch', sub: 'embedding', tooltip: ['Patch embedding (Conv, stride = patch) + position and time embeddings'] },
+    ...r.blocks.map((b) => blockNode(b, r.tolerance, scale, run.id)),
+    {
+      kind: 'stage', id: 'norm', label: 'norm', sub: 'LayerNorm',
+      layerNorm: r.finalNorm ? mark(r.finalNorm) : undefined,
+      tooltip: ['Final LayerNorm (norm)', ...(r.finalNorm ? [lnLine(r.finalNorm)] : [])],
+    },
+    {
+      kind: 'stage', id: 'head', label: 'head', error: r.probs.relL2,
+      status: r.probs.relL2 <= r.tolerance ? 'pass' : 'fail', color: headColor, textColor: textOn(headColor),
+      tooltip: [
+        `Head → probabilities: rel L2 ${fmtNum(r.probs.relL2)}`,
+        `top-1 ${r.probs.top1} vs reference ${r.probs.refTop1} (${r.probs.top1Agree ? 'agrees' : 'differs'})`,
+      ],
+    },
+  ];
+  return { runId: run.id, label: run.label, verdict: r.diagnosis.verdict, sentence: r.diagnosis.sentence, nodes };
+}
+
+/** Lanes for the shown runs (in `shown` order; unknown ids skipped) on one shared error scale. */
+export function buildGraph(runs: readonly RunView[], shown: readonly string[]): GraphModel {
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const visible = shown.map((id) => byId.get(id)).filter((r): r is RunView => !!r);
+  const errors = visible.flatMap((r) => [...r.summary.blocks.map((b) => b.relL2), r.summary.probs.relL2]);
+  const tolerance = visible[0]?.summary.tolerance ?? 1e-2;
+  const scale = errorScale(errors, tolerance);
+  return { lanes: visible.map((r) => lane(r, scale)), scale };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspector
+
+export interface TensorRow {
+  name: string;
+  shape: string;
+  stats: { label: string; value: string }[];
+  nanCount: number;
+  infCount: number;
+  overFp16: number;
+  histogram: { x0: number; x1: number; count: number }[];
+  channels?: number[];
+  /** The channel with the largest max |x| and how far it stands above the median channel. */
+  topChannel?: { channel: number; maxAbs: number; timesMedian: number };
+}
+
+export interface LayerNormRow {
+  name: string;
+  overflowed: boolean;
+  maxAbsDiff: string;
+  maxSq: string;
+  overFp16Count: number;
+  infCount: number;
+  nanCount: number;
+  topChannels: { channel: number; maxAbs: string }[];
+}
+
+export interface Heatmap {
+  frames: number;
+  grid: number;
+  /** [frame][row][col] colors and values. */
+  cells: { value: number; color: string }[][][];
+  max: number;
+}
+
+export interface InspectorModel {
+  title: string;
+  status: 'pass' | 'fail';
+  error: string;
+  tensors: TensorRow[];
+  layerNorms: LayerNormRow[];
+  heatmap: Heatmap;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : 0;
+}
+
+export function tensorRow(t: TensorStats): TensorRow {
+  const h = t.histogram;
+  let topChannel: TensorRow['topChannel'];
+  if (t.channelMaxAbs?.length) {
+    const ch = t.channelMaxAbs;
+    const channel = ch.reduce((bi, v, i) => (v > ch[bi] ? i : bi), 0);
+    const med = median(ch);
+    topChannel = { channel, maxAbs: ch[channel], timesMedian: med > 0 ? ch[channel] / med : Infinity };
+  }
+  return {
+    name: t.name,
+    shape: `[${t.shape.join(', ')}]`,
+    stats: [
+      { label: 'min', value: fmtNum(t.min) }, { label: 'max', value: fmtNum(t.max) },
+      { label: 'mean', value: fmtNum(t.mean) }, { label: 'std', value: fmtNum(t.std) },
+      { label: 'max |x|', value: fmtNum(t.maxAbs) },
+    ],
+    nanCount: t.nanCount, infCount: t.infCount, overFp16: t.overFp16,
+    histogram: h.counts.map((count, i) => ({ x0: h.edges[i], x1: h.edges[i + 1], count })),
+    channels: t.channelMaxAbs,
+    topChannel,
+  };
+}
+
+function layerNormRow(l: LayerNormStats): LayerNormRow {
+  return {
+    name: l.name, overflowed: l.overflowed, maxAbsDiff: fmtNum(l.maxAbsDiff), maxSq: fmtNum(l.maxSq),
+    overFp16Count: l.overFp16Count, infCount: l.infCount, nanCount: l.nanCount,
+    topChannels: l.topChannels.map((c) => ({ channel: c.channel, maxAbs: fmtNum(c.maxAbs) })),
+  };
+}
+
+/** Per-token error [frame][patch] -> T grids of gridSize x gridSize (patches row-major). */
+export function heatmap(tokenError: readonly (readonly number[])[], gridSize: number, scale: ErrorScale): Heatmap {
+  let max = 0;
+  const cells = tokenError.map((frame) =>
+    Array.from({ length: gridSize }, (_, r) =>
+      Array.from({ length: gridSize }, (_, c) => {
+        const value = frame[r * gridSize + c] ?? NaN;
+        if (value > max) max = value;
+        return { value, color: scale.color(value) };
+      })));
+  return { frames: tokenError.length, grid: gridSize, cells, max };
+}
+
+export function inspectorModel(b: BlockResult, config: Pick<ModelConfig, 'gridSize'>, scale: ErrorScale, runLabel: string): InspectorModel {
+  return {
+    title: `Block ${b.index} — ${runLabel}`,
+    status: b.passed ? 'pass' : 'fail',
+    error: fmtNum(b.relL2),
+    tensors: [b.output, b.reference, ...b.exposed].map(tensorRow),
+    layerNorms: b.layerNorms.map(layerNormRow),
+    heatmap: heatmap(b.tokenError, config.gridSize, scale),
+  };
+}
