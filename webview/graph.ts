@@ -29,7 +29,7 @@ const PARTS_H = 4 + 10 * (PART_H + PART_GAP);
 const PART_W = NW + GAP - 6;
 const LANE_GAP = 8;
 const GROUP_GAP = 22;
-const GUTTER = 56;
+const GUTTER = 64;
 const MARGIN = 16;
 
 interface UiState {
@@ -245,7 +245,8 @@ function draw(): void {
       const r = Math.floor(i / perRow);
       return { r, x: GUTTER + (i % perRow) * (NW + GAP), y: groupY[r] + li * laneRowH(r) };
     };
-    for (let r = 0; r < rows; r++) {
+    // Row tags tell the runs apart; one run needs none.
+    for (let r = 0; r < rows && model!.lanes.length > 1; r++) {
       const tag = lg.append('text').attr('class', 'lane-label').attr('x', 0).attr('y', groupY[r] + li * laneRowH(r) + NH / 2 + 4)
         .text(`${lane.verdict === 'pass' ? '✓' : '✗'} ${lane.label.split(' ')[0]}`);
       tag.append('title').text(`${lane.label}: ${lane.sentence}`);

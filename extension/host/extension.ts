@@ -36,6 +36,8 @@ class Lab implements vscode.Disposable {
   private files: { checkpoints: FileChoice[]; testData: FileChoice[] } = { checkpoints: [], testData: [] };
   private providers: ProviderInfo[] | null = null;
   private probing: Promise<void> | undefined;
+  /** The workspace scan in flight (a command may arrive before the first one ends). */
+  private discovering: Promise<void>;
   private running = false;
   private stage: SidebarState['stage'];
   private sidebarQueue = Promise.resolve();
@@ -59,14 +61,18 @@ class Lab implements vscode.Disposable {
       cmd('exportReport', () => this.exportReport()),
       cmd('exportOnnx', () => this.exportOnnx()),
       vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration(SECTION) && this.pushState()),
-      watcher.onDidCreate(() => void this.discover()),
-      watcher.onDidDelete(() => void this.discover()),
-      vscode.workspace.onDidChangeWorkspaceFolders(() => void this.discover()),
+      watcher.onDidCreate(() => this.rescan()),
+      watcher.onDidDelete(() => this.rescan()),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => this.rescan()),
     );
     this.setStatus('$(beaker) TimeSformer', 'TimeSformer Precision Lab: Build & Run Engine', `${SECTION}.run`);
     this.status.show();
     void this.setContext();
-    void this.discover();
+    this.discovering = this.discover();
+  }
+
+  private rescan(): void {
+    this.discovering = this.discovering.then(() => this.discover());
   }
 
   dispose(): void {
@@ -208,6 +214,7 @@ class Lab implements vscode.Disposable {
   // Commands
 
   private async selectFile(kind: 'checkpoint' | 'testData', browse = false): Promise<void> {
+    await this.discovering;
     const list = kind === 'checkpoint' ? this.files.checkpoints : this.files.testData;
     const what = kind === 'checkpoint' ? 'checkpoint' : 'test data';
     let chosen: string | undefined;
@@ -231,6 +238,7 @@ class Lab implements vscode.Disposable {
   }
 
   private async run(): Promise<void> {
+    await this.discovering;
     if (this.running) {
       void vscode.window.showInformationMessage('TimeSformer: a run is already in progress.');
       return;
@@ -243,6 +251,7 @@ class Lab implements vscode.Disposable {
       return;
     }
     this.setRunning(true);
+    this.setStatus('$(sync~spin) TimeSformer: starting', 'Running (cancel from the notification)', `${SECTION}.cancel`);
     this.output.appendLine(`--- run: ${path.basename(o.weights)} + ${path.basename(o.data)}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
     try {
       const { requestId, report } = await this.withProgress('Build & Run Engine', o);

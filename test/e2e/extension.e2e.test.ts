@@ -68,13 +68,14 @@ async function clickRun(page: Page): Promise<void> {
 
 describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
   let tmp: string;
+  let workspace: string;
   let vs: VSCodeSession | undefined;
   const depth = 12;
 
   before(async function () {
     this.timeout(240_000);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-lab-'));
-    const workspace = path.join(tmp, 'workspace');
+    workspace = path.join(tmp, 'workspace');
     fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
     for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, 'models', f));
     assert.ok(fs.existsSync(path.join(ROOT, 'out', 'webview', 'graph.js')), 'build first: npm run build');
@@ -221,6 +222,37 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await vs!.screenshot('lab-07-compare-runs');
   });
 
+  it('Export Report writes the Report JSON and a Markdown summary; Export ONNX saves the graph as run', async function () {
+    this.timeout(120_000);
+    const { page } = vs!;
+    const input = page.locator('.quick-input-widget .quick-input-box input').first();
+    const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+    /** Picks the n-th run of the "which run?" list (newest first), then accepts the save dialog's default path. */
+    const exportRun = async (command: string, n: number, file: string) => {
+      await runCommand(page, command);
+      await waitForCondition(async () => (await rows.count()) === 3, 10_000, 'the list of runs');
+      for (let i = 0; i < n; i++) await page.keyboard.press('ArrowDown');
+      await page.keyboard.press('Enter');
+      await waitForCondition(async () => (await input.inputValue()).endsWith(file), 10_000, `the save dialog with ${file}`);
+      await vs!.screenshot(`lab-08-${path.basename(file, path.extname(file))}-dialog`);
+      await page.keyboard.press('Enter');
+      await waitForCondition(() => fs.existsSync(path.join(workspace, file)) && fs.statSync(path.join(workspace, file)).size > 0, 60_000, `${file} written`);
+    };
+    await exportRun('TimeSformer: Export Report', 0, 'timesformer-report-run-3.json');
+    const json = JSON.parse(fs.readFileSync(path.join(workspace, 'timesformer-report-run-3.json'), 'utf8'));
+    assert.equal(json.version, 1);
+    assert.equal(json.run.layerNorm, 'expose');
+    assert.equal(json.blocks.length, depth);
+    await waitForCondition(() => fs.existsSync(path.join(workspace, 'timesformer-report-run-3.md')), 5000, 'the Markdown summary');
+    assert.match(fs.readFileSync(path.join(workspace, 'timesformer-report-run-3.md'), 'utf8'), /^# TimeSformer precision report — PASS/);
+    // run-1 is no longer the engine process's last run: it is built again, identically, and saved.
+    await exportRun('TimeSformer: Export ONNX', 2, 'timesformer-run-1.onnx');
+    await vs!.readOutputChannel('TimeSformer Lab', { contains: 'exported the ONNX graph of #1 FP16 · cpu' });
+    const onnx = fs.readFileSync(path.join(workspace, 'timesformer-run-1.onnx'));
+    assert.ok(onnx.length > 1_000_000, `${onnx.length} bytes`);
+    assert.ok(onnx.includes(Buffer.from('blocks.4.out')), 'the graph names its outputs after the model');
+  });
+
   it('Cancel during a run kills the engine process within 1 s; the next run works', async function () {
     this.timeout(180_000);
     const { page } = vs!;
@@ -231,7 +263,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     const pids = [...log.matchAll(/engine process (\d+) started/g)].map((m) => Number(m[1]));
     const pid = pids[pids.length - 1];
     assert.ok(isAlive(pid), `engine process ${pid} should be running`);
-    await vs!.screenshot('lab-08-running-with-cancel');
+    await vs!.screenshot('lab-09-running-with-cancel');
     const t0 = Date.now();
     await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
     await waitForCondition(() => !isAlive(pid), 1000, `engine process ${pid} to end`, 20);
@@ -239,13 +271,16 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     assert.ok(ms <= 1000, `the engine process ended ${ms} ms after Cancel`);
     await waitForCondition(async () => /cancelled/.test(await statusBarText(page)), 10_000, 'cancelled in the status bar');
     await vs!.readOutputChannel('TimeSformer Lab', { contains: `engine process ${pid} killed` });
-    await vs!.screenshot('lab-09-cancelled');
+    await (await sidebarFrame(page)).waitForSelector('body[data-running="false"]', { timeout: 10_000 });
+    await page.locator('.pane-header[aria-label*="Engine"] .action-label.codicon-play, .part.sidebar .title-actions .codicon-play').first()
+      .waitFor({ state: 'visible', timeout: 10_000 });
+    await vs!.screenshot('lab-10-cancelled');
 
     // Usable afterwards: a new run forks a new engine process and completes.
     await runCommand(page, 'TimeSformer: Build & Run Engine');
     const { blocks: b } = await waitForRun(page, 'run-4', depth);
     assert.ok(b.every((x) => x.status === 'pass'), JSON.stringify(b));
-    await vs!.screenshot('lab-10-run-after-cancel');
+    await vs!.screenshot('lab-11-run-after-cancel');
   });
 });
 
@@ -268,7 +303,8 @@ describe('the packaged .vsix (npm run package) installs into a fresh VS Code and
     const workspace = path.join(tmp, 'workspace');
     fs.mkdirSync(workspace);
     for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, f));
-    vs = await startVSCode({ workspace, vsix, name: 'vsix', settings: { 'timesformerLab.executionProvider': 'cpu' } });
+    // A light theme here (the other suite runs dark): the webviews follow the theme's colors.
+    vs = await startVSCode({ workspace, vsix, name: 'vsix', settings: { 'timesformerLab.executionProvider': 'cpu', 'workbench.colorTheme': 'Default Light Modern' } });
   });
 
   afterEach(async function () {
@@ -281,13 +317,18 @@ describe('the packaged .vsix (npm run package) installs into a fresh VS Code and
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('runs d1 from the palette (FP16 and plain LayerNorm by default): block 4 fails', async function () {
+  it('runs d1 from the palette (FP16 and plain LayerNorm by default): block 4 fails; the graph follows the light theme', async function () {
     this.timeout(180_000);
     const { page } = vs!;
     await runCommand(page, 'TimeSformer: Build & Run Engine');
-    const { blocks: b } = await waitForRun(page, 'run-1', 12);
+    const { frame, blocks: b } = await waitForRun(page, 'run-1', 12);
     assert.deepEqual(b.map((x) => x.status), [...Array(4).fill('pass'), ...Array(8).fill('fail')]);
-    await vs!.screenshot('vsix-01-installed-run');
+    await frame.click('g.node.block[data-run="run-1"][data-block="4"]');
+    await frame.waitForSelector('#inspector[data-block="4"] tr.ln-row[data-overflow="true"]', { timeout: 15_000 });
+    const background = await frame.evaluate<string>('getComputedStyle(document.body).backgroundColor');
+    const [r, g, bl] = (background.match(/\d+/g) ?? []).map(Number);
+    assert.ok(r + g + bl > 600, `a light background, got ${background}`);
+    await vs!.screenshot('vsix-01-installed-run-light-theme');
   });
 });
 
