@@ -19,7 +19,7 @@ const USAGE = `usage:
   timesformer-lab run --weights CHECKPOINT --data TEST_DATA [--heads N] [--precision ${PRECISIONS.join('|')}]
                       [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
                       [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
-                      [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--quiet]
+                      [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--attention decomposed|fused] [--quiet]
   timesformer-lab providers`;
 
 function fail(msg: string): never {
@@ -47,7 +47,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
       json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
       tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
-      'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, quiet: { type: 'boolean' },
+      'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' }, quiet: { type: 'boolean' },
     },
     strict: true,
   });
@@ -66,6 +66,7 @@ async function cmdRun(argv: string[]): Promise<number> {
         tolerance: num('tolerance', values.tolerance), deviceId: num('device-id', values['device-id'], true),
         trtCacheDir: values['trt-cache'], saveOnnx: modes.length === 1 ? values['save-onnx'] : values['save-onnx']?.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`),
         prescaleShift: num('prescale-shift', values['prescale-shift'], true),
+        attention: pick('attention', values.attention, ['decomposed', 'fused'] as const, 'decomposed'),
         fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
       },
       { log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`) },

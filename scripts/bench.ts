@@ -35,6 +35,7 @@ import { onnx } from 'onnx-proto';
 import { loadModel } from '../extension/core/pipeline';
 import { inferConfig, normalizeKeys, type WeightEntry } from '../extension/core/model/config';
 import { buildTimeSformer } from '../extension/core/model/timesformer';
+import { DEFAULT_FP32_OPS } from '../extension/core/pipeline';
 import { ort } from '../extension/core/engine/session';
 import { explainProviderError, realizationFor } from '../extension/core/engine/providers';
 import { Tensor } from '../extension/core/tensor';
@@ -53,6 +54,7 @@ interface Job {
   realization: Realization;
   layerNorm: LayerNormMode;
   variant: Variant;
+  attention?: 'decomposed' | 'fused';
   iters: number;
   warmup: number;
   heads: number;
@@ -206,7 +208,8 @@ async function prepareOurs(job: Job, res: Result): Promise<Prepared> {
   const config: ModelConfig = { ...base, heads: job.heads, headsSource: 'option', headsTried: [] };
   const t1 = performance.now();
   const built = buildTimeSformer(weights, {
-    config, batch: 1, precision: job.precision, realization: job.realization, layerNorm: job.layerNorm, probes: false, prescaleShift: 0,
+    config, batch: 1, precision: job.precision, realization: job.realization, layerNorm: job.layerNorm, probes: false, prescaleShift: 3,
+    fp32Ops: DEFAULT_FP32_OPS, attention: job.attention ?? 'decomposed',
   });
   weights.clear();
   let model = built.model;
@@ -349,7 +352,7 @@ interface TorchBaseline {
 }
 
 function plan(o: {
-  eps: EpName[]; precisions: Precision[]; layerNorms: LayerNormMode[]; variants: Variant[]; iters: number; warmup: number;
+  eps: EpName[]; precisions: Precision[]; layerNorms: LayerNormMode[]; variants: Variant[]; attentions: ('decomposed' | 'fused')[]; iters: number; warmup: number;
   cpuIters: number; cpuFp16Iters: number; heads: number; allOutputs: boolean; weights?: string; gen: GenOptions; peerPath?: string;
 }): Job[] {
   const jobs: Job[] = [];
@@ -363,11 +366,11 @@ function plan(o: {
         for (const precision of o.precisions) {
           const realization = realizationFor(ep, precision);
           const lns = precision === 'fp32' ? ['plain' as LayerNormMode] : o.layerNorms;
-          for (const layerNorm of lns) {
+          for (const layerNorm of lns) for (const attention of ep === 'cpu' && precision !== 'fp32' ? ['decomposed' as const] : o.attentions) {
             const cpuEmu = ep === 'cpu' && realization === 'emulated';
             jobs.push({
-              id: `ours ${ep} ${precision}${precision === 'fp32' ? '' : `-${realization}`}${layerNorm === 'plain' ? '' : ` ln=${layerNorm}`} ${variant}`,
-              model: 'ours', ep, precision, realization, layerNorm, variant,
+              id: `ours ${ep} ${precision}${precision === 'fp32' ? '' : `-${realization}`}${layerNorm === 'plain' ? '' : ` ln=${layerNorm}`}${attention === 'fused' ? ' mha' : ''} ${variant}`,
+              model: 'ours', ep, precision, realization, layerNorm, variant, attention,
               iters: cpuEmu ? o.cpuFp16Iters : ep === 'cpu' ? o.cpuIters : o.iters,
               warmup: cpuEmu ? 0 : ep === 'cpu' ? Math.min(o.warmup, 1) : o.warmup,
               heads: o.heads, allOutputs: o.allOutputs, weights: o.weights, gen: o.weights ? undefined : o.gen,
@@ -526,7 +529,7 @@ async function main(): Promise<void> {
     options: {
       ...GEN_ARG_SPEC,
       weights: { type: 'string' }, ep: { type: 'string' }, precision: { type: 'string' }, layernorm: { type: 'string' },
-      variants: { type: 'string' }, iters: { type: 'string' }, warmup: { type: 'string' }, 'cpu-iters': { type: 'string' },
+      variants: { type: 'string' }, attention: { type: 'string' }, iters: { type: 'string' }, warmup: { type: 'string' }, 'cpu-iters': { type: 'string' },
       'cpu-fp16-iters': { type: 'string' }, heads: { type: 'string' }, peer: { type: 'string' }, baseline: { type: 'string' },
       json: { type: 'string' }, 'all-outputs': { type: 'boolean' }, 'no-isolate': { type: 'boolean' },
       'deadline-s': { type: 'string' }, 'job-timeout-s': { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -550,6 +553,7 @@ async function main(): Promise<void> {
     precisions: list(values.precision, ['fp32', 'fp16'] as const, 'precision', ['fp32', 'fp16']) as Precision[],
     layerNorms: list(values.layernorm, ['plain', 'expose', 'fp32', 'fused', 'prescaled'] as const, 'layernorm', ['plain']) as LayerNormMode[],
     variants: list(values.variants, VARIANTS, 'variants', ['base', 'capture']),
+    attentions: list(values.attention, ['decomposed', 'fused'] as const, 'attention', ['decomposed']) as ('decomposed' | 'fused')[],
     iters, warmup,
     cpuIters: Math.max(1, int(values['cpu-iters'], Math.min(iters, 3), 'cpu-iters')),
     cpuFp16Iters: Math.max(1, int(values['cpu-fp16-iters'], 1, 'cpu-fp16-iters')),
@@ -579,7 +583,9 @@ async function main(): Promise<void> {
         results.push({ ...skipped(job), error: 'skipped: --deadline-s reached' });
         continue;
       }
-      const down = results.find((r) => r.ep === job.ep && r.variant === 'base' && r.status === 'unavailable');
+      // the provider is down when its first configuration could not even open a session
+      const first = results.find((r) => r.ep === job.ep);
+      const down = first && first.status === 'unavailable' && first.variant === 'base' ? first : undefined;
       if (down) {
         results.push({ ...skipped(job), status: 'unavailable', error: `skipped: ${job.ep} unavailable (see ${down.id})` });
         continue;

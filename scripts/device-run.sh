@@ -76,12 +76,18 @@ cli() { # name, then CLI arguments
   local name=$1; shift
   step 90 node out/extension/cli.js run "$@" --json "/tmp/cli/$name.json"
 }
+if [ -n "${CLI_ONLY_FUSED:-}" ]; then
+  cli d1_fp16_mha --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm plain,fp32,fused --attention fused
+  cli d4_fp16_mha --weights "$FIX/d4_geometry.pyth" --data "$FIX/d4_geometry_test_data.p" --ep webgpu --precision fp16 --layernorm plain,fused --attention fused
+  cli d1_fp32_mha --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp32 --attention fused
+else
 cli d1_fp16_plain --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm plain
 cli d1_fp16_fixes --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm fp32,expose,fused,prescaled
 cli d1_fp32 --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp32 --layernorm plain
 for d in d2_legacy d3_half_weights d4_geometry; do
   [ -f "$FIX/$d.pyth" ] && cli "${d}_fp16_plain" --weights "$FIX/$d.pyth" --data "$FIX/${d}_test_data.p" --ep webgpu --precision fp16 --layernorm plain
 done
+fi
 node - /tmp/cli "$OUT/cli_webgpu.json" <<'EOF' 2>&1 | tee -a "$LOG"
 // merge the CLI reports and print one line per run: which EP really ran, per-block errors, verdict
 const fs = require('fs');
@@ -115,8 +121,9 @@ PEER=()
 BENCH_S=$(( $(left) - 75 ))
 [ "$BENCH_S" -gt 360 ] && BENCH_S=360
 say "bench budget ${BENCH_S}s"
-step $(( BENCH_S + 30 )) node out/scripts/bench.js --weights "$CKPT" --ep webgpu,cpu --precision fp32,fp16 --layernorm plain,fp32 \
-  --variants base,capture --iters 30 --warmup 5 --cpu-iters 3 --cpu-fp16-iters 1 --heads 12 "${PEER[@]}" "${BASE[@]}" \
+# BENCH_SEL picks the configurations (default: every provider, precision, LayerNorm mode and attention form below)
+read -r -a SEL <<< "${BENCH_SEL:---ep webgpu,cpu --precision fp32,fp16 --layernorm plain,fp32,fused --attention decomposed,fused --variants base,capture}"
+step $(( BENCH_S + 30 )) node out/scripts/bench.js --weights "$CKPT" "${SEL[@]}" --iters 30 --warmup 5 --cpu-iters 3 --cpu-fp16-iters 1 --heads 12 "${PEER[@]}" "${BASE[@]}" \
   --json "$OUT/bench.json" --deadline-s $(( BENCH_S - 60 )) --job-timeout-s 150
 
 # ---- 6. the baseline again, if there is time

@@ -81,7 +81,7 @@ export const DEFAULT_FP32_OPS: readonly string[] = ['Conv'];
 function graphOptions(config: ModelConfig, batch: number, o: PipelineOptions, realization: Realization, extra?: Partial<GraphOptions>): GraphOptions {
   return {
     config, batch, precision: o.precision ?? 'fp32', realization, layerNorm: o.layerNorm ?? 'plain',
-    probes: true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS, ...extra,
+    probes: true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS, attention: o.attention ?? 'decomposed', ...extra,
   };
 }
 

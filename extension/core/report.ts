@@ -176,6 +176,8 @@ export interface PipelineOptions {
   prescaleShift?: number;
   /** Native fp16 graphs (WebGPU, CUDA): op types kept in fp32, e.g. Gemm,MatMul,Conv,Softmax,Gelu. */
   fp32Ops?: string[];
+  /** Attention as exported (decomposed, default) or onnxruntime's fused MultiHeadAttention kernel. */
+  attention?: 'decomposed' | 'fused';
 }
 
 export interface PipelineHooks {

@@ -178,3 +178,15 @@ describe('model: why the CPU EP emulates FP16', function () {
     assert.ok(sq.every((v) => Number.isFinite(v)), 'the fp16 square was computed in fp32');
   });
 });
+
+describe('pipeline: fused attention (onnxruntime MultiHeadAttention, for GPU speed)', function () {
+  it('matches the official model in FP32 and still shows the FP16 LayerNorm overflow at block 4', async () => {
+    const f32 = await run('d1_outlier', { precision: 'fp32', attention: 'fused' });
+    assert.ok(maxBlock(f32) <= 1e-5 && f32.probs.relL2 <= 1e-5, errs(f32));
+    const f16 = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain', attention: 'fused' });
+    assert.equal(f16.diagnosis.firstBadBlock, 4, errs(f16));
+    assert.equal(f16.diagnosis.culprit?.channel, 21);
+    const fixed = await run('d1_outlier', { precision: 'fp16', layerNorm: 'fused', attention: 'fused' });
+    assert.ok(maxBlock(fixed) <= 5e-3, errs(fixed));
+  });
+});

@@ -170,7 +170,7 @@ export class OnnxGraphBuilder {
       producerName: 'timesformer-precision-lab',
       producerVersion: '0.1.0',
       docString,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...(this.nodes.some((n) => n.domain === 'com.microsoft') ? [{ domain: 'com.microsoft', version: 1 }] : [])],
       graph: {
         name: graphName,
         node: this.nodes,

@@ -16,7 +16,7 @@
 import { LabError } from '../errors';
 import type { LayerNormMode, ModelConfig, Precision, Realization } from '../report';
 import { roundToHalfInPlace } from '../tensor';
-import { ElemType, ElemTypeCode, OnnxGraphBuilder } from './onnx-builder';
+import { ElemType, OnnxGraphBuilder, type AttrValue, type ElemTypeCode } from './onnx-builder';
 
 export type Weights = ReadonlyMap<string, Float32Array>;
 
@@ -37,6 +37,12 @@ export interface GraphOptions {
    * ['Gemm', 'MatMul', 'Conv'] where the GPU's fp16 kernels accumulate in fp16.
    */
   fp32Ops?: readonly string[];
+  /**
+   * 'decomposed' (default): MatMul, Softmax, MatMul, every op in the chosen precision, as an
+   * exporter writes it. 'fused': onnxruntime's com.microsoft.MultiHeadAttention (one kernel; its
+   * softmax accumulates in fp32), for speed on GPU providers.
+   */
+  attention?: 'decomposed' | 'fused';
 }
 
 export interface LayerNormTensors {
@@ -113,12 +119,13 @@ class TimeSformerGraph {
   }
 
   /** Apply an op and round its result when emulating (or run it in fp32 when asked, in native graphs). */
-  private r(op: string, inputs: string[], ctx: Ctx, attrs?: Record<string, import('./onnx-builder').AttrValue>): string {
+  private r(op: string, inputs: string[], ctx: Ctx, attrs?: Record<string, AttrValue>, domain?: string): string {
+    const apply = (xs: string[]) => this.g.node({ op, inputs: xs, attrs, domain })[0];
     if (ctx.t === ElemType.FLOAT16 && this.o.fp32Ops?.includes(op)) {
       const up = inputs.map((x) => this.g.op('Cast', [x], { to: ElemType.FLOAT }));
-      return this.g.op('Cast', [this.g.op(op, up, attrs)], { to: ElemType.FLOAT16 });
+      return this.g.op('Cast', [apply(up)], { to: ElemType.FLOAT16 });
     }
-    return this.round(this.g.op(op, inputs, attrs), ctx);
+    return this.round(apply(inputs), ctx);
   }
 
   /** Move a tensor from one region's representation to another's. */
@@ -164,14 +171,21 @@ class TimeSformerGraph {
 
   // ---------- layers ----------
 
-  /** nn.Linear over the last dimension of an (N, L, in) tensor, via Gemm(transB=1) on (N*L, in). */
-  private linear(x: string, rows: number, key: string, ctx: Ctx, inDim: number, outDim: number, outShape: number[]): string {
+  /**
+   * nn.Linear over the last dimension: MatMul with the transposed weight, then the bias, rounded
+   * once (as a GEMM with a bias epilogue does). MatMul + Add rather than Gemm: the WebGPU EP runs
+   * MatMul with its tiled kernel (measured on an H100: our fp32 graph took 88 ms with Gemm, the
+   * exporter's MatMul + Add graph 42-46 ms).
+   */
+  private linear(x: string, key: string, ctx: Ctx, inDim: number, outDim: number, outShape: number[]): string {
     return this.g.scoped(key, () => {
-      const W = this.weight(`${key}.weight`, ctx, [outDim, inDim]);
-      const b = this.weight(`${key}.bias`, ctx, [outDim]);
-      const x2 = this.reshape(x, [rows, inDim]);
-      const y = this.r('Gemm', [x2, W, b], ctx, { transB: 1 });
-      return this.reshape(y, outShape);
+      const fp32 = ctx.t === ElemType.FLOAT16 && (this.o.fp32Ops?.includes('Gemm') || this.o.fp32Ops?.includes('MatMul'));
+      const c = fp32 ? F32 : ctx;
+      const WT = this.weight(`${key}.weight`, c, [inDim, outDim], (w) => transpose2d(w, outDim, inDim));
+      const b = this.weight(`${key}.bias`, c, [outDim]);
+      const xin = fp32 ? this.g.op('Cast', [x], { to: ElemType.FLOAT }) : x; // (..., in)
+      const y = this.g.op('Add', [this.g.op('MatMul', [xin, WT]), b]);
+      return this.reshape(fp32 ? this.g.op('Cast', [y], { to: ElemType.FLOAT16 }) : this.round(y, ctx), outShape);
     });
   }
 
@@ -202,6 +216,16 @@ class TimeSformerGraph {
       // Which region computes what.
       const statsCtx: Ctx = mode === 'fp32' || mode === 'expose' ? F32 : main; // mean, diff, pow, var, std
       const affineCtx: Ctx = mode === 'fp32' ? F32 : main; // div, scale, shift
+      if (mode === 'fp32' && main.t === ElemType.FLOAT16) {
+        // On a true fp16 graph, ORT's LayerNormFusion folds a decomposed fp32 LayerNorm and the
+        // Cast before it into one LayerNormalization with fp16 input and fp32 scale, which fails
+        // to load (seen on WebGPU). The fused op in an fp32 region is the same math, and loads.
+        const x32 = this.convert(x, main, F32);
+        const W = this.weight(`${key}.weight`, F32);
+        const b = this.weight(`${key}.bias`, F32);
+        const y = this.g.op('LayerNormalization', [x32, W, b], { axis: -1, epsilon: { float: eps }, stash_type: 1 });
+        return this.convert(y, F32, main);
+      }
       if (mode === 'fused') {
         const W = this.weight(`${key}.weight`, main);
         const b = this.weight(`${key}.bias`, main);
@@ -245,7 +269,13 @@ class TimeSformerGraph {
     const ctx = this.main;
     const g = this.g;
     return g.scoped(key, () => {
-      const qkv = this.linear(x, N * L, `${key}.qkv`, ctx, C, 3 * C, [N, L, 3, H, hd]);
+      if (this.o.attention === 'fused') {
+        const qkv3 = this.linear(x, `${key}.qkv`, ctx, C, 3 * C, [N, L, 3 * C]);
+        const [q, k, v] = g.node({ op: 'Split', inputs: [qkv3, g.ints([C, C, C])], attrs: { axis: 2 }, outputs: [g.fresh('q'), g.fresh('k'), g.fresh('v')] });
+        const o = this.r('MultiHeadAttention', [q, k, v], ctx, { num_heads: H, scale: { float: hd ** -0.5 } }, 'com.microsoft');
+        return this.linear(o, `${key}.proj`, ctx, C, C, [N, L, C]);
+      }
+      const qkv = this.linear(x, `${key}.qkv`, ctx, C, 3 * C, [N, L, 3, H, hd]);
       const qkvT = this.transpose(qkv, [2, 0, 3, 1, 4]); // (3, N, H, L, hd)
       const q = g.op('Gather', [qkvT, g.intScalar(0)], { axis: 0 });
       const k = g.op('Gather', [qkvT, g.intScalar(1)], { axis: 0 });
@@ -255,7 +285,7 @@ class TimeSformerGraph {
       const p = this.r('Softmax', [scaled], ctx, { axis: -1 });
       const o = this.r('MatMul', [p, v], ctx); // (N, H, L, hd)
       const merged = this.reshape(this.transpose(o, [0, 2, 1, 3]), [N, L, C]);
-      return this.linear(merged, N * L, `${key}.proj`, ctx, C, C, [N, L, C]);
+      return this.linear(merged, `${key}.proj`, ctx, C, C, [N, L, C]);
     });
   }
 
@@ -268,7 +298,7 @@ class TimeSformerGraph {
       const xt = this.reshape(P, [B * S, T, C]);
       const tn = this.layerNorm(xt, `${k}.temporal_norm1`, i);
       const ta = this.attention(tn, `${k}.temporal_attn`, B * S, T);
-      const tf = this.linear(ta, B * S * T, `${k}.temporal_fc`, ctx, C, C, [B, S, T, C]);
+      const tf = this.linear(ta, `${k}.temporal_fc`, ctx, C, C, [B, S, T, C]);
       const Pt = this.r('Add', [P, tf], ctx);
       // spatial: attention over each frame's S tokens with the class token
       const frames = this.transpose(Pt, [0, 2, 1, 3]); // (B, T, S, C)
@@ -285,8 +315,8 @@ class TimeSformerGraph {
       const N = 1 + S * T;
       const n2 = this.layerNorm(x, `${k}.norm2`, i);
       const Hd = this.o.config.mlpHidden;
-      const h = this.gelu(this.linear(n2, B * N, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]), ctx);
-      const m = this.linear(h, B * N, `${k}.mlp.fc2`, ctx, Hd, C, [B, N, C]);
+      const h = this.gelu(this.linear(n2, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]), ctx);
+      const m = this.linear(h, `${k}.mlp.fc2`, ctx, Hd, C, [B, N, C]);
       const out = this.r('Add', [x, m], ctx);
       return { out, cls: this.slice(out, 0, 1, 1), P: this.reshape(this.slice(out, 1, N, 1), [B, S, T, C]) };
     });
@@ -333,7 +363,7 @@ class TimeSformerGraph {
     let probsName: string | null = null;
     if (depth === cfg.depth) {
       const n = this.layerNorm(cls, 'norm', null);
-      const logits = this.linear(n, B, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
+      const logits = this.linear(n, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
       const probs = this.r('Softmax', [logits], ctx, { axis: -1 });
       probsName = this.expose(probs, ctx, 'probs');
     }
@@ -349,6 +379,16 @@ class TimeSformerGraph {
       extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== 'probs' && !/^blocks\.\d+\.out$/.test(n)),
     };
   }
+}
+
+/** (rows, cols) row-major -> (cols, rows). */
+function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = a[o + c];
+  }
+  return out;
 }
 
 function baseName(x: string): string {
