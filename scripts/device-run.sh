@@ -76,11 +76,12 @@ cli() { # name, then CLI arguments
   local name=$1; shift
   step 90 node out/extension/cli.js run "$@" --json "/tmp/cli/$name.json"
 }
-if [ -n "${CLI_ONLY_FUSED:-}" ]; then
+if [ -n "${CLI_ONLY_FUSED:-}" ] || [ -n "${CLI_BOTH:-}" ]; then
   cli d1_fp16_mha --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm plain,fp32,fused --attention fused
   cli d4_fp16_mha --weights "$FIX/d4_geometry.pyth" --data "$FIX/d4_geometry_test_data.p" --ep webgpu --precision fp16 --layernorm plain,fused --attention fused
   cli d1_fp32_mha --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp32 --attention fused
-else
+fi
+if [ -z "${CLI_ONLY_FUSED:-}" ]; then
 cli d1_fp16_plain --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm plain
 cli d1_fp16_fixes --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm fp32,expose,fused,prescaled
 cli d1_fp32 --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp32 --layernorm plain
