@@ -1,21 +1,14 @@
-/** Report -> Markdown summary and Report -> JSON text. Pure: used by Export Report and the CLI. */
+/** Report -> Markdown summary, and the compact number format every view shares. Pure. */
 import type { LayerNormStats, Report } from './report';
+export { reportToJson } from './report';
 
-/** Compact number: 3 significant digits, exponent outside [1e-2, 1e4), inf/NaN spelled out. */
-export function fmtNum(x: number): string {
+/** Compact number: `digits` significant digits, exponent outside [1e-2, 1e4), inf/NaN spelled out. */
+export function fmtNum(x: number, digits = 3): string {
   if (Number.isNaN(x)) return 'NaN';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return '0';
   const a = Math.abs(x);
-  return a >= 1e-2 && a < 1e4 ? String(Number(x.toPrecision(3))) : x.toExponential(2);
-}
-
-/**
- * The Report as JSON. JSON has no Infinity/NaN: they are written as the strings "Infinity",
- * "-Infinity" and "NaN" (JSON.parse gives them back as strings; Number() turns them into numbers).
- */
-export function reportToJson(report: Report): string {
-  return JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n';
+  return a >= 1e-2 && a < 1e4 ? String(Number(x.toPrecision(digits))) : x.toExponential(digits - 1);
 }
 
 const esc = (s: string) => s.replace(/\|/g, '\\|');

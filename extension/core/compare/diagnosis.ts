@@ -1,6 +1,7 @@
 /** Turns per-block errors and LayerNorm statistics into a verdict, a sentence and a fix. Pure. */
 import type { BlockResult, Diagnosis, LayerNormMode, LayerNormStats, Precision, ProbsResult, Realization } from '../report';
 import { FP16_MAX } from '../tensor';
+import { fmtNum } from '../markdown';
 
 export function describeLayerNorm(name: string): string {
   const m = /^blocks\.(\d+)\.(temporal_norm1|norm1|norm2)$/.exec(name);
@@ -35,10 +36,7 @@ export function markJump(blocks: BlockResult[], tolerance: number): number | nul
   return null;
 }
 
-function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  return x === 0 ? '0' : Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? x.toPrecision(3).replace(/\.?0+$/, '') : x.toExponential(1);
-}
+const fmt = (x: number) => fmtNum(x, 2);
 
 export interface DiagnoseInput {
   blocks: BlockResult[];
