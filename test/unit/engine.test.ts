@@ -55,6 +55,7 @@ describe('engine: provider choice and fallback', function () {
       assert.deepEqual([...out.get('y')!], [3, -4]);
     } finally {
       await e.release();
+      fs.rmSync(cache, { recursive: true, force: true });
     }
   });
   it('an explicit provider that cannot load falls back to the next with the reason (test seam for a GPU machine)', async () => {

@@ -18,6 +18,13 @@ const FIXTURES = { d1_outlier: 4, d2_legacy: 3, d3_half_weights: 2, d4_geometry:
 async function run(name: keyof typeof FIXTURES, o: Partial<PipelineOptions> = {}): Promise<Report> {
   return (await runPipeline({ ...fx(name), ep: 'cpu', heads: FIXTURES[name], ...o })).report;
 }
+const tmpDirs: string[] = [];
+const tmpDir = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-'));
+  tmpDirs.push(d);
+  return d;
+};
+after(() => tmpDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 const maxBlock = (r: Report) => Math.max(...r.blocks.map((b) => b.relL2));
 const errs = (r: Report) => r.blocks.map((b) => b.relL2.toExponential(2)).join(' ');
 
@@ -98,7 +105,7 @@ describe('pipeline: no outlier, no overflow (d2-d4)', function () {
 
 describe('pipeline: the ONNX graph as run', function () {
   it('saves a model that reloads in onnxruntime and gives the same outputs', async () => {
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-')), 'd1_fp16.onnx');
+    const out = path.join(tmpDir(), 'd1_fp16.onnx');
     const { report } = await runPipeline({ ...fx('d1_outlier'), ep: 'cpu', heads: 4, precision: 'fp16', layerNorm: 'plain', saveOnnx: out });
     const bytes = fs.readFileSync(out);
     const engine = await createEngine({ ep: 'cpu', precision: 'fp16', layerNorm: 'plain', buildModel: () => bytes });
@@ -135,7 +142,7 @@ describe('pipeline: bad input gets a typed error naming the file', function () {
   });
   it('a checkpoint that lacks TimeSformer weights lists what is missing', async () => {
     const { torchZip, torchTensor, f32bytes } = await import('./helpers/pyfiles');
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-')), 'partial.pyth');
+    const file = path.join(tmpDir(), 'partial.pyth');
     const top = {
       $dict: [
         ['epoch', 1],
