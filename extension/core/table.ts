@@ -10,7 +10,7 @@ export function formatTable(r: Report): string {
   for (const f of r.run.fallbacks) lines.push(`  fallback: ${f.ep}: ${f.reason}`);
   lines.push('block   rel L2     max abs    cosine     LayerNorm overflow');
   for (const b of r.blocks) {
-    const ov = b.layerNorms.filter((l) => l.overflowed).map((l) => `${l.name} (ch ${l.topChannels[0]?.channel}, ${l.overFp16Count} > 65504)`);
+    const ov = b.layerNorms.filter((l) => l.overflowed).map((l) => `${l.name.replace(/^blocks\.\d+\./, '')} (ch ${l.topChannels[0]?.channel}, ${l.overFp16Count} > 65504)`);
     const mark = b.jump ? ' <-- jump' : '';
     lines.push(`${String(b.index).padEnd(7)} ${e(b.relL2).padEnd(10)} ${e(b.maxAbs).padEnd(10)} ${b.cosine.toFixed(6).padEnd(10)} ${ov.join(', ') || '-'}${mark}`);
   }
