@@ -85,6 +85,8 @@ if [ -z "${CLI_ONLY_FUSED:-}" ]; then
 cli d1_fp16_plain --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm plain
 cli d1_fp16_fixes --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm fp32,expose,fused,prescaled
 cli d1_fp32 --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp32 --layernorm plain
+cli d4_fp32 --weights "$FIX/d4_geometry.pyth" --data "$FIX/d4_geometry_test_data.p" --ep webgpu --precision fp32 --layernorm plain
+cli d4_fp16_fixes --weights "$FIX/d4_geometry.pyth" --data "$FIX/d4_geometry_test_data.p" --ep webgpu --precision fp16 --layernorm fp32,expose,fused,prescaled
 for d in d2_legacy d3_half_weights d4_geometry; do
   [ -f "$FIX/$d.pyth" ] && cli "${d}_fp16_plain" --weights "$FIX/$d.pyth" --data "$FIX/${d}_test_data.p" --ep webgpu --precision fp16 --layernorm plain
 done
@@ -110,6 +112,8 @@ for (const [name, v] of Object.entries(all)) {
   }
 }
 EOF
+
+if [ -n "${SKIP_BENCH:-}" ]; then say "SKIP_BENCH set: fixture checks only"; say "done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"; exit 0; fi
 
 # ---- 4. PyTorch baseline
 step 180 python3 scripts/bench_torch.py --device cuda --precisions fp32,fp16 --iters 50 --warmup 10 --json "$OUT/torch.json"
