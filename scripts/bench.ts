@@ -42,8 +42,8 @@ import { Tensor } from '../extension/core/tensor';
 import type { EpName, LayerNormMode, ModelConfig, Precision, Realization } from '../extension/core/report';
 import { GEN_ARG_SPEC, genOptionsFrom, generateWeights, type GenOptions } from './gen-checkpoint';
 
-type Variant = 'base' | 'capture' | 'gpu-out';
-const VARIANTS: readonly Variant[] = ['base', 'capture', 'gpu-out'];
+type Variant = 'base' | 'capture' | 'gpu-out' | 'tuned';
+const VARIANTS: readonly Variant[] = ['base', 'capture', 'gpu-out', 'tuned'];
 const BENCH_EPS: readonly EpName[] = ['cpu', 'webgpu', 'cuda'];
 
 interface Job {
@@ -169,6 +169,17 @@ function sessionOptions(ep: EpName, variant: Variant, attempt: number): { opts: 
   if (variant === 'base') return attempt === 0 ? { opts: withEp, label: 'graphOptimizationLevel=all' } : null;
   if (variant === 'gpu-out') {
     return attempt === 0 ? { opts: { ...withEp, preferredOutputLocation: 'gpu-buffer' }, label: "preferredOutputLocation='gpu-buffer'" } : null;
+  }
+  if (variant === 'tuned') {
+    // WebGPU EP options that trade safety checks for dispatch speed: no shader bounds checks
+    // (robustness), no Dawn validation, more dispatches in flight before a submit.
+    if (ep !== 'webgpu') return null;
+    const tuned = {
+      ...base,
+      executionProviders: [{ name: 'webgpu', enableRobustness: false } as ortTypes.InferenceSession.ExecutionProviderConfig],
+      extra: { 'ep.webgpuexecutionprovider.validationMode': attempt === 0 ? 'disabled' : 'wgpuOnly', 'ep.webgpuexecutionprovider.maxNumPendingDispatches': '64' },
+    };
+    return attempt < 2 ? { opts: tuned, label: `enableRobustness=false, validationMode=${attempt === 0 ? 'disabled' : 'wgpuOnly'}, maxNumPendingDispatches=64` } : null;
   }
   // capture: the Node binding does not read the JS-level enableGraphCapture option; the EP reads
   // its session config entry, which the binding passes through `extra`.
