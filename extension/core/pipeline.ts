@@ -81,7 +81,7 @@ export const DEFAULT_FP32_OPS: readonly string[] = ['Conv'];
 function graphOptions(config: ModelConfig, batch: number, o: PipelineOptions, realization: Realization, extra?: Partial<GraphOptions>): GraphOptions {
   return {
     config, batch, precision: o.precision ?? 'fp32', realization, layerNorm: o.layerNorm ?? 'plain',
-    probes: true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS, attention: o.attention ?? 'decomposed', ...extra,
+    probes: o.probes ?? true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS, attention: o.attention ?? 'decomposed', ...extra,
   };
 }
 
@@ -164,7 +164,7 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
   const B = data.video.shape[0];
 
   stage('building graph', `${precision}, LayerNorm ${layerNorm}`);
-  let built: BuiltGraph | undefined;
+  const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = needsKey && o.trtCacheDir
     ? crypto.createHash('sha256').update(`${await sha256File(o.weights)}|${precision}|${layerNorm}|${heads}|${B}`).digest('hex').slice(0, 24)
@@ -173,13 +173,14 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
   const engine: Engine = await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say,
     buildModel: (realization) => {
-      built = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
-      say(`graph: ${built.nodeCount} nodes, ${(built.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${built.extraOutputs.length} extra outputs (${realization})`);
-      return built.model;
+      const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
+      built.set(realization, b);
+      say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
+      return b.model;
     },
   });
   try {
-    const g = built!;
+    const g = built.get(engine.realization)!;
     if (o.saveOnnx) {
       fs.writeFileSync(o.saveOnnx, engine.model);
       say(`saved the ONNX graph as run to ${o.saveOnnx}`);
@@ -192,7 +193,20 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
 
     stage('comparing');
     const t2 = performance.now();
-    const report = compare({ o, config, data, g, out, engine, log, tolerance });
+    let probe: { g: BuiltGraph; out: Map<string, Float32Array> } | undefined;
+    if (!g.layerNorms.some((l) => l.input)) {
+      // No LayerNorm probes in the engine (TensorRT: marking outputs changes its precision
+      // choices). The statistics come from the LayerNorm inputs of an fp32 run on the CPU.
+      say('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without probe outputs)');
+      const pg = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
+      const pe = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => pg.model });
+      try {
+        probe = { g: pg, out: await pe.run({ [pg.inputName]: data.video.data }, { [pg.inputName]: [...data.video.shape] }) };
+      } finally {
+        await pe.release();
+      }
+    }
+    const report = compare({ o, config, data, g, out, engine, log, tolerance, probe });
     report.inputs.weightsFormat = m.format;
     report.inputs.weightsDtype = m.dtype;
     report.run.timings = { readMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs, compareMs: performance.now() - t2, totalMs: performance.now() - t0 };
@@ -212,6 +226,8 @@ interface CompareInput {
   engine: Engine;
   log: string[];
   tolerance: number;
+  /** LayerNorm inputs from an fp32 probe run, when the engine had no probes. */
+  probe?: { g: BuiltGraph; out: Map<string, Float32Array> };
 }
 
 function compare(c: CompareInput): Report {
@@ -219,12 +235,21 @@ function compare(c: CompareInput): Report {
   const precision = c.o.precision ?? 'fp32';
   const layerNorm = c.o.layerNorm ?? 'plain';
   const { embedDim: C, numPatches: S, frames: T } = config;
-  const squares16 = precision !== 'fp32' && (layerNorm === 'plain' || layerNorm === 'prescaled');
+  // Only a plain LayerNorm squares the raw differences in FP16 (bf16 has fp32's range).
+  const squares16 = precision === 'fp16' && layerNorm === 'plain';
   const lnStats = new Map<string, LayerNormStats>();
-  for (const ln of g.layerNorms) {
-    const x = ln.input ? out.get(ln.input) : undefined;
-    if (!x) continue;
-    lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, ln.sq ? out.get(ln.sq) : undefined, squares16 && engine.realization === 'tensorrt'));
+  if (c.probe) {
+    // fp32 inputs: whether a 16-bit square overflows is judged from (x - mean)^2 > 65504
+    for (const ln of c.probe.g.layerNorms) {
+      const x = ln.input ? c.probe.out.get(ln.input) : undefined;
+      if (x) lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, undefined, squares16));
+    }
+  } else {
+    for (const ln of g.layerNorms) {
+      const x = ln.input ? out.get(ln.input) : undefined;
+      if (!x) continue;
+      lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, ln.sq ? out.get(ln.sq) : undefined, false));
+    }
   }
   const blocks: BlockResult[] = data.blocks.map((ref, i) => {
     const o = out.get(g.blockNames[i]);

@@ -176,6 +176,11 @@ export interface PipelineOptions {
   prescaleShift?: number;
   /** Native fp16 graphs (WebGPU, CUDA): op types kept in fp32, e.g. Gemm,MatMul,Conv,Softmax,Gelu. */
   fp32Ops?: string[];
+  /**
+   * LayerNorm probe outputs (`<ln>.in`, `<ln>.sq`) in the engine graph (default true; never under
+   * TensorRT, where the statistics come from an fp32 probe run on the CPU instead).
+   */
+  probes?: boolean;
   /** Attention as exported (decomposed, default) or onnxruntime's fused MultiHeadAttention kernel. */
   attention?: 'decomposed' | 'fused';
 }

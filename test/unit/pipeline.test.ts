@@ -197,3 +197,20 @@ describe('pipeline: fused attention (onnxruntime MultiHeadAttention, for GPU spe
     assert.ok(maxBlock(fixed) <= 5e-3, errs(fixed));
   });
 });
+
+describe('pipeline: an engine without probe outputs (as under TensorRT)', function () {
+  it('still names the LayerNorm and the channel, from an fp32 probe run on the CPU', async () => {
+    const r = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain', probes: false });
+    assert.equal(r.run.extraOutputs, 0);
+    assert.ok(r.log.some((l) => /fp32 probe run/.test(l)));
+    assert.equal(r.diagnosis.firstBadBlock, 4);
+    assert.equal(r.diagnosis.culprit?.layerNorm, 'blocks.4.temporal_norm1');
+    assert.equal(r.diagnosis.culprit?.channel, 21);
+    const ln = r.blocks[4].layerNorms.find((l) => l.name === 'blocks.4.temporal_norm1')!;
+    assert.ok(ln.overflowed && ln.overFp16Count > 0 && ln.infCount === 0, JSON.stringify(ln));
+    const fixed = await run('d1_outlier', { precision: 'fp16', layerNorm: 'fp32', probes: false });
+    assert.equal(fixed.diagnosis.verdict, 'pass');
+    assert.ok(fixed.blocks.every((b) => b.layerNorms.every((l) => !l.overflowed)), 'the fix is not reported as an overflow');
+    assert.equal(fixed.diagnosis.culprit?.channel, 21, 'the risk is still named');
+  });
+});
