@@ -85,6 +85,7 @@ if [ -z "${CLI_ONLY_FUSED:-}" ]; then
 cli d1_fp16_plain --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm plain
 cli d1_fp16_fixes --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp16 --layernorm fp32,expose,fused,prescaled
 cli d1_fp32 --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep webgpu --precision fp32 --layernorm plain
+cli d1_auto_fp16_plain --weights "$FIX/d1_outlier.pyth" --data "$FIX/d1_outlier_test_data.p" --ep auto --precision fp16 --layernorm plain
 cli d4_fp32 --weights "$FIX/d4_geometry.pyth" --data "$FIX/d4_geometry_test_data.p" --ep webgpu --precision fp32 --layernorm plain
 cli d4_fp16_fixes --weights "$FIX/d4_geometry.pyth" --data "$FIX/d4_geometry_test_data.p" --ep webgpu --precision fp16 --layernorm fp32,expose,fused,prescaled
 for d in d2_legacy d3_half_weights d4_geometry; do
