@@ -107,6 +107,20 @@ document.getElementById('root')!.append(
 );
 document.getElementById('form')!.addEventListener('submit', (e) => e.preventDefault());
 
+const FIX_LABEL: Record<string, string> = { fp32: 'LayerNorm in FP32', fused: 'fused LayerNorm', prescaled: 'prescaled LayerNorm', expose: 'expose LayerNorm entries' };
+
+/** One click per fix: the host sets the LayerNorm mode and runs again. The first is the primary one. */
+function fixButtons(fixes: SidebarState['last'] extends infer L ? (L extends { fixes: infer F } ? F : never) : never, running: boolean): HTMLElement[] {
+  if (!fixes.length) return [];
+  const buttons = fixes.filter((m) => m !== 'expose').map((mode, i) => {
+    const b = h('vscode-button', { id: `fix-${mode}`, class: 'fix', 'data-fix': mode, appearance: i === 0 ? 'primary' : 'secondary' }, `${i === 0 ? 'Fix: ' : ''}${FIX_LABEL[mode]}`) as Field;
+    b.disabled = running;
+    b.addEventListener('click', () => !b.disabled && send({ type: 'fix', mode }));
+    return b;
+  });
+  return [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons)];
+}
+
 function render(s: SidebarState): void {
   state = s;
   const files = (list: SidebarState['checkpoints'], none: string) =>
@@ -142,7 +156,11 @@ function render(s: SidebarState): void {
 
   status.replaceChildren(...(s.running ? [h('vscode-progress-ring'), h('span', {}, s.stage ? `${s.stage}…` : 'starting…')] : []));
   last.replaceChildren(...(s.last
-    ? [h('div', { class: `verdict ${s.last.verdict}`, 'data-verdict': s.last.verdict }, `${s.last.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'} — ${s.last.label}`), h('div', { class: 'sentence' }, s.last.sentence)]
+    ? [
+      h('div', { class: `verdict ${s.last.verdict}`, 'data-verdict': s.last.verdict }, `${s.last.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'} — ${s.last.label}`),
+      h('div', { class: 'sentence' }, s.last.sentence),
+      ...fixButtons(s.last.fixes, s.running),
+    ]
     : []));
 }
 

@@ -13,6 +13,8 @@ import { RunError, WorkerClient } from './runner';
 import { RunStore, pickTestData, pipelineOptions, type RunChoices, type StoredRun } from './runs';
 import { SidebarProvider } from './sidebar';
 
+/** LayerNorm modes that avoid the FP16 overflow (everything but plain). */
+const LAYERNORM_FIXES: readonly LayerNormMode[] = ['fp32', 'fused', 'prescaled', 'expose'];
 const SECTION = 'timesformerLab';
 const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt}';
 const TEST_DATA_GLOB = '**/*.{p,pkl,pickle}';
@@ -53,6 +55,7 @@ class Lab implements vscode.Disposable {
       { dispose: () => this.client.dispose() },
       vscode.window.registerWebviewViewProvider(SidebarProvider.viewId, this.sidebar),
       cmd('run', () => this.run()),
+      vscode.commands.registerCommand(`${SECTION}.applyFix`, (mode?: LayerNormMode) => this.applyFix(mode && LAYERNORM_FIXES.includes(mode) ? mode : 'fp32')),
       cmd('cancel', () => this.client.cancel()),
       cmd('selectCheckpoint', () => this.selectFile('checkpoint')),
       cmd('selectTestData', () => this.selectFile('testData')),
@@ -136,7 +139,12 @@ class Lab implements vscode.Disposable {
       providers: this.providers,
       running: this.running,
       stage: this.stage,
-      last: last && { verdict: last.diagnosis.verdict, label: this.store.latest!.label, sentence: last.diagnosis.sentence },
+      last: last && {
+        verdict: last.diagnosis.verdict,
+        label: this.store.latest!.label,
+        sentence: last.diagnosis.sentence,
+        fixes: last.diagnosis.verdict === 'fail' && last.diagnosis.culprit ? last.diagnosis.fixes : [],
+      },
     };
   }
 
@@ -172,6 +180,8 @@ class Lab implements vscode.Disposable {
   private async setContext(): Promise<void> {
     await vscode.commands.executeCommand('setContext', `${SECTION}.running`, this.running);
     await vscode.commands.executeCommand('setContext', `${SECTION}.runCount`, this.store.all.length);
+    const d = this.store.latest?.report.diagnosis;
+    await vscode.commands.executeCommand('setContext', `${SECTION}.canFix`, !!d && d.verdict === 'fail' && !!d.culprit);
   }
 
   private setStatus(text: string, tooltip: string, command?: string): void {
@@ -207,7 +217,22 @@ class Lab implements vscode.Disposable {
       case 'run':
         void this.run();
         return;
+      case 'fix':
+        await this.applyFix(m.mode);
+        return;
     }
+  }
+
+  /** One click: switch the LayerNorm to a mode that avoids the overflow, and run again. */
+  private async applyFix(mode: LayerNormMode = 'fp32'): Promise<void> {
+    if (this.running) return;
+    if (mode === 'expose') await this.write({ key: 'exposeLayerNorm', value: true });
+    else {
+      await this.write({ key: 'exposeLayerNorm', value: false });
+      await this.write({ key: 'layerNorm', value: mode });
+    }
+    this.output.appendLine(`fix: LayerNorm ${mode}, running again`);
+    await this.run();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -259,6 +284,7 @@ class Lab implements vscode.Disposable {
       this.output.appendLine(`${run.label}: ${report.diagnosis.verdict.toUpperCase()} — ${report.diagnosis.sentence}`);
       this.showVerdict();
       GraphPanel.show(this.context.extensionUri, this.store, (l) => this.output.appendLine(l));
+      this.offerFix(report);
     } catch (e) {
       this.reportError(e);
     } finally {
@@ -283,6 +309,17 @@ class Lab implements vscode.Disposable {
         onLog: (l) => this.output.appendLine(l),
       });
     });
+  }
+
+  /** After a run that failed on a LayerNorm overflow: the fixes, one click each. */
+  private offerFix(report: Report): void {
+    const d = report.diagnosis;
+    if (d.verdict !== 'fail' || !d.culprit || !d.fixes.length) return;
+    const titles: Record<string, LayerNormMode> = { 'Fix: FP32 LayerNorm': 'fp32', 'Fix: fused': 'fused', 'Fix: prescaled': 'prescaled' };
+    const where = d.culprit.block !== null ? `block ${d.culprit.block} ` : '';
+    void vscode.window
+      .showWarningMessage(`TimeSformer: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).`, ...Object.keys(titles))
+      .then((pick) => (pick ? this.applyFix(titles[pick]) : undefined));
   }
 
   /** The status bar shows the last run's verdict. */

@@ -44,7 +44,8 @@ export interface SidebarState {
   providers: ProviderInfo[] | null;
   running: boolean;
   stage?: Stage;
-  last?: { verdict: 'pass' | 'fail'; label: string; sentence: string };
+  /** The last run; `fixes` are the LayerNorm modes that avoid the overflow it found (empty: none needed). */
+  last?: { verdict: 'pass' | 'fail'; label: string; sentence: string; fixes: LayerNormMode[] };
 }
 
 /** One sidebar control changed; each key carries its own value type. */
@@ -64,6 +65,8 @@ export type SidebarToHost =
   | { type: 'set'; option: SidebarOption }
   | { type: 'browse'; kind: 'checkpoint' | 'testData' }
   | { type: 'run' }
+  /** One click: set the LayerNorm mode to a fix and run again. */
+  | { type: 'fix'; mode: LayerNormMode }
   | { type: 'cancel' };
 
 // ---------------------------------------------------------------------------------------------
@@ -142,6 +145,8 @@ export function parseSidebarMessage(m: unknown): SidebarToHost | undefined {
       return { type: m.type };
     case 'browse':
       return m.kind === 'checkpoint' || m.kind === 'testData' ? { type: 'browse', kind: m.kind } : undefined;
+    case 'fix':
+      return oneOf(LAYERNORM_MODES, m.mode) && m.mode !== 'plain' ? { type: 'fix', mode: m.mode } : undefined;
     case 'set': {
       const option = parseOption(m.option);
       return option && { type: 'set', option };

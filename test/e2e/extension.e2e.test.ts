@@ -12,7 +12,7 @@ import * as path from 'path';
 import type { Frame, Page } from 'playwright-core';
 import * as yauzl from 'yauzl';
 import {
-  VSCodeSession, findWebviewFrame, openView, repoRoot, runCommand, startVSCode, waitForCondition,
+  VSCodeSession, findWebviewFrame, openView, repoRoot, runCommand, startVSCode, waitForCondition, waitForNotification,
 } from './harness';
 
 const ROOT = repoRoot();
@@ -133,6 +133,10 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     assert.ok(marked.includes('blocks.4.temporal_norm1'), `overflow marks: ${marked}`);
     assert.strictEqual(await frame.$$eval('g.node.block[data-run="run-1"][data-block="3"] [data-overflow="true"]', (els) => els.length), 0);
     await waitForCondition(async () => /block 4 fails/.test(await statusBarText(page)), 10_000, 'the verdict in the status bar');
+    // A notification offers the fixes, one click each.
+    await waitForNotification(page, /block 4 LayerNorm overflows FP16 in channel 21 \(blocks\.4\.temporal_norm1\)/, 15_000);
+    const actions = await page.locator('.notifications-toasts .notification-list-item-buttons-container .monaco-button').allTextContents();
+    assert.deepStrictEqual(actions.filter((a) => a.startsWith('Fix')), ['Fix: FP32 LayerNorm', 'Fix: fused', 'Fix: prescaled']);
     const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: 'FAIL' });
     assert.match(log, /\[building engine\]/);
     await vs!.screenshot('lab-02-fp16-plain-graph');
@@ -166,14 +170,18 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     assert.strictEqual(await frame.$$eval('#inspector tr.ln-row[data-overflow="true"]', (els) => els.length), 0);
   });
 
-  it('the FP32 LayerNorm fix chosen in the sidebar keeps every block passing', async function () {
+  it('one click on the sidebar\'s "Fix: LayerNorm in FP32" switches the mode and runs again: every block passes', async function () {
     this.timeout(180_000);
     const { page } = vs!;
     await openView(page, 'TimeSformer Lab');
     const sidebar = await sidebarFrame(page);
-    await choose(sidebar, 'layerNorm', 'fp32');
-    await clickRun(page);
+    await sidebar.waitForSelector('#fix-fp32', { timeout: 15_000 });
+    const offered = await sidebar.$$eval('vscode-button.fix', (els) => els.map((e) => e.getAttribute('data-fix')));
+    assert.deepStrictEqual(offered, ['fp32', 'fused', 'prescaled']);
+    await sidebar.click('#fix-fp32');
     const { frame, blocks: b } = await waitForRun(page, 'run-2', depth);
+    await sidebar.waitForSelector('#layerNorm[data-value="fp32"]', { timeout: 10_000 });
+    assert.strictEqual(await sidebar.$$eval('vscode-button.fix', (els) => els.length), 0, 'no fix offered after a passing run');
     for (const x of b) {
       assert.strictEqual(x.status, 'pass', `block ${x.block}: ${x.error}`);
       assert.ok(x.error <= 4e-3, `block ${x.block}: ${x.error}`);

@@ -11,6 +11,10 @@ describe('protocol: sidebar -> host messages are validated', () => {
     assert.deepEqual(parseSidebarMessage({ type: 'run', extra: 'dropped' }), { type: 'run' });
     assert.deepEqual(parseSidebarMessage({ type: 'cancel' }), { type: 'cancel' });
     assert.deepEqual(parseSidebarMessage({ type: 'browse', kind: 'testData' }), { type: 'browse', kind: 'testData' });
+    assert.deepEqual(parseSidebarMessage({ type: 'fix', mode: 'fp32' }), { type: 'fix', mode: 'fp32' });
+    assert.equal(parseSidebarMessage({ type: 'fix', mode: 'plain' }), undefined, 'plain is no fix');
+    assert.equal(parseSidebarMessage({ type: 'fix', mode: 'fp64' }), undefined);
+    assert.equal(parseSidebarMessage({ type: 'fix' }), undefined);
     const ok: [string, unknown][] = [
       ['checkpoint', '/ws/models/d1_outlier.pyth'], ['testData', 'models/d1_outlier_test_data.p'], ['precision', 'fp16'],
       ['layerNorm', 'fp32'], ['layerNorm', 'expose'], ['exposeLayerNorm', true], ['ep', 'auto'], ['heads', 4], ['heads', null],
