@@ -70,14 +70,10 @@ interface Attempt {
   error?: string;
 }
 
-interface Result {
-  id: string;
-  model: 'ours' | 'peer';
-  ep: EpName;
-  precision: Precision;
-  realization: Realization;
-  layerNorm: LayerNormMode;
-  variant: Variant;
+/** What a configuration is, as a Result reports it. */
+type JobKey = Pick<Job, 'id' | 'model' | 'ep' | 'precision' | 'realization' | 'layerNorm' | 'variant' | 'attention'>;
+
+interface Result extends JobKey {
   status: 'ok' | 'unavailable' | 'failed';
   error?: string;
   notes: string[];
@@ -258,10 +254,7 @@ async function readOutput(t: ortTypes.Tensor): Promise<{ data: Float32Array | nu
 }
 
 export async function runJob(job: Job): Promise<Result> {
-  const res: Result = {
-    id: job.id, model: job.model, ep: job.ep, precision: job.precision, realization: job.realization, layerNorm: job.layerNorm,
-    variant: job.variant, status: 'failed', notes: [], attempts: [], warmup: job.warmup, times: [], maxRssMB: 0,
-  };
+  const res: Result = emptyResult(job);
   try {
     const prep = job.model === 'peer' ? preparePeer(job, res) : await prepareOurs(job, res);
     res.outputs = prep.outputs;
@@ -453,8 +446,7 @@ function runChild(job: Job, timeoutS: number): Promise<Result> {
         resolve(r);
       } catch {
         resolve({
-          id: job.id, model: job.model, ep: job.ep, precision: job.precision, realization: job.realization, layerNorm: job.layerNorm,
-          variant: job.variant, status: 'failed', notes: [], attempts: [], warmup: job.warmup, times: [], maxRssMB: 0,
+          ...emptyResult(job),
           error: signal === 'SIGKILL' ? `killed after ${timeoutS} s (--job-timeout-s)` : `child exited with ${signal ?? code} before reporting`,
         });
       }
@@ -500,7 +492,7 @@ function report(results: Result[], baseline: TorchBaseline | null): { rows: Reco
     for (const a of r.attempts) if (a.error && r.status === 'ok') lines.push(`${r.id}: tried ${a.options}: ${a.error}`);
     for (const n of r.notes) lines.push(`${r.id}: ${n}`);
   }
-  // outputs of variants of one configuration should agree
+  // outputs of variants of one configuration should agree (fused attention compares with decomposed)
   const groups = new Map<string, Result[]>();
   for (const r of results) {
     if (r.status !== 'ok' || !r.output) continue;
@@ -508,13 +500,14 @@ function report(results: Result[], baseline: TorchBaseline | null): { rows: Reco
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
   for (const [k, g] of groups) {
-    const ref = g.find((r) => r.variant === 'base');
+    const ref = g.find((r) => r.variant === 'base' && r.attention !== 'fused');
     if (!ref?.output) continue;
+    const name = (r: Result) => `${r.variant}${r.attention === 'fused' ? ' mha' : ''}`;
     for (const r of g) {
       if (r === ref || !r.output) continue;
       let d = 0;
       for (let i = 0; i < Math.min(ref.output.length, r.output.length); i++) d = Math.max(d, Math.abs(ref.output[i] - r.output[i]));
-      lines.push(`${k}: ${r.variant} vs base, max |output diff| ${d.toExponential(2)}`);
+      lines.push(`${k}: ${name(r)} vs ${name(ref)}, max |output diff| ${d.toExponential(2)}`);
     }
   }
   return { rows, text: lines.join('\n') };
@@ -591,14 +584,14 @@ async function main(): Promise<void> {
   try {
     for (const job of jobs) {
       if (Date.now() > deadline) {
-        results.push({ ...skipped(job), error: 'skipped: --deadline-s reached' });
+        results.push({ ...emptyResult(job), error: 'skipped: --deadline-s reached' });
         continue;
       }
       // the provider is down when its first configuration could not even open a session
       const first = results.find((r) => r.ep === job.ep);
       const down = first && first.status === 'unavailable' && first.variant === 'base' ? first : undefined;
       if (down) {
-        results.push({ ...skipped(job), status: 'unavailable', error: `skipped: ${job.ep} unavailable (see ${down.id})` });
+        results.push({ ...emptyResult(job), status: 'unavailable', error: `skipped: ${job.ep} unavailable (see ${down.id})` });
         continue;
       }
       log(`start ${job.id} (${job.iters} iters after ${job.warmup} warm-up)`);
@@ -616,10 +609,11 @@ async function main(): Promise<void> {
   if (values.json) writeJson(values.json, opts, baseline, results, rep.rows);
 }
 
-function skipped(job: Job): Result {
+/** A Result for `job` before (or without) any measurement. */
+function emptyResult(job: Job): Result {
   return {
     id: job.id, model: job.model, ep: job.ep, precision: job.precision, realization: job.realization, layerNorm: job.layerNorm,
-    variant: job.variant, status: 'failed', notes: [], attempts: [], warmup: job.warmup, times: [], maxRssMB: 0,
+    variant: job.variant, attention: job.attention, status: 'failed', notes: [], attempts: [], warmup: job.warmup, times: [], maxRssMB: 0,
   };
 }
 
