@@ -171,7 +171,7 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
     : undefined;
   stage('building engine', o.ep ?? 'cpu');
   const engine: Engine = await createEngine({
-    ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say,
+    ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say, probes: o.probes,
     buildModel: (realization) => {
       const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
       built.set(realization, b);

@@ -3,7 +3,7 @@ import { float32ToHalfBits, halfBitsToFloat, roundToHalfInPlace, Tensor, float32
 import { LabError } from '../../extension/core/errors';
 import { diff, layerNormStats, tensorStats, tokenErrors } from '../../extension/core/compare/metrics';
 import { diagnose, markJump, torchExportNodeName } from '../../extension/core/compare/diagnosis';
-import { explainProviderError, providerOrder, realizationFor, realizationLabel } from '../../extension/core/engine/providers';
+import { explainProviderError, optimizationLevel, providerOrder, realizationFor, realizationLabel } from '../../extension/core/engine/providers';
 import { headCandidates } from '../../extension/core/model/config';
 import { parseReportJson, reportToJson, type BlockResult, type LayerNormStats } from '../../extension/core/report';
 
@@ -139,6 +139,13 @@ describe('engine: providers', () => {
     assert.equal(realizationFor('webgpu', 'bf16'), 'emulated');
     assert.equal(realizationFor('cpu', 'fp32'), 'fp32');
     assert.match(realizationLabel('cpu', 'fp16', 'emulated'), /^FP16 emulated \(CPU EP/);
+  });
+  it('keeps a plain or prescaled LayerNorm decomposed on a true fp16 graph without probes (no LayerNormFusion)', () => {
+    assert.equal(optimizationLevel('native', 'plain', false), 'basic');
+    assert.equal(optimizationLevel('native', 'prescaled', false), 'basic');
+    assert.equal(optimizationLevel('native', 'plain', true), 'all', 'probe outputs block the fusion');
+    assert.equal(optimizationLevel('native', 'fused', false), 'all');
+    assert.equal(optimizationLevel('emulated', 'plain', false), 'all', 'the Casts block the fusion');
   });
   it('explains provider load failures in words a user can act on', () => {
     assert.match(explainProviderError('tensorrt', 'OrtSessionOptionsAppendExecutionProvider_TensorRT: Failed to load shared library'), /^TensorRT provider library not found/);

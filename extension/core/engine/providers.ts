@@ -2,7 +2,7 @@
  * Execution providers: the order `auto` tries, how each realizes a precision, and how their load
  * failures read to a user. Pure: no onnxruntime import here (see session.ts).
  */
-import type { EpChoice, EpName, Precision, Realization } from '../report';
+import type { EpChoice, EpName, LayerNormMode, Precision, Realization } from '../report';
 
 export const AUTO_ORDER: readonly EpName[] = ['tensorrt', 'cuda', 'webgpu', 'cpu'];
 
@@ -35,6 +35,16 @@ export function realizationLabel(ep: EpName, precision: Precision, r: Realizatio
     case 'tensorrt':
       return `${P} (${EP}: fp32 graph with trt_fp16_enable, TensorRT picks layer precisions)`;
   }
+}
+
+/**
+ * onnxruntime's graph optimization level for a graph. On a true fp16 graph, ORT's LayerNormFusion
+ * (level 'extended' and up) would fold a decomposed LayerNorm into one LayerNormalization that
+ * accumulates in fp32: a `plain` or `prescaled` LayerNorm would silently stop being itself. Probe
+ * outputs on the intermediate tensors block that fusion; without them, stay at 'basic'.
+ */
+export function optimizationLevel(r: Realization, layerNorm: LayerNormMode, probes: boolean): 'all' | 'basic' {
+  return r === 'native' && !probes && (layerNorm === 'plain' || layerNorm === 'prescaled') ? 'basic' : 'all';
 }
 
 /** Turn onnxruntime's load error into a reason a user can act on. */

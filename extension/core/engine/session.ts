@@ -7,7 +7,7 @@ import * as path from 'path';
 import type * as ortTypes from 'onnxruntime-node';
 import { LabError } from '../errors';
 import type { EpChoice, EpName, Fallback, LayerNormMode, Precision, Realization } from '../report';
-import { explainProviderError, providerOrder, realizationFor } from './providers';
+import { explainProviderError, optimizationLevel, providerOrder, realizationFor } from './providers';
 
 let ortModule: typeof ortTypes | undefined;
 /** Loaded lazily so that readers, graph building and tests of pure code never load the native library. */
@@ -33,6 +33,8 @@ export interface EngineRequest {
   /** Builds the model bytes for a realization (the graph differs between emulated, native and TensorRT). */
   buildModel: (r: Realization, ep: EpName) => Uint8Array;
   log?: (line: string) => void;
+  /** Whether the graphs carry LayerNorm probe outputs (default true); see optimizationLevel(). */
+  probes?: boolean;
   /** Test seam: providers treated as unavailable with this reason (for fallback tests). */
   forceUnavailable?: Partial<Record<EpName, string>>;
 }
@@ -51,7 +53,10 @@ export interface Engine {
 }
 
 function sessionOptions(ep: EpName, req: EngineRequest, realization: Realization): { opts: ortTypes.InferenceSession.SessionOptions; cache: 'none' | 'built' | 'reused' } {
-  const base: ortTypes.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  const base: ortTypes.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: optimizationLevel(realization, req.layerNorm, req.probes ?? true),
+    logSeverityLevel: 3,
+  };
   const deviceId = req.deviceId ?? 0;
   if (ep === 'cpu') return { opts: { ...base, executionProviders: ['cpu'] }, cache: 'none' };
   if (ep === 'webgpu') return { opts: { ...base, executionProviders: [{ name: 'webgpu' }] }, cache: 'none' };
