@@ -96,20 +96,25 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   for (const heads of headCandidates(m.base.embedDim)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
-    const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.model });
-    try {
-      const out = await engine.run({ video: d.video.data }, { video: [...d.video.shape] });
-      const e = diff(out.get('blocks.0.out')!, d.blocks[0].data, 0).relL2;
-      tried.push({ heads, block0RelL2: e });
-      log?.(`heads ${heads} (head dim ${m.base.embedDim / heads}): block 0 rel err ${e.toExponential(2)}`);
-      if (e < 1e-4) return { heads, tried };
-    } finally {
-      await engine.release();
-    }
+    const out = await runFp32OnCpu(g, d);
+    const e = diff(out.get('blocks.0.out')!, d.blocks[0].data, 0).relL2;
+    tried.push({ heads, block0RelL2: e });
+    log?.(`heads ${heads} (head dim ${m.base.embedDim / heads}): block 0 rel err ${e.toExponential(2)}`);
+    if (e < 1e-4) return { heads, tried };
   }
   const best = tried.reduce((a, b) => (b.block0RelL2 < a.block0RelL2 ? b : a));
   if (best.block0RelL2 < 1e-2) return { heads: best.heads, tried };
   throw new LabError('HEADS_UNDETECTED', `no head count reproduces block 0 of the test data (best: ${best.heads} heads, rel err ${best.block0RelL2.toExponential(2)}); the checkpoint and test data may not belong together, or pass --heads`, d.path);
+}
+
+/** One run of an fp32 graph on the CPU EP (head detection, LayerNorm probe runs). */
+async function runFp32OnCpu(g: BuiltGraph, d: TestData): Promise<Map<string, Float32Array>> {
+  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.model });
+  try {
+    return await engine.run({ [g.inputName]: d.video.data }, { [g.inputName]: [...d.video.shape] });
+  } finally {
+    await engine.release();
+  }
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -199,12 +204,7 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
       // choices). The statistics come from the LayerNorm inputs of an fp32 run on the CPU.
       say('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without probe outputs)');
       const pg = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
-      const pe = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => pg.model });
-      try {
-        probe = { g: pg, out: await pe.run({ [pg.inputName]: data.video.data }, { [pg.inputName]: [...data.video.shape] }) };
-      } finally {
-        await pe.release();
-      }
+      probe = { g: pg, out: await runFp32OnCpu(pg, data) };
     }
     const report = compare({ o, config, data, g, out, engine, log, tolerance, probe });
     report.inputs.weightsFormat = m.format;
