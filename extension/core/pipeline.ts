@@ -206,9 +206,7 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
       const pg = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
       probe = { g: pg, out: await runFp32OnCpu(pg, data) };
     }
-    const report = compare({ o, config, data, g, out, engine, log, tolerance, probe });
-    report.inputs.weightsFormat = m.format;
-    report.inputs.weightsDtype = m.dtype;
+    const report = compare({ o, m, config, data, g, out, engine, log, tolerance, probe });
     report.run.timings = { readMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs, compareMs: performance.now() - t2, totalMs: performance.now() - t0 };
     say(report.diagnosis.sentence);
     return { report, model: engine.model };
@@ -219,6 +217,7 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
 
 interface CompareInput {
   o: PipelineOptions;
+  m: LoadedModel;
   config: ModelConfig;
   data: TestData;
   g: BuiltGraph;
@@ -287,7 +286,7 @@ function compare(c: CompareInput): Report {
     version: REPORT_VERSION,
     tool: 'timesformer-precision-lab',
     createdAt: new Date().toISOString(),
-    inputs: { weights: c.o.weights, data: c.o.data, weightsFormat: 'zip', weightsDtype: 'float32' },
+    inputs: { weights: c.o.weights, data: c.o.data, weightsFormat: c.m.format, weightsDtype: c.m.dtype },
     config,
     run: {
       precision, layerNorm, requestedEp: c.o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
