@@ -1,91 +1,154 @@
 #!/usr/bin/env node
 /**
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
- *   timesformer-lab run --weights W --data D [--heads N] [--precision fp32|fp16|bf16]
- *       [--layernorm plain|expose|fp32|fused|prescaled[,...]|all] [--ep auto|tensorrt|cuda|webgpu|cpu]
- *       [--json out.json] [--save-onnx out.onnx] [--max-block-error X] [--tolerance X]
- *       [--device-id N] [--trt-cache DIR] [--prescale-shift K]
+ *   timesformer-lab run --weights W --data D [options]     (see RUN_USAGE, or `run --help`)
  *   timesformer-lab providers
- * Exit code: 0 done; 1 a block or the probabilities exceed --max-block-error; 2 bad input or failure.
+ * Exit code (as Polygraphy's: a failed comparison is not a success):
+ *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
+ *   1  at least one mode FAILs, or exceeds --max-block-error
+ *   2  bad input or options, or the run could not be done (the message names the file and the cause)
  */
 import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { isLabError, LabError } from './core/errors';
+import { checkOutputPath, checkTolerance, FP32_OP_NAMES, MAX_PRESCALE_SHIFT, validateOptions, type OptionNames } from './core/options';
 import { runPipeline } from './core/pipeline';
-import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report } from './core/report';
+import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision, type Report } from './core/report';
 import { formatTable } from './core/table';
 
+const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT --data TEST_DATA [options]
+
+  --weights PATH          the checkpoint (.pyth, .pth, .pt)
+  --data PATH             test data (test_data.p): the video, the reference probabilities and block outputs
+  --precision P           ${PRECISIONS.join(' | ')} (default fp32)
+  --layernorm M[,M...]    ${LAYERNORM_MODES.join(' | ')} | all (default plain); several modes run one after another
+  --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next
+  --heads N               attention heads (default: detected from the test data's block 0)
+  --tolerance X           a block passes when its rel L2 error is at most X (default 0.01)
+  --max-block-error X     also fail when any block or the probabilities exceed X
+  --json FILE             write the Report (one object; an array of them for several modes)
+  --save-onnx FILE        write the ONNX graph as run (FILE.<mode>.onnx for several modes)
+  --prescale-shift K      prescaled LayerNorm: divide by 2^K, K in 0..${MAX_PRESCALE_SHIFT} (default 3)
+  --fp32-ops A,B,...      native fp16 graphs: op types kept in fp32 (${FP32_OP_NAMES.join(', ')})
+  --attention A           decomposed | fused (default decomposed)
+  --device-id N           GPU for the CUDA and TensorRT providers (default 0)
+  --trt-cache DIR         TensorRT engine cache folder
+  --quiet                 no progress log on stderr
+  -h, --help              this help
+
+exit code: 0 every mode passes; 1 a mode fails (FAIL verdict, or --max-block-error exceeded) — a
+multi-mode run such as --layernorm plain,fp32 exits 1 when plain fails even if the fix passes;
+2 bad input, bad options or an engine failure (the message names the file and the cause).`;
+
 const USAGE = `usage:
-  timesformer-lab run --weights CHECKPOINT --data TEST_DATA [--heads N] [--precision ${PRECISIONS.join('|')}]
-                      [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
-                      [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
-                      [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--attention decomposed|fused] [--quiet]
-  timesformer-lab providers`;
+  timesformer-lab run --weights CHECKPOINT --data TEST_DATA [options]   (run --help for the options)
+  timesformer-lab providers                                              which execution providers load here
+  timesformer-lab --help`;
 
-function fail(msg: string): never {
-  throw new LabError('BAD_OPTION', msg);
-}
+/** The CLI's names of the options, so that a validation error names the flag the user typed. */
+const FLAG_NAMES: OptionNames = {
+  precision: '--precision', layerNorm: '--layernorm', ep: '--ep', attention: '--attention', tolerance: '--tolerance',
+  heads: '--heads', prescaleShift: '--prescale-shift', deviceId: '--device-id', fp32Ops: '--fp32-ops',
+};
 
-function num(name: string, v: string | undefined, integer = false): number | undefined {
+/** A usage error: the message, then where to find help. */
+class UsageError extends Error {}
+
+function num(flag: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) fail(`--${name} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+  const n = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new LabError('BAD_OPTION', `${flag} expects ${integer ? 'a whole number' : 'a number'}; got '${v}'`);
   return n;
 }
 
-function pick<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
-  if (v === undefined) return dflt;
-  if (!(allowed as readonly string[]).includes(v)) fail(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
-  return v as T;
+/** `--tolerance -1` reads as the value -1 (parseArgs would call it ambiguous): negative numbers are values. */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (/^--[\w-]+$/.test(a) && a !== '--quiet' && a !== '--help' && /^-(\d|\.\d|Infinity)/.test(argv[i + 1] ?? '')) out.push(`${a}=${argv[++i]}`);
+    else out.push(a);
+  }
+  return out;
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      weights: { type: 'string' }, data: { type: 'string' }, heads: { type: 'string' },
-      precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
-      json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
-      tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
-      'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' }, quiet: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  if (!values.weights || !values.data) fail('run needs --weights and --data');
-  const precision = pick<Precision>('precision', values.precision, PRECISIONS, 'fp32');
-  const ep = pick<EpChoice>('ep', values.ep, EP_CHOICES, 'cpu');
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: joinNegativeValues(argv),
+      options: {
+        weights: { type: 'string' }, data: { type: 'string' }, heads: { type: 'string' },
+        precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
+        json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
+        tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
+        'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' },
+        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  if (values.help) {
+    process.stdout.write(`${RUN_USAGE}\n`);
+    return 0;
+  }
+  if (!values.weights || !values.data) throw new UsageError(`run needs --weights and --data${!values.weights && !values.data ? '' : ` (missing ${values.weights ? '--data' : '--weights'})`}`);
   const lnArg = values.layernorm ?? 'plain';
-  const modes: LayerNormMode[] = lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => pick<LayerNormMode>('layernorm', m.trim(), LAYERNORM_MODES, 'plain'));
-  const maxBlockError = num('max-block-error', values['max-block-error']);
+  const modes = (lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => m.trim())) as LayerNormMode[];
+  const base: PipelineOptions = {
+    weights: values.weights, data: values.data,
+    heads: num('--heads', values.heads, true),
+    precision: (values.precision ?? 'fp32') as Precision,
+    ep: (values.ep ?? 'cpu') as EpChoice,
+    tolerance: num('--tolerance', values.tolerance),
+    deviceId: num('--device-id', values['device-id'], true),
+    trtCacheDir: values['trt-cache'],
+    prescaleShift: num('--prescale-shift', values['prescale-shift'], true),
+    attention: (values.attention ?? 'decomposed') as 'decomposed' | 'fused',
+    fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
+  };
+  // Everything is checked before the first run: a typo must not cost a whole run.
+  for (const layerNorm of modes) validateOptions({ ...base, layerNorm }, FLAG_NAMES);
+  const maxBlockError = values['max-block-error'] === undefined ? undefined : checkTolerance(num('--max-block-error', values['max-block-error']), '--max-block-error');
+  if (values.json) checkOutputPath(values.json, '--json');
+  if (values['save-onnx']) checkOutputPath(values['save-onnx'], '--save-onnx');
+
   const reports: Report[] = [];
-  let exceeded = false;
+  const failed: string[] = [];
   for (const layerNorm of modes) {
     const { report } = await runPipeline(
-      {
-        weights: values.weights, data: values.data, heads: num('heads', values.heads, true), precision, layerNorm, ep,
-        tolerance: num('tolerance', values.tolerance), deviceId: num('device-id', values['device-id'], true),
-        trtCacheDir: values['trt-cache'], saveOnnx: modes.length === 1 ? values['save-onnx'] : values['save-onnx']?.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`),
-        prescaleShift: num('prescale-shift', values['prescale-shift'], true),
-        attention: pick('attention', values.attention, ['decomposed', 'fused'] as const, 'decomposed'),
-        fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
-      },
+      { ...base, layerNorm, saveOnnx: modes.length === 1 ? values['save-onnx'] : values['save-onnx']?.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`) },
       { log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`) },
     );
     reports.push(report);
     process.stdout.write(formatTable(report) + '\n');
+    let bad = report.diagnosis.verdict === 'fail';
     if (maxBlockError !== undefined) {
       const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
       if (!(worst <= maxBlockError)) {
-        exceeded = true;
+        bad = true;
         process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
       }
     }
+    if (bad) failed.push(layerNorm);
   }
   if (values.json) fs.writeFileSync(values.json, reportToJson(reports.length === 1 ? reports[0] : reports));
-  return exceeded ? 1 : 0;
+  if (modes.length > 1) {
+    const passed = modes.filter((m) => !failed.includes(m));
+    process.stdout.write(`\noverall: ${failed.length ? 'FAIL' : 'PASS'} — ${failed.length ? `fails: ${failed.join(', ')}` : ''}${failed.length && passed.length ? '; ' : ''}${passed.length ? `passes: ${passed.join(', ')}` : ''}\n`);
+  }
+  return failed.length ? 1 : 0;
 }
 
-async function cmdProviders(): Promise<number> {
+async function cmdProviders(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write('usage: timesformer-lab providers\n  lists the execution providers (tensorrt, cuda, webgpu, cpu) and whether each loads here, with the reason when not\n');
+    return 0;
+  }
+  if (argv.length) throw new UsageError(`providers takes no arguments; got '${argv[0]}'`);
   const { probeProviders } = await import('./core/engine/session');
   for (const p of await probeProviders()) process.stdout.write(`${p.ep.padEnd(9)} ${p.available ? 'available' : 'unavailable: ' + p.reason}\n`);
   return 0;
@@ -95,13 +158,17 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (cmd === 'run') return await cmdRun(rest);
-    if (cmd === 'providers') return await cmdProviders();
-    process.stderr.write(`${USAGE}\n`);
-    return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
+    if (cmd === 'providers') return await cmdProviders(rest);
+    if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (cmd === undefined) throw new UsageError('no command given');
+    throw new UsageError(`unknown command '${cmd}' (the commands are run and providers)`);
   } catch (e) {
-    if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
-    else if (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? '')) process.stderr.write(`error: ${e.message}\n${USAGE}\n`);
-    else process.stderr.write(`error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    if (e instanceof UsageError) process.stderr.write(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);
+    else if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+    else process.stderr.write(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
     return 2;
   }
 }

@@ -12,6 +12,7 @@ import { createEngine, type Engine } from './engine/session';
 import { realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
 import { diagnose } from './compare/diagnosis';
+import { validateOptions } from './options';
 import {
   REPORT_VERSION, type BlockResult, type LayerNormStats, type ModelConfig, type PipelineHooks, type PipelineOptions,
   type ProbsResult, type Realization, type Report, type Stage,
@@ -141,6 +142,7 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
     hooks.onProgress?.(s, detail);
     say(`[${s}]${detail ? ' ' + detail : ''}`);
   };
+  validateOptions(o);
   const precision = o.precision ?? 'fp32';
   const layerNorm = o.layerNorm ?? 'plain';
   const tolerance = o.tolerance ?? 1e-2;
