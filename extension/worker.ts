@@ -1,43 +1,16 @@
 /**
  * The engine process: the extension host forks this file (out/extension/worker.js) with an IPC
  * channel, and the pipeline, onnxruntime included, runs here and never in the extension host.
- * A native crash or an out-of-memory ends this process only; Cancel kills it.
- *
- *   host -> worker: run(options) | saveModel(path) | probe
- *   worker -> host: progress(stage)* log(line)* then result(report) | saved | providers | error
+ * A native crash or an out-of-memory ends this process only; Cancel kills it. The messages are in
+ * extension/protocol.ts.
  *
  * The ONNX model bytes of the last run stay here; `saveModel` writes them where Export ONNX asks.
  */
 import * as fs from 'fs';
 import { LabError } from './core/errors';
+import { inspectCheckpoint, inspectTestData } from './core/inspect';
 import { runPipeline } from './core/pipeline';
-import type { PipelineOptions, Report, Stage } from './core/report';
-import type { ProviderInfo } from './host/protocol';
-
-export interface WorkerError {
-  code: string;
-  message: string;
-  file?: string;
-}
-
-export type ToWorker =
-  | { type: 'run'; id: number; options: PipelineOptions }
-  /** Write the model of run request `run` (must be the last run of this process). */
-  | { type: 'saveModel'; id: number; run: number; path: string }
-  | { type: 'probe'; id: number };
-
-export type FromWorker =
-  | { type: 'progress'; id: number; stage: Stage; detail?: string }
-  | { type: 'log'; id: number; line: string }
-  | { type: 'result'; id: number; report: Report }
-  | { type: 'saved'; id: number; path: string }
-  | { type: 'providers'; id: number; providers: ProviderInfo[] }
-  | { type: 'error'; id: number; error: WorkerError };
-
-export function toWorkerError(e: unknown): WorkerError {
-  if (e instanceof LabError) return { code: e.code, message: e.message, file: e.file };
-  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
-}
+import { toWorkerError, type FromWorker, type InspectResult, type ToWorker } from './protocol';
 
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
 const testDelayMs = Number(process.env.TIMESFORMER_LAB_TEST_DELAY_MS ?? 0) || 0;
@@ -63,6 +36,18 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         if (lastModel?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
         fs.writeFileSync(m.path, lastModel.bytes);
         send({ type: 'saved', id, path: m.path });
+        return;
+      }
+      case 'inspect': {
+        const results: InspectResult[] = [];
+        for (const f of m.files) {
+          try {
+            results.push({ path: f.path, ok: true, signature: f.kind === 'checkpoint' ? await inspectCheckpoint(f.path) : await inspectTestData(f.path) });
+          } catch (e) {
+            results.push({ path: f.path, ok: false, error: toWorkerError(e) });
+          }
+        }
+        send({ type: 'inspected', id, results });
         return;
       }
       case 'probe': {

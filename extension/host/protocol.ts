@@ -21,11 +21,8 @@ export interface FileChoice {
   label: string;
 }
 
-export interface ProviderInfo {
-  ep: EpName;
-  available: boolean;
-  reason?: string;
-}
+import type { ProviderInfo } from '../protocol';
+export type { ProviderInfo };
 
 export interface SidebarState {
   checkpoints: FileChoice[];

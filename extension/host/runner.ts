@@ -6,8 +6,7 @@
  */
 import { fork, type ChildProcess } from 'child_process';
 import type { PipelineOptions, Report, Stage } from '../core/report';
-import type { FromWorker, ToWorker, WorkerError } from '../worker';
-import type { ProviderInfo } from './protocol';
+import type { FromWorker, InspectRequest, InspectResult, ProviderInfo, ToWorker, WorkerError } from '../protocol';
 
 export class RunError extends Error {
   constructor(readonly code: string, message: string, readonly file?: string) {
@@ -79,6 +78,13 @@ export class WorkerClient {
     if (!this.proc || this.proc.modelOf !== requestId) return false;
     const r = await this.request({ type: 'saveModel', id: this.nextId++, run: requestId, path });
     return r.type === 'saved';
+  }
+
+  /** Reads the headers of these files in the engine process (never the extension host's). */
+  async inspect(files: InspectRequest[]): Promise<InspectResult[]> {
+    const r = await this.request({ type: 'inspect', id: this.nextId++, files });
+    if (r.type !== 'inspected') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
+    return r.results;
   }
 
   async probe(): Promise<ProviderInfo[]> {

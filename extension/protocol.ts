@@ -1,0 +1,58 @@
+/**
+ * The messages between the extension host (host/runner.ts) and the engine process (worker.ts):
+ * a neutral module both sides import, so that neither reaches into the other's folder.
+ *
+ *   host -> worker: run(options) | saveModel(path) | probe | inspect(files)
+ *   worker -> host: progress(stage)* log(line)* then result(report) | saved | providers | inspected | error
+ *
+ * Messages travel over Node's IPC with `serialization: 'advanced'`, which keeps Infinity, NaN and
+ * typed arrays intact.
+ */
+import { LabError } from './core/errors';
+import type { DataSignature, ModelSignature } from './core/inspect';
+import type { EpName, PipelineOptions, Report, Stage } from './core/report';
+
+export interface ProviderInfo {
+  ep: EpName;
+  available: boolean;
+  reason?: string;
+}
+
+export interface WorkerError {
+  code: string;
+  message: string;
+  file?: string;
+}
+
+/** One file to inspect: a checkpoint (file or HF folder) or test data. */
+export interface InspectRequest {
+  path: string;
+  kind: 'checkpoint' | 'test-data';
+}
+
+/** What inspecting one file gave: its signature, or why it could not be read. */
+export type InspectResult =
+  | { path: string; ok: true; signature: ModelSignature | DataSignature }
+  | { path: string; ok: false; error: WorkerError };
+
+export type ToWorker =
+  | { type: 'run'; id: number; options: PipelineOptions }
+  /** Write the model of run request `run` (must be the last run of this process). */
+  | { type: 'saveModel'; id: number; run: number; path: string }
+  | { type: 'probe'; id: number }
+  /** Read the headers of these files (checkpoint geometry, test-data shapes); never their tensors. */
+  | { type: 'inspect'; id: number; files: InspectRequest[] };
+
+export type FromWorker =
+  | { type: 'progress'; id: number; stage: Stage; detail?: string }
+  | { type: 'log'; id: number; line: string }
+  | { type: 'result'; id: number; report: Report }
+  | { type: 'saved'; id: number; path: string }
+  | { type: 'providers'; id: number; providers: ProviderInfo[] }
+  | { type: 'inspected'; id: number; results: InspectResult[] }
+  | { type: 'error'; id: number; error: WorkerError };
+
+export function toWorkerError(e: unknown): WorkerError {
+  if (e instanceof LabError) return { code: e.code, message: e.message, file: e.file };
+  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
