@@ -12,6 +12,12 @@ import { LabError } from './core/errors';
 import type { DataSignature, ModelSignature } from './core/inspect';
 import type { EpName, PipelineOptions, Report, Stage } from './core/report';
 
+/**
+ * What the host asks the engine to run: PipelineOptions whose test data may be absent — the
+ * pipeline then compares with the model's own FP32 graph on the CPU (issue 9).
+ */
+export type RunOptions = Omit<PipelineOptions, 'data'> & { data?: string };
+
 export interface ProviderInfo {
   ep: EpName;
   available: boolean;
@@ -36,7 +42,7 @@ export type InspectResult =
   | { path: string; ok: false; error: WorkerError };
 
 export type ToWorker =
-  | { type: 'run'; id: number; options: PipelineOptions }
+  | { type: 'run'; id: number; options: RunOptions }
   /** Write the model of run request `run` (must be the last run of this process). */
   | { type: 'saveModel'; id: number; run: number; path: string }
   | { type: 'probe'; id: number }

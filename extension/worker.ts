@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
 import { runPipeline } from './core/pipeline';
+import type { PipelineOptions } from './core/report';
 import { toWorkerError, type FromWorker, type InspectResult, type ToWorker } from './protocol';
 
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
@@ -24,7 +25,8 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
       case 'run': {
         lastModel = undefined;
         if (testDelayMs) await new Promise((r) => setTimeout(r, testDelayMs));
-        const { report, model } = await runPipeline(m.options, {
+        // Test data may be absent (a self-reference run); the pipeline says so if it cannot do one.
+        const { report, model } = await runPipeline(m.options as PipelineOptions, {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
         });

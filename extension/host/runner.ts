@@ -5,8 +5,8 @@
  * clear error; the next request forks a fresh one. No `vscode` import: unit-tested with mocha.
  */
 import { fork, type ChildProcess } from 'child_process';
-import type { PipelineOptions, Report, Stage } from '../core/report';
-import type { FromWorker, InspectRequest, InspectResult, ProviderInfo, ToWorker, WorkerError } from '../protocol';
+import type { Report, Stage } from '../core/report';
+import type { FromWorker, InspectRequest, InspectResult, ProviderInfo, RunOptions, ToWorker, WorkerError } from '../protocol';
 
 export class RunError extends Error {
   constructor(readonly code: string, message: string, readonly file?: string) {
@@ -65,7 +65,7 @@ export class WorkerClient {
   }
 
   /** Runs the pipeline; resolves with the request id (to export the model later) and the report. */
-  async run(options: PipelineOptions, hooks: RunHooks = {}): Promise<{ requestId: number; report: Report }> {
+  async run(options: RunOptions, hooks: RunHooks = {}): Promise<{ requestId: number; report: Report }> {
     const id = this.nextId++;
     const r = await this.request({ type: 'run', id, options }, hooks);
     if (r.type !== 'result') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
