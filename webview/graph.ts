@@ -21,7 +21,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 // Layout (px, before zoom).
 const NW = 104;
-const EW = 188;
+const EW = 204;
 const NH = 50;
 const GAP = 24;
 const MARKS = 18;
@@ -139,7 +139,7 @@ function placeTooltip(): void {
   const below = a.bottom + 6 + r.height <= window.innerHeight;
   tooltip.style.left = `${Math.max(4, Math.min(a.left, window.innerWidth - r.width - 4))}px`;
   tooltip.style.top = `${below ? a.bottom + 6 : Math.max(4, a.top - r.height - 6)}px`;
-  tooltip.dataset.anchor = tipAnchor.getAttribute('data-key') ?? '';
+  tooltip.dataset.anchor = tipAnchor.closest('[data-key]')?.getAttribute('data-key') ?? '';
 }
 
 function hideTooltip(): void {
@@ -168,11 +168,13 @@ function toggle(block: number): void {
 
 type G = Selection<SVGGElement, unknown, null, undefined>;
 
+/** The tooltip hangs below the node's box (not its marks or parts), keyed for tests by the node's data-key. */
 function hover(g: G, lines: string[]): void {
   const el = g.node() as SVGGElement;
-  g.on('mouseenter', () => showTooltip(el, lines))
+  const anchor = () => el.querySelector('rect.box') ?? el;
+  g.on('mouseenter', () => showTooltip(anchor(), lines))
     .on('mouseleave', hideTooltip)
-    .on('focus', () => showTooltip(el, lines))
+    .on('focus', () => showTooltip(anchor(), lines))
     .on('blur', hideTooltip);
 }
 

@@ -538,8 +538,9 @@ class Lab implements vscode.Disposable {
   }
 
   /**
-   * Compare Runs: the user picks the runs; blocks are aligned by index, so runs whose depth
-   * differs from the first picked are left out, and the user is told which.
+   * Compare Runs: the user picks the runs; blocks are aligned by index, so only runs of one depth
+   * are drawn together (the depth most of the picked runs have; on a tie, the newest run's), and
+   * the user is told which runs were left out.
    */
   private async compareRuns(): Promise<void> {
     const runs = this.state.all;
@@ -554,11 +555,13 @@ class Lab implements vscode.Disposable {
     });
     if (!picks?.length) return;
     const chosen = picks.map((p) => p.run).sort((a, b) => a.n - b.n);
-    const depth = picks[0].run.report.blocks.length;
-    const left = chosen.filter((r) => r.report.blocks.length !== depth);
-    const kept = chosen.filter((r) => r.report.blocks.length === depth);
+    const depthOf = (r: StoredRun) => r.report.blocks.length;
+    const count = (d: number) => chosen.filter((r) => depthOf(r) === d).length;
+    const depth = [...chosen].reverse().map(depthOf).reduce((best, d) => (count(d) > count(best) ? d : best));
+    const left = chosen.filter((r) => depthOf(r) !== depth);
+    const kept = chosen.filter((r) => depthOf(r) === depth);
     if (left.length) {
-      void notify.warn(`TimeSformer: runs of a different depth cannot be compared block by block with ${picks[0].run.short} (${depth} blocks): left out ${left.map((r) => `${r.short} (${r.report.blocks.length} blocks)`).join(', ')}.`);
+      void notify.warn(`TimeSformer: runs of another depth cannot be compared block by block with ${depth}-block runs; left out: ${left.map((r) => `${r.short} (${depthOf(r)} blocks)`).join(', ')}.`);
     }
     this.state.show(kept.map((r) => r.id));
     GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l));
