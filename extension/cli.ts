@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
- *   timesformer-lab run --weights W --data D [--heads N] [--precision fp32|fp16|bf16]
+ *   timesformer-lab run --weights W [--data D | --input synthetic[:seed]|test_data.p] [--heads N] [--precision fp32|fp16|bf16]
  *       [--layernorm plain|expose|fp32|fused|prescaled[,...]|all] [--ep auto|tensorrt|cuda|webgpu|cpu]
  *       [--json out.json] [--save-onnx out.onnx] [--max-block-error X] [--tolerance X]
  *       [--device-id N] [--trt-cache DIR] [--prescale-shift K]
@@ -11,12 +11,12 @@
 import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { isLabError, LabError } from './core/errors';
-import { runPipeline } from './core/pipeline';
+import { runModes } from './core/pipeline';
 import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report } from './core/report';
 import { formatTable } from './core/table';
 
 const USAGE = `usage:
-  timesformer-lab run --weights CHECKPOINT --data TEST_DATA [--heads N] [--precision ${PRECISIONS.join('|')}]
+  timesformer-lab run --weights CHECKPOINT [--data TEST_DATA | --input synthetic[:SEED]|CLIP] [--heads N] [--precision ${PRECISIONS.join('|')}]
                       [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
                       [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
                       [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--attention decomposed|fused] [--quiet]
@@ -43,7 +43,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      weights: { type: 'string' }, data: { type: 'string' }, heads: { type: 'string' },
+      weights: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, heads: { type: 'string' },
       precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
       json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
       tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
@@ -51,36 +51,38 @@ async function cmdRun(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  if (!values.weights || !values.data) fail('run needs --weights and --data');
+  if (!values.weights) fail('run needs --weights');
+  if (values.data && values.input) fail('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
   const precision = pick<Precision>('precision', values.precision, PRECISIONS, 'fp32');
   const ep = pick<EpChoice>('ep', values.ep, EP_CHOICES, 'cpu');
   const lnArg = values.layernorm ?? 'plain';
   const modes: LayerNormMode[] = lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => pick<LayerNormMode>('layernorm', m.trim(), LAYERNORM_MODES, 'plain'));
   const maxBlockError = num('max-block-error', values['max-block-error']);
-  const reports: Report[] = [];
   let exceeded = false;
-  for (const layerNorm of modes) {
-    const { report } = await runPipeline(
-      {
-        weights: values.weights, data: values.data, heads: num('heads', values.heads, true), precision, layerNorm, ep,
-        tolerance: num('tolerance', values.tolerance), deviceId: num('device-id', values['device-id'], true),
-        trtCacheDir: values['trt-cache'], saveOnnx: modes.length === 1 ? values['save-onnx'] : values['save-onnx']?.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`),
-        prescaleShift: num('prescale-shift', values['prescale-shift'], true),
-        attention: pick('attention', values.attention, ['decomposed', 'fused'] as const, 'decomposed'),
-        fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
+  const reports = await runModes(
+    {
+      weights: values.weights, data: values.data, input: values.input, heads: num('heads', values.heads, true), precision, ep,
+      tolerance: num('tolerance', values.tolerance), deviceId: num('device-id', values['device-id'], true),
+      trtCacheDir: values['trt-cache'], saveOnnx: values['save-onnx'],
+      prescaleShift: num('prescale-shift', values['prescale-shift'], true),
+      attention: pick('attention', values.attention, ['decomposed', 'fused'] as const, 'decomposed'),
+      fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
+    },
+    modes,
+    {
+      log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
+      onResult: ({ report }) => {
+        process.stdout.write(formatTable(report) + '\n');
+        if (maxBlockError !== undefined) {
+          const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
+          if (!(worst <= maxBlockError)) {
+            exceeded = true;
+            process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
+          }
+        }
       },
-      { log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`) },
-    );
-    reports.push(report);
-    process.stdout.write(formatTable(report) + '\n');
-    if (maxBlockError !== undefined) {
-      const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
-      if (!(worst <= maxBlockError)) {
-        exceeded = true;
-        process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
-      }
-    }
-  }
+    },
+  );
   if (values.json) fs.writeFileSync(values.json, reportToJson(reports.length === 1 ? reports[0] : reports));
   return exceeded ? 1 : 0;
 }

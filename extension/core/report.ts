@@ -23,8 +23,12 @@ export interface ModelConfig {
   embedDim: number;
   depth: number;
   heads: number;
-  headsSource: 'option' | 'detected';
-  /** Block-0 rel error of every head count tried during detection (empty when given as option). */
+  /**
+   * option: given by the user; detected: block 0 of the test data reproduced with this count;
+   * config: read from the checkpoint's own configuration; assumed: none of those (head dim 64).
+   */
+  headsSource: 'option' | 'detected' | 'config' | 'assumed';
+  /** Block-0 rel error of every head count tried during detection (empty when not detected). */
   headsTried: { heads: number; block0RelL2: number }[];
   frames: number;
   imageSize: number;
@@ -132,16 +136,51 @@ export interface RunInfo {
   label: string;
   fallbacks: Fallback[];
   engine: { cache: 'none' | 'built' | 'reused'; cacheKey?: string };
-  timings: { readMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number };
+  /**
+   * readMs, headsMs and referenceMs belong to the preparation shared by every mode of one pipeline
+   * call (reported on each mode's Report; 0 when an earlier mode already paid them).
+   */
+  timings: { readMs: number; headsMs: number; referenceMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number };
   /** Number of values the graph exposes beyond probabilities and block outputs. */
   extraOutputs: number;
+}
+
+/**
+ * What the engine's outputs were compared with: the per-block outputs stored in a test-data file
+ * (made by PyTorch), or our own FP32 graph run on the CPU EP on the same clip ("self"; ours
+ * matches the official model to <= 3e-6 per block).
+ */
+export interface ReferenceInfo {
+  kind: 'test-data' | 'self';
+  /** e.g. "test data d1_outlier_test_data.p (PyTorch)" or "FP32 of this model (CPU EP)". */
+  label: string;
+  path?: string;
+}
+
+/** The clip the engine ran on. */
+export interface InputInfo {
+  kind: 'test-data' | 'npy' | 'frames' | 'synthetic';
+  /** e.g. "video of d1_outlier_test_data.p", "synthetic (seed 0)". */
+  label: string;
+  path?: string;
+  seed?: number;
+  /** (B, 3, T, H, W) */
+  shape: number[];
 }
 
 export interface Report {
   version: typeof REPORT_VERSION;
   tool: 'timesformer-precision-lab';
   createdAt: string;
-  inputs: { weights: string; data: string; weightsFormat: 'zip' | 'legacy'; weightsDtype: string };
+  inputs: {
+    weights: string;
+    /** Test data file, when one was given. */
+    data?: string;
+    weightsFormat: string;
+    weightsDtype: string;
+    reference: ReferenceInfo;
+    input: InputInfo;
+  };
   config: ModelConfig;
   run: RunInfo;
   tolerance: number;
@@ -153,14 +192,20 @@ export interface Report {
   log: string[];
 }
 
-export type Stage = 'reading checkpoint' | 'reading test data' | 'detecting heads' | 'building graph' | 'building engine' | 'running' | 'comparing';
-export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'detecting heads', 'building graph', 'building engine', 'running', 'comparing'];
+export type Stage = 'reading checkpoint' | 'reading test data' | 'detecting heads' | 'computing reference' | 'building graph' | 'building engine' | 'running' | 'comparing';
+export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'detecting heads', 'computing reference', 'building graph', 'building engine', 'running', 'comparing'];
 
 /** What the pipeline takes (the CLI, the worker and the tests all build one of these). */
 export interface PipelineOptions {
   weights: string;
-  data: string;
-  /** Attention heads; detected from the test data when absent. */
+  /** Test data (the seed's test_data.p). Absent: the reference is our own FP32 graph on the CPU EP. */
+  data?: string;
+  /**
+   * The clip to run when there is no test data: `synthetic[:seed]` (default `synthetic:0`) or a
+   * test_data.p (its video). With test data, its video is the clip.
+   */
+  input?: string;
+  /** Attention heads; detected from the test data when absent (else from the checkpoint's config, else head dim 64). */
   heads?: number;
   precision?: Precision; // default fp32
   layerNorm?: LayerNormMode; // default plain

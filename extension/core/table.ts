@@ -5,8 +5,9 @@ const e = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 
 export function formatTable(r: Report): string {
   const lines: string[] = [];
-  const heads = `${r.config.heads} heads${r.config.headsSource === 'detected' ? ' (detected)' : ''}`;
+  const heads = `${r.config.heads} heads${r.config.headsSource === 'option' ? '' : ` (${r.config.headsSource})`}`;
   lines.push(`${r.run.label} — LayerNorm ${r.run.layerNorm} — ${heads}`);
+  lines.push(`reference: ${r.inputs.reference.label}; input: ${r.inputs.input.label}`);
   for (const f of r.run.fallbacks) lines.push(`  fallback: ${f.ep}: ${f.reason}`);
   lines.push('block   rel L2     max abs    cosine     LayerNorm overflow');
   for (const b of r.blocks) {

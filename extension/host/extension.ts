@@ -277,7 +277,7 @@ class Lab implements vscode.Disposable {
     }
     this.setRunning(true);
     this.setStatus('$(sync~spin) TimeSformer: starting', 'Running (cancel from the notification)', `${SECTION}.cancel`);
-    this.output.appendLine(`--- run: ${path.basename(o.weights)} + ${path.basename(o.data)}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
+    this.output.appendLine(`--- run: ${path.basename(o.weights)} + ${o.data ? path.basename(o.data) : 'no test data (reference: FP32 of this model)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
     try {
       const { requestId, report } = await this.withProgress('Build & Run Engine', o);
       const run = this.store.add(report, requestId, o);
