@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
- *   timesformer-lab run --weights W [--data D | --input synthetic[:seed]|test_data.p] [--heads N] [--precision fp32|fp16|bf16]
+ *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input synthetic[:seed]|test_data.p|clip.npy [--mean R,G,B --std R,G,B]] [--heads N] [--precision fp32|fp16|bf16]
  *       [--layernorm plain|expose|fp32|fused|prescaled[,...]|all] [--ep auto|tensorrt|cuda|webgpu|cpu]
  *       [--json out.json] [--save-onnx out.onnx] [--max-block-error X] [--tolerance X]
  *       [--device-id N] [--trt-cache DIR] [--prescale-shift K]
@@ -16,7 +16,8 @@ import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, t
 import { formatTable } from './core/table';
 
 const USAGE = `usage:
-  timesformer-lab run --weights CHECKPOINT [--data TEST_DATA | --input synthetic[:SEED]|CLIP] [--heads N] [--precision ${PRECISIONS.join('|')}]
+  timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--data TEST_DATA | --input synthetic[:SEED]|TEST_DATA|CLIP.npy] [--mean R,G,B] [--std R,G,B]
+                      [--heads N] [--precision ${PRECISIONS.join('|')}]
                       [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
                       [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
                       [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--attention decomposed|fused] [--quiet]
@@ -31,6 +32,12 @@ function num(name: string, v: string | undefined, integer = false): number | und
   const n = Number(v);
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) fail(`--${name} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
   return n;
+}
+
+/** `0.45,0.45,0.45` -> numbers (the pipeline checks how many). */
+function numList(name: string, v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((x) => (x.trim() === '' ? fail(`--${name} expects numbers separated by commas, got '${v}'`) : num(name, x.trim())!));
 }
 
 function pick<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
@@ -48,11 +55,13 @@ async function cmdRun(argv: string[]): Promise<number> {
       json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
       tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
       'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' }, quiet: { type: 'boolean' },
+      mean: { type: 'string' }, std: { type: 'string' },
     },
     strict: true,
   });
   if (!values.weights) fail('run needs --weights');
   if (values.data && values.input) fail('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
+  if (values.data && (values.mean || values.std)) fail('--mean/--std normalize uint8 frames given with --input; with --data, the test data\'s video is already the model\'s input');
   const precision = pick<Precision>('precision', values.precision, PRECISIONS, 'fp32');
   const ep = pick<EpChoice>('ep', values.ep, EP_CHOICES, 'cpu');
   const lnArg = values.layernorm ?? 'plain';
@@ -67,6 +76,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       prescaleShift: num('prescale-shift', values['prescale-shift'], true),
       attention: pick('attention', values.attention, ['decomposed', 'fused'] as const, 'decomposed'),
       fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
+      mean: numList('mean', values.mean), std: numList('std', values.std),
     },
     modes,
     {

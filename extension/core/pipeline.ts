@@ -4,9 +4,11 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { LabError } from './errors';
-import { readCheckpoint } from './formats/torch';
 import { readTestData, type TestData } from './formats/testdata';
-import { headCandidates, inferConfig, normalizeKeys, type WeightEntry } from './model/config';
+import { readNpy } from './formats/npy';
+import { headCandidates, inferConfig } from './model/config';
+import { checkHfSizes } from './model/hf';
+import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
 import { buildTimeSformer, type BuiltGraph, type GraphOptions } from './model/timesformer';
 import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
@@ -14,7 +16,7 @@ import { realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
 import { diagnose } from './compare/diagnosis';
 import {
-  REPORT_VERSION, type BlockResult, type InputInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
+  REPORT_VERSION, type BlockResult, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
   type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage,
 } from './report';
 
@@ -27,18 +29,29 @@ export interface LoadedModel {
   base: Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'>;
   /** The head count, when the checkpoint's own configuration states it. */
   heads?: number;
+  /** Class names by index (HF config.json's id2label). */
+  labels?: string[];
+  /** How frames become the model's input, when the checkpoint's configuration says. */
+  normalization?: Normalization;
+  /** Official or HuggingFace, with or without a classifier, which files. */
+  source: ModelInfo;
 }
 
 function check(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new LabError('CANCELLED', 'cancelled');
 }
 
-/** Read the checkpoint, infer the configuration and load every weight as float32. */
+/**
+ * Read the checkpoint (official .pyth, HuggingFace folder, safetensors: see model/load.ts), infer
+ * the configuration and load every weight as float32.
+ */
 export async function loadModel(weightsPath: string): Promise<LoadedModel> {
-  const ckpt = await readCheckpoint(weightsPath);
+  const src = await openModelSource(weightsPath);
   try {
-    const entries = normalizeKeys(ckpt.stateDict as ReadonlyMap<string, WeightEntry>, weightsPath);
-    const base = inferConfig(entries, weightsPath);
+    const entries = src.entries;
+    const inferred = inferConfig(entries, weightsPath, { headOptional: src.headOptional });
+    if (src.hfConfig) checkHfSizes(src.hfConfig, inferred);
+    const base = { ...inferred, layerNormEps: src.layerNormEps ?? inferred.layerNormEps };
     const weights = new Map<string, Float32Array>();
     const dtypes = new Map<string, number>();
     for (const [k, e] of entries) {
@@ -47,9 +60,13 @@ export async function loadModel(weightsPath: string): Promise<LoadedModel> {
       dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + t.size);
     }
     const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-    return { weightsPath, format: ckpt.format, dtype, weights, base };
+    const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
+    return {
+      weightsPath, format: src.format, dtype, weights, base, heads: src.heads, labels, normalization: src.normalization,
+      source: { ...src.info, head: base.numClasses > 0 },
+    };
   } finally {
-    await ckpt.close();
+    await src.close();
   }
 }
 
@@ -61,7 +78,9 @@ export function checkAgreement(m: LoadedModel, d: TestData): void {
   if (ch !== 3) problems.push(`the video has ${ch} channels, expected 3`);
   if (T !== c.frames) problems.push(`the video has ${T} frames, the checkpoint's time_embed has ${c.frames}`);
   if (H !== c.imageSize || W !== c.imageSize) problems.push(`the video is ${H}×${W}, the checkpoint expects ${c.imageSize}×${c.imageSize} (pos_embed has ${c.numPatches} patches of ${c.patchSize})`);
-  if (d.probs.shape[d.probs.shape.length - 1] !== c.numClasses) problems.push(`the probabilities have ${d.probs.shape[d.probs.shape.length - 1]} classes, the head has ${c.numClasses}`);
+  const outputs = d.probs.shape[d.probs.shape.length - 1];
+  if (c.numClasses === 0 && outputs !== c.embedDim) problems.push(`the final output has ${outputs} values per clip; a model without a classifier outputs its final LayerNorm's class token (${c.embedDim})`);
+  if (c.numClasses > 0 && outputs !== c.numClasses) problems.push(`the probabilities have ${outputs} classes, the head has ${c.numClasses}`);
   if (d.blocks.length > c.depth) problems.push(`the test data has ${d.blocks.length} block outputs, the checkpoint has ${c.depth} blocks`);
   const tokens = 1 + c.numPatches * c.frames;
   d.blocks.forEach((b, i) => {
@@ -190,8 +209,12 @@ export function syntheticVideo(shape: readonly number[], seed: number): Tensor<'
   return new Tensor('float32', shape, out);
 }
 
-/** `synthetic[:seed]` or a test-data file whose video is the clip. */
-async function readClip(spec: string | undefined, m: LoadedModel): Promise<{ video: Tensor<'float32'>; input: InputInfo }> {
+/**
+ * The clip: `synthetic[:seed]`, a test-data file (its video), or a `.npy` array — the model's
+ * input (B, 3, T, H, W) as floats, or frames (T, H, W, 3) / (B, T, H, W, 3) as uint8, normalized
+ * as the official data loader does.
+ */
+async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOptions): Promise<{ video: Tensor<'float32'>; input: InputInfo }> {
   const c = m.base;
   const shape = [1, 3, c.frames, c.imageSize, c.imageSize];
   const syn = /^synthetic(?::(\d+))?$/.exec(spec ?? 'synthetic');
@@ -200,8 +223,97 @@ async function readClip(spec: string | undefined, m: LoadedModel): Promise<{ vid
     return { video: syntheticVideo(shape, seed), input: { kind: 'synthetic', label: `synthetic clip (seed ${seed})`, seed, shape } };
   }
   const path = spec!;
+  if (/\.npy$/i.test(path) || (await startsWith(path, '\x93NUMPY'))) return clipFromArray(await readNpy(path), m, path, clipNormalization(m, o));
   const d = await readTestData(path);
   return { video: d.video, input: { kind: 'test-data', label: `video of ${basename(path)}`, path, shape: [...d.video.shape] } };
+}
+
+async function startsWith(path: string, magic: string): Promise<boolean> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(path, 'r');
+    const b = Buffer.alloc(magic.length);
+    const { bytesRead } = await fh.read(b, 0, b.length, 0);
+    return bytesRead === b.length && b.toString('latin1') === magic;
+  } catch {
+    return false; // the reader that follows names the problem
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** --mean/--std, else the checkpoint's own configuration, else the official loader's defaults. */
+export function clipNormalization(m: Pick<LoadedModel, 'normalization'>, o: Pick<PipelineOptions, 'mean' | 'std'>): Normalization {
+  const given = (v: number[] | undefined, what: string) => {
+    if (v === undefined) return undefined;
+    const t = v.length === 1 ? [v[0], v[0], v[0]] : v;
+    if (t.length !== 3 || !t.every(Number.isFinite) || (what === 'std' && !t.every((x) => x > 0))) {
+      throw new LabError('BAD_OPTION', `--${what} expects 1 or 3 ${what === 'std' ? 'positive ' : ''}numbers (R,G,B), got ${v.join(',')}`);
+    }
+    return t;
+  };
+  const mean = given(o.mean, 'mean');
+  const std = given(o.std, 'std');
+  const base = m.normalization ?? DEFAULT_NORMALIZATION;
+  if (!mean && !std) return base;
+  return { mean: mean ?? base.mean, std: std ?? base.std, source: `--mean/--std${mean && std ? '' : ` (the rest from ${base.source})`}` };
+}
+
+/**
+ * A .npy clip as the model's input. uint8 frames are normalized exactly as the official loader
+ * does in float32: x / 255, minus the mean, divided by the std (each step rounded to float32, as
+ * PyTorch computes it), then (T, H, W, C) → (C, T, H, W). Sizes are never changed: a clip of
+ * another size is refused.
+ */
+export function clipFromArray(t: Tensor, m: Pick<LoadedModel, 'base' | 'weightsPath'>, path: string, norm: Normalization): { video: Tensor<'float32'>; input: InputInfo } {
+  const c = m.base;
+  const dims = `(${t.shape.join(', ')})`;
+  const bad = (msg: string): never => {
+    throw new LabError('BAD_CLIP', msg, path);
+  };
+  const sizeProblems = (T: number, H: number, W: number) => {
+    const p: string[] = [];
+    if (T !== c.frames) p.push(`${T} frames, the model takes ${c.frames}`);
+    if (H !== c.imageSize || W !== c.imageSize) p.push(`${H}×${W} pixels, the model takes ${c.imageSize}×${c.imageSize} (resize the short side and crop the centre first, as the official test loader does)`);
+    if (p.length) throw new LabError('MISMATCH', `the clip ${dims} and checkpoint ${m.weightsPath} disagree: ${p.join('; ')}`, path);
+  };
+  if (t.dtype === 'uint8') {
+    const r = t.shape.length;
+    if ((r !== 4 && r !== 5) || t.shape[r - 1] !== 3) bad(`uint8 frames must be (T, H, W, 3) or (B, T, H, W, 3) RGB, got ${dims}`);
+    const [B, T, H, W] = r === 4 ? [1, ...t.shape.slice(0, 3)] : t.shape.slice(0, 4);
+    sizeProblems(T, H, W);
+    const x = t.data as Uint8Array;
+    const out = new Float32Array(B * 3 * T * H * W);
+    const f = Math.fround;
+    const mean = norm.mean.map(f);
+    const std = norm.std.map(f);
+    const hw = H * W;
+    for (let b = 0; b < B; b++) {
+      for (let ti = 0; ti < T; ti++) {
+        for (let p = 0; p < hw; p++) {
+          const src = ((b * T + ti) * hw + p) * 3;
+          for (let ch = 0; ch < 3; ch++) out[((b * 3 + ch) * T + ti) * hw + p] = f(f(f(x[src + ch] / 255) - mean[ch]) / std[ch]);
+        }
+      }
+    }
+    const shape = [B, 3, T, H, W];
+    const fmt = (v: number[]) => v.map((n) => +n.toFixed(4)).join(', ');
+    return {
+      video: new Tensor('float32', shape, out),
+      input: { kind: 'frames', label: `frames of ${basename(path)} (/255, mean ${fmt(norm.mean)}, std ${fmt(norm.std)}: ${norm.source})`, path, shape, normalization: norm },
+    };
+  }
+  if (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16' || t.dtype === 'bfloat16') {
+    const r = t.shape.length;
+    if (r === 4 && t.shape[0] === 3) return clipFromArray(new Tensor(t.dtype, [1, ...t.shape], t.data), m, path, norm);
+    if (r !== 5 || t.shape[1] !== 3) {
+      bad(`a ${t.dtype} clip must be the model's input (B, 3, T, H, W), already normalized, got ${dims}` + (t.shape[r - 1] === 3 ? '; frames (T, H, W, 3) must be uint8 to be normalized here' : ''));
+    }
+    sizeProblems(t.shape[2], t.shape[3], t.shape[4]);
+    const video = t.asFloat32() as Tensor<'float32'>;
+    return { video, input: { kind: 'npy', label: `${basename(path)} (the model's input, ${t.dtype})`, path, shape: [...t.shape] } };
+  }
+  return bad(`a clip must be float (B, 3, T, H, W) or uint8 frames (T, H, W, 3); this array is ${t.dtype} ${dims}`);
 }
 
 function basename(p: string): string {
@@ -250,11 +362,13 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
     clip = { video: data.video, input: { kind: 'test-data', label: `video of ${basename(o.data)}`, path: o.data, shape: [...data.video.shape] } };
   } else {
     stage('reading test data', o.input ?? 'synthetic clip');
-    clip = await readClip(o.input, m);
+    clip = await readClip(o.input, m, o);
     checkClip(m, clip.video, clip.input.path);
   }
   const readMs = performance.now() - t0;
-  say(`model: ${m.base.depth} blocks, C=${m.base.embedDim}, ${m.base.frames}×${m.base.imageSize}², patch ${m.base.patchSize}, ${m.base.numClasses} classes, ${m.base.params} params (${m.format} checkpoint, ${m.dtype})`);
+  const kind = m.source.kind === 'huggingface' ? `HuggingFace ${m.source.architecture ?? 'TimeSformer'}` : 'official TimeSformer';
+  const head = m.base.numClasses > 0 ? `${m.base.numClasses} classes${m.labels ? ' (named)' : ''}` : 'no classifier: the final LayerNorm output is compared instead of probabilities';
+  say(`model: ${kind}, ${m.base.depth} blocks, C=${m.base.embedDim}, ${m.base.frames}×${m.base.imageSize}², patch ${m.base.patchSize}, ${head}, ${m.base.params} params (${m.format} checkpoint, ${m.dtype})`);
 
   const t1 = performance.now();
   let heads = o.heads;
@@ -262,6 +376,11 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   let headsTried: { heads: number; block0RelL2: number }[] = [];
   if (heads !== undefined) {
     if (m.base.embedDim % heads !== 0) throw new LabError('BAD_OPTION', `embed dim ${m.base.embedDim} is not divisible by ${heads} heads`, o.weights);
+  } else if (m.heads !== undefined) {
+    // the checkpoint's own configuration (HF num_attention_heads) is authoritative
+    heads = m.heads;
+    headsSource = 'config';
+    say(`heads: ${heads} (from the checkpoint's configuration)`);
   } else if (data && data.blocks.length > 0) {
     stage('detecting heads');
     const r = await detectHeads(m, data, say);
@@ -269,10 +388,6 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
     headsTried = r.tried;
     headsSource = 'detected';
     say(`heads: ${heads} (detected: block 0 matches the reference)`);
-  } else if (m.heads !== undefined) {
-    heads = m.heads;
-    headsSource = 'config';
-    say(`heads: ${heads} (from the checkpoint's configuration)`);
   } else {
     const cands = headCandidates(m.base.embedDim);
     if (!cands.length) throw new LabError('BAD_WEIGHTS', `embed dim ${m.base.embedDim} admits no head count with a head dim of at least 8`, o.weights);
@@ -476,10 +591,23 @@ function compare(c: CompareInput): Report {
       exposed,
     };
   });
-  const probsOut = out.get('probs')!;
+  const probsOut = g.probsName ? out.get(g.probsName) : undefined;
+  if (!probsOut) throw new LabError('ENGINE_FAILED', 'the engine returned no final output');
   const pd = diff(probsOut, ref.probs);
   const argmax = (a: Float32Array) => a.reduce((bi, v, i, arr) => (v > arr[bi] ? i : bi), 0);
-  const probs: ProbsResult = { relL2: pd.relL2, maxAbs: pd.maxAbs, top1: argmax(probsOut), refTop1: argmax(ref.probs), top1Agree: argmax(probsOut) === argmax(ref.probs) };
+  let probs: ProbsResult;
+  if (config.numClasses === 0) {
+    // no classifier: the final LayerNorm's class token, compared like a block (nothing to rank)
+    probs = { kind: 'features', relL2: pd.relL2, maxAbs: pd.maxAbs, top1: -1, refTop1: -1, top1Agree: true };
+  } else {
+    const top1 = argmax(probsOut);
+    const refTop1 = argmax(ref.probs);
+    const labels = c.p.model.labels;
+    probs = {
+      kind: 'probabilities', relL2: pd.relL2, maxAbs: pd.maxAbs, top1, refTop1, top1Agree: top1 === refTop1,
+      ...(labels?.[top1] ? { top1Label: labels[top1] } : {}), ...(labels?.[refTop1] ? { refTop1Label: labels[refTop1] } : {}),
+    };
+  }
   const finalNorm = lnStats.get('norm') ?? null;
   const diagnosis = diagnose({ blocks, probs, finalNorm, tolerance, precision, layerNorm, realization: engine.realization });
   return {
@@ -488,7 +616,7 @@ function compare(c: CompareInput): Report {
     createdAt: new Date().toISOString(),
     inputs: {
       weights: c.p.options.weights, ...(c.p.data ? { data: c.p.data.path } : {}), weightsFormat: c.p.model.format, weightsDtype: c.p.model.dtype,
-      reference: ref.info, input: c.p.input,
+      reference: ref.info, input: c.p.input, model: c.p.model.source,
     },
     config,
     run: {

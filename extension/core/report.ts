@@ -103,11 +103,20 @@ export interface BlockResult {
 }
 
 export interface ProbsResult {
+  /**
+   * 'probabilities' (the classifier's softmax; absent in older Reports means this), or 'features':
+   * the model has no classifier (HF TimesformerModel), so the final LayerNorm's class-token output
+   * is compared instead; top1/refTop1 are then -1 and top1Agree is true (nothing to rank).
+   */
+  kind?: 'probabilities' | 'features';
   relL2: number;
   maxAbs: number;
   top1: number;
   refTop1: number;
   top1Agree: boolean;
+  /** Class names of top1 and refTop1, when the checkpoint's configuration names its classes (HF id2label). */
+  top1Label?: string;
+  refTop1Label?: string;
 }
 
 export interface Fallback {
@@ -166,6 +175,21 @@ export interface InputInfo {
   seed?: number;
   /** (B, 3, T, H, W) */
   shape: number[];
+  /** uint8 frames only: how they were normalized (x / 255, then (x − mean) / std per channel) and why. */
+  normalization?: { mean: number[]; std: number[]; source: string };
+}
+
+/** Which model the weights are (official TimeSformer or HuggingFace transformers), and whether it has a classifier. */
+export interface ModelInfo {
+  kind: 'official' | 'huggingface';
+  /** e.g. TimesformerForVideoClassification (config.json's architectures). */
+  architecture?: string;
+  /** False without a classifier: the final LayerNorm's class-token output is compared instead of probabilities. */
+  head: boolean;
+  /** Where the configuration came from: config.json's path, or "cfg in the checkpoint". */
+  config?: string;
+  /** The weight files read (several for a sharded HF checkpoint). */
+  files: string[];
 }
 
 export interface Report {
@@ -180,6 +204,8 @@ export interface Report {
     weightsDtype: string;
     reference: ReferenceInfo;
     input: InputInfo;
+    /** The model the weights describe (absent in Reports from before HuggingFace support). */
+    model?: ModelInfo;
   };
   config: ModelConfig;
   run: RunInfo;
@@ -201,12 +227,17 @@ export interface PipelineOptions {
   /** Test data (the seed's test_data.p). Absent: the reference is our own FP32 graph on the CPU EP. */
   data?: string;
   /**
-   * The clip to run when there is no test data: `synthetic[:seed]` (default `synthetic:0`) or a
-   * test_data.p (its video). With test data, its video is the clip.
+   * The clip to run when there is no test data: `synthetic[:seed]` (default `synthetic:0`), a
+   * test_data.p (its video), or a .npy array: the model's input (B, 3, T, H, W) as floats, or RGB
+   * frames (T, H, W, 3) as uint8, normalized as the official loader does. With test data, its
+   * video is the clip.
    */
   input?: string;
-  /** Attention heads; detected from the test data when absent (else from the checkpoint's config, else head dim 64). */
+  /** Attention heads; from the checkpoint's config (HF num_attention_heads) when absent, else detected from the test data, else head dim 64. */
   heads?: number;
+  /** uint8 frames clips (`--input frames.npy`): per-channel mean and std (1 or 3 values), overriding the checkpoint's configuration and the default 0.45 / 0.225. */
+  mean?: number[];
+  std?: number[];
   precision?: Precision; // default fp32
   layerNorm?: LayerNormMode; // default plain
   ep?: EpChoice; // default cpu
