@@ -26,23 +26,8 @@ BUDGET_S="${BUDGET_S:-290}"
 FIX="$ROOT/test/fixtures"
 W=/tmp/hf9
 LOG="$OUT/log.txt"
-T0=$(date +%s)
-elapsed() { echo $(( $(date +%s) - T0 )); }
-left() { echo $(( BUDGET_S - $(elapsed) )); }
-say() { echo "[device-hf $(date +%H:%M:%S) +$(elapsed)s] $*" | tee -a "$LOG"; }
-# run a step with a time limit (never past the budget), its output into the log; never stops the script
-step() {
-  local limit=$1; shift
-  local l; l=$(left)
-  [ "$l" -lt "$limit" ] && limit=$l
-  if [ "$limit" -le 5 ]; then say "SKIPPED (budget spent): $*"; return 0; fi
-  say "\$ $*"
-  timeout -k 5 "$limit" "$@" 2>&1 | tee -a "$LOG"
-  local rc=${PIPESTATUS[0]}
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then say "stopped at its ${limit}s limit: $1"
-  elif [ "$rc" != 0 ]; then say "exit status $rc: $*"; fi
-  return 0
-}
+TAG=device-hf
+source "$ROOT/scripts/device-lib.sh"
 
 : > "$LOG"
 rm -rf "$W"; mkdir -p "$W/fixtures" "$W/cli"
@@ -51,7 +36,7 @@ python3 -c 'import torch, transformers, safetensors, numpy, yaml; print("torch",
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | tee -a "$LOG"
 export PYTHONUNBUFFERED=1
 if [ -d .carry ]; then
-  source "$ROOT/scripts/device-unpack.sh"
+  unpack_carry
 else
   say "no .carry/: steps 3-4 need node (run scripts/device-prep.sh here first and carry .carry)"
 fi
@@ -103,7 +88,8 @@ fi
 # ---- 4. full size
 CKPT=/tmp/timesformer_full_outlier5.pyth
 if command -v node >/dev/null; then
-  step 120 node out/scripts/gen-checkpoint.js --out "$CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300
+  # written aside and moved into place, so that a step stopped at its limit leaves no half checkpoint
+  step 120 bash -c "node out/scripts/gen-checkpoint.js --out '$CKPT.part' --outlier-block 5 --outlier-channel 21 --outlier-value 300 && mv '$CKPT.part' '$CKPT'"
 fi
 if [ -f "$CKPT" ]; then
   step 120 python3 scripts/make_test_data.py --weights "$CKPT" --heads 12 --input synthetic:0 --out "$W/full_test_data.p" \

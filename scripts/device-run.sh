@@ -22,20 +22,8 @@ DEBS_ROOT="${DEBS_ROOT:-/}"          # where the loader .debs are unpacked (test
 CKPT="${CKPT:-/tmp/timesformer_full_seed1.pyth}"
 FIX="$ROOT/test/fixtures"
 LOG="$OUT/log.txt"
-T0=$(date +%s)
-elapsed() { echo $(( $(date +%s) - T0 )); }
-left() { echo $(( BUDGET_S - $(elapsed) )); }
-say() { echo "[device-run $(date +%H:%M:%S) +$(elapsed)s] $*" | tee -a "$LOG"; }
-# run a step with a time limit, its output into the log; never stops the script
-step() {
-  local limit=$1; shift
-  say "\$ $*"
-  timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$LOG"
-  local rc=${PIPESTATUS[0]}
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then say "stopped at its ${limit}s limit: $1"
-  elif [ "$rc" != 0 ]; then say "exit status $rc: $1"; fi
-  return 0
-}
+TAG=device-run
+source "$ROOT/scripts/device-lib.sh"
 
 : > "$LOG"
 say "host $(hostname), $(uname -srm), $(nproc) CPUs, repo $ROOT, OUT=$OUT, budget ${BUDGET_S}s"
@@ -43,7 +31,7 @@ say "host $(hostname), $(uname -srm), $(nproc) CPUs, repo $ROOT, OUT=$OUT, budge
 head -2 .carry/MANIFEST 2>/dev/null | tee -a "$LOG"
 
 # ---- 1. unpack (node, node_modules, out/, the Vulkan/EGL loaders)
-source "$ROOT/scripts/device-unpack.sh"
+unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1 | tail -1 | tee -a "$LOG"
 

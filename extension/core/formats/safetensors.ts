@@ -19,7 +19,7 @@ import { promises as fsp } from 'fs';
 import { LabError } from '../errors';
 import { DTYPE_SIZE, Tensor, numel, type DType } from '../tensor';
 import { typedArrayFromBytes } from './pickle';
-import type { LazyTensor } from './torch';
+import { fileError, type LazyTensor } from './torch';
 
 /** The safetensors library refuses headers above 100 MB; so do we, and never more than the file. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -51,13 +51,6 @@ export interface SafetensorsFile {
   /** Byte offset of the data section in the file (8 + header length). */
   dataStart: number;
   close(): Promise<void>;
-}
-
-function fileError(e: unknown, path: string): LabError {
-  if (e instanceof LabError) return e.withFile(path);
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new LabError('FILE_NOT_FOUND', 'file not found', path, { cause: e });
-  return new LabError('FILE_UNREADABLE', `cannot read the file (${code ?? (e instanceof Error ? e.message : String(e))})`, path, { cause: e });
 }
 
 async function readExactly(fh: fsp.FileHandle, length: number, position: number, what: string, path: string): Promise<Buffer> {
