@@ -140,9 +140,10 @@ async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<Ma
   }
 }
 
-async function sha256File(path: string): Promise<string> {
+/** The weights' bytes, every file of them (a sharded HF checkpoint has several; a folder is not a file). */
+async function sha256Files(paths: readonly string[]): Promise<string> {
   const h = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(path)) h.update(chunk as Buffer);
+  for (const path of paths) for await (const chunk of fs.createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -483,7 +484,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = needsKey && o.trtCacheDir
-    ? crypto.createHash('sha256').update(`${await sha256File(p.options.weights)}|${precision}|${layerNorm}|${config.heads}|${B}`).digest('hex').slice(0, 24)
+    ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${config.heads}|${B}`).digest('hex').slice(0, 24)
     : undefined;
   stage('building engine', o.ep ?? 'cpu');
   const engine: Engine = await createEngine({

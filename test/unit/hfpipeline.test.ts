@@ -84,6 +84,11 @@ describe('HuggingFace folder + test data: the same promises as the official chec
       assert.equal(r.diagnosis.verdict, 'pass', r.run.layerNorm);
     }
   });
+  it('a TensorRT engine-cache key comes from the folder\'s weight files (a folder is not a file to hash)', async () => {
+    const { report: r } = await runPipeline({ weights: HF, data: D1_DATA, ep: 'tensorrt', trtCacheDir: tmpDir(), precision: 'fp32' });
+    assert.equal(r.run.requestedEp, 'tensorrt');
+    assert.ok(r.blocks.every((b) => b.relL2 <= 1e-5), errs(r));
+  });
   for (const format of ['safetensors-sharded', 'bin'] as const) {
     it(`${format}: FP32 within 1e-5 of the official test data`, async () => {
       const dir = path.join(tmpDir(), format);
