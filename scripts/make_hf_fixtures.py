@@ -150,7 +150,7 @@ def main(argv=None):
         if labels:
             extra = dict(id2label={i: l for i, l in enumerate(labels)}, label2id={l: i for i, l in enumerate(labels)})
         cfg = TimesformerConfig(attention_type='divided_space_time', hidden_act='gelu', hidden_dropout_prob=0.0,
-                                attention_probs_dropout_prob=0.0, drop_path_rate=0.0, layer_norm_eps=fx['cfg'].pop('layer_norm_eps', 1e-6),
+                                attention_probs_dropout_prob=0.0, layer_norm_eps=fx['cfg'].pop('layer_norm_eps', 1e-6),
                                 **fx['cfg'], **extra)
         cls = TimesformerModel if fx['arch'] == 'TimesformerModel' else TimesformerForVideoClassification
         model = cls(cfg).eval()

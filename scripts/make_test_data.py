@@ -348,7 +348,7 @@ def load_official(path, heads, repo, trust):
     cfg = TimesformerConfig(image_size=z['image'], patch_size=z['P'], num_channels=3, num_frames=z['T'], hidden_size=z['C'],
                             num_hidden_layers=z['depth'], num_attention_heads=heads, intermediate_size=z['hidden'],
                             hidden_act='gelu', hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-6,
-                            qkv_bias=True, attention_type='divided_space_time', drop_path_rate=0.0, num_labels=z['classes'])
+                            qkv_bias=True, attention_type='divided_space_time', num_labels=z['classes'])
     m = TimesformerForVideoClassification(cfg)
     hf_sd = {official_to_hf_key(k): v for k, v in sd.items()}
     missing, unexpected = m.load_state_dict(hf_sd, strict=False)
