@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
- *   timesformer-lab run --weights W --data D [options]     (see RUN_USAGE, or `run --help`)
+ *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input CLIP] [options]   (see RUN_USAGE, or `run --help`)
  *   timesformer-lab providers
  * Exit code (as Polygraphy's: a failed comparison is not a success):
  *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
@@ -12,18 +12,22 @@ import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { isLabError, LabError } from './core/errors';
 import { checkOutputPath, checkTolerance, FP32_OP_NAMES, MAX_PRESCALE_SHIFT, validateOptions, type OptionNames } from './core/options';
-import { runPipeline } from './core/pipeline';
-import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision, type Report } from './core/report';
+import { runModes } from './core/pipeline';
+import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision } from './core/report';
 import { formatTable } from './core/table';
 
-const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT --data TEST_DATA [options]
+const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--data TEST_DATA | --input CLIP] [options]
 
-  --weights PATH          the checkpoint (.pyth, .pth, .pt)
-  --data PATH             test data (test_data.p): the video, the reference probabilities and block outputs
+  --weights PATH          the checkpoint (.pyth, .pth, .pt) or a HuggingFace folder (config.json + weights)
+  --data PATH             test data (test_data.p): the video, the reference probabilities and block outputs;
+                          without it, the reference is this model's own FP32 graph on the CPU
+  --input CLIP            without --data, the clip to run: synthetic[:SEED] (default synthetic:0), a
+                          test_data.p (its video), or a .npy (B,3,T,H,W floats or T,H,W,3 uint8 frames)
+  --mean R,G,B --std R,G,B   uint8 frames: normalization (default: the checkpoint's, else 0.45 / 0.225)
   --precision P           ${PRECISIONS.join(' | ')} (default fp32)
   --layernorm M[,M...]    ${LAYERNORM_MODES.join(' | ')} | all (default plain); several modes run one after another
   --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next
-  --heads N               attention heads (default: detected from the test data's block 0)
+  --heads N               attention heads (default: the checkpoint's config, else detected from the test data)
   --tolerance X           a block passes when its rel L2 error is at most X (default 0.01)
   --max-block-error X     also fail when any block or the probabilities exceed X
   --json FILE             write the Report (one object; an array of them for several modes)
@@ -41,7 +45,7 @@ multi-mode run such as --layernorm plain,fp32 exits 1 when plain fails even if t
 2 bad input, bad options or an engine failure (the message names the file and the cause).`;
 
 const USAGE = `usage:
-  timesformer-lab run --weights CHECKPOINT --data TEST_DATA [options]   (run --help for the options)
+  timesformer-lab run --weights CHECKPOINT [--data TEST_DATA] [options]  (run --help for the options)
   timesformer-lab providers                                              which execution providers load here
   timesformer-lab --help`;
 
@@ -53,6 +57,12 @@ const FLAG_NAMES: OptionNames = {
 
 /** A usage error: the message, then where to find help. */
 class UsageError extends Error {}
+
+/** `0.45,0.45,0.45` -> numbers (the pipeline checks how many). */
+function numList(flag: string, v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((x) => num(flag, x)!);
+}
 
 function num(flag: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
@@ -78,7 +88,8 @@ async function cmdRun(argv: string[]): Promise<number> {
     ({ values } = parseArgs({
       args: joinNegativeValues(argv),
       options: {
-        weights: { type: 'string' }, data: { type: 'string' }, heads: { type: 'string' },
+        weights: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, heads: { type: 'string' },
+        mean: { type: 'string' }, std: { type: 'string' },
         precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
         json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
         tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
@@ -95,20 +106,23 @@ async function cmdRun(argv: string[]): Promise<number> {
     process.stdout.write(`${RUN_USAGE}\n`);
     return 0;
   }
-  if (!values.weights || !values.data) throw new UsageError(`run needs --weights and --data${!values.weights && !values.data ? '' : ` (missing ${values.weights ? '--data' : '--weights'})`}`);
+  if (!values.weights) throw new UsageError('run needs --weights');
+  if (values.data && values.input) throw new UsageError('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
+  if (values.data && (values.mean || values.std)) throw new UsageError('--mean/--std normalize uint8 frames given with --input; with --data, the test data\'s video is already the model\'s input');
   const lnArg = values.layernorm ?? 'plain';
   const modes = (lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => m.trim())) as LayerNormMode[];
   const base: PipelineOptions = {
-    weights: values.weights, data: values.data,
+    weights: values.weights, data: values.data, input: values.input,
     heads: num('--heads', values.heads, true),
     precision: (values.precision ?? 'fp32') as Precision,
     ep: (values.ep ?? 'cpu') as EpChoice,
     tolerance: num('--tolerance', values.tolerance),
     deviceId: num('--device-id', values['device-id'], true),
-    trtCacheDir: values['trt-cache'],
+    trtCacheDir: values['trt-cache'], saveOnnx: values['save-onnx'],
     prescaleShift: num('--prescale-shift', values['prescale-shift'], true),
     attention: (values.attention ?? 'decomposed') as 'decomposed' | 'fused',
     fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
+    mean: numList('--mean', values.mean), std: numList('--std', values.std),
   };
   // Everything is checked before the first run: a typo must not cost a whole run.
   for (const layerNorm of modes) validateOptions({ ...base, layerNorm }, FLAG_NAMES);
@@ -116,25 +130,22 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (values.json) checkOutputPath(values.json, '--json');
   if (values['save-onnx']) checkOutputPath(values['save-onnx'], '--save-onnx');
 
-  const reports: Report[] = [];
   const failed: string[] = [];
-  for (const layerNorm of modes) {
-    const { report } = await runPipeline(
-      { ...base, layerNorm, saveOnnx: modes.length === 1 ? values['save-onnx'] : values['save-onnx']?.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`) },
-      { log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`) },
-    );
-    reports.push(report);
-    process.stdout.write(formatTable(report) + '\n');
-    let bad = report.diagnosis.verdict === 'fail';
-    if (maxBlockError !== undefined) {
-      const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
-      if (!(worst <= maxBlockError)) {
-        bad = true;
-        process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
+  const reports = await runModes(base, modes, {
+    log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
+    onResult: ({ report }) => {
+      process.stdout.write(formatTable(report) + '\n');
+      let bad = report.diagnosis.verdict === 'fail';
+      if (maxBlockError !== undefined) {
+        const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
+        if (!(worst <= maxBlockError)) {
+          bad = true;
+          process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
+        }
       }
-    }
-    if (bad) failed.push(layerNorm);
-  }
+      if (bad) failed.push(report.run.layerNorm);
+    },
+  });
   if (values.json) fs.writeFileSync(values.json, reportToJson(reports.length === 1 ? reports[0] : reports));
   if (modes.length > 1) {
     const passed = modes.filter((m) => !failed.includes(m));

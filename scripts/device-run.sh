@@ -22,47 +22,16 @@ DEBS_ROOT="${DEBS_ROOT:-/}"          # where the loader .debs are unpacked (test
 CKPT="${CKPT:-/tmp/timesformer_full_seed1.pyth}"
 FIX="$ROOT/test/fixtures"
 LOG="$OUT/log.txt"
-T0=$(date +%s)
-elapsed() { echo $(( $(date +%s) - T0 )); }
-left() { echo $(( BUDGET_S - $(elapsed) )); }
-say() { echo "[device-run $(date +%H:%M:%S) +$(elapsed)s] $*" | tee -a "$LOG"; }
-# run a step with a time limit, its output into the log; never stops the script
-step() {
-  local limit=$1; shift
-  say "\$ $*"
-  timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$LOG"
-  local rc=${PIPESTATUS[0]}
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then say "stopped at its ${limit}s limit: $1"
-  elif [ "$rc" != 0 ]; then say "exit status $rc: $1"; fi
-  return 0
-}
-unxz_stream() {
-  if command -v xz >/dev/null; then xz -dc "$1"
-  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
-}
+TAG=device-run
+source "$ROOT/scripts/device-lib.sh"
 
 : > "$LOG"
 say "host $(hostname), $(uname -srm), $(nproc) CPUs, repo $ROOT, OUT=$OUT, budget ${BUDGET_S}s"
 [ -d .carry ] || { say "no .carry/ here: run scripts/device-prep.sh first and name .carry in carry"; exit 1; }
 head -2 .carry/MANIFEST 2>/dev/null | tee -a "$LOG"
 
-# ---- 1. unpack
-mkdir -p /tmp/node/bin
-unxz_stream .carry/node.xz > /tmp/node/bin/node && chmod +x /tmp/node/bin/node
-export PATH="/tmp/node/bin:$PATH"
-unxz_stream .carry/node_modules.tar.xz | tar -xf - -C "$ROOT"
-unxz_stream .carry/out.tar.xz | tar -xf - -C "$ROOT"
-if command -v dpkg >/dev/null; then
-  mkdir -p "$DEBS_ROOT"
-  for f in .carry/debs/*.deb; do dpkg -x "$f" "$DEBS_ROOT"; done
-  [ "$DEBS_ROOT" = / ] && ldconfig
-else
-  say "no dpkg: Vulkan/EGL loaders not unpacked (WebGPU will report no adapter if libvulkan.so.1 is missing)"
-fi
-export VK_DRIVER_FILES="${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}"
-export __EGL_VENDOR_LIBRARY_FILENAMES="${__EGL_VENDOR_LIBRARY_FILENAMES:-/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json}"
-export PYTHONUNBUFFERED=1
-say "node $(command -v node) $(node --version); libvulkan: $(ldconfig -p 2>/dev/null | grep -c 'libvulkan.so.1') entries; ICD $VK_DRIVER_FILES $([ -f "$VK_DRIVER_FILES" ] && echo present || echo MISSING)"
+# ---- 1. unpack (node, node_modules, out/, the Vulkan/EGL loaders)
+unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1 | tail -1 | tee -a "$LOG"
 

@@ -14,6 +14,8 @@ export type LabErrorCode =
   | 'MISSING_WEIGHTS'
   | 'BAD_WEIGHTS'
   | 'BAD_TEST_DATA'
+  | 'BAD_CLIP'
+  | 'UNSUPPORTED_MODEL'
   | 'MISMATCH'
   | 'HEADS_UNDETECTED'
   | 'BAD_OPTION'

@@ -28,7 +28,8 @@ export function reportToMarkdown(r: Report): string {
   out.push(`| LayerNorm mode | \`${r.run.layerNorm}\` |`);
   out.push(`| Execution provider | ${r.run.ep}${r.run.requestedEp !== r.run.ep ? ` (asked for ${r.run.requestedEp})` : ''} |`);
   out.push(`| Checkpoint | \`${esc(r.inputs.weights)}\` (${r.inputs.weightsFormat}, ${r.inputs.weightsDtype}) |`);
-  out.push(`| Test data | \`${esc(r.inputs.data)}\` |`);
+  out.push(`| Reference | ${esc(r.inputs.reference.label)} |`);
+  out.push(`| Input | ${esc(r.inputs.input.label)} (${r.inputs.input.shape.join('×')}) |`);
   out.push(`| Model | ${c.depth} blocks, width ${c.embedDim}, ${c.heads} heads (${c.headsSource}), ${c.frames} frames of ${c.imageSize}², patch ${c.patchSize}, ${c.numClasses} classes |`);
   out.push(`| Tolerance | ${fmtNum(r.tolerance)} (rel L2 of the patch tokens per block) |`);
   out.push(`| Probabilities | rel err ${fmtNum(r.probs.relL2)}, top-1 ${r.probs.top1} vs reference ${r.probs.refTop1} (${r.probs.top1Agree ? 'agrees' : 'differs'}) |`);

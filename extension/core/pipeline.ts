@@ -4,38 +4,55 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { LabError } from './errors';
-import { readCheckpoint } from './formats/torch';
 import { readTestData, type TestData } from './formats/testdata';
-import { headCandidates, inferConfig, normalizeKeys, type WeightEntry } from './model/config';
-import { buildTimeSformer, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
+import { readNpy } from './formats/npy';
+import { headCandidates, inferConfig } from './model/config';
+import { checkHfSizes } from './model/hf';
+import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
+import { buildTimeSformer, type BuiltGraph, type GraphOptions } from './model/timesformer';
+import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
 import { realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
 import { diagnose } from './compare/diagnosis';
 import { validateOptions } from './options';
 import {
-  REPORT_VERSION, type BlockResult, type LayerNormStats, type ModelConfig, type PipelineHooks, type PipelineOptions,
-  type ProbsResult, type Realization, type Report, type Stage,
+  REPORT_VERSION, type BlockResult, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
+  type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage,
 } from './report';
 
 export interface LoadedModel {
   weightsPath: string;
-  format: 'zip' | 'legacy';
+  /** 'zip' | 'legacy' (torch.save), or another reader's name. */
+  format: string;
   dtype: string;
   weights: Map<string, Float32Array>;
   base: Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'>;
+  /** The head count, when the checkpoint's own configuration states it. */
+  heads?: number;
+  /** Class names by index (HF config.json's id2label). */
+  labels?: string[];
+  /** How frames become the model's input, when the checkpoint's configuration says. */
+  normalization?: Normalization;
+  /** Official or HuggingFace, with or without a classifier, which files. */
+  source: ModelInfo;
 }
 
 function check(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new LabError('CANCELLED', 'cancelled');
 }
 
-/** Read the checkpoint, infer the configuration and load every weight as float32. */
+/**
+ * Read the checkpoint (official .pyth, HuggingFace folder, safetensors: see model/load.ts), infer
+ * the configuration and load every weight as float32.
+ */
 export async function loadModel(weightsPath: string): Promise<LoadedModel> {
-  const ckpt = await readCheckpoint(weightsPath);
+  const src = await openModelSource(weightsPath);
   try {
-    const entries = normalizeKeys(ckpt.stateDict as ReadonlyMap<string, WeightEntry>, weightsPath);
-    const base = inferConfig(entries, weightsPath);
+    const entries = src.entries;
+    const inferred = inferConfig(entries, weightsPath, { headOptional: src.headOptional });
+    if (src.hfConfig) checkHfSizes(src.hfConfig, inferred);
+    const base = { ...inferred, layerNormEps: src.layerNormEps ?? inferred.layerNormEps };
     const weights = new Map<string, Float32Array>();
     const dtypes = new Map<string, number>();
     for (const [k, e] of entries) {
@@ -44,9 +61,13 @@ export async function loadModel(weightsPath: string): Promise<LoadedModel> {
       dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + t.size);
     }
     const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-    return { weightsPath, format: ckpt.format, dtype, weights, base };
+    const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
+    return {
+      weightsPath, format: src.format, dtype, weights, base, heads: src.heads, labels, normalization: src.normalization,
+      source: { ...src.info, head: base.numClasses > 0 },
+    };
   } finally {
-    await ckpt.close();
+    await src.close();
   }
 }
 
@@ -58,7 +79,9 @@ export function checkAgreement(m: LoadedModel, d: TestData): void {
   if (ch !== 3) problems.push(`the video has ${ch} channels, expected 3`);
   if (T !== c.frames) problems.push(`the video has ${T} frames, the checkpoint's time_embed has ${c.frames}`);
   if (H !== c.imageSize || W !== c.imageSize) problems.push(`the video is ${H}×${W}, the checkpoint expects ${c.imageSize}×${c.imageSize} (pos_embed has ${c.numPatches} patches of ${c.patchSize})`);
-  if (d.probs.shape[d.probs.shape.length - 1] !== c.numClasses) problems.push(`the probabilities have ${d.probs.shape[d.probs.shape.length - 1]} classes, the head has ${c.numClasses}`);
+  const outputs = d.probs.shape[d.probs.shape.length - 1];
+  if (c.numClasses === 0 && outputs !== c.embedDim) problems.push(`the final output has ${outputs} values per clip; a model without a classifier outputs its final LayerNorm's class token (${c.embedDim})`);
+  if (c.numClasses > 0 && outputs !== c.numClasses) problems.push(`the probabilities have ${outputs} classes, the head has ${c.numClasses}`);
   if (d.blocks.length > c.depth) problems.push(`the test data has ${d.blocks.length} block outputs, the checkpoint has ${c.depth} blocks`);
   const tokens = 1 + c.numPatches * c.frames;
   d.blocks.forEach((b, i) => {
@@ -97,7 +120,7 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   for (const heads of headCandidates(m.base.embedDim)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
-    const out = await runFp32OnCpu(g, d);
+    const out = await runFp32OnCpu(g, d.video);
     const e = diff(out.get('blocks.0.out')!, d.blocks[0].data, 0).relL2;
     tried.push({ heads, block0RelL2: e });
     log?.(`heads ${heads} (head dim ${m.base.embedDim / heads}): block 0 rel err ${e.toExponential(2)}`);
@@ -109,18 +132,19 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
 }
 
 /** One run of an fp32 graph on the CPU EP (head detection, LayerNorm probe runs). */
-async function runFp32OnCpu(g: BuiltGraph, d: TestData): Promise<Map<string, Float32Array>> {
+async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<Map<string, Float32Array>> {
   const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.model });
   try {
-    return await engine.run({ [g.inputName]: d.video.data }, { [g.inputName]: [...d.video.shape] });
+    return await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
   } finally {
     await engine.release();
   }
 }
 
-async function sha256File(path: string): Promise<string> {
+/** The weights' bytes, every file of them (a sharded HF checkpoint has several; a folder is not a file). */
+async function sha256Files(paths: readonly string[]): Promise<string> {
   const h = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(path)) h.update(chunk as Buffer);
+  for (const path of paths) for await (const chunk of fs.createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -130,8 +154,193 @@ export interface PipelineResult {
   model: Uint8Array;
 }
 
-export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {}): Promise<PipelineResult> {
-  const t0 = performance.now();
+/** The per-block outputs and probabilities the engine is compared with. */
+export interface Reference {
+  info: ReferenceInfo;
+  /** One (B, 1 + S*T, C) array per block, tokens in the official (patch, frame) order. */
+  blocks: Float32Array[];
+  blockShape: number[];
+  probs: Float32Array;
+}
+
+/**
+ * Everything a run needs before its mode is chosen, read and computed once per pipeline call and
+ * shared by every LayerNorm mode: the weights, the clip, the head count and the reference.
+ */
+export interface Prepared {
+  options: PipelineOptions;
+  model: LoadedModel;
+  /** The test data, when one was given. */
+  data?: TestData;
+  video: Tensor<'float32'>;
+  input: InputInfo;
+  config: ModelConfig;
+  /** The reference, or a promise of it (the self-reference is computed on first use). */
+  reference(): Promise<Reference>;
+  /**
+   * Outputs of our FP32 graph on the CPU EP with LayerNorm probes, run once and kept: the
+   * self-reference and the LayerNorm statistics of engines that carry no probes (TensorRT).
+   */
+  fp32Probe(): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }>;
+  /** Preparation times not yet charged to a Report (the first mode reports them). */
+  pending: { readMs: number; headsMs: number; referenceMs: number };
+  say(line: string): void;
+  log: string[];
+}
+
+/** The deterministic clip used when there is no test data: N(0, 1) values as a normalized video has. */
+export function syntheticVideo(shape: readonly number[], seed: number): Tensor<'float32'> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  // mulberry32 + Box-Muller: the same clip on every machine for a given seed
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(next(), 1e-12);
+    const v = next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    out[i] = r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+  }
+  return new Tensor('float32', shape, out);
+}
+
+/**
+ * The clip: `synthetic[:seed]`, a test-data file (its video), or a `.npy` array — the model's
+ * input (B, 3, T, H, W) as floats, or frames (T, H, W, 3) / (B, T, H, W, 3) as uint8, normalized
+ * as the official data loader does.
+ */
+async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOptions): Promise<{ video: Tensor<'float32'>; input: InputInfo }> {
+  const c = m.base;
+  const shape = [1, 3, c.frames, c.imageSize, c.imageSize];
+  const syn = /^synthetic(?::(\d+))?$/.exec(spec ?? 'synthetic');
+  if (syn) {
+    const seed = syn[1] === undefined ? 0 : Number(syn[1]);
+    return { video: syntheticVideo(shape, seed), input: { kind: 'synthetic', label: `synthetic clip (seed ${seed})`, seed, shape } };
+  }
+  const path = spec!;
+  if (/\.npy$/i.test(path) || (await startsWith(path, '\x93NUMPY'))) return clipFromArray(await readNpy(path), m, path, clipNormalization(m, o));
+  const d = await readTestData(path);
+  return { video: d.video, input: { kind: 'test-data', label: `video of ${basename(path)}`, path, shape: [...d.video.shape] } };
+}
+
+async function startsWith(path: string, magic: string): Promise<boolean> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(path, 'r');
+    const b = Buffer.alloc(magic.length);
+    const { bytesRead } = await fh.read(b, 0, b.length, 0);
+    return bytesRead === b.length && b.toString('latin1') === magic;
+  } catch {
+    return false; // the reader that follows names the problem
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** --mean/--std, else the checkpoint's own configuration, else the official loader's defaults. */
+export function clipNormalization(m: Pick<LoadedModel, 'normalization'>, o: Pick<PipelineOptions, 'mean' | 'std'>): Normalization {
+  const given = (v: number[] | undefined, what: string) => {
+    if (v === undefined) return undefined;
+    const t = v.length === 1 ? [v[0], v[0], v[0]] : v;
+    if (t.length !== 3 || !t.every(Number.isFinite) || (what === 'std' && !t.every((x) => x > 0))) {
+      throw new LabError('BAD_OPTION', `--${what} expects 1 or 3 ${what === 'std' ? 'positive ' : ''}numbers (R,G,B), got ${v.join(',')}`);
+    }
+    return t;
+  };
+  const mean = given(o.mean, 'mean');
+  const std = given(o.std, 'std');
+  const base = m.normalization ?? DEFAULT_NORMALIZATION;
+  if (!mean && !std) return base;
+  return { mean: mean ?? base.mean, std: std ?? base.std, source: `--mean/--std${mean && std ? '' : ` (the rest from ${base.source})`}` };
+}
+
+/**
+ * A .npy clip as the model's input. uint8 frames are normalized exactly as the official loader
+ * does in float32: x / 255, minus the mean, divided by the std (each step rounded to float32, as
+ * PyTorch computes it), then (T, H, W, C) → (C, T, H, W). Sizes are never changed: a clip of
+ * another size is refused.
+ */
+export function clipFromArray(t: Tensor, m: Pick<LoadedModel, 'base' | 'weightsPath'>, path: string, norm: Normalization): { video: Tensor<'float32'>; input: InputInfo } {
+  const c = m.base;
+  const dims = `(${t.shape.join(', ')})`;
+  const bad = (msg: string): never => {
+    throw new LabError('BAD_CLIP', msg, path);
+  };
+  const sizeProblems = (T: number, H: number, W: number) => {
+    const p: string[] = [];
+    if (T !== c.frames) p.push(`${T} frames, the model takes ${c.frames}`);
+    if (H !== c.imageSize || W !== c.imageSize) p.push(`${H}×${W} pixels, the model takes ${c.imageSize}×${c.imageSize} (resize the short side and crop the centre first, as the official test loader does)`);
+    if (p.length) throw new LabError('MISMATCH', `the clip ${dims} and checkpoint ${m.weightsPath} disagree: ${p.join('; ')}`, path);
+  };
+  if (t.dtype === 'uint8') {
+    const r = t.shape.length;
+    if ((r !== 4 && r !== 5) || t.shape[r - 1] !== 3) bad(`uint8 frames must be (T, H, W, 3) or (B, T, H, W, 3) RGB, got ${dims}`);
+    const [B, T, H, W] = r === 4 ? [1, ...t.shape.slice(0, 3)] : t.shape.slice(0, 4);
+    sizeProblems(T, H, W);
+    const x = t.data as Uint8Array;
+    const out = new Float32Array(B * 3 * T * H * W);
+    const f = Math.fround;
+    const mean = norm.mean.map(f);
+    const std = norm.std.map(f);
+    const hw = H * W;
+    for (let b = 0; b < B; b++) {
+      for (let ti = 0; ti < T; ti++) {
+        for (let p = 0; p < hw; p++) {
+          const src = ((b * T + ti) * hw + p) * 3;
+          for (let ch = 0; ch < 3; ch++) out[((b * 3 + ch) * T + ti) * hw + p] = f(f(f(x[src + ch] / 255) - mean[ch]) / std[ch]);
+        }
+      }
+    }
+    const shape = [B, 3, T, H, W];
+    const fmt = (v: number[]) => v.map((n) => +n.toFixed(4)).join(', ');
+    return {
+      video: new Tensor('float32', shape, out),
+      input: { kind: 'frames', label: `frames of ${basename(path)} (/255, mean ${fmt(norm.mean)}, std ${fmt(norm.std)}: ${norm.source})`, path, shape, normalization: norm },
+    };
+  }
+  if (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16' || t.dtype === 'bfloat16') {
+    const r = t.shape.length;
+    if (r === 4 && t.shape[0] === 3) return clipFromArray(new Tensor(t.dtype, [1, ...t.shape], t.data), m, path, norm);
+    if (r !== 5 || t.shape[1] !== 3) {
+      bad(`a ${t.dtype} clip must be the model's input (B, 3, T, H, W), already normalized, got ${dims}` + (t.shape[r - 1] === 3 ? '; frames (T, H, W, 3) must be uint8 to be normalized here' : ''));
+    }
+    sizeProblems(t.shape[2], t.shape[3], t.shape[4]);
+    const video = t.asFloat32() as Tensor<'float32'>;
+    return { video, input: { kind: 'npy', label: `${basename(path)} (the model's input, ${t.dtype})`, path, shape: [...t.shape] } };
+  }
+  return bad(`a clip must be float (B, 3, T, H, W) or uint8 frames (T, H, W, 3); this array is ${t.dtype} ${dims}`);
+}
+
+function basename(p: string): string {
+  return p.replace(/\\/g, '/').split('/').pop() ?? p;
+}
+
+function checkClip(m: LoadedModel, video: Tensor<'float32'>, file: string | undefined): void {
+  const c = m.base;
+  const [B, ch, T, H, W] = video.shape;
+  const problems: string[] = [];
+  if (video.shape.length !== 5) problems.push(`the clip has shape [${video.shape.join(', ')}], expected (B, 3, T, H, W)`);
+  else {
+    if (B < 1) problems.push('the clip has batch size 0');
+    if (ch !== 3) problems.push(`the clip has ${ch} channels, expected 3`);
+    if (T !== c.frames) problems.push(`the clip has ${T} frames, the checkpoint's time_embed has ${c.frames}`);
+    if (H !== c.imageSize || W !== c.imageSize) problems.push(`the clip is ${H}×${W}, the checkpoint expects ${c.imageSize}×${c.imageSize}`);
+  }
+  if (problems.length) throw new LabError('MISMATCH', `checkpoint ${m.weightsPath} and the clip disagree: ${problems.join('; ')}`, file);
+}
+
+/**
+ * Read the checkpoint, the test data (or the clip) once; settle the head count; describe the
+ * reference. Nothing here depends on the precision or the LayerNorm mode.
+ */
+export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Promise<Prepared> {
   const log: string[] = [];
   const say = (s: string) => {
     log.push(s);
@@ -143,46 +352,149 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
     say(`[${s}]${detail ? ' ' + detail : ''}`);
   };
   validateOptions(o);
-  const precision = o.precision ?? 'fp32';
-  const layerNorm = o.layerNorm ?? 'plain';
-  const tolerance = o.tolerance ?? 1e-2;
   if (o.heads !== undefined && (!Number.isInteger(o.heads) || o.heads <= 0)) throw new LabError('BAD_OPTION', `heads must be a positive integer, got ${o.heads}`);
-
+  const t0 = performance.now();
   stage('reading checkpoint', o.weights);
   const m = await loadModel(o.weights);
-  stage('reading test data', o.data);
-  const data = await readTestData(o.data);
-  checkAgreement(m, data);
+  let data: TestData | undefined;
+  let clip: { video: Tensor<'float32'>; input: InputInfo };
+  if (o.data) {
+    stage('reading test data', o.data);
+    data = await readTestData(o.data);
+    checkAgreement(m, data);
+    clip = { video: data.video, input: { kind: 'test-data', label: `video of ${basename(o.data)}`, path: o.data, shape: [...data.video.shape] } };
+  } else {
+    stage('reading test data', o.input ?? 'synthetic clip');
+    clip = await readClip(o.input, m, o);
+    checkClip(m, clip.video, clip.input.path);
+  }
   const readMs = performance.now() - t0;
-  say(`model: ${m.base.depth} blocks, C=${m.base.embedDim}, ${m.base.frames}×${m.base.imageSize}², patch ${m.base.patchSize}, ${m.base.numClasses} classes, ${m.base.params} params (${m.format} checkpoint, ${m.dtype})`);
+  const kind = m.source.kind === 'huggingface' ? `HuggingFace ${m.source.architecture ?? 'TimeSformer'}` : 'official TimeSformer';
+  const head = m.base.numClasses > 0 ? `${m.base.numClasses} classes${m.labels ? ' (named)' : ''}` : 'no classifier: the final LayerNorm output is compared instead of probabilities';
+  say(`model: ${kind}, ${m.base.depth} blocks, C=${m.base.embedDim}, ${m.base.frames}×${m.base.imageSize}², patch ${m.base.patchSize}, ${head}, ${m.base.params} params (${m.format} checkpoint, ${m.dtype})`);
 
+  const t1 = performance.now();
   let heads = o.heads;
+  let headsSource: ModelConfig['headsSource'] = 'option';
   let headsTried: { heads: number; block0RelL2: number }[] = [];
-  if (heads === undefined) {
+  if (heads !== undefined) {
+    if (m.base.embedDim % heads !== 0) throw new LabError('BAD_OPTION', `embed dim ${m.base.embedDim} is not divisible by ${heads} heads`, o.weights);
+  } else if (m.heads !== undefined) {
+    // the checkpoint's own configuration (HF num_attention_heads) is authoritative
+    heads = m.heads;
+    headsSource = 'config';
+    say(`heads: ${heads} (from the checkpoint's configuration)`);
+  } else if (data && data.blocks.length > 0) {
     stage('detecting heads');
     const r = await detectHeads(m, data, say);
     heads = r.heads;
     headsTried = r.tried;
+    headsSource = 'detected';
     say(`heads: ${heads} (detected: block 0 matches the reference)`);
-  } else if (m.base.embedDim % heads !== 0) {
-    throw new LabError('BAD_OPTION', `embed dim ${m.base.embedDim} is not divisible by ${heads} heads`, o.weights);
+  } else {
+    const cands = headCandidates(m.base.embedDim);
+    if (!cands.length) throw new LabError('BAD_WEIGHTS', `embed dim ${m.base.embedDim} admits no head count with a head dim of at least 8`, o.weights);
+    heads = cands[0];
+    headsSource = 'assumed';
+    say(`heads: ${heads} (assumed: head dim ${m.base.embedDim / heads}; no test data to detect it from, pass --heads to set it)`);
   }
-  const config: ModelConfig = { ...m.base, heads, headsSource: o.heads === undefined ? 'detected' : 'option', headsTried };
-  const B = data.video.shape[0];
+  const config: ModelConfig = { ...m.base, heads, headsSource, headsTried };
+  const headsMs = performance.now() - t1;
+
+  let probe: Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }> | undefined;
+  const pending = { readMs, headsMs, referenceMs: 0 };
+  const fp32Probe = () => {
+    probe ??= (async () => {
+      const t = performance.now();
+      const g = buildTimeSformer(m.weights, { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
+      const out = await runFp32OnCpu(g, clip.video);
+      pending.referenceMs += performance.now() - t;
+      return { g, out };
+    })();
+    return probe;
+  };
+  let reference: Promise<Reference> | undefined;
+  const prepared: Prepared = {
+    options: o, model: m, data, video: clip.video, input: clip.input, config, pending, say, log,
+    fp32Probe,
+    reference: () => {
+      reference ??= data
+        ? Promise.resolve({
+          info: { kind: 'test-data', label: `test data ${basename(data.path)} (PyTorch)`, path: data.path },
+          blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data,
+        })
+        : (async () => {
+          stage('computing reference', 'FP32 of this model on the CPU EP');
+          const { g, out } = await fp32Probe();
+          const B = clip.video.shape[0];
+          const tokens = 1 + config.numPatches * config.frames;
+          return {
+            info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
+            blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, tokens, config.embedDim], probs: out.get(g.probsName!)!,
+          };
+        })();
+      return reference;
+    },
+  };
+  return prepared;
+}
+
+/** One run of the whole pipeline in one mode (the CLI and the extension's single runs). */
+export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {}): Promise<PipelineResult> {
+  return runMode(await prepare(o, hooks), o, hooks);
+}
+
+/**
+ * Several LayerNorm modes over one preparation: the checkpoint and test data are read once, the
+ * heads detected once, the FP32 CPU results reused; each mode's engine is released before the next.
+ */
+export async function runModes(o: PipelineOptions, modes: readonly LayerNormMode[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
+  const p = await prepare(o, hooks);
+  const reports: Report[] = [];
+  for (const layerNorm of modes) {
+    const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`) : o.saveOnnx;
+    const r = await runMode(p, { ...o, layerNorm, saveOnnx }, hooks);
+    hooks.onResult?.(r);
+    reports.push(r.report);
+  }
+  return reports;
+}
+
+/** Build, run and compare one mode on a preparation. `o`'s input fields (weights, data, input, heads) are ignored. */
+export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHooks = {}): Promise<PipelineResult> {
+  const t0 = performance.now();
+  const { config, model: m } = p;
+  const log: string[] = [];
+  const say2 = (s: string) => {
+    log.push(s);
+    hooks.log?.(s);
+  };
+  const stage = (s: Stage, detail?: string) => {
+    check(hooks.signal);
+    hooks.onProgress?.(s, detail);
+    say2(`[${s}]${detail ? ' ' + detail : ''}`);
+  };
+  const precision = o.precision ?? 'fp32';
+  const layerNorm = o.layerNorm ?? 'plain';
+  const tolerance = o.tolerance ?? 1e-2;
+  const ref = await p.reference();
+  // what preparation said (reading, heads, the reference) opens this mode's log
+  log.unshift(...p.log.splice(0));
+  const B = p.video.shape[0];
 
   stage('building graph', `${precision}, LayerNorm ${layerNorm}`);
   const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = needsKey && o.trtCacheDir
-    ? crypto.createHash('sha256').update(`${await sha256File(o.weights)}|${precision}|${layerNorm}|${heads}|${B}`).digest('hex').slice(0, 24)
+    ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${config.heads}|${B}`).digest('hex').slice(0, 24)
     : undefined;
   stage('building engine', o.ep ?? 'cpu');
   const engine: Engine = await createEngine({
-    ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say, probes: o.probes,
+    ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say2, probes: o.probes,
     buildModel: (realization) => {
       const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
       built.set(realization, b);
-      say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
+      say2(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
       return b.model;
     },
   });
@@ -190,13 +502,13 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
     const g = built.get(engine.realization)!;
     if (o.saveOnnx) {
       fs.writeFileSync(o.saveOnnx, engine.model);
-      say(`saved the ONNX graph as run to ${o.saveOnnx}`);
+      say2(`saved the ONNX graph as run to ${o.saveOnnx}`);
     }
     stage('running', engine.ep);
     const t1 = performance.now();
-    const out = await engine.run({ [g.inputName]: data.video.data }, { [g.inputName]: [...data.video.shape] });
+    const out = await engine.run({ [g.inputName]: p.video.data }, { [g.inputName]: [...p.video.shape] });
     const runMs = performance.now() - t1;
-    say(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}`);
+    say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}`);
 
     stage('comparing');
     const t2 = performance.now();
@@ -204,13 +516,17 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
     if (!g.layerNorms.some((l) => l.input)) {
       // No LayerNorm probes in the engine (TensorRT: marking outputs changes its precision
       // choices). The statistics come from the LayerNorm inputs of an fp32 run on the CPU.
-      say('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without probe outputs)');
-      const pg = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
-      probe = { g: pg, out: await runFp32OnCpu(pg, data) };
+      say2('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without probe outputs)');
+      probe = await p.fp32Probe();
     }
-    const report = compare({ o, m, config, data, g, out, engine, log, tolerance, probe });
-    report.run.timings = { readMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs, compareMs: performance.now() - t2, totalMs: performance.now() - t0 };
-    say(report.diagnosis.sentence);
+    const report = compare({ o, p, ref, g, out, engine, log, tolerance, probe });
+    const { readMs, headsMs, referenceMs } = p.pending;
+    p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
+    report.run.timings = {
+      readMs, headsMs, referenceMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs,
+      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs,
+    };
+    say2(report.diagnosis.sentence);
     return { report, model: engine.model };
   } finally {
     await engine.release();
@@ -219,9 +535,8 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
 
 interface CompareInput {
   o: PipelineOptions;
-  m: LoadedModel;
-  config: ModelConfig;
-  data: TestData;
+  p: Prepared;
+  ref: Reference;
   g: BuiltGraph;
   out: Map<string, Float32Array>;
   engine: Engine;
@@ -232,7 +547,8 @@ interface CompareInput {
 }
 
 function compare(c: CompareInput): Report {
-  const { config, data, g, out, engine, tolerance } = c;
+  const { g, out, engine, tolerance, ref } = c;
+  const { config } = c.p;
   const precision = c.o.precision ?? 'fp32';
   const layerNorm = c.o.layerNorm ?? 'plain';
   const { embedDim: C, numPatches: S, frames: T } = config;
@@ -252,10 +568,10 @@ function compare(c: CompareInput): Report {
       lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, ln.sq ? out.get(ln.sq) : undefined, false));
     }
   }
-  const blocks: BlockResult[] = data.blocks.map((ref, i) => {
+  const blocks: BlockResult[] = ref.blocks.map((refBlock, i) => {
     const o = out.get(g.blockNames[i]);
     if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
-    const d = diff(o, ref.data, C);
+    const d = diff(o, refBlock, C);
     const exposed = g.layerNorms
       .filter((l) => l.block === i)
       .flatMap((l) => [l.diff, l.mean, l.std].filter((n): n is string => !!n))
@@ -271,30 +587,46 @@ function compare(c: CompareInput): Report {
       cosine: d.cosine,
       passed: d.relL2 <= tolerance,
       jump: false,
-      tokenError: tokenErrors(o, ref.data, S, T, C),
-      output: tensorStats(`blocks.${i}.out`, o, ref.shape),
-      reference: tensorStats(`blocks.${i}.ref`, ref.data, ref.shape),
+      tokenError: tokenErrors(o, refBlock, S, T, C),
+      output: tensorStats(`blocks.${i}.out`, o, ref.blockShape),
+      reference: tensorStats(`blocks.${i}.ref`, refBlock, ref.blockShape),
       layerNorms: ['temporal_norm1', 'norm1', 'norm2'].map((k) => lnStats.get(`blocks.${i}.${k}`)).filter((x): x is LayerNormStats => !!x),
       exposed,
     };
   });
-  const probsOut = out.get('probs')!;
-  const pd = diff(probsOut, data.probs.data);
+  const probsOut = g.probsName ? out.get(g.probsName) : undefined;
+  if (!probsOut) throw new LabError('ENGINE_FAILED', 'the engine returned no final output');
+  const pd = diff(probsOut, ref.probs);
   const argmax = (a: Float32Array) => a.reduce((bi, v, i, arr) => (v > arr[bi] ? i : bi), 0);
-  const probs: ProbsResult = { relL2: pd.relL2, maxAbs: pd.maxAbs, top1: argmax(probsOut), refTop1: argmax(data.probs.data), top1Agree: argmax(probsOut) === argmax(data.probs.data) };
+  let probs: ProbsResult;
+  if (config.numClasses === 0) {
+    // no classifier: the final LayerNorm's class token, compared like a block (nothing to rank)
+    probs = { kind: 'features', relL2: pd.relL2, maxAbs: pd.maxAbs, top1: -1, refTop1: -1, top1Agree: true };
+  } else {
+    const top1 = argmax(probsOut);
+    const refTop1 = argmax(ref.probs);
+    const labels = c.p.model.labels;
+    probs = {
+      kind: 'probabilities', relL2: pd.relL2, maxAbs: pd.maxAbs, top1, refTop1, top1Agree: top1 === refTop1,
+      ...(labels?.[top1] ? { top1Label: labels[top1] } : {}), ...(labels?.[refTop1] ? { refTop1Label: labels[refTop1] } : {}),
+    };
+  }
   const finalNorm = lnStats.get('norm') ?? null;
   const diagnosis = diagnose({ blocks, probs, finalNorm, tolerance, precision, layerNorm, realization: engine.realization });
   return {
     version: REPORT_VERSION,
     tool: 'timesformer-precision-lab',
     createdAt: new Date().toISOString(),
-    inputs: { weights: c.o.weights, data: c.o.data, weightsFormat: c.m.format, weightsDtype: c.m.dtype },
+    inputs: {
+      weights: c.p.options.weights, ...(c.p.data ? { data: c.p.data.path } : {}), weightsFormat: c.p.model.format, weightsDtype: c.p.model.dtype,
+      reference: ref.info, input: c.p.input, model: c.p.model.source,
+    },
     config,
     run: {
       precision, layerNorm, requestedEp: c.o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
       label: realizationLabel(engine.ep, precision, engine.realization),
       fallbacks: engine.fallbacks, engine: { cache: engine.cache },
-      timings: { readMs: 0, buildGraphMs: 0, sessionMs: 0, runMs: 0, compareMs: 0, totalMs: 0 },
+      timings: { readMs: 0, headsMs: 0, referenceMs: 0, buildGraphMs: 0, sessionMs: 0, runMs: 0, compareMs: 0, totalMs: 0 },
       extraOutputs: g.extraOutputs.length,
     },
     tolerance,

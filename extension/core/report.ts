@@ -23,8 +23,12 @@ export interface ModelConfig {
   embedDim: number;
   depth: number;
   heads: number;
-  headsSource: 'option' | 'detected';
-  /** Block-0 rel error of every head count tried during detection (empty when given as option). */
+  /**
+   * option: given by the user; detected: block 0 of the test data reproduced with this count;
+   * config: read from the checkpoint's own configuration; assumed: none of those (head dim 64).
+   */
+  headsSource: 'option' | 'detected' | 'config' | 'assumed';
+  /** Block-0 rel error of every head count tried during detection (empty when not detected). */
   headsTried: { heads: number; block0RelL2: number }[];
   frames: number;
   imageSize: number;
@@ -99,11 +103,20 @@ export interface BlockResult {
 }
 
 export interface ProbsResult {
+  /**
+   * 'probabilities' (the classifier's softmax; absent in older Reports means this), or 'features':
+   * the model has no classifier (HF TimesformerModel), so the final LayerNorm's class-token output
+   * is compared instead; top1/refTop1 are then -1 and top1Agree is true (nothing to rank).
+   */
+  kind?: 'probabilities' | 'features';
   relL2: number;
   maxAbs: number;
   top1: number;
   refTop1: number;
   top1Agree: boolean;
+  /** Class names of top1 and refTop1, when the checkpoint's configuration names its classes (HF id2label). */
+  top1Label?: string;
+  refTop1Label?: string;
 }
 
 export interface Fallback {
@@ -132,16 +145,68 @@ export interface RunInfo {
   label: string;
   fallbacks: Fallback[];
   engine: { cache: 'none' | 'built' | 'reused'; cacheKey?: string };
-  timings: { readMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number };
+  /**
+   * readMs, headsMs and referenceMs belong to the preparation shared by every mode of one pipeline
+   * call (reported on each mode's Report; 0 when an earlier mode already paid them).
+   */
+  timings: { readMs: number; headsMs: number; referenceMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number };
   /** Number of values the graph exposes beyond probabilities and block outputs. */
   extraOutputs: number;
+}
+
+/**
+ * What the engine's outputs were compared with: the per-block outputs stored in a test-data file
+ * (made by PyTorch), or our own FP32 graph run on the CPU EP on the same clip ("self"; ours
+ * matches the official model to <= 3e-6 per block).
+ */
+export interface ReferenceInfo {
+  kind: 'test-data' | 'self';
+  /** e.g. "test data d1_outlier_test_data.p (PyTorch)" or "FP32 of this model (CPU EP)". */
+  label: string;
+  path?: string;
+}
+
+/** The clip the engine ran on. */
+export interface InputInfo {
+  kind: 'test-data' | 'npy' | 'frames' | 'synthetic';
+  /** e.g. "video of d1_outlier_test_data.p", "synthetic (seed 0)". */
+  label: string;
+  path?: string;
+  seed?: number;
+  /** (B, 3, T, H, W) */
+  shape: number[];
+  /** uint8 frames only: how they were normalized (x / 255, then (x − mean) / std per channel) and why. */
+  normalization?: { mean: number[]; std: number[]; source: string };
+}
+
+/** Which model the weights are (official TimeSformer or HuggingFace transformers), and whether it has a classifier. */
+export interface ModelInfo {
+  kind: 'official' | 'huggingface';
+  /** e.g. TimesformerForVideoClassification (config.json's architectures). */
+  architecture?: string;
+  /** False without a classifier: the final LayerNorm's class-token output is compared instead of probabilities. */
+  head: boolean;
+  /** Where the configuration came from: config.json's path, or "cfg in the checkpoint". */
+  config?: string;
+  /** The weight files read (several for a sharded HF checkpoint). */
+  files: string[];
 }
 
 export interface Report {
   version: typeof REPORT_VERSION;
   tool: 'timesformer-precision-lab';
   createdAt: string;
-  inputs: { weights: string; data: string; weightsFormat: 'zip' | 'legacy'; weightsDtype: string };
+  inputs: {
+    weights: string;
+    /** Test data file, when one was given. */
+    data?: string;
+    weightsFormat: string;
+    weightsDtype: string;
+    reference: ReferenceInfo;
+    input: InputInfo;
+    /** The model the weights describe (absent in Reports from before HuggingFace support). */
+    model?: ModelInfo;
+  };
   config: ModelConfig;
   run: RunInfo;
   tolerance: number;
@@ -153,15 +218,26 @@ export interface Report {
   log: string[];
 }
 
-export type Stage = 'reading checkpoint' | 'reading test data' | 'detecting heads' | 'building graph' | 'building engine' | 'running' | 'comparing';
-export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'detecting heads', 'building graph', 'building engine', 'running', 'comparing'];
+export type Stage = 'reading checkpoint' | 'reading test data' | 'detecting heads' | 'computing reference' | 'building graph' | 'building engine' | 'running' | 'comparing';
+export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'detecting heads', 'computing reference', 'building graph', 'building engine', 'running', 'comparing'];
 
 /** What the pipeline takes (the CLI, the worker and the tests all build one of these). */
 export interface PipelineOptions {
   weights: string;
-  data: string;
-  /** Attention heads; detected from the test data when absent. */
+  /** Test data (the seed's test_data.p). Absent: the reference is our own FP32 graph on the CPU EP. */
+  data?: string;
+  /**
+   * The clip to run when there is no test data: `synthetic[:seed]` (default `synthetic:0`), a
+   * test_data.p (its video), or a .npy array: the model's input (B, 3, T, H, W) as floats, or RGB
+   * frames (T, H, W, 3) as uint8, normalized as the official loader does. With test data, its
+   * video is the clip.
+   */
+  input?: string;
+  /** Attention heads; from the checkpoint's config (HF num_attention_heads) when absent, else detected from the test data, else head dim 64. */
   heads?: number;
+  /** uint8 frames clips (`--input frames.npy`): per-channel mean and std (1 or 3 values), overriding the checkpoint's configuration and the default 0.45 / 0.225. */
+  mean?: number[];
+  std?: number[];
   precision?: Precision; // default fp32
   layerNorm?: LayerNormMode; // default plain
   ep?: EpChoice; // default cpu

@@ -214,3 +214,46 @@ describe('pipeline: an engine without probe outputs (as under TensorRT)', functi
     assert.equal(fixed.diagnosis.culprit?.channel, 21, 'the risk is still named');
   });
 });
+
+describe('pipeline: one preparation for many modes, and runs without test data', function () {
+  it('runModes reads the checkpoint and test data once and detects the heads once for all modes', async () => {
+    const { runModes } = await import('../../extension/core/pipeline');
+    const stages: string[] = [];
+    const reports = await runModes({ ...fx('d1_outlier'), ep: 'cpu', precision: 'fp16' }, ['plain', 'fp32'], { onProgress: (s) => stages.push(s) });
+    assert.equal(stages.filter((s) => s === 'reading checkpoint').length, 1);
+    assert.equal(stages.filter((s) => s === 'detecting heads').length, 1);
+    assert.equal(stages.filter((s) => s === 'building graph').length, 2);
+    assert.deepEqual(reports.map((r) => r.run.layerNorm), ['plain', 'fp32']);
+    assert.equal(reports[0].diagnosis.firstBadBlock, 4);
+    assert.equal(reports[1].diagnosis.verdict, 'pass');
+    assert.ok(reports[0].run.timings.readMs > 0 && reports[1].run.timings.readMs === 0, 'the shared reading is charged to the first mode only');
+    assert.ok(reports.every((r) => r.config.headsSource === 'detected' && r.config.heads === 4));
+  });
+  it('without test data the reference is our own FP32 graph on the CPU, on the same clip, with the same verdicts (errors within 10 %)', async () => {
+    const { weights, data } = fx('d1_outlier');
+    const withData = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain' });
+    const self = (await runPipeline({ weights, input: data, heads: 4, ep: 'cpu', precision: 'fp16', layerNorm: 'plain' })).report;
+    assert.equal(self.inputs.reference.kind, 'self');
+    assert.equal(self.inputs.input.kind, 'test-data');
+    assert.equal(self.inputs.data, undefined);
+    assert.equal(self.diagnosis.firstBadBlock, withData.diagnosis.firstBadBlock);
+    assert.deepEqual(self.blocks.map((b) => b.passed), withData.blocks.map((b) => b.passed));
+    self.blocks.forEach((b, i) => {
+      const w = withData.blocks[i].relL2;
+      assert.ok(Math.abs(b.relL2 - w) <= 0.1 * w, `block ${i}: self ${b.relL2} vs test data ${w}`);
+    });
+    assert.equal(self.diagnosis.culprit?.layerNorm, 'blocks.4.temporal_norm1');
+  });
+  it('a synthetic clip is deterministic per seed, and FP32 against itself is exact', async () => {
+    const { syntheticVideo } = await import('../../extension/core/pipeline');
+    const a = syntheticVideo([1, 3, 2, 4, 4], 7).data;
+    assert.deepEqual(a, syntheticVideo([1, 3, 2, 4, 4], 7).data);
+    assert.notDeepEqual(a, syntheticVideo([1, 3, 2, 4, 4], 8).data);
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    assert.ok(Math.abs(mean) < 0.3);
+    const r = (await runPipeline({ weights: fx('d2_legacy').weights, input: 'synthetic:3', ep: 'cpu', precision: 'fp32' })).report;
+    assert.equal(r.inputs.input.label, 'synthetic clip (seed 3)');
+    assert.equal(r.config.headsSource, 'assumed');
+    assert.ok(r.blocks.every((b) => b.relL2 === 0) && r.probs.relL2 === 0, 'the same graph on the same EP gives the same numbers');
+  });
+});

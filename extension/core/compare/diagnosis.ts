@@ -68,7 +68,8 @@ export function diagnose(d: DiagnoseInput): Diagnosis {
   const lnPhrase = (l: LayerNormStats) =>
     `${describeLayerNorm(l.name)}: (x−mean)² reaches ${fmt(l.maxSq)} > ${FP16_MAX} in channel ${l.topChannels[0]?.channel}`;
   if (!pass) {
-    const where = firstBad !== null ? `Block ${firstBad} fails (rel err ${fmt(blocks[firstBad].relL2)} > ${fmt(tolerance)})` : `Probabilities fail (rel err ${fmt(probs.relL2)} > ${fmt(tolerance)})`;
+    const final = probs.kind === 'features' ? 'The final LayerNorm output (no classifier) fails' : 'Probabilities fail';
+    const where = firstBad !== null ? `Block ${firstBad} fails (rel err ${fmt(blocks[firstBad].relL2)} > ${fmt(tolerance)})` : `${final} (rel err ${fmt(probs.relL2)} > ${fmt(tolerance)})`;
     if (culpritLn && culpritLn.overflowed) {
       sentence = `${lnPhrase(culpritLn)} — FP16 overflow (${culpritLn.overFp16Count} values pass 65504; the normalized tokens collapse). ${where}. Fix: LayerNorm in FP32, fused LayerNormalization, or prescaled.`;
     } else if (culpritLn) {
@@ -77,7 +78,10 @@ export function diagnose(d: DiagnoseInput): Diagnosis {
       sentence = `${where}; no LayerNorm overflowed, so the error comes from elsewhere (accumulation in attention or the MLP).`;
     }
   } else {
-    const head = `All ${blocks.length} blocks within ${fmt(tolerance)} (worst ${fmt(worst?.relL2 ?? 0)} at block ${worst?.index ?? 0}); probabilities rel err ${fmt(probs.relL2)}, top-1 ${probs.top1Agree ? 'agrees' : 'differs'}.`;
+    const final = probs.kind === 'features'
+      ? `final LayerNorm output (the model has no classifier) rel err ${fmt(probs.relL2)}`
+      : `probabilities rel err ${fmt(probs.relL2)}, top-1 ${probs.top1Agree ? 'agrees' : 'differs'}`;
+    const head = `All ${blocks.length} blocks within ${fmt(tolerance)} (worst ${fmt(worst?.relL2 ?? 0)} at block ${worst?.index ?? 0}); ${final}.`;
     sentence = culpritLn && d.precision !== 'fp32'
       ? `${head} ${lnPhrase(culpritLn)} — it would overflow a plain FP16 LayerNorm; the '${d.layerNorm}' LayerNorm mode avoids it.`
       : head;

@@ -194,7 +194,8 @@ async function readHead(path: string, n: number): Promise<Uint8Array> {
   }
 }
 
-function fileError(e: unknown, path: string): LabError {
+/** An error while opening or reading `path`, as a LabError naming it (ENOENT: FILE_NOT_FOUND). */
+export function fileError(e: unknown, path: string): LabError {
   if (e instanceof LabError) return e.withFile(path);
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new LabError('FILE_NOT_FOUND', 'file not found', path, { cause: e });

@@ -363,9 +363,14 @@ class TimeSformerGraph {
     let probsName: string | null = null;
     if (depth === cfg.depth) {
       const n = this.layerNorm(cls, 'norm', null);
-      const logits = this.linear(n, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
-      const probs = this.r('Softmax', [logits], ctx, { axis: -1 });
-      probsName = this.expose(probs, ctx, 'probs');
+      if (cfg.numClasses === 0) {
+        // no classifier (HF TimesformerModel): the final LayerNorm's class token is the output
+        probsName = this.expose(this.reshape(n, [B, C]), ctx, 'features');
+      } else {
+        const logits = this.linear(n, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
+        const probs = this.r('Softmax', [logits], ctx, { axis: -1 });
+        probsName = this.expose(probs, ctx, 'probs');
+      }
     }
     const model = g.encode('timesformer', describe(this.o));
     return {
@@ -376,7 +381,7 @@ class TimeSformerGraph {
       layerNorms: this.lns,
       nodeCount: g.nodes.length,
       initializerBytes: g.initializerBytes,
-      extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== 'probs' && !/^blocks\.\d+\.out$/.test(n)),
+      extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== probsName && !/^blocks\.\d+\.out$/.test(n)),
     };
   }
 }

@@ -36,14 +36,18 @@ export function makeReport(errors: number[], o: { tolerance?: number; overflowFr
   const firstBad = blocks.find((b) => !b.passed)?.index ?? null;
   return {
     version: 1, tool: 'timesformer-precision-lab', createdAt: '2026-11-25T00:00:00.000Z',
-    inputs: { weights: '/w/d1_outlier.pyth', data: '/w/d1_outlier_test_data.p', weightsFormat: 'zip', weightsDtype: 'float32' },
+    inputs: {
+      weights: '/w/d1_outlier.pyth', data: '/w/d1_outlier_test_data.p', weightsFormat: 'zip', weightsDtype: 'float32',
+      reference: { kind: 'test-data', label: 'test data d1_outlier_test_data.p (PyTorch)', path: '/w/d1_outlier_test_data.p' },
+      input: { kind: 'test-data', label: 'video of d1_outlier_test_data.p', path: '/w/d1_outlier_test_data.p', shape: [1, 3, T, 16 * grid, 16 * grid] },
+    },
     config: {
       embedDim: C, depth: errors.length, heads: 4, headsSource: 'detected', headsTried: [], frames: T, imageSize: 16 * grid, patchSize: 16,
       numPatches: grid * grid, gridSize: grid, numClasses: 10, mlpHidden: 4 * C, params: 1000, layerNormEps: 1e-6,
     },
     run: {
       precision: 'fp16', layerNorm: 'plain', requestedEp: 'cpu', ep: 'cpu', realization: 'emulated', label: 'FP16 emulated (CPU EP)',
-      fallbacks: [], engine: { cache: 'none' }, timings: { readMs: 1, buildGraphMs: 1, sessionMs: 1, runMs: 1, compareMs: 1, totalMs: 1234 }, extraOutputs: 0,
+      fallbacks: [], engine: { cache: 'none' }, timings: { readMs: 1, headsMs: 1, referenceMs: 0, buildGraphMs: 1, sessionMs: 1, runMs: 1, compareMs: 1, totalMs: 1234 }, extraOutputs: 0,
     },
     tolerance,
     blocks,
