@@ -1,29 +1,33 @@
 /**
- * What a checkpoint and a test-data file describe, read cheaply: the checkpoint's pickle (tensor
- * shapes, never their bytes), an HF folder's config.json, the test data's array headers (numpy
- * shapes and dtypes; the data bytes are not converted). Used to pair a checkpoint with its test
+ * What a checkpoint and a test-data file describe, read cheaply: the checkpoint's tensor shapes
+ * (its pickle, or safetensors headers; never the tensors' bytes), the test data's array headers
+ * (numpy shapes and dtypes; the data bytes are not converted). Used to pair a checkpoint with its test
  * data before any run, and to say why a pair disagrees.
  */
 import { promises as fsp } from 'fs';
-import * as path from 'path';
+import * as nodePath from 'path';
 import { LabError } from './errors';
-import { readCheckpoint } from './formats/torch';
+import { findHfFolder, hfWeightFile, readJsonFile } from './formats/hf';
 import { BASE_GLOBALS, FINALIZE, NUMPY_GLOBALS, NumpyDType, SET_STATE, typeName, unpickle, type PyCallable } from './formats/pickle';
-import { inferConfig, normalizeKeys, type WeightEntry } from './model/config';
+import { inferConfig } from './model/config';
+import { openModelSource } from './model/load';
 
 /** The geometry a checkpoint fixes (heads are not in the weights). */
 export interface ModelSignature {
   kind: 'checkpoint';
-  format: 'zip' | 'legacy' | 'hf';
+  /** 'zip' | 'legacy' | 'safetensors' | 'safetensors (3 shards)' | 'pytorch_model.bin' ... */
+  format: string;
+  hf: boolean;
   frames: number;
   imageSize: number;
   patchSize: number;
   embedDim: number;
   depth: number;
+  /** 0 for a model without a classifier (its final output is the final LayerNorm's class token). */
   numClasses: number;
 }
 
-/** The geometry test data fixes: its video, its probabilities and its block outputs. */
+/** The geometry test data fixes: its video, its final output and its block outputs. */
 export interface DataSignature {
   kind: 'test-data';
   batch: number;
@@ -31,6 +35,7 @@ export interface DataSignature {
   /** Video height and width. */
   height: number;
   width: number;
+  /** Values per clip of the final output (classes, or the width for a model without a classifier). */
   numClasses: number;
   /** Block outputs in the file (0 when the list is empty). */
   depth: number;
@@ -39,81 +44,34 @@ export interface DataSignature {
   embedDim?: number;
 }
 
-/** An HF folder: config.json of a `timesformer` model beside its weights. */
-export const HF_WEIGHT_FILES: readonly string[] = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin'];
-
-interface HfConfig {
-  model_type?: unknown;
-  num_frames?: unknown;
-  image_size?: unknown;
-  patch_size?: unknown;
-  hidden_size?: unknown;
-  num_hidden_layers?: unknown;
-  num_labels?: unknown;
-  id2label?: unknown;
+/**
+ * A folder the workspace scan offers as a checkpoint: config.json of a `timesformer` model beside
+ * its weights (HF_WEIGHT_FILES). A small JSON read; false for anything else.
+ */
+export async function isHfCheckpointFolder(dir: string): Promise<boolean> {
+  if ((await findHfFolder(dir)) !== dir || !(await hfWeightFile(dir))) return false;
+  try {
+    const json = (await readJsonFile(nodePath.join(dir, 'config.json'), 'config.json')) as { model_type?: unknown } | null;
+    return typeof json === 'object' && json !== null && json.model_type === 'timesformer';
+  } catch {
+    return false;
+  }
 }
-
-const posInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /**
- * Reads an HF folder's config.json; undefined when the folder is not a TimeSformer HF folder (no
- * config.json, another model_type, or no weight file beside it).
+ * The checkpoint's geometry from its tensors' shapes, opened as the pipeline opens it (official
+ * .pyth/.pth, safetensors, HF folder) but without loading a single tensor.
  */
-export async function readHfConfig(folder: string): Promise<{ config: HfConfig; weights: string } | undefined> {
-  let text: string;
-  try {
-    const st = await fsp.stat(path.join(folder, 'config.json'));
-    if (!st.isFile() || st.size > 1 << 20) return undefined;
-    text = await fsp.readFile(path.join(folder, 'config.json'), 'utf8');
-  } catch {
-    return undefined;
-  }
-  let config: HfConfig;
-  try {
-    config = JSON.parse(text) as HfConfig;
-  } catch (e) {
-    throw new LabError('BAD_WEIGHTS', `config.json is not valid JSON (${e instanceof Error ? e.message : String(e)})`, path.join(folder, 'config.json'));
-  }
-  if (typeof config !== 'object' || config === null || config.model_type !== 'timesformer') return undefined;
-  for (const f of HF_WEIGHT_FILES) {
-    try {
-      if ((await fsp.stat(path.join(folder, f))).isFile()) return { config, weights: f };
-    } catch { /* next */ }
-  }
-  return undefined;
-}
-
-/** The checkpoint's geometry from its pickle (a `.pyth`/`.pth`/`.pt`) or its config.json (an HF folder). */
 export async function inspectCheckpoint(file: string): Promise<ModelSignature> {
-  let isDir = false;
+  const src = await openModelSource(file);
   try {
-    isDir = (await fsp.stat(file)).isDirectory();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LabError('FILE_NOT_FOUND', 'file not found', file);
-    throw new LabError('FILE_UNREADABLE', `cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
-  }
-  if (isDir) {
-    const hf = await readHfConfig(file);
-    if (!hf) throw new LabError('NOT_A_CHECKPOINT', `not a TimeSformer HF folder: it needs a config.json with "model_type": "timesformer" beside ${HF_WEIGHT_FILES.join(' or ')}`, file);
-    const c = hf.config;
-    const labels = c.id2label && typeof c.id2label === 'object' ? Object.keys(c.id2label).length : undefined;
-    const numClasses = posInt(c.num_labels) ? c.num_labels : labels ?? 2;
-    const sig = {
-      frames: c.num_frames ?? 8, imageSize: c.image_size ?? 224, patchSize: c.patch_size ?? 16,
-      embedDim: c.hidden_size ?? 768, depth: c.num_hidden_layers ?? 12,
-    };
-    for (const [k, v] of Object.entries(sig)) if (!posInt(v)) throw new LabError('BAD_WEIGHTS', `config.json: ${k} is ${JSON.stringify(v)}, expected a positive whole number`, path.join(file, 'config.json'));
-    return { kind: 'checkpoint', format: 'hf', ...(sig as Record<keyof typeof sig, number>), numClasses };
-  }
-  const ckpt = await readCheckpoint(file);
-  try {
-    const base = inferConfig(normalizeKeys(ckpt.stateDict as ReadonlyMap<string, WeightEntry>, file), file);
+    const c = inferConfig(src.entries, file, { headOptional: src.headOptional });
     return {
-      kind: 'checkpoint', format: ckpt.format, frames: base.frames, imageSize: base.imageSize, patchSize: base.patchSize,
-      embedDim: base.embedDim, depth: base.depth, numClasses: base.numClasses,
+      kind: 'checkpoint', format: src.format, hf: src.info.kind === 'huggingface', frames: c.frames, imageSize: c.imageSize,
+      patchSize: c.patchSize, embedDim: c.embedDim, depth: c.depth, numClasses: c.numClasses,
     };
   } finally {
-    await ckpt.close();
+    await src.close();
   }
 }
 
@@ -220,7 +178,8 @@ export function disagreements(m: ModelSignature, d: DataSignature): string[] {
   if (d.height !== m.imageSize || d.width !== m.imageSize) out.push(`${d.height}×${d.width} video, the checkpoint expects ${m.imageSize}×${m.imageSize}`);
   if (d.embedDim !== undefined && d.embedDim !== m.embedDim) out.push(`width ${d.embedDim}, the checkpoint has ${m.embedDim}`);
   if (d.depth > m.depth) out.push(`${d.depth} block outputs, the checkpoint has ${m.depth} blocks`);
-  if (d.numClasses !== m.numClasses) out.push(`${d.numClasses} classes, the checkpoint has ${m.numClasses}`);
+  if (m.numClasses > 0 && d.numClasses !== m.numClasses) out.push(`${d.numClasses} classes, the checkpoint has ${m.numClasses}`);
+  if (m.numClasses === 0 && d.numClasses !== m.embedDim) out.push(`${d.numClasses} final outputs, the checkpoint (no classifier) outputs ${m.embedDim}`);
   const tokens = 1 + (m.imageSize / m.patchSize) ** 2 * m.frames;
   if (d.tokens !== undefined && !out.length && d.tokens !== tokens) out.push(`${d.tokens} tokens per block output, the checkpoint makes ${tokens}`);
   return out;
@@ -228,7 +187,7 @@ export function disagreements(m: ModelSignature, d: DataSignature): string[] {
 
 /** "8×64², width 64, 12 blocks, 400 classes": a signature in a few words. */
 export function describeSignature(s: ModelSignature | DataSignature): string {
-  if (s.kind === 'checkpoint') return `${s.frames}×${s.imageSize}², width ${s.embedDim}, ${s.depth} blocks, ${s.numClasses} classes`;
+  if (s.kind === 'checkpoint') return `${s.frames}×${s.imageSize}², width ${s.embedDim}, ${s.depth} blocks, ${s.numClasses ? `${s.numClasses} classes` : 'no classifier'}`;
   const size = s.height === s.width ? `${s.height}²` : `${s.height}×${s.width}`;
   return `${s.frames}×${size}${s.embedDim !== undefined ? `, width ${s.embedDim}` : ''}, ${s.depth} blocks, ${s.numClasses} classes`;
 }

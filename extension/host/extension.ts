@@ -7,7 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { readHfConfig } from '../core/inspect';
+import { isHfCheckpointFolder } from '../core/inspect';
 import { reportToJson, reportToMarkdown } from '../core/markdown';
 import { LAYERNORM_MODES, STAGES, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
 import type { InspectRequest, RunOptions } from '../protocol';
@@ -20,7 +20,7 @@ import { SidebarProvider } from './sidebar';
 import { plain } from './text';
 
 const SECTION = 'timesformerLab';
-const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt}';
+const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt,safetensors}';
 const TEST_DATA_GLOB = '**/*.{p,pkl,pickle}';
 const HF_CONFIG_GLOB = '**/config.json';
 const EXCLUDE_GLOB = '**/{node_modules,.git,out,dist}/**';
@@ -182,14 +182,12 @@ class Lab implements vscode.Disposable {
     const hf: FileEntry[] = [];
     for (const c of configs) {
       const dir = path.dirname(c.path);
-      try {
-        if (await readHfConfig(dir)) hf.push({ path: dir, label: `${path.dirname(c.label) === '.' ? path.basename(dir) : path.dirname(c.label)}/ (HF)`, hf: true });
-      } catch (e) {
-        this.output.appendLine(`${c.path}: ${e instanceof Error ? e.message : String(e)}`);
-      }
+      if (await isHfCheckpointFolder(dir)) hf.push({ path: dir, label: `${path.dirname(c.label) === '.' ? path.basename(dir) : path.dirname(c.label)}/`, hf: true });
     }
     const byLabel = (a: FileEntry, b: FileEntry) => a.label.localeCompare(b.label);
-    this.state.setScan([...files, ...hf].sort(byLabel), testData.sort(byLabel));
+    // A weight file inside an HF folder is the folder's, not a checkpoint of its own.
+    const loose = files.filter((f) => !hf.some((h) => path.dirname(f.path) === h.path));
+    this.state.setScan([...loose, ...hf].sort(byLabel), testData.sort(byLabel));
     void vscode.commands.executeCommand('setContext', `${SECTION}.hfFolders`, hf.map((f) => f.path));
     this.inspect();
   }

@@ -125,12 +125,11 @@ export function runShort(n: number, inputs: RunInputs, r: Report): string {
   return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${r.run.layerNorm} · ${r.run.ep}`;
 }
 
-/** What the run compared with, from the Report (its `inputs.reference` when the pipeline gives one). */
+/** What the run compared with: the Report's `inputs.reference` (self: this model's FP32 on the CPU), else the test data. */
 export function referenceText(inputs: RunInputs, r: Report): string {
-  const ref = (r.inputs as { reference?: { kind?: unknown; label?: unknown } }).reference;
-  if (ref && ref.kind === 'self') return 'reference: FP32 of this model (CPU)';
-  if (ref && ref.kind === 'test-data' && typeof ref.label === 'string' && ref.label) return `reference: ${base(ref.label)}`;
-  return inputs.testData === null ? 'reference: FP32 of this model (CPU)' : `reference: ${base(inputs.testData)}`;
+  const ref = (r.inputs as { reference?: { kind?: unknown; path?: unknown } }).reference;
+  if (ref?.kind === 'self' || inputs.testData === null) return 'reference: FP32 of this model (CPU)';
+  return `reference: ${base(inputs.testData ?? (typeof ref?.path === 'string' ? ref.path : 'test data'))}`;
 }
 
 /** The fixes a run offers: only after a failure the diagnosis pins on a LayerNorm overflow. */

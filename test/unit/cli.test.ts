@@ -142,16 +142,19 @@ describe('cli', function () {
     for (const h of ['--help', '-h']) {
       const r = await cli(['run', h]);
       assert.equal(r.code, 0);
-      assert.match(r.out, /^usage: timesformer-lab run --weights CHECKPOINT --data TEST_DATA \[options\]/);
+      assert.match(r.out, /^usage: timesformer-lab run --weights CHECKPOINT\|HF_FOLDER \[--data TEST_DATA \| --input CLIP\] \[options\]/);
       assert.match(r.out, /--tolerance X +a block passes when its rel L2 error is at most X \(default 0\.01\)/);
       assert.match(r.out, /exit code: 0 every mode passes; 1 a mode fails/);
     }
     const u = await cli(['run', '--nope']);
     assert.equal(u.code, 2);
     assert.match(u.err, /^error: Unknown option '--nope'.*\nsee: timesformer-lab run --help/);
-    const m = await cli(['run', '--weights', W]);
+    const m = await cli(['run', '--data', D]);
     assert.equal(m.code, 2);
-    assert.match(m.err, /^error: run needs --weights and --data \(missing --data\)/);
+    assert.match(m.err, /^error: run needs --weights\nsee: timesformer-lab run --help/);
+    const both = await cli(['run', '--weights', W, '--data', D, '--input', 'synthetic:1']);
+    assert.equal(both.code, 2);
+    assert.match(both.err, /^error: --input is the clip to use without test data; with --data, the test data's video is the clip/);
   });
 
   it('an unknown command says so; no command prints the usage and exits 2; --help exits 0', async () => {

@@ -7,7 +7,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { describeSignature, disagreements, inspectCheckpoint, inspectTestData, type DataSignature } from '../../extension/core/inspect';
+import { describeSignature, disagreements, inspectCheckpoint, inspectTestData, isHfCheckpointFolder, type DataSignature } from '../../extension/core/inspect';
 import { f32bytes, npArray, pickle2 } from './helpers/pyfiles';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
@@ -58,16 +58,28 @@ describe('inspect: geometry from headers, for pairing', () => {
     assert.deepEqual(await inspectTestData(file), { kind: 'test-data', batch: 1, frames: 8, height: 64, width: 64, numClasses: 400, depth: 1, tokens: 129, embedDim: 64 });
   });
 
-  it('an HF folder is read from its config.json', async () => {
-    const hf = path.join(tmp, 'hf-k400');
-    fs.mkdirSync(hf);
-    fs.writeFileSync(path.join(hf, 'config.json'), JSON.stringify({ model_type: 'timesformer', num_frames: 8, image_size: 224, patch_size: 16, hidden_size: 768, num_hidden_layers: 12, id2label: { 0: 'a', 1: 'b', 2: 'c' } }));
-    fs.writeFileSync(path.join(hf, 'model.safetensors'), '');
-    assert.deepEqual(await inspectCheckpoint(hf), { kind: 'checkpoint', format: 'hf', frames: 8, imageSize: 224, patchSize: 16, embedDim: 768, depth: 12, numClasses: 3 });
-    const other = path.join(tmp, 'bert');
-    fs.mkdirSync(other);
-    fs.writeFileSync(path.join(other, 'config.json'), JSON.stringify({ model_type: 'bert' }));
-    await assert.rejects(inspectCheckpoint(other), (e: Error) => /NOT_A_CHECKPOINT/.test((e as { code?: string }).code ?? '') && e.message.includes('not a TimeSformer HF folder'));
+  it('an HF folder is read as the pipeline reads it (shapes from its safetensors or .bin, no tensor loaded), and the scan knows it', async () => {
+    const expected: Record<string, string> = {
+      hf_base: '2×32², width 32, 3 blocks, no classifier',
+      hf_bin: '4×32², width 32, 4 blocks, 5 classes',
+      hf_sharded: '4×32², width 32, 4 blocks, 5 classes',
+      hf_outlier: '4×32², width 48, 6 blocks, 10 classes',
+    };
+    for (const [n, words] of Object.entries(expected)) {
+      const m = await inspectCheckpoint(fx(n));
+      assert.equal(describeSignature(m), words, n);
+      assert.ok(m.hf, n);
+      assert.deepEqual(disagreements(m, await inspectTestData(fx(`${n}_test_data.p`))), [], n);
+      assert.ok(await isHfCheckpointFolder(fx(n)), n);
+    }
+    assert.equal((await inspectCheckpoint(fx('hf_sharded'))).format, 'safetensors (9 shards)');
+    assert.ok(!(await isHfCheckpointFolder(FIX)), 'the fixtures folder is no model');
+    const bert = path.join(tmp, 'bert');
+    fs.mkdirSync(bert);
+    fs.writeFileSync(path.join(bert, 'config.json'), JSON.stringify({ model_type: 'bert' }));
+    fs.writeFileSync(path.join(bert, 'model.safetensors'), '');
+    assert.ok(!(await isHfCheckpointFolder(bert)), 'another model type is not offered');
+    await assert.rejects(inspectCheckpoint(bert), { code: 'UNSUPPORTED_MODEL' });
   });
 
   it('names the file and the cause when a file is not what its role needs', async () => {
