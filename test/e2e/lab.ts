@@ -79,21 +79,33 @@ export async function quickPickLabels(page: Page): Promise<string[]> {
 }
 
 /**
- * In an open multi-select quick pick, checks exactly the rows whose label matches one of `want`
- * (in the order listed), then accepts.
+ * In an open multi-select quick pick, checks exactly the rows whose label matches one of `want`,
+ * then accepts. Each row's box is read back until it holds (the list re-renders while it settles).
  */
 export async function pickMany(page: Page, want: RegExp[]): Promise<void> {
   const rows = page.locator(QUICK_ROWS);
   await waitForCondition(async () => (await quickPickLabels(page)).some((l) => want.some((re) => re.test(l))), 10_000, 'the quick pick rows');
-  const n = await rows.count();
-  for (let i = 0; i < n; i++) {
+  await sleep(300);
+  const state = async (i: number) => {
     const row = rows.nth(i);
-    const label = ((await row.locator('.label-name').first().textContent()) ?? '').replace(/\s+/g, ' ');
-    const box = row.locator('input[type="checkbox"], .monaco-custom-toggle').first();
+    const label = ((await row.locator('.label-name').first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    const box = row.locator('input[type="checkbox"], .monaco-custom-toggle, [role="checkbox"]').first();
     const checked = (await box.getAttribute('aria-checked')) === 'true' || (await box.isChecked().catch(() => false));
-    const should = want.some((re) => re.test(label));
-    if (checked !== should) await box.click();
-  }
+    return { box, checked, should: want.some((re) => re.test(label)) };
+  };
+  await waitForCondition(async () => {
+    const n = await rows.count();
+    let settled = true;
+    for (let i = 0; i < n; i++) {
+      const s = await state(i);
+      if (s.checked !== s.should) {
+        settled = false;
+        await s.box.click();
+        await sleep(150);
+      }
+    }
+    return settled;
+  }, 10_000, 'the runs to be checked');
   await page.locator('.quick-input-widget .quick-input-action .monaco-button, .quick-input-widget .quick-input-ok .monaco-button').first().click()
     .catch(() => page.keyboard.press('Enter'));
   await page.locator('.quick-input-widget').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);

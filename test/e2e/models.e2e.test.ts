@@ -353,7 +353,8 @@ describe('several models and runs in one workspace (issue 10)', function () {
     await item.hover();
     await page.keyboard.press('Enter');
     await page.locator('.context-view .monaco-menu').first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
-    const sb = await sidebar();
+    // The command opens the lab's view itself (clicking its activity bar item now could close it again).
+    const sb = await findWebviewFrame(page, '#layerNorm', 60_000);
     await waitForCondition(async () => (await outcome(sb)).text.includes('c_model.pyth + c_test_data.p · FP16'), 120_000, 'the c_model run');
     assert.strictEqual(await heldValue(sb, 'checkpoint'), p('c_model.pyth'));
     await clearNotifications(page);
