@@ -6,7 +6,8 @@ import * as fs from 'fs';
 import { LabError } from './errors';
 import { readCheckpoint } from './formats/torch';
 import { readTestData, type TestData } from './formats/testdata';
-import { headCandidates, inferConfig, normalizeKeys, type WeightEntry } from './model/config';
+import { inferConfig, normalizeKeys, type WeightEntry } from './model/config';
+import { headCandidatesFor, loadModelWeights } from './model/validate';
 import { buildTimeSformer, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
 import { createEngine, type Engine } from './engine/session';
 import { realizationLabel } from './engine/providers';
@@ -29,20 +30,13 @@ function check(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new LabError('CANCELLED', 'cancelled');
 }
 
-/** Read the checkpoint, infer the configuration and load every weight as float32. */
+/** Read the checkpoint, infer the configuration and load the weights the graph uses as float32 (checked finite). */
 export async function loadModel(weightsPath: string): Promise<LoadedModel> {
   const ckpt = await readCheckpoint(weightsPath);
   try {
     const entries = normalizeKeys(ckpt.stateDict as ReadonlyMap<string, WeightEntry>, weightsPath);
     const base = inferConfig(entries, weightsPath);
-    const weights = new Map<string, Float32Array>();
-    const dtypes = new Map<string, number>();
-    for (const [k, e] of entries) {
-      const t = await e.load();
-      weights.set(k, t.toFloat32());
-      dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + t.size);
-    }
-    const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
+    const { weights, dtype } = await loadModelWeights(ckpt, entries, base, weightsPath);
     return { weightsPath, format: ckpt.format, dtype, weights, base };
   } finally {
     await ckpt.close();
@@ -93,7 +87,7 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   if (d.blocks.length === 0) throw new LabError('HEADS_UNDETECTED', 'the test data has no block outputs to detect the head count from; pass --heads', d.path);
   const tried: { heads: number; block0RelL2: number }[] = [];
   const B = d.video.shape[0];
-  for (const heads of headCandidates(m.base.embedDim)) {
+  for (const heads of headCandidatesFor(m.base.embedDim, m.weightsPath)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
     const out = await runFp32OnCpu(g, d);
@@ -149,7 +143,7 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
   stage('reading checkpoint', o.weights);
   const m = await loadModel(o.weights);
   stage('reading test data', o.data);
-  const data = await readTestData(o.data);
+  const data = await readTestData(o.data, m.base);
   checkAgreement(m, data);
   const readMs = performance.now() - t0;
   say(`model: ${m.base.depth} blocks, C=${m.base.embedDim}, ${m.base.frames}×${m.base.imageSize}², patch ${m.base.patchSize}, ${m.base.numClasses} classes, ${m.base.params} params (${m.format} checkpoint, ${m.dtype})`);
