@@ -232,6 +232,7 @@ class Unpickler implements CallContext {
   private readonly lazyOver: number;
   private work = 0;
   private readonly budget: number;
+  private window = 1 << 13;
 
   constructor(private readonly source: ByteSource, private readonly start: number, private readonly options: UnpickleOptions) {
     this.pos = start;
@@ -283,7 +284,9 @@ class Unpickler implements CallContext {
   private ensure(n: number): void {
     this.need(n);
     if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length) return;
-    const len = Math.max(n, Math.min(WINDOW, this.limit - this.pos));
+    // Windows start small (most pickles at the head of a file are a few KB) and grow to WINDOW.
+    this.window = Math.min(WINDOW, this.window * 2);
+    const len = Math.max(n, Math.min(this.window, this.limit - this.pos));
     this.buf = this.source.read(this.pos, len);
     this.bufStart = this.pos;
   }
