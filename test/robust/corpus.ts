@@ -73,7 +73,7 @@ function values(n: number, seed: number): Float32Array {
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const ordered = (entries: [Py, Py][]): Py => ({ $call: { $global: 'collections.OrderedDict' }, args: [entries] });
 
-interface CkptOptions {
+export interface CkptOptions {
   dims?: Dims;
   /** Change a tensor's values (by key without the `model.` prefix). */
   values?: (key: string, v: Float32Array) => void;
@@ -98,6 +98,9 @@ interface CkptOptions {
 }
 
 /** The tiny model as torch.save writes it: `{'epoch': 3, 'model_state': OrderedDict(model.* ...)}`, one storage per tensor. */
+export function tinyCheckpoint(o: CkptOptions = {}): Buffer {
+  return checkpoint(o);
+}
 function checkpoint(o: CkptOptions = {}): Buffer {
   const dims = o.dims ?? TINY;
   const storages: Record<string, Uint8Array> = {};
