@@ -15,7 +15,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { BLOCK_PARAMS, TOP_PARAMS } from '../../extension/core/model/config';
+import { contiguousStrides } from '../../extension/core/formats/pickle';
 import { float32ToHalfArray } from '../../extension/core/tensor';
+import { rng } from './mutate';
 import { type Py, type ZipSpec, f32bytes, pickle2, torchTensor, zipArchive } from '../unit/helpers/pyfiles';
 
 export type Stage = 'weights' | 'data' | 'pair' | 'run';
@@ -56,17 +58,11 @@ function shapes(d: Dims): [string, number[]][] {
   return out;
 }
 
-/** Deterministic values in [-0.1, 0.1) (mulberry32). */
+/** Deterministic values in [-0.1, 0.1). */
 function values(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
+  const next = rng(seed);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) - 0.5) * 0.2;
-  }
+  for (let i = 0; i < n; i++) out[i] = (next() - 0.5) * 0.2;
   return out;
 }
 
@@ -112,7 +108,7 @@ function checkpoint(o: CkptOptions = {}): Buffer {
     const sk = String(i);
     const half = o.dtype === 'float16';
     storages[sk] = new Uint8Array(half ? float32ToHalfArray(v).buffer : v.buffer);
-    const expr = o.tensor?.(key, sk, shape) ?? torchTensor(half ? 'HalfStorage' : 'FloatStorage', sk, numel(shape), 0, shape, stridesOf(shape));
+    const expr = o.tensor?.(key, sk, shape) ?? torchTensor(half ? 'HalfStorage' : 'FloatStorage', sk, numel(shape), 0, shape, contiguousStrides(shape));
     state.push([`model.${key}`, expr]);
   });
   state.push(...(o.extraState ?? []));
@@ -130,16 +126,6 @@ function checkpoint(o: CkptOptions = {}): Buffer {
   return zipArchive(specs);
 }
 
-function stridesOf(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
-
 /** The legacy format: magic, protocol 1001, sys_info, the object, the storage keys, then each storage (int64 count + bytes). */
 function legacyCheckpoint(o: { protocol?: number; littleEndian?: boolean; mainPickle?: Buffer; keys?: string[]; truncateAt?: number; countDelta?: number } = {}): Buffer {
   const magic = Buffer.from('80028a0a6cfc9c46f9206aa850192e', 'hex'); // LONG1 0x1950a86a20f9469cfc6c
@@ -148,7 +134,7 @@ function legacyCheckpoint(o: { protocol?: number; littleEndian?: boolean; mainPi
     storages.push([String(i), values(numel(shape), 1000 + i)]);
     return [`model.${key}`, {
       $call: { $global: 'torch._utils._rebuild_tensor_v2' },
-      args: [{ $pid: ['storage', { $global: 'torch.FloatStorage' }, String(i), 'cpu', numel(shape), null] }, 0, shape, stridesOf(shape), false, ordered([])],
+      args: [{ $pid: ['storage', { $global: 'torch.FloatStorage' }, String(i), 'cpu', numel(shape), null] }, 0, shape, contiguousStrides(shape), false, ordered([])],
     }];
   });
   const parts: Buffer[] = [
@@ -282,7 +268,7 @@ function recipes(): Recipe[] {
   }), 2);
   w('d2_shared_storage_many_times', 'LIMIT_EXCEEDED', 'every weight of 300 blocks is a view of the same storages: the tensors add up to far more than the file holds', checkpoint({
     dims: { ...TINY, depth: 300 },
-    tensor: (_k, _sk, shape) => torchTensor('FloatStorage', 'big', 16384, 0, shape, stridesOf(shape)),
+    tensor: (_k, _sk, shape) => torchTensor('FloatStorage', 'big', 16384, 0, shape, contiguousStrides(shape)),
     storages: { big: new Uint8Array(16384 * 4) },
     zip: (specs) => specs.filter((s) => !/\/data\/\d+$/.test(s.name)),
   }), 2);
@@ -298,13 +284,13 @@ function recipes(): Recipe[] {
     const bombMiB = 512;
     const bomb = zeroBomb(bombMiB);
     const bombed = (offset: number) => checkpoint({
-      tensor: (k, _sk, shape) => (k === key ? torchTensor('FloatStorage', 'bomb', (bombMiB << 20) / 4, offset, shape, stridesOf(shape)) : undefined),
+      tensor: (k, _sk, shape) => (k === key ? torchTensor('FloatStorage', 'bomb', (bombMiB << 20) / 4, offset, shape, contiguousStrides(shape)) : undefined),
       zip: (specs) => [...specs, { name: 'tiny/data/bomb', method: 8, compressed: bomb.compressed, size: bomb.size, crc: bomb.crc }],
     });
     w('d3_bomb_needed_to_the_end', 'LIMIT_EXCEEDED', `${key} sits at the end of a 512 MiB deflated storage (~0.5 MB compressed): inflating that far is refused before it starts`, bombed((bombMiB << 20) / 4 - n), 3);
     w('d3_bomb_prefix_only', 'OK', `${key} sits at the start of the same 512 MiB bomb: only its 4 KiB are inflated`, bombed(0), 3);
     w('d3_bomb_shared_by_49_tensors', 'OK', 'all 49 weights are views at the start of one 512 MiB bomb: inflated once, up to the last byte needed', checkpoint({
-      tensor: (_k, _sk, shape) => torchTensor('FloatStorage', 'bomb', (bombMiB << 20) / 4, 0, shape, stridesOf(shape)),
+      tensor: (_k, _sk, shape) => torchTensor('FloatStorage', 'bomb', (bombMiB << 20) / 4, 0, shape, contiguousStrides(shape)),
       zip: (specs) => [...specs.filter((s) => !/\/data\/\d+$/.test(s.name)), { name: 'tiny/data/bomb', method: 8, compressed: bomb.compressed, size: bomb.size, crc: bomb.crc }],
     }), 3);
     const pklBomb = zeroBomb(1024, pickle2({ $dict: [['epoch', 3]] }));
@@ -412,8 +398,8 @@ function recipes(): Recipe[] {
   }
 
   // dtypes
-  w('dtype_complex_storage', 'UNSUPPORTED_DTYPE', 'head.weight in a ComplexFloatStorage', checkpoint({ tensor: (k, sk, shape) => (k === 'head.weight' ? torchTensor('ComplexFloatStorage', sk, numel(shape) / 2, 0, shape, stridesOf(shape)) : undefined) }));
-  w('dtype_qint8_storage', 'UNSUPPORTED_DTYPE', 'head.bias in a QInt8Storage', checkpoint({ tensor: (k, sk, shape) => (k === 'head.bias' ? torchTensor('QInt8Storage', sk, numel(shape), 0, shape, stridesOf(shape)) : undefined) }));
+  w('dtype_complex_storage', 'UNSUPPORTED_DTYPE', 'head.weight in a ComplexFloatStorage', checkpoint({ tensor: (k, sk, shape) => (k === 'head.weight' ? torchTensor('ComplexFloatStorage', sk, numel(shape) / 2, 0, shape, contiguousStrides(shape)) : undefined) }));
+  w('dtype_qint8_storage', 'UNSUPPORTED_DTYPE', 'head.bias in a QInt8Storage', checkpoint({ tensor: (k, sk, shape) => (k === 'head.bias' ? torchTensor('QInt8Storage', sk, numel(shape), 0, shape, contiguousStrides(shape)) : undefined) }));
   w('dtype_big_endian', 'BAD_WEIGHTS', 'byteorder "big"', checkpoint({ zip: (specs) => specs.map((s) => (s.name.endsWith('byteorder') ? { name: s.name, data: Buffer.from('big') } : s)) }));
   w('dtype_half_weights', 'OK', 'every weight in a HalfStorage (float16), converted to float32', checkpoint({ dtype: 'float16' }));
   d('dtype_complex_array', 'UNSUPPORTED_DTYPE', 'a complex64 video', testData({ video: ndarray('c8', [1, 3, TINY.T, TINY.image, TINY.image], new Uint8Array(3 * TINY.T * TINY.image ** 2 * 8)) }));
@@ -431,8 +417,8 @@ function recipes(): Recipe[] {
   d('structure_not_pair', 'BAD_TEST_DATA', 'a top level of three items', testData({ root: (v, p, b) => [v, p, b] }));
   w('missing_key', 'MISSING_WEIGHTS', 'no blocks.1.mlp.fc2.weight', checkpoint({ drop: ['blocks.1.mlp.fc2.weight'] }));
   w('wrong_shape', 'BAD_WEIGHTS', 'blocks.1.attn.qkv.weight is (16, 16), not (48, 16)', checkpoint({ tensor: (k, sk) => (k === 'blocks.1.attn.qkv.weight' ? torchTensor('FloatStorage', sk, 768, 0, [16, 16], [16, 1]) : undefined) }));
-  w('tensor_past_storage', 'BAD_WEIGHTS', 'head.weight starts 10 elements before its storage ends', checkpoint({ tensor: (k, sk, shape) => (k === 'head.weight' ? torchTensor('FloatStorage', sk, numel(shape), numel(shape) - 10, shape, stridesOf(shape)) : undefined) }));
-  w('storage_smaller_than_declared', 'BAD_WEIGHTS', 'a storage entry shorter than its declared element count', checkpoint({ tensor: (k, sk, shape) => (k === 'norm.bias' ? torchTensor('FloatStorage', sk, 1000, 0, shape, stridesOf(shape)) : undefined) }));
+  w('tensor_past_storage', 'BAD_WEIGHTS', 'head.weight starts 10 elements before its storage ends', checkpoint({ tensor: (k, sk, shape) => (k === 'head.weight' ? torchTensor('FloatStorage', sk, numel(shape), numel(shape) - 10, shape, contiguousStrides(shape)) : undefined) }));
+  w('storage_smaller_than_declared', 'BAD_WEIGHTS', 'a storage entry shorter than its declared element count', checkpoint({ tensor: (k, sk, shape) => (k === 'norm.bias' ? torchTensor('FloatStorage', sk, 1000, 0, shape, contiguousStrides(shape)) : undefined) }));
   w('legacy_protocol', 'BAD_WEIGHTS', 'legacy protocol 1000', legacyCheckpoint({ protocol: 1000 }));
   w('legacy_big_endian', 'BAD_WEIGHTS', 'legacy sys_info little_endian False', legacyCheckpoint({ littleEndian: false }));
   w('legacy_count_mismatch', 'BAD_WEIGHTS', 'legacy storage records one element more than referenced', legacyCheckpoint({ countDelta: 1 }));
