@@ -17,12 +17,12 @@
  *   bytes a thousand times over are refused, tied weights still load.
  */
 import { LabError } from '../errors';
-import { DType, DTYPE_SIZE, Tensor, checkedNumel, numel } from '../tensor';
+import { DType, DTYPE_SIZE, Tensor, checkedNumel } from '../tensor';
 import { FileSource, OpenedFile, openRegularFile, readAt, readAtSync } from './file';
 import {
   BASE_GLOBALS, LazyBytes, PyCallable, PyObject, contiguousStrides, gatherStrided, shortRepr, typeName, unpickleAt, unpickleFrom, viewAs,
 } from './pickle';
-import { ByteRange, ZipArchive, openZipFile } from './zip';
+import { ByteRange, openZipFile } from './zip';
 
 export interface LazyTensor {
   name: string;
