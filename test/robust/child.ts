@@ -40,7 +40,9 @@ export interface ChildResult {
 
 const gc = (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc;
 const seeds = new Map<string, { bytes: Uint8Array; structure: Structure }>();
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'robust-child-'));
+// The pool gives each child a folder of its own and removes it, also after killing the child.
+const scratch = process.env.ROBUST_SCRATCH ?? fs.mkdtempSync(path.join(os.tmpdir(), 'robust-child-'));
+fs.mkdirSync(scratch, { recursive: true });
 process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function seedOf(file: string) {

@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import type { CaseBody, ChildCase, ChildResult } from './child';
 
@@ -42,12 +43,14 @@ export async function runPool(specs: CaseBody[], o: PoolOptions): Promise<ChildR
   let next = 0;
   const childJs = path.join(__dirname, 'child.js');
   const workers = new Set<Worker>();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'robust-pool-'));
+  let spawned = 0;
 
   const spawn = (): Worker => {
     const proc = fork(childJs, [], {
       execArgv: [`--max-old-space-size=${o.heapMB}`, '--expose-gc'],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', ROBUST_SCRATCH: path.join(scratch, String(spawned++)) },
     });
     const w: Worker = { proc, stderr: [], ready: Promise.resolve() };
     workers.add(w);
@@ -118,6 +121,7 @@ export async function runPool(specs: CaseBody[], o: PoolOptions): Promise<ChildR
     await Promise.all(Array.from({ length: o.workers }, () => drive()));
   } finally {
     clearInterval(watchdog);
+    fs.rmSync(scratch, { recursive: true, force: true });
   }
   return results;
 }
