@@ -5,10 +5,12 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { LabError } from './errors';
 import { readTestData, type TestData } from './formats/testdata';
+import { openRegularFile } from './formats/file';
 import { readNpy } from './formats/npy';
-import { headCandidates, inferConfig } from './model/config';
+import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
+import { headCandidatesFor, loadModelWeights } from './model/validate';
 import { buildTimeSformer, type BuiltGraph, type GraphOptions } from './model/timesformer';
 import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
@@ -43,7 +45,7 @@ function check(signal: AbortSignal | undefined): void {
 
 /**
  * Read the checkpoint (official .pyth, HuggingFace folder, safetensors: see model/load.ts), infer
- * the configuration and load every weight as float32.
+ * the configuration and load the weights the graph uses as float32, checked finite.
  */
 export async function loadModel(weightsPath: string): Promise<LoadedModel> {
   const src = await openModelSource(weightsPath);
@@ -52,14 +54,7 @@ export async function loadModel(weightsPath: string): Promise<LoadedModel> {
     const inferred = inferConfig(entries, weightsPath, { headOptional: src.headOptional });
     if (src.hfConfig) checkHfSizes(src.hfConfig, inferred);
     const base = { ...inferred, layerNormEps: src.layerNormEps ?? inferred.layerNormEps };
-    const weights = new Map<string, Float32Array>();
-    const dtypes = new Map<string, number>();
-    for (const [k, e] of entries) {
-      const t = await e.load();
-      weights.set(k, t.toFloat32());
-      dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + t.size);
-    }
-    const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
+    const { weights, dtype } = await loadModelWeights(entries, base, weightsPath, src.loadMany);
     const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
     return {
       weightsPath, format: src.format, dtype, weights, base, heads: src.heads, labels, normalization: src.normalization,
@@ -116,7 +111,7 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   if (d.blocks.length === 0) throw new LabError('HEADS_UNDETECTED', 'the test data has no block outputs to detect the head count from; pass --heads', d.path);
   const tried: { heads: number; block0RelL2: number }[] = [];
   const B = d.video.shape[0];
-  for (const heads of headCandidates(m.base.embedDim)) {
+  for (const heads of headCandidatesFor(m.base.embedDim, m.weightsPath)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
     const out = await runFp32OnCpu(g, d.video);
@@ -225,14 +220,14 @@ async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOpt
   }
   const path = spec!;
   if (/\.npy$/i.test(path) || (await startsWith(path, '\x93NUMPY'))) return clipFromArray(await readNpy(path), m, path, clipNormalization(m, o));
-  const d = await readTestData(path);
+  const d = await readTestData(path, m.base);
   return { video: d.video, input: { kind: 'test-data', label: `video of ${basename(path)}`, path, shape: [...d.video.shape] } };
 }
 
 async function startsWith(path: string, magic: string): Promise<boolean> {
   let fh: fs.promises.FileHandle | undefined;
   try {
-    fh = await fs.promises.open(path, 'r');
+    fh = (await openRegularFile(path)).handle; // never a FIFO or a device
     const b = Buffer.alloc(magic.length);
     const { bytesRead } = await fh.read(b, 0, b.length, 0);
     return bytesRead === b.length && b.toString('latin1') === magic;
@@ -358,7 +353,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   let clip: { video: Tensor<'float32'>; input: InputInfo };
   if (o.data) {
     stage('reading test data', o.data);
-    data = await readTestData(o.data);
+    data = await readTestData(o.data, m.base);
     checkAgreement(m, data);
     clip = { video: data.video, input: { kind: 'test-data', label: `video of ${basename(o.data)}`, path: o.data, shape: [...data.video.shape] } };
   } else {
@@ -390,9 +385,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
     headsSource = 'detected';
     say(`heads: ${heads} (detected: block 0 matches the reference)`);
   } else {
-    const cands = headCandidates(m.base.embedDim);
-    if (!cands.length) throw new LabError('BAD_WEIGHTS', `embed dim ${m.base.embedDim} admits no head count with a head dim of at least 8`, o.weights);
-    heads = cands[0];
+    heads = headCandidatesFor(m.base.embedDim, o.weights)[0];
     headsSource = 'assumed';
     say(`heads: ${heads} (assumed: head dim ${m.base.embedDim / heads}; no test data to detect it from, pass --heads to set it)`);
   }

@@ -10,9 +10,24 @@ import type { EpChoice, EpName, Fallback, LayerNormMode, Precision, Realization 
 import { explainProviderError, optimizationLevel, providerOrder, realizationFor } from './providers';
 
 let ortModule: typeof ortTypes | undefined;
+
+/**
+ * onnxruntime 1.30's Linux build carries Microsoft's 1DS telemetry (core/platform/posix/telemetry.cc):
+ * when its environment is created, unless ORT_DISABLE_TELEMETRY is truthy (or a CI variable is set),
+ * it writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}
+ * ($XDG_CACHE_HOME honored), a `.ses` file and an empty mat-debug-<pid>.log in $TMPDIR, and queues
+ * events for upload. The switch is read once, when the native library initializes, so it is set
+ * here, before the one require() of onnxruntime-node — in every process that runs an engine (the CLI,
+ * the worker the extension forks, tests). It overrides a user's ORT_DISABLE_TELEMETRY=0: the lab
+ * writes no files but those the user asks for. Child processes inherit it.
+ */
+export function disableOrtTelemetry(): void {
+  process.env.ORT_DISABLE_TELEMETRY = '1';
+}
 /** Loaded lazily so that readers, graph building and tests of pure code never load the native library. */
 export function ort(): typeof ortTypes {
   if (!ortModule) {
+    disableOrtTelemetry();
     ortModule = require('onnxruntime-node') as typeof ortTypes;
     // Provider load failures are caught, explained and reported as fallbacks; keep ORT's own
     // logger from printing them a second time, in red, on stderr.
