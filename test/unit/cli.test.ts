@@ -36,9 +36,9 @@ describe('cli', function () {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /FP16 emulated .* LayerNorm plain — 4 heads \(detected\)/);
     assert.match(r.out, /^4 +1\.31e-1 .*temporal_norm1 \(ch 21, 128 > 65504\).*<-- jump$/m);
-    assert.match(r.out, /^verdict: FAIL — Block 4 temporal LayerNorm/m);
+    assert.match(r.out, /^verdict: FAIL — Block 4 fails \(rel err 0\.13 > 0\.025\)\. Block 4 temporal LayerNorm/m);
     assert.match(r.out, /^trtexec: trtexec --onnx=timesformer\.onnx --fp16 /m);
-    assert.match(r.out, /LayerNorm fused[\s\S]*^verdict: PASS — All 12 blocks within 0\.01/m);
+    assert.match(r.out, /LayerNorm fused[\s\S]*^verdict: PASS — All 12 blocks within 0\.025/m);
     const reports = parseReportJson<Report[]>(fs.readFileSync(json, 'utf8'));
     assert.equal(reports.length, 2);
     const ln = reports[0].blocks[4].layerNorms[0];
