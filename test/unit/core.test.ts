@@ -93,12 +93,12 @@ describe('engine: providers', () => {
     assert.equal(realizationLabel('cpu', 'fp32', 'fp32', 'fp16'), 'FP32 (CPU EP)');
   });
   it('keeps a plain or prescaled LayerNorm decomposed on a true fp16 graph without probes (no LayerNormFusion)', () => {
-    assert.equal(optimizationLevel('native', 'plain', false), 'basic');
-    assert.equal(optimizationLevel('native', 'prescaled', false), 'basic');
+    assert.equal(optimizationLevel('native', 'plain', false), 'disabled');
+    assert.equal(optimizationLevel('native', 'prescaled', false), 'disabled');
     assert.equal(optimizationLevel('native', 'plain', true), 'all', 'probe outputs block the fusion');
     assert.equal(optimizationLevel('native', 'fused', false), 'all');
     assert.equal(optimizationLevel('emulated', 'plain', false), 'all', 'the Casts block the fusion');
-    assert.equal(optimizationLevel('native', ['fp32', 'plain'], false), 'basic', 'one plain LayerNorm among fixed ones (the minimal fix) is enough');
+    assert.equal(optimizationLevel('native', ['fp32', 'plain'], false), 'disabled', 'one plain LayerNorm among fixed ones (the minimal fix) is enough');
     assert.equal(optimizationLevel('native', ['fused', 'fp32'], false), 'all');
   });
   it('explains provider load failures in words a user can act on', () => {

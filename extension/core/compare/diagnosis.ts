@@ -260,7 +260,8 @@ function candidatesFor(d: DiagnoseInput, firstBad: number | null): Candidate[] {
     const src = h ? { option: 'given', config: 'read from the checkpoint', assumed: 'assumed', detected: 'detected' }[h.source] : '';
     if (h && better.length) {
       out.push({ kind: 'heads', text: `a wrong head count: with ${h.heads} heads (${src}) block 0 is off by ${fmt(b0)}, with ${better[0].heads} heads it matches the reference (rel err ${fmt(better[0].block0RelL2)}); run with --heads ${better[0].heads}` });
-    } else if (h && h.source !== 'detected') {
+    } else if (h && h.source !== 'detected' && h.tried.length === 0) {
+      // (when every head count was tried and none fits, heads are ruled out)
       out.push({ kind: 'heads', text: `a wrong head count: ${h.heads} heads were ${src}, not detected (the count is not in the weights); give test data to detect it` });
     }
     out.push({ kind: 'mismatch', text: `weights and reference that do not belong together: block 0 is already off by ${fmt(b0)}${p === 'fp32' ? ' in FP32' : ''}, where our FP32 graph matches the official model to 3e-6` });

@@ -49,15 +49,16 @@ export function realizationLabel(ep: EpName, precision: Precision, r: Realizatio
 
 /**
  * onnxruntime's graph optimization level for a graph. On a true fp16 graph, ORT's LayerNormFusion
- * and SimplifiedLayerNormFusion (level 'extended' and up) would fold a decomposed LayerNorm — or
- * its Pow → ReduceMean → Add → Sqrt → Div tail — into one kernel that accumulates in fp32: a
- * `plain` or `prescaled` LayerNorm would silently stop being itself. The statistics' side outputs
- * read the intermediate tensors (square, variance, mean), which blocks those fusions; without them,
- * stay at 'basic'.
+ * and SimplifiedLayerNormFusion fold a decomposed LayerNorm — or its Pow → ReduceMean → Add → Sqrt
+ * → Div tail — into one kernel that accumulates in fp32: a `plain` or `prescaled` LayerNorm would
+ * silently stop being itself. Measured with onnxruntime-node 1.30 (test/unit/numerics.test.ts):
+ * LayerNormFusion already runs at 'basic' (pure fp16 LayerNorms), SimplifiedLayerNormFusion at
+ * 'all' (fp32-accumulated ones). The statistics' side outputs read the intermediate tensors
+ * (square, variance, mean), which blocks both; without them, no graph optimization at all.
  */
-export function optimizationLevel(r: Realization, layerNorm: LayerNormMode | readonly LayerNormMode[], stats: boolean): 'all' | 'basic' {
+export function optimizationLevel(r: Realization, layerNorm: LayerNormMode | readonly LayerNormMode[], stats: boolean): 'all' | 'disabled' {
   const modes: readonly LayerNormMode[] = typeof layerNorm === 'string' ? [layerNorm] : layerNorm;
-  return r === 'native' && !stats && modes.some((m) => m === 'plain' || m === 'prescaled') ? 'basic' : 'all';
+  return r === 'native' && !stats && modes.some((m) => m === 'plain' || m === 'prescaled') ? 'disabled' : 'all';
 }
 
 /** Turn onnxruntime's load error into a reason a user can act on. */

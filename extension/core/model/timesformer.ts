@@ -382,8 +382,7 @@ class TimeSformerGraph {
     const fltMax = g.scalar(FLT_MAX, ElemType.FLOAT);
     const nonFinite = (t: string) => count(g.op('Not', [g.op('LessOrEqual', [g.op('Abs', [t]), fltMax])]));
     const inf = (t: string) => count(g.op('Greater', [g.op('Abs', [t]), fltMax]));
-    this.statMissing ??= g.floatInit('const/stat_missing', [1], Float32Array.of(-1));
-    const missing = this.statMissing;
+    const missing = () => (this.statMissing ??= g.floatInit('const/stat_missing', [1], Float32Array.of(-1)));
     const x32 = f32(x, this.main.t);
     const mean = g.op('ReduceMean', [x32], { axes: [-1], keepdims: 1 });
     const d = g.op('Sub', [x32, mean]);
@@ -395,10 +394,10 @@ class TimeSformerGraph {
       maxSumSq: reduceAll('ReduceMax', rowSum(sq)),
       maxAbsSum: reduceAll('ReduceMax', g.op('Abs', [rowSum(x32)])),
       inputNonFinite: nonFinite(x32),
-      sqInf: internals.sq ? inf(f32(internals.sq, internals.t)) : missing,
-      sqNonFinite: internals.sq ? nonFinite(f32(internals.sq, internals.t)) : missing,
-      varNonFinite: internals.variance ? nonFinite(f32(internals.variance, internals.t)) : missing,
-      meanNonFinite: internals.mean ? nonFinite(f32(internals.mean, internals.t)) : missing,
+      sqInf: internals.sq ? inf(f32(internals.sq, internals.t)) : missing(),
+      sqNonFinite: internals.sq ? nonFinite(f32(internals.sq, internals.t)) : missing(),
+      varNonFinite: internals.variance ? nonFinite(f32(internals.variance, internals.t)) : missing(),
+      meanNonFinite: internals.mean ? nonFinite(f32(internals.mean, internals.t)) : missing(),
     };
     info.stats = g.claim(`${key}.stats`);
     g.op('Concat', LN_STAT_FIELDS.map((f) => fields[f]), { axis: 0 }, info.stats);
@@ -462,7 +461,8 @@ class TimeSformerGraph {
       const N = 1 + S * T;
       const n2 = this.layerNorm(x, `${k}.norm2`, i);
       const Hd = this.o.config.mlpHidden;
-      const h = this.gelu(this.linear(n2, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]), ctx);
+      const fc1 = this.linear(n2, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]);
+      const h = this.module(`${k}.mlp.act`, () => this.gelu(fc1, ctx));
       const m = this.linear(h, `${k}.mlp.fc2`, ctx, Hd, C, [B, N, C]);
       const out = this.r('Add', [x, m], ctx);
       return { out, cls: this.slice(out, 0, 1, 1), P: this.reshape(this.slice(out, 1, N, 1), [B, S, T, C]) };
