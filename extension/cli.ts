@@ -21,7 +21,7 @@ const USAGE = `usage:
                       [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
                       [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
                       [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--attention decomposed|fused] [--quiet]
-                      [--accumulate ${ACCUMULATE.join('|')}] [--layernorm minimal] [--fix-layernorms blocks.4.norm1,...] [--no-stats] [--repeat N]
+                      [--accumulate ${ACCUMULATE.join('|')}] [--layernorm minimal] [--fix-layernorms blocks.4.norm1,...] [--no-stats] [--repeat N] [--no-confirm]
   timesformer-lab export-onnx --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--heads N] [--layernorm ${LAYERNORM_MODES.join('|')}|minimal]
                       [--fix-layernorms a,b] [--form fused|decomposed] --out OUT.onnx
   timesformer-lab providers`;
@@ -52,7 +52,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
       tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
       'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' }, quiet: { type: 'boolean' },
-      accumulate: { type: 'string' }, 'fix-layernorms': { type: 'string' }, 'no-stats': { type: 'boolean' }, repeat: { type: 'string' },
+      accumulate: { type: 'string' }, 'fix-layernorms': { type: 'string' }, 'no-stats': { type: 'boolean' }, repeat: { type: 'string' }, 'no-confirm': { type: 'boolean' },
     },
     strict: true,
   });
@@ -65,6 +65,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const fix = values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean);
   const maxBlockError = num('max-block-error', values['max-block-error']);
   let exceeded = false;
+  const done: Report[] = [];
   const reports = await runModes(
     {
       weights: values.weights, data: values.data, input: values.input, heads: num('heads', values.heads, true), precision, ep,
@@ -75,12 +76,16 @@ async function cmdRun(argv: string[]): Promise<number> {
       fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
       accumulate: pick('accumulate', values.accumulate, ACCUMULATE, 'fp32'), probes: values['no-stats'] ? false : undefined,
       repeat: num('repeat', values.repeat, true), layerNormOverrides: fix && Object.fromEntries(fix.map((n) => [n, 'fp32' as LayerNormMode])),
+      confirmMinimalFix: values['no-confirm'] ? false : undefined,
     },
     modes,
     {
       log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
       onResult: ({ report }) => {
         process.stdout.write(formatTable(report) + '\n');
+        done.push(report);
+        // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
+        if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
         if (maxBlockError !== undefined) {
           const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
           if (!(worst <= maxBlockError)) {
