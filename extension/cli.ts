@@ -82,7 +82,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     {
       log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
       onResult: ({ report }) => {
-        process.stdout.write(formatTable(report) + '\n');
+        process.stdout.write(formatTable(report) + '\n\n');
         done.push(report);
         // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
         if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));

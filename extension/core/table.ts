@@ -15,7 +15,8 @@ export function formatTable(r: Report): string {
   const lines: string[] = [];
   const heads = `${r.config.heads} heads${r.config.headsSource === 'option' ? '' : ` (${r.config.headsSource})`}`;
   const over = Object.entries(r.run.layerNormOverrides ?? {});
-  const overText = over.length ? ` (${[...new Set(over.map(([, m]) => m))].map((m) => `${m}: ${over.filter(([, x]) => x === m).map(([n]) => n).join(', ')}`).join('; ')})` : '';
+  const names = (ns: string[]) => (ns.length > 4 ? `${ns.length} LayerNorms, ${ns.slice(0, 2).join(', ')} … ${ns[ns.length - 1]}` : ns.join(', '));
+  const overText = over.length ? ` (${[...new Set(over.map(([, m]) => m))].map((m) => `${m}: ${names(over.filter(([, x]) => x === m).map(([n]) => n))}`).join('; ')})` : '';
   lines.push(`${r.run.label} — LayerNorm ${r.run.layerNorm}${overText} — ${heads}`);
   lines.push(`reference: ${r.inputs.reference.label}; input: ${r.inputs.input.label}`);
   for (const f of r.run.fallbacks) lines.push(`  fallback: ${f.ep}: ${f.reason}`);

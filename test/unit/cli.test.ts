@@ -56,7 +56,7 @@ describe('cli', function () {
     const json = path.join(tmp, 'm.json');
     const r = await cli(['run', '--weights', W, '--data', D, '--heads', '4', '--precision', 'fp16', '--accumulate', 'fp16', '--layernorm', 'minimal', '--quiet', '--json', json]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^FP16 emulated \(CPU EP: .*fp16 accumulation modelled only as the reductions' 16-bit overflow.*\) — LayerNorm plain \(fp32: blocks\.4\.temporal_norm1, .*, norm\) — 4 heads$/m);
+    assert.match(r.out, /^FP16 emulated \(CPU EP: .*fp16 accumulation modelled only as the reductions' 16-bit overflow.*\) — LayerNorm plain \(fp32: 25 LayerNorms, blocks\.4\.temporal_norm1, blocks\.4\.norm1 … norm\) — 4 heads$/m);
     assert.match(r.out, /^verdict: PASS — All 12 blocks within 0\.025/m);
     const rep = parseReportJson<Report>(fs.readFileSync(json, 'utf8'));
     assert.equal(rep.run.accumulate, 'fp16');
