@@ -169,10 +169,13 @@ function mechanisms(
     const limit = limits[kind];
     return { kind, value, wouldHit: value > FP16_MAX, limit, fires: limit !== null && value > limit, observed: fromEngine && cleanInput && observed };
   };
+  // an inf mean (its accumulator overflowed) makes every x − mean, square and variance inf after it:
+  // only the first tensor to go inf tells which mechanism it was
+  const meanOk = v.meanNonFinite === 0;
   return [
-    m('square', v.maxSq, v.sqInf > 0),
+    m('square', v.maxSq, v.sqInf > 0 && meanOk),
     // the variance went inf/NaN although every square was finite: its accumulator overflowed
-    m('sumSquares', v.maxSumSq, v.varNonFinite > 0 && v.sqNonFinite === 0),
+    m('sumSquares', v.maxSumSq, v.varNonFinite > 0 && v.sqNonFinite === 0 && meanOk),
     m('sumX', v.maxAbsSum, v.meanNonFinite > 0),
     { kind: 'nonFiniteInput', value: v.inputNonFinite, wouldHit: v.inputNonFinite > 0, limit: 0, fires: v.inputNonFinite > 0, observed: fromEngine && v.inputNonFinite > 0 },
   ];
