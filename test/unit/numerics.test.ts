@@ -181,10 +181,10 @@ describe('numerics: the minimal fix on d1', function () {
     assert.equal(mf.trtexec, report.diagnosis.trtexec);
     assert.ok(mf.trtexec.includes('--layerPrecisions=/model/blocks.4/temporal_norm1/LayerNormalization:fp32,'));
   });
-  it('is irreducible: leaving out any one of them fails (three spot checks)', async () => {
+  it('is irreducible: leaving out any one of them fails (spot checks: the first and the last)', async () => {
     const o: PipelineOptions = { ...D1, ep: 'cpu', heads: 4, precision: 'fp16', confirmMinimalFix: false };
     const p = await prepare(o);
-    for (const drop of ['blocks.4.temporal_norm1', 'blocks.8.norm1', 'norm']) {
+    for (const drop of ['blocks.4.temporal_norm1', 'norm']) {
       const overrides = Object.fromEntries(D1_OVERFLOWING.filter((n) => n !== drop).map((n) => [n, 'fp32' as const]));
       const r = (await runMode(p, { ...o, layerNorm: 'plain', layerNormOverrides: overrides })).report;
       assert.equal(r.diagnosis.verdict, 'fail', `without ${drop}: ${errs(r)} | probs ${r.probs.relL2}`);
