@@ -48,8 +48,10 @@ export interface EngineRequest {
   /** Builds the model bytes for a realization (the graph differs between emulated, native and TensorRT). */
   buildModel: (r: Realization, ep: EpName) => Uint8Array;
   log?: (line: string) => void;
-  /** Whether the graphs carry LayerNorm probe outputs (default true); see optimizationLevel(). */
+  /** Whether the graphs carry LayerNorm statistics outputs (default true); see optimizationLevel(). */
   probes?: boolean;
+  /** Every LayerNorm mode in the graph (`layerNorm` and its per-LayerNorm overrides); default [layerNorm]. */
+  layerNormModes?: readonly LayerNormMode[];
   /** Test seam: providers treated as unavailable with this reason (for fallback tests). */
   forceUnavailable?: Partial<Record<EpName, string>>;
 }
@@ -69,7 +71,7 @@ export interface Engine {
 
 function sessionOptions(ep: EpName, req: EngineRequest, realization: Realization): { opts: ortTypes.InferenceSession.SessionOptions; cache: 'none' | 'built' | 'reused' } {
   const base: ortTypes.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: optimizationLevel(realization, req.layerNorm, req.probes ?? true),
+    graphOptimizationLevel: optimizationLevel(realization, req.layerNormModes ?? [req.layerNorm], req.probes ?? true),
     logSeverityLevel: 3,
   };
   const deviceId = req.deviceId ?? 0;
