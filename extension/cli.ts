@@ -2,6 +2,7 @@
 /**
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
  *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input CLIP] [options]   (see RUN_USAGE, or `run --help`)
+ *   timesformer-lab export-onnx --weights W [--data D | --input …] [--heads N] [--layernorm MODE|minimal] [--fix-layernorms a,b] [--form fused|decomposed] --out F
  *   timesformer-lab providers
  * Exit code (as Polygraphy's: a failed comparison is not a success):
  *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
@@ -12,8 +13,8 @@ import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { isLabError, LabError } from './core/errors';
 import { checkOutputPath, checkTolerance, FP32_OP_NAMES, MAX_PRESCALE_SHIFT, validateOptions, type OptionNames } from './core/options';
-import { runModes } from './core/pipeline';
-import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision } from './core/report';
+import { runModes, type LayerNormChoice } from './core/pipeline';
+import { ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type Accumulate, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision, type Report } from './core/report';
 import { formatTable } from './core/table';
 
 const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--data TEST_DATA | --input CLIP] [options]
@@ -25,10 +26,12 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
                           test_data.p (its video), or a .npy (B,3,T,H,W floats or T,H,W,3 uint8 frames)
   --mean R,G,B --std R,G,B   uint8 frames: normalization (default: the checkpoint's, else 0.45 / 0.225)
   --precision P           ${PRECISIONS.join(' | ')} (default fp32)
-  --layernorm M[,M...]    ${LAYERNORM_MODES.join(' | ')} | all (default plain); several modes run one after another
+  --layernorm M[,M...]    ${LAYERNORM_MODES.join(' | ')} | minimal | all (default plain); several modes run one after another
+  --fix-layernorms A,B    LayerNorms kept in FP32 on top of the mode (blocks.4.norm1, norm)
+  --accumulate A          ${ACCUMULATE.join(' | ')}: where 16-bit engines accumulate reductions (default fp32)
   --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next
   --heads N               attention heads (default: the checkpoint's config, else detected from the test data)
-  --tolerance X           a block passes when its rel L2 error is at most X (default 0.01)
+  --tolerance X           a block passes when its rel L2 error is at most X (default per precision)
   --max-block-error X     also fail when any block or the probabilities exceed X
   --json FILE             write the Report (one object; an array of them for several modes)
   --save-onnx FILE        write the ONNX graph as run (FILE.<mode>.onnx for several modes)
@@ -37,6 +40,9 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
   --attention A           decomposed | fused (default decomposed)
   --device-id N           GPU for the CUDA and TensorRT providers (default 0)
   --trt-cache DIR         TensorRT engine cache folder
+  --no-stats              no LayerNorm statistics outputs in the engine graph
+  --repeat N              run the engine N times (timing)
+  --no-confirm            minimal: do not re-run to confirm the minimal fix
   --quiet                 no progress log on stderr
   -h, --help              this help
 
@@ -46,23 +52,20 @@ multi-mode run such as --layernorm plain,fp32 exits 1 when plain fails even if t
 
 const USAGE = `usage:
   timesformer-lab run --weights CHECKPOINT [--data TEST_DATA] [options]  (run --help for the options)
+  timesformer-lab export-onnx --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--layernorm MODE|minimal]
+                      [--fix-layernorms a,b] [--form fused|decomposed] --out OUT.onnx
+                                                                         the FP32 graph for TensorRT and its trtexec line
   timesformer-lab providers                                              which execution providers load here
   timesformer-lab --help`;
 
 /** The CLI's names of the options, so that a validation error names the flag the user typed. */
 const FLAG_NAMES: OptionNames = {
   precision: '--precision', layerNorm: '--layernorm', ep: '--ep', attention: '--attention', tolerance: '--tolerance',
-  heads: '--heads', prescaleShift: '--prescale-shift', deviceId: '--device-id', fp32Ops: '--fp32-ops',
+  heads: '--heads', prescaleShift: '--prescale-shift', deviceId: '--device-id', fp32Ops: '--fp32-ops', accumulate: '--accumulate', repeat: '--repeat',
 };
 
 /** A usage error: the message, then where to find help. */
 class UsageError extends Error {}
-
-/** `0.45,0.45,0.45` -> numbers (the pipeline checks how many). */
-function numList(flag: string, v: string | undefined): number[] | undefined {
-  if (v === undefined) return undefined;
-  return v.split(',').map((x) => num(flag, x)!);
-}
 
 function num(flag: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
@@ -71,12 +74,18 @@ function num(flag: string, v: string | undefined, integer = false): number | und
   return n;
 }
 
+/** `0.45,0.45,0.45` -> numbers (the pipeline checks how many). */
+function numList(flag: string, v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((x) => num(flag, x)!);
+}
+
 /** `--tolerance -1` reads as the value -1 (parseArgs would call it ambiguous): negative numbers are values. */
 function joinNegativeValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (/^--[\w-]+$/.test(a) && a !== '--quiet' && a !== '--help' && /^-(\d|\.\d|Infinity)/.test(argv[i + 1] ?? '')) out.push(`${a}=${argv[++i]}`);
+    if (/^--[\w-]+$/.test(a) && /^-(\d|\.\d|Infinity)/.test(argv[i + 1] ?? '')) out.push(`${a}=${argv[++i]}`);
     else out.push(a);
   }
   return out;
@@ -94,6 +103,7 @@ async function cmdRun(argv: string[]): Promise<number> {
         json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
         tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
         'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' },
+        accumulate: { type: 'string' }, 'fix-layernorms': { type: 'string' }, 'no-stats': { type: 'boolean' }, repeat: { type: 'string' }, 'no-confirm': { type: 'boolean' },
         quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -110,7 +120,8 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (values.data && values.input) throw new UsageError('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
   if (values.data && (values.mean || values.std)) throw new UsageError('--mean/--std normalize uint8 frames given with --input; with --data, the test data\'s video is already the model\'s input');
   const lnArg = values.layernorm ?? 'plain';
-  const modes = (lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => m.trim())) as LayerNormMode[];
+  const modes = (lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => m.trim())) as LayerNormChoice[];
+  const fix = values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean);
   const base: PipelineOptions = {
     weights: values.weights, data: values.data, input: values.input,
     heads: num('--heads', values.heads, true),
@@ -123,18 +134,28 @@ async function cmdRun(argv: string[]): Promise<number> {
     attention: (values.attention ?? 'decomposed') as 'decomposed' | 'fused',
     fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
     mean: numList('--mean', values.mean), std: numList('--std', values.std),
+    accumulate: (values.accumulate ?? 'fp32') as Accumulate,
+    probes: values['no-stats'] ? false : undefined,
+    repeat: num('--repeat', values.repeat, true),
+    layerNormOverrides: fix && Object.fromEntries(fix.map((n) => [n, 'fp32' as LayerNormMode])),
+    confirmMinimalFix: values['no-confirm'] ? false : undefined,
   };
   // Everything is checked before the first run: a typo must not cost a whole run.
-  for (const layerNorm of modes) validateOptions({ ...base, layerNorm }, FLAG_NAMES);
+  validateOptions(base, FLAG_NAMES);
+  for (const m of modes) if (m !== 'minimal') validateOptions({ layerNorm: m }, { layerNorm: '--layernorm' });
   const maxBlockError = values['max-block-error'] === undefined ? undefined : checkTolerance(num('--max-block-error', values['max-block-error']), '--max-block-error');
   if (values.json) checkOutputPath(values.json, '--json');
   if (values['save-onnx']) checkOutputPath(values['save-onnx'], '--save-onnx');
 
   const failed: string[] = [];
+  const done: Report[] = [];
   const reports = await runModes(base, modes, {
     log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
     onResult: ({ report }) => {
-      process.stdout.write(formatTable(report) + '\n');
+      process.stdout.write(formatTable(report) + '\n\n');
+      done.push(report);
+      // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
+      if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
       let bad = report.diagnosis.verdict === 'fail';
       if (maxBlockError !== undefined) {
         const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
@@ -143,13 +164,13 @@ async function cmdRun(argv: string[]): Promise<number> {
           process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
         }
       }
-      if (bad) failed.push(report.run.layerNorm);
+      if (bad) failed.push(modes[done.length - 1] ?? report.run.layerNorm);
     },
   });
   if (values.json) fs.writeFileSync(values.json, reportToJson(reports.length === 1 ? reports[0] : reports));
   if (modes.length > 1) {
     const passed = modes.filter((m) => !failed.includes(m));
-    process.stdout.write(`\noverall: ${failed.length ? 'FAIL' : 'PASS'} — ${failed.length ? `fails: ${failed.join(', ')}` : ''}${failed.length && passed.length ? '; ' : ''}${passed.length ? `passes: ${passed.join(', ')}` : ''}\n`);
+    process.stdout.write(`overall: ${failed.length ? 'FAIL' : 'PASS'} — ${failed.length ? `fails: ${failed.join(', ')}` : ''}${failed.length && passed.length ? '; ' : ''}${passed.length ? `passes: ${passed.join(', ')}` : ''}\n`);
   }
   return failed.length ? 1 : 0;
 }
@@ -170,15 +191,25 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'run') return await cmdRun(rest);
     if (cmd === 'providers') return await cmdProviders(rest);
+    if (cmd === 'export-onnx') {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      }
+      const out = rest[rest.indexOf('--out') + 1];
+      if (rest.includes('--out') && out) checkOutputPath(out, '--out');
+      return await (await import('./export-cli')).cmdExportOnnx(rest);
+    }
     if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
     if (cmd === undefined) throw new UsageError('no command given');
-    throw new UsageError(`unknown command '${cmd}' (the commands are run and providers)`);
+    throw new UsageError(`unknown command '${cmd}' (the commands are run, export-onnx and providers)`);
   } catch (e) {
-    if (e instanceof UsageError) process.stderr.write(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);
-    else if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+    if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
+      process.stderr.write(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);
+    } else if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
     else process.stderr.write(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
     return 2;
   }

@@ -12,6 +12,7 @@
 # Everything lands in $OUT (at most 8 files come back): log.txt (all output, the tables included),
 # torch.json, torch_after.json, bench.json, cli_webgpu.json (every CLI report).
 # Whole run kept under ~9 minutes (BUDGET_S); progress lines carry the wall time and seconds elapsed.
+# MODE=fullsize runs scripts/fullsize-check.sh after step 1 instead of steps 2-6.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -34,6 +35,13 @@ head -2 .carry/MANIFEST 2>/dev/null | tee -a "$LOG"
 unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1 | tail -1 | tee -a "$LOG"
+
+# MODE=fullsize: the full-size numerics check instead (scripts/fullsize-check.sh), then stop
+if [ "${MODE:-}" = fullsize ]; then
+  # shellcheck source=scripts/fullsize-check.sh
+  . scripts/fullsize-check.sh
+  exit 0
+fi
 
 # ---- 2. the full-size checkpoint
 step 120 node out/scripts/gen-checkpoint.js --out "$CKPT" --manifest /tmp/ckpt_manifest.json

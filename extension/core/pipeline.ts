@@ -5,21 +5,28 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { LabError } from './errors';
 import { readTestData, type TestData } from './formats/testdata';
+import { openRegularFile } from './formats/file';
 import { readNpy } from './formats/npy';
-import { headCandidates, inferConfig } from './model/config';
+import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
+import { headCandidatesFor, loadModelWeights } from './model/validate';
 import { buildTimeSformer, type BuiltGraph, type GraphOptions } from './model/timesformer';
+import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
-import { realizationLabel } from './engine/providers';
+import { realizationFor, realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
-import { diagnose } from './compare/diagnosis';
+import { diagnose, firingUnder, type DiagnoseInput } from './compare/diagnosis';
+import { defaultTolerance } from './compare/verdict';
 import { validateOptions } from './options';
 import {
   REPORT_VERSION, type BlockResult, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
   type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage,
 } from './report';
+
+/** A LayerNorm mode, or 'minimal': plain, with only the LayerNorms whose mechanism fires (read from the statistics) in FP32. */
+export type LayerNormChoice = LayerNormMode | 'minimal';
 
 export interface LoadedModel {
   weightsPath: string;
@@ -44,7 +51,7 @@ function check(signal: AbortSignal | undefined): void {
 
 /**
  * Read the checkpoint (official .pyth, HuggingFace folder, safetensors: see model/load.ts), infer
- * the configuration and load every weight as float32.
+ * the configuration and load the weights the graph uses as float32, checked finite.
  */
 export async function loadModel(weightsPath: string): Promise<LoadedModel> {
   const src = await openModelSource(weightsPath);
@@ -53,14 +60,7 @@ export async function loadModel(weightsPath: string): Promise<LoadedModel> {
     const inferred = inferConfig(entries, weightsPath, { headOptional: src.headOptional });
     if (src.hfConfig) checkHfSizes(src.hfConfig, inferred);
     const base = { ...inferred, layerNormEps: src.layerNormEps ?? inferred.layerNormEps };
-    const weights = new Map<string, Float32Array>();
-    const dtypes = new Map<string, number>();
-    for (const [k, e] of entries) {
-      const t = await e.load();
-      weights.set(k, t.toFloat32());
-      dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + t.size);
-    }
-    const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
+    const { weights, dtype } = await loadModelWeights(entries, base, weightsPath, src.loadMany);
     const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
     return {
       weightsPath, format: src.format, dtype, weights, base, heads: src.heads, labels, normalization: src.normalization,
@@ -95,17 +95,18 @@ export function checkAgreement(m: LoadedModel, d: TestData): void {
 }
 
 /**
- * Native fp16 graphs keep the patch-embedding Conv in fp32: measured on an H100 through WebGPU,
- * its 768-long dot products accumulated in fp16 are the largest error source (d1, fp32 LayerNorm:
- * blocks 0-2 at 9.2e-3 / 1.2e-2 / 1.4e-2 with it in fp16, 3.5e-3 / 4.6e-3 / 5.5e-3 in fp32), for
- * about 0.2% of the FLOPs. Gemm and MatMul in fp32 too reach PyTorch's level (2e-3 / 2.6e-3 / 3.2e-3).
+ * Op types native fp16 graphs keep in fp32 beyond what `accumulate` does: none. (Measured on an H100
+ * through WebGPU, fp16-accumulated GEMMs were the largest error source — the patch-embedding Conv
+ * alone: d1 blocks 0-2 at 9.2e-3 / 1.2e-2 / 1.4e-2 in fp16, 3.5e-3 / 4.6e-3 / 5.5e-3 in fp32 — and
+ * the default fp32 accumulation now covers Conv, MatMul and the reductions.)
  */
-export const DEFAULT_FP32_OPS: readonly string[] = ['Conv'];
+export const DEFAULT_FP32_OPS: readonly string[] = [];
 
 function graphOptions(config: ModelConfig, batch: number, o: PipelineOptions, realization: Realization, extra?: Partial<GraphOptions>): GraphOptions {
   return {
-    config, batch, precision: o.precision ?? 'fp32', realization, layerNorm: o.layerNorm ?? 'plain',
-    probes: o.probes ?? true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS, attention: o.attention ?? 'decomposed', ...extra,
+    config, batch, precision: o.precision ?? 'fp32', realization, layerNorm: o.layerNorm ?? 'plain', layerNormOverrides: o.layerNormOverrides,
+    accumulate: o.accumulate ?? 'fp32', probes: o.probes ?? true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS,
+    attention: o.attention ?? 'decomposed', ...extra,
   };
 }
 
@@ -117,7 +118,7 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   if (d.blocks.length === 0) throw new LabError('HEADS_UNDETECTED', 'the test data has no block outputs to detect the head count from; pass --heads', d.path);
   const tried: { heads: number; block0RelL2: number }[] = [];
   const B = d.video.shape[0];
-  for (const heads of headCandidates(m.base.embedDim)) {
+  for (const heads of headCandidatesFor(m.base.embedDim, m.weightsPath)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
     const out = await runFp32OnCpu(g, d.video);
@@ -128,7 +129,10 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   }
   const best = tried.reduce((a, b) => (b.block0RelL2 < a.block0RelL2 ? b : a));
   if (best.block0RelL2 < 1e-2) return { heads: best.heads, tried };
-  throw new LabError('HEADS_UNDETECTED', `no head count reproduces block 0 of the test data (best: ${best.heads} heads, rel err ${best.block0RelL2.toExponential(2)}); the checkpoint and test data may not belong together, or pass --heads`, d.path);
+  throw Object.assign(
+    new LabError('HEADS_UNDETECTED', `no head count reproduces block 0 of the test data (best: ${best.heads} heads, rel err ${best.block0RelL2.toExponential(2)}); the checkpoint and test data may not belong together, or pass --heads`, d.path),
+    { tried },
+  );
 }
 
 /** One run of an fp32 graph on the CPU EP (head detection, LayerNorm probe runs). */
@@ -178,10 +182,16 @@ export interface Prepared {
   /** The reference, or a promise of it (the self-reference is computed on first use). */
   reference(): Promise<Reference>;
   /**
-   * Outputs of our FP32 graph on the CPU EP with LayerNorm probes, run once and kept: the
-   * self-reference and the LayerNorm statistics of engines that carry no probes (TensorRT).
+   * Outputs of our FP32 graph on the CPU EP with LayerNorm statistics, run once and kept: the
+   * self-reference, the statistics of engines that carry none (TensorRT), and the healthy
+   * statistics the minimal fix is read from.
    */
   fp32Probe(): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }>;
+  /**
+   * Block 0's error for every head count (head detection), also when the count was given: the
+   * diagnosis's evidence for a wrong head count. Empty without test data.
+   */
+  headsEvidence(): Promise<{ heads: number; block0RelL2: number }[]>;
   /** Preparation times not yet charged to a Report (the first mode reports them). */
   pending: { readMs: number; headsMs: number; referenceMs: number };
   say(line: string): void;
@@ -226,14 +236,14 @@ async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOpt
   }
   const path = spec!;
   if (/\.npy$/i.test(path) || (await startsWith(path, '\x93NUMPY'))) return clipFromArray(await readNpy(path), m, path, clipNormalization(m, o));
-  const d = await readTestData(path);
+  const d = await readTestData(path, m.base);
   return { video: d.video, input: { kind: 'test-data', label: `video of ${basename(path)}`, path, shape: [...d.video.shape] } };
 }
 
 async function startsWith(path: string, magic: string): Promise<boolean> {
   let fh: fs.promises.FileHandle | undefined;
   try {
-    fh = await fs.promises.open(path, 'r');
+    fh = (await openRegularFile(path)).handle; // never a FIFO or a device
     const b = Buffer.alloc(magic.length);
     const { bytesRead } = await fh.read(b, 0, b.length, 0);
     return bytesRead === b.length && b.toString('latin1') === magic;
@@ -360,7 +370,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   let clip: { video: Tensor<'float32'>; input: InputInfo };
   if (o.data) {
     stage('reading test data', o.data);
-    data = await readTestData(o.data);
+    data = await readTestData(o.data, m.base);
     checkAgreement(m, data);
     clip = { video: data.video, input: { kind: 'test-data', label: `video of ${basename(o.data)}`, path: o.data, shape: [...data.video.shape] } };
   } else {
@@ -392,9 +402,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
     headsSource = 'detected';
     say(`heads: ${heads} (detected: block 0 matches the reference)`);
   } else {
-    const cands = headCandidates(m.base.embedDim);
-    if (!cands.length) throw new LabError('BAD_WEIGHTS', `embed dim ${m.base.embedDim} admits no head count with a head dim of at least 8`, o.weights);
-    heads = cands[0];
+    heads = headCandidatesFor(m.base.embedDim, o.weights)[0];
     headsSource = 'assumed';
     say(`heads: ${heads} (assumed: head dim ${m.base.embedDim / heads}; no test data to detect it from, pass --heads to set it)`);
   }
@@ -406,7 +414,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   const fp32Probe = () => {
     probe ??= (async () => {
       const t = performance.now();
-      const g = buildTimeSformer(m.weights, { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
+      const g = buildTimeSformer(m.weights, { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true });
       const out = await runFp32OnCpu(g, clip.video);
       pending.referenceMs += performance.now() - t;
       return { g, out };
@@ -414,9 +422,23 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
     return probe;
   };
   let reference: Promise<Reference> | undefined;
+  let headsEvidence: Promise<{ heads: number; block0RelL2: number }[]> | undefined;
   const prepared: Prepared = {
     options: o, model: m, data, video: clip.video, input: clip.input, config, pending, say, log,
     fp32Probe,
+    headsEvidence: () => {
+      headsEvidence ??= !data || !data.blocks.length ? Promise.resolve([]) : headsTried.length ? Promise.resolve(headsTried) : (async () => {
+        try {
+          return (await detectHeads(m, data, say)).tried;
+        } catch (e) {
+          // no head count reproduces block 0: the list of what each gives is still the evidence
+          const tried = (e as { tried?: { heads: number; block0RelL2: number }[] }).tried;
+          if (tried) return tried;
+          throw e;
+        }
+      })();
+      return headsEvidence;
+    },
     reference: () => {
       reference ??= data
         ? Promise.resolve({
@@ -447,17 +469,47 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
 /**
  * Several LayerNorm modes over one preparation: the checkpoint and test data are read once, the
  * heads detected once, the FP32 CPU results reused; each mode's engine is released before the next.
+ * 'minimal' runs plain with only the LayerNorms whose mechanism fires kept in FP32.
  */
-export async function runModes(o: PipelineOptions, modes: readonly LayerNormMode[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
+export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
   const p = await prepare(o, hooks);
   const reports: Report[] = [];
-  for (const layerNorm of modes) {
-    const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`) : o.saveOnnx;
-    const r = await runMode(p, { ...o, layerNorm, saveOnnx }, hooks);
+  for (const choice of modes) {
+    const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${choice}.onnx`) : o.saveOnnx;
+    const mode = choice === 'minimal' ? await minimalOptions(p, o) : { layerNorm: choice };
+    const r = await runMode(p, { ...o, ...mode, saveOnnx }, hooks);
     hooks.onResult?.(r);
     reports.push(r.report);
   }
   return reports;
+}
+
+/** The realization `o` asks for, as far as it is known before an engine loads (the limits are the same for native and emulated). */
+function intendedSpec(o: PipelineOptions): RealizationSpec {
+  const precision = o.precision ?? 'fp32';
+  const ep = o.ep === undefined || o.ep === 'auto' ? 'cpu' : o.ep;
+  return { precision, realization: realizationFor(ep, precision), accumulate: o.accumulate ?? 'fp32' };
+}
+
+/** LayerNorm statistics of our FP32 graph on the CPU: inputs no 16-bit failure has damaged yet. */
+export async function healthyStats(p: Prepared): Promise<LayerNormStats[]> {
+  const { g, out } = await p.fp32Probe();
+  const none = { square: null, sumSquares: null, sumX: null };
+  return [...statsFrom(g, out, 'fp32-probe', () => none, () => 'plain').values()];
+}
+
+/**
+ * 'minimal': plain LayerNorms, with those whose mechanism fires under the intended realization on
+ * the healthy statistics in FP32 — read from the statistics, proved by the run that follows.
+ */
+export async function minimalOptions(p: Prepared, o: PipelineOptions): Promise<Pick<PipelineOptions, 'layerNorm' | 'layerNormOverrides'>> {
+  const spec = intendedSpec(o);
+  const shift = o.prescaleShift ?? 3;
+  const fire = (await healthyStats(p)).filter((h) => firingUnder(h, lnLimits(spec, 'plain', shift)).length);
+  p.say(fire.length
+    ? `minimal fix: ${fire.length} LayerNorm(s) in FP32, from the statistics: ${fire.map((h) => h.name).join(', ')}`
+    : 'minimal fix: no LayerNorm overflows in this realization; plain everywhere');
+  return { layerNorm: 'plain', layerNormOverrides: { ...(o.layerNormOverrides ?? {}), ...Object.fromEntries(fire.map((h) => [h.name, 'fp32' as const])) } };
 }
 
 /** Build, run and compare one mode on a preparation. `o`'s input fields (weights, data, input, heads) are ignored. */
@@ -476,21 +528,23 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   };
   const precision = o.precision ?? 'fp32';
   const layerNorm = o.layerNorm ?? 'plain';
-  const tolerance = o.tolerance ?? 1e-2;
+  const overrides = o.layerNormOverrides ?? {};
   const ref = await p.reference();
   // what preparation said (reading, heads, the reference) opens this mode's log
   log.unshift(...p.log.splice(0));
   const B = p.video.shape[0];
 
-  stage('building graph', `${precision}, LayerNorm ${layerNorm}`);
+  const over = Object.keys(overrides).length;
+  stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
   const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = needsKey && o.trtCacheDir
-    ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${config.heads}|${B}`).digest('hex').slice(0, 24)
+    ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${JSON.stringify(overrides)}|${config.heads}|${B}`).digest('hex').slice(0, 24)
     : undefined;
   stage('building engine', o.ep ?? 'cpu');
   const engine: Engine = await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say2, probes: o.probes,
+    layerNormModes: [layerNorm, ...Object.values(overrides)],
     buildModel: (realization) => {
       const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
       built.set(realization, b);
@@ -498,6 +552,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       return b.model;
     },
   });
+  let released = false;
   try {
     const g = built.get(engine.realization)!;
     if (o.saveOnnx) {
@@ -505,32 +560,76 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       say2(`saved the ONNX graph as run to ${o.saveOnnx}`);
     }
     stage('running', engine.ep);
+    const feeds = { [g.inputName]: p.video.data };
+    const dims = { [g.inputName]: [...p.video.shape] };
     const t1 = performance.now();
-    const out = await engine.run({ [g.inputName]: p.video.data }, { [g.inputName]: [...p.video.shape] });
+    const out = await engine.run(feeds, dims);
     const runMs = performance.now() - t1;
     say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}`);
+    let warmRunMs: number | undefined;
+    if (o.repeat && o.repeat > 0) {
+      const times: number[] = [];
+      for (let i = 0; i < o.repeat; i++) {
+        check(hooks.signal);
+        const t = performance.now();
+        await engine.run(feeds, dims);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      warmRunMs = times[Math.floor(times.length / 2)];
+      say2(`${o.repeat} more runs: median ${warmRunMs.toFixed(1)} ms (min ${times[0].toFixed(1)} ms)`);
+    }
 
     stage('comparing');
     const t2 = performance.now();
     let probe: { g: BuiltGraph; out: Map<string, Float32Array> } | undefined;
-    if (!g.layerNorms.some((l) => l.input)) {
-      // No LayerNorm probes in the engine (TensorRT: marking outputs changes its precision
-      // choices). The statistics come from the LayerNorm inputs of an fp32 run on the CPU.
-      say2('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without probe outputs)');
+    if (!g.layerNorms.some((l) => l.stats)) {
+      // No statistics outputs in the engine (TensorRT: marking outputs changes its precision
+      // choices). They come from the LayerNorm inputs of an fp32 run on the CPU.
+      say2('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without statistics outputs)');
       probe = await p.fp32Probe();
     }
-    const report = compare({ o, p, ref, g, out, engine, log, tolerance, probe });
+    const { report, input } = compare({ o, p, ref, g, out, engine, log, probe });
+    // more evidence where the first verdict asks for it
+    if (report.diagnosis.verdict === 'fail' && report.diagnosis.causes.some((c) => c.mechanism !== 'nonFiniteInput') && precision === 'fp16') {
+      input.healthy = await healthyStats(p);
+      report.diagnosis = diagnose(input);
+    } else if (report.diagnosis.firstBadBlock === 0 && !report.diagnosis.causes.length && config.headsSource !== 'detected' && p.data) {
+      say2('block 0 fails: trying every head count on block 0 for evidence');
+      input.heads = { heads: config.heads, source: config.headsSource, tried: await p.headsEvidence() };
+      report.diagnosis = diagnose(input);
+    }
     const { readMs, headsMs, referenceMs } = p.pending;
     p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
     report.run.timings = {
       readMs, headsMs, referenceMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs,
-      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs,
+      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, ...(warmRunMs !== undefined ? { warmRunMs } : {}),
     };
     say2(report.diagnosis.sentence);
-    return { report, model: engine.model };
-  } finally {
+    const result = { report, model: engine.model };
     await engine.release();
+    released = true;
+    if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) await confirmMinimalFix(p, o, report, hooks, say2);
+    return result;
+  } finally {
+    if (!released) await engine.release();
   }
+}
+
+/** One run with only the minimal fix's LayerNorms in FP32, on the same preparation; its result goes into the diagnosis. */
+async function confirmMinimalFix(p: Prepared, o: PipelineOptions, report: Report, hooks: PipelineHooks, say: (s: string) => void): Promise<void> {
+  const fix = report.diagnosis.minimalFix!;
+  say(`confirming the minimal fix: one run with only ${fix.layerNorms.join(', ')} in FP32`);
+  const overrides = { ...(o.layerNormOverrides ?? {}), ...Object.fromEntries(fix.layerNorms.map((n) => [n, 'fp32' as const])) };
+  const r = (await runMode(p, { ...o, layerNormOverrides: overrides, confirmMinimalFix: false, saveOnnx: undefined, repeat: 0 }, { log: hooks.log, signal: hooks.signal })).report;
+  const worst = r.blocks.reduce((w, b) => (b.relL2 > w.relL2 ? b : w), r.blocks[0]);
+  fix.confirmed = { verdict: r.diagnosis.verdict, firstBadBlock: r.diagnosis.firstBadBlock, worstBlock: worst.index, worstRelL2: worst.relL2, probsRelL2: r.probs.relL2 };
+  const e = (x: number) => x.toExponential(1);
+  report.diagnosis.sentence += r.diagnosis.verdict === 'pass'
+    ? ` Confirmed by one run with only them in FP32: every block passes (worst ${e(worst.relL2)} at block ${worst.index}).`
+    : ` One run with only them in FP32 still fails at block ${r.diagnosis.firstBadBlock ?? 'probs'} (${r.diagnosis.sentence.split('. ')[0]}).`;
+  report.log.push(...r.log.filter((l) => !l.startsWith('[')).map((l) => `  (minimal fix run) ${l}`));
+  say(report.diagnosis.sentence);
 }
 
 interface CompareInput {
@@ -541,33 +640,42 @@ interface CompareInput {
   out: Map<string, Float32Array>;
   engine: Engine;
   log: string[];
-  tolerance: number;
-  /** LayerNorm inputs from an fp32 probe run, when the engine had no probes. */
+  /** An fp32 probe run's outputs, when the engine had no statistics outputs. */
   probe?: { g: BuiltGraph; out: Map<string, Float32Array> };
 }
 
-function compare(c: CompareInput): Report {
-  const { g, out, engine, tolerance, ref } = c;
+/** LayerNorm statistics from a graph's `<ln>.stats` / `<ln>.channels` outputs, each judged by `limitsFor`. */
+function statsFrom(
+  g: BuiltGraph, out: Map<string, Float32Array>, source: LayerNormStats['source'],
+  limitsFor: (name: string, mode: LayerNormMode) => ReturnType<typeof lnLimits>, modeFor: (name: string, built: LayerNormMode) => LayerNormMode,
+): Map<string, LayerNormStats> {
+  const res = new Map<string, LayerNormStats>();
+  for (const ln of g.layerNorms) {
+    const st = ln.stats ? out.get(ln.stats) : undefined;
+    const ch = ln.channels ? out.get(ln.channels) : undefined;
+    if (!st || !ch) continue;
+    const mode = modeFor(ln.name, ln.mode);
+    res.set(ln.name, layerNormStats({ name: ln.name, block: ln.block, mode }, source, st, ch, limitsFor(ln.name, mode)));
+  }
+  return res;
+}
+
+function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
+  const { g, out, engine, ref } = c;
   const { config } = c.p;
   const precision = c.o.precision ?? 'fp32';
   const layerNorm = c.o.layerNorm ?? 'plain';
+  const overrides = c.o.layerNormOverrides ?? {};
+  const tolerance = c.o.tolerance ?? defaultTolerance(precision);
+  const accumulate = c.o.accumulate ?? 'fp32';
+  const shift = c.o.prescaleShift ?? 3;
+  const spec: RealizationSpec = { precision, realization: engine.realization, accumulate };
   const { embedDim: C, numPatches: S, frames: T } = config;
-  // Only a plain LayerNorm squares the raw differences in FP16 (bf16 has fp32's range).
-  const squares16 = precision === 'fp16' && layerNorm === 'plain';
-  const lnStats = new Map<string, LayerNormStats>();
-  if (c.probe) {
-    // fp32 inputs: whether a 16-bit square overflows is judged from (x - mean)^2 > 65504
-    for (const ln of c.probe.g.layerNorms) {
-      const x = ln.input ? c.probe.out.get(ln.input) : undefined;
-      if (x) lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, undefined, squares16));
-    }
-  } else {
-    for (const ln of g.layerNorms) {
-      const x = ln.input ? out.get(ln.input) : undefined;
-      if (!x) continue;
-      lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, ln.sq ? out.get(ln.sq) : undefined, false));
-    }
-  }
+  const limitsFor = (_name: string, mode: LayerNormMode) => lnLimits(spec, mode, shift);
+  // an fp32 probe graph is plain everywhere: its statistics are judged by the engine's own modes
+  const lnStats = c.probe
+    ? statsFrom(c.probe.g, c.probe.out, 'fp32-probe', limitsFor, (name) => overrides[name] ?? layerNorm)
+    : statsFrom(g, out, 'engine', limitsFor, (_n, built) => built);
   const blocks: BlockResult[] = ref.blocks.map((refBlock, i) => {
     const o = out.get(g.blockNames[i]);
     if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
@@ -612,8 +720,12 @@ function compare(c: CompareInput): Report {
     };
   }
   const finalNorm = lnStats.get('norm') ?? null;
-  const diagnosis = diagnose({ blocks, probs, finalNorm, tolerance, precision, layerNorm, realization: engine.realization });
-  return {
+  const input: DiagnoseInput = {
+    blocks, probs, finalNorm, tolerance, spec, layerNorm, layerNormOverrides: overrides, prescaleShift: shift, channels: C,
+    heads: { heads: config.heads, source: config.headsSource, tried: config.headsTried },
+  };
+  const diagnosis = diagnose(input);
+  const report: Report = {
     version: REPORT_VERSION,
     tool: 'timesformer-precision-lab',
     createdAt: new Date().toISOString(),
@@ -623,17 +735,19 @@ function compare(c: CompareInput): Report {
     },
     config,
     run: {
-      precision, layerNorm, requestedEp: c.o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
-      label: realizationLabel(engine.ep, precision, engine.realization),
+      precision, layerNorm, layerNormOverrides: overrides, accumulate, requestedEp: c.o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
+      label: realizationLabel(engine.ep, precision, engine.realization, accumulate),
       fallbacks: engine.fallbacks, engine: { cache: engine.cache },
       timings: { readMs: 0, headsMs: 0, referenceMs: 0, buildGraphMs: 0, sessionMs: 0, runMs: 0, compareMs: 0, totalMs: 0 },
       extraOutputs: g.extraOutputs.length,
     },
     tolerance,
+    toleranceSource: c.o.tolerance === undefined ? 'precision' : 'option',
     blocks,
     probs,
     finalNorm,
     diagnosis,
     log: c.log,
   };
+  return { report, input };
 }

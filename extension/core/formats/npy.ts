@@ -11,6 +11,7 @@
  * pickle reader's numpy support (NumpyDType).
  */
 import { promises as fsp } from 'fs';
+import { openRegularFile } from './file';
 import { LabError } from '../errors';
 import { DTYPE_SIZE, numel, type Tensor } from '../tensor';
 import { NumpyDType, bytesToTensor } from './pickle';
@@ -49,9 +50,9 @@ export function parseNpyHeader(text: string): Omit<NpyHeader, 'dataStart'> {
 export async function readNpy(path: string): Promise<Tensor> {
   let fh: fsp.FileHandle | undefined;
   try {
-    const st = await fsp.stat(path);
-    if (!st.isFile()) throw new LabError('FILE_UNREADABLE', 'not a regular file (a directory?)', path);
-    fh = await fsp.open(path, 'r');
+    const file = await openRegularFile(path);
+    fh = file.handle;
+    const st = { size: file.size };
     const head = Buffer.alloc(12);
     const { bytesRead } = await fh.read(head, 0, 12, 0);
     if (bytesRead < 10 || head.subarray(0, 6).toString('latin1') !== MAGIC) {

@@ -19,7 +19,8 @@ import { promises as fsp } from 'fs';
 import { LabError } from '../errors';
 import { DTYPE_SIZE, Tensor, numel, type DType } from '../tensor';
 import { typedArrayFromBytes } from './pickle';
-import { fileError, type LazyTensor } from './torch';
+import { fileError, openRegularFile } from './file';
+import type { LazyTensor } from './torch';
 
 /** The safetensors library refuses headers above 100 MB; so do we, and never more than the file. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -67,13 +68,10 @@ async function readExactly(fh: fsp.FileHandle, length: number, position: number,
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
   let fh: fsp.FileHandle;
   let size: number;
-  try {
-    const st = await fsp.stat(path);
-    if (!st.isFile()) throw new LabError('FILE_UNREADABLE', 'not a regular file (a directory?)', path);
-    size = st.size;
-    fh = await fsp.open(path, 'r');
-  } catch (e) {
-    throw fileError(e, path);
+  {
+    const file = await openRegularFile(path);
+    fh = file.handle;
+    size = file.size;
   }
   try {
     return await parse(fh, size, path);

@@ -18,6 +18,7 @@ import { findHfFolder, hfWeightFile, openHfWeights, readJsonFile, HF_WEIGHT_FILE
 import { openSafetensors } from '../formats/safetensors';
 import { readCheckpoint, type LazyTensor } from '../formats/torch';
 import { normalizeKeys, type WeightEntry } from './config';
+import type { LoadMany } from './validate';
 import { hfPrefix, mapHfWeights, readHfConfig, type HfConfig } from './hf';
 import type { ModelInfo } from '../report';
 
@@ -44,6 +45,8 @@ export interface ModelSource {
   normalization?: Normalization;
   hfConfig?: HfConfig;
   info: Omit<ModelInfo, 'head'>;
+  /** Reads several weights at once (a torch checkpoint reads a shared storage once); absent: one by one. */
+  loadMany?: LoadMany;
   close(): Promise<void>;
 }
 
@@ -68,7 +71,13 @@ export async function openModelSource(path: string): Promise<ModelSource> {
     return fromStateDict(path, 'safetensors', f.tensors, undefined, () => f.close());
   }
   const ckpt = await readCheckpoint(path);
-  return fromStateDict(path, ckpt.format, ckpt.stateDict, ckpt.meta.cfg, () => ckpt.close());
+  const nameOf = new Map<WeightEntry, string>([...ckpt.stateDict].map(([name, t]) => [t, name]));
+  const loadMany: LoadMany = async (es) => {
+    const names = es.map((e) => nameOf.get(e));
+    const got = await ckpt.loadMany(names.filter((n): n is string => n !== undefined));
+    return Promise.all(es.map((e, i) => (names[i] !== undefined ? got.get(names[i]!)! : e.load())));
+  };
+  return fromStateDict(path, ckpt.format, ckpt.stateDict, ckpt.meta.cfg, () => ckpt.close(), loadMany);
 }
 
 async function openHfFolder(dir: string, asked: string): Promise<ModelSource> {
@@ -93,16 +102,16 @@ async function openHfFolder(dir: string, asked: string): Promise<ModelSource> {
 }
 
 /** A state dict read from one file: HF keys or official ones, no config.json. */
-async function fromStateDict(path: string, format: string, sd: Map<string, LazyTensor>, cfg: unknown, close: () => Promise<void>): Promise<ModelSource> {
+async function fromStateDict(path: string, format: string, sd: Map<string, LazyTensor>, cfg: unknown, close: () => Promise<void>, loadMany?: LoadMany): Promise<ModelSource> {
   try {
     if (hfPrefix(sd.keys()) !== null) {
       // no config.json: a qkv bias is zero where the file has none
       const { entries } = mapHfWeights(sd, path, { qkvBias: false });
-      return { format, entries, headOptional: true, info: { kind: 'huggingface', files: [path] }, close };
+      return { format, entries, headOptional: true, info: { kind: 'huggingface', files: [path] }, loadMany, close };
     }
     const entries = normalizeKeys(sd as ReadonlyMap<string, WeightEntry>, path);
     const official = officialConfig(cfg, path);
-    return { format, entries, headOptional: false, normalization: official.normalization, info: { kind: 'official', files: [path], ...(official.found ? { config: 'cfg in the checkpoint' } : {}) }, close };
+    return { format, entries, headOptional: false, normalization: official.normalization, info: { kind: 'official', files: [path], ...(official.found ? { config: 'cfg in the checkpoint' } : {}) }, loadMany, close };
   } catch (e) {
     await close();
     throw e;

@@ -1,0 +1,106 @@
+/**
+ * Honest verdicts on broken inputs: what is wrong with a model or its weights is said as such,
+ * before anything runs, instead of surfacing later as a misleading diagnosis (a NaN weight is not
+ * an FP16 overflow; all-NaN weights are not the test data's fault) or a stack trace.
+ *
+ * The pipeline calls these in one line each:
+ *   loadModel:   loadModelWeights(entries, base, file, loadMany) — only the weights the graph uses, checked finite
+ *   detectHeads: headCandidatesFor(base.embedDim, file)       — a typed error when there is nothing to try
+ */
+import { LabError } from '../errors';
+import { findNonFinite, unravelIndex, type Tensor } from '../tensor';
+import type { ModelConfig } from '../report';
+import { BLOCK_PARAMS, TOP_PARAMS, headCandidates, type WeightEntry } from './config';
+
+type BaseConfig = Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'>;
+
+/** The state-dict keys (without the `model.` prefix) the TimeSformer graph uses, in order. */
+export function modelKeys(depth: number): string[] {
+  const keys: string[] = [...TOP_PARAMS];
+  for (let i = 0; i < depth; i++) for (const p of BLOCK_PARAMS) keys.push(`blocks.${i}.${p}`);
+  return keys;
+}
+
+/**
+ * Every size the graph is built from must be at least 1 (a 0-wide model or 0 classes gives a
+ * vacuous run). A model without a classifier (HF TimesformerModel: numClasses 0, no head weights)
+ * is allowed where `headOptional`.
+ */
+export function checkModelSizes(base: BaseConfig, file: string, headOptional = false): void {
+  const sizes: [string, number][] = [
+    ['embedding width (cls_token)', base.embedDim], ['depth (blocks)', base.depth], ['frames (time_embed)', base.frames],
+    ['patch size', base.patchSize], ['patches (pos_embed)', base.numPatches],
+    ...(headOptional && base.numClasses === 0 ? [] : [['classes (head.weight)', base.numClasses] as [string, number]]),
+    ['MLP width (fc1)', base.mlpHidden],
+  ];
+  const zero = sizes.filter(([, n]) => !(n >= 1));
+  if (zero.length) throw new LabError('BAD_WEIGHTS', `the model is empty: ${zero.map(([what, n]) => `${what} ${n}`).join(', ')}`, file);
+}
+
+/**
+ * Refuse NaN or infinite weights, naming the first tensor and element, and how many tensors are
+ * affected: the run would otherwise blame FP16 (or the test data) for them.
+ */
+export function checkFiniteWeights(weights: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, file: string): void {
+  let first: { key: string; index: number; value: number; count: number } | undefined;
+  let tensors = 0;
+  let values = 0;
+  for (const [key, a] of weights) {
+    const nf = findNonFinite(a);
+    if (!nf) continue;
+    tensors++;
+    values += nf.count;
+    first ??= { key, ...nf };
+  }
+  if (!first) return;
+  const all = values === [...weights.values()].reduce((s, a) => s + a.length, 0);
+  const where = `${first.key}[${unravelIndex(first.index, shapes.get(first.key) ?? [first.index + 1]).join(', ')}]`;
+  throw new LabError(
+    'NON_FINITE',
+    all
+      ? `every weight is NaN or infinite (first: ${where} = ${first.value}): the checkpoint is broken, not the precision`
+      : `${where} is ${first.value} (${values.toLocaleString('en-US')} non-finite value(s) in ${tensors} tensor(s)): the checkpoint is broken, not the precision`,
+    file,
+  );
+}
+
+/** Loads several weights at once, so that storages they share are read (inflated) once (Checkpoint.loadMany). */
+export type LoadMany = (entries: readonly WeightEntry[]) => Promise<Tensor[]>;
+
+/**
+ * Read the weights the graph uses (nothing else in the state dict is read) as float32, checked
+ * finite. `entries` are the weights under the official names (config.normalizeKeys, or a
+ * HuggingFace mapping); a model without a classifier has no `head.*`.
+ */
+export async function loadModelWeights(entries: ReadonlyMap<string, WeightEntry>, base: BaseConfig, file: string, loadMany?: LoadMany): Promise<{ weights: Map<string, Float32Array>; dtype: string }> {
+  const headless = base.numClasses === 0;
+  checkModelSizes(base, file, headless);
+  const keys = modelKeys(base.depth).filter((k) => !(headless && k.startsWith('head.')));
+  const list = keys.map((k) => {
+    const e = entries.get(k);
+    if (!e) throw new LabError('MISSING_WEIGHTS', `missing weight ${k}`, file);
+    return e;
+  });
+  const tensors = loadMany ? await loadMany(list) : await Promise.all(list.map((e) => e.load()));
+  const weights = new Map<string, Float32Array>();
+  const shapes = new Map<string, readonly number[]>();
+  const counts = new Map<string, number>();
+  keys.forEach((k, i) => {
+    const t = tensors[i];
+    weights.set(k, t.toFloat32());
+    shapes.set(k, t.shape);
+    counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
+  });
+  checkFiniteWeights(weights, shapes, file);
+  const dtype = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
+  return { weights, dtype };
+}
+
+/** Head counts to try for detection; none (a model narrower than 8 per head) is a typed error, not `Reduce of empty array`. */
+export function headCandidatesFor(embedDim: number, file: string): number[] {
+  const candidates = headCandidates(embedDim);
+  if (candidates.length === 0) {
+    throw new LabError('HEADS_UNDETECTED', `the model is ${embedDim} wide: no head count leaves a head dimension of at least 8 to try, so the head count cannot be detected; pass --heads (the heads setting)`, file);
+  }
+  return candidates;
+}
