@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { isLabError, LabError } from './core/errors';
 import { checkOutputPath, checkTolerance, FP32_OP_NAMES, MAX_PRESCALE_SHIFT, validateOptions, type OptionNames } from './core/options';
+import { DEFAULT_TOLERANCE } from './core/compare/verdict';
 import { runModes, type LayerNormChoice } from './core/pipeline';
 import { ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type Accumulate, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision, type Report } from './core/report';
 import { formatTable } from './core/table';
@@ -31,7 +32,7 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
   --accumulate A          ${ACCUMULATE.join(' | ')}: where 16-bit engines accumulate reductions (default fp32)
   --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next
   --heads N               attention heads (default: the checkpoint's config, else detected from the test data)
-  --tolerance X           a block passes when its rel L2 error is at most X (default per precision)
+  --tolerance X           a block passes when its rel L2 error is at most X (default ${Object.entries(DEFAULT_TOLERANCE).map(([p, t]) => `${p.toUpperCase()} ${t}`).join(', ')})
   --max-block-error X     also fail when any block or the probabilities exceed X
   --json FILE             write the Report (one object; an array of them for several modes)
   --save-onnx FILE        write the ONNX graph as run (FILE.<mode>.onnx for several modes)

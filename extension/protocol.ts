@@ -2,15 +2,15 @@
  * The messages between the extension host (host/runner.ts) and the engine process (worker.ts):
  * a neutral module both sides import, so that neither reaches into the other's folder.
  *
- *   host -> worker: run(options) | saveModel(path) | probe | inspect(files)
- *   worker -> host: progress(stage)* log(line)* then result(report) | saved | providers | inspected | error
+ *   host -> worker: run(options) | saveModel(path) | exportTrt(options, path) | probe | inspect(files)
+ *   worker -> host: progress(stage)* log(line)* then result(report) | saved | exported | providers | inspected | error
  *
  * Messages travel over Node's IPC with `serialization: 'advanced'`, which keeps Infinity, NaN and
  * typed arrays intact.
  */
 import { LabError } from './core/errors';
 import type { DataSignature, ModelSignature } from './core/inspect';
-import type { EpName, PipelineOptions, Report, Stage } from './core/report';
+import type { EpName, LayerNormMode, PipelineOptions, Report, Stage } from './core/report';
 
 /**
  * What the host asks the engine to run: PipelineOptions whose test data may be absent — the
@@ -45,6 +45,8 @@ export type ToWorker =
   | { type: 'run'; id: number; options: RunOptions }
   /** Write the model of run request `run` (must be the last run of this process). */
   | { type: 'saveModel'; id: number; run: number; path: string }
+  /** Write the FP32 graph for TensorRT of a run (core/export.ts): LayerNorm `layerNorm`, torch.onnx.export node names. */
+  | { type: 'exportTrt'; id: number; options: RunOptions; layerNorm: LayerNormMode | 'minimal'; path: string }
   | { type: 'probe'; id: number }
   /** Read the headers of these files (checkpoint geometry, test-data shapes); never their tensors. */
   | { type: 'inspect'; id: number; files: InspectRequest[] };
@@ -54,6 +56,8 @@ export type FromWorker =
   | { type: 'log'; id: number; line: string }
   | { type: 'result'; id: number; report: Report }
   | { type: 'saved'; id: number; path: string }
+  /** The TensorRT export: which LayerNorms are in FP32 and the trtexec line that keeps them there. */
+  | { type: 'exported'; id: number; path: string; layerNorm: LayerNormMode; fixed: string[]; trtexec?: string; nodes: number }
   | { type: 'providers'; id: number; providers: ProviderInfo[] }
   | { type: 'inspected'; id: number; results: InspectResult[] }
   | { type: 'error'; id: number; error: WorkerError };

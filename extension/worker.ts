@@ -7,6 +7,7 @@
  * The ONNX model bytes of the last run stay here; `saveModel` writes them where Export ONNX asks.
  */
 import * as fs from 'fs';
+import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
 import { runPipeline } from './core/pipeline';
@@ -38,6 +39,18 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         if (lastModel?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
         fs.writeFileSync(m.path, lastModel.bytes);
         send({ type: 'saved', id, path: m.path });
+        return;
+      }
+      case 'exportTrt': {
+        const { exportForTensorRt } = await import('./core/export');
+        const { prepare } = await import('./core/pipeline');
+        const p = await prepare(m.options as PipelineOptions, {
+          onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
+          log: (line) => send({ type: 'log', id, line }),
+        });
+        const x = await exportForTensorRt(p, { layerNorm: m.layerNorm, prescaleShift: m.options.prescaleShift, onnxName: basename(m.path) });
+        fs.writeFileSync(m.path, x.model);
+        send({ type: 'exported', id, path: m.path, layerNorm: x.layerNorm, fixed: x.fixed, trtexec: x.trtexec, nodes: x.nodeNames.length });
         return;
       }
       case 'inspect': {

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from './errors';
-import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, type PipelineOptions } from './report';
+import { ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS, type PipelineOptions } from './report';
 
 /** Largest prescale shift: 2^-10 already pushes (x−mean)² of typical activations into fp16 subnormals. */
 export const MAX_PRESCALE_SHIFT = 10;
@@ -36,8 +36,11 @@ export type OptionNames = Partial<Record<keyof PipelineOptions, string>>;
 
 const PLAIN_NAMES: Record<string, string> = {
   precision: 'precision', layerNorm: 'LayerNorm mode', ep: 'execution provider', attention: 'attention', tolerance: 'tolerance',
-  heads: 'heads', prescaleShift: 'prescale shift', deviceId: 'device id', fp32Ops: 'fp32 ops',
+  heads: 'heads', prescaleShift: 'prescale shift', deviceId: 'device id', fp32Ops: 'fp32 ops', accumulate: 'accumulate', repeat: 'repeat',
 };
+
+/** More engine runs than this is no timing a user waits for. */
+export const MAX_REPEAT = 10_000;
 
 /** Tolerance: a finite number > 0 (a block passes when its rel L2 is at most this). */
 export function checkTolerance(v: unknown, name = 'tolerance'): number {
@@ -52,6 +55,8 @@ export function validateOptions<T extends Partial<PipelineOptions>>(o: T, names:
   oneOf(n('layerNorm'), o.layerNorm, LAYERNORM_MODES);
   oneOf(n('ep'), o.ep, EP_CHOICES);
   oneOf(n('attention'), o.attention, ['decomposed', 'fused']);
+  oneOf(n('accumulate'), o.accumulate, ACCUMULATE);
+  if (o.repeat !== undefined && (!Number.isInteger(o.repeat) || o.repeat < 1 || o.repeat > MAX_REPEAT)) bad(`${n('repeat')} must be a whole number from 1 to ${MAX_REPEAT}; got ${String(o.repeat)}`);
   if (o.tolerance !== undefined) checkTolerance(o.tolerance, n('tolerance'));
   if (o.heads !== undefined && (!Number.isInteger(o.heads) || o.heads < 1 || o.heads > MAX_HEADS)) {
     bad(`${n('heads')} must be a whole number from 1 to ${MAX_HEADS}; got ${String(o.heads)}`);

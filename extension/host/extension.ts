@@ -136,7 +136,7 @@ class Lab implements vscode.Disposable {
       exposeLayerNorm: c.get<boolean>('exposeLayerNorm', false),
       ep: c.get<EpChoice>('executionProvider', 'cpu'),
       heads: c.get<number | null>('heads', null) || null,
-      tolerance: c.get<number>('tolerance', 1e-2),
+      tolerance: c.get<number | null>('tolerance', null) ?? null,
       deviceId: c.get<number>('deviceId', 0),
       trtCacheDir: c.get<string>('tensorrtCacheDir', ''),
     };
@@ -609,15 +609,51 @@ class Lab implements vscode.Disposable {
     void notify.info(`TimeSformer: report written to ${path.basename(json)} and ${path.basename(md)}.`);
   }
 
+  /**
+   * Export ONNX: "as run" (the graph the engine ran: emulation casts, statistics outputs) or "for
+   * TensorRT" (core/export.ts: the FP32 graph with the run's LayerNorm realization — the minimal
+   * fix after a plain FP16 overflow — node names as torch.onnx.export writes them, and the trtexec
+   * line that keeps its FP32 LayerNorms in FP32).
+   */
   private async exportOnnx(): Promise<void> {
     const run = await this.pickRun();
     if (!run) return;
-    const uri = await vscode.window.showSaveDialog({ defaultUri: this.defaultUri(`timesformer-${run.id}.onnx`), filters: { ONNX: ['onnx'] }, title: 'Export the ONNX graph as run' });
+    const plainFp16Failed = run.report.run.layerNorm === 'plain' && run.offers.length > 0;
+    const trtLn: LayerNormMode | 'minimal' = plainFp16Failed ? 'minimal' : run.report.run.layerNorm;
+    const how = await vscode.window.showQuickPick([
+      { label: 'For TensorRT', id: 'trt' as const, description: trtLn === 'minimal' ? 'the LayerNorms that overflow in FP32' : `LayerNorm ${trtLn}`, detail: 'The FP32 graph TensorRT builds FP16 from, node names as torch.onnx.export writes them, with the trtexec line for its FP32 LayerNorms' },
+      { label: 'As run', id: 'asRun' as const, description: run.report.run.label, detail: 'The graph exactly as the engine ran it (FP16 emulation casts, statistics outputs): to reproduce this run' },
+    ], { title: `TimeSformer: export ${plain(run.short)}` });
+    if (!how) return;
+    const trt = how.id === 'trt';
+    const uri = await vscode.window.showSaveDialog({
+      defaultUri: this.defaultUri(trt ? `timesformer-${run.id}-tensorrt.onnx` : `timesformer-${run.id}.onnx`), filters: { ONNX: ['onnx'] },
+      title: trt ? 'Export the ONNX graph for TensorRT' : 'Export the ONNX graph as run',
+    });
     if (!uri) return;
+    if (this.state.running) {
+      void notify.info('TimeSformer: a run is in progress; export again when it ends.');
+      return;
+    }
     try {
+      if (trt) {
+        this.state.runStarted(run.inputs);
+        let x;
+        try {
+          x = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'TimeSformer: Export ONNX for TensorRT' },
+            () => this.client.exportForTensorRt(run.options, trtLn, uri.fsPath, { onLog: (l) => this.output.appendLine(l) }));
+        } finally {
+          this.state.runEnded();
+        }
+        this.output.appendLine(`exported the ONNX graph of ${run.label} for TensorRT to ${uri.fsPath}: ${x.nodes} nodes, LayerNorm ${x.layerNorm}${x.fixed.length ? `, in FP32: ${x.fixed.join(', ')}` : ''}`);
+        if (x.trtexec) this.output.appendLine(`trtexec: ${x.trtexec}`);
+        const COPY = 'Copy trtexec Line';
+        const pick = await notify.info(`TimeSformer: ${path.basename(uri.fsPath)} written for TensorRT${x.fixed.length ? ` with ${x.fixed.length} LayerNorm(s) in FP32` : ''}.`, ...(x.trtexec ? [COPY] : []));
+        if (pick === COPY && x.trtexec) await vscode.env.clipboard.writeText(x.trtexec);
+        return;
+      }
       // The engine process keeps the last run's model; an older run is built again, identically.
       if (run.requestId === undefined || !(await this.client.saveModel(run.requestId, uri.fsPath))) {
-        if (this.state.running) throw new RunError('BAD_OPTION', 'a run is in progress; export again when it ends');
         this.state.runStarted(run.inputs);
         try {
           await this.withProgress('Export ONNX', { ...run.options, saveOnnx: uri.fsPath });

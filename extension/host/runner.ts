@@ -5,7 +5,7 @@
  * clear error; the next request forks a fresh one. No `vscode` import: unit-tested with mocha.
  */
 import { fork, type ChildProcess } from 'child_process';
-import type { Report, Stage } from '../core/report';
+import type { LayerNormMode, Report, Stage } from '../core/report';
 import type { FromWorker, InspectRequest, InspectResult, ProviderInfo, RunOptions, ToWorker, WorkerError } from '../protocol';
 
 export class RunError extends Error {
@@ -78,6 +78,13 @@ export class WorkerClient {
     if (!this.proc || this.proc.modelOf !== requestId) return false;
     const r = await this.request({ type: 'saveModel', id: this.nextId++, run: requestId, path });
     return r.type === 'saved';
+  }
+
+  /** Writes the FP32 graph for TensorRT of a run's inputs (the pipeline's preparation, then core/export.ts). */
+  async exportForTensorRt(options: RunOptions, layerNorm: LayerNormMode | 'minimal', path: string, hooks: RunHooks = {}): Promise<Extract<FromWorker, { type: 'exported' }>> {
+    const r = await this.request({ type: 'exportTrt', id: this.nextId++, options, layerNorm, path }, hooks);
+    if (r.type !== 'exported') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
+    return r;
   }
 
   /** Reads the headers of these files in the engine process (never the extension host's). */

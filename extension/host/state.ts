@@ -32,7 +32,8 @@ export interface SettingsDefaults extends RunSettings {
   /** Absolute paths (resolved against the workspace folder); undefined when not set. */
   checkpoint?: string;
   testData?: string;
-  tolerance: number;
+  /** null: the precision's default tolerance (the pipeline's). */
+  tolerance: number | null;
   deviceId: number;
   trtCacheDir: string;
 }
@@ -344,7 +345,7 @@ export class LabState {
       ep: s.ep,
       deviceId: d.deviceId,
       ...(d.trtCacheDir ? { trtCacheDir: d.trtCacheDir } : {}),
-      tolerance: d.tolerance,
+      ...(d.tolerance !== null ? { tolerance: d.tolerance } : {}),
     };
     try {
       validateOptions(options, SETTING_NAMES);

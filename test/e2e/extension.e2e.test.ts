@@ -13,7 +13,7 @@ import * as yauzl from 'yauzl';
 import {
   VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
 } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, pickMany, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
+import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
 
 /** The worker pauses this long before each run, so that Cancel lands while it is busy. */
 const TEST_DELAY_MS = 1500;
@@ -184,17 +184,21 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await vs!.screenshot('lab-07-compare-runs');
   });
 
-  it('Export Report writes the Report JSON and a Markdown summary; Export ONNX saves the graph as run', async function () {
+  it('Export Report writes the Report JSON and a Markdown summary; Export ONNX saves the graph as run, or for TensorRT with its trtexec line', async function () {
     this.timeout(120_000);
     const { page } = vs!;
     const input = page.locator('.quick-input-widget .quick-input-box input').first();
     const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
     /** Picks the n-th run of the "which run?" list (newest first), then accepts the save dialog's default path. */
-    const exportRun = async (command: string, n: number, file: string) => {
+    const exportRun = async (command: string, n: number, file: string, how?: 'As run' | 'For TensorRT') => {
       await runCommand(page, command);
       await waitForCondition(async () => (await rows.count()) === 3, 10_000, 'the list of runs');
       for (let i = 0; i < n; i++) await page.keyboard.press('ArrowDown');
       await page.keyboard.press('Enter');
+      if (how) {
+        await waitForCondition(async () => (await quickPickLabels(page)).includes(how), 10_000, 'as run or for TensorRT');
+        await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: how }).first().click();
+      }
       await waitForCondition(async () => (await input.inputValue()).endsWith(file), 10_000, `the save dialog with ${file}`);
       await vs!.screenshot(`lab-08-${path.basename(file, path.extname(file))}-dialog`);
       await page.keyboard.press('Enter');
@@ -208,11 +212,19 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await waitForCondition(() => fs.existsSync(path.join(workspace, 'timesformer-report-run-3.md')), 5000, 'the Markdown summary');
     assert.match(fs.readFileSync(path.join(workspace, 'timesformer-report-run-3.md'), 'utf8'), /^# TimeSformer precision report — PASS/);
     // run-1 is no longer the engine process's last run: it is built again, identically, and saved.
-    await exportRun('TimeSformer: Export ONNX', 2, 'timesformer-run-1.onnx');
+    await exportRun('TimeSformer: Export ONNX', 2, 'timesformer-run-1.onnx', 'As run');
     await vs!.readOutputChannel('TimeSformer Lab', { contains: /exported the ONNX graph of #1 d1_outlier\.pyth \+ d1_outlier_test_data\.p · FP16 · LayerNorm plain · cpu/ });
     const onnx = fs.readFileSync(path.join(workspace, 'timesformer-run-1.onnx'));
     assert.ok(onnx.length > 1_000_000, `${onnx.length} bytes`);
     assert.ok(onnx.includes(Buffer.from('blocks.4.out')), 'the graph names its outputs after the model');
+    // For TensorRT: the FP32 graph with run 1's overflowing LayerNorms in FP32, named as torch.onnx.export names them.
+    await exportRun('TimeSformer: Export ONNX', 2, 'timesformer-run-1-tensorrt.onnx', 'For TensorRT');
+    const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: /trtexec: trtexec --onnx=timesformer-run-1-tensorrt\.onnx --fp16/ });
+    assert.match(log, /--layerPrecisions=\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32,/);
+    const trt = fs.readFileSync(path.join(workspace, 'timesformer-run-1-tensorrt.onnx'));
+    assert.ok(trt.includes(Buffer.from('/model/blocks.4/temporal_norm1/LayerNormalization')), 'the node the trtexec line names is in the graph');
+    assert.ok(!trt.includes(Buffer.from('blocks.4.out')), 'no statistics or block outputs');
+    await waitForNotification(page, /timesformer-run-1-tensorrt\.onnx written for TensorRT with \d+ LayerNorm\(s\) in FP32/, 30_000);
   });
 
   it('Cancel during a run kills the engine process within 1 s; the next run works', async function () {

@@ -183,7 +183,7 @@ describe('cli', function () {
       const r = await cli(['run', h]);
       assert.equal(r.code, 0);
       assert.match(r.out, /^usage: timesformer-lab run --weights CHECKPOINT\|HF_FOLDER \[--data TEST_DATA \| --input CLIP\] \[options\]/);
-      assert.match(r.out, /--tolerance X +a block passes when its rel L2 error is at most X \(default 0\.01\)/);
+      assert.match(r.out, /--tolerance X +a block passes when its rel L2 error is at most X \(default FP32 0\.01, FP16 0\.025, BF16 0\.05\)/);
       assert.match(r.out, /exit code: 0 every mode passes; 1 a mode fails/);
     }
     const u = await cli(['run', '--nope']);

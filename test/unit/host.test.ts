@@ -79,6 +79,13 @@ describe('engine process client (out/extension/worker.js)', function () {
       assert.ok(ck.ok && ck.signature.kind === 'checkpoint' && ck.signature.depth === 12);
       assert.ok(td.ok && td.signature.kind === 'test-data' && td.signature.frames === 8);
       assert.ok(!bad.ok && bad.error.code === 'BAD_TEST_DATA' && bad.error.message.includes('d1_outlier.pyth'));
+      // Export for TensorRT in the engine process: the minimal fix's LayerNorms in FP32, and the trtexec line for them.
+      const trt = path.join(tmp, 'trt.onnx');
+      const x = await client.exportForTensorRt({ ...D1, heads: 4, precision: 'fp16' }, 'minimal', trt);
+      assert.equal(x.layerNorm, 'plain');
+      assert.ok(x.fixed.includes('blocks.4.temporal_norm1'), x.fixed.join());
+      assert.match(x.trtexec ?? '', /^trtexec --onnx=trt\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/);
+      assert.ok(fs.readFileSync(trt).includes(Buffer.from('/model/blocks.4/temporal_norm1/LayerNormalization')));
     } finally {
       await client.cancel();
     }
