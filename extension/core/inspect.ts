@@ -1,14 +1,12 @@
 /**
  * What a checkpoint and a test-data file describe, read cheaply: the checkpoint's tensor shapes
- * (its pickle, or safetensors headers; never the tensors' bytes), the test data's array headers
- * (numpy shapes and dtypes; the data bytes are not converted). Used to pair a checkpoint with its test
+ * (its pickle, or safetensors headers; never the tensors' bytes), the test data's array shapes
+ * (its pickle parsed with the arrays' bytes left in the file). Both with the readers' budgets. Used to pair a checkpoint with its test
  * data before any run, and to say why a pair disagrees.
  */
-import { promises as fsp } from 'fs';
 import * as nodePath from 'path';
-import { LabError } from './errors';
 import { findHfFolder, hfWeightFile, readJsonFile } from './formats/hf';
-import { BASE_GLOBALS, FINALIZE, NUMPY_GLOBALS, NumpyDType, SET_STATE, typeName, unpickle, type PyCallable } from './formats/pickle';
+import { readTestDataShapes } from './formats/testdata';
 import { inferConfig } from './model/config';
 import { openModelSource } from './model/load';
 
@@ -75,96 +73,13 @@ export async function inspectCheckpoint(file: string): Promise<ModelSignature> {
   }
 }
 
-// ---- test data: numpy arrays as headers only ----
-
-/** A numpy array seen only by its header. */
-class ArrayHeader {
-  constructor(readonly shape: number[], readonly dtype: string) {}
-}
-
-function checkShape(shape: unknown): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
-    throw new LabError('BAD_PICKLE', 'invalid array shape');
-  }
-  return shape as number[];
-}
-
-/** numpy's `_reconstruct` + BUILD, keeping the shape and dtype and dropping the bytes. */
-class HeaderBuilder {
-  private header: ArrayHeader | null = null;
-  [SET_STATE](state: unknown): void {
-    if (!Array.isArray(state) || (state.length !== 5 && state.length !== 4)) throw new LabError('BAD_PICKLE', 'unexpected numpy array state');
-    const [shape, dtype] = state.length === 5 ? state.slice(1) : state;
-    if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy array state holds a ${typeName(dtype)} instead of a dtype`);
-    this.header = new ArrayHeader(checkShape(shape), dtype.toDType());
-  }
-  [FINALIZE](): ArrayHeader {
-    if (!this.header) throw new LabError('BAD_PICKLE', 'a numpy array was reconstructed but never given its data');
-    return this.header;
-  }
-}
-
-const NDARRAY = NUMPY_GLOBALS.get('numpy.ndarray');
-const headerReconstruct: PyCallable = (args) => {
-  if (args[0] !== NDARRAY) throw new LabError('BAD_PICKLE', `numpy _reconstruct of ${typeName(args[0])} (only numpy.ndarray is supported)`);
-  return new HeaderBuilder();
-};
-const headerFrombuffer: PyCallable = (args) => {
-  const [, dtype, shape] = args;
-  if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy _frombuffer with a ${typeName(dtype)} instead of a dtype`);
-  return new ArrayHeader(checkShape(shape), dtype.toDType());
-};
-
-const HEADER_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
-  ...BASE_GLOBALS,
-  ...NUMPY_GLOBALS,
-  ['numpy.core.multiarray._reconstruct', headerReconstruct],
-  ['numpy._core.multiarray._reconstruct', headerReconstruct],
-  ['numpy.core.numeric._frombuffer', headerFrombuffer],
-  ['numpy._core.numeric._frombuffer', headerFrombuffer],
-]);
-
-/** The test data's geometry from its arrays' headers: `(video, [probs, [block_0, ...]])`. */
+/** The test data's geometry from its arrays' shapes (formats/testdata.ts parses the pickle; no array is read). */
 export async function inspectTestData(file: string): Promise<DataSignature> {
-  let bytes: Buffer;
-  try {
-    const st = await fsp.stat(file);
-    if (!st.isFile()) throw new LabError('FILE_UNREADABLE', 'not a regular file', file);
-    bytes = await fsp.readFile(file);
-  } catch (e) {
-    if (e instanceof LabError) throw e;
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LabError('FILE_NOT_FOUND', 'file not found', file);
-    throw new LabError('FILE_UNREADABLE', `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, file);
-  }
-  const bad = (what: string) => new LabError('BAD_TEST_DATA', what, file);
-  if (bytes.length === 0) throw bad('the file is empty');
-  if (bytes[0] !== 0x80) throw bad(bytes[0] === 0x50 && bytes[1] === 0x4b ? 'this is a zip archive (a checkpoint?), not a test-data pickle' : 'not a pickle (protocol 2+)');
-  let root: unknown;
-  try {
-    root = unpickle(bytes, { globals: HEADER_GLOBALS, file });
-  } catch (e) {
-    if (e instanceof LabError && (e.code === 'BAD_PICKLE' || e.code === 'BAD_TENSOR')) throw bad(`unreadable pickle: ${e.detail}`);
-    throw e;
-  }
-  const pair = (v: unknown, what: string): unknown[] => {
-    if (!Array.isArray(v) || v.length !== 2) throw bad(`${what} should be a pair`);
-    return v;
-  };
-  const array = (v: unknown, what: string, ndim: number): ArrayHeader => {
-    if (!(v instanceof ArrayHeader)) throw bad(`${what} should be a numpy array, got a ${typeName(v)}`);
-    if (v.shape.length !== ndim) throw bad(`${what} should be ${ndim}-D, got shape (${v.shape.join(', ')})`);
-    return v;
-  };
-  const [videoV, outputs] = pair(root, 'the top level (video, [probs, blocks])');
-  const [probsV, blocksV] = pair(outputs, 'the second item [probs, blocks]');
-  const video = array(videoV, 'the video', 5);
-  const probs = array(probsV, 'probs', 2);
-  if (!Array.isArray(blocksV)) throw bad(`the block outputs should be a list, got a ${typeName(blocksV)}`);
-  const blocks = blocksV.map((b, i) => array(b, `block output ${i}`, 3));
-  const [batch, , frames, height, width] = video.shape;
+  const { video, probs, blocks } = await readTestDataShapes(file);
+  const [batch, , frames, height, width] = video;
   return {
-    kind: 'test-data', batch, frames, height, width, numClasses: probs.shape[1], depth: blocks.length,
-    ...(blocks.length ? { tokens: blocks[0].shape[1], embedDim: blocks[0].shape[2] } : {}),
+    kind: 'test-data', batch, frames, height, width, numClasses: probs[1], depth: blocks.length,
+    ...(blocks.length ? { tokens: blocks[0][1], embedDim: blocks[0][2] } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { describeSignature, disagreements, inspectCheckpoint, inspectTestData, isHfCheckpointFolder, type DataSignature } from '../../extension/core/inspect';
+import { readTestData } from '../../extension/core/formats/testdata';
 import { f32bytes, npArray, pickle2 } from './helpers/pyfiles';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
@@ -48,13 +49,14 @@ describe('inspect: geometry from headers, for pairing', () => {
     assert.deepEqual(disagreements(d3, deeper), ['5 block outputs, the checkpoint has 2 blocks']);
   });
 
-  it('reads test data as headers: an array whose bytes are missing still gives its shape', async () => {
-    // The video claims 1×3×8×64×64 float32 (393 KB) but carries 4 bytes: reading it as data would fail.
-    const file = path.join(tmp, 'headers_only.p');
+  it('reads test data as shapes only: arrays the full reader refuses (NaN) still give their shapes, unread', async () => {
+    const file = path.join(tmp, 'nan_test_data.p');
+    const nan = (n: number) => f32bytes(Array.from({ length: n }, () => NaN));
     fs.writeFileSync(file, pickle2([
-      npArray('f4', [1, 3, 8, 64, 64], f32bytes([0])),
-      [npArray('f4', [1, 400], f32bytes([0])), { $list: [npArray('f4', [1, 129, 64], f32bytes([0]))] }],
+      npArray('f4', [1, 3, 8, 64, 64], nan(3 * 8 * 64 * 64)),
+      [npArray('f4', [1, 400], nan(400)), { $list: [npArray('f4', [1, 129, 64], nan(129 * 64))] }],
     ]));
+    await assert.rejects(readTestData(file), { code: 'NON_FINITE' });
     assert.deepEqual(await inspectTestData(file), { kind: 'test-data', batch: 1, frames: 8, height: 64, width: 64, numClasses: 400, depth: 1, tokens: 129, embedDim: 64 });
   });
 
