@@ -90,8 +90,10 @@ class Lab implements vscode.Disposable {
       cmd('exportOnnx', () => this.exportOnnx()),
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettings(e)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        // Trusted now: read the headers that Restricted Mode skipped.
         this.state.setTrusted(true);
-        this.state.forget(this.state.uninspected().map((f) => f.path));
+        const files = [...this.state.checkpointList(), ...this.state.testDataList()].map((f) => f.path);
+        this.state.forget(files.filter((p) => this.state.inspection(p)?.state === 'skipped'));
         this.inspect();
       }),
       watcher.onDidCreate(() => this.rescan()),

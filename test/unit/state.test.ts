@@ -120,6 +120,21 @@ describe('host state: pairing checkpoint and test data', () => {
   });
 });
 
+describe('host state: Restricted Mode', () => {
+  it('reads no header: pairs by name only and says the pair is not checked; Run stays possible (it asks first)', () => {
+    const s = new LabState(new FakeMemento(), () => DEFAULTS);
+    s.setTrusted(false);
+    s.setScan(['a_model.pyth', 'b_model.pyth'].map(file), ['a_test_data.p', 'b_test_data.p'].map(file));
+    s.setInspections(new Map(s.uninspected().map((f) => [f.path, { state: 'skipped', reason: 'not read in Restricted Mode' } as Inspection])));
+    s.chooseCheckpoint(`${W}/b_model.pyth`);
+    assert.equal(s.testData, `${W}/b_test_data.p`);
+    const side = s.sidebar();
+    assert.deepEqual(side.pairing, { status: 'unknown', text: 'Not checked in Restricted Mode (files are read only in a trusted workspace).' });
+    assert.equal(side.trusted, false);
+    assert.equal(side.canRun, true);
+  });
+});
+
 describe('host state: what the sidebar shows is what runs', () => {
   it('a browsed file not in the list is added, shown and run', async () => {
     const { s } = await workspace();
