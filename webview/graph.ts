@@ -352,6 +352,7 @@ function drawLegend(m: GraphModel): void {
     h('span', { class: 'key pass' }, '✓ pass'),
     root,
     h('span', { class: 'key fail' }, '✗ fail (hatched)'),
+    ...(s.uniform ? [] : [h('span', { class: 'key tolerances', id: 'tolerances' }, `tolerance per run: ${m.lanes.map((l) => `${l.short.split(' ')[0]} ${fmtNum(l.tolerance)}`).join(', ')}`)]),
     h('span', { class: 'key break' }, '⚡ break: first failing block'),
     h('span', { class: 'key overflow' }, '▲ LayerNorm overflowed (T temporal, S spatial, M MLP)'),
   );
