@@ -50,9 +50,18 @@ export async function heldValue(frame: Frame, id: string): Promise<string> {
   return (await frame.getAttribute(`#${id}`, 'data-value')) ?? '';
 }
 
-/** Picks an option in the sidebar and waits until the host holds it (data-value). */
+/**
+ * Picks an option in the sidebar and waits until the host holds it (data-value). A native select
+ * here; the Webview UI Toolkit's dropdown of the extension before issue 10 too, so that the
+ * behavioral tests can be run against that build (E2E_EXTENSION_DIR) and fail on the behavior.
+ */
 export async function choose(sidebar: Frame, id: string, value: string): Promise<void> {
-  await sidebar.selectOption(`#${id}`, value);
+  const tag = await sidebar.$eval(`#${id}`, (e) => e.tagName.toLowerCase());
+  if (tag === 'select') await sidebar.selectOption(`#${id}`, value);
+  else {
+    await sidebar.click(`#${id}`);
+    await sidebar.click(`#${id} vscode-option[value="${value.replace(/"/g, '\\"')}"]`);
+  }
   await sidebar.waitForSelector(`#${id}[data-value="${value.replace(/"/g, '\\"')}"]`, { timeout: 10_000 });
 }
 
@@ -66,9 +75,14 @@ export async function clickRun(page: Page): Promise<void> {
   await sidebar.click('#run');
 }
 
-/** The sidebar's outcome box: its kind and text. */
+/**
+ * The sidebar's outcome box: its kind (run, error, cancelled, none) and text. The kind is read from
+ * what the box says when the build has no data-kind (the extension before issue 10).
+ */
 export async function outcome(sidebar: Frame): Promise<{ kind: string; text: string }> {
-  return sidebar.$eval('#last', (e) => ({ kind: e.getAttribute('data-kind') ?? '', text: e.textContent ?? '' }));
+  const o = await sidebar.$eval('#last', (e) => ({ kind: e.getAttribute('data-kind'), text: e.textContent ?? '' }));
+  const kind = o.kind ?? (/PASS|FAIL/.test(o.text) ? 'run' : /ERROR/.test(o.text) ? 'error' : /Cancelled/.test(o.text) ? 'cancelled' : o.text.trim() ? 'other' : 'none');
+  return { kind, text: o.text };
 }
 
 const QUICK_ROWS = '.quick-input-widget .quick-input-list .monaco-list-row';
