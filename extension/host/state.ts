@@ -537,7 +537,9 @@ export class LabState {
       running: this.running,
       stage: this.stage,
       canRun: !this.running && 'options' in req,
-      ...('missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' } : 'refused' in req ? { whyNot: req.refused } : {}),
+      ...('missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
+        : 'refused' in req ? { whyNot: a?.status === 'disagree' ? 'Run waits for test data that matches the checkpoint (see above), or none: the model is then compared with its own FP32.' : req.refused }
+          : {}),
       trusted: this.trustedValue,
       outcome,
       runCount: this.runs.length,

@@ -124,7 +124,7 @@ describe('several models and runs in one workspace (issue 10)', function () {
     await waitForCondition(async () => (await sb.getAttribute('#pairing', 'data-status')) === 'disagree', 10_000, 'the mismatch');
     assert.match(await sb.$eval('#pairing', (e) => e.textContent ?? ''), /a_test_data\.p does not match b_model\.pyth: the test data has 8 frames, the checkpoint has 4; 64×64 video, the checkpoint expects 48×48/);
     assert.ok(await sb.$eval('#run', (e) => (e as unknown as { disabled: boolean }).disabled), 'Run is disabled');
-    assert.match(await sb.$eval('#why-not', (e) => e.textContent ?? ''), /do not belong together/);
+    assert.match(await sb.$eval('#why-not', (e) => e.textContent ?? ''), /^Run waits for test data that matches the checkpoint/);
     const options = await sb.$$eval('#testData option', (els) => els.map((e) => e.textContent ?? ''));
     assert.deepStrictEqual(options.slice(0, 4), ['none — compare with FP32 of this model', 'a_test_data.p ✗ (8 frames, the checkpoint has 4)', 'b_test_data.p ✓', 'c_test_data.p ✗ (8 frames, the checkpoint has 4)']);
     await vs!.screenshot('models-01-mismatch-shown-before-running');

@@ -106,11 +106,14 @@ describe('host state: pairing checkpoint and test data', () => {
     assert.equal(a?.status, 'disagree');
     const side = s.sidebar();
     assert.equal(side.canRun, false);
-    assert.match(side.whyNot!, /^a_model\.pyth and b_test_data\.p do not belong together: the test data has 4 frames, the checkpoint has 8; 48×48 video, the checkpoint expects 64×64; width 48, the checkpoint has 64; 7 classes, the checkpoint has 400\./);
+    assert.equal(side.whyNot, 'Run waits for test data that matches the checkpoint (see above), or none: the model is then compared with its own FP32.');
+    assert.match(side.pairing!.text, /^b_test_data\.p does not match a_model\.pyth: the test data has 4 frames, the checkpoint has 8; 48×48 video, the checkpoint expects 64×64; width 48, the checkpoint has 64; 7 classes, the checkpoint has 400$/);
+    const refused = s.request();
+    assert.ok('refused' in refused);
+    assert.match(refused.refused, /^a_model\.pyth and b_test_data\.p do not belong together: the test data has 4 frames, the checkpoint has 8; .*\. Choose other test data, or none to compare with the model's own FP32\.$/);
     assert.deepEqual(side.testData.map((f) => [f.label, f.fit]), [
       ['a_test_data.p', 'agree'], ['b_test_data.p', 'disagree'], ['broken.p', 'unknown'], ['c_test_data.p', 'agree'], ['d4_test_data.p', 'disagree'],
     ]);
-    assert.ok('refused' in s.request());
   });
 
   it('with nothing that agrees, no test data is chosen (the model is compared with its own FP32); a name match stands in while headers are read', () => {
