@@ -7,23 +7,26 @@ import { LabError } from './errors';
 import { readCheckpoint } from './formats/torch';
 import { readTestData, type TestData } from './formats/testdata';
 import { headCandidates, inferConfig, normalizeKeys, type WeightEntry } from './model/config';
-import { buildTimeSformer, type BuiltGraph, type GraphOptions } from './model/timesformer';
-import { Tensor } from './tensor';
+import { buildTimeSformer, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
+import { WeightStore } from './model/weight-store';
+import { DTYPE_SIZE, Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
 import { realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
 import { diagnose } from './compare/diagnosis';
 import {
   REPORT_VERSION, type BlockResult, type InputInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
-  type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage,
+  type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage, type TensorStats,
 } from './report';
 
-export interface LoadedModel {
+export interface LoadedModel<W extends Weights = Weights> {
   weightsPath: string;
   /** 'zip' | 'legacy' (torch.save), or another reader's name. */
   format: string;
   dtype: string;
-  weights: Map<string, Float32Array>;
+  weights: W;
+  /** Bytes of the weights in the checkpoint, in its own dtypes (the yardstick of peak memory). */
+  weightBytes: number;
   base: Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'>;
   /** The head count, when the checkpoint's own configuration states it. */
   heads?: number;
@@ -33,21 +36,51 @@ function check(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new LabError('CANCELLED', 'cancelled');
 }
 
-/** Read the checkpoint, infer the configuration and load every weight as float32. */
-export async function loadModel(weightsPath: string): Promise<LoadedModel> {
+/** Read the checkpoint, infer the configuration and load every weight as float32, in memory (tests, bench). */
+export async function loadModel(weightsPath: string): Promise<LoadedModel<Map<string, Float32Array>>> {
+  const weights = new Map<string, Float32Array>();
+  const m = await readModel(weightsPath, (k, _shape, data) => weights.set(k, data));
+  return { ...m, weights };
+}
+
+/**
+ * Read the checkpoint into a WeightStore: each weight is converted to float32, written in the
+ * graph's layout and dropped, so that no copy of the model stays in this process.
+ */
+export async function openModel(weightsPath: string, store: WeightStore): Promise<LoadedModel<WeightStore>> {
+  const m = await readModel(weightsPath, (k, shape, data) => store.add(k, shape, data, takesTransposed(k)));
+  return { ...m, weights: store };
+}
+
+async function readModel(
+  weightsPath: string, sink: (key: string, shape: readonly number[], data: Float32Array) => unknown,
+): Promise<Omit<LoadedModel, 'weights'>> {
   const ckpt = await readCheckpoint(weightsPath);
   try {
-    const entries = normalizeKeys(ckpt.stateDict as ReadonlyMap<string, WeightEntry>, weightsPath);
-    const base = inferConfig(entries, weightsPath);
-    const weights = new Map<string, Float32Array>();
+    const entries = [...normalizeKeys(ckpt.stateDict as ReadonlyMap<string, WeightEntry>, weightsPath)];
+    const base = inferConfig(new Map(entries), weightsPath);
     const dtypes = new Map<string, number>();
-    for (const [k, e] of entries) {
-      const t = await e.load();
-      weights.set(k, t.toFloat32());
+    let weightBytes = 0;
+    // One read ahead and one write behind: the next tensor's bytes arrive and the previous one is
+    // written (libuv's threads) while this one is converted on the main thread.
+    const quiet = <T>(p: Promise<T>) => {
+      p.catch(() => undefined); // awaited below; a failure surfaces there, not as an unhandled rejection
+      return p;
+    };
+    let next = entries.length ? quiet(entries[0][1].load()) : undefined;
+    let written: Promise<unknown> = Promise.resolve();
+    for (let i = 0; i < entries.length; i++) {
+      const t = await next!;
+      next = i + 1 < entries.length ? quiet(entries[i + 1][1].load()) : undefined;
+      const w = quiet(Promise.resolve(sink(entries[i][0], t.shape, t.toFloat32())));
+      await written;
+      written = w;
       dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + t.size);
+      weightBytes += t.size * DTYPE_SIZE[t.dtype];
     }
+    await written;
     const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-    return { weightsPath, format: ckpt.format, dtype, weights, base };
+    return { weightsPath, format: ckpt.format, dtype, weightBytes, base };
   } finally {
     await ckpt.close();
   }
@@ -100,7 +133,7 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   for (const heads of headCandidates(m.base.embedDim)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
-    const out = await runFp32OnCpu(g, d.video);
+    const { out } = await runFp32OnCpu(g, d.video);
     const e = diff(out.get('blocks.0.out')!, d.blocks[0].data, 0).relL2;
     tried.push({ heads, block0RelL2: e });
     log?.(`heads ${heads} (head dim ${m.base.embedDim / heads}): block 0 rel err ${e.toExponential(2)}`);
@@ -111,11 +144,13 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   throw new LabError('HEADS_UNDETECTED', `no head count reproduces block 0 of the test data (best: ${best.heads} heads, rel err ${best.block0RelL2.toExponential(2)}); the checkpoint and test data may not belong together, or pass --heads`, d.path);
 }
 
-/** One run of an fp32 graph on the CPU EP (head detection, LayerNorm probe runs). */
-async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<Map<string, Float32Array>> {
-  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.model });
+/** One run of an fp32 graph on the CPU EP (head detection, the self-reference, LayerNorm probe runs). */
+async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<{ out: Map<string, Float32Array>; sessionMs: number; runMs: number }> {
+  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source });
   try {
-    return await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
+    const t = performance.now();
+    const out = await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
+    return { out, sessionMs: engine.sessionMs, runMs: performance.now() - t };
   } finally {
     await engine.release();
   }
@@ -129,8 +164,6 @@ async function sha256File(path: string): Promise<string> {
 
 export interface PipelineResult {
   report: Report;
-  /** The ONNX model exactly as run. */
-  model: Uint8Array;
 }
 
 /** The per-block outputs and probabilities the engine is compared with. */
@@ -140,6 +173,8 @@ export interface Reference {
   blocks: Float32Array[];
   blockShape: number[];
   probs: Float32Array;
+  /** Statistics of each reference block, computed by the first mode that compares and reused. */
+  stats: (TensorStats | undefined)[];
 }
 
 /**
@@ -154,17 +189,27 @@ export interface Prepared {
   video: Tensor<'float32'>;
   input: InputInfo;
   config: ModelConfig;
-  /** The reference, or a promise of it (the self-reference is computed on first use). */
+  /**
+   * The reference, or a promise of it. Without test data it is our FP32 graph (no probe outputs)
+   * run on the CPU EP on the same clip, computed on first use; or the run of a mode that is that
+   * very computation (FP32, plain LayerNorm, on the CPU EP), adopted with adoptReference().
+   */
   reference(): Promise<Reference>;
+  /** Whether reference() is known already (test data, or computed or adopted). */
+  hasReference(): boolean;
+  /** Take a mode's own outputs as the self-reference (see reference()). */
+  adoptReference(g: BuiltGraph, out: Map<string, Float32Array>): Reference;
   /**
    * Outputs of our FP32 graph on the CPU EP with LayerNorm probes, run once and kept: the
-   * self-reference and the LayerNorm statistics of engines that carry no probes (TensorRT).
+   * LayerNorm statistics of engines that carry no probes (TensorRT).
    */
   fp32Probe(): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }>;
   /** Preparation times not yet charged to a Report (the first mode reports them). */
   pending: { readMs: number; headsMs: number; referenceMs: number };
   say(line: string): void;
   log: string[];
+  /** Remove the weights' folder (after the last mode). */
+  close(): void;
 }
 
 /** The deterministic clip used when there is no test data: N(0, 1) values as a normalized video has. */
@@ -240,7 +285,20 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   if (o.heads !== undefined && (!Number.isInteger(o.heads) || o.heads <= 0)) throw new LabError('BAD_OPTION', `heads must be a positive integer, got ${o.heads}`);
   const t0 = performance.now();
   stage('reading checkpoint', o.weights);
-  const m = await loadModel(o.weights);
+  const store = WeightStore.create();
+  try {
+    return await prepareWith(store, o, hooks, { log, say, stage, t0 });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+async function prepareWith(
+  store: WeightStore, o: PipelineOptions, hooks: PipelineHooks,
+  { log, say, stage, t0 }: { log: string[]; say: (s: string) => void; stage: (s: Stage, detail?: string) => void; t0: number },
+): Promise<Prepared> {
+  const m = await openModel(o.weights, store);
   let data: TestData | undefined;
   let clip: { video: Tensor<'float32'>; input: InputInfo };
   if (o.data) {
@@ -285,45 +343,65 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
 
   let probe: Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }> | undefined;
   const pending = { readMs, headsMs, referenceMs: 0 };
+  const B = clip.video.shape[0];
   const fp32Probe = () => {
     probe ??= (async () => {
       const t = performance.now();
-      const g = buildTimeSformer(m.weights, { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
-      const out = await runFp32OnCpu(g, clip.video);
+      const g = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
+      const { out } = await runFp32OnCpu(g, clip.video);
       pending.referenceMs += performance.now() - t;
       return { g, out };
     })();
     return probe;
   };
+  const selfReference = (g: BuiltGraph, out: Map<string, Float32Array>): Reference => ({
+    info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
+    blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, 1 + config.numPatches * config.frames, config.embedDim], probs: out.get(g.probsName!)!,
+    stats: [],
+  });
   let reference: Promise<Reference> | undefined;
   const prepared: Prepared = {
     options: o, model: m, data, video: clip.video, input: clip.input, config, pending, say, log,
     fp32Probe,
+    hasReference: () => !!data || !!reference,
+    adoptReference: (g, out) => {
+      if (data || reference) throw new Error('the reference is already set');
+      const r = selfReference(g, out);
+      reference = Promise.resolve(r);
+      return r;
+    },
     reference: () => {
       reference ??= data
         ? Promise.resolve({
           info: { kind: 'test-data', label: `test data ${basename(data.path)} (PyTorch)`, path: data.path },
-          blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data,
+          blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data, stats: [],
         })
         : (async () => {
           stage('computing reference', 'FP32 of this model on the CPU EP');
-          const { g, out } = await fp32Probe();
-          const B = clip.video.shape[0];
-          const tokens = 1 + config.numPatches * config.frames;
-          return {
-            info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
-            blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, tokens, config.embedDim], probs: out.get(g.probsName!)!,
-          };
+          // Without probe outputs: the reference needs the block outputs and probabilities only
+          // (probes would add 2 full tensors per LayerNorm: 0.4 GB at full size).
+          const t = performance.now();
+          const g = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: false });
+          const { out, sessionMs, runMs } = await runFp32OnCpu(g, clip.video);
+          pending.referenceMs += performance.now() - t;
+          say(`reference: FP32 on the CPU EP, session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
+          return selfReference(g, out);
         })();
       return reference;
     },
+    close: () => store.close(),
   };
   return prepared;
 }
 
 /** One run of the whole pipeline in one mode (the CLI and the extension's single runs). */
 export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {}): Promise<PipelineResult> {
-  return runMode(await prepare(o, hooks), o, hooks);
+  const p = await prepare(o, hooks);
+  try {
+    return await runMode(p, o, hooks);
+  } finally {
+    p.close();
+  }
 }
 
 /**
@@ -332,14 +410,18 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
  */
 export async function runModes(o: PipelineOptions, modes: readonly LayerNormMode[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
   const p = await prepare(o, hooks);
-  const reports: Report[] = [];
-  for (const layerNorm of modes) {
-    const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`) : o.saveOnnx;
-    const r = await runMode(p, { ...o, layerNorm, saveOnnx }, hooks);
-    hooks.onResult?.(r);
-    reports.push(r.report);
+  try {
+    const reports: Report[] = [];
+    for (const layerNorm of modes) {
+      const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`) : o.saveOnnx;
+      const r = await runMode(p, { ...o, layerNorm, saveOnnx }, hooks);
+      hooks.onResult?.(r);
+      reports.push(r.report);
+    }
+    return reports;
+  } finally {
+    p.close();
   }
-  return reports;
 }
 
 /** Build, run and compare one mode on a preparation. `o`'s input fields (weights, data, input, heads) are ignored. */
@@ -359,7 +441,11 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   const precision = o.precision ?? 'fp32';
   const layerNorm = o.layerNorm ?? 'plain';
   const tolerance = o.tolerance ?? 1e-2;
-  const ref = await p.reference();
+  // FP32 with a plain LayerNorm on the CPU EP is the self-reference's own computation (rel err 0
+  // by construction): run it once, as this mode, and keep its outputs as the reference.
+  const isReference = !p.hasReference() && (o.ep ?? 'cpu') === 'cpu' && precision === 'fp32' && layerNorm === 'plain' &&
+    (o.attention ?? 'decomposed') === (p.options.attention ?? 'decomposed');
+  let ref = isReference ? undefined : await p.reference();
   // what preparation said (reading, heads, the reference) opens this mode's log
   log.unshift(...p.log.splice(0));
   const B = p.video.shape[0];
@@ -377,20 +463,28 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
       built.set(realization, b);
       say2(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
-      return b.model;
+      return b.source;
     },
   });
+  let released = false;
   try {
     const g = built.get(engine.realization)!;
     if (o.saveOnnx) {
-      fs.writeFileSync(o.saveOnnx, engine.model);
+      g.writeOnnx(o.saveOnnx);
       say2(`saved the ONNX graph as run to ${o.saveOnnx}`);
     }
     stage('running', engine.ep);
     const t1 = performance.now();
     const out = await engine.run({ [g.inputName]: p.video.data }, { [g.inputName]: [...p.video.shape] });
     const runMs = performance.now() - t1;
-    say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}`);
+    say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(engine.outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
+    // the outputs are ours now: free the session (weights, arena) before comparing
+    released = true;
+    await engine.release();
+    if (!ref) {
+      ref = p.adoptReference(g, out);
+      say2('reference: this run (FP32 of this model on the CPU EP)');
+    }
 
     stage('comparing');
     const t2 = performance.now();
@@ -404,14 +498,33 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const report = compare({ o, p, ref, g, out, engine, log, tolerance, probe });
     const { readMs, headsMs, referenceMs } = p.pending;
     p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
+    const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     report.run.timings = {
       readMs, headsMs, referenceMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs,
-      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs,
+      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, peakRssBytes,
     };
+    report.run.outputBytes = engine.outputBytes;
     say2(report.diagnosis.sentence);
-    return { report, model: engine.model };
+    say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`);
+    return { report };
   } finally {
-    await engine.release();
+    if (!released) await engine.release();
+  }
+}
+
+/**
+ * Write the ONNX graph of a finished run as one self-contained file, built again from the run's
+ * options and what the run settled (heads, realization, batch): the same graph, byte for byte in
+ * its weights, without keeping a copy of the model in memory between runs (Export ONNX).
+ */
+export async function saveOnnxOf(report: Report, o: PipelineOptions, file: string): Promise<void> {
+  const store = WeightStore.create();
+  try {
+    const m = await openModel(o.weights, store);
+    const g = buildTimeSformer(m.weights, graphOptions(report.config, report.inputs.input.shape[0], { ...o, precision: report.run.precision, layerNorm: report.run.layerNorm }, report.run.realization));
+    g.writeOnnx(file);
+  } finally {
+    store.close();
   }
 }
 
@@ -471,7 +584,7 @@ function compare(c: CompareInput): Report {
       jump: false,
       tokenError: tokenErrors(o, refBlock, S, T, C),
       output: tensorStats(`blocks.${i}.out`, o, ref.blockShape),
-      reference: tensorStats(`blocks.${i}.ref`, refBlock, ref.blockShape),
+      reference: (ref.stats[i] ??= tensorStats(`blocks.${i}.ref`, refBlock, ref.blockShape)),
       layerNorms: ['temporal_norm1', 'norm1', 'norm2'].map((k) => lnStats.get(`blocks.${i}.${k}`)).filter((x): x is LayerNormStats => !!x),
       exposed,
     };
@@ -488,6 +601,7 @@ function compare(c: CompareInput): Report {
     createdAt: new Date().toISOString(),
     inputs: {
       weights: c.p.options.weights, ...(c.p.data ? { data: c.p.data.path } : {}), weightsFormat: c.p.model.format, weightsDtype: c.p.model.dtype,
+      weightBytes: c.p.model.weightBytes,
       reference: ref.info, input: c.p.input,
     },
     config,

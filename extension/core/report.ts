@@ -140,9 +140,15 @@ export interface RunInfo {
    * readMs, headsMs and referenceMs belong to the preparation shared by every mode of one pipeline
    * call (reported on each mode's Report; 0 when an earlier mode already paid them).
    */
-  timings: { readMs: number; headsMs: number; referenceMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number };
+  timings: {
+    readMs: number; headsMs: number; referenceMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number;
+    /** Peak resident memory of the process that ran the pipeline, up to the end of this mode (maxRSS). */
+    peakRssBytes?: number;
+  };
   /** Number of values the graph exposes beyond probabilities and block outputs. */
   extraOutputs: number;
+  /** Bytes of the outputs that left the engine in its run (from the GPU on a GPU provider). */
+  outputBytes?: number;
 }
 
 /**
@@ -178,6 +184,8 @@ export interface Report {
     data?: string;
     weightsFormat: string;
     weightsDtype: string;
+    /** Bytes of the checkpoint's weights in their own dtypes (peak memory is judged against this). */
+    weightBytes?: number;
     reference: ReferenceInfo;
     input: InputInfo;
   };

@@ -13,12 +13,24 @@
  * "native" (a true fp16 graph with fp32 inputs/outputs, for GPU EPs); "tensorrt" (the fp32 graph,
  * TensorRT picks precisions).
  */
+import * as fs from 'fs';
 import { LabError } from '../errors';
 import type { LayerNormMode, ModelConfig, Precision, Realization } from '../report';
 import { roundToHalfInPlace } from '../tensor';
-import { ElemType, OnnxGraphBuilder, type AttrValue, type ElemTypeCode } from './onnx-builder';
+import { ElemType, OnnxGraphBuilder, writeOnnxFile, type AttrValue, type ElemTypeCode } from './onnx-builder';
+import { transpose2d, WeightStore, type StoredKind } from './weight-store';
 
-export type Weights = ReadonlyMap<string, Float32Array>;
+/**
+ * The weights by key without the checkpoint's prefix (`blocks.0.attn.qkv.weight`): float32 arrays in
+ * memory (the initializers are then inline), or a WeightStore (external data; the pipeline's way).
+ */
+export type Weights = ReadonlyMap<string, Float32Array> | WeightStore;
+
+/** Which part of a weight an initializer holds: all of it, all of it transposed from (rows, cols), or elements [start, end). */
+interface WeightLayout {
+  transpose?: readonly [rows: number, cols: number];
+  range?: readonly [start: number, end: number];
+}
 
 export interface GraphOptions {
   config: ModelConfig;
@@ -59,7 +71,12 @@ export interface LayerNormTensors {
 }
 
 export interface BuiltGraph {
+  /** The encoded model; with a WeightStore its initializers point at the store's files. */
   model: Uint8Array;
+  /** What onnxruntime loads: the model's path in the store's folder, or the model bytes. */
+  source: string | Uint8Array;
+  /** Write the model as one self-contained .onnx file (weights inline, streamed from the store). */
+  writeOnnx(file: string): void;
   inputName: string;
   probsName: string | null;
   blockNames: string[];
@@ -78,6 +95,15 @@ interface Ctx {
 }
 
 const F32: Ctx = { t: ElemType.FLOAT, emulate: null };
+
+/**
+ * Whether the graph takes a checkpoint weight transposed: nn.Linear weights (out, in) become
+ * MatMul's (in, out) (see linear()). A WeightStore filled with this layout serves them without a
+ * transpose per graph.
+ */
+export function takesTransposed(key: string): boolean {
+  return /(^|\.)(qkv|proj|temporal_fc|fc1|fc2|head)\.weight$/.test(key) && !key.startsWith('patch_embed.');
+}
 
 export function buildTimeSformer(weights: Weights, o: GraphOptions): BuiltGraph {
   return new TimeSformerGraph(weights, o).build();
@@ -135,13 +161,23 @@ class TimeSformerGraph {
     return x;
   }
 
-  /** A weight as an initializer in the region's representation. */
-  private weight(key: string, ctx: Ctx, dims?: readonly number[], transform?: (a: Float32Array) => Float32Array): string {
+  /**
+   * A weight as an initializer in the region's representation (fp16 bits, or fp32 rounded to fp16
+   * when emulating). From a WeightStore: external data, converted once per call and shared by every
+   * graph that asks for the same form; from memory: inline bytes.
+   */
+  private weight(key: string, ctx: Ctx, dims?: readonly number[], layout: WeightLayout = {}, name = key): string {
+    const kind: StoredKind = ctx.t === ElemType.FLOAT16 ? 'f16' : ctx.t === ElemType.BFLOAT16 ? 'bf16' : ctx.emulate === 'fp16' ? 'f32.f16' : ctx.emulate === 'bf16' ? 'f32.bf16' : 'f32';
+    if (this.w instanceof WeightStore) {
+      if (!this.w.has(key)) throw new LabError('MISSING_WEIGHTS', `missing weight ${key}`);
+      const ref = this.w.ref(key, { transposed: !!layout.transpose, kind, range: layout.range });
+      return this.g.externalInit(name, dims ?? [ref.length / (ctx.t === ElemType.FLOAT ? 4 : 2)], ctx.t, ref);
+    }
     const src = this.w.get(key);
     if (!src) throw new LabError('MISSING_WEIGHTS', `missing weight ${key}`);
-    let v = transform ? transform(src) : src;
-    if (ctx.emulate) v = roundToHalfInPlace(v === src ? Float32Array.from(src) : v, ctx.emulate);
-    return this.g.floatInit(key, dims ?? [v.length], v, ctx.t);
+    let v = layout.transpose ? transpose2d(src, ...layout.transpose) : layout.range ? src.slice(...layout.range) : src;
+    if (ctx.emulate) v = roundToHalfInPlace(v, ctx.emulate, v === src ? new Float32Array(v.length) : v);
+    return this.g.floatInit(name, dims ?? [v.length], v, ctx.t);
   }
 
   private scalar(v: number, ctx: Ctx): string {
@@ -181,7 +217,7 @@ class TimeSformerGraph {
     return this.g.scoped(key, () => {
       const fp32 = ctx.t === ElemType.FLOAT16 && (this.o.fp32Ops?.includes('Gemm') || this.o.fp32Ops?.includes('MatMul'));
       const c = fp32 ? F32 : ctx;
-      const WT = this.weight(`${key}.weight`, c, [inDim, outDim], (w) => transpose2d(w, outDim, inDim));
+      const WT = this.weight(`${key}.weight`, c, [inDim, outDim], { transpose: [outDim, inDim] });
       const b = this.weight(`${key}.bias`, c, [outDim]);
       const xin = fp32 ? this.g.op('Cast', [x], { to: ElemType.FLOAT }) : x; // (..., in)
       const y = this.g.op('Add', [this.g.op('MatMul', [xin, WT]), b]);
@@ -339,11 +375,10 @@ class TimeSformerGraph {
       return this.transpose(this.reshape(y, [B * T, C, S]), [0, 2, 1]);
     });
     // position embedding (spatial) then time embedding, as the official forward_features
-    const pos = this.w.get('pos_embed')!;
-    const posPatch = this.weight('pos_embed', ctx, [1, S, C], () => pos.slice(C));
+    const posPatch = this.weight('pos_embed', ctx, [1, S, C], { range: [C, (S + 1) * C] });
     const posCls = g.scoped('cls', () => {
       const clsTok = this.weight('cls_token', ctx, [1, 1, C]);
-      const pos0 = g.floatInit('pos_embed.cls', [1, 1, C], ctx.emulate ? roundToHalfInPlace(pos.slice(0, C), ctx.emulate) : pos.slice(0, C), ctx.t);
+      const pos0 = this.weight('pos_embed', ctx, [1, 1, C], { range: [0, C] }, 'pos_embed.cls');
       const c = this.r('Add', [clsTok, pos0], ctx);
       return B === 1 ? c : g.op('Expand', [c, g.ints([B, 1, C])]);
     });
@@ -368,8 +403,14 @@ class TimeSformerGraph {
       probsName = this.expose(probs, ctx, 'probs');
     }
     const model = g.encode('timesformer', describe(this.o));
+    const store = this.w instanceof WeightStore ? this.w : undefined;
     return {
       model,
+      source: store ? store.saveModel(model) : model,
+      writeOnnx: (file) => {
+        if (store) writeOnnxFile(file, model, (ref, at, dst) => store.readRef(ref, at, dst));
+        else fs.writeFileSync(file, model);
+      },
       inputName: video,
       probsName,
       blockNames,
@@ -379,16 +420,6 @@ class TimeSformerGraph {
       extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== 'probs' && !/^blocks\.\d+\.out$/.test(n)),
     };
   }
-}
-
-/** (rows, cols) row-major -> (cols, rows). */
-function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = a[o + c];
-  }
-  return out;
 }
 
 function baseName(x: string): string {
