@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine, from the repo root, after scripts/device-prep.sh filled .carry/ here:
 #   run(command="bash scripts/device-run.sh", carry=[".carry"], timeout_s=600)      (npm run bench:gpu)
+#   run(command="MODE=e2e bash scripts/device-run.sh", carry=[".carry"], timeout_s=420)
+#       end to end instead (about 4-5 minutes): steps 1, then the full-size checkpoint with a massive
+#       activation planted, the PyTorch baseline, and bench-e2e.js (the CLI from start to Report on
+#       WebGPU and on the CPU, one LayerNorm mode and all five) -> e2e.json, torch.json, log.txt.
 #
 # 1. unpacks .carry: node -> /tmp/node/bin, node_modules and out/ into the repo root, the Vulkan/EGL
 #    loader .debs into / (dpkg -x, ldconfig); VK_DRIVER_FILES points at NVIDIA's ICD;
@@ -17,7 +21,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 OUT="${OUT:-/tmp/device-out}"
 mkdir -p "$OUT"
-BUDGET_S="${BUDGET_S:-530}"
+if [ "${MODE:-}" = e2e ]; then BUDGET_S="${BUDGET_S:-340}"; else BUDGET_S="${BUDGET_S:-530}"; fi
 DEBS_ROOT="${DEBS_ROOT:-/}"          # where the loader .debs are unpacked (tests elsewhere use a scratch folder)
 CKPT="${CKPT:-/tmp/timesformer_full_seed1.pyth}"
 FIX="$ROOT/test/fixtures"
@@ -65,6 +69,20 @@ export PYTHONUNBUFFERED=1
 say "node $(command -v node) $(node --version); libvulkan: $(ldconfig -p 2>/dev/null | grep -c 'libvulkan.so.1') entries; ICD $VK_DRIVER_FILES $([ -f "$VK_DRIVER_FILES" ] && echo present || echo MISSING)"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1 | tail -1 | tee -a "$LOG"
+
+# ---- end to end (MODE=e2e): the full-size checkpoint with an outlier, PyTorch in the same run, the CLI per configuration
+if [ "${MODE:-}" = e2e ]; then
+  E2E_CKPT=/tmp/timesformer_full_seed1_outlier5.pyth
+  step 120 node out/scripts/gen-checkpoint.js --out "$E2E_CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300
+  step 150 python3 scripts/bench_torch.py --device cuda --precisions fp32,fp16 --iters 30 --warmup 10 --json "$OUT/torch.json"
+  E2E_S=$(( $(left) - 20 ))
+  say "end-to-end budget ${E2E_S}s"
+  step "$E2E_S" node out/scripts/bench-e2e.js --weights "$E2E_CKPT" --heads 12 --repeat "${E2E_REPEAT:-2}" --timeout-s 120 \
+    --runs "${E2E_RUNS:-webgpu:fp32:plain,webgpu:fp16:plain,webgpu:fp16:all,cpu:fp16:plain,cpu:fp32:plain,cpu:fp16:all,webgpu:fp16:plain@cpu-outputs}" \
+    --baseline "$OUT/torch.json" --json "$OUT/e2e.json"
+  say "done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+  exit 0
+fi
 
 # ---- 2. the full-size checkpoint
 step 120 node out/scripts/gen-checkpoint.js --out "$CKPT" --manifest /tmp/ckpt_manifest.json
