@@ -384,7 +384,8 @@ async function prepareWith(
           const g = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: false });
           const { out, sessionMs, runMs } = await runFp32OnCpu(g, clip.video);
           pending.referenceMs += performance.now() - t;
-          say(`reference: FP32 on the CPU EP, session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
+          const bytes = [...out.values()].reduce((n, a) => n + a.byteLength, 0);
+          say(`reference: FP32 on the CPU EP, ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
           return selfReference(g, out);
         })();
       return reference;

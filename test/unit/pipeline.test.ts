@@ -257,3 +257,41 @@ describe('pipeline: one preparation for many modes, and runs without test data',
     assert.ok(r.blocks.every((b) => b.relL2 === 0) && r.probs.relL2 === 0, 'the same graph on the same EP gives the same numbers');
   });
 });
+
+describe('pipeline: what a run costs, and what it does not do twice', function () {
+  it('FP32 on the CPU without test data is its own reference: one engine, no second run of the same graph', async () => {
+    const stages: string[] = [];
+    const logs: string[] = [];
+    const r = (await runPipeline({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp32', heads: 4 }, { onProgress: (s) => stages.push(s), log: (l) => logs.push(l) })).report;
+    assert.ok(!stages.includes('computing reference'), stages.join(', '));
+    assert.equal(logs.filter((l) => /session ready/.test(l)).length, 1, 'one CPU session');
+    assert.ok(logs.includes('reference: this run (FP32 of this model on the CPU EP)'));
+    assert.equal(r.inputs.reference.kind, 'self');
+    assert.ok(r.blocks.every((b) => b.relL2 === 0 && b.layerNorms.length === 3), 'compared with itself; LayerNorm statistics from its probes');
+  });
+  it('FP16 without test data computes the reference once, with a graph that returns only block outputs and probabilities', async () => {
+    const logs: string[] = [];
+    const { runModes } = await import('../../extension/core/pipeline');
+    const reports = await runModes({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp16', heads: 4 }, ['plain', 'fp32'], { log: (l) => logs.push(l) });
+    const graphs = logs.filter((l) => /^graph: /.test(l));
+    assert.equal(logs.filter((l) => l === '[computing reference] FP32 of this model on the CPU EP').length, 1);
+    assert.equal(logs.filter((l) => /^reference: FP32 on the CPU EP, 13 outputs \(0\.4 MiB\), session \d+ ms, run \d+ ms$/.test(l)).length, 1, 'the 12 blocks and the probabilities');
+    assert.equal(graphs.length, 2, 'graph lines are the modes\' engines');
+    assert.ok(reports[0].run.timings.referenceMs > 0 && reports[1].run.timings.referenceMs === 0);
+    assert.equal(reports[0].diagnosis.firstBadBlock, 4);
+    assert.equal(reports[1].diagnosis.verdict, 'pass');
+  });
+  it('the Report gives the peak memory, the checkpoint\'s weight bytes and the bytes that left the engine', async () => {
+    const r = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain' });
+    const C = r.config.embedDim;
+    const tokens = 1 + r.config.numPatches * r.config.frames;
+    assert.equal(r.inputs.weightBytes, r.config.params * 4, 'float32 checkpoint');
+    // the block outputs, the probabilities, and per LayerNorm (temporal, spatial, MLP; the final norm) its input and (x - mean)^2
+    const perLn = (n: number) => 2 * n * C * 4;
+    const { numPatches: S, frames: T, depth } = r.config;
+    const expected = depth * (tokens * C * 4 + perLn(S * T) + perLn(T * (1 + S)) + perLn(tokens)) + r.config.numClasses * 4 + perLn(1);
+    assert.equal(r.run.outputBytes, expected);
+    const peak = r.run.timings.peakRssBytes!;
+    assert.ok(peak > 50 * 2 ** 20 && peak === Math.round(peak), `${peak}`);
+  });
+});
