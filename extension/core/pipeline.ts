@@ -8,10 +8,10 @@ import { readCheckpoint } from './formats/torch';
 import { readTestData, type TestData } from './formats/testdata';
 import { headCandidates, inferConfig, normalizeKeys, type WeightEntry } from './model/config';
 import { buildTimeSformer, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
-import { WeightStore } from './model/weight-store';
+import { WeightStore, type StoredKind } from './model/weight-store';
 import { DTYPE_SIZE, Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
-import { realizationLabel } from './engine/providers';
+import { realizationFor, realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
 import { diagnose } from './compare/diagnosis';
 import {
@@ -45,11 +45,26 @@ export async function loadModel(weightsPath: string): Promise<LoadedModel<Map<st
 
 /**
  * Read the checkpoint into a WeightStore: each weight is converted to float32, written in the
- * graph's layout and dropped, so that no copy of the model stays in this process.
+ * graph's layout (and in `kinds`, the forms the coming graphs will want) and dropped, so that no
+ * copy of the model stays in this process.
  */
-export async function openModel(weightsPath: string, store: WeightStore): Promise<LoadedModel<WeightStore>> {
-  const m = await readModel(weightsPath, (k, shape, data) => store.add(k, shape, data, takesTransposed(k)));
+export async function openModel(weightsPath: string, store: WeightStore, kinds: readonly StoredKind[] = []): Promise<LoadedModel<WeightStore>> {
+  const m = await readModel(weightsPath, (k, shape, data) => store.add(k, shape, data, takesTransposed(k), kinds));
   return { ...m, weights: store };
+}
+
+/**
+ * The weight forms a run's engine graphs will ask for, written while the checkpoint is read. The
+ * FP32 reference and FP32 graphs use the float32 bytes every store holds; `auto` may end anywhere,
+ * so its forms are made when a graph asks.
+ */
+function expectedKinds(o: PipelineOptions): StoredKind[] {
+  const precision = o.precision ?? 'fp32';
+  if (precision === 'fp32' || o.ep === 'auto') return [];
+  const r = realizationFor(o.ep ?? 'cpu', precision);
+  if (r === 'native') return ['f16'];
+  if (r === 'emulated') return [precision === 'bf16' ? 'f32.bf16' : 'f32.f16'];
+  return [];
 }
 
 async function readModel(
@@ -298,7 +313,7 @@ async function prepareWith(
   store: WeightStore, o: PipelineOptions, hooks: PipelineHooks,
   { log, say, stage, t0 }: { log: string[]; say: (s: string) => void; stage: (s: Stage, detail?: string) => void; t0: number },
 ): Promise<Prepared> {
-  const m = await openModel(o.weights, store);
+  const m = await openModel(o.weights, store, expectedKinds(o));
   let data: TestData | undefined;
   let clip: { video: Tensor<'float32'>; input: InputInfo };
   if (o.data) {

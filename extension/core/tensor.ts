@@ -119,7 +119,7 @@ export function halfBitsToFloat(h: number): number {
 let halfTable: Float32Array | undefined;
 
 /** IEEE half bits -> float32, through a 65536-entry table (exact: every half is a float32). */
-export function halfBitsToFloat32(src: Uint16Array, out = new Float32Array(src.length)): Float32Array {
+export function halfBitsToFloat32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   if (!halfTable) {
     halfTable = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) halfTable[h] = halfBitsToFloat(h);
@@ -148,7 +148,7 @@ function int32View(a: Float32Array): Int32Array {
 }
 
 /** Float32 -> IEEE half bits (round to nearest even, overflow to inf, gradual underflow), whole array. */
-export function float32ToHalfArray(src: Float32Array, out = new Uint16Array(src.length)): Uint16Array {
+export function float32ToHalfArray(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   const u = int32View(src);
   const n = src.length;
   for (let i = 0; i < n; i++) {
@@ -168,7 +168,7 @@ function halfBitsOutsideNormal(a: number, v: number): number {
 }
 
 /** Float32 -> bfloat16 bits (round to nearest even; NaN stays NaN), whole array. */
-export function float32ToBfloat16Array(src: Float32Array, out = new Uint16Array(src.length)): Uint16Array {
+export function float32ToBfloat16Array(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   const u = int32View(src);
   const n = src.length;
   for (let i = 0; i < n; i++) {

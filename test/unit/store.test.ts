@@ -56,6 +56,28 @@ describe('weight store: the weights on disk, in the forms the graphs ask for', f
     assert.deepEqual(fs.readdirSync(parent), [], 'close() removes the folder');
   });
 
+  it('writes the forms a run will want while reading, the same bytes as deriving them later', async () => {
+    const s = WeightStore.create({ parent });
+    try {
+      const w = matrix(48, 16);
+      await Promise.all([s.add('early', [48, 16], w, true, ['f16', 'f32.f16']), s.add('late', [48, 16], w, true)]);
+      const written = s.bytesWritten;
+      assert.equal(written, 48 * 16 * (4 + 2 + 4) + 48 * 16 * 4);
+      const bytes = (key: string, kind: 'f16' | 'f32.f16') => {
+        const ref = s.ref(key, { transposed: true, kind });
+        const b = new Uint8Array(ref.length);
+        s.readRef(ref, 0, b);
+        return Buffer.from(b);
+      };
+      const early = [bytes('early', 'f16'), bytes('early', 'f32.f16')];
+      assert.equal(s.bytesWritten, written, 'asking for what was written while reading writes nothing');
+      assert.ok(early[0].equals(bytes('late', 'f16')) && early[1].equals(bytes('late', 'f32.f16')));
+      assert.equal(s.bytesWritten, written + 48 * 16 * (2 + 4), 'the late weight was derived on demand');
+    } finally {
+      s.close();
+    }
+  });
+
   it('removes folders left by a process that no longer runs', () => {
     const dead = path.join(parent, 'tsf-lab-w-999999999-abc');
     fs.mkdirSync(dead);

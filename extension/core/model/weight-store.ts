@@ -129,23 +129,37 @@ export class WeightStore {
   /**
    * Add a weight (float32, checkpoint layout). `transposed`: store it as (cols, rows) of its
    * (rows, cols) = (shape[0], rest) matrix, the layout the graph's MatMul wants. `data` is not kept.
-   * The write goes on in the background (libuv's threads) while the caller reads the next weight;
-   * the promise settles when it is done, and nothing else of the store may be used before.
+   * `kinds`: other forms to write now, from the values at hand, because the coming graphs will
+   * want them (fp16 bits for a GPU run): cheaper than reading the float32 bytes back later.
+   * The writes go on in the background (libuv's threads) while the caller reads the next weight;
+   * the promise settles when they are done, and nothing else of the store may be used before.
    */
-  add(key: string, shape: readonly number[], data: Float32Array, transposed = false): Promise<void> {
+  add(key: string, shape: readonly number[], data: Float32Array, transposed = false, kinds: readonly StoredKind[] = []): Promise<void> {
     this.check();
     if (this.sources.has(key)) throw new Error(`weight ${key} added twice`);
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== data.length) throw new LabError('BAD_TENSOR', `weight ${key}: shape [${shape.join(', ')}] needs ${n} values, got ${data.length}`);
     const rows = shape[0] ?? 1;
     const v = transposed ? transpose2d(data, rows, n / rows) : data;
-    const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    const f = this.file('f32');
+    this.sources.set(key, { shape: [...shape], transposed });
+    const writes = [this.appendAsync(id(key, transposed, 'f32'), 'f32', u8(v))];
+    for (const kind of kinds) {
+      if (kind === 'f32') continue;
+      const t0 = performance.now();
+      const converted = convert(v, kind);
+      this.deriveMs += performance.now() - t0;
+      writes.push(this.appendAsync(id(key, transposed, kind), kind, converted));
+    }
+    return Promise.all(writes).then(() => undefined);
+  }
+
+  /** Reserve space for `bytes` in a kind's file, record the entry, and write in the background. */
+  private appendAsync(entryId: string, kind: StoredKind, bytes: Uint8Array): Promise<void> {
+    const f = this.file(kind);
     const offset = align(f.size);
     f.size = offset + bytes.byteLength;
     this.bytesWritten += bytes.byteLength;
-    this.sources.set(key, { shape: [...shape], transposed });
-    this.entries.set(id(key, transposed, 'f32'), { kind: 'f32', offset, bytes: bytes.byteLength });
+    this.entries.set(entryId, { kind, offset, bytes: bytes.byteLength });
     this.writing++;
     return new Promise<void>((resolve, reject) => {
       const step = (done: number) => {
@@ -266,11 +280,7 @@ export class WeightStore {
       const m = Math.min(CHUNK, n - at);
       const s = src.subarray(0, m);
       this.readInto('f32', from.offset + at * 4, new Uint8Array(s.buffer, 0, m * 4));
-      let bytes: Uint8Array;
-      if (kind === 'f16') bytes = u8(float32ToHalfArray(s, out16!.subarray(0, m)));
-      else if (kind === 'bf16') bytes = u8(float32ToBfloat16Array(s, out16!.subarray(0, m)));
-      else bytes = u8(roundToHalfInPlace(s, kind === 'f32.f16' ? 'fp16' : 'bf16'));
-      writeAll(f.fd, bytes, offset + at * size);
+      writeAll(f.fd, convert(s, kind, out16?.subarray(0, m), s), offset + at * size);
     }
     f.size = offset + n * size;
     this.bytesWritten += n * size;
@@ -312,6 +322,14 @@ function id(key: string, transposed: boolean, kind: StoredKind): string {
 
 function align(n: number): number {
   return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+/** A float32 array in another stored kind, as bytes (into `out16` / `out32` when given). */
+function convert(v: Float32Array, kind: StoredKind, out16?: Uint16Array, out32?: Float32Array): Uint8Array {
+  if (kind === 'f16') return u8(float32ToHalfArray(v, out16));
+  if (kind === 'bf16') return u8(float32ToBfloat16Array(v, out16));
+  if (kind === 'f32') return u8(v);
+  return u8(roundToHalfInPlace(v, kind === 'f32.f16' ? 'fp16' : 'bf16', out32 ?? new Float32Array(v.length)));
 }
 
 function u8(a: Float32Array | Uint16Array): Uint8Array {
