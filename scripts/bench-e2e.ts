@@ -88,8 +88,9 @@ export function summarize(o: Outcome, torch: { fp32_ms?: number; fp16_ms?: numbe
   const peak = Math.max(0, ...rs.map((r) => r.run.timings.peakRssBytes ?? 0));
   const sessionRun = t('sessionMs') + t('runMs');
   const torchMs = o.spec.precision === 'fp32' ? torch?.fp32_ms : torch?.fp16_ms;
+  const ran = rs[0]?.run.ep;
   return {
-    run: o.label,
+    run: ran && ran !== o.spec.ep ? `${o.label} (ran on ${ran})` : o.label,
     modes: rs.length,
     wall_s: o.wallMs / 1000,
     read_s: t('readMs') / 1000,
@@ -103,7 +104,6 @@ export function summarize(o: Outcome, torch: { fp32_ms?: number; fp16_ms?: numbe
     e2e_over_session_inference: sessionRun ? o.wallMs / sessionRun : undefined,
     output_mb: sum(rs, (r) => r.run.outputBytes ?? 0) / 2 ** 20,
     inference_over_torch: torchMs && rs.length ? t('runMs') / rs.length / torchMs : undefined,
-    ep: rs[0]?.run.ep,
   };
 }
 

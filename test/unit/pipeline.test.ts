@@ -268,6 +268,8 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     assert.ok(logs.includes('reference: this run (FP32 of this model on the CPU EP)'));
     assert.equal(r.inputs.reference.kind, 'self');
     assert.ok(r.blocks.every((b) => b.relL2 === 0 && b.layerNorms.length === 3), 'compared with itself; LayerNorm statistics from its probes');
+    assert.deepEqual({ ...r.blocks[3].reference, name: '' }, { ...r.blocks[3].output, name: '' });
+    assert.equal(r.blocks[3].reference.name, 'blocks.3.ref');
   });
   it('FP16 without test data computes the reference once, with a graph that returns only block outputs and probabilities', async () => {
     const logs: string[] = [];
