@@ -1,25 +1,30 @@
 #!/usr/bin/env node
 /**
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
- *   timesformer-lab run --weights W [--data D | --input synthetic[:seed]|test_data.p] [--heads N] [--precision fp32|fp16|bf16]
+ *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input synthetic[:seed]|test_data.p|clip.npy [--mean R,G,B --std R,G,B]] [--heads N] [--precision fp32|fp16|bf16]
  *       [--layernorm plain|expose|fp32|fused|prescaled[,...]|all] [--ep auto|tensorrt|cuda|webgpu|cpu]
  *       [--json out.json] [--save-onnx out.onnx] [--max-block-error X] [--tolerance X]
- *       [--device-id N] [--trt-cache DIR] [--prescale-shift K]
+ *       [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--accumulate fp32|fp16] [--fix-layernorms a,b] [--no-stats] [--repeat N]
+ *   timesformer-lab export-onnx --weights W [--data D | --input …] [--heads N] [--layernorm MODE|minimal] [--fix-layernorms a,b] [--form fused|decomposed] --out F
  *   timesformer-lab providers
  * Exit code: 0 done; 1 a block or the probabilities exceed --max-block-error; 2 bad input or failure.
  */
 import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { isLabError, LabError } from './core/errors';
-import { runModes } from './core/pipeline';
-import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report } from './core/report';
+import { runModes, type LayerNormChoice } from './core/pipeline';
+import { ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report } from './core/report';
 import { formatTable } from './core/table';
 
 const USAGE = `usage:
-  timesformer-lab run --weights CHECKPOINT [--data TEST_DATA | --input synthetic[:SEED]|CLIP] [--heads N] [--precision ${PRECISIONS.join('|')}]
+  timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--data TEST_DATA | --input synthetic[:SEED]|TEST_DATA|CLIP.npy] [--mean R,G,B] [--std R,G,B]
+                      [--heads N] [--precision ${PRECISIONS.join('|')}]
                       [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
                       [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
                       [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--attention decomposed|fused] [--quiet]
+                      [--accumulate ${ACCUMULATE.join('|')}] [--layernorm minimal] [--fix-layernorms blocks.4.norm1,...] [--no-stats] [--repeat N] [--no-confirm]
+  timesformer-lab export-onnx --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--heads N] [--layernorm ${LAYERNORM_MODES.join('|')}|minimal]
+                      [--fix-layernorms a,b] [--form fused|decomposed] --out OUT.onnx
   timesformer-lab providers`;
 
 function fail(msg: string): never {
@@ -31,6 +36,12 @@ function num(name: string, v: string | undefined, integer = false): number | und
   const n = Number(v);
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) fail(`--${name} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
   return n;
+}
+
+/** `0.45,0.45,0.45` -> numbers (the pipeline checks how many). */
+function numList(name: string, v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((x) => (x.trim() === '' ? fail(`--${name} expects numbers separated by commas, got '${v}'`) : num(name, x.trim())!));
 }
 
 function pick<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
@@ -48,17 +59,22 @@ async function cmdRun(argv: string[]): Promise<number> {
       json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
       tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
       'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' }, quiet: { type: 'boolean' },
+      mean: { type: 'string' }, std: { type: 'string' },
+      accumulate: { type: 'string' }, 'fix-layernorms': { type: 'string' }, 'no-stats': { type: 'boolean' }, repeat: { type: 'string' }, 'no-confirm': { type: 'boolean' },
     },
     strict: true,
   });
   if (!values.weights) fail('run needs --weights');
   if (values.data && values.input) fail('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
+  if (values.data && (values.mean || values.std)) fail('--mean/--std normalize uint8 frames given with --input; with --data, the test data\'s video is already the model\'s input');
   const precision = pick<Precision>('precision', values.precision, PRECISIONS, 'fp32');
   const ep = pick<EpChoice>('ep', values.ep, EP_CHOICES, 'cpu');
   const lnArg = values.layernorm ?? 'plain';
-  const modes: LayerNormMode[] = lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => pick<LayerNormMode>('layernorm', m.trim(), LAYERNORM_MODES, 'plain'));
+  const modes: LayerNormChoice[] = lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => pick<LayerNormChoice>('layernorm', m.trim(), [...LAYERNORM_MODES, 'minimal'], 'plain'));
+  const fix = values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean);
   const maxBlockError = num('max-block-error', values['max-block-error']);
   let exceeded = false;
+  const done: Report[] = [];
   const reports = await runModes(
     {
       weights: values.weights, data: values.data, input: values.input, heads: num('heads', values.heads, true), precision, ep,
@@ -67,12 +83,19 @@ async function cmdRun(argv: string[]): Promise<number> {
       prescaleShift: num('prescale-shift', values['prescale-shift'], true),
       attention: pick('attention', values.attention, ['decomposed', 'fused'] as const, 'decomposed'),
       fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
+      mean: numList('mean', values.mean), std: numList('std', values.std),
+      accumulate: pick('accumulate', values.accumulate, ACCUMULATE, 'fp32'), probes: values['no-stats'] ? false : undefined,
+      repeat: num('repeat', values.repeat, true), layerNormOverrides: fix && Object.fromEntries(fix.map((n) => [n, 'fp32' as LayerNormMode])),
+      confirmMinimalFix: values['no-confirm'] ? false : undefined,
     },
     modes,
     {
       log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
       onResult: ({ report }) => {
-        process.stdout.write(formatTable(report) + '\n' + formatCost(report) + '\n');
+        process.stdout.write(formatTable(report) + '\n' + formatCost(report) + '\n\n');
+        done.push(report);
+        // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
+        if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
         if (maxBlockError !== undefined) {
           const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
           if (!(worst <= maxBlockError)) {
@@ -114,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'run') return await cmdRun(rest);
     if (cmd === 'providers') return await cmdProviders();
+    if (cmd === 'export-onnx') return await (await import('./export-cli')).cmdExportOnnx(rest);
     process.stderr.write(`${USAGE}\n`);
     return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
   } catch (e) {

@@ -13,11 +13,13 @@
  * PyTorch eager measured in the same device run (bench_torch.py's JSON, --baseline). The inference
  * here is the engine's first run, as the CLI does it (on WebGPU it includes shader compilation).
  *
- * A run written `webgpu:fp16:plain@cpu-outputs` sets TIMESFORMER_LAB_GPU_OUTPUTS=cpu: the WebGPU outputs
- * come back as onnxruntime's CPU tensors instead of being read back one by one (memory and time of both).
+ * Flags after `@`: `webgpu:fp16:plain@cpu-outputs` sets TIMESFORMER_LAB_GPU_OUTPUTS=cpu (the WebGPU outputs
+ * come back as onnxruntime's CPU tensors instead of being read back one by one); `@no-confirm` passes
+ * --no-confirm (a failing FP16 mode then skips the run that confirms the minimal fix).
  *
  * Without --weights the checkpoint is generated once (gen-checkpoint.ts: full size, seed 1,
- * blocks.5.mlp.fc2.bias[21] = 300) into the temporary folder and reused.
+ * blocks.5.mlp.fc2.bias[21] = 300) into the temporary folder and reused (the same file as
+ * scripts/fullsize-check.sh's).
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -34,6 +36,8 @@ interface RunSpec {
   layerNorm: string;
   /** `@cpu-outputs`: WebGPU outputs as CPU tensors. */
   cpuOutputs: boolean;
+  /** `@no-confirm`: no minimal-fix confirmation run. */
+  noConfirm: boolean;
 }
 
 interface Outcome {
@@ -50,12 +54,12 @@ const DEFAULT_RUNS = 'cpu:fp32:plain,cpu:fp16:plain,cpu:fp16:all';
 
 function parseRuns(s: string): RunSpec[] {
   return s.split(',').map((r) => r.trim()).filter(Boolean).map((r) => {
-    const [spec, flag] = r.split('@');
+    const [spec, ...flags] = r.split('@');
     const [ep, precision, layerNorm] = spec.split(':');
-    if (!ep || !precision || !layerNorm || (flag !== undefined && flag !== 'cpu-outputs')) {
-      throw new Error(`--runs: '${r}' is not ep:precision:layernorm[@cpu-outputs] (e.g. webgpu:fp16:all)`);
+    if (!ep || !precision || !layerNorm || flags.some((f) => f !== 'cpu-outputs' && f !== 'no-confirm')) {
+      throw new Error(`--runs: '${r}' is not ep:precision:layernorm[@cpu-outputs][@no-confirm] (e.g. webgpu:fp16:all)`);
     }
-    return { ep, precision, layerNorm: layerNorm.replace(/\+/g, ','), cpuOutputs: flag === 'cpu-outputs' };
+    return { ep, precision, layerNorm: layerNorm.replace(/\+/g, ','), cpuOutputs: flags.includes('cpu-outputs'), noConfirm: flags.includes('no-confirm') };
   });
 }
 
@@ -138,7 +142,7 @@ async function main(): Promise<void> {
   const cli = path.join(__dirname, '..', 'extension', 'cli.js');
   let weights = values.weights;
   if (!weights) {
-    weights = path.join(os.tmpdir(), 'timesformer_full_seed1_outlier5.pyth');
+    weights = path.join(os.tmpdir(), 'timesformer_full_outlier5.pyth');
     if (!fs.existsSync(weights)) {
       log(`generating the full-size checkpoint with a massive activation (blocks.5.mlp.fc2.bias[21] = 300) into ${weights}`);
       const tmp = `${weights}.part`;
@@ -153,11 +157,12 @@ async function main(): Promise<void> {
   try {
     for (let k = 0; k < repeat; k++) {
       for (const spec of runs) {
-        const label = `${spec.ep} ${spec.precision} ${spec.layerNorm}${spec.cpuOutputs ? ' (CPU outputs)' : ''}`;
+        const label = `${spec.ep} ${spec.precision} ${spec.layerNorm}${spec.cpuOutputs ? ' cpu-outputs' : ''}${spec.noConfirm ? ' no-confirm' : ''}`;
         const json = path.join(tmp, 'report.json');
         fs.rmSync(json, { force: true });
         const args = ['run', '--weights', weights, '--ep', spec.ep, '--precision', spec.precision, '--layernorm', spec.layerNorm, '--json', json, '--quiet'];
         if (values.heads) args.push('--heads', values.heads);
+        if (spec.noConfirm) args.push('--no-confirm');
         log(`start ${label}${repeat > 1 ? ` (#${k + 1})` : ''}`);
         const r = await runCli(cli, args, timeoutS, spec.cpuOutputs ? { ...process.env, TIMESFORMER_LAB_GPU_OUTPUTS: 'cpu' } : process.env);
         const o: Outcome = { spec, label, repeat: k, code: r.code, wallMs: r.wallMs, reports: [] };

@@ -4,12 +4,13 @@
 # Node, no node_modules, no compiled out/, no Vulkan/EGL loader and no copy of ../shared.
 #
 #   bash scripts/device-prep.sh          # then: run(command="bash scripts/device-run.sh", carry=[".carry"])
-#                                        # or, end to end: run(command="MODE=e2e bash scripts/device-run.sh", carry=[".carry"], timeout_s=420)
+#                                        # or:   run(command="bash scripts/device-hf.sh", carry=[".carry"])
+#                                        # or:   run(command="MODE=e2e bash scripts/device-run.sh", carry=[".carry"], timeout_s=420)
 #
 # .carry/ holds:
 #   node.xz             this machine's node binary, xz-compressed (reused while `node --version` is unchanged)
 #   node_modules.tar.xz only the run-time closure of onnxruntime-node (Linux x64 binaries only),
-#                       onnxruntime-common, onnx-proto, protobufjs, yauzl and their dependencies
+#                       and package.json's other run-time dependencies (onnx-proto, protobufjs, yauzl, js-yaml)
 #   out.tar.xz          the compiled out/ (tsc), without source maps
 #   debs/*.deb          Debian's Vulkan/EGL loaders (libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2), amd64
 #   peer/               the peer model (official TimeSformer as torch.onnx.export writes it), from ../shared/peers
@@ -60,7 +61,8 @@ node - "$ROOT" > "$CARRY/node_modules.list" <<'EOF'
 const fs = require('fs');
 const path = require('path');
 const root = process.argv[2];
-const roots = ['onnxruntime-node', 'onnxruntime-common', 'onnx-proto', 'protobufjs', 'yauzl'];
+// every run-time dependency of package.json (js-yaml reads official cfgs), and onnxruntime-common
+const roots = [...new Set([...Object.keys(require(path.join(root, 'package.json')).dependencies || {}), 'onnxruntime-common'])];
 // install-time only (onnxruntime-node's script/install downloads GPU providers): not needed to run
 const skip = new Set(['adm-zip', 'global-agent']);
 const seen = new Set();

@@ -1,10 +1,6 @@
 #!/usr/bin/env bash
 # Run ON the GPU machine, from the repo root, after scripts/device-prep.sh filled .carry/ here:
 #   run(command="bash scripts/device-run.sh", carry=[".carry"], timeout_s=600)      (npm run bench:gpu)
-#   run(command="MODE=e2e bash scripts/device-run.sh", carry=[".carry"], timeout_s=420)
-#       end to end instead (about 4-5 minutes): steps 1, then the full-size checkpoint with a massive
-#       activation planted, the PyTorch baseline, and bench-e2e.js (the CLI from start to Report on
-#       WebGPU and on the CPU, one LayerNorm mode and all five) -> e2e.json, torch.json, log.txt.
 #
 # 1. unpacks .carry: node -> /tmp/node/bin, node_modules and out/ into the repo root, the Vulkan/EGL
 #    loader .debs into / (dpkg -x, ldconfig); VK_DRIVER_FILES points at NVIDIA's ICD;
@@ -16,6 +12,8 @@
 # Everything lands in $OUT (at most 8 files come back): log.txt (all output, the tables included),
 # torch.json, torch_after.json, bench.json, cli_webgpu.json (every CLI report).
 # Whole run kept under ~9 minutes (BUDGET_S); progress lines carry the wall time and seconds elapsed.
+# MODE=fullsize runs scripts/fullsize-check.sh after step 1 instead of steps 2-6.
+# MODE=e2e runs scripts/device-e2e.sh after step 1 instead (end to end at full size, under 6 minutes).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -26,61 +24,29 @@ DEBS_ROOT="${DEBS_ROOT:-/}"          # where the loader .debs are unpacked (test
 CKPT="${CKPT:-/tmp/timesformer_full_seed1.pyth}"
 FIX="$ROOT/test/fixtures"
 LOG="$OUT/log.txt"
-T0=$(date +%s)
-elapsed() { echo $(( $(date +%s) - T0 )); }
-left() { echo $(( BUDGET_S - $(elapsed) )); }
-say() { echo "[device-run $(date +%H:%M:%S) +$(elapsed)s] $*" | tee -a "$LOG"; }
-# run a step with a time limit, its output into the log; never stops the script
-step() {
-  local limit=$1; shift
-  say "\$ $*"
-  timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$LOG"
-  local rc=${PIPESTATUS[0]}
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then say "stopped at its ${limit}s limit: $1"
-  elif [ "$rc" != 0 ]; then say "exit status $rc: $1"; fi
-  return 0
-}
-unxz_stream() {
-  if command -v xz >/dev/null; then xz -dc "$1"
-  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
-}
+TAG=device-run
+source "$ROOT/scripts/device-lib.sh"
 
 : > "$LOG"
 say "host $(hostname), $(uname -srm), $(nproc) CPUs, repo $ROOT, OUT=$OUT, budget ${BUDGET_S}s"
 [ -d .carry ] || { say "no .carry/ here: run scripts/device-prep.sh first and name .carry in carry"; exit 1; }
 head -2 .carry/MANIFEST 2>/dev/null | tee -a "$LOG"
 
-# ---- 1. unpack
-mkdir -p /tmp/node/bin
-unxz_stream .carry/node.xz > /tmp/node/bin/node && chmod +x /tmp/node/bin/node
-export PATH="/tmp/node/bin:$PATH"
-unxz_stream .carry/node_modules.tar.xz | tar -xf - -C "$ROOT"
-unxz_stream .carry/out.tar.xz | tar -xf - -C "$ROOT"
-if command -v dpkg >/dev/null; then
-  mkdir -p "$DEBS_ROOT"
-  for f in .carry/debs/*.deb; do dpkg -x "$f" "$DEBS_ROOT"; done
-  [ "$DEBS_ROOT" = / ] && ldconfig
-else
-  say "no dpkg: Vulkan/EGL loaders not unpacked (WebGPU will report no adapter if libvulkan.so.1 is missing)"
-fi
-export VK_DRIVER_FILES="${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}"
-export __EGL_VENDOR_LIBRARY_FILENAMES="${__EGL_VENDOR_LIBRARY_FILENAMES:-/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json}"
-export PYTHONUNBUFFERED=1
-say "node $(command -v node) $(node --version); libvulkan: $(ldconfig -p 2>/dev/null | grep -c 'libvulkan.so.1') entries; ICD $VK_DRIVER_FILES $([ -f "$VK_DRIVER_FILES" ] && echo present || echo MISSING)"
+# ---- 1. unpack (node, node_modules, out/, the Vulkan/EGL loaders)
+unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1 | tail -1 | tee -a "$LOG"
 
-# ---- end to end (MODE=e2e): the full-size checkpoint with an outlier, PyTorch in the same run, the CLI per configuration
+# MODE=fullsize: the full-size numerics check instead (scripts/fullsize-check.sh), then stop
+if [ "${MODE:-}" = fullsize ]; then
+  # shellcheck source=scripts/fullsize-check.sh
+  . scripts/fullsize-check.sh
+  exit 0
+fi
+# MODE=e2e: end to end at full size instead (scripts/device-e2e.sh), then stop
 if [ "${MODE:-}" = e2e ]; then
-  E2E_CKPT=/tmp/timesformer_full_seed1_outlier5.pyth
-  step 120 node out/scripts/gen-checkpoint.js --out "$E2E_CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300
-  step 150 python3 scripts/bench_torch.py --device cuda --precisions fp32,fp16 --iters 30 --warmup 10 --json "$OUT/torch.json"
-  E2E_S=$(( $(left) - 20 ))
-  say "end-to-end budget ${E2E_S}s"
-  step "$E2E_S" node out/scripts/bench-e2e.js --weights "$E2E_CKPT" --heads 12 --repeat "${E2E_REPEAT:-2}" --timeout-s 120 \
-    --runs "${E2E_RUNS:-webgpu:fp32:plain,webgpu:fp16:plain,webgpu:fp16:all,cpu:fp16:plain,cpu:fp32:plain,cpu:fp16:all,webgpu:fp16:plain@cpu-outputs}" \
-    --baseline "$OUT/torch.json" --json "$OUT/e2e.json"
-  say "done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+  # shellcheck source=scripts/device-e2e.sh
+  . scripts/device-e2e.sh
   exit 0
 fi
 

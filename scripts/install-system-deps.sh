@@ -7,9 +7,12 @@
 #  - ripgrep, libkrb5-dev: needed by scripts/install-code-server.sh (ripgrep for VS Code's
 #    search, libkrb5-dev to compile the `kerberos` native module); installed here too so one
 #    apt-get run covers everything.
+#  - python3-numpy, python3-yaml: the unit tests check that scripts/make_test_data.py (run where
+#    PyTorch is) makes the lab's synthetic clip, test-data pickles, frame normalization and key
+#    names exactly as the lab does (test/unit/scripts.test.ts).
 # Runs as root (CI); otherwise uses sudo.
 set -euo pipefail
-pkgs=(chromium fonts-dejavu-core ripgrep libkrb5-dev)
+pkgs=(chromium fonts-dejavu-core ripgrep libkrb5-dev python3-numpy python3-yaml)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

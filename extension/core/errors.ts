@@ -5,6 +5,8 @@
 export type LabErrorCode =
   | 'FILE_NOT_FOUND'
   | 'FILE_UNREADABLE'
+  /** A directory, device, FIFO or socket where a file was expected: refused before it is opened for reading. */
+  | 'NOT_A_FILE'
   | 'NOT_A_CHECKPOINT'
   | 'BAD_ZIP'
   | 'BAD_PICKLE'
@@ -14,6 +16,12 @@ export type LabErrorCode =
   | 'MISSING_WEIGHTS'
   | 'BAD_WEIGHTS'
   | 'BAD_TEST_DATA'
+  | 'BAD_CLIP'
+  | 'UNSUPPORTED_MODEL'
+  /** NaN or infinity in the weights or the test data (named: which tensor, which index). */
+  | 'NON_FINITE'
+  /** A file asks for more than its size can justify: a zip bomb, a pickle that expands, tensors sharing data many times over. */
+  | 'LIMIT_EXCEEDED'
   | 'MISMATCH'
   | 'HEADS_UNDETECTED'
   | 'BAD_OPTION'

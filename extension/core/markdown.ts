@@ -15,7 +15,8 @@ const esc = (s: string) => s.replace(/\|/g, '\\|');
 
 function lnRow(l: LayerNormStats): string {
   const top = l.topChannels[0];
-  return `| \`${l.name}\` | ${fmtNum(l.maxSq)} | ${l.overFp16Count} | ${l.infCount} | ${l.nanCount} | ${top ? `${top.channel} (${fmtNum(top.maxAbs)})` : '–'} | ${l.overflowed ? '**yes**' : 'no'} |`;
+  const hits = (l.mechanisms ?? []).filter((m) => m.wouldHit).map((m) => `${m.kind}${m.fires || m.observed ? (m.observed ? ' (seen)' : ' (fires)') : ' (not exposed)'}`).join(', ') || '–';
+  return `| \`${l.name}\` | ${l.mode ?? ''} | ${fmtNum(l.maxSq)} | ${l.overFp16Count} | ${fmtNum(l.maxSumSq)} | ${fmtNum(l.maxAbsSum)} | ${l.infCount} | ${l.nanCount} | ${top ? `${top.channel} (${fmtNum(top.maxAbs)})` : '–'} | ${hits} | ${l.overflowed ? '**yes**' : 'no'} |`;
 }
 
 export function reportToMarkdown(r: Report): string {
@@ -25,13 +26,14 @@ export function reportToMarkdown(r: Report): string {
   out.push(r.diagnosis.sentence, '');
   out.push('| | |', '|---|---|');
   out.push(`| Run | ${esc(r.run.label)} |`);
-  out.push(`| LayerNorm mode | \`${r.run.layerNorm}\` |`);
+  out.push(`| LayerNorm mode | \`${r.run.layerNorm}\`${Object.keys(r.run.layerNormOverrides ?? {}).length ? `, overridden: ${Object.entries(r.run.layerNormOverrides).map(([n, m]) => `\`${n}\` ${m}`).join(', ')}` : ''} |`);
+  out.push(`| Accumulation | ${r.run.accumulate ?? 'fp32'} |`);
   out.push(`| Execution provider | ${r.run.ep}${r.run.requestedEp !== r.run.ep ? ` (asked for ${r.run.requestedEp})` : ''} |`);
   out.push(`| Checkpoint | \`${esc(r.inputs.weights)}\` (${r.inputs.weightsFormat}, ${r.inputs.weightsDtype}) |`);
   out.push(`| Reference | ${esc(r.inputs.reference.label)} |`);
   out.push(`| Input | ${esc(r.inputs.input.label)} (${r.inputs.input.shape.join('×')}) |`);
   out.push(`| Model | ${c.depth} blocks, width ${c.embedDim}, ${c.heads} heads (${c.headsSource}), ${c.frames} frames of ${c.imageSize}², patch ${c.patchSize}, ${c.numClasses} classes |`);
-  out.push(`| Tolerance | ${fmtNum(r.tolerance)} (rel L2 of the patch tokens per block) |`);
+  out.push(`| Tolerance | ${fmtNum(r.tolerance)} (rel L2 of the patch tokens per block; ${r.toleranceSource === 'option' ? 'as given' : `the default for ${r.run.precision.toUpperCase()}`}) |`);
   out.push(`| Probabilities | rel err ${fmtNum(r.probs.relL2)}, top-1 ${r.probs.top1} vs reference ${r.probs.refTop1} (${r.probs.top1Agree ? 'agrees' : 'differs'}) |`);
   out.push(`| Time | ${(r.run.timings.totalMs / 1000).toFixed(2)} s |`);
   out.push(`| Created | ${r.createdAt} |`, '');
@@ -45,12 +47,20 @@ export function reportToMarkdown(r: Report): string {
   }
   out.push('');
 
-  const risky = [...r.blocks.flatMap((b) => b.layerNorms), ...(r.finalNorm ? [r.finalNorm] : [])].filter((l) => l.overFp16Count > 0 || l.overflowed);
+  const risky = [...r.blocks.flatMap((b) => b.layerNorms), ...(r.finalNorm ? [r.finalNorm] : [])].filter((l) => l.overflowed || (l.mechanisms ?? []).some((m) => m.wouldHit));
   if (risky.length) {
-    out.push('## LayerNorms past FP16 range', '', '| LayerNorm | max (x−mean)² | values > 65504 | inf | NaN | top channel (max abs) | overflowed |', '|---|---:|---:|---:|---:|---|---|');
+    out.push('## LayerNorms past FP16 range', '',
+      'Mechanisms: `square` one (x−mean)² > 65504; `sumSquares` Σ(x−mean)² (C × variance) > 65504 in a 16-bit accumulator; `sumX` |Σx| > 65504; `nonFiniteInput` inf/NaN in the input. "fires": this engine\'s realization is exposed and the value passes its limit.', '',
+      '| LayerNorm | mode | max (x−mean)² | values > 65504 | max Σ(x−mean)² | max \\|Σx\\| | inf | NaN | top channel (max abs) | would hit | overflowed |', '|---|---|---:|---:|---:|---:|---:|---:|---|---|---|');
     out.push(...risky.map(lnRow), '');
   }
-  if (r.diagnosis.fixes.length) out.push(`Fixes: ${r.diagnosis.fixes.map((f) => `\`${f}\``).join(', ')}.`, '');
-  if (r.diagnosis.trtexec) out.push('TensorRT, keeping these LayerNorms in FP32:', '', '```', r.diagnosis.trtexec, '```', '');
+  if (r.diagnosis.causes?.length) out.push('## Causes at or before the first failing block', '', ...r.diagnosis.causes.map((c) => `- ${c.text} (${c.evidence})`), '');
+  if (r.diagnosis.candidates?.length) out.push('## Candidates (nothing measured explains the failure)', '', ...r.diagnosis.candidates.map((c) => `- ${c.text}`), '');
+  if (r.diagnosis.fixes.length) out.push(`Fixes: ${r.diagnosis.fixes.map((f) => `\`${f}\``).join(', ')}${r.diagnosis.accumulateFix ? ', or `--accumulate fp32`' : ''}.`, '');
+  const mf = r.diagnosis.minimalFix;
+  if (mf) {
+    out.push(`Minimal fix: ${mf.layerNorms.map((n) => `\`${n}\``).join(', ')} in FP32${mf.confirmed ? ` — confirmed by one run: ${mf.confirmed.verdict}, worst ${fmtNum(mf.confirmed.worstRelL2)} at block ${mf.confirmed.worstBlock}` : ''}.`, '');
+  }
+  if (r.diagnosis.trtexec) out.push('TensorRT, keeping the LayerNorms its FP16 would overflow in FP32:', '', '```', r.diagnosis.trtexec, '```', '');
   return out.join('\n');
 }

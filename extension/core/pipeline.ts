@@ -4,39 +4,59 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { LabError } from './errors';
-import { readCheckpoint } from './formats/torch';
 import { readTestData, type TestData } from './formats/testdata';
-import { headCandidates, inferConfig, normalizeKeys, type WeightEntry } from './model/config';
+import { openRegularFile } from './formats/file';
+import { readNpy } from './formats/npy';
+import { inferConfig } from './model/config';
+import { checkHfSizes } from './model/hf';
+import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
+import { headCandidatesFor, streamModelWeights } from './model/validate';
 import { buildTimeSformer, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
 import { WeightStore, type StoredKind } from './model/weight-store';
-import { DTYPE_SIZE, Tensor } from './tensor';
+import { lnLimits, type RealizationSpec } from './model/realization';
+import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
 import { realizationFor, realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
-import { diagnose } from './compare/diagnosis';
+import { diagnose, firingUnder, type DiagnoseInput } from './compare/diagnosis';
+import { defaultTolerance } from './compare/verdict';
 import {
-  REPORT_VERSION, type BlockResult, type InputInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
+  REPORT_VERSION, type BlockResult, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
   type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage, type TensorStats,
 } from './report';
+
+/** A LayerNorm mode, or 'minimal': plain, with only the LayerNorms whose mechanism fires (read from the statistics) in FP32. */
+export type LayerNormChoice = LayerNormMode | 'minimal';
 
 export interface LoadedModel<W extends Weights = Weights> {
   weightsPath: string;
   /** 'zip' | 'legacy' (torch.save), or another reader's name. */
   format: string;
   dtype: string;
+  /** In memory (loadModel: tests, the latency bench) or in a WeightStore (openModel: the pipeline). */
   weights: W;
-  /** Bytes of the weights in the checkpoint, in its own dtypes (the yardstick of peak memory). */
+  /** Bytes of the weights the graph uses, in the checkpoint's own dtypes (the yardstick of peak memory). */
   weightBytes: number;
   base: Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'>;
   /** The head count, when the checkpoint's own configuration states it. */
   heads?: number;
+  /** Class names by index (HF config.json's id2label). */
+  labels?: string[];
+  /** How frames become the model's input, when the checkpoint's configuration says. */
+  normalization?: Normalization;
+  /** Official or HuggingFace, with or without a classifier, which files. */
+  source: ModelInfo;
 }
 
 function check(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new LabError('CANCELLED', 'cancelled');
 }
 
-/** Read the checkpoint, infer the configuration and load every weight as float32, in memory (tests, bench). */
+/**
+ * Read the checkpoint (official .pyth, HuggingFace folder, safetensors: see model/load.ts), infer
+ * the configuration and load the weights the graph uses as float32, checked finite, in memory
+ * (tests, the latency bench; the pipeline uses openModel).
+ */
 export async function loadModel(weightsPath: string): Promise<LoadedModel<Map<string, Float32Array>>> {
   const weights = new Map<string, Float32Array>();
   const m = await readModel(weightsPath, (k, _shape, data) => weights.set(k, data));
@@ -44,13 +64,33 @@ export async function loadModel(weightsPath: string): Promise<LoadedModel<Map<st
 }
 
 /**
- * Read the checkpoint into a WeightStore: each weight is converted to float32, written in the
+ * The same into a WeightStore: each weight is converted to float32, checked, written in the
  * graph's layout (and in `kinds`, the forms the coming graphs will want) and dropped, so that no
  * copy of the model stays in this process.
  */
 export async function openModel(weightsPath: string, store: WeightStore, kinds: readonly StoredKind[] = []): Promise<LoadedModel<WeightStore>> {
   const m = await readModel(weightsPath, (k, shape, data) => store.add(k, shape, data, takesTransposed(k), kinds));
   return { ...m, weights: store };
+}
+
+async function readModel(
+  weightsPath: string, sink: (key: string, shape: readonly number[], data: Float32Array) => unknown,
+): Promise<Omit<LoadedModel, 'weights'>> {
+  const src = await openModelSource(weightsPath);
+  try {
+    const entries = src.entries;
+    const inferred = inferConfig(entries, weightsPath, { headOptional: src.headOptional });
+    if (src.hfConfig) checkHfSizes(src.hfConfig, inferred);
+    const base = { ...inferred, layerNormEps: src.layerNormEps ?? inferred.layerNormEps };
+    const { dtype, bytes } = await streamModelWeights(entries, base, weightsPath, sink, src.loadMany);
+    const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
+    return {
+      weightsPath, format: src.format, dtype, weightBytes: bytes, base, heads: src.heads, labels, normalization: src.normalization,
+      source: { ...src.info, head: base.numClasses > 0 },
+    };
+  } finally {
+    await src.close();
+  }
 }
 
 /**
@@ -67,40 +107,6 @@ function expectedKinds(o: PipelineOptions): StoredKind[] {
   return [];
 }
 
-async function readModel(
-  weightsPath: string, sink: (key: string, shape: readonly number[], data: Float32Array) => unknown,
-): Promise<Omit<LoadedModel, 'weights'>> {
-  const ckpt = await readCheckpoint(weightsPath);
-  try {
-    const entries = [...normalizeKeys(ckpt.stateDict as ReadonlyMap<string, WeightEntry>, weightsPath)];
-    const base = inferConfig(new Map(entries), weightsPath);
-    const dtypes = new Map<string, number>();
-    let weightBytes = 0;
-    // One read ahead and one write behind: the next tensor's bytes arrive and the previous one is
-    // written (libuv's threads) while this one is converted on the main thread.
-    const quiet = <T>(p: Promise<T>) => {
-      p.catch(() => undefined); // awaited below; a failure surfaces there, not as an unhandled rejection
-      return p;
-    };
-    let next = entries.length ? quiet(entries[0][1].load()) : undefined;
-    let written: Promise<unknown> = Promise.resolve();
-    for (let i = 0; i < entries.length; i++) {
-      const t = await next!;
-      next = i + 1 < entries.length ? quiet(entries[i + 1][1].load()) : undefined;
-      const w = quiet(Promise.resolve(sink(entries[i][0], t.shape, t.toFloat32())));
-      await written;
-      written = w;
-      dtypes.set(t.dtype, (dtypes.get(t.dtype) ?? 0) + t.size);
-      weightBytes += t.size * DTYPE_SIZE[t.dtype];
-    }
-    await written;
-    const dtype = [...dtypes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-    return { weightsPath, format: ckpt.format, dtype, weightBytes, base };
-  } finally {
-    await ckpt.close();
-  }
-}
-
 /** The test data must describe the same model: frames, image size, width, classes, depth. */
 export function checkAgreement(m: LoadedModel, d: TestData): void {
   const c = m.base;
@@ -109,7 +115,9 @@ export function checkAgreement(m: LoadedModel, d: TestData): void {
   if (ch !== 3) problems.push(`the video has ${ch} channels, expected 3`);
   if (T !== c.frames) problems.push(`the video has ${T} frames, the checkpoint's time_embed has ${c.frames}`);
   if (H !== c.imageSize || W !== c.imageSize) problems.push(`the video is ${H}×${W}, the checkpoint expects ${c.imageSize}×${c.imageSize} (pos_embed has ${c.numPatches} patches of ${c.patchSize})`);
-  if (d.probs.shape[d.probs.shape.length - 1] !== c.numClasses) problems.push(`the probabilities have ${d.probs.shape[d.probs.shape.length - 1]} classes, the head has ${c.numClasses}`);
+  const outputs = d.probs.shape[d.probs.shape.length - 1];
+  if (c.numClasses === 0 && outputs !== c.embedDim) problems.push(`the final output has ${outputs} values per clip; a model without a classifier outputs its final LayerNorm's class token (${c.embedDim})`);
+  if (c.numClasses > 0 && outputs !== c.numClasses) problems.push(`the probabilities have ${outputs} classes, the head has ${c.numClasses}`);
   if (d.blocks.length > c.depth) problems.push(`the test data has ${d.blocks.length} block outputs, the checkpoint has ${c.depth} blocks`);
   const tokens = 1 + c.numPatches * c.frames;
   d.blocks.forEach((b, i) => {
@@ -123,17 +131,18 @@ export function checkAgreement(m: LoadedModel, d: TestData): void {
 }
 
 /**
- * Native fp16 graphs keep the patch-embedding Conv in fp32: measured on an H100 through WebGPU,
- * its 768-long dot products accumulated in fp16 are the largest error source (d1, fp32 LayerNorm:
- * blocks 0-2 at 9.2e-3 / 1.2e-2 / 1.4e-2 with it in fp16, 3.5e-3 / 4.6e-3 / 5.5e-3 in fp32), for
- * about 0.2% of the FLOPs. Gemm and MatMul in fp32 too reach PyTorch's level (2e-3 / 2.6e-3 / 3.2e-3).
+ * Op types native fp16 graphs keep in fp32 beyond what `accumulate` does: none. (Measured on an H100
+ * through WebGPU, fp16-accumulated GEMMs were the largest error source — the patch-embedding Conv
+ * alone: d1 blocks 0-2 at 9.2e-3 / 1.2e-2 / 1.4e-2 in fp16, 3.5e-3 / 4.6e-3 / 5.5e-3 in fp32 — and
+ * the default fp32 accumulation now covers Conv, MatMul and the reductions.)
  */
-export const DEFAULT_FP32_OPS: readonly string[] = ['Conv'];
+export const DEFAULT_FP32_OPS: readonly string[] = [];
 
 function graphOptions(config: ModelConfig, batch: number, o: PipelineOptions, realization: Realization, extra?: Partial<GraphOptions>): GraphOptions {
   return {
-    config, batch, precision: o.precision ?? 'fp32', realization, layerNorm: o.layerNorm ?? 'plain',
-    probes: o.probes ?? true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS, attention: o.attention ?? 'decomposed', ...extra,
+    config, batch, precision: o.precision ?? 'fp32', realization, layerNorm: o.layerNorm ?? 'plain', layerNormOverrides: o.layerNormOverrides,
+    accumulate: o.accumulate ?? 'fp32', probes: o.probes ?? true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS,
+    attention: o.attention ?? 'decomposed', ...extra,
   };
 }
 
@@ -145,7 +154,7 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   if (d.blocks.length === 0) throw new LabError('HEADS_UNDETECTED', 'the test data has no block outputs to detect the head count from; pass --heads', d.path);
   const tried: { heads: number; block0RelL2: number }[] = [];
   const B = d.video.shape[0];
-  for (const heads of headCandidates(m.base.embedDim)) {
+  for (const heads of headCandidatesFor(m.base.embedDim, m.weightsPath)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
     const { out } = await runFp32OnCpu(g, d.video);
@@ -156,24 +165,28 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   }
   const best = tried.reduce((a, b) => (b.block0RelL2 < a.block0RelL2 ? b : a));
   if (best.block0RelL2 < 1e-2) return { heads: best.heads, tried };
-  throw new LabError('HEADS_UNDETECTED', `no head count reproduces block 0 of the test data (best: ${best.heads} heads, rel err ${best.block0RelL2.toExponential(2)}); the checkpoint and test data may not belong together, or pass --heads`, d.path);
+  throw Object.assign(
+    new LabError('HEADS_UNDETECTED', `no head count reproduces block 0 of the test data (best: ${best.heads} heads, rel err ${best.block0RelL2.toExponential(2)}); the checkpoint and test data may not belong together, or pass --heads`, d.path),
+    { tried },
+  );
 }
 
-/** One run of an fp32 graph on the CPU EP (head detection, the self-reference, LayerNorm probe runs). */
-async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<{ out: Map<string, Float32Array>; sessionMs: number; runMs: number }> {
+/** One run of an fp32 graph on the CPU EP (head detection, the self-reference and LayerNorm probe run). */
+async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<{ out: Map<string, Float32Array>; sessionMs: number; runMs: number; bytes: number }> {
   const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source });
   try {
     const t = performance.now();
     const out = await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
-    return { out, sessionMs: engine.sessionMs, runMs: performance.now() - t };
+    return { out, sessionMs: engine.sessionMs, runMs: performance.now() - t, bytes: engine.outputBytes };
   } finally {
     await engine.release();
   }
 }
 
-async function sha256File(path: string): Promise<string> {
+/** The weights' bytes, every file of them (a sharded HF checkpoint has several; a folder is not a file). */
+async function sha256Files(paths: readonly string[]): Promise<string> {
   const h = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(path)) h.update(chunk as Buffer);
+  for (const path of paths) for await (const chunk of fs.createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -204,27 +217,34 @@ export interface Prepared {
   video: Tensor<'float32'>;
   input: InputInfo;
   config: ModelConfig;
-  /**
-   * The reference, or a promise of it. Without test data it is our FP32 graph (no probe outputs)
-   * run on the CPU EP on the same clip, computed on first use; or the run of a mode that is that
-   * very computation (FP32, plain LayerNorm, on the CPU EP), adopted with adoptReference().
-   */
+  /** The reference, or a promise of it (the self-reference is computed on first use). */
   reference(): Promise<Reference>;
-  /** Whether reference() is known already (test data, or computed or adopted). */
-  hasReference(): boolean;
-  /** Take a mode's own outputs as the self-reference (see reference()). */
-  adoptReference(g: BuiltGraph, out: Map<string, Float32Array>): Reference;
   /**
-   * Outputs of our FP32 graph on the CPU EP with LayerNorm probes, run once and kept: the
-   * LayerNorm statistics of engines that carry no probes (TensorRT).
+   * Outputs of our FP32 graph on the CPU EP with LayerNorm statistics, run once and kept: the
+   * self-reference, the statistics of engines that carry none (TensorRT), and the healthy
+   * statistics the minimal fix is read from.
    */
   fp32Probe(): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }>;
+  /** The options of fp32Probe()'s graph, for a mode run that would build the same graph. */
+  probeGraphOptions: GraphOptions;
+  /** Whether fp32Probe() has run (or started). */
+  hasProbe(): boolean;
+  /**
+   * Take a mode's own run as fp32Probe()'s: a mode that builds that very graph on the CPU EP
+   * (FP32, plain) is the same computation, so it is not run twice.
+   */
+  adoptProbe(g: BuiltGraph, out: Map<string, Float32Array>): void;
+  /** Remove the weights' folder (after the last mode). */
+  close(): void;
+  /**
+   * Block 0's error for every head count (head detection), also when the count was given: the
+   * diagnosis's evidence for a wrong head count. Empty without test data.
+   */
+  headsEvidence(): Promise<{ heads: number; block0RelL2: number }[]>;
   /** Preparation times not yet charged to a Report (the first mode reports them). */
   pending: { readMs: number; headsMs: number; referenceMs: number };
   say(line: string): void;
   log: string[];
-  /** Remove the weights' folder (after the last mode). */
-  close(): void;
 }
 
 /** The deterministic clip used when there is no test data: N(0, 1) values as a normalized video has. */
@@ -250,8 +270,12 @@ export function syntheticVideo(shape: readonly number[], seed: number): Tensor<'
   return new Tensor('float32', shape, out);
 }
 
-/** `synthetic[:seed]` or a test-data file whose video is the clip. */
-async function readClip(spec: string | undefined, m: LoadedModel): Promise<{ video: Tensor<'float32'>; input: InputInfo }> {
+/**
+ * The clip: `synthetic[:seed]`, a test-data file (its video), or a `.npy` array — the model's
+ * input (B, 3, T, H, W) as floats, or frames (T, H, W, 3) / (B, T, H, W, 3) as uint8, normalized
+ * as the official data loader does.
+ */
+async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOptions): Promise<{ video: Tensor<'float32'>; input: InputInfo }> {
   const c = m.base;
   const shape = [1, 3, c.frames, c.imageSize, c.imageSize];
   const syn = /^synthetic(?::(\d+))?$/.exec(spec ?? 'synthetic');
@@ -260,8 +284,97 @@ async function readClip(spec: string | undefined, m: LoadedModel): Promise<{ vid
     return { video: syntheticVideo(shape, seed), input: { kind: 'synthetic', label: `synthetic clip (seed ${seed})`, seed, shape } };
   }
   const path = spec!;
-  const d = await readTestData(path);
+  if (/\.npy$/i.test(path) || (await startsWith(path, '\x93NUMPY'))) return clipFromArray(await readNpy(path), m, path, clipNormalization(m, o));
+  const d = await readTestData(path, m.base);
   return { video: d.video, input: { kind: 'test-data', label: `video of ${basename(path)}`, path, shape: [...d.video.shape] } };
+}
+
+async function startsWith(path: string, magic: string): Promise<boolean> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = (await openRegularFile(path)).handle; // never a FIFO or a device
+    const b = Buffer.alloc(magic.length);
+    const { bytesRead } = await fh.read(b, 0, b.length, 0);
+    return bytesRead === b.length && b.toString('latin1') === magic;
+  } catch {
+    return false; // the reader that follows names the problem
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** --mean/--std, else the checkpoint's own configuration, else the official loader's defaults. */
+export function clipNormalization(m: Pick<LoadedModel, 'normalization'>, o: Pick<PipelineOptions, 'mean' | 'std'>): Normalization {
+  const given = (v: number[] | undefined, what: string) => {
+    if (v === undefined) return undefined;
+    const t = v.length === 1 ? [v[0], v[0], v[0]] : v;
+    if (t.length !== 3 || !t.every(Number.isFinite) || (what === 'std' && !t.every((x) => x > 0))) {
+      throw new LabError('BAD_OPTION', `--${what} expects 1 or 3 ${what === 'std' ? 'positive ' : ''}numbers (R,G,B), got ${v.join(',')}`);
+    }
+    return t;
+  };
+  const mean = given(o.mean, 'mean');
+  const std = given(o.std, 'std');
+  const base = m.normalization ?? DEFAULT_NORMALIZATION;
+  if (!mean && !std) return base;
+  return { mean: mean ?? base.mean, std: std ?? base.std, source: `--mean/--std${mean && std ? '' : ` (the rest from ${base.source})`}` };
+}
+
+/**
+ * A .npy clip as the model's input. uint8 frames are normalized exactly as the official loader
+ * does in float32: x / 255, minus the mean, divided by the std (each step rounded to float32, as
+ * PyTorch computes it), then (T, H, W, C) → (C, T, H, W). Sizes are never changed: a clip of
+ * another size is refused.
+ */
+export function clipFromArray(t: Tensor, m: Pick<LoadedModel, 'base' | 'weightsPath'>, path: string, norm: Normalization): { video: Tensor<'float32'>; input: InputInfo } {
+  const c = m.base;
+  const dims = `(${t.shape.join(', ')})`;
+  const bad = (msg: string): never => {
+    throw new LabError('BAD_CLIP', msg, path);
+  };
+  const sizeProblems = (T: number, H: number, W: number) => {
+    const p: string[] = [];
+    if (T !== c.frames) p.push(`${T} frames, the model takes ${c.frames}`);
+    if (H !== c.imageSize || W !== c.imageSize) p.push(`${H}×${W} pixels, the model takes ${c.imageSize}×${c.imageSize} (resize the short side and crop the centre first, as the official test loader does)`);
+    if (p.length) throw new LabError('MISMATCH', `the clip ${dims} and checkpoint ${m.weightsPath} disagree: ${p.join('; ')}`, path);
+  };
+  if (t.dtype === 'uint8') {
+    const r = t.shape.length;
+    if ((r !== 4 && r !== 5) || t.shape[r - 1] !== 3) bad(`uint8 frames must be (T, H, W, 3) or (B, T, H, W, 3) RGB, got ${dims}`);
+    const [B, T, H, W] = r === 4 ? [1, ...t.shape.slice(0, 3)] : t.shape.slice(0, 4);
+    sizeProblems(T, H, W);
+    const x = t.data as Uint8Array;
+    const out = new Float32Array(B * 3 * T * H * W);
+    const f = Math.fround;
+    const mean = norm.mean.map(f);
+    const std = norm.std.map(f);
+    const hw = H * W;
+    for (let b = 0; b < B; b++) {
+      for (let ti = 0; ti < T; ti++) {
+        for (let p = 0; p < hw; p++) {
+          const src = ((b * T + ti) * hw + p) * 3;
+          for (let ch = 0; ch < 3; ch++) out[((b * 3 + ch) * T + ti) * hw + p] = f(f(f(x[src + ch] / 255) - mean[ch]) / std[ch]);
+        }
+      }
+    }
+    const shape = [B, 3, T, H, W];
+    const fmt = (v: number[]) => v.map((n) => +n.toFixed(4)).join(', ');
+    return {
+      video: new Tensor('float32', shape, out),
+      input: { kind: 'frames', label: `frames of ${basename(path)} (/255, mean ${fmt(norm.mean)}, std ${fmt(norm.std)}: ${norm.source})`, path, shape, normalization: norm },
+    };
+  }
+  if (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16' || t.dtype === 'bfloat16') {
+    const r = t.shape.length;
+    if (r === 4 && t.shape[0] === 3) return clipFromArray(new Tensor(t.dtype, [1, ...t.shape], t.data), m, path, norm);
+    if (r !== 5 || t.shape[1] !== 3) {
+      bad(`a ${t.dtype} clip must be the model's input (B, 3, T, H, W), already normalized, got ${dims}` + (t.shape[r - 1] === 3 ? '; frames (T, H, W, 3) must be uint8 to be normalized here' : ''));
+    }
+    sizeProblems(t.shape[2], t.shape[3], t.shape[4]);
+    const video = t.asFloat32() as Tensor<'float32'>;
+    return { video, input: { kind: 'npy', label: `${basename(path)} (the model's input, ${t.dtype})`, path, shape: [...t.shape] } };
+  }
+  return bad(`a clip must be float (B, 3, T, H, W) or uint8 frames (T, H, W, 3); this array is ${t.dtype} ${dims}`);
 }
 
 function basename(p: string): string {
@@ -318,16 +431,18 @@ async function prepareWith(
   let clip: { video: Tensor<'float32'>; input: InputInfo };
   if (o.data) {
     stage('reading test data', o.data);
-    data = await readTestData(o.data);
+    data = await readTestData(o.data, m.base);
     checkAgreement(m, data);
     clip = { video: data.video, input: { kind: 'test-data', label: `video of ${basename(o.data)}`, path: o.data, shape: [...data.video.shape] } };
   } else {
     stage('reading test data', o.input ?? 'synthetic clip');
-    clip = await readClip(o.input, m);
+    clip = await readClip(o.input, m, o);
     checkClip(m, clip.video, clip.input.path);
   }
   const readMs = performance.now() - t0;
-  say(`model: ${m.base.depth} blocks, C=${m.base.embedDim}, ${m.base.frames}×${m.base.imageSize}², patch ${m.base.patchSize}, ${m.base.numClasses} classes, ${m.base.params} params (${m.format} checkpoint, ${m.dtype})`);
+  const kind = m.source.kind === 'huggingface' ? `HuggingFace ${m.source.architecture ?? 'TimeSformer'}` : 'official TimeSformer';
+  const head = m.base.numClasses > 0 ? `${m.base.numClasses} classes${m.labels ? ' (named)' : ''}` : 'no classifier: the final LayerNorm output is compared instead of probabilities';
+  say(`model: ${kind}, ${m.base.depth} blocks, C=${m.base.embedDim}, ${m.base.frames}×${m.base.imageSize}², patch ${m.base.patchSize}, ${head}, ${m.base.params} params (${m.format} checkpoint, ${m.dtype})`);
 
   const t1 = performance.now();
   let heads = o.heads;
@@ -335,6 +450,11 @@ async function prepareWith(
   let headsTried: { heads: number; block0RelL2: number }[] = [];
   if (heads !== undefined) {
     if (m.base.embedDim % heads !== 0) throw new LabError('BAD_OPTION', `embed dim ${m.base.embedDim} is not divisible by ${heads} heads`, o.weights);
+  } else if (m.heads !== undefined) {
+    // the checkpoint's own configuration (HF num_attention_heads) is authoritative
+    heads = m.heads;
+    headsSource = 'config';
+    say(`heads: ${heads} (from the checkpoint's configuration)`);
   } else if (data && data.blocks.length > 0) {
     stage('detecting heads');
     const r = await detectHeads(m, data, say);
@@ -342,14 +462,8 @@ async function prepareWith(
     headsTried = r.tried;
     headsSource = 'detected';
     say(`heads: ${heads} (detected: block 0 matches the reference)`);
-  } else if (m.heads !== undefined) {
-    heads = m.heads;
-    headsSource = 'config';
-    say(`heads: ${heads} (from the checkpoint's configuration)`);
   } else {
-    const cands = headCandidates(m.base.embedDim);
-    if (!cands.length) throw new LabError('BAD_WEIGHTS', `embed dim ${m.base.embedDim} admits no head count with a head dim of at least 8`, o.weights);
-    heads = cands[0];
+    heads = headCandidatesFor(m.base.embedDim, o.weights)[0];
     headsSource = 'assumed';
     say(`heads: ${heads} (assumed: head dim ${m.base.embedDim / heads}; no test data to detect it from, pass --heads to set it)`);
   }
@@ -358,32 +472,41 @@ async function prepareWith(
 
   let probe: Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }> | undefined;
   const pending = { readMs, headsMs, referenceMs: 0 };
-  const B = clip.video.shape[0];
+  const probeGraphOptions: GraphOptions = { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
   const fp32Probe = () => {
     probe ??= (async () => {
       const t = performance.now();
-      const g = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: true });
-      const { out } = await runFp32OnCpu(g, clip.video);
+      const g = buildTimeSformer(m.weights, probeGraphOptions);
+      const { out, sessionMs, runMs, bytes } = await runFp32OnCpu(g, clip.video);
       pending.referenceMs += performance.now() - t;
+      say(`fp32 probe run on the CPU EP: ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
       return { g, out };
     })();
     return probe;
   };
-  const selfReference = (g: BuiltGraph, out: Map<string, Float32Array>): Reference => ({
-    info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
-    blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, 1 + config.numPatches * config.frames, config.embedDim], probs: out.get(g.probsName!)!,
-    stats: [],
-  });
   let reference: Promise<Reference> | undefined;
+  let headsEvidence: Promise<{ heads: number; block0RelL2: number }[]> | undefined;
   const prepared: Prepared = {
     options: o, model: m, data, video: clip.video, input: clip.input, config, pending, say, log,
-    fp32Probe,
-    hasReference: () => !!data || !!reference,
-    adoptReference: (g, out) => {
-      if (data || reference) throw new Error('the reference is already set');
-      const r = selfReference(g, out);
-      reference = Promise.resolve(r);
-      return r;
+    fp32Probe, probeGraphOptions,
+    hasProbe: () => !!probe,
+    adoptProbe: (g, out) => {
+      if (probe) throw new Error('the fp32 probe run exists already');
+      probe = Promise.resolve({ g, out });
+    },
+    close: () => store.close(),
+    headsEvidence: () => {
+      headsEvidence ??= !data || !data.blocks.length ? Promise.resolve([]) : headsTried.length ? Promise.resolve(headsTried) : (async () => {
+        try {
+          return (await detectHeads(m, data, say)).tried;
+        } catch (e) {
+          // no head count reproduces block 0: the list of what each gives is still the evidence
+          const tried = (e as { tried?: { heads: number; block0RelL2: number }[] }).tried;
+          if (tried) return tried;
+          throw e;
+        }
+      })();
+      return headsEvidence;
     },
     reference: () => {
       reference ??= data
@@ -392,20 +515,17 @@ async function prepareWith(
           blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data, stats: [],
         })
         : (async () => {
-          stage('computing reference', 'FP32 of this model on the CPU EP');
-          // Without probe outputs: the reference needs the block outputs and probabilities only
-          // (probes would add 2 full tensors per LayerNorm: 0.4 GB at full size).
-          const t = performance.now();
-          const g = buildTimeSformer(m.weights, { ...graphOptions(config, B, o, 'fp32'), precision: 'fp32', layerNorm: 'plain', probes: false });
-          const { out, sessionMs, runMs } = await runFp32OnCpu(g, clip.video);
-          pending.referenceMs += performance.now() - t;
-          const bytes = [...out.values()].reduce((n, a) => n + a.byteLength, 0);
-          say(`reference: FP32 on the CPU EP, ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
-          return selfReference(g, out);
+          if (!probe) stage('computing reference', 'FP32 of this model on the CPU EP');
+          const { g, out } = await fp32Probe();
+          const B = clip.video.shape[0];
+          const tokens = 1 + config.numPatches * config.frames;
+          return {
+            info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
+            blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, tokens, config.embedDim], probs: out.get(g.probsName!)!, stats: [],
+          };
         })();
       return reference;
     },
-    close: () => store.close(),
   };
   return prepared;
 }
@@ -423,14 +543,16 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
 /**
  * Several LayerNorm modes over one preparation: the checkpoint and test data are read once, the
  * heads detected once, the FP32 CPU results reused; each mode's engine is released before the next.
+ * 'minimal' runs plain with only the LayerNorms whose mechanism fires kept in FP32.
  */
-export async function runModes(o: PipelineOptions, modes: readonly LayerNormMode[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
+export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
   const p = await prepare(o, hooks);
   try {
     const reports: Report[] = [];
-    for (const layerNorm of modes) {
-      const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${layerNorm}.onnx`) : o.saveOnnx;
-      const r = await runMode(p, { ...o, layerNorm, saveOnnx }, hooks);
+    for (const choice of modes) {
+      const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${choice}.onnx`) : o.saveOnnx;
+      const mode = choice === 'minimal' ? await minimalOptions(p, o) : { layerNorm: choice };
+      const r = await runMode(p, { ...o, ...mode, saveOnnx }, hooks);
       hooks.onResult?.(r);
       reports.push(r.report);
     }
@@ -438,6 +560,34 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormMode
   } finally {
     p.close();
   }
+}
+
+/** The realization `o` asks for, as far as it is known before an engine loads (the limits are the same for native and emulated). */
+function intendedSpec(o: PipelineOptions): RealizationSpec {
+  const precision = o.precision ?? 'fp32';
+  const ep = o.ep === undefined || o.ep === 'auto' ? 'cpu' : o.ep;
+  return { precision, realization: realizationFor(ep, precision), accumulate: o.accumulate ?? 'fp32' };
+}
+
+/** LayerNorm statistics of our FP32 graph on the CPU: inputs no 16-bit failure has damaged yet. */
+export async function healthyStats(p: Prepared): Promise<LayerNormStats[]> {
+  const { g, out } = await p.fp32Probe();
+  const none = { square: null, sumSquares: null, sumX: null };
+  return [...statsFrom(g, out, 'fp32-probe', () => none, () => 'plain').values()];
+}
+
+/**
+ * 'minimal': plain LayerNorms, with those whose mechanism fires under the intended realization on
+ * the healthy statistics in FP32 — read from the statistics, proved by the run that follows.
+ */
+export async function minimalOptions(p: Prepared, o: PipelineOptions): Promise<Pick<PipelineOptions, 'layerNorm' | 'layerNormOverrides'>> {
+  const spec = intendedSpec(o);
+  const shift = o.prescaleShift ?? 3;
+  const fire = (await healthyStats(p)).filter((h) => firingUnder(h, lnLimits(spec, 'plain', shift)).length);
+  p.say(fire.length
+    ? `minimal fix: ${fire.length} LayerNorm(s) in FP32, from the statistics: ${fire.map((h) => h.name).join(', ')}`
+    : 'minimal fix: no LayerNorm overflows in this realization; plain everywhere');
+  return { layerNorm: 'plain', layerNormOverrides: { ...(o.layerNormOverrides ?? {}), ...Object.fromEntries(fire.map((h) => [h.name, 'fp32' as const])) } };
 }
 
 /** Build, run and compare one mode on a preparation. `o`'s input fields (weights, data, input, heads) are ignored. */
@@ -456,25 +606,26 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   };
   const precision = o.precision ?? 'fp32';
   const layerNorm = o.layerNorm ?? 'plain';
-  const tolerance = o.tolerance ?? 1e-2;
-  // FP32 with a plain LayerNorm on the CPU EP is the self-reference's own computation (rel err 0
-  // by construction): run it once, as this mode, and keep its outputs as the reference.
-  const isReference = !p.hasReference() && (o.ep ?? 'cpu') === 'cpu' && precision === 'fp32' && layerNorm === 'plain' &&
-    (o.attention ?? 'decomposed') === (p.options.attention ?? 'decomposed');
-  let ref = isReference ? undefined : await p.reference();
+  const overrides = o.layerNormOverrides ?? {};
+  const B = p.video.shape[0];
+  // FP32 with a plain LayerNorm on the CPU EP builds the fp32 probe run's very graph: without test
+  // data (the probe run is the self-reference) run it once, as this mode, and keep it as both.
+  const isProbe = !p.data && !p.hasProbe() && (o.ep ?? 'cpu') === 'cpu' && sameGraph(graphOptions(config, B, o, 'fp32'), p.probeGraphOptions);
+  let ref = isProbe ? undefined : await p.reference();
   // what preparation said (reading, heads, the reference) opens this mode's log
   log.unshift(...p.log.splice(0));
-  const B = p.video.shape[0];
 
-  stage('building graph', `${precision}, LayerNorm ${layerNorm}`);
+  const over = Object.keys(overrides).length;
+  stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
   const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = needsKey && o.trtCacheDir
-    ? crypto.createHash('sha256').update(`${await sha256File(p.options.weights)}|${precision}|${layerNorm}|${config.heads}|${B}`).digest('hex').slice(0, 24)
+    ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${JSON.stringify(overrides)}|${config.heads}|${B}`).digest('hex').slice(0, 24)
     : undefined;
   stage('building engine', o.ep ?? 'cpu');
   const engine: Engine = await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say2, probes: o.probes,
+    layerNormModes: [layerNorm, ...Object.values(overrides)],
     buildModel: (realization) => {
       const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
       built.set(realization, b);
@@ -490,58 +641,86 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       say2(`saved the ONNX graph as run to ${o.saveOnnx}`);
     }
     stage('running', engine.ep);
+    const feeds = { [g.inputName]: p.video.data };
+    const dims = { [g.inputName]: [...p.video.shape] };
     const t1 = performance.now();
-    const out = await engine.run({ [g.inputName]: p.video.data }, { [g.inputName]: [...p.video.shape] });
+    const out = await engine.run(feeds, dims);
     const runMs = performance.now() - t1;
-    say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(engine.outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
+    const outputBytes = engine.outputBytes;
+    say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
+    let warmRunMs: number | undefined;
+    if (o.repeat && o.repeat > 0) {
+      const times: number[] = [];
+      for (let i = 0; i < o.repeat; i++) {
+        check(hooks.signal);
+        const t = performance.now();
+        await engine.run(feeds, dims);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      warmRunMs = times[Math.floor(times.length / 2)];
+      say2(`${o.repeat} more runs: median ${warmRunMs.toFixed(1)} ms (min ${times[0].toFixed(1)} ms)`);
+    }
     // the outputs are ours now: free the session (weights, arena) before comparing
     released = true;
     await engine.release();
     if (!ref) {
-      ref = p.adoptReference(g, out);
-      say2('reference: this run (FP32 of this model on the CPU EP)');
+      p.adoptProbe(g, out);
+      say2('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)');
+      ref = await p.reference();
     }
 
     stage('comparing');
     const t2 = performance.now();
     let probe: { g: BuiltGraph; out: Map<string, Float32Array> } | undefined;
-    if (!g.layerNorms.some((l) => l.input)) {
-      // No LayerNorm probes in the engine (TensorRT: marking outputs changes its precision
-      // choices). The statistics come from the LayerNorm inputs of an fp32 run on the CPU.
-      say2('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without probe outputs)');
+    if (!g.layerNorms.some((l) => l.stats)) {
+      // No statistics outputs in the engine (TensorRT: marking outputs changes its precision
+      // choices). They come from the LayerNorm inputs of an fp32 run on the CPU.
+      say2('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without statistics outputs)');
       probe = await p.fp32Probe();
     }
-    const report = compare({ o, p, ref, g, out, engine, log, tolerance, probe });
+    const { report, input } = compare({ o, p, ref, g, out, engine, log, probe });
+    // more evidence where the first verdict asks for it
+    if (report.diagnosis.verdict === 'fail' && report.diagnosis.causes.some((c) => c.mechanism !== 'nonFiniteInput') && precision === 'fp16') {
+      input.healthy = await healthyStats(p);
+      report.diagnosis = diagnose(input);
+    } else if (report.diagnosis.firstBadBlock === 0 && !report.diagnosis.causes.length && config.headsSource !== 'detected' && p.data) {
+      say2('block 0 fails: trying every head count on block 0 for evidence');
+      input.heads = { heads: config.heads, source: config.headsSource, tried: await p.headsEvidence() };
+      report.diagnosis = diagnose(input);
+    }
     const { readMs, headsMs, referenceMs } = p.pending;
     p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     report.run.timings = {
       readMs, headsMs, referenceMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs,
-      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, peakRssBytes,
+      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, ...(warmRunMs !== undefined ? { warmRunMs } : {}), peakRssBytes,
     };
-    report.run.outputBytes = engine.outputBytes;
+    report.run.outputBytes = outputBytes;
     say2(report.diagnosis.sentence);
     say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`);
-    return { report };
+    const result = { report };
+    if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) await confirmMinimalFix(p, o, report, hooks, say2);
+    return result;
   } finally {
     if (!released) await engine.release();
   }
 }
 
-/**
- * Write the ONNX graph of a finished run as one self-contained file, built again from the run's
- * options and what the run settled (heads, realization, batch): the same graph, byte for byte in
- * its weights, without keeping a copy of the model in memory between runs (Export ONNX).
- */
-export async function saveOnnxOf(report: Report, o: PipelineOptions, file: string): Promise<void> {
-  const store = WeightStore.create();
-  try {
-    const m = await openModel(o.weights, store);
-    const g = buildTimeSformer(m.weights, graphOptions(report.config, report.inputs.input.shape[0], { ...o, precision: report.run.precision, layerNorm: report.run.layerNorm }, report.run.realization));
-    g.writeOnnx(file);
-  } finally {
-    store.close();
-  }
+/** One run with only the minimal fix's LayerNorms in FP32, on the same preparation; its result goes into the diagnosis. */
+async function confirmMinimalFix(p: Prepared, o: PipelineOptions, report: Report, hooks: PipelineHooks, say: (s: string) => void): Promise<void> {
+  const fix = report.diagnosis.minimalFix!;
+  say(`confirming the minimal fix: one run with only ${fix.layerNorms.join(', ')} in FP32`);
+  const overrides = { ...(o.layerNormOverrides ?? {}), ...Object.fromEntries(fix.layerNorms.map((n) => [n, 'fp32' as const])) };
+  const r = (await runMode(p, { ...o, layerNormOverrides: overrides, confirmMinimalFix: false, saveOnnx: undefined, repeat: 0 }, { log: hooks.log, signal: hooks.signal })).report;
+  const worst = r.blocks.reduce((w, b) => (b.relL2 > w.relL2 ? b : w), r.blocks[0]);
+  fix.confirmed = { verdict: r.diagnosis.verdict, firstBadBlock: r.diagnosis.firstBadBlock, worstBlock: worst.index, worstRelL2: worst.relL2, probsRelL2: r.probs.relL2 };
+  const e = (x: number) => x.toExponential(1);
+  report.diagnosis.sentence += r.diagnosis.verdict === 'pass'
+    ? ` Confirmed by one run with only them in FP32: every block passes (worst ${e(worst.relL2)} at block ${worst.index}).`
+    : ` One run with only them in FP32 still fails at block ${r.diagnosis.firstBadBlock ?? 'probs'} (${r.diagnosis.sentence.split('. ')[0]}).`;
+  report.log.push(...r.log.filter((l) => !l.startsWith('[')).map((l) => `  (minimal fix run) ${l}`));
+  say(report.diagnosis.sentence);
 }
 
 interface CompareInput {
@@ -552,33 +731,42 @@ interface CompareInput {
   out: Map<string, Float32Array>;
   engine: Engine;
   log: string[];
-  tolerance: number;
-  /** LayerNorm inputs from an fp32 probe run, when the engine had no probes. */
+  /** An fp32 probe run's outputs, when the engine had no statistics outputs. */
   probe?: { g: BuiltGraph; out: Map<string, Float32Array> };
 }
 
-function compare(c: CompareInput): Report {
-  const { g, out, engine, tolerance, ref } = c;
+/** LayerNorm statistics from a graph's `<ln>.stats` / `<ln>.channels` outputs, each judged by `limitsFor`. */
+function statsFrom(
+  g: BuiltGraph, out: Map<string, Float32Array>, source: LayerNormStats['source'],
+  limitsFor: (name: string, mode: LayerNormMode) => ReturnType<typeof lnLimits>, modeFor: (name: string, built: LayerNormMode) => LayerNormMode,
+): Map<string, LayerNormStats> {
+  const res = new Map<string, LayerNormStats>();
+  for (const ln of g.layerNorms) {
+    const st = ln.stats ? out.get(ln.stats) : undefined;
+    const ch = ln.channels ? out.get(ln.channels) : undefined;
+    if (!st || !ch) continue;
+    const mode = modeFor(ln.name, ln.mode);
+    res.set(ln.name, layerNormStats({ name: ln.name, block: ln.block, mode }, source, st, ch, limitsFor(ln.name, mode)));
+  }
+  return res;
+}
+
+function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
+  const { g, out, engine, ref } = c;
   const { config } = c.p;
   const precision = c.o.precision ?? 'fp32';
   const layerNorm = c.o.layerNorm ?? 'plain';
+  const overrides = c.o.layerNormOverrides ?? {};
+  const tolerance = c.o.tolerance ?? defaultTolerance(precision);
+  const accumulate = c.o.accumulate ?? 'fp32';
+  const shift = c.o.prescaleShift ?? 3;
+  const spec: RealizationSpec = { precision, realization: engine.realization, accumulate };
   const { embedDim: C, numPatches: S, frames: T } = config;
-  // Only a plain LayerNorm squares the raw differences in FP16 (bf16 has fp32's range).
-  const squares16 = precision === 'fp16' && layerNorm === 'plain';
-  const lnStats = new Map<string, LayerNormStats>();
-  if (c.probe) {
-    // fp32 inputs: whether a 16-bit square overflows is judged from (x - mean)^2 > 65504
-    for (const ln of c.probe.g.layerNorms) {
-      const x = ln.input ? c.probe.out.get(ln.input) : undefined;
-      if (x) lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, undefined, squares16));
-    }
-  } else {
-    for (const ln of g.layerNorms) {
-      const x = ln.input ? out.get(ln.input) : undefined;
-      if (!x) continue;
-      lnStats.set(ln.name, layerNormStats(ln.name, ln.block, x, C, ln.sq ? out.get(ln.sq) : undefined, false));
-    }
-  }
+  const limitsFor = (_name: string, mode: LayerNormMode) => lnLimits(spec, mode, shift);
+  // an fp32 probe graph is plain everywhere: its statistics are judged by the engine's own modes
+  const lnStats = c.probe
+    ? statsFrom(c.probe.g, c.probe.out, 'fp32-probe', limitsFor, (name) => overrides[name] ?? layerNorm)
+    : statsFrom(g, out, 'engine', limitsFor, (_n, built) => built);
   const blocks: BlockResult[] = ref.blocks.map((refBlock, i) => {
     const o = out.get(g.blockNames[i]);
     if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
@@ -607,34 +795,75 @@ function compare(c: CompareInput): Report {
       exposed,
     };
   });
-  const probsOut = out.get('probs')!;
+  const probsOut = g.probsName ? out.get(g.probsName) : undefined;
+  if (!probsOut) throw new LabError('ENGINE_FAILED', 'the engine returned no final output');
   const pd = diff(probsOut, ref.probs);
   const argmax = (a: Float32Array) => a.reduce((bi, v, i, arr) => (v > arr[bi] ? i : bi), 0);
-  const probs: ProbsResult = { relL2: pd.relL2, maxAbs: pd.maxAbs, top1: argmax(probsOut), refTop1: argmax(ref.probs), top1Agree: argmax(probsOut) === argmax(ref.probs) };
+  let probs: ProbsResult;
+  if (config.numClasses === 0) {
+    // no classifier: the final LayerNorm's class token, compared like a block (nothing to rank)
+    probs = { kind: 'features', relL2: pd.relL2, maxAbs: pd.maxAbs, top1: -1, refTop1: -1, top1Agree: true };
+  } else {
+    const top1 = argmax(probsOut);
+    const refTop1 = argmax(ref.probs);
+    const labels = c.p.model.labels;
+    probs = {
+      kind: 'probabilities', relL2: pd.relL2, maxAbs: pd.maxAbs, top1, refTop1, top1Agree: top1 === refTop1,
+      ...(labels?.[top1] ? { top1Label: labels[top1] } : {}), ...(labels?.[refTop1] ? { refTop1Label: labels[refTop1] } : {}),
+    };
+  }
   const finalNorm = lnStats.get('norm') ?? null;
-  const diagnosis = diagnose({ blocks, probs, finalNorm, tolerance, precision, layerNorm, realization: engine.realization });
-  return {
+  const input: DiagnoseInput = {
+    blocks, probs, finalNorm, tolerance, spec, layerNorm, layerNormOverrides: overrides, prescaleShift: shift, channels: C,
+    heads: { heads: config.heads, source: config.headsSource, tried: config.headsTried },
+  };
+  const diagnosis = diagnose(input);
+  const report: Report = {
     version: REPORT_VERSION,
     tool: 'timesformer-precision-lab',
     createdAt: new Date().toISOString(),
     inputs: {
       weights: c.p.options.weights, ...(c.p.data ? { data: c.p.data.path } : {}), weightsFormat: c.p.model.format, weightsDtype: c.p.model.dtype,
       weightBytes: c.p.model.weightBytes,
-      reference: ref.info, input: c.p.input,
+      reference: ref.info, input: c.p.input, model: c.p.model.source,
     },
     config,
     run: {
-      precision, layerNorm, requestedEp: c.o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
-      label: realizationLabel(engine.ep, precision, engine.realization),
+      precision, layerNorm, layerNormOverrides: overrides, accumulate, requestedEp: c.o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
+      label: realizationLabel(engine.ep, precision, engine.realization, accumulate),
       fallbacks: engine.fallbacks, engine: { cache: engine.cache },
       timings: { readMs: 0, headsMs: 0, referenceMs: 0, buildGraphMs: 0, sessionMs: 0, runMs: 0, compareMs: 0, totalMs: 0 },
       extraOutputs: g.extraOutputs.length,
     },
     tolerance,
+    toleranceSource: c.o.tolerance === undefined ? 'precision' : 'option',
     blocks,
     probs,
     finalNorm,
     diagnosis,
     log: c.log,
   };
+  return { report, input };
+}
+
+/** Whether two graph options build the same graph (the config object is the same preparation's). */
+function sameGraph(a: GraphOptions, b: GraphOptions): boolean {
+  const key = (g: GraphOptions) => JSON.stringify({ ...g, config: undefined, layerNormOverrides: Object.keys(g.layerNormOverrides ?? {}).length ? g.layerNormOverrides : undefined });
+  return key(a) === key(b);
+}
+
+/**
+ * Write the ONNX graph of a finished run as one self-contained file, built again from the run's
+ * options and what the run settled (heads, realization, LayerNorm overrides, batch): the same
+ * graph, byte for byte, without keeping a copy of the model in memory between runs (Export ONNX).
+ */
+export async function saveOnnxOf(report: Report, o: PipelineOptions, file: string): Promise<void> {
+  const store = WeightStore.create();
+  try {
+    const m = await openModel(o.weights, store);
+    const run = { ...o, precision: report.run.precision, layerNorm: report.run.layerNorm, layerNormOverrides: report.run.layerNormOverrides, accumulate: report.run.accumulate };
+    buildTimeSformer(m.weights, graphOptions(report.config, report.inputs.input.shape[0], run, report.run.realization)).writeOnnx(file);
+  } finally {
+    store.close();
+  }
 }

@@ -2,10 +2,25 @@
  * The Report: plain, versioned, JSON-serializable data produced by the pipeline and rendered by the
  * CLI and the webview. Nothing here holds whole tensors: only statistics small enough to ship.
  */
-export const REPORT_VERSION = 1 as const;
+export const REPORT_VERSION = 2 as const;
 
 export type Precision = 'fp32' | 'fp16' | 'bf16';
 export type LayerNormMode = 'plain' | 'expose' | 'fp32' | 'fused' | 'prescaled';
+/**
+ * Where GEMMs (MatMul, Conv, the attention products) and reductions (ReduceMean) accumulate on a
+ * 16-bit graph: 'fp32' as TensorRT's and cuBLAS's tensor-core kernels do (fp16 operands, fp32 sums,
+ * one rounding of the result), 'fp16' as the EP's raw fp16 kernels do (a worst-case view).
+ */
+export type Accumulate = 'fp32' | 'fp16';
+export const ACCUMULATE: readonly Accumulate[] = ['fp32', 'fp16'];
+/**
+ * How a LayerNorm overflows in 16 bits: 'square' one (x−mean)² > 65504 (the seed's); 'sumSquares'
+ * the sum over C of (x−mean)² > 65504 in a 16-bit reduction accumulator (= C × variance);
+ * 'sumX' the sum of x over C > 65504 (the mean's accumulator); 'nonFiniteInput' inf/NaN already in
+ * the LayerNorm's input (something before it overflowed).
+ */
+export type Mechanism = 'square' | 'sumSquares' | 'sumX' | 'nonFiniteInput';
+export const MECHANISMS: readonly Mechanism[] = ['square', 'sumSquares', 'sumX', 'nonFiniteInput'];
 export type EpName = 'tensorrt' | 'cuda' | 'webgpu' | 'cpu';
 export type EpChoice = EpName | 'auto';
 export const PRECISIONS: readonly Precision[] = ['fp32', 'fp16', 'bf16'];
@@ -65,22 +80,58 @@ export interface TensorStats {
   channelMaxAbs?: number[];
 }
 
+/** One overflow mechanism of one LayerNorm, measured. */
+export interface LnMechanism {
+  kind: Mechanism;
+  /**
+   * The statistic: max (x−mean)² (square), max over rows of Σ_c (x−mean)² (sumSquares), max over
+   * rows of |Σ_c x| (sumX), or the number of inf/NaN inputs (nonFiniteInput).
+   */
+  value: number;
+  /** A 16-bit LayerNorm that also accumulates in 16 bits would hit it (value > 65504; any inf/NaN input). */
+  wouldHit: boolean;
+  /**
+   * What this engine's realization of this LayerNorm tolerates (65504; 65504·4^k or 65504·2^k when
+   * prescaled by 2^-k); null: not exposed (fp32 math, fp32 accumulation, or BF16's range).
+   */
+  limit: number | null;
+  /** value > limit: this engine hits it. */
+  fires: boolean;
+  /** The engine's own tensors show it: inf/NaN in its square, its variance or its mean. */
+  observed: boolean;
+}
+
 export interface LayerNormStats {
   /** Named after the model: `blocks.4.temporal_norm1`, `norm`. */
   name: string;
   block: number | null;
-  /** max |x - mean| over the LayerNorm input, computed in fp32 from what the engine fed it. */
+  /** How this engine built this LayerNorm (the run's mode, or its per-LayerNorm override). */
+  mode: LayerNormMode;
+  /** 'engine': measured in the engine's own graph on its own input; 'fp32-probe': from our FP32 graph on the CPU (engines without statistics outputs, TensorRT). */
+  source: 'engine' | 'fp32-probe';
+  /** max |x - mean| over the LayerNorm input, in fp32 math from what the engine fed it. */
   maxAbsDiff: number;
   /** max (x - mean)^2 in fp32 math. */
   maxSq: number;
   /** How many (x - mean)^2 values pass FP16's 65504. */
   overFp16Count: number;
-  /** inf / NaN counts of the squared-difference tensor as the engine computed it (when probed). */
+  /** max over rows of Σ_c (x − mean)² = C × the row's variance: what a 16-bit reduction accumulator holds. */
+  maxSumSq: number;
+  /** max over rows of |Σ_c x|: what the mean's 16-bit accumulator holds. */
+  maxAbsSum: number;
+  /** inf/NaN values in the LayerNorm's input. */
+  inputNonFinite: number;
+  /** inf / NaN counts of the squared-difference tensor as the engine computed it (0 when it computes none). */
   infCount: number;
   nanCount: number;
+  /** Rows whose variance / mean came out inf or NaN in the engine (decomposed LayerNorms). */
+  varNonFinite: number;
+  meanNonFinite: number;
   /** Channels with the largest max |x| of the LayerNorm input, largest first. */
   topChannels: { channel: number; maxAbs: number }[];
-  /** True when the engine's own LayerNorm produced inf/NaN, or (x - mean)^2 passes 65504 in a 16-bit-rounded precision. */
+  /** Every mechanism, measured, with this engine's exposure to it. */
+  mechanisms: LnMechanism[];
+  /** True when a 16-bit overflow mechanism (square, sumSquares, sumX) fires in this engine's realization of this LayerNorm, or its own tensors show one. */
   overflowed: boolean;
 }
 
@@ -91,7 +142,7 @@ export interface BlockResult {
   maxAbs: number;
   cosine: number;
   passed: boolean;
-  /** True at the block where the error first jumps (>= 10x the previous block, or over the tolerance). */
+  /** True at the block where the error first jumps (>= 10x the previous block and over the tolerance). */
   jump: boolean;
   /** Per-token relative error, [frame][patch] (T x S). */
   tokenError: number[][];
@@ -103,11 +154,20 @@ export interface BlockResult {
 }
 
 export interface ProbsResult {
+  /**
+   * 'probabilities' (the classifier's softmax; absent in older Reports means this), or 'features':
+   * the model has no classifier (HF TimesformerModel), so the final LayerNorm's class-token output
+   * is compared instead; top1/refTop1 are then -1 and top1Agree is true (nothing to rank).
+   */
+  kind?: 'probabilities' | 'features';
   relL2: number;
   maxAbs: number;
   top1: number;
   refTop1: number;
   top1Agree: boolean;
+  /** Class names of top1 and refTop1, when the checkpoint's configuration names its classes (HF id2label). */
+  top1Label?: string;
+  refTop1Label?: string;
 }
 
 export interface Fallback {
@@ -115,24 +175,71 @@ export interface Fallback {
   reason: string;
 }
 
+/** A cause found at or before the first failing block. */
+export interface Cause {
+  layerNorm: string;
+  block: number | null;
+  mechanism: Mechanism;
+  value: number;
+  limit: number | null;
+  /** observed: the engine's own tensors went inf/NaN; predicted: the statistics pass this realization's limit. */
+  evidence: 'observed' | 'predicted';
+  /** The channel with the largest |x| in that LayerNorm's input. */
+  channel: number;
+  text: string;
+}
+
+/** What a failure may come from when no cause explains it. */
+export interface Candidate {
+  kind: 'heads' | 'mismatch' | 'accumulation' | 'bf16-rounding' | 'tf32' | 'outside-layernorm';
+  text: string;
+}
+
+/** The smallest set of LayerNorms to keep in higher precision: those whose mechanism fires. */
+export interface MinimalFix {
+  layerNorms: string[];
+  mode: 'fp32';
+  /** Which mechanism makes each one necessary. */
+  reasons: { layerNorm: string; mechanism: Mechanism; value: number; limit: number }[];
+  /** trtexec keeping exactly these LayerNorms in FP32 (for the model as torch.onnx.export writes it, opset 17). */
+  trtexec: string;
+  /** The result of one run with only these LayerNorms fixed (absent when not run). */
+  confirmed?: { verdict: 'pass' | 'fail'; firstBadBlock: number | null; worstBlock: number; worstRelL2: number; probsRelL2: number };
+}
+
 export interface Diagnosis {
   verdict: 'pass' | 'fail';
   firstBadBlock: number | null;
+  /** The first block >= 10x its predecessor and over the tolerance. */
+  jumpBlock: number | null;
   /** One sentence a user understands. */
   sentence: string;
+  /** Causes at or before the first failing block, strongest evidence first. */
+  causes: Cause[];
+  /** When no cause explains the failure: what it may come from, most likely first. */
+  candidates: Candidate[];
+  /** The first LayerNorm cause (or, on a pass, the LayerNorm a plain FP16 LayerNorm would overflow). */
   culprit?: { layerNorm: string; block: number | null; channel: number; maxSq: number; overFp16Count: number };
-  /** Ready trtexec line for the exported model, keeping the culprit LayerNorms in fp32. */
+  /** Ready trtexec line for the model as torch.onnx.export writes it, keeping the LayerNorms TensorRT's FP16 would overflow in FP32 (FP16 runs only). */
   trtexec?: string;
+  /** LayerNorm modes that fix every cause, the mode already used left out. */
   fixes: LayerNormMode[];
+  /** True when accumulating in fp32 (--accumulate fp32) fixes every cause. */
+  accumulateFix: boolean;
+  minimalFix?: MinimalFix;
 }
 
 export interface RunInfo {
   precision: Precision;
   layerNorm: LayerNormMode;
+  /** LayerNorms built in another mode than `layerNorm` (the minimal fix), by name. */
+  layerNormOverrides: Record<string, LayerNormMode>;
+  /** Where 16-bit GEMMs and reductions accumulate (see `realization` and `label` for what that means on this EP). */
+  accumulate: Accumulate;
   requestedEp: EpChoice;
   ep: EpName;
   realization: Realization;
-  /** e.g. "FP16 emulated (CPU EP: fp32 graph, FP16 rounding after every op)". */
+  /** e.g. "FP16 emulated (CPU EP: fp32 graph, FP16 rounding after every op; fp32 accumulation)". */
   label: string;
   fallbacks: Fallback[];
   engine: { cache: 'none' | 'built' | 'reused'; cacheKey?: string };
@@ -144,6 +251,8 @@ export interface RunInfo {
     readMs: number; headsMs: number; referenceMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number;
     /** Peak resident memory of the process that ran the pipeline, up to the end of this mode (maxRSS). */
     peakRssBytes?: number;
+    /** Median of the repeated runs (`repeat`), without the first run's warm-up. */
+    warmRunMs?: number;
   };
   /** Number of values the graph exposes beyond probabilities and block outputs. */
   extraOutputs: number;
@@ -172,6 +281,21 @@ export interface InputInfo {
   seed?: number;
   /** (B, 3, T, H, W) */
   shape: number[];
+  /** uint8 frames only: how they were normalized (x / 255, then (x − mean) / std per channel) and why. */
+  normalization?: { mean: number[]; std: number[]; source: string };
+}
+
+/** Which model the weights are (official TimeSformer or HuggingFace transformers), and whether it has a classifier. */
+export interface ModelInfo {
+  kind: 'official' | 'huggingface';
+  /** e.g. TimesformerForVideoClassification (config.json's architectures). */
+  architecture?: string;
+  /** False without a classifier: the final LayerNorm's class-token output is compared instead of probabilities. */
+  head: boolean;
+  /** Where the configuration came from: config.json's path, or "cfg in the checkpoint". */
+  config?: string;
+  /** The weight files read (several for a sharded HF checkpoint). */
+  files: string[];
 }
 
 export interface Report {
@@ -188,10 +312,14 @@ export interface Report {
     weightBytes?: number;
     reference: ReferenceInfo;
     input: InputInfo;
+    /** The model the weights describe (absent in Reports from before HuggingFace support). */
+    model?: ModelInfo;
   };
   config: ModelConfig;
   run: RunInfo;
   tolerance: number;
+  /** 'precision': the default for the run's precision (see compare/verdict.ts); 'option': the user's. */
+  toleranceSource: 'precision' | 'option';
   blocks: BlockResult[];
   probs: ProbsResult;
   /** LayerNorm statistics of the final norm. */
@@ -209,19 +337,32 @@ export interface PipelineOptions {
   /** Test data (the seed's test_data.p). Absent: the reference is our own FP32 graph on the CPU EP. */
   data?: string;
   /**
-   * The clip to run when there is no test data: `synthetic[:seed]` (default `synthetic:0`) or a
-   * test_data.p (its video). With test data, its video is the clip.
+   * The clip to run when there is no test data: `synthetic[:seed]` (default `synthetic:0`), a
+   * test_data.p (its video), or a .npy array: the model's input (B, 3, T, H, W) as floats, or RGB
+   * frames (T, H, W, 3) as uint8, normalized as the official loader does. With test data, its
+   * video is the clip.
    */
   input?: string;
-  /** Attention heads; detected from the test data when absent (else from the checkpoint's config, else head dim 64). */
+  /** Attention heads; from the checkpoint's config (HF num_attention_heads) when absent, else detected from the test data, else head dim 64. */
   heads?: number;
+  /** uint8 frames clips (`--input frames.npy`): per-channel mean and std (1 or 3 values), overriding the checkpoint's configuration and the default 0.45 / 0.225. */
+  mean?: number[];
+  std?: number[];
   precision?: Precision; // default fp32
   layerNorm?: LayerNormMode; // default plain
+  /** Per-LayerNorm modes by name (`blocks.4.norm2`), over `layerNorm`: the minimal fix. */
+  layerNormOverrides?: Record<string, LayerNormMode>;
+  /** 16-bit graphs: where GEMMs and reductions accumulate (default fp32, as TensorRT builds FP16). */
+  accumulate?: Accumulate;
+  /** After a failing FP16 run, run once more with only the minimal fix's LayerNorms in FP32 and record the result (default true). */
+  confirmMinimalFix?: boolean;
+  /** Run the engine this many more times after the first run and report the median (warm) time. */
+  repeat?: number;
   ep?: EpChoice; // default cpu
   deviceId?: number;
   /** TensorRT engine cache folder (machine-scoped setting). */
   trtCacheDir?: string;
-  /** Pass/fail threshold on the per-block rel L2 (default 1e-2). */
+  /** Pass/fail threshold on the per-block rel L2 (default: per precision, see compare/verdict.ts). */
   tolerance?: number;
   /** Write the ONNX graph exactly as run. */
   saveOnnx?: string;
@@ -230,8 +371,9 @@ export interface PipelineOptions {
   /** Native fp16 graphs (WebGPU, CUDA): op types kept in fp32, e.g. Gemm,MatMul,Conv,Softmax,Gelu. */
   fp32Ops?: string[];
   /**
-   * LayerNorm probe outputs (`<ln>.in`, `<ln>.sq`) in the engine graph (default true; never under
-   * TensorRT, where the statistics come from an fp32 probe run on the CPU instead).
+   * LayerNorm statistics computed in the engine graph, as small fp32 side outputs (`<ln>.stats`,
+   * `<ln>.channels`; default true; never under TensorRT, where the statistics come from an fp32
+   * probe run on the CPU instead).
    */
   probes?: boolean;
   /** Attention as exported (decomposed, default) or onnxruntime's fused MultiHeadAttention kernel. */

@@ -248,7 +248,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     };
     await exportRun('TimeSformer: Export Report', 0, 'timesformer-report-run-3.json');
     const json = JSON.parse(fs.readFileSync(path.join(workspace, 'timesformer-report-run-3.json'), 'utf8'));
-    assert.equal(json.version, 1);
+    assert.equal(json.version, 2);
     assert.equal(json.run.layerNorm, 'expose');
     assert.equal(json.blocks.length, depth);
     await waitForCondition(() => fs.existsSync(path.join(workspace, 'timesformer-report-run-3.md')), 5000, 'the Markdown summary');

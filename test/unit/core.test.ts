@@ -4,11 +4,10 @@ import {
   float32ToBfloat16Array, halfBitsToFloat32,
 } from '../../extension/core/tensor';
 import { LabError } from '../../extension/core/errors';
-import { diff, layerNormStats, tensorStats, tokenErrors } from '../../extension/core/compare/metrics';
-import { diagnose, markJump, torchExportNodeName } from '../../extension/core/compare/diagnosis';
+import { diff, tensorStats, tokenErrors } from '../../extension/core/compare/metrics';
 import { explainProviderError, optimizationLevel, providerOrder, realizationFor, realizationLabel } from '../../extension/core/engine/providers';
 import { headCandidates } from '../../extension/core/model/config';
-import { parseReportJson, reportToJson, type BlockResult, type LayerNormStats } from '../../extension/core/report';
+import { parseReportJson, reportToJson } from '../../extension/core/report';
 
 describe('tensor: fp16 and bf16 conversions round like the hardware', () => {
   it('rounds to nearest even, overflows to inf past 65504 and keeps subnormals', () => {
@@ -89,68 +88,13 @@ describe('compare: metrics', () => {
     assert.deepEqual(s.channelMaxAbs, [2, 70000], 'finite values only');
     assert.equal(s.histogram.counts.reduce((a, b) => a + b, 0), 4);
   });
-  it('LayerNorm statistics find the massive-activation channel and the overflowing squares', () => {
-    const C = 8;
-    const x = new Float32Array(2 * C).fill(1);
-    x[5] = 300; // row 0, channel 5
-    const sq = new Float32Array(2 * C);
-    sq[5] = Infinity;
-    const s = layerNormStats('blocks.4.temporal_norm1', 4, x, C, sq, true);
-    assert.equal(s.topChannels[0].channel, 5);
-    assert.ok(Math.abs(s.maxAbsDiff - (300 - 299 / 8 - 1)) < 1e-9);
-    assert.equal(s.overFp16Count, 1);
-    assert.equal(s.infCount, 1);
-    assert.ok(s.overflowed);
-    assert.ok(!layerNormStats('n', 0, x, C, new Float32Array(2 * C), true).overflowed, 'no inf in the engine square: no overflow');
-    assert.ok(layerNormStats('n', 0, x, C, undefined, true).overflowed, 'unprobed 16-bit square past 65504 counts as overflow');
-  });
 });
-
-function block(index: number, relL2: number, ln?: Partial<LayerNormStats>): BlockResult {
-  const stats = tensorStats('o', new Float32Array(4), [1, 4]);
-  const layerNorms: LayerNormStats[] = ln
-    ? [{ name: `blocks.${index}.temporal_norm1`, block: index, maxAbsDiff: 295, maxSq: 87025, overFp16Count: 8, infCount: 8, nanCount: 0, topChannels: [{ channel: 21, maxAbs: 300 }], overflowed: true, ...ln }]
-    : [];
-  return { index, relL2, maxAbs: relL2, cosine: 1, passed: relL2 <= 1e-2, jump: false, tokenError: [], output: stats, reference: stats, layerNorms, exposed: [] };
-}
 
 describe('report: JSON', () => {
   it('round-trips non-finite numbers, which plain JSON would turn into null', () => {
     const r = { relL2: Infinity, cosine: NaN, n: -Infinity, ok: 1e-3 };
     assert.deepEqual(parseReportJson(reportToJson(r)), r);
     assert.match(reportToJson(r), /"Infinity"/);
-  });
-});
-
-describe('compare: diagnosis', () => {
-  it('finds the jump at >= 10x the previous block or over the tolerance', () => {
-    const bs = [block(0, 1e-3), block(1, 2e-3), block(2, 3e-2), block(3, 4e-2)];
-    assert.equal(markJump(bs, 1e-2), 2);
-    assert.ok(bs[2].jump && !bs[3].jump);
-    const tenfold = [block(0, 1e-4), block(1, 2e-3)];
-    assert.equal(markJump(tenfold, 1e-2), 1);
-    assert.equal(markJump([block(0, 1e-7), block(1, 2e-6)], 1e-2), null, 'fp32-level noise is no jump');
-  });
-  it('names the LayerNorm and the channel, and gives a trtexec line', () => {
-    const bs = [block(0, 2e-3), block(1, 3e-3), block(2, 0.13, {}), block(3, 0.2)];
-    const d = diagnose({ blocks: bs, probs: { relL2: 0.15, maxAbs: 1e-3, top1: 1, refTop1: 1, top1Agree: true }, finalNorm: null, tolerance: 1e-2, precision: 'fp16', layerNorm: 'plain', realization: 'emulated' });
-    assert.equal(d.verdict, 'fail');
-    assert.equal(d.firstBadBlock, 2);
-    assert.equal(d.culprit?.layerNorm, 'blocks.2.temporal_norm1');
-    assert.equal(d.culprit?.channel, 21);
-    assert.match(d.sentence, /Block 2 temporal LayerNorm .*8\.7e\+4 > 65504 in channel 21 — FP16 overflow.*Fix: LayerNorm in FP32, fused LayerNormalization, or prescaled/);
-    assert.equal(d.trtexec, 'trtexec --onnx=timesformer.onnx --fp16 --precisionConstraints=obey --layerPrecisions=/model/blocks.2/temporal_norm1/LayerNormalization:fp32 --saveEngine=timesformer_fp16.plan');
-    assert.deepEqual(d.fixes, ['fp32', 'fused', 'prescaled', 'expose']);
-  });
-  it('passes and still warns about the LayerNorm a fix protects', () => {
-    const bs = [block(0, 2e-3), block(1, 3e-3, { overflowed: false, infCount: 0 })];
-    const d = diagnose({ blocks: bs, probs: { relL2: 2e-4, maxAbs: 1e-5, top1: 3, refTop1: 3, top1Agree: true }, finalNorm: null, tolerance: 1e-2, precision: 'fp16', layerNorm: 'fp32', realization: 'emulated' });
-    assert.equal(d.verdict, 'pass');
-    assert.match(d.sentence, /^All 2 blocks within 0\.01 .*'fp32' LayerNorm mode avoids it/);
-  });
-  it('maps LayerNorm names to the nodes torch.onnx.export writes', () => {
-    assert.equal(torchExportNodeName('blocks.11.norm2'), '/model/blocks.11/norm2/LayerNormalization');
-    assert.equal(torchExportNodeName('norm'), '/model/norm/LayerNormalization');
   });
 });
 
@@ -169,12 +113,22 @@ describe('engine: providers', () => {
     assert.equal(realizationFor('cpu', 'fp32'), 'fp32');
     assert.match(realizationLabel('cpu', 'fp16', 'emulated'), /^FP16 emulated \(CPU EP/);
   });
+  it('labels say where a 16-bit graph accumulates, and what the emulation cannot model', () => {
+    assert.match(realizationLabel('webgpu', 'fp16', 'native', 'fp32'), /MatMul, Conv, attention and ReduceMean accumulate in fp32 as TensorRT's kernels do/);
+    assert.match(realizationLabel('webgpu', 'fp16', 'native', 'fp16'), /the EP's own fp16 kernels: fp16 accumulation, a worst case/);
+    assert.match(realizationLabel('cpu', 'fp16', 'emulated', 'fp16'), /reductions' 16-bit overflow .* not as the per-addition rounding of long dot products/);
+    assert.match(realizationLabel('cpu', 'fp16', 'emulated', 'fp32'), /each result rounded once: fp32 accumulation/);
+    assert.match(realizationLabel('tensorrt', 'fp16', 'tensorrt', 'fp16'), /TensorRT picks layer precisions; its GEMMs and reductions accumulate in fp32/);
+    assert.equal(realizationLabel('cpu', 'fp32', 'fp32', 'fp16'), 'FP32 (CPU EP)');
+  });
   it('keeps a plain or prescaled LayerNorm decomposed on a true fp16 graph without probes (no LayerNormFusion)', () => {
-    assert.equal(optimizationLevel('native', 'plain', false), 'basic');
-    assert.equal(optimizationLevel('native', 'prescaled', false), 'basic');
+    assert.equal(optimizationLevel('native', 'plain', false), 'disabled');
+    assert.equal(optimizationLevel('native', 'prescaled', false), 'disabled');
     assert.equal(optimizationLevel('native', 'plain', true), 'all', 'probe outputs block the fusion');
     assert.equal(optimizationLevel('native', 'fused', false), 'all');
     assert.equal(optimizationLevel('emulated', 'plain', false), 'all', 'the Casts block the fusion');
+    assert.equal(optimizationLevel('native', ['fp32', 'plain'], false), 'disabled', 'one plain LayerNorm among fixed ones (the minimal fix) is enough');
+    assert.equal(optimizationLevel('native', ['fused', 'fp32'], false), 'all');
   });
   it('explains provider load failures in words a user can act on', () => {
     assert.match(explainProviderError('tensorrt', 'OrtSessionOptionsAppendExecutionProvider_TensorRT: Failed to load shared library'), /^TensorRT provider library not found/);

@@ -81,7 +81,7 @@ describe('Export Report: Markdown and JSON', () => {
     assert.equal((md.match(/^\| \d+/gm) ?? []).length, 12);
     assert.match(md, /^\| 4 ⚑ \| 0\.131 \| .* \| \*\*FAIL\*\* \| `blocks\.4\.temporal_norm1`, `blocks\.4\.norm1`, `blocks\.4\.norm2` \|$/m);
     assert.match(md, /^\| 3 \| 1\.10e-3 \| .* \| pass \| – \|$/m);
-    assert.match(md, /^\| `blocks\.4\.norm1` \| 9\.70e\+4 \| 128 \| 128 \| 0 \| 21 \(317\) \| \*\*yes\*\* \|$/m);
+    assert.match(md, /^\| `blocks\.4\.norm1` \| plain \| 9\.70e\+4 \| 128 \| 1\.46e\+5 \| 400 \| 128 \| 0 \| 21 \(317\) \| square \(seen\), sumSquares \(not exposed\) \| \*\*yes\*\* \|$/m);
     assert.match(reportToMarkdown(makeReport(D1_FIXED_ERRORS)), /^# TimeSformer precision report — PASS/);
   });
 
@@ -92,7 +92,7 @@ describe('Export Report: Markdown and JSON', () => {
     assert.equal(back.blocks[1].relL2, 'Infinity');
     assert.equal(back.blocks[1].cosine, 'NaN');
     assert.equal(back.blocks[0].relL2, 0.1);
-    assert.equal(back.version, 1);
+    assert.equal(back.version, 2);
     assert.deepEqual([fmtNum(0.131), fmtNum(1.08e-3), fmtNum(97100), fmtNum(-Infinity), fmtNum(0)], ['0.131', '1.08e-3', '9.71e+4', '-inf', '0']);
   });
 });

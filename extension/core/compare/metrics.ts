@@ -1,6 +1,8 @@
 /** Pure comparison and statistics over Float32Arrays. No onnxruntime, no vscode. */
 import { FP16_MAX } from '../tensor';
-import type { Histogram, LayerNormStats, TensorStats } from '../report';
+import type { Histogram, LayerNormMode, LayerNormStats, LnMechanism, Mechanism, TensorStats } from '../report';
+import { LN_STAT_FIELDS, type LnStatField } from '../model/timesformer';
+import type { LnLimits } from '../model/realization';
 
 /** Sums kept in float64. */
 export interface Diff {
@@ -160,46 +162,54 @@ export function tensorStats(name: string, a: Float32Array, shape: readonly numbe
   };
 }
 
+/** The mechanisms a LayerNorm's statistics reveal, judged against this engine's limits. */
+function mechanisms(
+  v: { maxSq: number; maxSumSq: number; maxAbsSum: number; inputNonFinite: number; sqInf: number; sqNonFinite: number; varNonFinite: number; meanNonFinite: number },
+  limits: LnLimits, fromEngine: boolean,
+): LnMechanism[] {
+  const cleanInput = v.inputNonFinite === 0;
+  const m = (kind: Exclude<Mechanism, 'nonFiniteInput'>, value: number, observed: boolean): LnMechanism => {
+    const limit = limits[kind];
+    return { kind, value, wouldHit: value > FP16_MAX, limit, fires: limit !== null && value > limit, observed: fromEngine && cleanInput && observed };
+  };
+  // an inf mean (its accumulator overflowed) makes every x − mean, square and variance inf after it:
+  // only the first tensor to go inf tells which mechanism it was
+  const meanOk = v.meanNonFinite === 0;
+  return [
+    m('square', v.maxSq, v.sqInf > 0 && meanOk),
+    // the variance went inf/NaN although every square was finite: its accumulator overflowed
+    m('sumSquares', v.maxSumSq, v.varNonFinite > 0 && v.sqNonFinite === 0 && meanOk),
+    m('sumX', v.maxAbsSum, v.meanNonFinite > 0),
+    { kind: 'nonFiniteInput', value: v.inputNonFinite, wouldHit: v.inputNonFinite > 0, limit: 0, fires: v.inputNonFinite > 0, observed: fromEngine && v.inputNonFinite > 0 },
+  ];
+}
+
 /**
- * LayerNorm statistics from its input x (rows of C) as the engine fed it, and optionally the engine's
- * own (x - mean)^2 tensor. `sixteenBit` says whether the engine squares in a 16-bit precision.
+ * A LayerNorm's statistics from the graph's `<ln>.stats` (LN_STAT_FIELDS) and `<ln>.channels`
+ * outputs, with each overflow mechanism judged against `limits` (this engine's realization of
+ * this LayerNorm, see realization.ts). `source` says whose input was measured: the engine's own
+ * ('engine') or our FP32 graph's on the CPU ('fp32-probe': nothing can be observed, only predicted).
  */
 export function layerNormStats(
-  name: string, block: number | null, x: Float32Array, C: number, sq: Float32Array | undefined, squaresIn16Bit: boolean,
+  ln: { name: string; block: number | null; mode: LayerNormMode }, source: LayerNormStats['source'],
+  stats: Float32Array, channels: Float32Array, limits: LnLimits,
 ): LayerNormStats {
-  const rows = x.length / C;
-  let maxAbsDiff = 0;
-  let maxSq = 0;
-  let overCount = 0;
-  const chMax = new Float64Array(C);
-  for (let r = 0; r < rows; r++) {
-    const o = r * C;
-    let s = 0;
-    for (let c = 0; c < C; c++) s += x[o + c];
-    const mean = s / C;
-    for (let c = 0; c < C; c++) {
-      const v = x[o + c];
-      const d = Math.abs(v - mean);
-      const d2 = d * d;
-      if (d > maxAbsDiff) maxAbsDiff = d;
-      if (d2 > maxSq) maxSq = d2;
-      if (d2 > FP16_MAX) overCount++;
-      const av = Math.abs(v);
-      if (av > chMax[c]) chMax[c] = av;
-    }
-  }
-  let inf = 0;
-  let nan = 0;
-  if (sq) {
-    for (let i = 0; i < sq.length; i++) {
-      const v = sq[i];
-      if (Number.isNaN(v)) nan++;
-      else if (!Number.isFinite(v)) inf++;
-    }
-  }
-  const topChannels = Array.from(chMax, (m, channel) => ({ channel, maxAbs: m }))
+  if (stats.length !== LN_STAT_FIELDS.length) throw new Error(`${ln.name}.stats has ${stats.length} values, expected ${LN_STAT_FIELDS.length}`);
+  const f = (k: LnStatField) => stats[LN_STAT_FIELDS.indexOf(k)];
+  const engine = (k: LnStatField) => Math.max(0, f(k)); // -1: this LayerNorm computes no such tensor
+  const v = {
+    maxSq: f('maxSq'), maxSumSq: f('maxSumSq'), maxAbsSum: f('maxAbsSum'), inputNonFinite: f('inputNonFinite'),
+    sqInf: engine('sqInf'), sqNonFinite: engine('sqNonFinite'), varNonFinite: engine('varNonFinite'), meanNonFinite: engine('meanNonFinite'),
+  };
+  const ms = mechanisms(v, limits, source === 'engine');
+  const topChannels = Array.from(channels, (m, channel) => ({ channel, maxAbs: m }))
     .sort((a, b) => b.maxAbs - a.maxAbs)
     .slice(0, 3);
-  const overflowed = sq ? inf + nan > 0 : squaresIn16Bit && overCount > 0;
-  return { name, block, maxAbsDiff, maxSq, overFp16Count: overCount, infCount: inf, nanCount: nan, topChannels, overflowed };
+  return {
+    name: ln.name, block: ln.block, mode: ln.mode, source,
+    maxAbsDiff: Math.sqrt(v.maxSq), maxSq: v.maxSq, overFp16Count: f('overFp16Count'), maxSumSq: v.maxSumSq, maxAbsSum: v.maxAbsSum,
+    inputNonFinite: v.inputNonFinite, infCount: v.sqInf, nanCount: v.sqNonFinite - v.sqInf, varNonFinite: v.varNonFinite, meanNonFinite: v.meanNonFinite,
+    topChannels, mechanisms: ms,
+    overflowed: ms.some((m) => m.kind !== 'nonFiniteInput' && (m.fires || m.observed)),
+  };
 }

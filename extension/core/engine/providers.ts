@@ -2,7 +2,8 @@
  * Execution providers: the order `auto` tries, how each realizes a precision, and how their load
  * failures read to a user. Pure: no onnxruntime import here (see session.ts).
  */
-import type { EpChoice, EpName, LayerNormMode, Precision, Realization } from '../report';
+import type { Accumulate, EpChoice, EpName, LayerNormMode, Precision, Realization } from '../report';
+import { accumulates16 } from '../model/realization';
 
 export const AUTO_ORDER: readonly EpName[] = ['tensorrt', 'cuda', 'webgpu', 'cpu'];
 
@@ -22,29 +23,42 @@ export function realizationFor(ep: EpName, precision: Precision): Realization {
   return 'emulated';
 }
 
-export function realizationLabel(ep: EpName, precision: Precision, r: Realization): string {
+/**
+ * The Report's and the CLI's words for how a precision was realized, accumulation included: the
+ * same RealizationSpec the graph was built from (see model/realization.ts), so they cannot disagree.
+ */
+export function realizationLabel(ep: EpName, precision: Precision, r: Realization, accumulate: Accumulate = 'fp32'): string {
   const EP = { tensorrt: 'TensorRT EP', cuda: 'CUDA EP', webgpu: 'WebGPU EP', cpu: 'CPU EP' }[ep];
   const P = precision.toUpperCase();
+  const acc16 = accumulates16({ precision, realization: r, accumulate });
   switch (r) {
     case 'fp32':
       return `FP32 (${EP})`;
     case 'emulated':
-      return `${P} emulated (${EP}: fp32 graph, ${P} rounding after every op)`;
+      return `${P} emulated (${EP}: fp32 graph, ${P} rounding after every op; ` + (acc16
+        ? `${precision} accumulation modelled only as the reductions' 16-bit overflow (sum rounded before the division), not as the per-addition rounding of long dot products)`
+        : 'each result rounded once: fp32 accumulation)');
     case 'native':
-      return `${P} native (${EP}: true ${precision} graph, fp32 inputs/outputs)`;
+      return `${P} native (${EP}: true ${precision} graph, fp32 inputs/outputs; ` + (acc16
+        ? `the EP's own ${precision} kernels: fp16 accumulation, a worst case)`
+        : 'MatMul, Conv, attention and ReduceMean accumulate in fp32 as TensorRT\'s kernels do)');
     case 'tensorrt':
-      return `${P} (${EP}: fp32 graph with trt_fp16_enable, TensorRT picks layer precisions)`;
+      return `${P} (${EP}: fp32 graph with trt_fp16_enable, TensorRT picks layer precisions; its GEMMs and reductions accumulate in fp32)`;
   }
 }
 
 /**
  * onnxruntime's graph optimization level for a graph. On a true fp16 graph, ORT's LayerNormFusion
- * (level 'extended' and up) would fold a decomposed LayerNorm into one LayerNormalization that
- * accumulates in fp32: a `plain` or `prescaled` LayerNorm would silently stop being itself. Probe
- * outputs on the intermediate tensors block that fusion; without them, stay at 'basic'.
+ * and SimplifiedLayerNormFusion fold a decomposed LayerNorm — or its Pow → ReduceMean → Add → Sqrt
+ * → Div tail — into one kernel that accumulates in fp32: a `plain` or `prescaled` LayerNorm would
+ * silently stop being itself. Measured with onnxruntime-node 1.30 (test/unit/numerics.test.ts):
+ * LayerNormFusion already runs at 'basic' (pure fp16 LayerNorms), SimplifiedLayerNormFusion at
+ * 'all' (fp32-accumulated ones). The statistics' side outputs read the intermediate tensors
+ * (square, variance, mean), which blocks both; without them, no graph optimization at all.
  */
-export function optimizationLevel(r: Realization, layerNorm: LayerNormMode, probes: boolean): 'all' | 'basic' {
-  return r === 'native' && !probes && (layerNorm === 'plain' || layerNorm === 'prescaled') ? 'basic' : 'all';
+export function optimizationLevel(r: Realization, layerNorm: LayerNormMode | readonly LayerNormMode[], stats: boolean): 'all' | 'disabled' {
+  const modes: readonly LayerNormMode[] = typeof layerNorm === 'string' ? [layerNorm] : layerNorm;
+  return r === 'native' && !stats && modes.some((m) => m === 'plain' || m === 'prescaled') ? 'disabled' : 'all';
 }
 
 /** Turn onnxruntime's load error into a reason a user can act on. */

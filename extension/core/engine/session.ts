@@ -10,9 +10,24 @@ import type { EpChoice, EpName, Fallback, LayerNormMode, Precision, Realization 
 import { explainProviderError, optimizationLevel, providerOrder, realizationFor } from './providers';
 
 let ortModule: typeof ortTypes | undefined;
+
+/**
+ * onnxruntime 1.30's Linux build carries Microsoft's 1DS telemetry (core/platform/posix/telemetry.cc):
+ * when its environment is created, unless ORT_DISABLE_TELEMETRY is truthy (or a CI variable is set),
+ * it writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}
+ * ($XDG_CACHE_HOME honored), a `.ses` file and an empty mat-debug-<pid>.log in $TMPDIR, and queues
+ * events for upload. The switch is read once, when the native library initializes, so it is set
+ * here, before the one require() of onnxruntime-node — in every process that runs an engine (the CLI,
+ * the worker the extension forks, tests). It overrides a user's ORT_DISABLE_TELEMETRY=0: the lab
+ * writes no files but those the user asks for. Child processes inherit it.
+ */
+export function disableOrtTelemetry(): void {
+  process.env.ORT_DISABLE_TELEMETRY = '1';
+}
 /** Loaded lazily so that readers, graph building and tests of pure code never load the native library. */
 export function ort(): typeof ortTypes {
   if (!ortModule) {
+    disableOrtTelemetry();
     ortModule = require('onnxruntime-node') as typeof ortTypes;
     // Provider load failures are caught, explained and reported as fallbacks; keep ORT's own
     // logger from printing them a second time, in red, on stderr.
@@ -36,8 +51,10 @@ export interface EngineRequest {
    */
   buildModel: (r: Realization, ep: EpName) => string | Uint8Array;
   log?: (line: string) => void;
-  /** Whether the graphs carry LayerNorm probe outputs (default true); see optimizationLevel(). */
+  /** Whether the graphs carry LayerNorm statistics outputs (default true); see optimizationLevel(). */
   probes?: boolean;
+  /** Every LayerNorm mode in the graph (`layerNorm` and its per-LayerNorm overrides); default [layerNorm]. */
+  layerNormModes?: readonly LayerNormMode[];
   /** Test seam: providers treated as unavailable with this reason (for fallback tests). */
   forceUnavailable?: Partial<Record<EpName, string>>;
 }
@@ -80,7 +97,7 @@ function sessionOptions(
   ep: EpName, req: EngineRequest, realization: Realization, gpuOutputs = false,
 ): { opts: ortTypes.InferenceSession.SessionOptions; cache: 'none' | 'built' | 'reused' } {
   const base: ortTypes.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: optimizationLevel(realization, req.layerNorm, req.probes ?? true),
+    graphOptimizationLevel: optimizationLevel(realization, req.layerNormModes ?? [req.layerNorm], req.probes ?? true),
     logSeverityLevel: 3,
   };
   const deviceId = req.deviceId ?? 0;

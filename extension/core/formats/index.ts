@@ -1,11 +1,12 @@
-export { readCheckpoint, describeBytes, toPlain } from './torch';
+export { readCheckpoint, describeBytes, toPlain, MAX_PICKLE_BYTES } from './torch';
 export type { Checkpoint, LazyTensor } from './torch';
 export { readTestData } from './testdata';
-export type { TestData } from './testdata';
+export type { TestData, TestDataExpectation } from './testdata';
 export { openZip } from './zip';
 export type { ZipArchive, ZipEntry, ByteRange } from './zip';
+export { openRegularFile } from './file';
 export {
-  unpickle, unpickleAt, BASE_GLOBALS, NUMPY_GLOBALS, PyObject, PyDictObject, TruncatedPickleError,
-  bytesToTensor, gatherStrided, contiguousStrides, typedArrayFromBytes,
+  unpickle, unpickleAt, unpickleFrom, BASE_GLOBALS, NUMPY_GLOBALS, MAX_DEPTH, PyObject, PyDictObject, NdArray, LazyBytes, MemorySource,
+  TruncatedPickleError, bytesToTensor, gatherStrided, contiguousStrides, typedArrayFromBytes, viewAs,
 } from './pickle';
-export type { PyCallable, UnpickleOptions } from './pickle';
+export type { PyCallable, UnpickleOptions, ByteSource } from './pickle';

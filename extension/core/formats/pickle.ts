@@ -21,23 +21,34 @@
  *
  * Representation of Python values:
  *   None -> null, bool -> boolean, int -> number (bigint beyond 2^53), float -> number,
- *   str -> string, bytes/bytearray -> Uint8Array, list and tuple -> Array, dict -> Map,
- *   set/frozenset -> Set, OrderedDict and other dict subclasses -> PyDictObject (a Map with attrs),
- *   numpy arrays -> Tensor (see NUMPY_GLOBALS), other allowed instances -> PyObject.
+ *   str -> string, bytes/bytearray -> Uint8Array (LazyBytes when long: left in the file until
+ *   asked for), list and tuple -> Array, dict -> Map, set/frozenset -> Set, OrderedDict and other
+ *   dict subclasses -> PyDictObject (a Map with attrs), numpy arrays -> NdArray (shape checked,
+ *   values read on demand; see NUMPY_GLOBALS), other allowed instances -> PyObject.
+ *
+ * Memory, time and depth are bounded for every input: see the note above MAX_DEPTH.
  */
 import { LabError } from '../errors';
-import { DType, DTYPE_SIZE, Tensor, TypedArrayOf, numel } from '../tensor';
+import { DType, DTYPE_SIZE, Tensor, TypedArrayOf, checkedNumel, numel } from '../tensor';
+
+/**
+ * What an allowed callable may use besides its arguments: `charge` counts work that is not an
+ * opcode (items or bytes copied out of an argument), against the same budget as the opcodes.
+ */
+export interface CallContext {
+  charge(units: number): void;
+}
 
 /** An allowed Python callable: a class or function. Receives the positional args (and kwargs). */
-export type PyCallable = (args: unknown[], kwargs?: Map<unknown, unknown>) => unknown;
+export type PyCallable = (args: unknown[], kwargs?: Map<unknown, unknown>, ctx?: CallContext) => unknown;
 
 /** BUILD calls this method (our stand-in for `__setstate__`); nothing else is ever invoked on objects. */
 export const SET_STATE: unique symbol = Symbol('pickle.setState');
-/** After STOP, objects with this method are replaced by what it returns (e.g. a numpy array builder by its Tensor). */
+/** After STOP, objects with this method are replaced by what it returns (e.g. a numpy array builder by its NdArray). */
 export const FINALIZE: unique symbol = Symbol('pickle.finalize');
 
 interface Stateful {
-  [SET_STATE](state: unknown): void;
+  [SET_STATE](state: unknown, ctx?: CallContext): void;
 }
 interface Finalizable {
   [FINALIZE](): unknown;
@@ -48,12 +59,17 @@ function hasMethod<K extends symbol>(v: unknown, key: K): v is Record<K, (...a: 
 }
 
 /** Merge a Python BUILD state (a dict, or a `(dict, slots)` tuple) into an attribute map. */
-function mergeState(attrs: Map<string, unknown>, state: unknown, what: string): void {
+function mergeState(attrs: Map<string, unknown>, state: unknown, what: string, ctx?: CallContext): void {
   const parts = Array.isArray(state) && state.length === 2 ? state : [state];
   for (const part of parts) {
     if (part === null) continue;
     if (!(part instanceof Map)) throw new LabError('BAD_PICKLE', `cannot set the state of ${what} from a ${typeName(part)}`);
-    for (const [k, v] of part) attrs.set(String(k), v);
+    ctx?.charge(part.size);
+    for (const [k, v] of part) {
+      // Attribute names are strings in Python; anything else (a nested tuple...) is refused, not stringified.
+      if (typeof k !== 'string') throw new LabError('BAD_PICKLE', `the state of ${what} has an attribute named by a ${typeName(k)}`);
+      attrs.set(k, v);
+    }
   }
 }
 
@@ -61,8 +77,8 @@ function mergeState(attrs: Map<string, unknown>, state: unknown, what: string): 
 export class PyObject implements Stateful {
   readonly attrs = new Map<string, unknown>();
   constructor(readonly className: string) {}
-  [SET_STATE](state: unknown): void {
-    mergeState(this.attrs, state, this.className);
+  [SET_STATE](state: unknown, ctx?: CallContext): void {
+    mergeState(this.attrs, state, this.className, ctx);
   }
 }
 
@@ -72,9 +88,62 @@ export class PyDictObject extends Map<unknown, unknown> implements Stateful {
   constructor(readonly className: string) {
     super();
   }
-  [SET_STATE](state: unknown): void {
-    mergeState(this.attrs, state, this.className);
+  [SET_STATE](state: unknown, ctx?: CallContext): void {
+    mergeState(this.attrs, state, this.className, ctx);
   }
+}
+
+// ---- where the bytes come from ----
+
+/**
+ * Random access to the bytes a pickle is read from. `read` returns bytes [pos, pos + n): views of
+ * the caller's memory for a MemorySource, fresh buffers for a file (formats/file.ts FileSource).
+ */
+export interface ByteSource {
+  readonly size: number;
+  /** True when read() returns views of memory that never changes (no copy needed to keep them). */
+  readonly stable: boolean;
+  read(pos: number, n: number): Uint8Array;
+  /** Fill `target` with bytes [pos, pos + target.length). */
+  readInto(pos: number, target: Uint8Array): void;
+}
+
+export class MemorySource implements ByteSource {
+  readonly stable = true;
+  constructor(readonly data: Uint8Array) {}
+  get size(): number {
+    return this.data.length;
+  }
+  read(pos: number, n: number): Uint8Array {
+    return this.data.subarray(pos, pos + n);
+  }
+  readInto(pos: number, target: Uint8Array): void {
+    target.set(this.data.subarray(pos, pos + target.length));
+  }
+}
+
+/**
+ * A bytes payload left where it is (BINBYTES, BYTEARRAY8 longer than `lazyBytesOver`): the offset
+ * and length were checked against the source; nothing is read until a consumer asks, once it has
+ * checked that it wants these bytes (a numpy array whose shape agrees with the model).
+ */
+export class LazyBytes {
+  constructor(readonly source: ByteSource, readonly offset: number, readonly length: number) {}
+  /** The bytes in a fresh, aligned buffer of their own. */
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    this.source.readInto(this.offset, out);
+    return out;
+  }
+}
+
+export type PyBytes = Uint8Array | LazyBytes;
+export function bytesLength(b: PyBytes): number {
+  return b.length;
+}
+/** Bytes in memory (reads a LazyBytes). */
+export function materialize(b: PyBytes): Uint8Array {
+  return b instanceof LazyBytes ? b.bytes() : b;
 }
 
 export interface UnpickleOptions {
@@ -84,9 +153,15 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
   /** Named in every error message. */
   file?: string;
+  /** The pickle must end (STOP) within this many bytes of its start; default: anywhere in the source. */
+  maxBytes?: number;
+  /** Bytes payloads longer than this stay in the source as LazyBytes (default 64 KiB). */
+  lazyBytesOver?: number;
+  /** Work units allowed (default: 1,000,000 + 8 per byte the pickle may span). */
+  budget?: number;
 }
 
-/** Thrown when the data ends before STOP; a caller reading a prefix of a file may retry with more bytes. */
+/** Thrown when the data ends before STOP. */
 export class TruncatedPickleError extends LabError {
   constructor(detail: string, file?: string) {
     super('BAD_PICKLE', detail, file);
@@ -94,17 +169,44 @@ export class TruncatedPickleError extends LabError {
   }
 }
 
+/**
+ * Limits, and why they hold for every file:
+ * - Memo and references. The memo maps keys to the very objects pushed (GET pushes the same JS
+ *   object again), so a value referenced a million times is one object: `L = [L, L]` forty times
+ *   over is 41 small arrays, as in Python. Nothing in the readers expands shared references
+ *   (torch.ts's `toPlain` renders a bounded number of nodes).
+ * - Work. Every opcode costs 1 unit, every container it creates 32 more (an object in memory is
+ *   larger than the byte that made it), and a callable that copies items or bytes out of its
+ *   arguments (`set(x)`, `bytes(s)`, a BUILD state merged into an object) pays per item, so a
+ *   memoized argument reused a million times is paid for a million times. The budget,
+ *   1,000,000 + 8 units per byte the pickle may span, is ~2x what real checkpoints use (~3.8 per
+ *   byte for torch's data.pkl) and bounds time and memory by a constant times the pickle's size.
+ * - Depth. The opcode machine itself never recurses (MARK keeps its own stack). After STOP one
+ *   iterative walk replaces numpy builders by their arrays and refuses graphs nested deeper than
+ *   MAX_DEPTH (1000, CPython's default recursion limit, past which Python could not have written
+ *   the pickle): later consumers may recurse that deep safely.
+ * - Size. A pickle is read through a window over its ByteSource; a span limit (`maxBytes`) stops
+ *   a header pickle that never ends; large bytes payloads are not read at all (LazyBytes).
+ */
+export const MAX_DEPTH = 1000;
+const CONTAINER_COST = 32;
+const WINDOW = 1 << 20;
+
 export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
   return unpickleAt(data, 0, options).value;
 }
 
 /** Unpickle the pickle starting at `offset`; `end` is the offset just past its STOP opcode. */
 export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions): { value: unknown; end: number } {
-  const machine = new Unpickler(data, offset, options);
+  return unpickleFrom(new MemorySource(data), offset, options);
+}
+
+/** Unpickle from any byte source (a file read by range). */
+export function unpickleFrom(source: ByteSource, offset: number, options: UnpickleOptions): { value: unknown; end: number } {
+  const machine = new Unpickler(source, offset, options);
   try {
     return machine.run();
   } catch (e) {
-    if (e instanceof TruncatedPickleError) throw e;
     if (e instanceof LabError) throw options.file ? e.withFile(options.file) : e;
     const why = e instanceof Error ? e.message : String(e);
     throw new LabError('BAD_PICKLE', `malformed pickle near byte ${machine.opcodeAt}: ${why}`, options.file, { cause: e });
@@ -113,7 +215,7 @@ export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOp
 
 const MODULE_RENAMES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg' };
 
-class Unpickler {
+class Unpickler implements CallContext {
   private pos: number;
   opcodeAt: number;
   private stack: unknown[] = [];
@@ -121,33 +223,80 @@ class Unpickler {
   private readonly memo = new Map<number, unknown>();
   /** Qualified names of resolved globals, for error messages. */
   private readonly names = new Map<unknown, string>();
+  /** The window: bytes [bufStart, bufStart + buf.length) of the source. */
+  private buf: Uint8Array;
+  private bufStart: number;
+  /** One past the last byte the pickle may use. */
+  private readonly limit: number;
+  private readonly limitedBySpan: boolean;
+  private readonly lazyOver: number;
+  private work = 0;
+  private readonly budget: number;
+  private window = 1 << 13;
 
-  constructor(private readonly data: Uint8Array, offset: number, private readonly options: UnpickleOptions) {
-    this.pos = offset;
-    this.opcodeAt = offset;
+  constructor(private readonly source: ByteSource, private readonly start: number, private readonly options: UnpickleOptions) {
+    this.pos = start;
+    this.opcodeAt = start;
+    const span = Math.max(0, source.size - start);
+    const maxBytes = options.maxBytes ?? Infinity;
+    this.limitedBySpan = maxBytes < span;
+    this.limit = start + Math.min(span, maxBytes);
+    this.lazyOver = options.lazyBytesOver ?? 1 << 16;
+    this.budget = options.budget ?? 1_000_000 + 8 * (this.limit - start);
+    if (source instanceof MemorySource) {
+      this.buf = source.data;
+      this.bufStart = 0;
+    } else {
+      this.buf = new Uint8Array(0);
+      this.bufStart = start;
+    }
   }
 
   private fail(detail: string): never {
     throw new LabError('BAD_PICKLE', `malformed pickle at byte ${this.opcodeAt}: ${detail}`, this.options.file);
   }
 
-  // ---- reading ----
-  private need(n: number): void {
-    if (n < 0 || !Number.isSafeInteger(n)) this.fail(`invalid length ${n}`);
-    if (this.pos + n > this.data.length) {
-      throw new TruncatedPickleError(
-        `pickle data ends at byte ${this.data.length} but needs ${this.pos + n - this.data.length} more (the file is truncated or not a pickle)`,
+  charge(units: number): void {
+    this.work += units;
+    if (this.work > this.budget) {
+      throw new LabError(
+        'LIMIT_EXCEEDED',
+        `the pickle does more than ${this.budget.toLocaleString('en-US')} units of work for its ${(this.limit - this.start).toLocaleString('en-US')} bytes (near byte ${this.opcodeAt}): it expands shared data or builds far more objects than its size explains`,
         this.options.file,
       );
     }
   }
+
+  // ---- reading ----
+  private need(n: number): void {
+    if (n < 0 || !Number.isSafeInteger(n)) this.fail(`invalid length ${n}`);
+    if (this.pos + n > this.limit) {
+      if (this.limitedBySpan) {
+        throw new LabError('LIMIT_EXCEEDED', `the pickle starting at byte ${this.start} does not end within ${(this.limit - this.start).toLocaleString('en-US')} bytes (it asks for ${n.toLocaleString('en-US')} bytes at byte ${this.pos})`, this.options.file);
+      }
+      throw new TruncatedPickleError(
+        `pickle data ends at byte ${this.limit} but needs ${this.pos + n - this.limit} more (the file is truncated or not a pickle)`,
+        this.options.file,
+      );
+    }
+  }
+  /** Make the window cover [pos, pos + n). */
+  private ensure(n: number): void {
+    this.need(n);
+    if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length) return;
+    // Windows start small (most pickles at the head of a file are a few KB) and grow to WINDOW.
+    this.window = Math.min(WINDOW, this.window * 2);
+    const len = Math.max(n, Math.min(this.window, this.limit - this.pos));
+    this.buf = this.source.read(this.pos, len);
+    this.bufStart = this.pos;
+  }
   private u8(): number {
-    this.need(1);
-    return this.data[this.pos++];
+    this.ensure(1);
+    return this.buf[this.pos++ - this.bufStart];
   }
   private view(n: number): DataView {
-    this.need(n);
-    const v = new DataView(this.data.buffer, this.data.byteOffset + this.pos, n);
+    this.ensure(n);
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos - this.bufStart, n);
     this.pos += n;
     return v;
   }
@@ -165,22 +314,45 @@ class Unpickler {
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`length ${v} is too large`);
     return Number(v);
   }
-  private bytes(n: number): Uint8Array {
-    this.need(n);
-    const b = this.data.subarray(this.pos, this.pos + n);
+  /** Bytes to decode right away (strings, numbers): a view of the window. */
+  private raw(n: number): Uint8Array {
+    this.ensure(n);
+    const b = this.buf.subarray(this.pos - this.bufStart, this.pos - this.bufStart + n);
     this.pos += n;
     return b;
   }
+  /** A bytes payload: kept where it is when long, else copied out of a file's window. */
+  private payload(n: number): PyBytes {
+    if (n > this.lazyOver) {
+      this.need(n);
+      const lazy = new LazyBytes(this.source, this.pos, n);
+      this.pos += n;
+      return lazy;
+    }
+    const b = this.raw(n);
+    return this.source.stable ? b : b.slice();
+  }
   private line(): string {
-    const end = this.data.indexOf(0x0a, this.pos);
-    if (end < 0) throw new TruncatedPickleError('pickle data ends inside a text line (the file is truncated)', this.options.file);
-    const s = latin1(this.data.subarray(this.pos, end));
-    this.pos = end + 1;
-    return s;
+    for (let want = Math.min(256, this.limit - this.pos); ; want = Math.min(want * 2, this.limit - this.pos)) {
+      this.ensure(want);
+      const at = this.pos - this.bufStart;
+      const end = this.buf.subarray(at, at + want).indexOf(0x0a);
+      if (end >= 0) {
+        const s = latin1(this.buf.subarray(at, at + end));
+        this.pos += end + 1;
+        return s;
+      }
+      if (this.pos + want >= this.limit) this.need(want + 1); // throws: truncated, or past the span limit
+    }
   }
 
   // ---- stack ----
   private push(v: unknown): void {
+    this.stack.push(v);
+  }
+  /** Push a container this opcode created. */
+  private pushNew(v: unknown): void {
+    this.charge(CONTAINER_COST);
     this.stack.push(v);
   }
   private pop(): unknown {
@@ -204,8 +376,8 @@ class Unpickler {
   }
 
   // ---- globals and calls ----
-  private resolve(module: string, name: string): unknown {
-    if (typeof module !== 'string' || typeof name !== 'string') this.fail('STACK_GLOBAL needs two strings');
+  private resolve(module: unknown, name: unknown): unknown {
+    if (typeof module !== 'string' || typeof name !== 'string') this.fail('a global is named by something other than two strings');
     const qname = `${MODULE_RENAMES[module] ?? module}.${name}`;
     if (!this.options.globals.has(qname)) {
       throw new LabError('FORBIDDEN_PICKLE_GLOBAL', `pickle references ${qname}, which is not allowed (only known tensor and container types are read; nothing is executed)`, this.options.file);
@@ -218,7 +390,8 @@ class Unpickler {
     if (typeof fn !== 'function') this.fail(`${this.describe(fn)} is not callable`);
     if (!Array.isArray(args)) this.fail(`arguments of ${this.describe(fn)} are a ${typeName(args)}, not a tuple`);
     if (kwargs !== undefined && !(kwargs instanceof Map)) this.fail(`keyword arguments of ${this.describe(fn)} are not a dict`);
-    return (fn as PyCallable)(args, kwargs);
+    this.charge(CONTAINER_COST);
+    return (fn as PyCallable)(args, kwargs, this);
   }
   private describe(v: unknown): string {
     return this.names.get(v) ?? typeName(v);
@@ -227,6 +400,7 @@ class Unpickler {
   run(): { value: unknown; end: number } {
     for (;;) {
       this.opcodeAt = this.pos;
+      this.charge(1);
       const op = this.u8();
       switch (op) {
         // structure
@@ -237,10 +411,10 @@ class Unpickler {
         }
         case 0x95: this.u64(); break; // FRAME: frames are inline; only the length to skip
         case 0x2e: { // STOP
-          const value = finalize(this.pop());
+          const value = finalize(this.pop(), this.options.file);
           return { value, end: this.pos };
         }
-        case 0x28: this.metastack.push(this.stack); this.stack = []; break; // MARK
+        case 0x28: this.charge(CONTAINER_COST); this.metastack.push(this.stack); this.stack = []; break; // MARK
         case 0x31: this.popMark(); break; // POP_MARK
         case 0x30: if (this.stack.length) this.stack.pop(); else this.popMark(); break; // POP
         case 0x32: this.push(this.top()); break; // DUP
@@ -267,11 +441,12 @@ class Unpickler {
         case 0x4a: this.push(this.i32()); break; // BININT
         case 0x4b: this.push(this.u8()); break; // BININT1
         case 0x4d: this.push(this.u16()); break; // BININT2
-        case 0x8a: this.push(decodeLong(this.bytes(this.u8()))); break; // LONG1
+        case 0x8a: this.push(decodeLong(this.raw(this.u8()))); break; // LONG1
         case 0x8b: { // LONG4
           const n = this.i32();
           if (n < 0) this.fail('negative LONG4 length');
-          this.push(decodeLong(this.bytes(n)));
+          if (n > MAX_INT_BYTES) this.fail(`an integer of ${n} bytes (at most ${MAX_INT_BYTES} are read)`);
+          this.push(decodeLong(this.raw(n)));
           break;
         }
         case 0x46: this.push(parseFloatLine(this.line())); break; // FLOAT
@@ -282,28 +457,28 @@ class Unpickler {
         case 0x54: { // BINSTRING
           const n = this.i32();
           if (n < 0) this.fail('negative BINSTRING length');
-          this.push(latin1(this.bytes(n)));
+          this.push(latin1(this.raw(n)));
           break;
         }
-        case 0x55: this.push(latin1(this.bytes(this.u8()))); break; // SHORT_BINSTRING
+        case 0x55: this.push(latin1(this.raw(this.u8()))); break; // SHORT_BINSTRING
         case 0x56: this.push(decodeRawUnicodeEscape(this.line())); break; // UNICODE
-        case 0x58: this.push(utf8(this.bytes(this.u32()))); break; // BINUNICODE
-        case 0x8c: this.push(utf8(this.bytes(this.u8()))); break; // SHORT_BINUNICODE
-        case 0x8d: this.push(utf8(this.bytes(this.u64()))); break; // BINUNICODE8
-        case 0x42: this.push(this.bytes(this.u32())); break; // BINBYTES
-        case 0x43: this.push(this.bytes(this.u8())); break; // SHORT_BINBYTES
-        case 0x8e: this.push(this.bytes(this.u64())); break; // BINBYTES8
-        case 0x96: this.push(Uint8Array.from(this.bytes(this.u64()))); break; // BYTEARRAY8 (a mutable copy)
+        case 0x58: this.push(utf8(this.raw(this.u32()))); break; // BINUNICODE
+        case 0x8c: this.push(utf8(this.raw(this.u8()))); break; // SHORT_BINUNICODE
+        case 0x8d: this.push(utf8(this.raw(this.u64()))); break; // BINUNICODE8
+        case 0x42: this.push(this.payload(this.u32())); break; // BINBYTES
+        case 0x43: this.push(this.payload(this.u8())); break; // SHORT_BINBYTES
+        case 0x8e: this.push(this.payload(this.u64())); break; // BINBYTES8
+        case 0x96: this.push(this.payload(this.u64())); break; // BYTEARRAY8 (never mutated here, so not copied)
         case 0x97: this.fail('the pickle expects out-of-band buffers (NEXT_BUFFER), which are not supported'); // NEXT_BUFFER
         case 0x98: this.top(); break; // READONLY_BUFFER: a no-op on our byte arrays
 
         // tuples, lists
-        case 0x29: this.push([]); break; // EMPTY_TUPLE
-        case 0x74: this.push(this.popMark()); break; // TUPLE
-        case 0x85: this.push([this.pop()]); break; // TUPLE1
-        case 0x86: { const b = this.pop(); const a = this.pop(); this.push([a, b]); break; } // TUPLE2
-        case 0x87: { const c = this.pop(); const b = this.pop(); const a = this.pop(); this.push([a, b, c]); break; } // TUPLE3
-        case 0x5d: this.push([]); break; // EMPTY_LIST
+        case 0x29: this.pushNew([]); break; // EMPTY_TUPLE
+        case 0x74: this.push(this.popMark()); break; // TUPLE (the MARK paid for the array)
+        case 0x85: this.pushNew([this.pop()]); break; // TUPLE1
+        case 0x86: { const b = this.pop(); const a = this.pop(); this.pushNew([a, b]); break; } // TUPLE2
+        case 0x87: { const c = this.pop(); const b = this.pop(); const a = this.pop(); this.pushNew([a, b, c]); break; } // TUPLE3
+        case 0x5d: this.pushNew([]); break; // EMPTY_LIST
         case 0x6c: this.push(this.popMark()); break; // LIST
         case 0x61: { // APPEND
           const v = this.pop();
@@ -318,10 +493,10 @@ class Unpickler {
         }
 
         // dicts, sets
-        case 0x7d: this.push(new Map()); break; // EMPTY_DICT
+        case 0x7d: this.pushNew(new Map()); break; // EMPTY_DICT
         case 0x64: { // DICT
           const items = this.popMark();
-          this.push(this.setItems(new Map(), items));
+          this.pushNew(this.setItems(new Map(), items));
           break;
         }
         case 0x73: { // SETITEM
@@ -335,7 +510,7 @@ class Unpickler {
           this.setItems(this.asDict(this.top()), items);
           break;
         }
-        case 0x8f: this.push(new Set()); break; // EMPTY_SET
+        case 0x8f: this.pushNew(new Set()); break; // EMPTY_SET
         case 0x90: { // ADDITEMS
           const items = this.popMark();
           const set = this.top();
@@ -343,7 +518,7 @@ class Unpickler {
           for (const v of items) set.add(v);
           break;
         }
-        case 0x91: this.push(new Set(this.popMark())); break; // FROZENSET
+        case 0x91: this.pushNew(new Set(this.popMark())); break; // FROZENSET
 
         // globals, objects
         case 0x63: { // GLOBAL
@@ -398,7 +573,8 @@ class Unpickler {
           const state = this.pop();
           const obj = this.top();
           if (!hasMethod(obj, SET_STATE)) this.fail(`cannot set the state of ${this.describe(obj)}`);
-          obj[SET_STATE](state);
+          this.charge(1);
+          obj[SET_STATE](state, this);
           break;
         }
         case 0x50: this.push(this.persistent(this.line())); break; // PERSID
@@ -437,10 +613,21 @@ export function typeName(v: unknown): string {
   if (v instanceof PyDictObject || v instanceof PyObject) return v.className;
   if (v instanceof Map) return 'dict';
   if (v instanceof Set) return 'set';
-  if (v instanceof Uint8Array) return 'bytes';
-  if (v instanceof Tensor) return 'array';
+  if (v instanceof Uint8Array || v instanceof LazyBytes) return 'bytes';
+  if (v instanceof Tensor || v instanceof NdArray) return 'array';
   if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
   return typeof v;
+}
+
+/** A short, flat description of a value for an error message: never recurses, never long. */
+export function shortRepr(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (Array.isArray(v)) {
+    const items = v.slice(0, 8).map((x) => (typeof x === 'number' || typeof x === 'bigint' ? String(x) : typeName(x)));
+    return `(${items.join(', ')}${v.length > 8 ? `, ... ${v.length} items` : ''})`;
+  }
+  return `a ${typeName(v)}`;
 }
 
 function latin1(b: Uint8Array): string {
@@ -451,13 +638,17 @@ function utf8(b: Uint8Array): string {
   return UTF8.decode(b);
 }
 
+/** Longest integer read (LONG4 bytes, INT/LONG text digits): Python ints in checkpoints are small; BigInt parsing is superlinear. */
+const MAX_INT_BYTES = 4096;
+
 function toInt(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 // The helpers below throw plain Errors; unpickleAt reports them as BAD_PICKLE with the position.
 function parseIntLine(s: string): number | bigint {
   const t = s.trim();
-  if (!/^[+-]?\d+$/.test(t)) throw new Error(`invalid integer ${JSON.stringify(s)}`);
+  if (t.length > MAX_INT_BYTES) throw new Error(`an integer of ${t.length} digits (at most ${MAX_INT_BYTES} are read)`);
+  if (!/^[+-]?\d+$/.test(t)) throw new Error(`invalid integer ${shortRepr(s)}`);
   return toInt(BigInt(t));
 }
 function parseFloatLine(s: string): number {
@@ -467,11 +658,11 @@ function parseFloatLine(s: string): number {
   if (t === 'nan') return NaN;
   return Number(t);
 }
-/** LONG1/LONG4 payload: little-endian two's complement. */
+/** LONG1/LONG4 payload: little-endian two's complement (linear time: one hex parse). */
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+  const be = Buffer.from(b).reverse();
+  let v = BigInt(`0x${be.toString('hex')}`);
   if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
   return toInt(v);
 }
@@ -489,15 +680,21 @@ function decodeQuotedString(s: string): string {
 }
 /** Protocol-0 UNICODE: raw-unicode-escape (only \uXXXX and \UXXXXXXXX are escapes). */
 function decodeRawUnicodeEscape(s: string): string {
-  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, a: string | undefined, b: string | undefined) =>
-    String.fromCodePoint(parseInt((a ?? b) as string, 16)),
-  );
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, a: string | undefined, b: string | undefined) => {
+    const cp = parseInt((a ?? b) as string, 16);
+    if (cp > 0x10ffff) throw new Error(`invalid code point \\U${b}`);
+    return String.fromCodePoint(cp);
+  });
 }
 
-/** Replace finalizable placeholders (numpy array builders) by their values, everywhere in the tree. */
-function finalize(root: unknown): unknown {
+/**
+ * After STOP: replace finalizable placeholders (numpy array builders) by their values, everywhere
+ * in the graph, and refuse graphs nested deeper than MAX_DEPTH. Iterative (an explicit stack, each
+ * object visited once), so a 5000-deep tuple is an error here, not a stack overflow anywhere.
+ */
+function finalize(root: unknown, file?: string): unknown {
   const done = new Map<object, unknown>();
-  const visit = (v: unknown): unknown => {
+  const fin = (v: unknown): unknown => {
     if (typeof v !== 'object' || v === null) return v;
     if (done.has(v)) return done.get(v);
     if (hasMethod(v, FINALIZE)) {
@@ -505,46 +702,91 @@ function finalize(root: unknown): unknown {
       done.set(v, out);
       return out;
     }
-    done.set(v, v);
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = visit(v[i]);
-    } else if (v instanceof Map) {
-      for (const [k, x] of v) v.set(k, visit(x));
-      if (v instanceof PyDictObject) for (const [k, x] of v.attrs) v.attrs.set(k, visit(x));
-    } else if (v instanceof Set) {
-      const items = [...v];
-      v.clear();
-      for (const x of items) v.add(visit(x));
-    } else if (v instanceof PyObject) {
-      for (const [k, x] of v.attrs) v.attrs.set(k, visit(x));
-    }
     return v;
   };
-  return visit(root);
+  const seen = new Set<object>();
+  const todo: [object, number][] = [];
+  const enter = (v: unknown, depth: number): void => {
+    if (typeof v !== 'object' || v === null || seen.has(v)) return;
+    if (!(Array.isArray(v) || v instanceof Map || v instanceof Set || v instanceof PyObject)) return;
+    if (depth > MAX_DEPTH) {
+      throw new LabError('LIMIT_EXCEEDED', `the pickle nests containers more than ${MAX_DEPTH} levels deep (Python itself cannot write such a pickle with its default recursion limit)`, file);
+    }
+    seen.add(v);
+    todo.push([v, depth]);
+  };
+  const out = fin(root);
+  enter(out, 1);
+  for (let next = todo.pop(); next; next = todo.pop()) {
+    const [v, depth] = next;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        v[i] = fin(v[i]);
+        enter(v[i], depth + 1);
+      }
+    } else if (v instanceof Map) {
+      for (const [k, x] of v) {
+        const y = fin(x);
+        if (y !== x) v.set(k, y);
+        enter(k, depth + 1);
+        enter(y, depth + 1);
+      }
+      if (v instanceof PyDictObject) {
+        for (const [k, x] of v.attrs) {
+          const y = fin(x);
+          if (y !== x) v.attrs.set(k, y);
+          enter(y, depth + 1);
+        }
+      }
+    } else if (v instanceof Set) {
+      const items = [...v].map(fin);
+      v.clear();
+      for (const x of items) {
+        v.add(x);
+        enter(x, depth + 1);
+      }
+    } else if (v instanceof PyObject) {
+      for (const [k, x] of v.attrs) {
+        const y = fin(x);
+        if (y !== x) v.attrs.set(k, y);
+        enter(y, depth + 1);
+      }
+    }
+  }
+  return out;
 }
 
 // ---- array helpers (shared with torch.ts) ----
 
-/** Copy bytes into a fresh, aligned buffer and view them as `dtype` (little-endian host assumed). */
-export function typedArrayFromBytes<T extends DType>(dtype: T, bytes: Uint8Array): TypedArrayOf<T> {
+const VIEWS: { [K in DType]: (buf: ArrayBuffer, offset: number, length: number) => TypedArrayOf<K> } = {
+  float32: (x, o, n) => new Float32Array(x, o, n),
+  float64: (x, o, n) => new Float64Array(x, o, n),
+  float16: (x, o, n) => new Uint16Array(x, o, n),
+  bfloat16: (x, o, n) => new Uint16Array(x, o, n),
+  int64: (x, o, n) => new BigInt64Array(x, o, n),
+  int32: (x, o, n) => new Int32Array(x, o, n),
+  int16: (x, o, n) => new Int16Array(x, o, n),
+  int8: (x, o, n) => new Int8Array(x, o, n),
+  uint8: (x, o, n) => new Uint8Array(x, o, n),
+  bool: (x, o, n) => new Uint8Array(x, o, n),
+};
+
+/**
+ * View bytes as `dtype` without copying when they are aligned for it (a buffer the reader just
+ * allocated), copying them into a fresh buffer otherwise. The result may share memory with
+ * `bytes`: pass only bytes nobody else holds. Little-endian host assumed.
+ */
+export function viewAs<T extends DType>(dtype: T, bytes: Uint8Array): TypedArrayOf<T> {
   const size = DTYPE_SIZE[dtype];
   if (bytes.byteLength % size) throw new LabError('BAD_TENSOR', `${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  const b = copy.buffer;
-  const views: { [K in DType]: (buf: ArrayBuffer) => TypedArrayOf<K> } = {
-    float32: (x) => new Float32Array(x),
-    float64: (x) => new Float64Array(x),
-    float16: (x) => new Uint16Array(x),
-    bfloat16: (x) => new Uint16Array(x),
-    int64: (x) => new BigInt64Array(x),
-    int32: (x) => new Int32Array(x),
-    int16: (x) => new Int16Array(x),
-    int8: (x) => new Int8Array(x),
-    uint8: (x) => new Uint8Array(x),
-    bool: (x) => new Uint8Array(x),
-  };
-  return (views[dtype] as (buf: ArrayBuffer) => TypedArrayOf<T>)(b);
+  let b = bytes;
+  if (b.byteOffset % size !== 0 || b.buffer instanceof SharedArrayBuffer) b = new Uint8Array(b);
+  return (VIEWS[dtype] as (buf: ArrayBuffer, o: number, n: number) => TypedArrayOf<T>)(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength / size);
+}
+
+/** Copy bytes into a fresh, aligned buffer and view them as `dtype` (little-endian host assumed). */
+export function typedArrayFromBytes<T extends DType>(dtype: T, bytes: Uint8Array): TypedArrayOf<T> {
+  return viewAs(dtype, new Uint8Array(bytes));
 }
 
 /** Row-major (C-contiguous) strides of a shape, in elements. */
@@ -614,34 +856,50 @@ export function bytesToTensor<T extends DType>(dtype: T, bytes: Uint8Array, shap
 
 // ---- the base allow-list: containers, bytes, config objects ----
 
-function toBytes(value: unknown, encoding: unknown, what: string): Uint8Array {
+function toBytes(value: unknown, encoding: unknown, what: string, ctx?: CallContext): PyBytes {
   if (value === undefined) return new Uint8Array(0);
-  if (value instanceof Uint8Array) return Uint8Array.from(value);
+  // bytes(b) / bytearray(b): the same bytes (never mutated here), so no copy and no cost.
+  if (value instanceof Uint8Array || value instanceof LazyBytes) return value;
   if (typeof value === 'string') {
+    ctx?.charge(value.length);
     const enc = typeof encoding === 'string' ? encoding.toLowerCase().replace(/[-_]/g, '') : 'utf8';
-    if (enc === 'latin1' || enc === 'iso88591') return Uint8Array.from(Buffer.from(value, 'latin1'));
-    if (enc === 'utf8') return Uint8Array.from(Buffer.from(value, 'utf8'));
-    throw new LabError('BAD_PICKLE', `${what}: unsupported text encoding ${String(encoding)}`);
+    if (enc === 'latin1' || enc === 'iso88591') return Buffer.from(value, 'latin1');
+    if (enc === 'utf8') return Buffer.from(value, 'utf8');
+    throw new LabError('BAD_PICKLE', `${what}: unsupported text encoding ${shortRepr(encoding)}`);
   }
-  if (Array.isArray(value)) return Uint8Array.from(value as number[]);
+  if (Array.isArray(value)) {
+    ctx?.charge(value.length);
+    if (!value.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < 256)) throw new LabError('BAD_PICKLE', `${what} of a list that is not all bytes`);
+    return Uint8Array.from(value as number[]);
+  }
   throw new LabError('BAD_PICKLE', `${what} of a ${typeName(value)}`);
 }
 
-function iterableItems(v: unknown, what: string): unknown[] {
+function iterableItems(v: unknown, what: string, ctx?: CallContext): unknown[] {
   if (v === undefined) return [];
-  if (Array.isArray(v)) return v;
-  if (v instanceof Set) return [...v];
+  if (Array.isArray(v)) {
+    ctx?.charge(v.length);
+    return v;
+  }
+  if (v instanceof Set) {
+    ctx?.charge(v.size);
+    return [...v];
+  }
   throw new LabError('BAD_PICKLE', `${what} of a ${typeName(v)}`);
 }
 
 function dictSubclass(className: string): PyCallable {
-  return (args) => {
+  return (args, _kwargs, ctx) => {
     const d = new PyDictObject(className);
     const init = args[0];
-    if (init instanceof Map) for (const [k, v] of init) d.set(k, v);
-    else for (const pair of iterableItems(init, `${className}()`)) {
-      if (!Array.isArray(pair) || pair.length !== 2) throw new LabError('BAD_PICKLE', `${className}() expects key/value pairs`);
-      d.set(pair[0], pair[1]);
+    if (init instanceof Map) {
+      ctx?.charge(init.size);
+      for (const [k, v] of init) d.set(k, v);
+    } else {
+      for (const pair of iterableItems(init, `${className}()`, ctx)) {
+        if (!Array.isArray(pair) || pair.length !== 2) throw new LabError('BAD_PICKLE', `${className}() expects key/value pairs`);
+        d.set(pair[0], pair[1]);
+      }
     }
     return d;
   };
@@ -649,17 +907,17 @@ function dictSubclass(className: string): PyCallable {
 
 export const BASE_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
   ['collections.OrderedDict', dictSubclass('collections.OrderedDict')],
-  ['builtins.set', ((args) => new Set(iterableItems(args[0], 'set()'))) satisfies PyCallable],
-  ['builtins.frozenset', ((args) => new Set(iterableItems(args[0], 'frozenset()'))) satisfies PyCallable],
-  ['builtins.bytes', ((args) => toBytes(args[0], args[1], 'bytes()')) satisfies PyCallable],
-  ['builtins.bytearray', ((args) => toBytes(args[0], args[1], 'bytearray()')) satisfies PyCallable],
+  ['builtins.set', ((args, _kw, ctx) => new Set(iterableItems(args[0], 'set()', ctx))) satisfies PyCallable],
+  ['builtins.frozenset', ((args, _kw, ctx) => new Set(iterableItems(args[0], 'frozenset()', ctx))) satisfies PyCallable],
+  ['builtins.bytes', ((args, _kw, ctx) => toBytes(args[0], args[1], 'bytes()', ctx)) satisfies PyCallable],
+  ['builtins.bytearray', ((args, _kw, ctx) => toBytes(args[0], args[1], 'bytearray()', ctx)) satisfies PyCallable],
   ['builtins.slice', ((args) => Object.freeze({ start: args[0] ?? null, stop: args[1] ?? null, step: args[2] ?? null })) satisfies PyCallable],
   // Protocol-2 bytes: _codecs.encode('\x00\x01...', 'latin1').
-  ['_codecs.encode', ((args) => toBytes(args[0], args[1] ?? 'utf-8', '_codecs.encode')) satisfies PyCallable],
+  ['_codecs.encode', ((args, _kw, ctx) => toBytes(args[0], args[1] ?? 'utf-8', '_codecs.encode', ctx)) satisfies PyCallable],
   // Configs are read as plain data, never as live objects.
-  ['argparse.Namespace', ((_args, kwargs) => {
+  ['argparse.Namespace', ((_args, kwargs, ctx) => {
     const o = new PyObject('argparse.Namespace');
-    if (kwargs) mergeState(o.attrs, kwargs, o.className);
+    if (kwargs) mergeState(o.attrs, kwargs, o.className, ctx);
     return o;
   }) satisfies PyCallable],
   ['yacs.config.CfgNode', dictSubclass('yacs.config.CfgNode')],
@@ -704,30 +962,61 @@ export class NumpyDType implements Stateful {
 
 const NDARRAY_TYPE = Object.freeze({ pythonClass: 'numpy.ndarray' });
 
+/**
+ * A numpy array as read from a pickle: dtype, shape, order and where its bytes are. The byte count
+ * is checked against the shape when it is made, without allocating; the values are read by `load()`
+ * once the reader has decided it wants them (test data: after its shapes agree with the model).
+ */
+export class NdArray {
+  readonly numel: number;
+  constructor(readonly dtype: DType, readonly shape: readonly number[], readonly order: 'C' | 'F', private readonly data: PyBytes) {
+    this.numel = checkedNumel(shape, 'a numpy array');
+    const need = this.numel * DTYPE_SIZE[dtype];
+    if (data.length !== need) {
+      throw new LabError('BAD_TENSOR', `a ${dtype} array of shape [${shape.join(', ')}] needs ${need} bytes, got ${data.length}`);
+    }
+  }
+  get byteLength(): number {
+    return this.data.length;
+  }
+  /** The values, in C order, in a buffer of their own. */
+  load(): Tensor {
+    const size = DTYPE_SIZE[this.dtype];
+    let bytes = this.data instanceof LazyBytes ? this.data.bytes() : new Uint8Array(this.data);
+    if (this.order === 'F' && this.shape.length > 1) {
+      bytes = gatherStrided(bytes, size, this.shape, contiguousStrides([...this.shape].reverse()).reverse(), 0);
+    }
+    return new Tensor(this.dtype, this.shape, viewAs(this.dtype, bytes));
+  }
+}
+
 /** numpy.core.multiarray._reconstruct(ndarray, (0,), b'b') followed by BUILD (version, shape, dtype, is_fortran, rawdata). */
 class NumpyArrayBuilder implements Stateful, Finalizable {
-  private tensor: Tensor | null = null;
-  [SET_STATE](state: unknown): void {
+  private array: NdArray | null = null;
+  [SET_STATE](state: unknown, ctx?: CallContext): void {
     if (!Array.isArray(state) || (state.length !== 5 && state.length !== 4)) throw new LabError('BAD_PICKLE', 'unexpected numpy array state');
     const [shape, dtype, fortran, raw] = state.length === 5 ? state.slice(1) : state;
     if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy array state holds a ${typeName(dtype)} instead of a dtype`);
     const dims = checkShape(shape);
     const dt = dtype.toDType();
-    if (!(raw instanceof Uint8Array) && typeof raw !== 'string') {
+    if (!(raw instanceof Uint8Array) && !(raw instanceof LazyBytes) && typeof raw !== 'string') {
       throw new LabError('UNSUPPORTED_DTYPE', `numpy array of dtype ${dtype.kind} holds Python objects, which are not supported`);
     }
-    const bytes = typeof raw === 'string' ? Uint8Array.from(Buffer.from(raw, 'latin1')) : raw;
-    this.tensor = bytesToTensor(dt, bytes, dims, fortran ? 'F' : 'C');
+    if (typeof raw === 'string') ctx?.charge(raw.length);
+    this.array = new NdArray(dt, dims, fortran ? 'F' : 'C', typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw);
   }
-  [FINALIZE](): Tensor {
-    if (!this.tensor) throw new LabError('BAD_PICKLE', 'a numpy array was reconstructed but never given its data');
-    return this.tensor;
+  [FINALIZE](): NdArray {
+    if (!this.array) throw new LabError('BAD_PICKLE', 'a numpy array was reconstructed but never given its data');
+    return this.array;
   }
 }
 
+/** numpy allows at most 64 dimensions. */
+const MAX_NDIM = 64;
+
 function checkShape(shape: unknown): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
-    throw new LabError('BAD_PICKLE', `invalid array shape ${JSON.stringify(shape, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
+  if (!Array.isArray(shape) || shape.length > MAX_NDIM || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+    throw new LabError('BAD_PICKLE', `invalid array shape ${shortRepr(shape)}`);
   }
   return shape as number[];
 }
@@ -739,15 +1028,15 @@ const reconstruct: PyCallable = (args) => {
 /** numpy.core.numeric._frombuffer(buffer, dtype, shape, order) — protocol 5 arrays. */
 const frombuffer: PyCallable = (args) => {
   const [buf, dtype, shape, order] = args;
-  if (!(buf instanceof Uint8Array)) throw new LabError('BAD_PICKLE', `numpy _frombuffer of a ${typeName(buf)}`);
+  if (!(buf instanceof Uint8Array) && !(buf instanceof LazyBytes)) throw new LabError('BAD_PICKLE', `numpy _frombuffer of a ${typeName(buf)}`);
   if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy _frombuffer with a ${typeName(dtype)} instead of a dtype`);
-  return bytesToTensor(dtype.toDType(), buf, checkShape(shape), order === 'F' ? 'F' : 'C');
+  return new NdArray(dtype.toDType(), checkShape(shape), order === 'F' ? 'F' : 'C', buf);
 };
 /** numpy.core.multiarray.scalar(dtype, bytes) — numpy scalars such as np.float64(0.5) -> number. */
 const scalar: PyCallable = (args) => {
   const [dtype, raw] = args;
   if (!(dtype instanceof NumpyDType)) throw new LabError('BAD_PICKLE', `numpy scalar with a ${typeName(dtype)} instead of a dtype`);
-  const bytes = typeof raw === 'string' ? Uint8Array.from(Buffer.from(raw, 'latin1')) : raw;
+  const bytes = typeof raw === 'string' ? Buffer.from(raw.slice(0, 16), 'latin1') : raw;
   if (!(bytes instanceof Uint8Array)) throw new LabError('UNSUPPORTED_DTYPE', `numpy scalar of dtype ${dtype.kind} is not supported`);
   const t = bytesToTensor(dtype.toDType(), bytes, []);
   const v = t.data[0];
@@ -760,7 +1049,7 @@ const makeDType: PyCallable = (args) => {
   return new NumpyDType(args[0]);
 };
 
-/** numpy arrays become Tensors. Both the numpy 1.x (`numpy.core`) and 2.x (`numpy._core`) module paths. */
+/** numpy arrays become NdArrays (read on demand). Both the numpy 1.x (`numpy.core`) and 2.x (`numpy._core`) module paths. */
 export const NUMPY_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
   ['numpy.ndarray', NDARRAY_TYPE],
   ['numpy.dtype', makeDType],

@@ -3,17 +3,26 @@
  * - zip (torch >= 1.6): `<archive>/data.pkl` + one entry per storage, `<archive>/data/<key>`;
  * - legacy (`_use_new_zipfile_serialization=False`): magic number, protocol 1001, sys_info, the
  *   main pickle, the list of storage keys, then each storage as int64 count + raw bytes.
- * Opening parses only the pickles; a tensor's bytes are read when its `load()` is called, and
- * only the bytes its view covers. Storages referenced only by the optimizer state are never read.
+ * Opening parses only the pickles (each at most MAX_PICKLE_BYTES); a tensor's bytes are read when
+ * it is loaded, and only the bytes its view covers. `loadMany` reads several tensors at once, so
+ * that a storage they share is read (inflated) once. Storages that no loaded tensor uses (the
+ * optimizer state, keys the model does not need) are never read.
+ *
+ * Budgets, checked before anything is allocated:
+ * - a tensor's strides are non-negative (PyTorch refuses negative strides), its view lies inside
+ *   its storage, and its element count fits the storage's (a stride-0 view is not expanded past
+ *   the data actually stored);
+ * - all tensors read from one checkpoint add up to at most twice the bytes that back them (the
+ *   file, plus what its deflated storages may inflate to) + 1 MiB: tensors mapped onto the same
+ *   bytes a thousand times over are refused, tied weights still load.
  */
-import { promises as fsp } from 'fs';
 import { LabError } from '../errors';
-import { DType, DTYPE_SIZE, Tensor, numel } from '../tensor';
+import { DType, DTYPE_SIZE, Tensor, checkedNumel } from '../tensor';
+import { FileSource, OpenedFile, openRegularFile, readAt, readAtSync } from './file';
 import {
-  BASE_GLOBALS, PyCallable, PyObject, TruncatedPickleError,
-  contiguousStrides, gatherStrided, typeName, typedArrayFromBytes, unpickleAt,
+  BASE_GLOBALS, LazyBytes, PyCallable, PyObject, contiguousStrides, gatherStrided, shortRepr, typeName, unpickleAt, unpickleFrom, viewAs,
 } from './pickle';
-import { ZipArchive, openZip } from './zip';
+import { ByteRange, openZipFile } from './zip';
 
 export interface LazyTensor {
   name: string;
@@ -28,10 +37,15 @@ export interface Checkpoint {
   format: 'zip' | 'legacy';
   /** The state dict (under `model_state`, `state_dict`, `model` or top level), keys exactly as stored e.g. 'model.blocks.0.attn.qkv.weight'. */
   stateDict: Map<string, LazyTensor>;
-  /** Non-tensor top-level entries (epoch, cfg...) as plain JSON-able values; optimizer_state is summarized, never loaded. */
+  /** Non-tensor top-level entries (epoch, cfg...) as plain JSON-able values, bounded in size; optimizer_state is summarized, never loaded. */
   meta: Record<string, unknown>;
+  /** Load these state-dict entries; a storage several of them share is read (inflated) once. */
+  loadMany(names: readonly string[]): Promise<Map<string, Tensor>>;
   close(): Promise<void>;
 }
+
+/** The most bytes a checkpoint's pickle (data.pkl, a legacy header pickle) may span. Real ones are KBs. */
+export const MAX_PICKLE_BYTES = 16 * 2 ** 20;
 
 // ---- the torch part of the allow-list ----
 
@@ -57,24 +71,29 @@ const TORCH_DTYPES: Record<string, DType | null> = {
   int64: 'int64', long: 'int64', int32: 'int32', int: 'int32', int16: 'int16', short: 'int16', int8: 'int8', uint8: 'uint8', bool: 'bool',
 };
 
-/** A storage as referenced by a persistent id. `viewOffset` (legacy storage views) is in elements of the root storage. */
+/** A storage as referenced by a persistent id. Element counts and offsets are in elements of its dtype. */
 interface StorageRef {
   key: string;
   type: StorageType;
   dtype: DType;
-  /** Elements in the root storage. */
+  /** Elements in the root storage (what the file holds under this key). */
   numel: number;
+  /** Legacy storage views: the part of the root storage this reference covers. */
   viewOffset: number;
+  viewNumel: number;
 }
 
 /** What `_rebuild_tensor_v2` returns while parsing: a description, no data. */
 class TensorRef {
-  constructor(readonly storage: StorageRef, readonly offset: number, readonly shape: number[], readonly stride: number[]) {}
+  constructor(readonly storage: StorageRef, readonly offset: number, readonly shape: number[], readonly stride: number[], readonly numel: number) {}
 }
 
+/** numpy and PyTorch allow at most 64 dimensions. */
+const MAX_NDIM = 64;
+
 function intList(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isInteger(x))) {
-    throw new LabError('BAD_WEIGHTS', `${what} is not a tuple of integers`);
+  if (!Array.isArray(v) || v.length > MAX_NDIM || !v.every((x) => typeof x === 'number' && Number.isSafeInteger(x))) {
+    throw new LabError('BAD_WEIGHTS', `${what} is not a tuple of at most ${MAX_NDIM} integers: ${shortRepr(v)}`);
   }
   return v as number[];
 }
@@ -84,11 +103,18 @@ const rebuildTensor: PyCallable = (args) => {
   if (!(storage instanceof Object) || !('key' in storage) || !('dtype' in storage)) {
     throw new LabError('BAD_WEIGHTS', `_rebuild_tensor got a ${typeName(storage)} instead of a storage`);
   }
-  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw new LabError('BAD_WEIGHTS', 'invalid tensor storage offset');
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new LabError('BAD_WEIGHTS', `invalid tensor storage offset ${shortRepr(offset)}`);
   const shape = intList(size, 'tensor size');
   const strides = stride === undefined ? contiguousStrides(shape) : intList(stride, 'tensor stride');
   if (strides.length !== shape.length || shape.some((d) => d < 0)) throw new LabError('BAD_WEIGHTS', `tensor size [${shape}] and stride [${strides}] disagree`);
-  return new TensorRef(storage as StorageRef, offset, shape, strides);
+  if (strides.some((x) => x < 0)) throw new LabError('BAD_WEIGHTS', `tensor stride [${strides}] is negative, which PyTorch does not allow`);
+  let n: number;
+  try {
+    n = checkedNumel(shape, `a tensor of size [${shape}]`);
+  } catch (e) {
+    throw new LabError('BAD_WEIGHTS', (e as LabError).detail);
+  }
+  return new TensorRef(storage as StorageRef, offset, shape, strides, n);
 };
 
 const TORCH_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
@@ -104,101 +130,148 @@ const TORCH_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
   // Deliberately absent: torch.storage._load_from_bytes (a nested torch.load), torch.jit / __torch__ classes.
 ]);
 
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
 /** Parse a persistent id `('storage', storage_type, key, location, numel[, view_metadata])`. */
 function storageFromPid(pid: unknown, seen: Map<string, StorageRef>): StorageRef {
   if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
-    throw new LabError('BAD_WEIGHTS', `unexpected persistent id ${Array.isArray(pid) ? `'${String(pid[0])}'` : typeName(pid)} (expected a storage)`);
+    throw new LabError('BAD_WEIGHTS', `unexpected persistent id ${Array.isArray(pid) ? shortRepr(pid[0]) : typeName(pid)} (expected a storage)`);
   }
   const [, type, key, , count, view] = pid as unknown[];
   if (!(type instanceof StorageType)) throw new LabError('BAD_WEIGHTS', `storage type is a ${typeName(type)}`);
   if (type.dtype === null) throw new LabError('UNSUPPORTED_DTYPE', `storage type ${type.name} is not supported (supported: ${Object.keys(STORAGE_DTYPES).filter((k) => STORAGE_DTYPES[k]).join(', ')})`);
-  if (typeof key !== 'string' || typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
+  if (typeof key !== 'string' || !isCount(count) || !Number.isSafeInteger(count * DTYPE_SIZE[type.dtype])) {
     throw new LabError('BAD_WEIGHTS', 'malformed storage reference');
   }
-  const root = seen.get(key) ?? { key, type, dtype: type.dtype, numel: count, viewOffset: 0 };
+  const root = seen.get(key) ?? { key, type, dtype: type.dtype, numel: count, viewOffset: 0, viewNumel: count };
   seen.set(key, root);
   if (view === undefined || view === null) return root;
-  // Legacy storage view: (view_key, offset, view_size), offset in elements of the root storage.
-  if (!Array.isArray(view) || typeof view[1] !== 'number' || typeof view[2] !== 'number') throw new LabError('BAD_WEIGHTS', 'malformed storage view metadata');
-  return { ...root, viewOffset: view[1], numel: count };
+  // Legacy storage view: (view_key, offset, view_size), in elements of the root storage.
+  if (!Array.isArray(view) || !isCount(view[1]) || !isCount(view[2]) || view[1] + view[2] > root.numel) {
+    throw new LabError('BAD_WEIGHTS', `malformed storage view of storage ${key}`);
+  }
+  return { ...root, viewOffset: view[1], viewNumel: view[2] };
 }
 
-// ---- lazy tensors ----
+// ---- reading tensors ----
 
-/** Reads bytes [start, end) of a root storage. */
-type StorageReader = (storage: StorageRef, start: number, end: number) => Promise<Uint8Array>;
+/** Reads ranges of bytes of a root storage, each into a fresh buffer; a deflated storage is inflated once for all of them. */
+type StorageReader = (storage: StorageRef, ranges: readonly ByteRange[]) => Promise<Uint8Array[]>;
 
-function lazyTensor(path: string, name: string, ref: TensorRef, read: StorageReader): LazyTensor {
+/** One tensor to read: the storage elements its view touches are [lo, hi). */
+interface ReadPlan {
+  name: string;
+  ref: TensorRef;
+  lo: number;
+  hi: number;
+  contiguous: boolean;
+}
+
+function planRead(name: string, ref: TensorRef): ReadPlan {
   const { storage, shape, stride } = ref;
-  const dtype = storage.dtype;
+  if (ref.numel === 0) return { name, ref, lo: 0, hi: 0, contiguous: true };
+  const lo = storage.viewOffset + ref.offset;
+  let hi = lo + 1;
+  shape.forEach((d, i) => {
+    hi += (d - 1) * stride[i];
+  });
+  const end = storage.viewOffset + storage.viewNumel;
+  if (!Number.isSafeInteger(hi) || hi > end) {
+    throw new LabError('BAD_WEIGHTS', `tensor ${name} reaches storage elements ${lo}..${hi} but storage ${storage.key} holds ${end}`);
+  }
+  if (ref.numel > storage.viewNumel) {
+    throw new LabError(
+      'BAD_WEIGHTS',
+      `tensor ${name} has ${ref.numel.toLocaleString('en-US')} elements (size [${shape}], stride [${stride}]) but its storage ${storage.key} holds only ${storage.viewNumel.toLocaleString('en-US')}: a view expanded past the stored data is not read`,
+    );
+  }
+  const contiguous = contiguousStrides(shape).every((s, i) => s === stride[i] || shape[i] === 1);
+  return { name, ref, lo, hi, contiguous };
+}
+
+/** Bytes a plan allocates: the range read, plus the gathered copy of a strided view. */
+function planBytes(p: ReadPlan): number {
+  const size = DTYPE_SIZE[p.ref.storage.dtype];
+  return (p.hi - p.lo) * size + (p.contiguous ? 0 : p.ref.numel * size);
+}
+
+function tensorFromRange(p: ReadPlan, bytes: Uint8Array): Tensor {
+  const { dtype } = p.ref.storage;
   const size = DTYPE_SIZE[dtype];
-  const n = numel(shape);
-  const load = async (): Promise<Tensor> => {
-    if (n === 0) return new Tensor(dtype, shape, typedArrayFromBytes(dtype, new Uint8Array(0)));
-    // The storage elements this view touches: [lo, hi). Only those bytes are read.
-    let lo = storage.viewOffset + ref.offset;
-    let hi = lo + 1;
-    shape.forEach((d, i) => {
-      if (stride[i] >= 0) hi += (d - 1) * stride[i];
-      else lo += (d - 1) * stride[i];
-    });
-    if (lo < 0 || hi > storage.numel) {
-      throw new LabError('BAD_WEIGHTS', `tensor ${name} reaches storage elements ${lo}..${hi} but storage ${storage.key} holds ${storage.numel}`);
+  // `bytes` is a fresh buffer holding storage elements [lo, hi): a contiguous view is all of it.
+  const data = p.contiguous ? bytes : gatherStrided(bytes, size, p.ref.shape, p.ref.stride, 0);
+  return new Tensor(dtype, p.ref.shape, viewAs(dtype, data));
+}
+
+/** The loading side of a Checkpoint: plans, budget, one read per storage. */
+class TensorLoader {
+  private used = 0;
+  constructor(private readonly path: string, private readonly refs: Map<string, TensorRef>, private readonly read: StorageReader, private readonly cap: number) {}
+
+  async loadMany(names: readonly string[]): Promise<Map<string, Tensor>> {
+    try {
+      return await this.load(names);
+    } catch (e) {
+      if (e instanceof LabError) throw e.withFile(this.path);
+      throw new LabError('FILE_UNREADABLE', `cannot read tensors (${e instanceof Error ? e.message : String(e)})`, this.path, { cause: e });
     }
-    const bytes = await read(storage, lo * size, hi * size);
-    const base = storage.viewOffset + ref.offset - lo;
-    const contiguous = contiguousStrides(shape).every((s, i) => s === stride[i] || shape[i] === 1);
-    const data = contiguous ? bytes.subarray(base * size, (base + n) * size) : gatherStrided(bytes, size, shape, stride, base);
-    return new Tensor(dtype, shape, typedArrayFromBytes(dtype, data));
-  };
-  return {
-    name,
-    dtype,
-    shape: [...shape],
-    numel: n,
-    async load(): Promise<Tensor> {
-      try {
-        return await load();
-      } catch (e) {
-        if (e instanceof LabError) throw e.withFile(path);
-        throw new LabError('FILE_UNREADABLE', `cannot read tensor ${name} (${e instanceof Error ? e.message : String(e)})`, path, { cause: e });
-      }
-    },
-  };
+  }
+
+  private async load(names: readonly string[]): Promise<Map<string, Tensor>> {
+    const plans = [...new Set(names)].map((name) => {
+      const ref = this.refs.get(name);
+      if (!ref) throw new LabError('MISSING_WEIGHTS', `no tensor ${name} in the state dict`);
+      return planRead(name, ref);
+    });
+    const bytes = plans.reduce((s, p) => s + planBytes(p), 0);
+    if (this.used + bytes > this.cap) {
+      throw new LabError(
+        'LIMIT_EXCEEDED',
+        `reading ${plans.length} tensor(s) would take ${(this.used + bytes).toLocaleString('en-US')} bytes in all, more than twice the ${Math.floor((this.cap - 2 ** 20) / 2).toLocaleString('en-US')} bytes that back them: the checkpoint maps many tensors onto the same data`,
+      );
+    }
+    this.used += bytes;
+    const byStorage = new Map<string, ReadPlan[]>();
+    for (const p of plans) {
+      if (p.hi === p.lo) continue;
+      const list = byStorage.get(p.ref.storage.key) ?? [];
+      list.push(p);
+      byStorage.set(p.ref.storage.key, list);
+    }
+    const out = new Map<string, Tensor>();
+    for (const p of plans) if (p.hi === p.lo) out.set(p.name, new Tensor(p.ref.storage.dtype, p.ref.shape, viewAs(p.ref.storage.dtype, new Uint8Array(0))));
+    for (const list of byStorage.values()) {
+      const storage = list[0].ref.storage;
+      const size = DTYPE_SIZE[storage.dtype];
+      const ranges = list.map((p) => ({ start: p.lo * size, end: p.hi * size }));
+      const got = await this.read(storage, ranges);
+      list.forEach((p, i) => out.set(p.name, tensorFromRange(p, got[i])));
+    }
+    return out;
+  }
 }
 
 // ---- entry point ----
 
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  const head = await readHead(path, 512);
-  if (head.length === 0) throw new LabError('NOT_A_CHECKPOINT', 'the file is empty', path);
-  if (head[0] === 0x50 && head[1] === 0x4b && (head[2] === 3 || head[2] === 5) && (head[3] === 4 || head[3] === 6)) return readZipCheckpoint(path);
-  if (head[0] === 0x80 && isLegacyMagic(head, path)) return readLegacyCheckpoint(path);
-  const what = head[0] === 0x80 ? `a Python pickle (protocol ${head[1]}) without PyTorch's magic number — test data or a plain pickle?` : describeBytes(head);
-  throw new LabError('NOT_A_CHECKPOINT', `not a PyTorch checkpoint: the file is ${what} (expected a zip archive starting "PK\\x03\\x04" or a legacy torch.save pickle)`, path);
-}
-
-async function readHead(path: string, n: number): Promise<Uint8Array> {
-  let fh: fsp.FileHandle | undefined;
+  const file = await openRegularFile(path);
+  let head: Uint8Array;
   try {
-    const st = await fsp.stat(path);
-    if (!st.isFile()) throw new LabError('FILE_UNREADABLE', 'not a regular file (a directory?)', path);
-    fh = await fsp.open(path, 'r');
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
+    head = new Uint8Array(Math.min(512, file.size));
+    await readAt(file.handle, head, 0);
   } catch (e) {
-    throw fileError(e, path);
-  } finally {
-    await fh?.close();
+    await file.handle.close();
+    throw new LabError('FILE_UNREADABLE', `cannot read the file (${e instanceof Error ? e.message : String(e)})`, path, { cause: e });
   }
-}
-
-function fileError(e: unknown, path: string): LabError {
-  if (e instanceof LabError) return e.withFile(path);
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new LabError('FILE_NOT_FOUND', 'file not found', path, { cause: e });
-  return new LabError('FILE_UNREADABLE', `cannot read the file (${code ?? (e instanceof Error ? e.message : String(e))})`, path, { cause: e });
+  const refuse = async (detail: string): Promise<never> => {
+    await file.handle.close();
+    throw new LabError('NOT_A_CHECKPOINT', detail, path);
+  };
+  if (head.length === 0) return refuse('the file is empty');
+  if (head[0] === 0x50 && head[1] === 0x4b && (head[2] === 3 || head[2] === 5) && (head[3] === 4 || head[3] === 6)) return readZipCheckpoint(file);
+  if (head[0] === 0x80 && isLegacyMagic(head, path)) return readLegacyCheckpoint(file);
+  const what = head[0] === 0x80 ? `a Python pickle (protocol ${head[1]}) without PyTorch's magic number — test data or a plain pickle?` : describeBytes(head);
+  return refuse(`not a PyTorch checkpoint: the file is ${what} (expected a zip archive starting "PK\\x03\\x04" or a legacy torch.save pickle)`);
 }
 
 /** Words for what a file that is not a checkpoint looks like. */
@@ -230,8 +303,9 @@ function isLegacyMagic(head: Uint8Array, path: string): boolean {
 
 // ---- zip format ----
 
-async function readZipCheckpoint(path: string): Promise<Checkpoint> {
-  const zip = await openZip(path);
+async function readZipCheckpoint(file: OpenedFile): Promise<Checkpoint> {
+  const { path } = file;
+  const zip = await openZipFile(file);
   try {
     const pkl = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl')).sort((a, b) => a.length - b.length)[0];
     if (!pkl) {
@@ -240,23 +314,37 @@ async function readZipCheckpoint(path: string): Promise<Checkpoint> {
     }
     const prefix = pkl.slice(0, pkl.length - 'data.pkl'.length);
     if (zip.entries.has(`${prefix}byteorder`)) {
-      const order = (await zip.read(`${prefix}byteorder`)).toString('latin1').trim();
-      if (order !== 'little') throw new LabError('BAD_WEIGHTS', `the checkpoint is stored ${order}-endian; only little-endian checkpoints are supported`, path);
+      const order = Buffer.from(await zip.read(`${prefix}byteorder`, undefined, 64)).toString('latin1').trim();
+      if (order !== 'little') throw new LabError('BAD_WEIGHTS', `the checkpoint is stored ${order.slice(0, 16)}-endian; only little-endian checkpoints are supported`, path);
     }
     const storages = new Map<string, StorageRef>();
-    const { value } = unpickleAt(await zip.read(pkl), 0, {
+    const bytes = await zip.read(pkl, undefined, MAX_PICKLE_BYTES);
+    const { value, end } = unpickleAt(bytes, 0, {
       globals: TORCH_GLOBALS,
       persistentLoad: (pid) => storageFromPid(pid, storages),
       file: path,
     });
-    const read: StorageReader = async (storage, start, end) => {
+    if (end !== bytes.length) {
+      // PyTorch's unpickler stops at STOP and ignores the rest; bytes nobody reads are refused, not guessed at.
+      throw new LabError('BAD_PICKLE', `${pkl} holds ${(bytes.length - end).toLocaleString('en-US')} bytes after the end of its pickle (byte ${end} of ${bytes.length})`, path);
+    }
+    const storageEntry = (storage: StorageRef): string => {
       const name = `${prefix}data/${storage.key}`;
       const entry = zip.entries.get(name);
       if (!entry) throw new LabError('BAD_WEIGHTS', `storage ${storage.key} is missing (no entry ${name})`, path);
-      if (entry.size < end) throw new LabError('BAD_WEIGHTS', `storage entry ${name} holds ${entry.size} bytes, ${end} are needed`, path);
-      return zip.read(name, { start, end });
+      const needed = storage.numel * DTYPE_SIZE[storage.dtype];
+      if (entry.size < needed) throw new LabError('BAD_WEIGHTS', `storage entry ${name} holds ${entry.size} bytes, ${needed} are needed for ${storage.numel} ${storage.dtype} elements`, path);
+      return name;
     };
-    return assemble(path, 'zip', value, read, () => zip.close());
+    const read: StorageReader = (storage, ranges) => zip.readRanges(storageEntry(storage), ranges);
+    // Deflated storages may inflate past the file's size; the zip module caps that too.
+    let inflatable = 0;
+    for (const s of storages.values()) {
+      const e = zip.entries.get(`${prefix}data/${s.key}`);
+      if (e && e.compressionMethod !== 0) inflatable += e.size;
+    }
+    const backing = zip.fileSize + Math.min(inflatable, 8 * zip.fileSize + 16 * 2 ** 20);
+    return assemble(path, 'zip', value, read, backing, () => zip.close());
   } catch (e) {
     await zip.close();
     throw e instanceof LabError ? e.withFile(path) : e;
@@ -265,66 +353,49 @@ async function readZipCheckpoint(path: string): Promise<Checkpoint> {
 
 // ---- legacy format ----
 
-interface LegacyLayout {
-  value: unknown;
-  storages: Map<string, StorageRef>;
-  /** key -> file offset of the storage's first byte. */
-  offsets: Map<string, number>;
-}
-
-async function readLegacyCheckpoint(path: string): Promise<Checkpoint> {
-  let fh: fsp.FileHandle;
+async function readLegacyCheckpoint(file: OpenedFile): Promise<Checkpoint> {
+  const { path, handle } = file;
   try {
-    fh = await fsp.open(path, 'r');
-  } catch (e) {
-    throw fileError(e, path);
-  }
-  try {
-    const layout = await readLegacyLayout(fh, path);
-    const read: StorageReader = async (storage, start, end) => {
-      const at = layout.offsets.get(storage.key);
+    const source = new FileSource(handle.fd, file.size, path);
+    const { value, offsets } = parseLegacy(source, path);
+    const read: StorageReader = async (storage, ranges) => {
+      const at = offsets.get(storage.key);
       if (at === undefined) throw new LabError('BAD_WEIGHTS', `storage ${storage.key} is not in the file's storage list`, path);
-      const buf = Buffer.alloc(end - start);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, at + start);
-      if (bytesRead !== buf.length) throw new LabError('BAD_WEIGHTS', `storage ${storage.key} is cut short: the file is truncated`, path);
-      return buf;
+      const out: Uint8Array[] = [];
+      for (const r of ranges) {
+        const buf = new Uint8Array(r.end - r.start);
+        if ((await readAt(handle, buf, at + r.start)) !== buf.length) throw new LabError('BAD_WEIGHTS', `storage ${storage.key} is cut short: the file is truncated`, path);
+        out.push(buf);
+      }
+      return out;
     };
-    return assemble(path, 'legacy', layout.value, read, () => fh.close());
+    return assemble(path, 'legacy', value, read, file.size, () => handle.close());
   } catch (e) {
-    await fh.close();
-    throw e instanceof LabError ? e.withFile(path) : fileError(e, path);
+    await handle.close();
+    throw e instanceof LabError ? e.withFile(path) : new LabError('FILE_UNREADABLE', `cannot read the file (${e instanceof Error ? e.message : String(e)})`, path, { cause: e });
   }
 }
 
-/** Parse the five pickles at the head of the file (reading more of it until they fit), then walk the storage records. */
-async function readLegacyLayout(fh: fsp.FileHandle, path: string): Promise<LegacyLayout> {
-  const fileSize = (await fh.stat()).size;
-  for (let chunk = Math.min(fileSize, 1 << 20); ; chunk = Math.min(fileSize, chunk * 4)) {
-    const head = Buffer.alloc(chunk);
-    await fh.read(head, 0, chunk, 0);
-    try {
-      return await parseLegacy(fh, head, fileSize, path);
-    } catch (e) {
-      if (!(e instanceof TruncatedPickleError) || chunk === fileSize) throw e;
-    }
-  }
-}
-
-async function parseLegacy(fh: fsp.FileHandle, head: Uint8Array, fileSize: number, path: string): Promise<LegacyLayout> {
+/**
+ * The five pickles at the head of the file, read through a window (each may span at most
+ * MAX_PICKLE_BYTES: a header that never ends stops there), then the storage records walked.
+ */
+function parseLegacy(source: FileSource, path: string): { value: unknown; offsets: Map<string, number> } {
   const storages = new Map<string, StorageRef>();
   let at = 0;
   const next = (withTorch: boolean): unknown => {
-    const r = unpickleAt(head, at, {
+    const r = unpickleFrom(source, at, {
       globals: withTorch ? TORCH_GLOBALS : BASE_GLOBALS,
       persistentLoad: withTorch ? (pid) => storageFromPid(pid, storages) : undefined,
       file: path,
+      maxBytes: MAX_PICKLE_BYTES,
     });
     at = r.end;
     return r.value;
   };
   if (next(false) !== LEGACY_MAGIC) throw new LabError('NOT_A_CHECKPOINT', 'a pickle without PyTorch\'s magic number', path);
   const protocol = next(false);
-  if (protocol !== LEGACY_PROTOCOL) throw new LabError('BAD_WEIGHTS', `legacy checkpoint protocol ${String(protocol)} is not supported (expected ${LEGACY_PROTOCOL})`, path);
+  if (protocol !== LEGACY_PROTOCOL) throw new LabError('BAD_WEIGHTS', `legacy checkpoint protocol ${shortRepr(protocol)} is not supported (expected ${LEGACY_PROTOCOL})`, path);
   const sysInfo = next(false);
   if (!(sysInfo instanceof Map)) throw new LabError('BAD_WEIGHTS', 'legacy checkpoint header (sys_info) is not a dict', path);
   if (sysInfo.get('little_endian') !== true) throw new LabError('BAD_WEIGHTS', 'the checkpoint was saved on a big-endian machine; only little-endian checkpoints are supported', path);
@@ -335,19 +406,20 @@ async function parseLegacy(fh: fsp.FileHandle, head: Uint8Array, fileSize: numbe
   // Storage records: int64 element count, then the raw bytes. Seek past each; read nothing else.
   const offsets = new Map<string, number>();
   let pos = at;
-  const countBuf = Buffer.alloc(8);
+  const countBuf = new Uint8Array(8);
+  const counts = new DataView(countBuf.buffer);
   for (const key of keys as string[]) {
     const storage = storages.get(key);
     if (!storage) throw new LabError('BAD_WEIGHTS', `storage ${key} is listed but never referenced, so its element type is unknown`, path);
-    const { bytesRead } = await fh.read(countBuf, 0, 8, pos);
-    if (bytesRead !== 8) throw new LabError('BAD_WEIGHTS', `the file is truncated: it ends before storage ${key} (byte ${pos} of ${fileSize})`, path);
-    const count = Number(countBuf.readBigInt64LE(0));
-    if (count !== storage.numel) throw new LabError('BAD_WEIGHTS', `storage ${key} records ${count} elements but is referenced with ${storage.numel}`, path);
+    if (offsets.has(key)) throw new LabError('BAD_WEIGHTS', `storage ${key} is listed twice`, path);
+    if (readAtSync(source.fd, countBuf, pos) !== 8) throw new LabError('BAD_WEIGHTS', `the file is truncated: it ends before storage ${key} (byte ${pos} of ${source.size})`, path);
+    const count = counts.getBigInt64(0, true);
+    if (count !== BigInt(storage.numel)) throw new LabError('BAD_WEIGHTS', `storage ${key} records ${count} elements but is referenced with ${storage.numel}`, path);
     offsets.set(key, pos + 8);
-    pos += 8 + count * DTYPE_SIZE[storage.dtype];
-    if (pos > fileSize) throw new LabError('BAD_WEIGHTS', `the file is truncated: storage ${key} needs bytes up to ${pos} but the file has ${fileSize}`, path);
+    pos += 8 + storage.numel * DTYPE_SIZE[storage.dtype];
+    if (pos > source.size) throw new LabError('BAD_WEIGHTS', `the file is truncated: storage ${key} needs bytes up to ${pos} but the file has ${source.size}`, path);
   }
-  return { value, storages, offsets };
+  return { value, offsets };
 }
 
 // ---- state dict and meta ----
@@ -359,22 +431,34 @@ function tensorEntries(m: Map<unknown, unknown>): [string, TensorRef][] {
   return [...m].filter((e): e is [string, TensorRef] => typeof e[0] === 'string' && e[1] instanceof TensorRef);
 }
 
-function assemble(path: string, format: 'zip' | 'legacy', top: unknown, read: StorageReader, close: () => Promise<void>): Checkpoint {
+function assemble(path: string, format: 'zip' | 'legacy', top: unknown, read: StorageReader, backing: number, close: () => Promise<void>): Checkpoint {
   if (!(top instanceof Map)) throw new LabError('MISSING_WEIGHTS', `the checkpoint holds a ${typeName(top)}, not a dict of tensors`, path);
   const sdKey = STATE_DICT_KEYS.find((k) => {
     const v = top.get(k);
     return v instanceof Map && tensorEntries(v).length > 0;
   });
   const sd = sdKey ? (top.get(sdKey) as Map<unknown, unknown>) : top;
-  const stateDict = new Map<string, LazyTensor>();
-  for (const [name, ref] of tensorEntries(sd)) stateDict.set(name, lazyTensor(path, name, ref, read));
-  if (stateDict.size === 0) {
-    throw new LabError('MISSING_WEIGHTS', `no tensors under ${STATE_DICT_KEYS.join(', ')} or at the top level (keys: ${[...top.keys()].map(String).join(', ')})`, path);
+  const refs = new Map(tensorEntries(sd));
+  if (refs.size === 0) {
+    const keys = [...top.keys()].slice(0, 20).map((k) => (typeof k === 'string' ? k : shortRepr(k)));
+    throw new LabError('MISSING_WEIGHTS', `no tensors under ${STATE_DICT_KEYS.join(', ')} or at the top level (keys: ${keys.join(', ')}${top.size > 20 ? ', ...' : ''})`, path);
   }
+  const loader = new TensorLoader(path, refs, read, 2 * backing + 2 ** 20);
+  const stateDict = new Map<string, LazyTensor>();
+  for (const [name, ref] of refs) {
+    stateDict.set(name, {
+      name,
+      dtype: ref.storage.dtype,
+      shape: [...ref.shape],
+      numel: ref.numel,
+      load: async () => (await loader.loadMany([name])).get(name) as Tensor,
+    });
+  }
+  const budget = { nodes: META_NODES };
   const meta: Record<string, unknown> = {};
   for (const [k, v] of top) {
     if (typeof k !== 'string' || k === sdKey || (!sdKey && v instanceof TensorRef)) continue;
-    Object.defineProperty(meta, k, { value: OPTIMIZER_KEYS.includes(k) ? summarizeOptimizer(v) : toPlain(v), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(meta, k, { value: OPTIMIZER_KEYS.includes(k) ? summarizeOptimizer(v, budget) : toPlain(v, budget), enumerable: true, writable: true, configurable: true });
   }
   let closed = false;
   return {
@@ -382,6 +466,7 @@ function assemble(path: string, format: 'zip' | 'legacy', top: unknown, read: St
     format,
     stateDict,
     meta,
+    loadMany: (names) => loader.loadMany(names),
     async close() {
       if (closed) return;
       closed = true;
@@ -390,26 +475,33 @@ function assemble(path: string, format: 'zip' | 'legacy', top: unknown, read: St
   };
 }
 
-/** Plain, JSON-able data. Tensors become `{ tensor: { dtype, shape } }`; nothing is read. */
-export function toPlain(v: unknown, seen = new Set<object>()): unknown {
+/** At most this many values are rendered into a checkpoint's meta, all entries together. */
+const META_NODES = 10_000;
+/** ... and no deeper than this. */
+const META_DEPTH = 32;
+
+/**
+ * Plain, JSON-able data. Tensors become `{ tensor: { dtype, shape } }`; nothing is read. Shared
+ * references are rendered each time they appear, so the rendering is bounded instead: at most
+ * `budget.nodes` values and META_DEPTH levels, past which a value reads '<...>'.
+ */
+export function toPlain(v: unknown, budget = { nodes: META_NODES }, depth = 0): unknown {
+  if (budget.nodes <= 0 || depth > META_DEPTH) return '<...>';
+  budget.nodes--;
   if (v === null || v === undefined) return null;
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === 'string') return v.length > 4096 ? `${v.slice(0, 4096)}<... ${v.length} characters>` : v;
   if (typeof v !== 'object') return typeof v === 'function' ? '<function>' : v;
-  if (seen.has(v)) return '<circular>';
-  seen.add(v);
-  try {
-    if (v instanceof TensorRef) return { tensor: { dtype: v.storage.dtype, shape: [...v.shape] } };
-    if (v instanceof Tensor) return { tensor: { dtype: v.dtype, shape: [...v.shape] } };
-    if (v instanceof Uint8Array) return { bytes: v.length };
-    if (Array.isArray(v)) return v.map((x) => toPlain(x, seen));
-    if (v instanceof Set) return [...v].map((x) => toPlain(x, seen));
-    if (v instanceof Map) return plainObject([...v].map(([k, x]) => [String(toPlain(k, seen)), toPlain(x, seen)]));
-    if (v instanceof PyObject) return plainObject([...v.attrs].map(([k, x]) => [k, toPlain(x, seen)]));
-    if (v instanceof StorageType || v instanceof TorchDType) return v.name;
-    return `<${typeName(v)}>`;
-  } finally {
-    seen.delete(v);
-  }
+  const sub = (x: unknown) => toPlain(x, budget, depth + 1);
+  if (v instanceof TensorRef) return { tensor: { dtype: v.storage.dtype, shape: [...v.shape] } };
+  if (v instanceof Tensor) return { tensor: { dtype: v.dtype, shape: [...v.shape] } };
+  if (v instanceof Uint8Array || v instanceof LazyBytes) return { bytes: v.length };
+  if (Array.isArray(v)) return v.slice(0, budget.nodes).map(sub);
+  if (v instanceof Set) return [...v].slice(0, budget.nodes).map(sub);
+  if (v instanceof Map) return plainObject([...v].slice(0, budget.nodes).map(([k, x]) => [typeof k === 'string' ? k : shortRepr(k), sub(x)]));
+  if (v instanceof PyObject) return plainObject([...v.attrs].slice(0, budget.nodes).map(([k, x]) => [k, sub(x)]));
+  if (v instanceof StorageType || v instanceof TorchDType) return v.name;
+  return `<${typeName(v)}>`;
 }
 
 /** An object whose keys come from the file: data properties only, never a prototype change. */
@@ -419,34 +511,41 @@ function plainObject(entries: [string, unknown][]): Record<string, unknown> {
   return o;
 }
 
-function collectTensors(v: unknown, out: TensorRef[], seen = new Set<object>()): TensorRef[] {
-  if (typeof v !== 'object' || v === null || seen.has(v)) return out;
-  seen.add(v);
-  if (v instanceof TensorRef) out.push(v);
-  else if (Array.isArray(v) || v instanceof Set) for (const x of v) collectTensors(x, out, seen);
-  else if (v instanceof Map) for (const x of v.values()) collectTensors(x, out, seen);
-  else if (v instanceof PyObject) for (const x of v.attrs.values()) collectTensors(x, out, seen);
+/** Every tensor reference in a value, each object visited once (iterative: no depth limit needed). */
+function collectTensors(root: unknown): TensorRef[] {
+  const out: TensorRef[] = [];
+  const seen = new Set<object>();
+  const todo: unknown[] = [root];
+  while (todo.length) {
+    const v = todo.pop();
+    if (typeof v !== 'object' || v === null || seen.has(v)) continue;
+    seen.add(v);
+    if (v instanceof TensorRef) out.push(v);
+    else if (Array.isArray(v) || v instanceof Set) for (const x of v) todo.push(x);
+    else if (v instanceof Map) for (const x of v.values()) todo.push(x);
+    else if (v instanceof PyObject) for (const x of v.attrs.values()) todo.push(x);
+  }
   return out;
 }
 
 /** The optimizer state, summarized: counts and hyper-parameters; its tensors are never read. */
-function summarizeOptimizer(v: unknown): Record<string, unknown> {
-  const tensors = collectTensors(v, []);
+function summarizeOptimizer(v: unknown, budget: { nodes: number }): Record<string, unknown> {
+  const tensors = collectTensors(v);
   const summary: Record<string, unknown> = {
     loaded: false,
     tensors: tensors.length,
-    elements: tensors.reduce((s, t) => s + numel(t.shape), 0),
+    elements: tensors.reduce((s, t) => s + t.numel, 0),
   };
   if (v instanceof Map) {
     const state = v.get('state');
     if (state instanceof Map) summary.stateEntries = state.size;
     const groups = v.get('param_groups');
     if (Array.isArray(groups)) {
-      summary.paramGroups = groups.map((g) => {
-        if (!(g instanceof Map)) return toPlain(g);
+      summary.paramGroups = groups.slice(0, 64).map((g) => {
+        if (!(g instanceof Map)) return toPlain(g, budget);
         const params = g.get('params');
         const rest = new Map([...g].filter(([k]) => k !== 'params'));
-        return { ...(toPlain(rest) as Record<string, unknown>), params: Array.isArray(params) ? params.length : 0 };
+        return { ...(toPlain(rest, budget) as Record<string, unknown>), params: Array.isArray(params) ? params.length : 0 };
       });
     }
   }

@@ -46,12 +46,16 @@ function shapeOf(w: Map<string, WeightEntry>, key: string, rank: number, file: s
   return e.shape;
 }
 
-/** Infer everything but the head count from the weights; checks that every expected key is there with a consistent shape. */
-export function inferConfig(w: Map<string, WeightEntry>, file: string): Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'> {
+/**
+ * Infer everything but the head count from the weights; checks that every expected key is there with a consistent shape.
+ * `headOptional`: a model without a classifier (HF TimesformerModel) gets numClasses 0.
+ */
+export function inferConfig(w: Map<string, WeightEntry>, file: string, o: { headOptional?: boolean } = {}): Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'> {
   let depth = 0;
   while (w.has(`blocks.${depth}.norm1.weight`)) depth++;
   const missing: string[] = [];
-  for (const k of TOP_PARAMS) if (!w.has(k)) missing.push(k);
+  const headless = o.headOptional === true && !w.has('head.weight') && !w.has('head.bias');
+  for (const k of TOP_PARAMS) if (!w.has(k) && !(headless && k.startsWith('head.'))) missing.push(k);
   if (depth === 0) missing.push('blocks.0.*');
   for (let i = 0; i < depth; i++) for (const p of BLOCK_PARAMS) if (!w.has(`blocks.${i}.${p}`)) missing.push(`blocks.${i}.${p}`);
   if (missing.length) {
@@ -62,7 +66,7 @@ export function inferConfig(w: Map<string, WeightEntry>, file: string): Omit<Mod
   const pos = shapeOf(w, 'pos_embed', 3, file);
   const time = shapeOf(w, 'time_embed', 3, file);
   const conv = shapeOf(w, 'patch_embed.proj.weight', 4, file);
-  const head = shapeOf(w, 'head.weight', 2, file);
+  const head = headless ? [0, C] : shapeOf(w, 'head.weight', 2, file);
   const fc1 = shapeOf(w, 'blocks.0.mlp.fc1.weight', 2, file);
   const S = pos[1] - 1;
   const grid = Math.round(Math.sqrt(S));

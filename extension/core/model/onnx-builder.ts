@@ -80,11 +80,17 @@ export class OnnxGraphBuilder {
     return name;
   }
 
+  /**
+   * Node names are torch.onnx.export's: `<scope>/<Op>` for the first node of a type in a scope,
+   * then `<scope>/<Op>_1`, `_2`, ... (`/model/blocks.6/temporal_norm1/ReduceMean_1`).
+   */
   node(spec: NodeSpec): string[] {
     const outputs = spec.outputs ?? [this.fresh(spec.op)];
-    const count = (this.opCounter.get(spec.op) ?? 0) + 1;
-    this.opCounter.set(spec.op, count);
-    const name = spec.name ?? `${this.scope ? this.scope + '/' : ''}${spec.op}_${count}`;
+    const scope = this.scope;
+    const key = `${scope}\u0000${spec.op}`;
+    const count = this.opCounter.get(key) ?? 0;
+    this.opCounter.set(key, count + 1);
+    const name = spec.name ?? `${scope}/${spec.op}${count ? `_${count}` : ''}`;
     this.nodes.push({
       opType: spec.op,
       input: spec.inputs,

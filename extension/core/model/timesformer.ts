@@ -8,16 +8,29 @@
  * reference. Temporal attention runs over Reshape(P, (B*S, T, C)); spatial attention over
  * Transpose(P) -> (B, T, S, C) with the class token prepended to every frame.
  *
- * Precision (see precision.ts): fp32; "emulated" (an fp32 graph with Cast->FLOAT16->FLOAT after
+ * Precision (see realization.ts): fp32; "emulated" (an fp32 graph with Cast->FLOAT16->FLOAT after
  * every op: ORT's CPU EP would otherwise run fp16 islands in fp32 and hide the overflow);
  * "native" (a true fp16 graph with fp32 inputs/outputs, for GPU EPs); "tensorrt" (the fp32 graph,
  * TensorRT picks precisions).
+ *
+ * Accumulation (`accumulate`, 16-bit graphs): 'fp32' builds FP16 as TensorRT does: fp16 storage and
+ * fp16 weights, but MatMul (Linear, QK^T, PV), Conv, the fused attention kernel and ReduceMean
+ * take their operands cast up to fp32 and round the result to fp16 once. 'fp16' leaves the EP's own
+ * fp16 kernels (which accumulate in fp16 on WebGPU). The CPU emulation rounds every op's result
+ * once, which is fp32 accumulation; with 'fp16' it models the one 16-bit accumulator overflow it
+ * can (a ReduceMean is ReduceSum -> round to 16 bits (inf past 65504) -> divide), but not the
+ * per-addition rounding of a long fp16 dot product.
+ *
+ * Node names follow torch.onnx.export for the official model (`/model/blocks.6/temporal_norm1/
+ * ReduceMean`, `.../ReduceMean_1`, `.../LayerNormalization`), so a trtexec `--layerPrecisions`
+ * line written for the user's own export applies to ours.
  */
 import * as fs from 'fs';
 import { LabError } from '../errors';
-import type { LayerNormMode, ModelConfig, Precision, Realization } from '../report';
-import { roundToHalfInPlace } from '../tensor';
+import type { Accumulate, LayerNormMode, ModelConfig, Precision, Realization } from '../report';
+import { FP16_MAX, roundToHalfInPlace } from '../tensor';
 import { ElemType, OnnxGraphBuilder, writeOnnxFile, type AttrValue, type ElemTypeCode } from './onnx-builder';
+import { accumulates16, FP32_ACCUMULATED_OPS } from './realization';
 import { transpose2d, WeightStore, type StoredKind } from './weight-store';
 
 /**
@@ -38,15 +51,27 @@ export interface GraphOptions {
   precision: Precision;
   realization: Realization;
   layerNorm: LayerNormMode;
+  /** Per-LayerNorm modes by name (`blocks.4.norm2`), over `layerNorm` (the minimal fix mixes modes in one graph). */
+  layerNormOverrides?: Readonly<Record<string, LayerNormMode>>;
+  /** 16-bit graphs: where GEMMs and reductions accumulate (default fp32, as TensorRT builds FP16). */
+  accumulate?: Accumulate;
   /** Build only the first `depthLimit` blocks and no head (head detection). */
   depthLimit?: number;
-  /** Add LayerNorm probes (`<ln>.in`, `<ln>.sq`) as outputs. Never under TensorRT: outputs change its precision choices. */
+  /**
+   * LayerNorm statistics as small fp32 side outputs (`<ln>.stats`: LN_STAT_FIELDS; `<ln>.channels`:
+   * per-channel max |x|), computed in the graph from the LayerNorm's input as the engine fed it and
+   * from its own square, variance and mean. Never under TensorRT: outputs change its precision choices.
+   */
   probes: boolean;
+  /** Expose every block's output (default true; the export for TensorRT has only `probs`). */
+  blockOutputs?: boolean;
+  /** An fp32-mode LayerNorm in an fp32 graph: decomposed (default) or one LayerNormalization node (the export for TensorRT). */
+  fp32LayerNormForm?: 'decomposed' | 'fused';
   /** prescaled mode: divide the LayerNorm input by 2^prescaleShift. */
   prescaleShift: number;
   /**
-   * Native fp16 graphs only: op types computed in fp32 (inputs cast up, result cast back), e.g.
-   * ['Gemm', 'MatMul', 'Conv'] where the GPU's fp16 kernels accumulate in fp16.
+   * Native fp16 graphs only: op types computed in fp32 (inputs cast up, result cast back), on top
+   * of what `accumulate` already does, e.g. ['Softmax', 'Gelu', 'Pow'] (an expert override).
    */
   fp32Ops?: readonly string[];
   /**
@@ -57,13 +82,25 @@ export interface GraphOptions {
   attention?: 'decomposed' | 'fused';
 }
 
+/**
+ * Layout of a LayerNorm's `<ln>.stats` output. The first five come from the LayerNorm's input x as
+ * the engine fed it, in fp32 math: max (x−mean)², how many (x−mean)² pass 65504, max over rows of
+ * Σ(x−mean)², max over rows of |Σx|, inf/NaN inputs. The last four count inf/NaN in the engine's
+ * own square, variance and mean (-1: this LayerNorm computes none, e.g. a fused one).
+ */
+export const LN_STAT_FIELDS = ['maxSq', 'overFp16Count', 'maxSumSq', 'maxAbsSum', 'inputNonFinite', 'sqInf', 'sqNonFinite', 'varNonFinite', 'meanNonFinite'] as const;
+export type LnStatField = (typeof LN_STAT_FIELDS)[number];
+/** FLT_MAX: |v| <= it is false exactly for inf and NaN (comparisons only: the WebGPU EP has no IsInf/IsNaN). */
+const FLT_MAX = 3.4028234663852886e38;
+
 export interface LayerNormTensors {
   name: string;
   block: number | null;
-  /** LayerNorm input, as the engine fed it (probe). */
-  input?: string;
-  /** (x - mean)^2 as the engine computed it (probe; absent for the fused op). */
-  sq?: string;
+  /** How this LayerNorm was built (the graph's mode or its override). */
+  mode: LayerNormMode;
+  /** `<ln>.stats` (LN_STAT_FIELDS) and `<ln>.channels` (max |x| per channel) outputs. */
+  stats?: string;
+  channels?: string;
   /** Exposed intermediates (expose mode). */
   diff?: string;
   mean?: string;
@@ -105,6 +142,25 @@ export function takesTransposed(key: string): boolean {
   return /(^|\.)(qkv|proj|temporal_fc|fc1|fc2|head)\.weight$/.test(key) && !key.startsWith('patch_embed.');
 }
 
+/** The engine's own LayerNorm tensors the statistics look at, with their element type. */
+interface LnInternals {
+  t: ElemTypeCode;
+  mean?: string;
+  sq?: string;
+  variance?: string;
+}
+
+/** Module path segments of a weight key: `blocks.4.mlp.fc1` -> ['blocks.4', 'mlp', 'fc1'] (torch's scope names). */
+function moduleSegments(key: string): string[] {
+  const out: string[] = [];
+  const parts = key.split('.');
+  for (let i = 0; i < parts.length; i++) {
+    if (parts[i] === 'blocks' && i + 1 < parts.length && /^\d+$/.test(parts[i + 1])) out.push(`blocks.${parts[++i]}`);
+    else out.push(parts[i]);
+  }
+  return out;
+}
+
 export function buildTimeSformer(weights: Weights, o: GraphOptions): BuiltGraph {
   return new TimeSformerGraph(weights, o).build();
 }
@@ -118,6 +174,11 @@ class TimeSformerGraph {
   private readonly B: number;
   private readonly S: number;
   private readonly T: number;
+  /** GEMMs and reductions accumulate in 16 bits (accumulate = fp16 on a 16-bit graph we build). */
+  private readonly acc16: boolean;
+  /** Module path of the scope being built (['blocks.4', 'temporal_attn']). */
+  private readonly path: string[] = [];
+  private statMissing?: string;
 
   constructor(private readonly w: Weights, private readonly o: GraphOptions) {
     this.C = o.config.embedDim;
@@ -133,6 +194,24 @@ class TimeSformerGraph {
       if (o.precision !== 'fp16') throw new LabError('BAD_OPTION', `a native ${o.precision} graph is not supported; use emulation`);
       this.main = { t: ElemType.FLOAT16, emulate: null };
     } else this.main = F32; // tensorrt: fp32 graph, the builder flag decides
+    this.acc16 = accumulates16({ precision: o.precision, realization: o.realization, accumulate: o.accumulate ?? 'fp32' });
+    for (const k of Object.keys(o.layerNormOverrides ?? {})) {
+      if (!/^(blocks\.\d+\.(temporal_norm1|norm1|norm2)|norm)$/.test(k) || (/^blocks\.(\d+)/.exec(k) && Number(/^blocks\.(\d+)/.exec(k)![1]) >= o.config.depth)) {
+        throw new LabError('BAD_OPTION', `no LayerNorm named '${k}' in this model (names: blocks.0.temporal_norm1, blocks.0.norm1, blocks.0.norm2, … blocks.${o.config.depth - 1}.norm2, norm)`);
+      }
+    }
+  }
+
+  /** Build `fn` inside the module scope of a weight key, so that node names follow torch's export. */
+  private module<T>(key: string, fn: () => T): T {
+    const segs = moduleSegments(key);
+    const rel = this.path.every((p, i) => segs[i] === p) ? segs.slice(this.path.length) : segs;
+    this.path.push(...rel);
+    try {
+      return this.g.scoped(rel.join('/'), fn);
+    } finally {
+      this.path.splice(this.path.length - rel.length, rel.length);
+    }
   }
 
   // ---------- precision helpers ----------
@@ -144,14 +223,32 @@ class TimeSformerGraph {
     return this.g.op('Cast', [h], { to: ElemType.FLOAT });
   }
 
-  /** Apply an op and round its result when emulating (or run it in fp32 when asked, in native graphs). */
+  /** On a native 16-bit graph: whether `op` computes in fp32 (operands cast up, result rounded once). */
+  private up32(op: string): boolean {
+    return this.main.t === ElemType.FLOAT16 && ((!this.acc16 && FP32_ACCUMULATED_OPS.includes(op)) || !!this.o.fp32Ops?.includes(op));
+  }
+
+  /** Apply an op and round its result when emulating (or run it in fp32, in native graphs, where up32 says so). */
   private r(op: string, inputs: string[], ctx: Ctx, attrs?: Record<string, AttrValue>, domain?: string): string {
     const apply = (xs: string[]) => this.g.node({ op, inputs: xs, attrs, domain })[0];
-    if (ctx.t === ElemType.FLOAT16 && this.o.fp32Ops?.includes(op)) {
+    if (ctx.t === ElemType.FLOAT16 && this.up32(op)) {
       const up = inputs.map((x) => this.g.op('Cast', [x], { to: ElemType.FLOAT }));
       return this.g.op('Cast', [apply(up)], { to: ElemType.FLOAT16 });
     }
     return this.round(apply(inputs), ctx);
+  }
+
+  /**
+   * Mean over one axis of n values. Emulating a 16-bit accumulator (accumulate = fp16): the sum is
+   * rounded to 16 bits before the division, so it turns inf once it passes 65504 — the overflow of
+   * an fp16 reduction, which is what can be modelled; the rounding of each partial sum is not.
+   */
+  private reduceMean(x: string, ctx: Ctx, axis: number, n: number, keepdims: 0 | 1): string {
+    if (ctx.emulate && this.acc16) {
+      const sum = this.round(this.g.op('ReduceSum', [x, this.g.ints([axis])], { keepdims }), ctx);
+      return this.r('Div', [sum, this.scalar(n, ctx)], ctx);
+    }
+    return this.r('ReduceMean', [x], ctx, { axes: [axis], keepdims });
   }
 
   /** Move a tensor from one region's representation to another's. */
@@ -214,13 +311,14 @@ class TimeSformerGraph {
    * exporter's MatMul + Add graph 42-46 ms).
    */
   private linear(x: string, key: string, ctx: Ctx, inDim: number, outDim: number, outShape: number[]): string {
-    return this.g.scoped(key, () => {
-      const fp32 = ctx.t === ElemType.FLOAT16 && (this.o.fp32Ops?.includes('Gemm') || this.o.fp32Ops?.includes('MatMul'));
-      const c = fp32 ? F32 : ctx;
-      const WT = this.weight(`${key}.weight`, c, [inDim, outDim], { transpose: [outDim, inDim] });
-      const b = this.weight(`${key}.bias`, c, [outDim]);
-      const xin = fp32 ? this.g.op('Cast', [x], { to: ElemType.FLOAT }) : x; // (..., in)
-      const y = this.g.op('Add', [this.g.op('MatMul', [xin, WT]), b]);
+    return this.module(key, () => {
+      // fp32 accumulation: fp16 operands (the weights stay fp16 initializers) cast up, the bias
+      // added in fp32 (a GEMM's epilogue), one rounding to fp16
+      const fp32 = ctx.t === ElemType.FLOAT16 && (this.up32('Gemm') || this.up32('MatMul'));
+      const WT = this.weight(`${key}.weight`, ctx, [inDim, outDim], { transpose: [outDim, inDim] });
+      const b = this.weight(`${key}.bias`, ctx, [outDim]);
+      const up = (t: string) => (fp32 ? this.g.op('Cast', [t], { to: ElemType.FLOAT }) : t);
+      const y = this.g.op('Add', [this.g.op('MatMul', [up(x), up(WT)]), up(b)]); // (..., out)
       return this.reshape(fp32 ? this.g.op('Cast', [y], { to: ElemType.FLOAT16 }) : this.round(y, ctx), outShape);
     });
   }
@@ -237,64 +335,112 @@ class TimeSformerGraph {
   }
 
   /**
-   * LayerNorm over the last dim, named after the model (`blocks.4.temporal_norm1`), in the mode asked.
-   * `x` is in the main region's representation; so is the result.
+   * LayerNorm over the last dim, named after the model (`blocks.4.temporal_norm1`), in its mode (the
+   * graph's, or its override). `x` is in the main region's representation; so is the result.
    */
   private layerNorm(x: string, key: string, block: number | null): string {
-    const mode = this.o.layerNorm;
+    const mode = this.o.layerNormOverrides?.[key] ?? this.o.layerNorm;
+    const info: LayerNormTensors = { name: key, block, mode };
+    this.lns.push(info);
+    const stats = this.o.probes && this.o.realization !== 'tensorrt';
+    return this.module(key, () => {
+      const internals: LnInternals = { t: this.main.t };
+      const y = this.layerNormBody(x, key, mode, info, internals);
+      if (stats) this.layerNormStats(x, key, info, internals);
+      return y;
+    });
+  }
+
+  private layerNormBody(x: string, key: string, mode: LayerNormMode, info: LayerNormTensors, internals: LnInternals): string {
     const main = this.main;
     const eps = this.o.config.layerNormEps;
-    const info: LayerNormTensors = { name: key, block };
-    this.lns.push(info);
-    const probes = this.o.probes && this.o.realization !== 'tensorrt';
-    return this.g.scoped(key, () => {
-      if (probes) info.input = this.expose(x, main, `${key}.in`);
-      // Which region computes what.
-      const statsCtx: Ctx = mode === 'fp32' || mode === 'expose' ? F32 : main; // mean, diff, pow, var, std
-      const affineCtx: Ctx = mode === 'fp32' ? F32 : main; // div, scale, shift
-      if (mode === 'fp32' && main.t === ElemType.FLOAT16) {
-        // On a true fp16 graph, ORT's LayerNormFusion folds a decomposed fp32 LayerNorm and the
-        // Cast before it into one LayerNormalization with fp16 input and fp32 scale, which fails
-        // to load (seen on WebGPU). The fused op in an fp32 region is the same math, and loads.
-        const x32 = this.convert(x, main, F32);
-        const W = this.weight(`${key}.weight`, F32);
-        const b = this.weight(`${key}.bias`, F32);
-        const y = this.g.op('LayerNormalization', [x32, W, b], { axis: -1, epsilon: { float: eps }, stash_type: 1 });
-        return this.convert(y, F32, main);
-      }
-      if (mode === 'fused') {
-        const W = this.weight(`${key}.weight`, main);
-        const b = this.weight(`${key}.bias`, main);
-        return this.r('LayerNormalization', [x, W, b], main, { axis: -1, epsilon: { float: eps }, stash_type: 1 });
-      }
-      let xs = this.convert(x, main, statsCtx);
-      let epsv = eps;
-      if (mode === 'prescaled') {
-        const s = 2 ** -this.o.prescaleShift;
-        xs = this.r('Mul', [xs, this.scalar(s, statsCtx)], statsCtx);
-        epsv = eps * s * s;
-        // keep eps representable in 16-bit (it would flush to zero): the smallest fp16 subnormal
-        if (statsCtx.t === ElemType.FLOAT16 || statsCtx.emulate === 'fp16') epsv = Math.max(epsv, 2 ** -24);
-      }
-      const mean = this.r('ReduceMean', [xs], statsCtx, { axes: [-1], keepdims: 1 });
-      const diff = this.r('Sub', [xs, mean], statsCtx);
-      const sq = this.r('Pow', [diff, this.scalar(2, statsCtx)], statsCtx);
-      const variance = this.r('ReduceMean', [sq], statsCtx, { axes: [-1], keepdims: 1 });
-      const std = this.r('Sqrt', [this.r('Add', [variance, this.scalar(epsv, statsCtx)], statsCtx)], statsCtx);
-      if (probes) info.sq = this.expose(sq, statsCtx, `${key}.sq`);
-      if (mode === 'expose') {
-        info.diff = this.expose(diff, statsCtx, `${key}.diff`);
-        info.mean = this.expose(mean, statsCtx, `${key}.mean`);
-        info.std = this.expose(std, statsCtx, `${key}.std`);
-      }
-      const d = this.convert(diff, statsCtx, affineCtx);
-      const sd = this.convert(std, statsCtx, affineCtx);
-      const n = this.r('Div', [d, sd], affineCtx);
-      const W = this.weight(`${key}.weight`, affineCtx);
-      const b = this.weight(`${key}.bias`, affineCtx);
-      const y = this.r('Add', [this.r('Mul', [n, W], affineCtx), b], affineCtx);
-      return this.convert(y, affineCtx, main);
-    });
+    // Which region computes what.
+    const statsCtx: Ctx = mode === 'fp32' || mode === 'expose' ? F32 : main; // mean, diff, pow, var, std
+    const affineCtx: Ctx = mode === 'fp32' ? F32 : main; // div, scale, shift
+    if (mode === 'fp32' && (main.t === ElemType.FLOAT16 || (main === F32 && this.o.fp32LayerNormForm === 'fused'))) {
+      // On a true fp16 graph, ORT's LayerNormFusion folds a decomposed fp32 LayerNorm and the
+      // Cast before it into one LayerNormalization with fp16 input and fp32 scale, which fails
+      // to load (seen on WebGPU). The fused op in an fp32 region is the same math, and loads.
+      // (In an fp32 graph for TensorRT it is the node a `--layerPrecisions ...:fp32` names.)
+      const x32 = this.convert(x, main, F32);
+      const W = this.weight(`${key}.weight`, F32);
+      const b = this.weight(`${key}.bias`, F32);
+      const y = this.g.op('LayerNormalization', [x32, W, b], { axis: -1, epsilon: { float: eps }, stash_type: 1 });
+      return this.convert(y, F32, main);
+    }
+    if (mode === 'fused') {
+      const W = this.weight(`${key}.weight`, main);
+      const b = this.weight(`${key}.bias`, main);
+      return this.r('LayerNormalization', [x, W, b], main, { axis: -1, epsilon: { float: eps }, stash_type: 1 });
+    }
+    const C = this.C;
+    let xs = this.convert(x, main, statsCtx);
+    let epsv = eps;
+    if (mode === 'prescaled') {
+      const s = 2 ** -this.o.prescaleShift;
+      xs = this.r('Mul', [xs, this.scalar(s, statsCtx)], statsCtx);
+      epsv = eps * s * s;
+      // keep eps representable in 16-bit (it would flush to zero): the smallest fp16 subnormal
+      if (statsCtx.t === ElemType.FLOAT16 || statsCtx.emulate === 'fp16') epsv = Math.max(epsv, 2 ** -24);
+    }
+    const mean = this.reduceMean(xs, statsCtx, -1, C, 1);
+    const diff = this.r('Sub', [xs, mean], statsCtx);
+    const sq = this.r('Pow', [diff, this.scalar(2, statsCtx)], statsCtx);
+    const variance = this.reduceMean(sq, statsCtx, -1, C, 1);
+    const std = this.r('Sqrt', [this.r('Add', [variance, this.scalar(epsv, statsCtx)], statsCtx)], statsCtx);
+    Object.assign(internals, { t: statsCtx.t, mean, sq, variance });
+    if (mode === 'expose') {
+      info.diff = this.expose(diff, statsCtx, `${key}.diff`);
+      info.mean = this.expose(mean, statsCtx, `${key}.mean`);
+      info.std = this.expose(std, statsCtx, `${key}.std`);
+    }
+    const d = this.convert(diff, statsCtx, affineCtx);
+    const sd = this.convert(std, statsCtx, affineCtx);
+    const n = this.r('Div', [d, sd], affineCtx);
+    const W = this.weight(`${key}.weight`, affineCtx);
+    const b = this.weight(`${key}.bias`, affineCtx);
+    const y = this.r('Add', [this.r('Mul', [n, W], affineCtx), b], affineCtx);
+    return this.convert(y, affineCtx, main);
+  }
+
+  /**
+   * The LayerNorm's statistics as an fp32 side branch that only reads the main path (it changes
+   * none of its numbers), so that a few floats per LayerNorm leave the GPU instead of its whole
+   * input and square: `<key>.stats` (LN_STAT_FIELDS) and `<key>.channels` (max |x| per channel).
+   * Only comparisons count inf/NaN (|v| <= FLT_MAX): the WebGPU EP has no IsInf/IsNaN kernels.
+   */
+  private layerNormStats(x: string, key: string, info: LayerNormTensors, internals: LnInternals): void {
+    const g = this.g;
+    const f32 = (t: string, type: ElemTypeCode) => (type === ElemType.FLOAT ? t : g.op('Cast', [t], { to: ElemType.FLOAT }));
+    const one = (t: string) => this.reshape(t, [1]);
+    const reduceAll = (op: 'ReduceMax' | 'ReduceSum', t: string) => one(g.op(op, [t], { keepdims: 1 }));
+    const count = (cond: string) => reduceAll('ReduceSum', g.op('Cast', [cond], { to: ElemType.FLOAT }));
+    const fltMax = g.scalar(FLT_MAX, ElemType.FLOAT);
+    const nonFinite = (t: string) => count(g.op('Not', [g.op('LessOrEqual', [g.op('Abs', [t]), fltMax])]));
+    const inf = (t: string) => count(g.op('Greater', [g.op('Abs', [t]), fltMax]));
+    const missing = () => (this.statMissing ??= g.floatInit('const/stat_missing', [1], Float32Array.of(-1)));
+    const x32 = f32(x, this.main.t);
+    const mean = g.op('ReduceMean', [x32], { axes: [-1], keepdims: 1 });
+    const d = g.op('Sub', [x32, mean]);
+    const sq = g.op('Mul', [d, d]);
+    const rowSum = (t: string) => g.op('ReduceSum', [t, g.ints([-1])], { keepdims: 1 });
+    const fields: Record<LnStatField, string> = {
+      maxSq: reduceAll('ReduceMax', sq),
+      overFp16Count: count(g.op('Greater', [sq, g.scalar(FP16_MAX, ElemType.FLOAT)])),
+      maxSumSq: reduceAll('ReduceMax', rowSum(sq)),
+      maxAbsSum: reduceAll('ReduceMax', g.op('Abs', [rowSum(x32)])),
+      inputNonFinite: nonFinite(x32),
+      sqInf: internals.sq ? inf(f32(internals.sq, internals.t)) : missing(),
+      sqNonFinite: internals.sq ? nonFinite(f32(internals.sq, internals.t)) : missing(),
+      varNonFinite: internals.variance ? nonFinite(f32(internals.variance, internals.t)) : missing(),
+      meanNonFinite: internals.mean ? nonFinite(f32(internals.mean, internals.t)) : missing(),
+    };
+    info.stats = g.claim(`${key}.stats`);
+    g.op('Concat', LN_STAT_FIELDS.map((f) => fields[f]), { axis: 0 }, info.stats);
+    g.output(info.stats, ElemType.FLOAT, [LN_STAT_FIELDS.length]);
+    info.channels = g.claim(`${key}.channels`);
+    g.op('ReduceMax', [g.op('Abs', [x32])], { axes: [0, 1], keepdims: 0 }, info.channels); // every LayerNorm input is (N, L, C)
+    g.output(info.channels, ElemType.FLOAT, [this.C]);
   }
 
   /** Multi-head self-attention (timm's Attention) over (N, L, C). */
@@ -304,7 +450,7 @@ class TimeSformerGraph {
     const hd = C / H;
     const ctx = this.main;
     const g = this.g;
-    return g.scoped(key, () => {
+    return this.module(key, () => {
       if (this.o.attention === 'fused') {
         const qkv3 = this.linear(x, `${key}.qkv`, ctx, C, 3 * C, [N, L, 3 * C]);
         const [q, k, v] = g.node({ op: 'Split', inputs: [qkv3, g.ints([C, C, C])], attrs: { axis: 2 }, outputs: [g.fresh('q'), g.fresh('k'), g.fresh('v')] });
@@ -329,7 +475,7 @@ class TimeSformerGraph {
     const { B, S, T, C } = this;
     const ctx = this.main;
     const k = `blocks.${i}`;
-    return this.g.scoped(k, () => {
+    return this.module(k, () => {
       // temporal: attention over each patch's T tokens
       const xt = this.reshape(P, [B * S, T, C]);
       const tn = this.layerNorm(xt, `${k}.temporal_norm1`, i);
@@ -342,7 +488,7 @@ class TimeSformerGraph {
       const xs = this.reshape(this.g.op('Concat', [clsRep, frames], { axis: 2 }), [B * T, 1 + S, C]);
       const sn = this.layerNorm(xs, `${k}.norm1`, i);
       const sa = this.reshape(this.attention(sn, `${k}.attn`, B * T, 1 + S), [B, T, 1 + S, C]);
-      const clsRes = this.r('ReduceMean', [this.slice(sa, 0, 1, 2)], ctx, { axes: [1], keepdims: 0 }); // (B, 1, C)
+      const clsRes = this.reduceMean(this.slice(sa, 0, 1, 2), ctx, 1, T, 0); // (B, 1, C): the class token averaged over frames
       const patchRes = this.transpose(this.slice(sa, 1, 1 + S, 2), [0, 2, 1, 3]); // (B, S, T, C)
       const cls2 = this.r('Add', [cls, clsRes], ctx);
       const P2 = this.r('Add', [Pt, patchRes], ctx);
@@ -351,7 +497,8 @@ class TimeSformerGraph {
       const N = 1 + S * T;
       const n2 = this.layerNorm(x, `${k}.norm2`, i);
       const Hd = this.o.config.mlpHidden;
-      const h = this.gelu(this.linear(n2, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]), ctx);
+      const fc1 = this.linear(n2, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]);
+      const h = this.module(`${k}.mlp.act`, () => this.gelu(fc1, ctx));
       const m = this.linear(h, `${k}.mlp.fc2`, ctx, Hd, C, [B, N, C]);
       const out = this.r('Add', [x, m], ctx);
       return { out, cls: this.slice(out, 0, 1, 1), P: this.reshape(this.slice(out, 1, N, 1), [B, S, T, C]) };
@@ -359,6 +506,10 @@ class TimeSformerGraph {
   }
 
   build(): BuiltGraph {
+    return this.g.scoped('/model', () => this.buildModel());
+  }
+
+  private buildModel(): BuiltGraph {
     const { B, S, T, C } = this;
     const g = this.g;
     const cfg = this.o.config;
@@ -368,7 +519,7 @@ class TimeSformerGraph {
     const v = this.convert(video, F32, ctx);
     // patch embedding: (B,3,T,H,W) -> (B*T,3,H,W) -> Conv -> (B*T, S, C)
     const frames = this.reshape(this.transpose(v, [0, 2, 1, 3, 4]), [B * T, 3, cfg.imageSize, cfg.imageSize]);
-    const emb = g.scoped('patch_embed', () => {
+    const emb = this.module('patch_embed.proj', () => {
       const W = this.weight('patch_embed.proj.weight', ctx, [C, 3, Pz, Pz]);
       const b = this.weight('patch_embed.proj.bias', ctx, [C]);
       const y = this.r('Conv', [frames, W, b], ctx, { kernel_shape: [Pz, Pz], strides: [Pz, Pz] });
@@ -391,16 +542,21 @@ class TimeSformerGraph {
     const blockNames: string[] = [];
     for (let i = 0; i < depth; i++) {
       const r = this.block(i, cls, P);
-      blockNames.push(this.expose(r.out, ctx, `blocks.${i}.out`));
+      if (this.o.blockOutputs !== false) blockNames.push(this.expose(r.out, ctx, `blocks.${i}.out`));
       cls = r.cls;
       P = r.P;
     }
     let probsName: string | null = null;
     if (depth === cfg.depth) {
       const n = this.layerNorm(cls, 'norm', null);
-      const logits = this.linear(n, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
-      const probs = this.r('Softmax', [logits], ctx, { axis: -1 });
-      probsName = this.expose(probs, ctx, 'probs');
+      if (cfg.numClasses === 0) {
+        // no classifier (HF TimesformerModel): the final LayerNorm's class token is the output
+        probsName = this.expose(this.reshape(n, [B, C]), ctx, 'features');
+      } else {
+        const logits = this.linear(n, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
+        const probs = this.r('Softmax', [logits], ctx, { axis: -1 });
+        probsName = this.expose(probs, ctx, 'probs');
+      }
     }
     const model = g.encode('timesformer', describe(this.o));
     const store = this.w instanceof WeightStore ? this.w : undefined;
@@ -417,7 +573,7 @@ class TimeSformerGraph {
       layerNorms: this.lns,
       nodeCount: g.nodes.length,
       initializerBytes: g.initializerBytes,
-      extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== 'probs' && !/^blocks\.\d+\.out$/.test(n)),
+      extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== probsName && !/^blocks\.\d+\.out$/.test(n)),
     };
   }
 }
@@ -427,7 +583,10 @@ function baseName(x: string): string {
   return i < 0 ? x : x.slice(i + 1);
 }
 
-export function describe(o: Pick<GraphOptions, 'precision' | 'realization' | 'layerNorm' | 'config'>): string {
+export function describe(o: Pick<GraphOptions, 'precision' | 'realization' | 'layerNorm' | 'config' | 'layerNormOverrides' | 'accumulate'>): string {
+  const over = Object.entries(o.layerNormOverrides ?? {});
   return `TimeSformer divided space-time, ${o.config.depth} blocks, C=${o.config.embedDim}, heads=${o.config.heads}, ` +
-    `${o.config.frames}x${o.config.imageSize}x${o.config.imageSize}; precision ${o.precision} (${o.realization}), LayerNorm ${o.layerNorm}`;
+    `${o.config.frames}x${o.config.imageSize}x${o.config.imageSize}; precision ${o.precision} (${o.realization}` +
+    `${o.precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}), LayerNorm ${o.layerNorm}` +
+    (over.length ? ` (${over.map(([k, m]) => `${k}: ${m}`).join(', ')})` : '');
 }

@@ -3,6 +3,7 @@
  * expression tree, a stored (uncompressed) zip, and the pieces of a torch.save checkpoint or a
  * numpy test-data pickle. Used to make bad or unusual inputs without committing binary files.
  */
+import * as zlib from 'zlib';
 
 /** A Python value to pickle. JS arrays are tuples. */
 export type Py =
@@ -13,7 +14,11 @@ export type Py =
   | { $list: Py[] }
   | { $dict: [Py, Py][] }
   | { $pid: Py } // BINPERSID
-  | { $build: Py; state: Py }; // BUILD
+  | { $build: Py; state: Py } // BUILD
+  | { $put: number; value: Py } // the value, then LONG_BINPUT: memoized under that key
+  | { $get: number } // LONG_BINGET: the memoized object itself, not a copy
+  | { $binbytes: Uint8Array } // BINBYTES (protocol 3+ bytes, as numpy arrays pickle their data)
+  | { $raw: Uint8Array }; // opcodes written as they are (for streams the mini-language cannot say)
 
 export function pickle2(value: Py): Buffer {
   const out: Buffer[] = [Buffer.from([0x80, 0x02])];
@@ -42,6 +47,10 @@ export function pickle2(value: Py): Buffer {
     else if ('$list' in v) { op(0x5d, 0x28); v.$list.forEach(emit); op(0x65); }
     else if ('$dict' in v) { op(0x7d, 0x28); for (const [k, x] of v.$dict) { emit(k); emit(x); } op(0x75); }
     else if ('$pid' in v) { emit(v.$pid); op(0x51); }
+    else if ('$put' in v) { emit(v.value); op(0x72); u32(v.$put); }
+    else if ('$get' in v) { op(0x6a); u32(v.$get); }
+    else if ('$binbytes' in v) { op(0x42); u32(v.$binbytes.length); out.push(Buffer.from(v.$binbytes)); }
+    else if ('$raw' in v) out.push(Buffer.from(v.$raw));
     else { emit(v.$build); emit(v.state); op(0x62); }
   };
   emit(value);
@@ -49,58 +58,75 @@ export function pickle2(value: Py): Buffer {
   return Buffer.concat(out);
 }
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of b) c = CRC_TABLE[(c ^ x) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+/** One zip entry: its bytes, or (for deflated or lying entries) what the headers should say. */
+export interface ZipSpec {
+  name: string;
+  /** The uncompressed bytes (used for the CRC and, when stored, as the data). */
+  data?: Uint8Array;
+  /** 0 stored (default), 8 deflated, anything else as declared. */
+  method?: number;
+  /** The bytes written as the entry's data (default: `data`, deflated when method is 8). */
+  compressed?: Uint8Array;
+  /** Declared uncompressed size (default: data's length). */
+  size?: number;
+  /** Declared CRC-32 (default: data's). */
+  crc?: number;
+  /** General-purpose flags (default 0x800, UTF-8 names; bit 0 = encrypted). */
+  flags?: number;
 }
 
-/** A zip archive with every entry stored (no compression), like the ones torch.save writes. */
-export function storedZip(entries: [string, Uint8Array][]): Buffer {
+/** A zip archive written entry by entry, as torch.save's writer (or a hostile one) lays it out. */
+export function zipArchive(specs: ZipSpec[]): Buffer {
   const parts: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
-  for (const [name, data] of entries) {
-    const nameBuf = Buffer.from(name, 'utf8');
-    const crc = crc32(data);
+  for (const e of specs) {
+    const nameBuf = Buffer.from(e.name, 'utf8');
+    const method = e.method ?? 0;
+    const data = e.data ?? new Uint8Array(0);
+    const body = Buffer.from(e.compressed ?? (method === 8 ? zlib.deflateRawSync(data) : data));
+    const size = e.size ?? data.length;
+    const crc = e.crc ?? (zlib.crc32 ? zlib.crc32(data) >>> 0 : 0);
+    const flags = e.flags ?? 0x800;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x800, 6); // UTF-8 names
-    local.writeUInt16LE(0, 8); // stored
+    local.writeUInt16LE(flags, 6);
+    local.writeUInt16LE(method, 8);
     local.writeUInt16LE(0x21, 12); // 1980-01-01
     local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(nameBuf.length, 26);
     const cd = Buffer.alloc(46);
     cd.writeUInt32LE(0x02014b50, 0);
     cd.writeUInt16LE(20, 4);
     cd.writeUInt16LE(20, 6);
-    cd.writeUInt16LE(0x800, 8);
+    cd.writeUInt16LE(flags, 8);
+    cd.writeUInt16LE(method, 10);
     cd.writeUInt16LE(0x21, 14);
     cd.writeUInt32LE(crc, 16);
-    cd.writeUInt32LE(data.length, 20);
-    cd.writeUInt32LE(data.length, 24);
+    cd.writeUInt32LE(body.length, 20);
+    cd.writeUInt32LE(size, 24);
     cd.writeUInt16LE(nameBuf.length, 28);
     cd.writeUInt32LE(offset, 42);
-    parts.push(local, nameBuf, Buffer.from(data));
+    parts.push(local, nameBuf, body);
     central.push(cd, nameBuf);
-    offset += 30 + nameBuf.length + data.length;
+    offset += 30 + nameBuf.length + body.length;
   }
   const cdBuf = Buffer.concat(central);
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt16LE(specs.length, 8);
+  end.writeUInt16LE(specs.length, 10);
   end.writeUInt32LE(cdBuf.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...parts, cdBuf, end]);
+}
+
+/** A zip archive with every entry stored (no compression), like the ones torch.save writes. */
+export function storedZip(entries: [string, Uint8Array][]): Buffer {
+  return zipArchive(entries.map(([name, data]) => ({ name, data })));
 }
 
 /** `torch._utils._rebuild_tensor_v2(<storage pid>, offset, size, stride, False, OrderedDict())`. */

@@ -9,9 +9,18 @@ export function tensor(name: string, shape: number[], channelMaxAbs?: number[]):
 }
 
 export function layerNorm(name: string, block: number | null, overflowed: boolean, overFp16Count = overflowed ? 128 : 0): LayerNormStats {
+  const maxSq = overflowed ? 9.7e4 : 1200;
   return {
-    name, block, maxAbsDiff: 311, maxSq: overflowed ? 9.7e4 : 1200, overFp16Count, infCount: overflowed ? overFp16Count : 0, nanCount: 0,
-    topChannels: [{ channel: 21, maxAbs: 317 }, { channel: 15, maxAbs: 35 }], overflowed,
+    name, block, mode: 'plain', source: 'engine', maxAbsDiff: Math.sqrt(maxSq), maxSq, overFp16Count, maxSumSq: maxSq * 1.5, maxAbsSum: 400,
+    inputNonFinite: 0, infCount: overflowed ? overFp16Count : 0, nanCount: 0, varNonFinite: 0, meanNonFinite: 0,
+    topChannels: [{ channel: 21, maxAbs: 317 }, { channel: 15, maxAbs: 35 }],
+    mechanisms: [
+      { kind: 'square', value: maxSq, wouldHit: overflowed, limit: 65504, fires: overflowed, observed: overflowed },
+      { kind: 'sumSquares', value: maxSq * 1.5, wouldHit: overflowed, limit: null, fires: false, observed: false },
+      { kind: 'sumX', value: 400, wouldHit: false, limit: null, fires: false, observed: false },
+      { kind: 'nonFiniteInput', value: 0, wouldHit: false, limit: 0, fires: false, observed: false },
+    ],
+    overflowed,
   };
 }
 
@@ -35,7 +44,7 @@ export function makeReport(errors: number[], o: { tolerance?: number; overflowFr
   });
   const firstBad = blocks.find((b) => !b.passed)?.index ?? null;
   return {
-    version: 1, tool: 'timesformer-precision-lab', createdAt: '2026-11-25T00:00:00.000Z',
+    version: 2, tool: 'timesformer-precision-lab', createdAt: '2026-11-25T00:00:00.000Z',
     inputs: {
       weights: '/w/d1_outlier.pyth', data: '/w/d1_outlier_test_data.p', weightsFormat: 'zip', weightsDtype: 'float32',
       reference: { kind: 'test-data', label: 'test data d1_outlier_test_data.p (PyTorch)', path: '/w/d1_outlier_test_data.p' },
@@ -46,15 +55,16 @@ export function makeReport(errors: number[], o: { tolerance?: number; overflowFr
       numPatches: grid * grid, gridSize: grid, numClasses: 10, mlpHidden: 4 * C, params: 1000, layerNormEps: 1e-6,
     },
     run: {
-      precision: 'fp16', layerNorm: 'plain', requestedEp: 'cpu', ep: 'cpu', realization: 'emulated', label: 'FP16 emulated (CPU EP)',
+      precision: 'fp16', layerNorm: 'plain', layerNormOverrides: {}, accumulate: 'fp32', requestedEp: 'cpu', ep: 'cpu', realization: 'emulated', label: 'FP16 emulated (CPU EP)',
       fallbacks: [], engine: { cache: 'none' }, timings: { readMs: 1, headsMs: 1, referenceMs: 0, buildGraphMs: 1, sessionMs: 1, runMs: 1, compareMs: 1, totalMs: 1234 }, extraOutputs: 0,
     },
     tolerance,
+    toleranceSource: 'option',
     blocks,
     probs: { relL2: firstBad === null ? 1e-4 : 0.15, maxAbs: 0.01, top1: 3, refTop1: 3, top1Agree: true },
     finalNorm: layerNorm('norm', null, o.overflowFrom !== undefined),
     diagnosis: {
-      verdict: firstBad === null ? 'pass' : 'fail', firstBadBlock: firstBad,
+      verdict: firstBad === null ? 'pass' : 'fail', firstBadBlock: firstBad, jumpBlock: o.overflowFrom ?? null, causes: [], candidates: [], accumulateFix: false,
       sentence: firstBad === null ? 'All blocks within 0.01.' : `Block ${firstBad} fails.`, fixes: firstBad === null ? [] : ['fp32', 'fused', 'prescaled', 'expose'],
     },
     log: ['a log line'],

@@ -1,0 +1,149 @@
+/**
+ * A HuggingFace model folder as `save_pretrained` writes it: `config.json`, the weights as
+ * `model.safetensors`, or sharded as `model-0000i-of-0000n.safetensors` with
+ * `model.safetensors.index.json`, or (older transformers, or `torch.save(model.state_dict())`)
+ * `pytorch_model.bin` / sharded `.bin` with `pytorch_model.bin.index.json`; and optionally the
+ * preprocessor's `preprocessor_config.json` (image_mean, image_std).
+ *
+ * This module only reads files: the weights come back lazily under the keys as stored
+ * (`timesformer.encoder.layer.0...`); model/hf.ts interprets the configuration and maps the keys.
+ * Shard names come from the index file and are trusted only as plain file names inside the folder.
+ */
+import { promises as fsp } from 'fs';
+import * as nodePath from 'path';
+import { LabError } from '../errors';
+import { openSafetensors, type SafetensorsFile } from './safetensors';
+import { readCheckpoint, type Checkpoint, type LazyTensor } from './torch';
+
+/** config.json and the index files are small; id2label of a few thousand classes is well under this. */
+const MAX_JSON_BYTES = 32 << 20;
+
+export const HF_WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
+
+export interface HfWeights {
+  /** 'safetensors' | 'safetensors (3 shards)' | 'pytorch_model.bin' | 'pytorch_model.bin (2 shards)' */
+  format: string;
+  /** The weight files read, in shard order. */
+  files: string[];
+  /** Keys exactly as stored. */
+  stateDict: Map<string, LazyTensor>;
+  close(): Promise<void>;
+}
+
+/** Read a small JSON file whole (its size checked first). Errors name the file. */
+export async function readJsonFile(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    const st = await fsp.stat(path);
+    if (!st.isFile()) throw new LabError('FILE_UNREADABLE', `${what} is not a regular file`, path);
+    if (st.size > MAX_JSON_BYTES) throw new LabError('BAD_WEIGHTS', `${what} is ${st.size} bytes; more than ${MAX_JSON_BYTES} is not a configuration`, path);
+    text = await fsp.readFile(path, 'utf8');
+  } catch (e) {
+    if (e instanceof LabError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new LabError('FILE_NOT_FOUND', `${what} not found`, path, { cause: e });
+    throw new LabError('FILE_UNREADABLE', `cannot read ${what} (${code ?? String(e)})`, path, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new LabError('BAD_WEIGHTS', `${what} is not valid JSON (${e instanceof Error ? e.message : String(e)})`, path, { cause: e });
+  }
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The HF folder a path points at: the folder itself, its config.json, an index file, or a weight
+ * file inside a folder that has a config.json. Null when the path is none of those.
+ */
+export async function findHfFolder(p: string): Promise<string | null> {
+  let st;
+  try {
+    st = await fsp.stat(p);
+  } catch {
+    return null;
+  }
+  const dir = st.isDirectory() ? p : nodePath.dirname(p);
+  if (!(await isFile(nodePath.join(dir, 'config.json')))) return null;
+  if (st.isDirectory()) return dir;
+  const base = nodePath.basename(p);
+  if (base === 'config.json' || (HF_WEIGHT_FILES as readonly string[]).includes(base) || /\.safetensors(\.index\.json)?$/.test(base) || /^pytorch_model.*\.bin$/.test(base)) return dir;
+  return null;
+}
+
+/** Which weight files a folder holds, in the order they are preferred (what from_pretrained prefers). */
+export async function hfWeightFile(dir: string): Promise<string | null> {
+  for (const f of HF_WEIGHT_FILES) if (await isFile(nodePath.join(dir, f))) return f;
+  return null;
+}
+
+/** A shard name from an index file: a plain file name inside the folder, nothing else. */
+function shardPath(dir: string, name: unknown, index: string): string {
+  if (typeof name !== 'string' || name === '' || name !== nodePath.basename(name) || name === '.' || name === '..' || /[\\/]/.test(name)) {
+    throw new LabError('BAD_WEIGHTS', `the index names shard ${JSON.stringify(name)}, which is not a plain file name in the folder`, index);
+  }
+  return nodePath.join(dir, name);
+}
+
+async function readIndex(dir: string, file: string): Promise<{ map: Map<string, string>; shards: string[] }> {
+  const path = nodePath.join(dir, file);
+  const json = await readJsonFile(path, 'the weight index');
+  const wm = (json as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) throw new LabError('BAD_WEIGHTS', 'the index has no weight_map object', path);
+  const map = new Map<string, string>();
+  const shards: string[] = [];
+  for (const [key, name] of Object.entries(wm as Record<string, unknown>)) {
+    const sp = shardPath(dir, name, path);
+    if (!shards.includes(sp)) shards.push(sp);
+    map.set(key, sp);
+  }
+  if (!map.size) throw new LabError('BAD_WEIGHTS', 'the index lists no weights', path);
+  return { map, shards };
+}
+
+/** Open the folder's weights lazily. `file` is one of HF_WEIGHT_FILES (see hfWeightFile). */
+export async function openHfWeights(dir: string, file: string): Promise<HfWeights> {
+  const opened: (SafetensorsFile | Checkpoint)[] = [];
+  const closeAll = async () => {
+    for (const o of opened) await o.close();
+  };
+  try {
+    const stateDict = new Map<string, LazyTensor>();
+    const add = (from: Map<string, LazyTensor>, keys?: Map<string, string>, shard?: string) => {
+      for (const [k, t] of from) {
+        // a sharded folder: each key is taken from the shard its index names
+        if (keys && keys.get(k) !== shard) continue;
+        stateDict.set(k, t);
+      }
+    };
+    if (file === 'model.safetensors' || file === 'pytorch_model.bin') {
+      const path = nodePath.join(dir, file);
+      const f = file.endsWith('.bin') ? await readCheckpoint(path) : await openSafetensors(path);
+      opened.push(f);
+      add('tensors' in f ? f.tensors : f.stateDict);
+      return { format: file === 'model.safetensors' ? 'safetensors' : 'pytorch_model.bin', files: [path], stateDict, close: closeAll };
+    }
+    const { map, shards } = await readIndex(dir, file);
+    for (const sp of shards) {
+      const f = file.startsWith('model.safetensors') ? await openSafetensors(sp) : await readCheckpoint(sp);
+      opened.push(f);
+      add('tensors' in f ? f.tensors : f.stateDict, map, sp);
+    }
+    const missing = [...map.keys()].filter((k) => !stateDict.has(k));
+    if (missing.length) {
+      throw new LabError('BAD_WEIGHTS', `${missing.length} weight(s) listed in the index are not in their shard: ${missing.slice(0, 4).map((k) => `${k} (${nodePath.basename(map.get(k)!)})`).join(', ')}`, nodePath.join(dir, file));
+    }
+    const kind = file.startsWith('model.safetensors') ? 'safetensors' : 'pytorch_model.bin';
+    return { format: `${kind} (${shards.length} shards)`, files: shards, stateDict, close: closeAll };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
