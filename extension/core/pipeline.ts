@@ -413,7 +413,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   if (o.heads !== undefined && (!Number.isInteger(o.heads) || o.heads <= 0)) throw new LabError('BAD_OPTION', `heads must be a positive integer, got ${o.heads}`);
   const t0 = performance.now();
   stage('reading checkpoint', o.weights);
-  const store = WeightStore.create();
+  const store = WeightStore.create({ expectBytes: sizeOf(o.weights) });
   try {
     return await prepareWith(store, o, hooks, { log, say, stage, t0 });
   } catch (e) {
@@ -846,6 +846,17 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
   return { report, input };
 }
 
+/** A file's size, or a folder's files' (a HuggingFace checkpoint); 0 when it cannot be read (the reader says why later). */
+function sizeOf(p: string): number {
+  try {
+    const st = fs.statSync(p);
+    if (!st.isDirectory()) return st.size;
+    return fs.readdirSync(p).reduce((n, f) => n + (fs.statSync(`${p}/${f}`, { throwIfNoEntry: false })?.size ?? 0), 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Whether two graph options build the same graph (the config object is the same preparation's). */
 function sameGraph(a: GraphOptions, b: GraphOptions): boolean {
   const key = (g: GraphOptions) => JSON.stringify({ ...g, config: undefined, layerNormOverrides: Object.keys(g.layerNormOverrides ?? {}).length ? g.layerNormOverrides : undefined });
@@ -858,7 +869,7 @@ function sameGraph(a: GraphOptions, b: GraphOptions): boolean {
  * graph, byte for byte, without keeping a copy of the model in memory between runs (Export ONNX).
  */
 export async function saveOnnxOf(report: Report, o: PipelineOptions, file: string): Promise<void> {
-  const store = WeightStore.create();
+  const store = WeightStore.create({ expectBytes: sizeOf(o.weights) });
   try {
     const m = await openModel(o.weights, store);
     const run = { ...o, precision: report.run.precision, layerNorm: report.run.layerNorm, layerNormOverrides: report.run.layerNormOverrides, accumulate: report.run.accumulate };

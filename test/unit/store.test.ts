@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { WeightStore, transpose2d } from '../../extension/core/model/weight-store';
+import { WeightStore, defaultParent, transpose2d } from '../../extension/core/model/weight-store';
 import { float32ToHalfArray, roundToHalfInPlace } from '../../extension/core/tensor';
 import { buildTimeSformer } from '../../extension/core/model/timesformer';
 import { loadModel, openModel, runPipeline, saveOnnxOf } from '../../extension/core/pipeline';
@@ -75,6 +75,34 @@ describe('weight store: the weights on disk, in the forms the graphs ask for', f
       assert.equal(s.bytesWritten, written + 48 * 16 * (2 + 4), 'the late weight was derived on demand');
     } finally {
       s.close();
+    }
+  });
+
+  it('transposes any shape exactly, bits and all (NaN payloads, -0)', () => {
+    for (const [rows, cols] of [[1, 1], [3, 5], [8, 8], [9, 300], [17, 513], [768, 3072]]) {
+      const a = Float32Array.from({ length: rows * cols }, (_, i) => i * 0.25 - 7);
+      const bits = new Uint32Array(a.buffer);
+      bits[0] = 0x7fc01234; // a NaN with a payload
+      a[a.length - 1] = -0;
+      const t = new Uint32Array(transpose2d(a, rows, cols).buffer);
+      let bad = 0;
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) if (t[c * rows + r] !== bits[r * cols + c]) bad++;
+      assert.equal(bad, 0, `${rows} x ${cols}`);
+    }
+  });
+
+  it('goes where there is room: $TIMESFORMER_LAB_WEIGHTS_DIR, else a memory file system with room for three times the weights, else the temporary folder', () => {
+    const saved = process.env.TIMESFORMER_LAB_WEIGHTS_DIR;
+    try {
+      process.env.TIMESFORMER_LAB_WEIGHTS_DIR = parent;
+      assert.equal(defaultParent(1e6), parent);
+      delete process.env.TIMESFORMER_LAB_WEIGHTS_DIR;
+      assert.equal(defaultParent(1e15), os.tmpdir(), 'no memory file system holds 3 PB');
+      const small = defaultParent(1e6);
+      assert.ok(small === '/dev/shm' || small === os.tmpdir(), small);
+    } finally {
+      if (saved === undefined) delete process.env.TIMESFORMER_LAB_WEIGHTS_DIR;
+      else process.env.TIMESFORMER_LAB_WEIGHTS_DIR = saved;
     }
   });
 

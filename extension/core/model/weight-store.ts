@@ -64,8 +64,31 @@ const open = new Set<WeightStore>();
 let exitHook = false;
 
 export interface WeightStoreOptions {
-  /** Parent folder (default: the OS temporary folder). */
+  /** Parent folder (default: see defaultParent()). */
   parent?: string;
+  /** About how many bytes the weights are (the checkpoint's size): picks a parent with room for them. */
+  expectBytes?: number;
+}
+
+/**
+ * Where the folder goes: $TIMESFORMER_LAB_WEIGHTS_DIR; else /dev/shm when it is a writable memory
+ * file system with room for three times the weights (writing there cost 0.3 s of CPU per 486 MB
+ * here, against 0.95 s on the ext4 disk: no journal, no writeback); else the OS temporary folder.
+ * Containers often give /dev/shm 64 MB: then it is not used.
+ */
+export function defaultParent(expectBytes = 0): string {
+  const env = process.env.TIMESFORMER_LAB_WEIGHTS_DIR;
+  if (env) return env;
+  const shm = '/dev/shm';
+  try {
+    const st = fs.statfsSync(shm);
+    const free = Number(st.bavail) * Number(st.bsize);
+    fs.accessSync(shm, fs.constants.W_OK);
+    if (free >= Math.max(3 * expectBytes, 256 * 2 ** 20)) return shm;
+  } catch {
+    /* no /dev/shm (macOS, Windows), or not writable */
+  }
+  return os.tmpdir();
 }
 
 export class WeightStore {
@@ -87,8 +110,8 @@ export class WeightStore {
   }
 
   static create(o: WeightStoreOptions = {}): WeightStore {
-    const parent = o.parent ?? os.tmpdir();
-    sweepStale(parent);
+    const parent = o.parent ?? defaultParent(o.expectBytes);
+    for (const d of new Set([parent, os.tmpdir(), '/dev/shm'])) sweepStale(d);
     let dir: string;
     try {
       dir = fs.mkdtempSync(path.join(parent, `${PREFIX}${process.pid}-`));
@@ -341,18 +364,44 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }
 
-/** (rows, cols) row-major -> (cols, rows), in 32 x 32 tiles so that both sides stay in cache. */
+/**
+ * (rows, cols) row-major -> (cols, rows). Eight source rows at a time, so that each column's eight
+ * values land in one run of the output, over column tiles that keep those rows in cache; on Int32
+ * views of the float32 bits (a copy, no float conversion). Measured here on the full-size Linear
+ * shapes: 1.4-1.7 ns per value, against 3-8 ns for 32 x 32 tiles and 5-8 ns for the plain loop.
+ */
 export function transpose2d(a: Float32Array, rows: number, cols: number, out = new Float32Array(a.length)): Float32Array {
-  const B = 32;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(rows, r0 + B);
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) {
-        const s = r * cols;
-        for (let c = c0; c < c1; c++) out[c * rows + r] = a[s + c];
+  const x = new Int32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Int32Array(out.buffer, out.byteOffset, out.length);
+  const R = rows - (rows % 8);
+  for (let c0 = 0; c0 < cols; c0 += 256) {
+    const c1 = Math.min(cols, c0 + 256);
+    for (let r = 0; r < R; r += 8) {
+      const s0 = r * cols;
+      for (let c = c0; c < c1; c++) {
+        const o = c * rows + r;
+        let s = s0 + c;
+        y[o] = x[s];
+        s += cols;
+        y[o + 1] = x[s];
+        s += cols;
+        y[o + 2] = x[s];
+        s += cols;
+        y[o + 3] = x[s];
+        s += cols;
+        y[o + 4] = x[s];
+        s += cols;
+        y[o + 5] = x[s];
+        s += cols;
+        y[o + 6] = x[s];
+        s += cols;
+        y[o + 7] = x[s];
       }
     }
+  }
+  for (let r = R; r < rows; r++) {
+    const s = r * cols;
+    for (let c = 0; c < cols; c++) y[c * rows + r] = x[s + c];
   }
   return out;
 }
