@@ -10,6 +10,7 @@ import { onnx } from 'onnx-proto';
 import { WeightStore, defaultParent, transpose2d } from '../../extension/core/model/weight-store';
 import { float32ToHalfArray, roundToHalfInPlace } from '../../extension/core/tensor';
 import { buildTimeSformer } from '../../extension/core/model/timesformer';
+import { executionFriendlyOrder } from '../../extension/core/model/onnx-builder';
 import { loadModel, openModel, runPipeline, saveOnnxOf } from '../../extension/core/pipeline';
 import { createEngine } from '../../extension/core/engine/session';
 import { readTestData } from '../../extension/core/formats/testdata';
@@ -142,6 +143,21 @@ describe('weight store: the weights on disk, in the forms the graphs ask for', f
       }
     } finally {
       s.close();
+    }
+  });
+});
+
+describe('onnx builder: node order', function () {
+  it('puts the nodes nothing consumes last, first-made last of all, and keeps the order topological', () => {
+    const n = (name: string, inputs: string[], outputs: string[]) => ({ name, input: inputs, output: outputs });
+    // x -> a -> b -> c (-> probs); a -> statsA; b -> statsB
+    const nodes = [n('a', ['x'], ['ya']), n('statsA', ['ya'], ['sa']), n('b', ['ya'], ['yb']), n('statsB', ['yb'], ['sb']), n('c', ['yb'], ['probs'])];
+    const order = executionFriendlyOrder(nodes).map((x) => x.name);
+    assert.deepEqual(order, ['a', 'b', 'c', 'statsB', 'statsA']);
+    const seen = new Set(['x']);
+    for (const x of executionFriendlyOrder(nodes)) {
+      assert.ok((x.input ?? []).every((i) => seen.has(i)), `${x.name} after its inputs`);
+      (x.output ?? []).forEach((o) => seen.add(o));
     }
   });
 });
