@@ -85,7 +85,7 @@ const CPU_SESSION: ortTypes.InferenceSession.SessionOptions = { enableCpuMemAren
 /**
  * WebGPU outputs stay on the GPU ('gpu-buffer') and are read back one by one with getData(): the
  * bytes cross once, into the array the pipeline keeps, instead of into onnxruntime's CPU tensors
- * and then a second copy for JavaScript (at full size with LayerNorm probes: 387 MiB twice at the
+ * and then a second copy for JavaScript (at full size: the 55 MiB of block outputs, held twice at the
  * end of the run). TIMESFORMER_LAB_GPU_OUTPUTS=cpu turns it off; a binding that refuses it falls
  * back to CPU outputs with the reason in the log.
  */
