@@ -4,8 +4,8 @@
  * an FP16 overflow; all-NaN weights are not the test data's fault) or a stack trace.
  *
  * The pipeline calls these in one line each:
- *   loadModel:   loadModelWeights(entries, base, file, loadMany) — only the weights the graph uses, checked finite
- *   openModel:   streamModelWeights(entries, base, file, sink, loadMany) — the same, one weight at a time
+ *   loadModel, openModel: streamModelWeights(entries, base, file, sink, loadMany) — only the weights the graph
+ *                uses, checked finite, one at a time
  *   detectHeads: headCandidatesFor(base.embedDim, file)       — a typed error when there is nothing to try
  */
 import { LabError } from '../errors';
@@ -42,13 +42,6 @@ export function checkModelSizes(base: BaseConfig, file: string, headOptional = f
  * Refuse NaN or infinite weights, naming the first tensor and element, and how many tensors are
  * affected: the run would otherwise blame FP16 (or the test data) for them.
  */
-export function checkFiniteWeights(weights: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, file: string): void {
-  const c = new FiniteCheck();
-  for (const [key, a] of weights) c.add(key, a, shapes.get(key));
-  c.throwIfAny(file);
-}
-
-/** checkFiniteWeights, one weight at a time. */
 class FiniteCheck {
   private first: { key: string; shape?: readonly number[]; index: number; value: number; count: number } | undefined;
   private tensors = 0;
@@ -83,38 +76,11 @@ class FiniteCheck {
 export type LoadMany = (entries: readonly WeightEntry[]) => Promise<Tensor[]>;
 
 /**
- * Read the weights the graph uses (nothing else in the state dict is read) as float32, checked
- * finite. `entries` are the weights under the official names (config.normalizeKeys, or a
- * HuggingFace mapping); a model without a classifier has no `head.*`.
- */
-export async function loadModelWeights(entries: ReadonlyMap<string, WeightEntry>, base: BaseConfig, file: string, loadMany?: LoadMany): Promise<{ weights: Map<string, Float32Array>; dtype: string }> {
-  const headless = base.numClasses === 0;
-  checkModelSizes(base, file, headless);
-  const keys = modelKeys(base.depth).filter((k) => !(headless && k.startsWith('head.')));
-  const list = keys.map((k) => {
-    const e = entries.get(k);
-    if (!e) throw new LabError('MISSING_WEIGHTS', `missing weight ${k}`, file);
-    return e;
-  });
-  const tensors = loadMany ? await loadMany(list) : await Promise.all(list.map((e) => e.load()));
-  const weights = new Map<string, Float32Array>();
-  const shapes = new Map<string, readonly number[]>();
-  const counts = new Map<string, number>();
-  keys.forEach((k, i) => {
-    const t = tensors[i];
-    weights.set(k, t.toFloat32());
-    shapes.set(k, t.shape);
-    counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
-  });
-  checkFiniteWeights(weights, shapes, file);
-  const dtype = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-  return { weights, dtype };
-}
-
-/**
- * loadModelWeights without holding the model: each weight the graph uses is read, converted to
- * float32, checked finite and handed to `sink` (which may write it in the background: its promise
- * is awaited one weight later), then dropped. One read ahead and one write behind keep the file,
+ * Read the weights the graph uses (nothing else in the state dict is read; `entries` are the
+ * weights under the official names: config.normalizeKeys, or a HuggingFace mapping; a model
+ * without a classifier has no `head.*`), without holding the model: each is read, converted to
+ * float32, checked finite and handed to `sink` (which may keep it, or write it in the background:
+ * its promise is awaited one weight later), then dropped. One read ahead and one write behind keep the file,
  * the conversion and the sink busy together. Returns the dominant dtype and the weights' bytes in
  * the checkpoint's own dtypes.
  */
