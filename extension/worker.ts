@@ -6,11 +6,12 @@
  *   host -> worker: run(options) | saveModel(path) | probe
  *   worker -> host: progress(stage)* log(line)* then result(report) | saved | providers | error
  *
- * The ONNX model bytes of the last run stay here; `saveModel` writes them where Export ONNX asks.
+ * The last run's options and what it settled stay here; `saveModel` builds its graph again and
+ * writes it where Export ONNX asks (keeping the model's bytes between runs would hold a second copy
+ * of the weights in this process: 486 MB at full size).
  */
-import * as fs from 'fs';
 import { LabError } from './core/errors';
-import { runPipeline } from './core/pipeline';
+import { runPipeline, saveOnnxOf } from './core/pipeline';
 import type { PipelineOptions, Report, Stage } from './core/report';
 import type { ProviderInfo } from './host/protocol';
 
@@ -42,26 +43,26 @@ export function toWorkerError(e: unknown): WorkerError {
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
 const testDelayMs = Number(process.env.TIMESFORMER_LAB_TEST_DELAY_MS ?? 0) || 0;
 
-let lastModel: { run: number; bytes: Uint8Array } | undefined;
+let lastRun: { run: number; options: PipelineOptions; report: Report } | undefined;
 
 async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void> {
   const id = m.id;
   try {
     switch (m.type) {
       case 'run': {
-        lastModel = undefined;
+        lastRun = undefined;
         if (testDelayMs) await new Promise((r) => setTimeout(r, testDelayMs));
-        const { report, model } = await runPipeline(m.options, {
+        const { report } = await runPipeline(m.options, {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
         });
-        lastModel = { run: id, bytes: model };
+        lastRun = { run: id, options: m.options, report };
         send({ type: 'result', id, report });
         return;
       }
       case 'saveModel': {
-        if (lastModel?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
-        fs.writeFileSync(m.path, lastModel.bytes);
+        if (lastRun?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
+        await saveOnnxOf(lastRun.report, lastRun.options, m.path);
         send({ type: 'saved', id, path: m.path });
         return;
       }
