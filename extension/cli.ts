@@ -153,7 +153,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const reports = await runModes(base, modes, {
     log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
     onResult: ({ report }) => {
-      process.stdout.write(formatTable(report) + '\n\n');
+      process.stdout.write(formatTable(report) + '\n' + formatCost(report) + '\n\n');
       done.push(report);
       // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
       if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
@@ -174,6 +174,22 @@ async function cmdRun(argv: string[]): Promise<number> {
     process.stdout.write(`overall: ${failed.length ? 'FAIL' : 'PASS'} — ${failed.length ? `fails: ${failed.join(', ')}` : ''}${failed.length && passed.length ? '; ' : ''}${passed.length ? `passes: ${passed.join(', ')}` : ''}\n`);
   }
   return failed.length ? 1 : 0;
+}
+
+/** What the run cost: each stage's seconds, the peak memory against the checkpoint's weights, and what left the engine. */
+export function formatCost(r: Report): string {
+  const t = r.run.timings;
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const parts = [`read ${s(t.readMs)}`, ...(t.headsMs >= 1 ? [`heads ${s(t.headsMs)}`] : []), ...(t.referenceMs >= 1 ? [`reference ${s(t.referenceMs)}`] : []),
+    `graph ${s(t.buildGraphMs)}`, `session ${s(t.sessionMs)}`, `run ${s(t.runMs)}`, `compare ${s(t.compareMs)}`];
+  let line = `time: ${parts.join(', ')}; total ${s(t.totalMs)}`;
+  if (t.peakRssBytes) {
+    const w = r.inputs.weightBytes;
+    line += `; peak RSS ${MiB(t.peakRssBytes)}${w ? ` (${(t.peakRssBytes / w).toFixed(2)}× the checkpoint's ${MiB(w)} of weights)` : ''}`;
+  }
+  if (r.run.outputBytes !== undefined) line += `; ${MiB(r.run.outputBytes)} of outputs left the engine`;
+  return line;
 }
 
 async function cmdProviders(argv: string[]): Promise<number> {

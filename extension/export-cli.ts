@@ -2,7 +2,6 @@
  * `timesformer-lab export-onnx`: the FP32 graph for TensorRT (see core/export.ts), with the trtexec
  * line that keeps its FP32 LayerNorms in FP32. Thin: arguments -> prepare -> exportForTensorRt -> file.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { LabError } from './core/errors';
@@ -35,12 +34,18 @@ export async function cmdExportOnnx(argv: string[]): Promise<number> {
     { weights: values.weights!, data: values.data, input: values.input, heads, prescaleShift: shift },
     { log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`) },
   );
-  const x = await exportForTensorRt(p, {
-    layerNorm: ln as LayerNormMode | 'minimal', form: form as 'fused' | 'decomposed', prescaleShift: shift, onnxName: path.basename(values.out!),
-    fixLayerNorms: values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean),
-  });
-  fs.writeFileSync(values.out!, x.model);
-  process.stdout.write(`wrote ${values.out} (${(x.model.byteLength / 2 ** 20).toFixed(1)} MiB, ${x.nodeNames.length} nodes, LayerNorm ${x.layerNorm}` +
+  let x: Awaited<ReturnType<typeof exportForTensorRt>>;
+  let bytes: number;
+  try {
+    x = await exportForTensorRt(p, {
+      layerNorm: ln as LayerNormMode | 'minimal', form: form as 'fused' | 'decomposed', prescaleShift: shift, onnxName: path.basename(values.out!),
+      fixLayerNorms: values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean),
+    });
+    bytes = x.write(values.out!);
+  } finally {
+    p.close();
+  }
+  process.stdout.write(`wrote ${values.out} (${(bytes / 2 ** 20).toFixed(1)} MiB, ${x.nodeNames.length} nodes, LayerNorm ${x.layerNorm}` +
     `${x.fixed.length ? `, ${x.fixed.length} in FP32: ${x.fixed.join(', ')}` : ''}; outputs ${x.outputs.join(', ')})\n`);
   if (x.trtexec) process.stdout.write(`trtexec: ${x.trtexec}\n`);
   return 0;

@@ -4,40 +4,43 @@
  * A native crash or an out-of-memory ends this process only; Cancel kills it. The messages are in
  * extension/protocol.ts.
  *
- * The ONNX model bytes of the last run stay here; `saveModel` writes them where Export ONNX asks.
+ * The last run's options and what it settled stay here; `saveModel` builds its graph again and
+ * writes it where Export ONNX asks (keeping the model's bytes between runs would hold a second copy
+ * of the weights in this process: 486 MB at full size).
  */
 import * as fs from 'fs';
 import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
-import { runPipeline } from './core/pipeline';
-import type { PipelineOptions } from './core/report';
+import { runPipeline, saveOnnxOf } from './core/pipeline';
+import type { PipelineOptions, Report } from './core/report';
 import { toWorkerError, type FromWorker, type InspectResult, type ToWorker } from './protocol';
 
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
 const testDelayMs = Number(process.env.TIMESFORMER_LAB_TEST_DELAY_MS ?? 0) || 0;
 
-let lastModel: { run: number; bytes: Uint8Array } | undefined;
+let lastRun: { run: number; options: PipelineOptions; report: Report } | undefined;
 
 async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void> {
   const id = m.id;
   try {
     switch (m.type) {
       case 'run': {
-        lastModel = undefined;
+        lastRun = undefined;
         if (testDelayMs) await new Promise((r) => setTimeout(r, testDelayMs));
-        // Test data may be absent (a self-reference run); the pipeline says so if it cannot do one.
-        const { report, model } = await runPipeline(m.options as PipelineOptions, {
+        // Test data may be absent (a self-reference run): the pipeline compares with the model's own FP32.
+        const options = m.options as PipelineOptions;
+        const { report } = await runPipeline(options, {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
         });
-        lastModel = { run: id, bytes: model };
+        lastRun = { run: id, options, report };
         send({ type: 'result', id, report });
         return;
       }
       case 'saveModel': {
-        if (lastModel?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
-        fs.writeFileSync(m.path, lastModel.bytes);
+        if (lastRun?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
+        await saveOnnxOf(lastRun.report, lastRun.options, m.path);
         send({ type: 'saved', id, path: m.path });
         return;
       }

@@ -5,6 +5,7 @@
 #
 #   bash scripts/device-prep.sh          # then: run(command="bash scripts/device-run.sh", carry=[".carry"])
 #                                        # or:   run(command="bash scripts/device-hf.sh", carry=[".carry"])
+#                                        # or:   run(command="MODE=e2e bash scripts/device-run.sh", carry=[".carry"], timeout_s=420)
 #
 # .carry/ holds:
 #   node.xz             this machine's node binary, xz-compressed (reused while `node --version` is unchanged)
@@ -48,7 +49,7 @@ if ! npx --no-install tsc -p . > "$CARRY/tsc.log" 2>&1; then
   say "tsc reported errors (JavaScript is emitted anyway); first lines:"
   head -5 "$CARRY/tsc.log" | sed 's/^/    /'
 fi
-for f in out/scripts/bench.js out/scripts/gen-checkpoint.js out/extension/cli.js; do
+for f in out/scripts/bench.js out/scripts/bench-e2e.js out/scripts/gen-checkpoint.js out/extension/cli.js; do
   [ -f "$f" ] || { echo "device-prep: $f is missing after tsc" >&2; exit 1; }
 done
 tar -C "$ROOT" --exclude='*.map' -cf - out | xz -9 -T0 > "$CARRY/out.tar.xz"

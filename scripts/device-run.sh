@@ -13,12 +13,13 @@
 # torch.json, torch_after.json, bench.json, cli_webgpu.json (every CLI report).
 # Whole run kept under ~9 minutes (BUDGET_S); progress lines carry the wall time and seconds elapsed.
 # MODE=fullsize runs scripts/fullsize-check.sh after step 1 instead of steps 2-6.
+# MODE=e2e runs scripts/device-e2e.sh after step 1 instead (end to end at full size, under 6 minutes).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 OUT="${OUT:-/tmp/device-out}"
 mkdir -p "$OUT"
-BUDGET_S="${BUDGET_S:-530}"
+if [ "${MODE:-}" = e2e ]; then BUDGET_S="${BUDGET_S:-340}"; else BUDGET_S="${BUDGET_S:-530}"; fi
 DEBS_ROOT="${DEBS_ROOT:-/}"          # where the loader .debs are unpacked (tests elsewhere use a scratch folder)
 CKPT="${CKPT:-/tmp/timesformer_full_seed1.pyth}"
 FIX="$ROOT/test/fixtures"
@@ -40,6 +41,12 @@ python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda"
 if [ "${MODE:-}" = fullsize ]; then
   # shellcheck source=scripts/fullsize-check.sh
   . scripts/fullsize-check.sh
+  exit 0
+fi
+# MODE=e2e: end to end at full size instead (scripts/device-e2e.sh), then stop
+if [ "${MODE:-}" = e2e ]; then
+  # shellcheck source=scripts/device-e2e.sh
+  . scripts/device-e2e.sh
   exit 0
 fi
 

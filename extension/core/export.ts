@@ -6,6 +6,7 @@
  * them for the official model, so that the trtexec `--layerPrecisions` line that comes with it
  * names nodes that are in it.
  */
+import * as fs from 'fs';
 import { LabError } from './errors';
 import { buildTimeSformer } from './model/timesformer';
 import { lnLimits, TENSORRT_FP16 } from './model/realization';
@@ -26,7 +27,10 @@ export interface TensorRtExportOptions {
 }
 
 export interface TensorRtExport {
+  /** The graph (its weights are external data in the preparation's store when it has one: use write()). */
   model: Uint8Array;
+  /** Write the model as one self-contained .onnx file (weights inline); returns its size in bytes. */
+  write(file: string): number;
   layerNorm: LayerNormMode;
   /** LayerNorms built in FP32 (to be kept there by the trtexec line). */
   fixed: string[];
@@ -66,6 +70,10 @@ export async function exportForTensorRt(p: Prepared, o: TensorRtExportOptions = 
   if (list.length !== fixed.size) throw new LabError('BAD_OPTION', `unknown LayerNorm name(s): ${[...fixed].filter((n) => !order.includes(n)).join(', ')}`);
   return {
     model: built.model, layerNorm, fixed: list, nodeNames, outputs: (graph.output ?? []).map((x) => x.name ?? ''),
+    write: (file) => {
+      built.writeOnnx(file);
+      return fs.statSync(file).size;
+    },
     trtexec: list.length ? trtexecCommand(list, { form: o.form ?? 'fused', onnx: o.onnxName }) : undefined,
   };
 }

@@ -10,8 +10,9 @@ import { readNpy } from './formats/npy';
 import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
-import { headCandidatesFor, loadModelWeights } from './model/validate';
-import { buildTimeSformer, type BuiltGraph, type GraphOptions } from './model/timesformer';
+import { headCandidatesFor, streamModelWeights } from './model/validate';
+import { buildTimeSformer, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
+import { WeightStore, type StoredKind } from './model/weight-store';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
@@ -22,18 +23,21 @@ import { defaultTolerance } from './compare/verdict';
 import { validateOptions } from './options';
 import {
   REPORT_VERSION, type BlockResult, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
-  type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage,
+  type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage, type TensorStats,
 } from './report';
 
 /** A LayerNorm mode, or 'minimal': plain, with only the LayerNorms whose mechanism fires (read from the statistics) in FP32. */
 export type LayerNormChoice = LayerNormMode | 'minimal';
 
-export interface LoadedModel {
+export interface LoadedModel<W extends Weights = Weights> {
   weightsPath: string;
   /** 'zip' | 'legacy' (torch.save), or another reader's name. */
   format: string;
   dtype: string;
-  weights: Map<string, Float32Array>;
+  /** In memory (loadModel: tests, the latency bench) or in a WeightStore (openModel: the pipeline). */
+  weights: W;
+  /** Bytes of the weights the graph uses, in the checkpoint's own dtypes (the yardstick of peak memory). */
+  weightBytes: number;
   base: Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'>;
   /** The head count, when the checkpoint's own configuration states it. */
   heads?: number;
@@ -51,24 +55,57 @@ function check(signal: AbortSignal | undefined): void {
 
 /**
  * Read the checkpoint (official .pyth, HuggingFace folder, safetensors: see model/load.ts), infer
- * the configuration and load the weights the graph uses as float32, checked finite.
+ * the configuration and load the weights the graph uses as float32, checked finite, in memory
+ * (tests, the latency bench; the pipeline uses openModel).
  */
-export async function loadModel(weightsPath: string): Promise<LoadedModel> {
+export async function loadModel(weightsPath: string): Promise<LoadedModel<Map<string, Float32Array>>> {
+  const weights = new Map<string, Float32Array>();
+  const m = await readModel(weightsPath, (k, _shape, data) => weights.set(k, data));
+  return { ...m, weights };
+}
+
+/**
+ * The same into a WeightStore: each weight is converted to float32, checked, written in the
+ * graph's layout (and in `kinds`, the forms the coming graphs will want) and dropped, so that no
+ * copy of the model stays in this process.
+ */
+export async function openModel(weightsPath: string, store: WeightStore, kinds: readonly StoredKind[] = []): Promise<LoadedModel<WeightStore>> {
+  const m = await readModel(weightsPath, (k, shape, data) => store.add(k, shape, data, takesTransposed(k), kinds));
+  return { ...m, weights: store };
+}
+
+async function readModel(
+  weightsPath: string, sink: (key: string, shape: readonly number[], data: Float32Array) => unknown,
+): Promise<Omit<LoadedModel, 'weights'>> {
   const src = await openModelSource(weightsPath);
   try {
     const entries = src.entries;
     const inferred = inferConfig(entries, weightsPath, { headOptional: src.headOptional });
     if (src.hfConfig) checkHfSizes(src.hfConfig, inferred);
     const base = { ...inferred, layerNormEps: src.layerNormEps ?? inferred.layerNormEps };
-    const { weights, dtype } = await loadModelWeights(entries, base, weightsPath, src.loadMany);
+    const { dtype, bytes } = await streamModelWeights(entries, base, weightsPath, sink, src.loadMany);
     const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
     return {
-      weightsPath, format: src.format, dtype, weights, base, heads: src.heads, labels, normalization: src.normalization,
+      weightsPath, format: src.format, dtype, weightBytes: bytes, base, heads: src.heads, labels, normalization: src.normalization,
       source: { ...src.info, head: base.numClasses > 0 },
     };
   } finally {
     await src.close();
   }
+}
+
+/**
+ * The weight forms a run's engine graphs will ask for, written while the checkpoint is read. The
+ * FP32 reference and FP32 graphs use the float32 bytes every store holds; `auto` may end anywhere,
+ * so its forms are made when a graph asks.
+ */
+function expectedKinds(o: PipelineOptions): StoredKind[] {
+  const precision = o.precision ?? 'fp32';
+  if (precision === 'fp32' || o.ep === 'auto') return [];
+  const r = realizationFor(o.ep ?? 'cpu', precision);
+  if (r === 'native') return ['f16'];
+  if (r === 'emulated') return [precision === 'bf16' ? 'f32.bf16' : 'f32.f16'];
+  return [];
 }
 
 /** The test data must describe the same model: frames, image size, width, classes, depth. */
@@ -121,7 +158,7 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   for (const heads of headCandidatesFor(m.base.embedDim, m.weightsPath)) {
     const config: ModelConfig = { ...m.base, heads, headsSource: 'detected', headsTried: [] };
     const g = buildTimeSformer(m.weights, { config, batch: B, precision: 'fp32', realization: 'fp32', layerNorm: 'plain', depthLimit: 1, probes: false, prescaleShift: 0 });
-    const out = await runFp32OnCpu(g, d.video);
+    const { out } = await runFp32OnCpu(g, d.video);
     const e = diff(out.get('blocks.0.out')!, d.blocks[0].data, 0).relL2;
     tried.push({ heads, block0RelL2: e });
     log?.(`heads ${heads} (head dim ${m.base.embedDim / heads}): block 0 rel err ${e.toExponential(2)}`);
@@ -135,11 +172,13 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
   );
 }
 
-/** One run of an fp32 graph on the CPU EP (head detection, LayerNorm probe runs). */
-async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<Map<string, Float32Array>> {
-  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.model });
+/** One run of an fp32 graph on the CPU EP (head detection, the self-reference and LayerNorm probe run). */
+async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<{ out: Map<string, Float32Array>; sessionMs: number; runMs: number; bytes: number }> {
+  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source });
   try {
-    return await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
+    const t = performance.now();
+    const out = await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
+    return { out, sessionMs: engine.sessionMs, runMs: performance.now() - t, bytes: engine.outputBytes };
   } finally {
     await engine.release();
   }
@@ -154,8 +193,6 @@ async function sha256Files(paths: readonly string[]): Promise<string> {
 
 export interface PipelineResult {
   report: Report;
-  /** The ONNX model exactly as run. */
-  model: Uint8Array;
 }
 
 /** The per-block outputs and probabilities the engine is compared with. */
@@ -165,6 +202,8 @@ export interface Reference {
   blocks: Float32Array[];
   blockShape: number[];
   probs: Float32Array;
+  /** Statistics of each reference block, computed by the first mode that compares and reused. */
+  stats: (TensorStats | undefined)[];
 }
 
 /**
@@ -187,6 +226,17 @@ export interface Prepared {
    * statistics the minimal fix is read from.
    */
   fp32Probe(): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }>;
+  /** The options of fp32Probe()'s graph, for a mode run that would build the same graph. */
+  probeGraphOptions: GraphOptions;
+  /** Whether fp32Probe() has run (or started). */
+  hasProbe(): boolean;
+  /**
+   * Take a mode's own run as fp32Probe()'s: a mode that builds that very graph on the CPU EP
+   * (FP32, plain) is the same computation, so it is not run twice.
+   */
+  adoptProbe(g: BuiltGraph, out: Map<string, Float32Array>): void;
+  /** Remove the weights' folder (after the last mode). */
+  close(): void;
   /**
    * Block 0's error for every head count (head detection), also when the count was given: the
    * diagnosis's evidence for a wrong head count. Empty without test data.
@@ -365,7 +415,20 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   if (o.heads !== undefined && (!Number.isInteger(o.heads) || o.heads <= 0)) throw new LabError('BAD_OPTION', `heads must be a positive integer, got ${o.heads}`);
   const t0 = performance.now();
   stage('reading checkpoint', o.weights);
-  const m = await loadModel(o.weights);
+  const store = WeightStore.create({ expectBytes: sizeOf(o.weights) });
+  try {
+    return await prepareWith(store, o, hooks, { log, say, stage, t0 });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+async function prepareWith(
+  store: WeightStore, o: PipelineOptions, hooks: PipelineHooks,
+  { log, say, stage, t0 }: { log: string[]; say: (s: string) => void; stage: (s: Stage, detail?: string) => void; t0: number },
+): Promise<Prepared> {
+  const m = await openModel(o.weights, store, expectedKinds(o));
   let data: TestData | undefined;
   let clip: { video: Tensor<'float32'>; input: InputInfo };
   if (o.data) {
@@ -411,12 +474,14 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
 
   let probe: Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }> | undefined;
   const pending = { readMs, headsMs, referenceMs: 0 };
+  const probeGraphOptions: GraphOptions = { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
   const fp32Probe = () => {
     probe ??= (async () => {
       const t = performance.now();
-      const g = buildTimeSformer(m.weights, { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true });
-      const out = await runFp32OnCpu(g, clip.video);
+      const g = buildTimeSformer(m.weights, probeGraphOptions);
+      const { out, sessionMs, runMs, bytes } = await runFp32OnCpu(g, clip.video);
       pending.referenceMs += performance.now() - t;
+      say(`fp32 probe run on the CPU EP: ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
       return { g, out };
     })();
     return probe;
@@ -425,7 +490,13 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   let headsEvidence: Promise<{ heads: number; block0RelL2: number }[]> | undefined;
   const prepared: Prepared = {
     options: o, model: m, data, video: clip.video, input: clip.input, config, pending, say, log,
-    fp32Probe,
+    fp32Probe, probeGraphOptions,
+    hasProbe: () => !!probe,
+    adoptProbe: (g, out) => {
+      if (probe) throw new Error('the fp32 probe run exists already');
+      probe = Promise.resolve({ g, out });
+    },
+    close: () => store.close(),
     headsEvidence: () => {
       headsEvidence ??= !data || !data.blocks.length ? Promise.resolve([]) : headsTried.length ? Promise.resolve(headsTried) : (async () => {
         try {
@@ -443,16 +514,16 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
       reference ??= data
         ? Promise.resolve({
           info: { kind: 'test-data', label: `test data ${basename(data.path)} (PyTorch)`, path: data.path },
-          blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data,
+          blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data, stats: [],
         })
         : (async () => {
-          stage('computing reference', 'FP32 of this model on the CPU EP');
+          if (!probe) stage('computing reference', 'FP32 of this model on the CPU EP');
           const { g, out } = await fp32Probe();
           const B = clip.video.shape[0];
           const tokens = 1 + config.numPatches * config.frames;
           return {
             info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
-            blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, tokens, config.embedDim], probs: out.get(g.probsName!)!,
+            blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, tokens, config.embedDim], probs: out.get(g.probsName!)!, stats: [],
           };
         })();
       return reference;
@@ -463,7 +534,12 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
 
 /** One run of the whole pipeline in one mode (the CLI and the extension's single runs). */
 export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {}): Promise<PipelineResult> {
-  return runMode(await prepare(o, hooks), o, hooks);
+  const p = await prepare(o, hooks);
+  try {
+    return await runMode(p, o, hooks);
+  } finally {
+    p.close();
+  }
 }
 
 /**
@@ -473,15 +549,19 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
  */
 export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
   const p = await prepare(o, hooks);
-  const reports: Report[] = [];
-  for (const choice of modes) {
-    const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${choice}.onnx`) : o.saveOnnx;
-    const mode = choice === 'minimal' ? await minimalOptions(p, o) : { layerNorm: choice };
-    const r = await runMode(p, { ...o, ...mode, saveOnnx }, hooks);
-    hooks.onResult?.(r);
-    reports.push(r.report);
+  try {
+    const reports: Report[] = [];
+    for (const choice of modes) {
+      const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${choice}.onnx`) : o.saveOnnx;
+      const mode = choice === 'minimal' ? await minimalOptions(p, o) : { layerNorm: choice };
+      const r = await runMode(p, { ...o, ...mode, saveOnnx }, hooks);
+      hooks.onResult?.(r);
+      reports.push(r.report);
+    }
+    return reports;
+  } finally {
+    p.close();
   }
-  return reports;
 }
 
 /** The realization `o` asks for, as far as it is known before an engine loads (the limits are the same for native and emulated). */
@@ -529,10 +609,13 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   const precision = o.precision ?? 'fp32';
   const layerNorm = o.layerNorm ?? 'plain';
   const overrides = o.layerNormOverrides ?? {};
-  const ref = await p.reference();
+  const B = p.video.shape[0];
+  // FP32 with a plain LayerNorm on the CPU EP builds the fp32 probe run's very graph: without test
+  // data (the probe run is the self-reference) run it once, as this mode, and keep it as both.
+  const isProbe = !p.data && !p.hasProbe() && (o.ep ?? 'cpu') === 'cpu' && sameGraph(graphOptions(config, B, o, 'fp32'), p.probeGraphOptions);
+  let ref = isProbe ? undefined : await p.reference();
   // what preparation said (reading, heads, the reference) opens this mode's log
   log.unshift(...p.log.splice(0));
-  const B = p.video.shape[0];
 
   const over = Object.keys(overrides).length;
   stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
@@ -549,14 +632,14 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
       built.set(realization, b);
       say2(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
-      return b.model;
+      return b.source;
     },
   });
   let released = false;
   try {
     const g = built.get(engine.realization)!;
     if (o.saveOnnx) {
-      fs.writeFileSync(o.saveOnnx, engine.model);
+      g.writeOnnx(o.saveOnnx);
       say2(`saved the ONNX graph as run to ${o.saveOnnx}`);
     }
     stage('running', engine.ep);
@@ -565,7 +648,8 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const t1 = performance.now();
     const out = await engine.run(feeds, dims);
     const runMs = performance.now() - t1;
-    say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}`);
+    const outputBytes = engine.outputBytes;
+    say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
     let warmRunMs: number | undefined;
     if (o.repeat && o.repeat > 0) {
       const times: number[] = [];
@@ -578,6 +662,14 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       times.sort((a, b) => a - b);
       warmRunMs = times[Math.floor(times.length / 2)];
       say2(`${o.repeat} more runs: median ${warmRunMs.toFixed(1)} ms (min ${times[0].toFixed(1)} ms)`);
+    }
+    // the outputs are ours now: free the session (weights, arena) before comparing
+    released = true;
+    await engine.release();
+    if (!ref) {
+      p.adoptProbe(g, out);
+      say2('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)');
+      ref = await p.reference();
     }
 
     stage('comparing');
@@ -601,14 +693,15 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     }
     const { readMs, headsMs, referenceMs } = p.pending;
     p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
+    const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     report.run.timings = {
       readMs, headsMs, referenceMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs,
-      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, ...(warmRunMs !== undefined ? { warmRunMs } : {}),
+      compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, ...(warmRunMs !== undefined ? { warmRunMs } : {}), peakRssBytes,
     };
+    report.run.outputBytes = outputBytes;
     say2(report.diagnosis.sentence);
-    const result = { report, model: engine.model };
-    await engine.release();
-    released = true;
+    say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`);
+    const result = { report };
     if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) await confirmMinimalFix(p, o, report, hooks, say2);
     return result;
   } finally {
@@ -680,6 +773,7 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
     const o = out.get(g.blockNames[i]);
     if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
     const d = diff(o, refBlock, C);
+    const output = tensorStats(`blocks.${i}.out`, o, ref.blockShape);
     const exposed = g.layerNorms
       .filter((l) => l.block === i)
       .flatMap((l) => [l.diff, l.mean, l.std].filter((n): n is string => !!n))
@@ -696,8 +790,9 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
       passed: d.relL2 <= tolerance,
       jump: false,
       tokenError: tokenErrors(o, refBlock, S, T, C),
-      output: tensorStats(`blocks.${i}.out`, o, ref.blockShape),
-      reference: tensorStats(`blocks.${i}.ref`, refBlock, ref.blockShape),
+      output,
+      // the same for every mode; a run that is its own reference has them already
+      reference: (ref.stats[i] ??= refBlock === o ? { ...output, name: `blocks.${i}.ref` } : tensorStats(`blocks.${i}.ref`, refBlock, ref.blockShape)),
       layerNorms: ['temporal_norm1', 'norm1', 'norm2'].map((k) => lnStats.get(`blocks.${i}.${k}`)).filter((x): x is LayerNormStats => !!x),
       exposed,
     };
@@ -731,6 +826,7 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
     createdAt: new Date().toISOString(),
     inputs: {
       weights: c.p.options.weights, ...(c.p.data ? { data: c.p.data.path } : {}), weightsFormat: c.p.model.format, weightsDtype: c.p.model.dtype,
+      weightBytes: c.p.model.weightBytes,
       reference: ref.info, input: c.p.input, model: c.p.model.source,
     },
     config,
@@ -750,4 +846,37 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
     log: c.log,
   };
   return { report, input };
+}
+
+/** A file's size, or a folder's files' (a HuggingFace checkpoint); 0 when it cannot be read (the reader says why later). */
+function sizeOf(p: string): number {
+  try {
+    const st = fs.statSync(p);
+    if (!st.isDirectory()) return st.size;
+    return fs.readdirSync(p).reduce((n, f) => n + (fs.statSync(`${p}/${f}`, { throwIfNoEntry: false })?.size ?? 0), 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether two graph options build the same graph (the config object is the same preparation's). */
+function sameGraph(a: GraphOptions, b: GraphOptions): boolean {
+  const key = (g: GraphOptions) => JSON.stringify({ ...g, config: undefined, layerNormOverrides: Object.keys(g.layerNormOverrides ?? {}).length ? g.layerNormOverrides : undefined });
+  return key(a) === key(b);
+}
+
+/**
+ * Write the ONNX graph of a finished run as one self-contained file, built again from the run's
+ * options and what the run settled (heads, realization, LayerNorm overrides, batch): the same
+ * graph, byte for byte, without keeping a copy of the model in memory between runs (Export ONNX).
+ */
+export async function saveOnnxOf(report: Report, o: PipelineOptions, file: string): Promise<void> {
+  const store = WeightStore.create({ expectBytes: sizeOf(o.weights) });
+  try {
+    const m = await openModel(o.weights, store);
+    const run = { ...o, precision: report.run.precision, layerNorm: report.run.layerNorm, layerNormOverrides: report.run.layerNormOverrides, accumulate: report.run.accumulate };
+    buildTimeSformer(m.weights, graphOptions(report.config, report.inputs.input.shape[0], run, report.run.realization)).writeOnnx(file);
+  } finally {
+    store.close();
+  }
 }

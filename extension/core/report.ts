@@ -249,11 +249,15 @@ export interface RunInfo {
    */
   timings: {
     readMs: number; headsMs: number; referenceMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number;
+    /** Peak resident memory of the process that ran the pipeline, up to the end of this mode (maxRSS). */
+    peakRssBytes?: number;
     /** Median of the repeated runs (`repeat`), without the first run's warm-up. */
     warmRunMs?: number;
   };
   /** Number of values the graph exposes beyond probabilities and block outputs. */
   extraOutputs: number;
+  /** Bytes of the outputs that left the engine in its run (from the GPU on a GPU provider). */
+  outputBytes?: number;
 }
 
 /**
@@ -304,6 +308,8 @@ export interface Report {
     data?: string;
     weightsFormat: string;
     weightsDtype: string;
+    /** Bytes of the checkpoint's weights in their own dtypes (peak memory is judged against this). */
+    weightBytes?: number;
     reference: ReferenceInfo;
     input: InputInfo;
     /** The model the weights describe (absent in Reports from before HuggingFace support). */

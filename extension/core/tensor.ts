@@ -162,15 +162,65 @@ export function halfBitsToFloat(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-export function halfBitsToFloat32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = halfBitsToFloat(src[i]);
+let halfTable: Float32Array | undefined;
+
+/** IEEE half bits -> float32, through a 65536-entry table (exact: every half is a float32). */
+export function halfBitsToFloat32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfBitsToFloat(h);
+  }
+  const t = halfTable;
+  for (let i = 0; i < src.length; i++) out[i] = t[src[i]];
   return out;
 }
 
-export function float32ToHalfArray(src: Float32Array): Uint16Array {
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = float32ToHalfBits(src[i]);
+// The array conversions below work on the float32 bit patterns (an Int32Array view of the same
+// memory, which V8 keeps in small-integer registers): integer adds do the round-to-nearest-even, so
+// 121 M weights convert in well under a second instead of calling a per-value function (the tests
+// check them bit for bit against the scalar float32ToHalfBits / halfBitsToFloat above). Subnormal
+// halves (|x| < 2^-14) are rare in weights and take a slower path: x + 0.5 rounded once to float32
+// puts the half's 10 mantissa bits at the bottom (the "magic number" conversion).
+// Measured against @petamoriken/float16 3.9.3 (Float16Array from a Float32Array, f16round per value)
+// on 20 M weights here: 2-3x faster, identical bits; so no dependency for this.
+
+const F16_MIN_NORMAL_BITS = 0x38800000; // 2^-14 as float32 bits
+const F16_OVERFLOW_BITS = 0x477ff000; // 65520: rounds to infinity in fp16
+const F32_INF_BITS = 0x7f800000;
+const F16_NORMAL_SPAN = F16_OVERFLOW_BITS - F16_MIN_NORMAL_BITS;
+
+function int32View(a: Float32Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length);
+}
+
+/** Float32 -> IEEE half bits (round to nearest even, overflow to inf, gradual underflow), whole array. */
+export function float32ToHalfArray(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  const u = int32View(src);
+  const n = src.length;
+  for (let i = 0; i < n; i++) {
+    const x = u[i];
+    const a = x & 0x7fffffff;
+    // a normal half: rebias the exponent (127 -> 15) and round the 13 dropped bits to even
+    if (((a - F16_MIN_NORMAL_BITS) >>> 0) < F16_NORMAL_SPAN) out[i] = ((x >> 16) & 0x8000) | ((a - 0x37fff001 + ((a >> 13) & 1)) >> 13);
+    else out[i] = ((x >> 16) & 0x8000) | halfBitsOutsideNormal(a, src[i]);
+  }
+  return out;
+}
+
+function halfBitsOutsideNormal(a: number, v: number): number {
+  if (a >= F16_OVERFLOW_BITS) return a > F32_INF_BITS ? 0x7e00 : 0x7c00;
+  f32[0] = Math.abs(v) + 0.5; // exact in double, rounded once to float32
+  return u32[0] - 0x3f000000;
+}
+
+/** Float32 -> bfloat16 bits (round to nearest even; NaN stays NaN), whole array. */
+export function float32ToBfloat16Array(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  const u = int32View(src);
+  const n = src.length;
+  for (let i = 0; i < n; i++) {
+    const x = u[i];
+    out[i] = (x & 0x7fffffff) > F32_INF_BITS ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >> 16) & 1)) >>> 16;
+  }
   return out;
 }
 
@@ -189,17 +239,37 @@ export function float32ToBfloat16Bits(v: number): number {
   return (rounded >>> 16) & 0xffff;
 }
 
-/** Round every value to the nearest fp16 (or bf16) value, in place; returns the array. */
-export function roundToHalfInPlace(a: Float32Array, kind: 'fp16' | 'bf16' = 'fp16'): Float32Array {
-  for (let i = 0; i < a.length; i++) {
-    if (kind === 'fp16') a[i] = halfBitsToFloat(float32ToHalfBits(a[i]));
-    else {
-      f32[0] = a[i];
-      u32[0] = float32ToBfloat16Bits(f32[0]) << 16;
-      a[i] = f32[0];
+/**
+ * Round every value to the nearest fp16 (or bf16) value, kept as float32: what a Cast to the 16-bit
+ * type and back gives. `out` may be `a` itself (in place, the default).
+ */
+export function roundToHalfInPlace(a: Float32Array, kind: 'fp16' | 'bf16' = 'fp16', out: Float32Array = a): Float32Array {
+  if (out.length !== a.length) throw new RangeError(`roundToHalfInPlace: ${out.length} outputs for ${a.length} values`);
+  const u = int32View(a);
+  const o = int32View(out);
+  const n = a.length;
+  if (kind === 'bf16') {
+    for (let i = 0; i < n; i++) {
+      const x = u[i];
+      o[i] = (x & 0x7fffffff) > F32_INF_BITS ? x | 0x400000 : ((x + 0x7fff + ((x >> 16) & 1)) >>> 16) << 16;
     }
+    return out;
   }
-  return a;
+  for (let i = 0; i < n; i++) {
+    const x = u[i];
+    const ax = x & 0x7fffffff;
+    // a normal half: keep 10 mantissa bits, rounding the 13 dropped ones to even
+    if (((ax - F16_MIN_NORMAL_BITS) >>> 0) < F16_NORMAL_SPAN) o[i] = (x & 0x80000000) | ((ax + 0xfff + ((ax >> 13) & 1)) & 0x7fffe000);
+    else o[i] = roundedOutsideNormal(x, ax, a[i]);
+  }
+  return out;
+}
+
+/** fp16 rounding of a value that is not a normal half, as float32 bits: inf, NaN, subnormal or zero. */
+function roundedOutsideNormal(x: number, ax: number, v: number): number {
+  if (ax >= F16_OVERFLOW_BITS) return ax > F32_INF_BITS ? x | 0x400000 : (x & 0x80000000) | F32_INF_BITS;
+  f32[0] = Math.fround(Math.abs(v) + 0.5) - 0.5; // a multiple of 2^-24, exact
+  return (x & 0x80000000) | u32[0];
 }
 
 export const FP16_MAX = 65504;

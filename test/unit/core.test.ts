@@ -1,5 +1,8 @@
 import { strict as assert } from 'assert';
-import { float32ToHalfBits, halfBitsToFloat, roundToHalfInPlace, Tensor, float32ToBfloat16Bits, bfloat16BitsToFloat32 } from '../../extension/core/tensor';
+import {
+  float32ToHalfBits, halfBitsToFloat, roundToHalfInPlace, Tensor, float32ToBfloat16Bits, bfloat16BitsToFloat32, float32ToHalfArray,
+  float32ToBfloat16Array, halfBitsToFloat32,
+} from '../../extension/core/tensor';
 import { LabError } from '../../extension/core/errors';
 import { diff, tensorStats, tokenErrors } from '../../extension/core/compare/metrics';
 import { explainProviderError, optimizationLevel, providerOrder, realizationFor, realizationLabel } from '../../extension/core/engine/providers';
@@ -25,6 +28,32 @@ describe('tensor: fp16 and bf16 conversions round like the hardware', () => {
     assert.ok(Math.abs(b[0] - 90000) / 90000 < 2 ** -8);
     const a = roundToHalfInPlace(Float32Array.from([300.7]), 'bf16');
     assert.equal(a[0], 300);
+  });
+  it('the whole-array conversions give the scalar ones\' bits on 4 M float32 patterns (every exponent, ties, subnormals, inf, NaN)', () => {
+    // bit patterns i * 1023 (odd stride: every exponent and low mantissa bits), both signs, and the edges
+    const n = 1 << 22;
+    const a = new Float32Array(n + 12);
+    const u = new Uint32Array(a.buffer);
+    for (let i = 0; i < n; i++) u[i] = (Math.imul(i, 1023) + (i & 1 ? 0x80000000 : 0)) >>> 0;
+    a.set([65504, 65519.99, 65520, -65520, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -14, 2 ** -14 - 2 ** -25, -0, Infinity, NaN], n);
+    const half = float32ToHalfArray(a);
+    const rounded = roundToHalfInPlace(a, 'fp16', new Float32Array(a.length));
+    const bf = float32ToBfloat16Array(a);
+    const bfRounded = roundToHalfInPlace(a, 'bf16', new Float32Array(a.length));
+    const back = halfBitsToFloat32(half);
+    const same = (x: number, y: number) => Object.is(x, y) || (Number.isNaN(x) && Number.isNaN(y));
+    let bad = 0;
+    for (let i = 0; i < a.length; i++) {
+      const h = float32ToHalfBits(a[i]);
+      const isNaN = Number.isNaN(a[i]);
+      if (isNaN ? (half[i] & 0x7c00) !== 0x7c00 || !(half[i] & 0x3ff) : half[i] !== h) bad++;
+      if (!same(rounded[i], halfBitsToFloat(h)) || !same(back[i], halfBitsToFloat(half[i]))) bad++;
+      const b = float32ToBfloat16Bits(a[i]);
+      if (bf[i] !== b || !same(bfRounded[i], bfloat16BitsToFloat32(Uint16Array.of(b))[0])) bad++;
+    }
+    assert.equal(bad, 0);
+    assert.deepEqual([...rounded.subarray(n, n + 4)], [65504, 65504, Infinity, -Infinity]);
+    assert.ok(Object.is(rounded[n + 9], -0), 'the sign of zero is kept');
   });
   it('checks the size against the shape at construction', () => {
     assert.throws(() => new Tensor('float32', [2, 3], new Float32Array(5)), (e: unknown) => e instanceof LabError && e.code === 'BAD_TENSOR');

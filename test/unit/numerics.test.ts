@@ -237,9 +237,15 @@ describe('numerics: the ONNX model for TensorRT', function () {
     for (const mm of PEER_NAMES.MatMul.filter((n) => /blocks\.(\d|1[01])\//.test(n))) assert.ok(names.has(mm), mm);
     const graph = onnx.ModelProto.decode(x.model).graph!;
     assert.ok(!graph.node!.some((n) => n.opType === 'Cast'), 'no emulation casts');
-    const e = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => x.model });
+    // the file export-onnx writes: self-contained, the weights inline
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-trt-'));
+    const file = path.join(dir, 'd1.onnx');
+    x.write(file);
+    p.close();
+    const e = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => file });
     const out = await e.run({ video: p.video.data }, { video: [...p.video.shape] });
     await e.release();
+    fs.rmSync(dir, { recursive: true, force: true });
     assert.ok(diff(out.get('probs')!, p.data!.probs.data).relL2 <= 1e-5, 'FP32 as exported matches the official model');
   });
   it('decomposed: the trtexec line names the nine exported ops of each fixed LayerNorm', async () => {

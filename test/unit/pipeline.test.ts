@@ -10,6 +10,7 @@ import { runPipeline } from '../../extension/core/pipeline';
 import { LabError } from '../../extension/core/errors';
 import { LAYERNORM_MODES, type LayerNormMode, type PipelineOptions, type Report } from '../../extension/core/report';
 import { createEngine } from '../../extension/core/engine/session';
+import { LN_STAT_FIELDS } from '../../extension/core/model/timesformer';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const fx = (name: string) => ({ weights: path.join(FIX, `${name}.pyth`), data: path.join(FIX, `${name}_test_data.p`) });
@@ -258,5 +259,45 @@ describe('pipeline: one preparation for many modes, and runs without test data',
     assert.equal(r.inputs.input.label, 'synthetic clip (seed 3)');
     assert.equal(r.config.headsSource, 'assumed');
     assert.ok(r.blocks.every((b) => b.relL2 === 0) && r.probs.relL2 === 0, 'the same graph on the same EP gives the same numbers');
+  });
+});
+
+describe('pipeline: what a run costs, and what it does not do twice', function () {
+  it('FP32 on the CPU without test data is its own reference: one engine, no second run of the same graph', async () => {
+    const stages: string[] = [];
+    const logs: string[] = [];
+    const r = (await runPipeline({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp32', heads: 4 }, { onProgress: (s) => stages.push(s), log: (l) => logs.push(l) })).report;
+    assert.ok(!stages.includes('computing reference'), stages.join(', '));
+    assert.equal(logs.filter((l) => /session ready/.test(l)).length, 1, 'one CPU session');
+    assert.ok(logs.includes('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)'));
+    assert.equal(r.inputs.reference.kind, 'self');
+    assert.ok(r.blocks.every((b) => b.relL2 === 0 && b.layerNorms.length === 3), 'compared with itself; LayerNorm statistics from its probes');
+    assert.deepEqual({ ...r.blocks[3].reference, name: '' }, { ...r.blocks[3].output, name: '' });
+    assert.equal(r.blocks[3].reference.name, 'blocks.3.ref');
+  });
+  it('FP16 without test data computes the reference once for all modes, in one CPU run whose outputs are the blocks, the probabilities and the LayerNorm statistics', async () => {
+    const logs: string[] = [];
+    const { runModes } = await import('../../extension/core/pipeline');
+    const reports = await runModes({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp16', heads: 4, confirmMinimalFix: false }, ['plain', 'fp32'], { log: (l) => logs.push(l) });
+    const graphs = logs.filter((l) => /^graph: /.test(l));
+    assert.equal(logs.filter((l) => l === '[computing reference] FP32 of this model on the CPU EP').length, 1);
+    // 12 blocks, the probabilities, and per LayerNorm (3 per block and the final one) its statistics and channel maxima
+    assert.equal(logs.filter((l) => /^fp32 probe run on the CPU EP: 87 outputs \(0\.4 MiB\), session \d+ ms, run \d+ ms$/.test(l)).length, 1, logs.join('\n'));
+    assert.equal(graphs.length, 2, 'graph lines are the modes\' engines');
+    assert.ok(reports[0].run.timings.referenceMs > 0 && reports[1].run.timings.referenceMs === 0);
+    assert.equal(reports[0].diagnosis.firstBadBlock, 4);
+    assert.equal(reports[1].diagnosis.verdict, 'pass');
+  });
+  it('the Report gives the peak memory, the checkpoint\'s weight bytes and the bytes that left the engine', async () => {
+    const r = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain' });
+    const C = r.config.embedDim;
+    const tokens = 1 + r.config.numPatches * r.config.frames;
+    assert.equal(r.inputs.weightBytes, r.config.params * 4, 'float32 checkpoint');
+    // the block outputs, the probabilities, and per LayerNorm (3 per block and the final one) its statistics and channel maxima
+    const depth = r.config.depth;
+    const expected = depth * tokens * C * 4 + r.config.numClasses * 4 + (3 * depth + 1) * (LN_STAT_FIELDS.length + C) * 4;
+    assert.equal(r.run.outputBytes, expected);
+    const peak = r.run.timings.peakRssBytes!;
+    assert.ok(peak > 50 * 2 ** 20 && peak === Math.round(peak), `${peak}`);
   });
 });

@@ -135,13 +135,16 @@ export function tensorStats(name: string, a: Float32Array, shape: readonly numbe
   const C = shape.length ? shape[shape.length - 1] : 1;
   let channelMaxAbs: number[] | undefined;
   if (withChannels && C > 1 && a.length % C === 0) {
-    channelMaxAbs = new Array<number>(C).fill(0);
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i];
-      const av = Number.isFinite(v) ? Math.abs(v) : 0; // inf/NaN are counted apart
-      const c = i % C;
-      if (av > channelMaxAbs[c]) channelMaxAbs[c] = av;
+    // row by row (no modulo per value), into a typed array
+    const ch = new Float64Array(C);
+    for (let o = 0; o < a.length; o += C) {
+      for (let c = 0; c < C; c++) {
+        const v = a[o + c];
+        const av = Number.isFinite(v) ? Math.abs(v) : 0; // inf/NaN are counted apart
+        if (av > ch[c]) ch[c] = av;
+      }
     }
+    channelMaxAbs = Array.from(ch);
   }
   return {
     name,
@@ -154,7 +157,7 @@ export function tensorStats(name: string, a: Float32Array, shape: readonly numbe
     nanCount: nan,
     infCount: inf,
     overFp16: over,
-    histogram: histogram(a),
+    histogram: n ? histogram(a, 32, mn, mx) : histogram(a), // the finite range is known: one pass fewer
     channelMaxAbs,
   };
 }

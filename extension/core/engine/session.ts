@@ -45,8 +45,11 @@ export interface EngineRequest {
   trtCacheDir?: string;
   /** Identifies weights + options (hash) for the TensorRT engine cache. */
   cacheKey?: string;
-  /** Builds the model bytes for a realization (the graph differs between emulated, native and TensorRT). */
-  buildModel: (r: Realization, ep: EpName) => Uint8Array;
+  /**
+   * Builds the model for a realization (the graph differs between emulated, native and TensorRT):
+   * its path (a model whose weights are external data next to it) or its bytes.
+   */
+  buildModel: (r: Realization, ep: EpName) => string | Uint8Array;
   log?: (line: string) => void;
   /** Whether the graphs carry LayerNorm statistics outputs (default true); see optimizationLevel(). */
   probes?: boolean;
@@ -62,21 +65,46 @@ export interface Engine {
   session: ortTypes.InferenceSession;
   fallbacks: Fallback[];
   cache: 'none' | 'built' | 'reused';
-  model: Uint8Array;
   sessionMs: number;
   buildGraphMs: number;
+  /** Bytes of the outputs the last run() returned: what left the engine (from the GPU, on a GPU provider). */
+  outputBytes: number;
   run(feeds: Record<string, Float32Array | { data: Float32Array; dims: number[] }>, dims: Record<string, number[]>): Promise<Map<string, Float32Array>>;
   release(): Promise<void>;
 }
 
-function sessionOptions(ep: EpName, req: EngineRequest, realization: Realization): { opts: ortTypes.InferenceSession.SessionOptions; cache: 'none' | 'built' | 'reused' } {
+/**
+ * CPU sessions here run once. Prepacking (MLAS copies every MatMul weight into its GEMM layout when
+ * the session is created) then costs more than it saves: measured on the full-size fp32 graph here,
+ * session 0.96 s with it, 0.32 s without, the run the same within noise; and without it the weights
+ * stay in the mapped external-data file instead of a second, packed copy. The memory arena exists
+ * to reuse blocks across runs; without it the one run peaks 90-190 MB lower (0.79 vs 0.88 GB).
+ */
+const CPU_SESSION: ortTypes.InferenceSession.SessionOptions = { enableCpuMemArena: false, extra: { 'session.disable_prepacking': '1' } };
+
+/**
+ * WebGPU outputs stay on the GPU ('gpu-buffer') and are read back one by one with getData(): the
+ * bytes cross once, into the array the pipeline keeps, instead of into onnxruntime's CPU tensors
+ * and then a second copy for JavaScript (at full size: the 55 MiB of block outputs, held twice at the
+ * end of the run). TIMESFORMER_LAB_GPU_OUTPUTS=cpu turns it off; a binding that refuses it falls
+ * back to CPU outputs with the reason in the log.
+ */
+function outputsOnGpu(ep: EpName): boolean {
+  return ep === 'webgpu' && process.env.TIMESFORMER_LAB_GPU_OUTPUTS !== 'cpu';
+}
+
+function sessionOptions(
+  ep: EpName, req: EngineRequest, realization: Realization, gpuOutputs = false,
+): { opts: ortTypes.InferenceSession.SessionOptions; cache: 'none' | 'built' | 'reused' } {
   const base: ortTypes.InferenceSession.SessionOptions = {
     graphOptimizationLevel: optimizationLevel(realization, req.layerNormModes ?? [req.layerNorm], req.probes ?? true),
     logSeverityLevel: 3,
   };
   const deviceId = req.deviceId ?? 0;
-  if (ep === 'cpu') return { opts: { ...base, executionProviders: ['cpu'] }, cache: 'none' };
-  if (ep === 'webgpu') return { opts: { ...base, executionProviders: [{ name: 'webgpu' }] }, cache: 'none' };
+  if (ep === 'cpu') return { opts: { ...base, executionProviders: ['cpu'], ...CPU_SESSION }, cache: 'none' };
+  if (ep === 'webgpu') {
+    return { opts: { ...base, executionProviders: [{ name: 'webgpu' }], ...(gpuOutputs ? { preferredOutputLocation: 'gpu-buffer' as const } : {}) }, cache: 'none' };
+  }
   if (ep === 'cuda') return { opts: { ...base, executionProviders: [{ name: 'cuda', deviceId }] }, cache: 'none' };
   // TensorRT. The Node binding passes only deviceId to the provider; the TensorRT EP reads the rest
   // of its options from ORT_TENSORRT_* environment variables, which this process (the worker) sets.
@@ -109,7 +137,7 @@ function sessionOptions(ep: EpName, req: EngineRequest, realization: Realization
 /** Create a session on the first provider of the request's order that loads; record why others did not. */
 export async function createEngine(req: EngineRequest): Promise<Engine> {
   const fallbacks: Fallback[] = [];
-  const models = new Map<Realization, { bytes: Uint8Array; ms: number }>();
+  const models = new Map<Realization, { source: string | Uint8Array; ms: number }>();
   for (const ep of providerOrder(req.ep)) {
     const forced = req.forceUnavailable?.[ep];
     if (forced) {
@@ -121,17 +149,32 @@ export async function createEngine(req: EngineRequest): Promise<Engine> {
     let m = models.get(realization);
     if (!m) {
       const t0 = performance.now();
-      const bytes = req.buildModel(realization, ep);
-      m = { bytes, ms: performance.now() - t0 };
+      const source = req.buildModel(realization, ep);
+      m = { source, ms: performance.now() - t0 };
       models.set(realization, m);
     }
-    const { opts, cache } = sessionOptions(ep, req, realization);
+    const source = m.source;
+    const open = async (gpuOutputs: boolean) => {
+      const { opts, cache } = sessionOptions(ep, req, realization, gpuOutputs);
+      const session = typeof source === 'string' ? await ort().InferenceSession.create(source, opts) : await ort().InferenceSession.create(source, opts);
+      return { session, cache };
+    };
     const t0 = performance.now();
     try {
-      const session = await ort().InferenceSession.create(m.bytes, opts);
+      let gpuOutputs = outputsOnGpu(ep);
+      let opened: Awaited<ReturnType<typeof open>>;
+      try {
+        opened = await open(gpuOutputs);
+      } catch (e) {
+        if (!gpuOutputs) throw e;
+        // a provider that loads may still refuse GPU-resident outputs: try once with CPU outputs
+        gpuOutputs = false;
+        req.log?.(`${ep}: outputs on the CPU (GPU-resident outputs refused: ${explainProviderError(ep, e instanceof Error ? e.message : String(e))})`);
+        opened = await open(false);
+      }
       const sessionMs = performance.now() - t0;
-      req.log?.(`${ep}: session ready in ${sessionMs.toFixed(0)} ms (${realization})`);
-      return makeEngine(ep, realization, session, fallbacks, cache, m.bytes, sessionMs, m.ms);
+      req.log?.(`${ep}: session ready in ${sessionMs.toFixed(0)} ms (${realization}${gpuOutputs ? ', outputs read back from the GPU one by one' : ''})`);
+      return makeEngine(ep, realization, opened.session, fallbacks, opened.cache, sessionMs, m.ms, gpuOutputs ? () => open(false).then((o) => o.session) : undefined, req.log);
     } catch (e) {
       const reason = explainProviderError(ep, e instanceof Error ? e.message : String(e));
       if (ep === 'cpu') throw new LabError('ENGINE_FAILED', `the CPU engine could not be built: ${reason}`, undefined, { cause: e });
@@ -142,12 +185,17 @@ export async function createEngine(req: EngineRequest): Promise<Engine> {
   throw new LabError('PROVIDER_UNAVAILABLE', `no execution provider could be loaded: ${fallbacks.map((f) => `${f.ep}: ${f.reason}`).join('; ')}`);
 }
 
+/**
+ * `reopenWithCpuOutputs`: given when the session leaves its outputs on the GPU; used if reading
+ * them back fails (the run is then repeated once with CPU outputs).
+ */
 function makeEngine(
   ep: EpName, realization: Realization, session: ortTypes.InferenceSession, fallbacks: Fallback[],
-  cache: 'none' | 'built' | 'reused', model: Uint8Array, sessionMs: number, buildGraphMs: number,
+  cache: 'none' | 'built' | 'reused', sessionMs: number, buildGraphMs: number,
+  reopenWithCpuOutputs?: () => Promise<ortTypes.InferenceSession>, log?: (line: string) => void,
 ): Engine {
   return {
-    ep, realization, session, fallbacks, cache, model, sessionMs, buildGraphMs,
+    ep, realization, session, fallbacks, cache, sessionMs, buildGraphMs, outputBytes: 0,
     async run(feeds, dims) {
       const O = ort();
       const f: Record<string, ortTypes.Tensor> = {};
@@ -155,17 +203,32 @@ function makeEngine(
         const data = v instanceof Float32Array ? v : v.data;
         f[k] = new O.Tensor('float32', data, dims[k]);
       }
-      const out = await session.run(f);
+      const out = await this.session.run(f);
       const res = new Map<string, Float32Array>();
-      for (const [k, t] of Object.entries(out)) {
-        if (t.type !== 'float32') throw new LabError('ENGINE_FAILED', `output ${k} has type ${t.type}, expected float32`);
-        res.set(k, t.data as Float32Array);
-        t.dispose?.();
+      let bytes = 0;
+      try {
+        for (const [k, t] of Object.entries(out)) {
+          if (t.type !== 'float32') throw new LabError('ENGINE_FAILED', `output ${k} has type ${t.type}, expected float32`);
+          // GPU-resident outputs are read back here, one at a time, and their GPU buffers freed
+          const data = (t.location === 'cpu' || t.location === 'cpu-pinned' ? t.data : await t.getData(true)) as Float32Array;
+          res.set(k, data);
+          bytes += data.byteLength;
+          if (t.location === 'cpu' || t.location === 'cpu-pinned') t.dispose?.();
+        }
+      } catch (e) {
+        for (const t of Object.values(out)) t.dispose?.();
+        if (e instanceof LabError || !reopenWithCpuOutputs) throw e;
+        log?.(`${ep}: reading the outputs back from the GPU failed (${e instanceof Error ? e.message : String(e)}); running again with CPU outputs`);
+        await this.session.release();
+        this.session = await reopenWithCpuOutputs();
+        reopenWithCpuOutputs = undefined;
+        return this.run(feeds, dims);
       }
+      this.outputBytes = bytes;
       return res;
     },
     async release() {
-      await session.release();
+      await this.session.release();
     },
   };
 }

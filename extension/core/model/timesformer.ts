@@ -25,13 +25,25 @@
  * ReduceMean`, `.../ReduceMean_1`, `.../LayerNormalization`), so a trtexec `--layerPrecisions`
  * line written for the user's own export applies to ours.
  */
+import * as fs from 'fs';
 import { LabError } from '../errors';
 import type { Accumulate, LayerNormMode, ModelConfig, Precision, Realization } from '../report';
 import { FP16_MAX, roundToHalfInPlace } from '../tensor';
-import { ElemType, OnnxGraphBuilder, type AttrValue, type ElemTypeCode } from './onnx-builder';
+import { ElemType, OnnxGraphBuilder, writeOnnxFile, type AttrValue, type ElemTypeCode } from './onnx-builder';
 import { accumulates16, FP32_ACCUMULATED_OPS } from './realization';
+import { transpose2d, WeightStore, type StoredKind } from './weight-store';
 
-export type Weights = ReadonlyMap<string, Float32Array>;
+/**
+ * The weights by key without the checkpoint's prefix (`blocks.0.attn.qkv.weight`): float32 arrays in
+ * memory (the initializers are then inline), or a WeightStore (external data; the pipeline's way).
+ */
+export type Weights = ReadonlyMap<string, Float32Array> | WeightStore;
+
+/** Which part of a weight an initializer holds: all of it, all of it transposed from (rows, cols), or elements [start, end). */
+interface WeightLayout {
+  transpose?: readonly [rows: number, cols: number];
+  range?: readonly [start: number, end: number];
+}
 
 export interface GraphOptions {
   config: ModelConfig;
@@ -96,7 +108,12 @@ export interface LayerNormTensors {
 }
 
 export interface BuiltGraph {
+  /** The encoded model; with a WeightStore its initializers point at the store's files. */
   model: Uint8Array;
+  /** What onnxruntime loads: the model's path in the store's folder, or the model bytes. */
+  source: string | Uint8Array;
+  /** Write the model as one self-contained .onnx file (weights inline, streamed from the store). */
+  writeOnnx(file: string): void;
   inputName: string;
   probsName: string | null;
   blockNames: string[];
@@ -115,6 +132,15 @@ interface Ctx {
 }
 
 const F32: Ctx = { t: ElemType.FLOAT, emulate: null };
+
+/**
+ * Whether the graph takes a checkpoint weight transposed: nn.Linear weights (out, in) become
+ * MatMul's (in, out) (see linear()). A WeightStore filled with this layout serves them without a
+ * transpose per graph.
+ */
+export function takesTransposed(key: string): boolean {
+  return /(^|\.)(qkv|proj|temporal_fc|fc1|fc2|head)\.weight$/.test(key) && !key.startsWith('patch_embed.');
+}
 
 /** The engine's own LayerNorm tensors the statistics look at, with their element type. */
 interface LnInternals {
@@ -232,13 +258,23 @@ class TimeSformerGraph {
     return x;
   }
 
-  /** A weight as an initializer in the region's representation. */
-  private weight(key: string, ctx: Ctx, dims?: readonly number[], transform?: (a: Float32Array) => Float32Array): string {
+  /**
+   * A weight as an initializer in the region's representation (fp16 bits, or fp32 rounded to fp16
+   * when emulating). From a WeightStore: external data, converted once per call and shared by every
+   * graph that asks for the same form; from memory: inline bytes.
+   */
+  private weight(key: string, ctx: Ctx, dims?: readonly number[], layout: WeightLayout = {}, name = key): string {
+    const kind: StoredKind = ctx.t === ElemType.FLOAT16 ? 'f16' : ctx.t === ElemType.BFLOAT16 ? 'bf16' : ctx.emulate === 'fp16' ? 'f32.f16' : ctx.emulate === 'bf16' ? 'f32.bf16' : 'f32';
+    if (this.w instanceof WeightStore) {
+      if (!this.w.has(key)) throw new LabError('MISSING_WEIGHTS', `missing weight ${key}`);
+      const ref = this.w.ref(key, { transposed: !!layout.transpose, kind, range: layout.range });
+      return this.g.externalInit(name, dims ?? [ref.length / (ctx.t === ElemType.FLOAT ? 4 : 2)], ctx.t, ref);
+    }
     const src = this.w.get(key);
     if (!src) throw new LabError('MISSING_WEIGHTS', `missing weight ${key}`);
-    let v = transform ? transform(src) : src;
-    if (ctx.emulate) v = roundToHalfInPlace(v === src ? Float32Array.from(src) : v, ctx.emulate);
-    return this.g.floatInit(key, dims ?? [v.length], v, ctx.t);
+    let v = layout.transpose ? transpose2d(src, ...layout.transpose) : layout.range ? src.slice(...layout.range) : src;
+    if (ctx.emulate) v = roundToHalfInPlace(v, ctx.emulate, v === src ? new Float32Array(v.length) : v);
+    return this.g.floatInit(name, dims ?? [v.length], v, ctx.t);
   }
 
   private scalar(v: number, ctx: Ctx): string {
@@ -279,7 +315,7 @@ class TimeSformerGraph {
       // fp32 accumulation: fp16 operands (the weights stay fp16 initializers) cast up, the bias
       // added in fp32 (a GEMM's epilogue), one rounding to fp16
       const fp32 = ctx.t === ElemType.FLOAT16 && (this.up32('Gemm') || this.up32('MatMul'));
-      const WT = this.weight(`${key}.weight`, ctx, [inDim, outDim], (w) => transpose2d(w, outDim, inDim));
+      const WT = this.weight(`${key}.weight`, ctx, [inDim, outDim], { transpose: [outDim, inDim] });
       const b = this.weight(`${key}.bias`, ctx, [outDim]);
       const up = (t: string) => (fp32 ? this.g.op('Cast', [t], { to: ElemType.FLOAT }) : t);
       const y = this.g.op('Add', [this.g.op('MatMul', [up(x), up(WT)]), up(b)]); // (..., out)
@@ -490,11 +526,10 @@ class TimeSformerGraph {
       return this.transpose(this.reshape(y, [B * T, C, S]), [0, 2, 1]);
     });
     // position embedding (spatial) then time embedding, as the official forward_features
-    const pos = this.w.get('pos_embed')!;
-    const posPatch = this.weight('pos_embed', ctx, [1, S, C], () => pos.slice(C));
+    const posPatch = this.weight('pos_embed', ctx, [1, S, C], { range: [C, (S + 1) * C] });
     const posCls = g.scoped('cls', () => {
       const clsTok = this.weight('cls_token', ctx, [1, 1, C]);
-      const pos0 = g.floatInit('pos_embed.cls', [1, 1, C], ctx.emulate ? roundToHalfInPlace(pos.slice(0, C), ctx.emulate) : pos.slice(0, C), ctx.t);
+      const pos0 = this.weight('pos_embed', ctx, [1, 1, C], { range: [0, C] }, 'pos_embed.cls');
       const c = this.r('Add', [clsTok, pos0], ctx);
       return B === 1 ? c : g.op('Expand', [c, g.ints([B, 1, C])]);
     });
@@ -524,8 +559,14 @@ class TimeSformerGraph {
       }
     }
     const model = g.encode('timesformer', describe(this.o));
+    const store = this.w instanceof WeightStore ? this.w : undefined;
     return {
       model,
+      source: store ? store.saveModel(model) : model,
+      writeOnnx: (file) => {
+        if (store) writeOnnxFile(file, model, (ref, at, dst) => store.readRef(ref, at, dst));
+        else fs.writeFileSync(file, model);
+      },
       inputName: video,
       probsName,
       blockNames,
@@ -535,16 +576,6 @@ class TimeSformerGraph {
       extraOutputs: g.outputs.map((x) => x.name!).filter((n) => n !== probsName && !/^blocks\.\d+\.out$/.test(n)),
     };
   }
-}
-
-/** (rows, cols) row-major -> (cols, rows). */
-function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = a[o + c];
-  }
-  return out;
 }
 
 function baseName(x: string): string {

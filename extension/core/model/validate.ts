@@ -4,11 +4,12 @@
  * an FP16 overflow; all-NaN weights are not the test data's fault) or a stack trace.
  *
  * The pipeline calls these in one line each:
- *   loadModel:   loadModelWeights(entries, base, file, loadMany) — only the weights the graph uses, checked finite
+ *   loadModel, openModel: streamModelWeights(entries, base, file, sink, loadMany) — only the weights the graph
+ *                uses, checked finite, one at a time
  *   detectHeads: headCandidatesFor(base.embedDim, file)       — a typed error when there is nothing to try
  */
 import { LabError } from '../errors';
-import { findNonFinite, unravelIndex, type Tensor } from '../tensor';
+import { DTYPE_SIZE, findNonFinite, unravelIndex, type Tensor } from '../tensor';
 import type { ModelConfig } from '../report';
 import { BLOCK_PARAMS, TOP_PARAMS, headCandidates, type WeightEntry } from './config';
 
@@ -41,38 +42,52 @@ export function checkModelSizes(base: BaseConfig, file: string, headOptional = f
  * Refuse NaN or infinite weights, naming the first tensor and element, and how many tensors are
  * affected: the run would otherwise blame FP16 (or the test data) for them.
  */
-export function checkFiniteWeights(weights: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, file: string): void {
-  let first: { key: string; index: number; value: number; count: number } | undefined;
-  let tensors = 0;
-  let values = 0;
-  for (const [key, a] of weights) {
+class FiniteCheck {
+  private first: { key: string; shape?: readonly number[]; index: number; value: number; count: number } | undefined;
+  private tensors = 0;
+  private values = 0;
+  private total = 0;
+  /** Whether `a` is all finite. */
+  add(key: string, a: Float32Array, shape?: readonly number[]): boolean {
+    this.total += a.length;
     const nf = findNonFinite(a);
-    if (!nf) continue;
-    tensors++;
-    values += nf.count;
-    first ??= { key, ...nf };
+    if (!nf) return true;
+    this.tensors++;
+    this.values += nf.count;
+    this.first ??= { key, shape, ...nf };
+    return false;
   }
-  if (!first) return;
-  const all = values === [...weights.values()].reduce((s, a) => s + a.length, 0);
-  const where = `${first.key}[${unravelIndex(first.index, shapes.get(first.key) ?? [first.index + 1]).join(', ')}]`;
-  throw new LabError(
-    'NON_FINITE',
-    all
-      ? `every weight is NaN or infinite (first: ${where} = ${first.value}): the checkpoint is broken, not the precision`
-      : `${where} is ${first.value} (${values.toLocaleString('en-US')} non-finite value(s) in ${tensors} tensor(s)): the checkpoint is broken, not the precision`,
-    file,
-  );
+  throwIfAny(file: string): void {
+    const { first, tensors, values } = this;
+    if (!first) return;
+    const all = values === this.total;
+    const where = `${first.key}[${unravelIndex(first.index, first.shape ?? [first.index + 1]).join(', ')}]`;
+    throw new LabError(
+      'NON_FINITE',
+      all
+        ? `every weight is NaN or infinite (first: ${where} = ${first.value}): the checkpoint is broken, not the precision`
+        : `${where} is ${first.value} (${values.toLocaleString('en-US')} non-finite value(s) in ${tensors} tensor(s)): the checkpoint is broken, not the precision`,
+      file,
+    );
+  }
 }
 
 /** Loads several weights at once, so that storages they share are read (inflated) once (Checkpoint.loadMany). */
 export type LoadMany = (entries: readonly WeightEntry[]) => Promise<Tensor[]>;
 
 /**
- * Read the weights the graph uses (nothing else in the state dict is read) as float32, checked
- * finite. `entries` are the weights under the official names (config.normalizeKeys, or a
- * HuggingFace mapping); a model without a classifier has no `head.*`.
+ * Read the weights the graph uses (nothing else in the state dict is read; `entries` are the
+ * weights under the official names: config.normalizeKeys, or a HuggingFace mapping; a model
+ * without a classifier has no `head.*`), without holding the model: each is read, converted to
+ * float32, checked finite and handed to `sink` (which may keep it, or write it in the background:
+ * its promise is awaited one weight later), then dropped. One read ahead and one write behind keep the file,
+ * the conversion and the sink busy together. Returns the dominant dtype and the weights' bytes in
+ * the checkpoint's own dtypes.
  */
-export async function loadModelWeights(entries: ReadonlyMap<string, WeightEntry>, base: BaseConfig, file: string, loadMany?: LoadMany): Promise<{ weights: Map<string, Float32Array>; dtype: string }> {
+export async function streamModelWeights(
+  entries: ReadonlyMap<string, WeightEntry>, base: BaseConfig, file: string,
+  sink: (key: string, shape: readonly number[], data: Float32Array) => unknown, loadMany?: LoadMany,
+): Promise<{ dtype: string; bytes: number }> {
   const headless = base.numClasses === 0;
   checkModelSizes(base, file, headless);
   const keys = modelKeys(base.depth).filter((k) => !(headless && k.startsWith('head.')));
@@ -81,19 +96,34 @@ export async function loadModelWeights(entries: ReadonlyMap<string, WeightEntry>
     if (!e) throw new LabError('MISSING_WEIGHTS', `missing weight ${k}`, file);
     return e;
   });
-  const tensors = loadMany ? await loadMany(list) : await Promise.all(list.map((e) => e.load()));
-  const weights = new Map<string, Float32Array>();
-  const shapes = new Map<string, readonly number[]>();
+  const quiet = <T>(p: Promise<T>) => {
+    p.catch(() => undefined); // awaited below; a failure surfaces there, not as an unhandled rejection
+    return p;
+  };
+  // one at a time: a storage two weights share is read twice rather than the model held whole
+  const load = (i: number) => quiet(loadMany ? loadMany([list[i]]).then((t) => t[0]) : list[i].load());
+  const finite = new FiniteCheck();
   const counts = new Map<string, number>();
-  keys.forEach((k, i) => {
-    const t = tensors[i];
-    weights.set(k, t.toFloat32());
-    shapes.set(k, t.shape);
+  let bytes = 0;
+  let next = list.length ? load(0) : undefined;
+  let written: Promise<unknown> = Promise.resolve();
+  for (let i = 0; i < list.length; i++) {
+    const t = await next!;
+    next = i + 1 < list.length ? load(i + 1) : undefined;
+    const a = t.toFloat32();
+    // past a non-finite weight the rest is only read for the count the error gives
+    if (finite.add(keys[i], a, t.shape)) {
+      const w = quiet(Promise.resolve(sink(keys[i], t.shape, a)));
+      await written;
+      written = w;
+    }
     counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
-  });
-  checkFiniteWeights(weights, shapes, file);
+    bytes += t.size * DTYPE_SIZE[t.dtype];
+  }
+  await written;
+  finite.throwIfAny(file);
   const dtype = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-  return { weights, dtype };
+  return { dtype, bytes };
 }
 
 /** Head counts to try for detection; none (a model narrower than 8 per head) is a typed error, not `Reduce of empty array`. */

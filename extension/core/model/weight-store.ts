@@ -1,0 +1,432 @@
+/**
+ * The weights of one pipeline call, on disk, in the layouts and element types the graphs use, so
+ * that onnxruntime loads them as external data (it maps the files) and this process keeps no copy.
+ *
+ * Why: an ONNX model with its weights inline is built as one 486 MB buffer (full size), which
+ * onnxruntime parses into a second copy and turns into a third (its tensors), while the float32
+ * weights the graph was built from are a fourth. Measured on the full-size model here (CPU EP,
+ * fp32, one session): peak RSS 1.54 GB from a buffer, 0.88 GB from external data, and 87 MB after
+ * the session is created when weights are not prepacked (they stay mapped until the run touches
+ * them). See docs/benchmarks.md, "End to end".
+ *
+ * Layout: every weight is written once as float32 when the checkpoint is read, in the layout the
+ * graph wants (nn.Linear weights transposed to (in, out) for MatMul). Each other element type a
+ * graph asks for (fp16 or bf16 bits, or float32 rounded to fp16/bf16 for the CPU emulation) is
+ * derived from those bytes on first use, into its own file, and reused by every later graph of the
+ * same call (five LayerNorm modes share one fp16 file). A slice (pos_embed's class-token row) is an
+ * offset into the same bytes, not a copy.
+ *
+ * The folder is removed by close(); on exit; and, for a process that was killed, by the next store
+ * created on this machine (folders of processes that no longer exist).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { LabError } from '../errors';
+import { float32ToBfloat16Array, float32ToHalfArray, roundToHalfInPlace } from '../tensor';
+
+/**
+ * How a weight's values are stored: 'f32' as read; 'f16' / 'bf16' as 16-bit bits; 'f32.f16' /
+ * 'f32.bf16' as float32 values rounded to fp16 / bf16 (the emulated graphs' weights).
+ */
+export type StoredKind = 'f32' | 'f16' | 'bf16' | 'f32.f16' | 'f32.bf16';
+
+/** Where an initializer's bytes are: a file of the store's folder, relative to a model saved there. */
+export interface ExternalRef {
+  location: string;
+  offset: number;
+  length: number;
+}
+
+interface Entry {
+  kind: StoredKind;
+  offset: number;
+  bytes: number;
+}
+
+interface Source {
+  shape: readonly number[];
+  /** Stored as (cols, rows) of the (rows, cols) original (shape[0] rows). */
+  transposed: boolean;
+}
+
+const FILES: Record<StoredKind, string> = {
+  f32: 'weights.f32.bin', f16: 'weights.f16.bin', bf16: 'weights.bf16.bin', 'f32.f16': 'weights.f32-rounded-f16.bin', 'f32.bf16': 'weights.f32-rounded-bf16.bin',
+};
+const ELEM_BYTES: Record<StoredKind, number> = { f32: 4, f16: 2, bf16: 2, 'f32.f16': 4, 'f32.bf16': 4 };
+/** Entries start on 64 KiB boundaries: onnxruntime maps external data whose offset is a multiple of the allocation granularity. */
+const ALIGN = 1 << 16;
+/** Elements converted per read/convert/write step when deriving a kind. */
+const CHUNK = 1 << 20;
+const PREFIX = 'tsf-lab-w-';
+
+const open = new Set<WeightStore>();
+let exitHook = false;
+
+export interface WeightStoreOptions {
+  /** Parent folder (default: see defaultParent()). */
+  parent?: string;
+  /** About how many bytes the weights are (the checkpoint's size): picks a parent with room for them. */
+  expectBytes?: number;
+}
+
+/**
+ * Where the folder goes: $TIMESFORMER_LAB_WEIGHTS_DIR; else /dev/shm when it is a writable memory
+ * file system with room for three times the weights (writing there cost 0.3 s of CPU per 486 MB
+ * here, against 0.95 s on the ext4 disk: no journal, no writeback); else the OS temporary folder.
+ * Containers often give /dev/shm 64 MB: then it is not used.
+ */
+export function defaultParent(expectBytes = 0): string {
+  const env = process.env.TIMESFORMER_LAB_WEIGHTS_DIR;
+  if (env) return env;
+  const shm = '/dev/shm';
+  try {
+    const st = fs.statfsSync(shm);
+    const free = Number(st.bavail) * Number(st.bsize);
+    fs.accessSync(shm, fs.constants.W_OK);
+    if (free >= Math.max(3 * expectBytes, 256 * 2 ** 20)) return shm;
+  } catch {
+    /* no /dev/shm (macOS, Windows), or not writable */
+  }
+  return os.tmpdir();
+}
+
+export class WeightStore {
+  readonly dir: string;
+  private readonly fds = new Map<StoredKind, { fd: number; size: number }>();
+  private readonly sources = new Map<string, Source>();
+  private readonly entries = new Map<string, Entry>();
+  private models = 0;
+  private closed = false;
+  /** add() writes still going on. */
+  private writing = 0;
+  /** Bytes written to the folder so far (all kinds). */
+  bytesWritten = 0;
+  /** Milliseconds spent deriving kinds and layouts (part of building a graph). */
+  deriveMs = 0;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  static create(o: WeightStoreOptions = {}): WeightStore {
+    const parent = o.parent ?? defaultParent(o.expectBytes);
+    for (const d of new Set([parent, os.tmpdir(), '/dev/shm'])) sweepStale(d);
+    let dir: string;
+    try {
+      dir = fs.mkdtempSync(path.join(parent, `${PREFIX}${process.pid}-`));
+    } catch (e) {
+      throw new LabError('FILE_UNREADABLE', `cannot create a folder for the weights in ${parent} (${(e as Error).message})`, parent, { cause: e });
+    }
+    const s = new WeightStore(dir);
+    open.add(s);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => {
+        for (const x of open) x.close();
+      });
+    }
+    return s;
+  }
+
+  /** Keys of the weights added so far. */
+  keys(): IterableIterator<string> {
+    return this.sources.keys();
+  }
+
+  has(key: string): boolean {
+    return this.sources.has(key);
+  }
+
+  /** The weight's shape as in the checkpoint. */
+  shape(key: string): readonly number[] | undefined {
+    return this.sources.get(key)?.shape;
+  }
+
+  /** Number of float32 values of a weight. */
+  size(key: string): number {
+    const s = this.sources.get(key);
+    return s ? s.shape.reduce((a, b) => a * b, 1) : 0;
+  }
+
+  /**
+   * Add a weight (float32, checkpoint layout). `transposed`: store it as (cols, rows) of its
+   * (rows, cols) = (shape[0], rest) matrix, the layout the graph's MatMul wants. `data` is not kept.
+   * `kinds`: other forms to write now, from the values at hand, because the coming graphs will
+   * want them (fp16 bits for a GPU run): cheaper than reading the float32 bytes back later.
+   * The writes go on in the background (libuv's threads) while the caller reads the next weight;
+   * the promise settles when they are done, and nothing else of the store may be used before.
+   */
+  add(key: string, shape: readonly number[], data: Float32Array, transposed = false, kinds: readonly StoredKind[] = []): Promise<void> {
+    this.check();
+    if (this.sources.has(key)) throw new Error(`weight ${key} added twice`);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n !== data.length) throw new LabError('BAD_TENSOR', `weight ${key}: shape [${shape.join(', ')}] needs ${n} values, got ${data.length}`);
+    const rows = shape[0] ?? 1;
+    const v = transposed ? transpose2d(data, rows, n / rows) : data;
+    this.sources.set(key, { shape: [...shape], transposed });
+    const writes = [this.appendAsync(id(key, transposed, 'f32'), 'f32', u8(v))];
+    for (const kind of kinds) {
+      if (kind === 'f32') continue;
+      const t0 = performance.now();
+      const converted = convert(v, kind);
+      this.deriveMs += performance.now() - t0;
+      writes.push(this.appendAsync(id(key, transposed, kind), kind, converted));
+    }
+    return Promise.all(writes).then(() => undefined);
+  }
+
+  /** Reserve space for `bytes` in a kind's file, record the entry, and write in the background. */
+  private appendAsync(entryId: string, kind: StoredKind, bytes: Uint8Array): Promise<void> {
+    const f = this.file(kind);
+    const offset = align(f.size);
+    f.size = offset + bytes.byteLength;
+    this.bytesWritten += bytes.byteLength;
+    this.entries.set(entryId, { kind, offset, bytes: bytes.byteLength });
+    this.writing++;
+    return new Promise<void>((resolve, reject) => {
+      const step = (done: number) => {
+        if (done >= bytes.byteLength) {
+          this.writing--;
+          resolve();
+          return;
+        }
+        fs.write(f.fd, bytes, done, bytes.byteLength - done, offset + done, (e, n2) => {
+          if (e) {
+            this.writing--;
+            reject(new LabError('FILE_UNREADABLE', `cannot write the weights to ${this.dir} (${e.message})`, this.dir, { cause: e }));
+          } else step(done + n2);
+        });
+      };
+      step(0);
+    });
+  }
+
+  /**
+   * Where the bytes of `key` are, in the layout and kind asked, optionally only elements
+   * [range[0], range[1]) of it. Derives and writes the layout or kind on first use.
+   */
+  ref(key: string, o: { transposed?: boolean; kind: StoredKind; range?: readonly [number, number] }): ExternalRef {
+    this.ready();
+    const e = this.entry(key, o.transposed ?? false, o.kind);
+    const size = ELEM_BYTES[o.kind];
+    const [a, b] = o.range ?? [0, e.bytes / size];
+    if (a < 0 || b * size > e.bytes || b < a) throw new Error(`weight ${key}: elements ${a}..${b} asked, it has ${e.bytes / size}`);
+    return { location: FILES[o.kind], offset: e.offset + a * size, length: (b - a) * size };
+  }
+
+  /** The float32 values of a weight in the layout asked (tests, and small tensors). */
+  read(key: string, transposed = false): Float32Array {
+    this.ready();
+    const e = this.entry(key, transposed, 'f32');
+    const out = new Float32Array(e.bytes / 4);
+    this.readInto('f32', e.offset, new Uint8Array(out.buffer));
+    return out;
+  }
+
+  /** Read the bytes an ExternalRef points at into `dst` (dst.byteLength bytes from ref.offset + at). */
+  readRef(ref: ExternalRef, at: number, dst: Uint8Array): void {
+    this.ready();
+    const kind = (Object.keys(FILES) as StoredKind[]).find((k) => FILES[k] === ref.location);
+    if (!kind) throw new Error(`not a file of this store: ${ref.location}`);
+    this.readInto(kind, ref.offset + at, dst);
+  }
+
+  /** Save a model (whose initializers point into this folder) next to the weights; returns its path. */
+  saveModel(bytes: Uint8Array, name = 'model'): string {
+    this.ready();
+    const file = path.join(this.dir, `${name}-${++this.models}.onnx`);
+    fs.writeFileSync(file, bytes);
+    return file;
+  }
+
+  /** Remove the folder. Graphs saved here can no longer be loaded; sessions already created keep working (mapped files). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    open.delete(this);
+    for (const { fd } of this.fds.values()) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.fds.clear();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private check(): void {
+    if (this.closed) throw new Error('the weight store is closed');
+  }
+
+  private ready(): void {
+    this.check();
+    if (this.writing) throw new Error('the weight store is still writing: await every add() first');
+  }
+
+  private entry(key: string, transposed: boolean, kind: StoredKind): Entry {
+    const have = this.entries.get(id(key, transposed, kind));
+    if (have) return have;
+    const src = this.sources.get(key);
+    if (!src) throw new LabError('MISSING_WEIGHTS', `missing weight ${key}`);
+    const t0 = performance.now();
+    let e: Entry;
+    if (kind === 'f32') {
+      // the other layout: read the stored one, transpose, append
+      const stored = this.entries.get(id(key, src.transposed, 'f32'))!;
+      const v = new Float32Array(stored.bytes / 4);
+      this.readInto('f32', stored.offset, new Uint8Array(v.buffer));
+      const rows = src.shape[0] ?? 1;
+      const cols = v.length / rows;
+      const t = src.transposed ? transpose2d(v, cols, rows) : transpose2d(v, rows, cols);
+      e = this.append('f32', new Uint8Array(t.buffer));
+    } else {
+      e = this.derive(this.entry(key, transposed, 'f32'), kind);
+    }
+    this.entries.set(id(key, transposed, kind), e);
+    this.deriveMs += performance.now() - t0;
+    return e;
+  }
+
+  /** Convert an f32 entry chunk by chunk into another kind's file. */
+  private derive(from: Entry, kind: StoredKind): Entry {
+    const n = from.bytes / 4;
+    const size = ELEM_BYTES[kind];
+    const f = this.file(kind);
+    const offset = align(f.size);
+    const src = new Float32Array(Math.min(CHUNK, n));
+    const out16 = size === 2 ? new Uint16Array(src.length) : undefined;
+    for (let at = 0; at < n; at += CHUNK) {
+      const m = Math.min(CHUNK, n - at);
+      const s = src.subarray(0, m);
+      this.readInto('f32', from.offset + at * 4, new Uint8Array(s.buffer, 0, m * 4));
+      writeAll(f.fd, convert(s, kind, out16?.subarray(0, m), s), offset + at * size);
+    }
+    f.size = offset + n * size;
+    this.bytesWritten += n * size;
+    return { kind, offset, bytes: n * size };
+  }
+
+  private append(kind: StoredKind, bytes: Uint8Array): Entry {
+    const f = this.file(kind);
+    const offset = align(f.size);
+    writeAll(f.fd, bytes, offset);
+    f.size = offset + bytes.byteLength;
+    this.bytesWritten += bytes.byteLength;
+    return { kind, offset, bytes: bytes.byteLength };
+  }
+
+  private file(kind: StoredKind): { fd: number; size: number } {
+    let f = this.fds.get(kind);
+    if (!f) {
+      f = { fd: fs.openSync(path.join(this.dir, FILES[kind]), 'w+'), size: 0 };
+      this.fds.set(kind, f);
+    }
+    return f;
+  }
+
+  private readInto(kind: StoredKind, offset: number, dst: Uint8Array): void {
+    const f = this.file(kind);
+    let done = 0;
+    while (done < dst.byteLength) {
+      const r = fs.readSync(f.fd, dst, done, dst.byteLength - done, offset + done);
+      if (r <= 0) throw new Error(`weight store: ${FILES[kind]} ends at ${offset + done}`);
+      done += r;
+    }
+  }
+}
+
+function id(key: string, transposed: boolean, kind: StoredKind): string {
+  return `${key}|${transposed ? 'T' : 'N'}|${kind}`;
+}
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+/** A float32 array in another stored kind, as bytes (into `out16` / `out32` when given). */
+function convert(v: Float32Array, kind: StoredKind, out16?: Uint16Array, out32?: Float32Array): Uint8Array {
+  if (kind === 'f16') return u8(float32ToHalfArray(v, out16));
+  if (kind === 'bf16') return u8(float32ToBfloat16Array(v, out16));
+  if (kind === 'f32') return u8(v);
+  return u8(roundToHalfInPlace(v, kind === 'f32.f16' ? 'fp16' : 'bf16', out32 ?? new Float32Array(v.length)));
+}
+
+function u8(a: Float32Array | Uint16Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+}
+
+/**
+ * (rows, cols) row-major -> (cols, rows). Eight source rows at a time, so that each column's eight
+ * values land in one run of the output, over column tiles that keep those rows in cache; on Int32
+ * views of the float32 bits (a copy, no float conversion). Measured here on the full-size Linear
+ * shapes: 1.4-1.7 ns per value, against 3-8 ns for 32 x 32 tiles and 5-8 ns for the plain loop.
+ */
+export function transpose2d(a: Float32Array, rows: number, cols: number, out = new Float32Array(a.length)): Float32Array {
+  const x = new Int32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Int32Array(out.buffer, out.byteOffset, out.length);
+  const R = rows - (rows % 8);
+  for (let c0 = 0; c0 < cols; c0 += 256) {
+    const c1 = Math.min(cols, c0 + 256);
+    for (let r = 0; r < R; r += 8) {
+      const s0 = r * cols;
+      for (let c = c0; c < c1; c++) {
+        const o = c * rows + r;
+        let s = s0 + c;
+        y[o] = x[s];
+        s += cols;
+        y[o + 1] = x[s];
+        s += cols;
+        y[o + 2] = x[s];
+        s += cols;
+        y[o + 3] = x[s];
+        s += cols;
+        y[o + 4] = x[s];
+        s += cols;
+        y[o + 5] = x[s];
+        s += cols;
+        y[o + 6] = x[s];
+        s += cols;
+        y[o + 7] = x[s];
+      }
+    }
+  }
+  for (let r = R; r < rows; r++) {
+    const s = r * cols;
+    for (let c = 0; c < cols; c++) y[c * rows + r] = x[s + c];
+  }
+  return out;
+}
+
+/** Remove store folders left by processes that no longer run (killed on Cancel, crashed). */
+function sweepStale(parent: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(PREFIX)) continue;
+    const pid = Number(n.slice(PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    fs.rmSync(path.join(parent, n), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
