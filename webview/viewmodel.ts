@@ -60,6 +60,12 @@ function ratioLog(error: number, tol: number): number {
   return Math.max(-DECADES_BELOW, Math.min(DECADES_ABOVE, Math.log10(error / tol)));
 }
 
+/** A legend value in as few digits as it has: 0.01, 0.25, 2.5e-6, 1e-6. */
+function tickLabel(v: number): string {
+  const r = Number(v.toPrecision(2));
+  return r >= 1e-2 && r < 1e4 ? String(r) : r.toExponential();
+}
+
 export function errorScale(tolerances: readonly number[]): ErrorScale {
   const tolerance = tolerances[0] ?? 1e-2;
   const uniform = tolerances.every((x) => x === tolerance);
@@ -67,7 +73,7 @@ export function errorScale(tolerances: readonly number[]): ErrorScale {
   const tick = (k: number): LegendTick => {
     const ratio = Number(`1e${k}`);
     const value = tolerance * ratio;
-    const label = uniform ? (k === 0 ? fmtNum(value) : fmtNum(Number(value.toPrecision(3)), 1)) : k === 0 ? 'tol' : `tol×1e${k}`;
+    const label = uniform ? tickLabel(value) : k === 0 ? 'tol' : `tol×1e${k}`;
     return { value, ratio, label, t: (k + DECADES_BELOW) / SPAN };
   };
   const ticks = Array.from({ length: SPAN + 1 }, (_, i) => tick(i - DECADES_BELOW));

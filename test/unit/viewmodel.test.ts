@@ -18,6 +18,7 @@ describe('view model: one absolute error scale, anchored at the tolerance', () =
     assert.deepEqual(s.ticks.map((t) => +t.t.toFixed(6)), [0, 0.166667, 0.333333, 0.5, 0.666667, 0.833333, 1]);
     assert.equal(s.toleranceTick.t, 4 / 6);
     assert.equal(s.toleranceTick.label, 'tolerance 0.01');
+    assert.deepEqual(errorScale([0.025]).ticks.map((t) => t.label), ['2.5e-6', '2.5e-5', '2.5e-4', '2.5e-3', '0.025', '0.25', '2.5']);
     // Two views with very different errors: the same error gets the same color.
     const a = buildGraph([view('a', [1e-7, 2e-3, 0.05])], ['a']);
     const b = buildGraph([view('b', [2e-3, 40])], ['b']);
