@@ -527,11 +527,11 @@ class Lab implements vscode.Disposable {
     GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l));
   }
 
+  /** One line per run (its identity, verdict and depth): twenty runs fit the picker without scrolling. */
   private runItems(runs: readonly StoredRun[], picked: readonly string[] = []): (vscode.QuickPickItem & { run: StoredRun })[] {
     return [...runs].reverse().map((r) => ({
       label: plain(r.label),
-      description: `${r.report.diagnosis.verdict.toUpperCase()} · ${r.report.blocks.length} blocks`,
-      detail: plain(r.report.diagnosis.sentence),
+      description: `${r.report.diagnosis.verdict.toUpperCase()}${r.report.diagnosis.firstBadBlock !== null ? ` at block ${r.report.diagnosis.firstBadBlock}` : ''} · ${r.report.blocks.length} blocks`,
       picked: picked.includes(r.id),
       run: r,
     }));

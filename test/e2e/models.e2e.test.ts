@@ -75,9 +75,12 @@ describe('several models and runs in one workspace (issue 10)', function () {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
+  /** The lab's sidebar, opened if it is not (a view restored after a reload may open by itself meanwhile). */
   async function sidebar(): Promise<Frame> {
-    await openView(vs!.page, 'TimeSformer Lab');
-    return sidebarFrame(vs!.page);
+    const open = await findWebviewFrame(vs!.page, '#layerNorm', 2000).catch(() => undefined);
+    if (open) return open;
+    await openView(vs!.page, 'TimeSformer Lab').catch(() => undefined);
+    return findWebviewFrame(vs!.page, '#layerNorm', 30_000);
   }
 
   /** The newest run id drawn in the graph panel (a new run is drawn alone), or 0 before any. */
