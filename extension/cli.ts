@@ -1,113 +1,179 @@
 #!/usr/bin/env node
 /**
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
- *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input synthetic[:seed]|test_data.p|clip.npy [--mean R,G,B --std R,G,B]] [--heads N] [--precision fp32|fp16|bf16]
- *       [--layernorm plain|expose|fp32|fused|prescaled[,...]|all] [--ep auto|tensorrt|cuda|webgpu|cpu]
- *       [--json out.json] [--save-onnx out.onnx] [--max-block-error X] [--tolerance X]
- *       [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--accumulate fp32|fp16] [--fix-layernorms a,b] [--no-stats] [--repeat N]
+ *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input CLIP] [options]   (see RUN_USAGE, or `run --help`)
  *   timesformer-lab export-onnx --weights W [--data D | --input …] [--heads N] [--layernorm MODE|minimal] [--fix-layernorms a,b] [--form fused|decomposed] --out F
  *   timesformer-lab providers
- * Exit code: 0 done; 1 a block or the probabilities exceed --max-block-error; 2 bad input or failure.
+ * Exit code (as Polygraphy's: a failed comparison is not a success):
+ *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
+ *   1  at least one mode FAILs, or exceeds --max-block-error
+ *   2  bad input or options, or the run could not be done (the message names the file and the cause)
  */
 import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { isLabError, LabError } from './core/errors';
+import { checkOutputPath, checkTolerance, FP32_OP_NAMES, MAX_PRESCALE_SHIFT, validateOptions, type OptionNames } from './core/options';
+import { DEFAULT_TOLERANCE } from './core/compare/verdict';
 import { runModes, type LayerNormChoice } from './core/pipeline';
-import { ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report } from './core/report';
+import { ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type Accumulate, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision, type Report } from './core/report';
 import { formatTable } from './core/table';
 
+const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--data TEST_DATA | --input CLIP] [options]
+
+  --weights PATH          the checkpoint (.pyth, .pth, .pt) or a HuggingFace folder (config.json + weights)
+  --data PATH             test data (test_data.p): the video, the reference probabilities and block outputs;
+                          without it, the reference is this model's own FP32 graph on the CPU
+  --input CLIP            without --data, the clip to run: synthetic[:SEED] (default synthetic:0), a
+                          test_data.p (its video), or a .npy (B,3,T,H,W floats or T,H,W,3 uint8 frames)
+  --mean R,G,B --std R,G,B   uint8 frames: normalization (default: the checkpoint's, else 0.45 / 0.225)
+  --precision P           ${PRECISIONS.join(' | ')} (default fp32)
+  --layernorm M[,M...]    ${LAYERNORM_MODES.join(' | ')} | minimal | all (default plain); several modes run one after another
+  --fix-layernorms A,B    LayerNorms kept in FP32 on top of the mode (blocks.4.norm1, norm)
+  --accumulate A          ${ACCUMULATE.join(' | ')}: where 16-bit engines accumulate reductions (default fp32)
+  --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next
+  --heads N               attention heads (default: the checkpoint's config, else detected from the test data)
+  --tolerance X           a block passes when its rel L2 error is at most X (default ${Object.entries(DEFAULT_TOLERANCE).map(([p, t]) => `${p.toUpperCase()} ${t}`).join(', ')})
+  --max-block-error X     also fail when any block or the probabilities exceed X
+  --json FILE             write the Report (one object; an array of them for several modes)
+  --save-onnx FILE        write the ONNX graph as run (FILE.<mode>.onnx for several modes)
+  --prescale-shift K      prescaled LayerNorm: divide by 2^K, K in 0..${MAX_PRESCALE_SHIFT} (default 3)
+  --fp32-ops A,B,...      native fp16 graphs: op types kept in fp32 (${FP32_OP_NAMES.join(', ')})
+  --attention A           decomposed | fused (default decomposed)
+  --device-id N           GPU for the CUDA and TensorRT providers (default 0)
+  --trt-cache DIR         TensorRT engine cache folder
+  --no-stats              no LayerNorm statistics outputs in the engine graph
+  --repeat N              run the engine N times (timing)
+  --no-confirm            minimal: do not re-run to confirm the minimal fix
+  --quiet                 no progress log on stderr
+  -h, --help              this help
+
+exit code: 0 every mode passes; 1 a mode fails (FAIL verdict, or --max-block-error exceeded) — a
+multi-mode run such as --layernorm plain,fp32 exits 1 when plain fails even if the fix passes;
+2 bad input, bad options or an engine failure (the message names the file and the cause).`;
+
 const USAGE = `usage:
-  timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--data TEST_DATA | --input synthetic[:SEED]|TEST_DATA|CLIP.npy] [--mean R,G,B] [--std R,G,B]
-                      [--heads N] [--precision ${PRECISIONS.join('|')}]
-                      [--layernorm ${LAYERNORM_MODES.join('|')}[,...]|all] [--ep ${EP_CHOICES.join('|')}]
-                      [--json OUT.json] [--save-onnx OUT.onnx] [--max-block-error X] [--tolerance X]
-                      [--device-id N] [--trt-cache DIR] [--prescale-shift K] [--fp32-ops Gemm,MatMul,...] [--attention decomposed|fused] [--quiet]
-                      [--accumulate ${ACCUMULATE.join('|')}] [--layernorm minimal] [--fix-layernorms blocks.4.norm1,...] [--no-stats] [--repeat N] [--no-confirm]
-  timesformer-lab export-onnx --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--heads N] [--layernorm ${LAYERNORM_MODES.join('|')}|minimal]
+  timesformer-lab run --weights CHECKPOINT [--data TEST_DATA] [options]  (run --help for the options)
+  timesformer-lab export-onnx --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--layernorm MODE|minimal]
                       [--fix-layernorms a,b] [--form fused|decomposed] --out OUT.onnx
-  timesformer-lab providers`;
+                                                                         the FP32 graph for TensorRT and its trtexec line
+  timesformer-lab providers                                              which execution providers load here
+  timesformer-lab --help`;
 
-function fail(msg: string): never {
-  throw new LabError('BAD_OPTION', msg);
-}
+/** The CLI's names of the options, so that a validation error names the flag the user typed. */
+const FLAG_NAMES: OptionNames = {
+  precision: '--precision', layerNorm: '--layernorm', ep: '--ep', attention: '--attention', tolerance: '--tolerance',
+  heads: '--heads', prescaleShift: '--prescale-shift', deviceId: '--device-id', fp32Ops: '--fp32-ops', accumulate: '--accumulate', repeat: '--repeat',
+};
 
-function num(name: string, v: string | undefined, integer = false): number | undefined {
+/** A usage error: the message, then where to find help. */
+class UsageError extends Error {}
+
+function num(flag: string, v: string | undefined, integer = false): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) fail(`--${name} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+  const n = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new LabError('BAD_OPTION', `${flag} expects ${integer ? 'a whole number' : 'a number'}; got '${v}'`);
   return n;
 }
 
 /** `0.45,0.45,0.45` -> numbers (the pipeline checks how many). */
-function numList(name: string, v: string | undefined): number[] | undefined {
+function numList(flag: string, v: string | undefined): number[] | undefined {
   if (v === undefined) return undefined;
-  return v.split(',').map((x) => (x.trim() === '' ? fail(`--${name} expects numbers separated by commas, got '${v}'`) : num(name, x.trim())!));
+  return v.split(',').map((x) => num(flag, x)!);
 }
 
-function pick<T extends string>(name: string, v: string | undefined, allowed: readonly T[], dflt: T): T {
-  if (v === undefined) return dflt;
-  if (!(allowed as readonly string[]).includes(v)) fail(`--${name} must be one of ${allowed.join(', ')}; got '${v}'`);
-  return v as T;
+/** `--tolerance -1` reads as the value -1 (parseArgs would call it ambiguous): negative numbers are values. */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (/^--[\w-]+$/.test(a) && /^-(\d|\.\d|Infinity)/.test(argv[i + 1] ?? '')) out.push(`${a}=${argv[++i]}`);
+    else out.push(a);
+  }
+  return out;
 }
 
 async function cmdRun(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      weights: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, heads: { type: 'string' },
-      precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
-      json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
-      tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
-      'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' }, quiet: { type: 'boolean' },
-      mean: { type: 'string' }, std: { type: 'string' },
-      accumulate: { type: 'string' }, 'fix-layernorms': { type: 'string' }, 'no-stats': { type: 'boolean' }, repeat: { type: 'string' }, 'no-confirm': { type: 'boolean' },
-    },
-    strict: true,
-  });
-  if (!values.weights) fail('run needs --weights');
-  if (values.data && values.input) fail('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
-  if (values.data && (values.mean || values.std)) fail('--mean/--std normalize uint8 frames given with --input; with --data, the test data\'s video is already the model\'s input');
-  const precision = pick<Precision>('precision', values.precision, PRECISIONS, 'fp32');
-  const ep = pick<EpChoice>('ep', values.ep, EP_CHOICES, 'cpu');
-  const lnArg = values.layernorm ?? 'plain';
-  const modes: LayerNormChoice[] = lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => pick<LayerNormChoice>('layernorm', m.trim(), [...LAYERNORM_MODES, 'minimal'], 'plain'));
-  const fix = values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean);
-  const maxBlockError = num('max-block-error', values['max-block-error']);
-  let exceeded = false;
-  const done: Report[] = [];
-  const reports = await runModes(
-    {
-      weights: values.weights, data: values.data, input: values.input, heads: num('heads', values.heads, true), precision, ep,
-      tolerance: num('tolerance', values.tolerance), deviceId: num('device-id', values['device-id'], true),
-      trtCacheDir: values['trt-cache'], saveOnnx: values['save-onnx'],
-      prescaleShift: num('prescale-shift', values['prescale-shift'], true),
-      attention: pick('attention', values.attention, ['decomposed', 'fused'] as const, 'decomposed'),
-      fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
-      mean: numList('mean', values.mean), std: numList('std', values.std),
-      accumulate: pick('accumulate', values.accumulate, ACCUMULATE, 'fp32'), probes: values['no-stats'] ? false : undefined,
-      repeat: num('repeat', values.repeat, true), layerNormOverrides: fix && Object.fromEntries(fix.map((n) => [n, 'fp32' as LayerNormMode])),
-      confirmMinimalFix: values['no-confirm'] ? false : undefined,
-    },
-    modes,
-    {
-      log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
-      onResult: ({ report }) => {
-        process.stdout.write(formatTable(report) + '\n' + formatCost(report) + '\n\n');
-        done.push(report);
-        // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
-        if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
-        if (maxBlockError !== undefined) {
-          const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
-          if (!(worst <= maxBlockError)) {
-            exceeded = true;
-            process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
-          }
-        }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: joinNegativeValues(argv),
+      options: {
+        weights: { type: 'string' }, data: { type: 'string' }, input: { type: 'string' }, heads: { type: 'string' },
+        mean: { type: 'string' }, std: { type: 'string' },
+        precision: { type: 'string' }, layernorm: { type: 'string' }, ep: { type: 'string' },
+        json: { type: 'string' }, 'save-onnx': { type: 'string' }, 'max-block-error': { type: 'string' },
+        tolerance: { type: 'string' }, 'device-id': { type: 'string' }, 'trt-cache': { type: 'string' },
+        'prescale-shift': { type: 'string' }, 'fp32-ops': { type: 'string' }, attention: { type: 'string' },
+        accumulate: { type: 'string' }, 'fix-layernorms': { type: 'string' }, 'no-stats': { type: 'boolean' }, repeat: { type: 'string' }, 'no-confirm': { type: 'boolean' },
+        quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  if (values.help) {
+    process.stdout.write(`${RUN_USAGE}\n`);
+    return 0;
+  }
+  if (!values.weights) throw new UsageError('run needs --weights');
+  if (values.data && values.input) throw new UsageError('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
+  if (values.data && (values.mean || values.std)) throw new UsageError('--mean/--std normalize uint8 frames given with --input; with --data, the test data\'s video is already the model\'s input');
+  const lnArg = values.layernorm ?? 'plain';
+  const modes = (lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => m.trim())) as LayerNormChoice[];
+  const fix = values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean);
+  const base: PipelineOptions = {
+    weights: values.weights, data: values.data, input: values.input,
+    heads: num('--heads', values.heads, true),
+    precision: (values.precision ?? 'fp32') as Precision,
+    ep: (values.ep ?? 'cpu') as EpChoice,
+    tolerance: num('--tolerance', values.tolerance),
+    deviceId: num('--device-id', values['device-id'], true),
+    trtCacheDir: values['trt-cache'], saveOnnx: values['save-onnx'],
+    prescaleShift: num('--prescale-shift', values['prescale-shift'], true),
+    attention: (values.attention ?? 'decomposed') as 'decomposed' | 'fused',
+    fp32Ops: values['fp32-ops']?.split(',').map((s) => s.trim()).filter(Boolean),
+    mean: numList('--mean', values.mean), std: numList('--std', values.std),
+    accumulate: (values.accumulate ?? 'fp32') as Accumulate,
+    probes: values['no-stats'] ? false : undefined,
+    repeat: num('--repeat', values.repeat, true),
+    layerNormOverrides: fix && Object.fromEntries(fix.map((n) => [n, 'fp32' as LayerNormMode])),
+    confirmMinimalFix: values['no-confirm'] ? false : undefined,
+  };
+  // Everything is checked before the first run: a typo must not cost a whole run.
+  validateOptions(base, FLAG_NAMES);
+  for (const m of modes) if (m !== 'minimal') validateOptions({ layerNorm: m }, { layerNorm: '--layernorm' });
+  const maxBlockError = values['max-block-error'] === undefined ? undefined : checkTolerance(num('--max-block-error', values['max-block-error']), '--max-block-error');
+  if (values.json) checkOutputPath(values.json, '--json');
+  if (values['save-onnx']) checkOutputPath(values['save-onnx'], '--save-onnx');
+
+  const failed: string[] = [];
+  const done: Report[] = [];
+  const reports = await runModes(base, modes, {
+    log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
+    onResult: ({ report }) => {
+      process.stdout.write(formatTable(report) + '\n' + formatCost(report) + '\n\n');
+      done.push(report);
+      // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
+      if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
+      let bad = report.diagnosis.verdict === 'fail';
+      if (maxBlockError !== undefined) {
+        const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
+        if (!(worst <= maxBlockError)) {
+          bad = true;
+          process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
+        }
+      }
+      if (bad) failed.push(modes[done.length - 1] ?? report.run.layerNorm);
     },
-  );
+  });
   if (values.json) fs.writeFileSync(values.json, reportToJson(reports.length === 1 ? reports[0] : reports));
-  return exceeded ? 1 : 0;
+  if (modes.length > 1) {
+    const passed = modes.filter((m) => !failed.includes(m));
+    process.stdout.write(`overall: ${failed.length ? 'FAIL' : 'PASS'} — ${failed.length ? `fails: ${failed.join(', ')}` : ''}${failed.length && passed.length ? '; ' : ''}${passed.length ? `passes: ${passed.join(', ')}` : ''}\n`);
+  }
+  return failed.length ? 1 : 0;
 }
 
 /** What the run cost: each stage's seconds, the peak memory against the checkpoint's weights, and what left the engine. */
@@ -126,7 +192,12 @@ export function formatCost(r: Report): string {
   return line;
 }
 
-async function cmdProviders(): Promise<number> {
+async function cmdProviders(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write('usage: timesformer-lab providers\n  lists the execution providers (tensorrt, cuda, webgpu, cpu) and whether each loads here, with the reason when not\n');
+    return 0;
+  }
+  if (argv.length) throw new UsageError(`providers takes no arguments; got '${argv[0]}'`);
   const { probeProviders } = await import('./core/engine/session');
   for (const p of await probeProviders()) process.stdout.write(`${p.ep.padEnd(9)} ${p.available ? 'available' : 'unavailable: ' + p.reason}\n`);
   return 0;
@@ -136,14 +207,27 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (cmd === 'run') return await cmdRun(rest);
-    if (cmd === 'providers') return await cmdProviders();
-    if (cmd === 'export-onnx') return await (await import('./export-cli')).cmdExportOnnx(rest);
-    process.stderr.write(`${USAGE}\n`);
-    return cmd === undefined || cmd === '--help' || cmd === '-h' ? 0 : 2;
+    if (cmd === 'providers') return await cmdProviders(rest);
+    if (cmd === 'export-onnx') {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      }
+      const out = rest[rest.indexOf('--out') + 1];
+      if (rest.includes('--out') && out) checkOutputPath(out, '--out');
+      return await (await import('./export-cli')).cmdExportOnnx(rest);
+    }
+    if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (cmd === undefined) throw new UsageError('no command given');
+    throw new UsageError(`unknown command '${cmd}' (the commands are run, export-onnx and providers)`);
   } catch (e) {
-    if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
-    else if (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? '')) process.stderr.write(`error: ${e.message}\n${USAGE}\n`);
-    else process.stderr.write(`error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
+      process.stderr.write(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);
+    } else if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+    else process.stderr.write(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
     return 2;
   }
 }

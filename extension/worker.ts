@@ -1,44 +1,20 @@
 /**
  * The engine process: the extension host forks this file (out/extension/worker.js) with an IPC
  * channel, and the pipeline, onnxruntime included, runs here and never in the extension host.
- * A native crash or an out-of-memory ends this process only; Cancel kills it.
- *
- *   host -> worker: run(options) | saveModel(path) | probe
- *   worker -> host: progress(stage)* log(line)* then result(report) | saved | providers | error
+ * A native crash or an out-of-memory ends this process only; Cancel kills it. The messages are in
+ * extension/protocol.ts.
  *
  * The last run's options and what it settled stay here; `saveModel` builds its graph again and
  * writes it where Export ONNX asks (keeping the model's bytes between runs would hold a second copy
  * of the weights in this process: 486 MB at full size).
  */
+import * as fs from 'fs';
+import { basename } from 'path';
 import { LabError } from './core/errors';
+import { inspectCheckpoint, inspectTestData } from './core/inspect';
 import { runPipeline, saveOnnxOf } from './core/pipeline';
-import type { PipelineOptions, Report, Stage } from './core/report';
-import type { ProviderInfo } from './host/protocol';
-
-export interface WorkerError {
-  code: string;
-  message: string;
-  file?: string;
-}
-
-export type ToWorker =
-  | { type: 'run'; id: number; options: PipelineOptions }
-  /** Write the model of run request `run` (must be the last run of this process). */
-  | { type: 'saveModel'; id: number; run: number; path: string }
-  | { type: 'probe'; id: number };
-
-export type FromWorker =
-  | { type: 'progress'; id: number; stage: Stage; detail?: string }
-  | { type: 'log'; id: number; line: string }
-  | { type: 'result'; id: number; report: Report }
-  | { type: 'saved'; id: number; path: string }
-  | { type: 'providers'; id: number; providers: ProviderInfo[] }
-  | { type: 'error'; id: number; error: WorkerError };
-
-export function toWorkerError(e: unknown): WorkerError {
-  if (e instanceof LabError) return { code: e.code, message: e.message, file: e.file };
-  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
-}
+import type { PipelineOptions, Report } from './core/report';
+import { toWorkerError, type FromWorker, type InspectResult, type ToWorker } from './protocol';
 
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
 const testDelayMs = Number(process.env.TIMESFORMER_LAB_TEST_DELAY_MS ?? 0) || 0;
@@ -52,11 +28,13 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
       case 'run': {
         lastRun = undefined;
         if (testDelayMs) await new Promise((r) => setTimeout(r, testDelayMs));
-        const { report } = await runPipeline(m.options, {
+        // Test data may be absent (a self-reference run): the pipeline compares with the model's own FP32.
+        const options = m.options as PipelineOptions;
+        const { report } = await runPipeline(options, {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
         });
-        lastRun = { run: id, options: m.options, report };
+        lastRun = { run: id, options, report };
         send({ type: 'result', id, report });
         return;
       }
@@ -64,6 +42,30 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         if (lastRun?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
         await saveOnnxOf(lastRun.report, lastRun.options, m.path);
         send({ type: 'saved', id, path: m.path });
+        return;
+      }
+      case 'exportTrt': {
+        const { exportForTensorRt } = await import('./core/export');
+        const { prepare } = await import('./core/pipeline');
+        const p = await prepare(m.options as PipelineOptions, {
+          onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
+          log: (line) => send({ type: 'log', id, line }),
+        });
+        const x = await exportForTensorRt(p, { layerNorm: m.layerNorm, prescaleShift: m.options.prescaleShift, onnxName: basename(m.path) });
+        fs.writeFileSync(m.path, x.model);
+        send({ type: 'exported', id, path: m.path, layerNorm: x.layerNorm, fixed: x.fixed, trtexec: x.trtexec, nodes: x.nodeNames.length });
+        return;
+      }
+      case 'inspect': {
+        const results: InspectResult[] = [];
+        for (const f of m.files) {
+          try {
+            results.push({ path: f.path, ok: true, signature: f.kind === 'checkpoint' ? await inspectCheckpoint(f.path) : await inspectTestData(f.path) });
+          } catch (e) {
+            results.push({ path: f.path, ok: false, error: toWorkerError(e) });
+          }
+        }
+        send({ type: 'inspected', id, results });
         return;
       }
       case 'probe': {

@@ -31,6 +31,8 @@ if [ -f "$DEST/.complete" ]; then echo "code-server already installed in $DEST";
 need=()
 command -v rg >/dev/null || need+=(ripgrep)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || need+=(libkrb5-dev)
+# node-gyp builds the native modules below with a C++ compiler, make and python3.
+for tool in g++ make python3; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing Debian packages: ${need[*]}"

@@ -14,6 +14,10 @@ D=test/fixtures/d1_outlier_test_data.p
 mkdir -p artifacts
 node out/extension/cli.js run --weights "$W" --data "$D" --precision fp32 --quiet --json artifacts/sample-fp32.json
 echo
-node out/extension/cli.js run --weights "$W" --data "$D" --precision fp16 --layernorm plain,fp32,fused,prescaled,expose,minimal --quiet --json artifacts/sample-fp16.json --save-onnx artifacts/sample-fp16.onnx
+# Exit code 1 is expected here: the plain LayerNorm FAILs in FP16 (that is the point of the sample);
+# anything else (2: bad input or an engine failure) stops the script.
+rc=0
+node out/extension/cli.js run --weights "$W" --data "$D" --precision fp16 --layernorm plain,fp32,fused,prescaled,expose,minimal --quiet --json artifacts/sample-fp16.json --save-onnx artifacts/sample-fp16.onnx || rc=$?
+if [ "$rc" -ne 1 ]; then echo "expected exit code 1 (plain fails in FP16), got $rc" >&2; exit 1; fi
 echo
 echo "Reports: artifacts/sample-fp32.json, artifacts/sample-fp16.json; graphs as run: artifacts/sample-fp16.*.onnx"

@@ -19,7 +19,7 @@ section "Environment"
 echo "node $(node --version), npm $(npm --version), $(uname -srm)"
 grep PRETTY_NAME /etc/os-release 2>/dev/null || true
 
-section "System packages (chromium, fonts, ripgrep, libkrb5-dev, python3-numpy, python3-yaml)"
+section "System packages (chromium, fonts, ripgrep, libkrb5-dev, python3-numpy, python3-yaml, g++, make, python3)"
 bash scripts/install-system-deps.sh
 
 section "npm ci"

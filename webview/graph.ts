@@ -1,36 +1,39 @@
 /**
- * The graph panel: each shown run is a lane, patch embedding -> blocks -> norm -> head; blocks are
- * colored by their error (log scale, viridis), marked pass/fail against the tolerance, with their
- * LayerNorms' overflow marks; a block expands to its parts; clicking it (or Enter) opens the
- * inspector. Renders only what the host sends (buildGraph does the arithmetic; it is unit-tested).
- * Test hooks: [data-block][data-status][data-error], [data-layernorm][data-overflow].
+ * The graph panel: one lane per shown run, patch embedding -> blocks -> norm -> head, the nodes of
+ * every lane aligned by index in columns. Blocks are colored on the one error scale (log, anchored
+ * at each run's tolerance: blues pass, orange to red fail), failing ones hatched and marked ✗, the
+ * first failing block flagged as the break; LayerNorm overflow marks under each block; a block
+ * expands to its parts with their values; clicking it (or Enter) opens the inspector. Zoom stays
+ * within readable scales; tooltips are anchored to their node and follow zoom and pan.
+ * Renders only what the host sends (buildGraph does the arithmetic; it is unit-tested).
+ * Test hooks: g.lane[data-run], [data-block][data-status][data-error][data-break],
+ * [data-layernorm][data-overflow], g.part[data-part] text.value, #verdicts .verdict[data-run].
  */
-import { provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox } from '@vscode/webview-ui-toolkit';
 import { select, type Selection } from 'd3-selection';
-import { zoom, zoomIdentity } from 'd3-zoom';
+import { zoom, zoomIdentity, type ZoomTransform } from 'd3-zoom';
 import { fromWire, parseHostToGraph, type GraphToHost, type RunView } from '../extension/host/protocol';
 import { renderInspector, renderInspectorMessage } from './inspector';
-import { buildGraph, fmtNum, interpolateError, type BlockNode, type GraphModel, type GraphNode, type LayerNormMark, type Lane } from './viewmodel';
+import { buildGraph, DECADES_BELOW, errorColor, fmtNum, type BlockNode, type GraphModel, type GraphNode, type LayerNormMark, type Lane } from './viewmodel';
 import { getState, h, post, setState } from './vscode';
-
-provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox());
 
 const send = (m: GraphToHost) => post(m);
 const SVG = 'http://www.w3.org/2000/svg';
 
 // Layout (px, before zoom).
-const NW = 96;
+const NW = 104;
+const EW = 204;
 const NH = 50;
-const GAP = 22;
+const GAP = 24;
 const MARKS = 18;
-const PART_H = 20;
+const PART_H = 30;
 const PART_GAP = 4;
-const PARTS_H = 4 + 10 * (PART_H + PART_GAP);
-const PART_W = NW + GAP - 6;
-const LANE_GAP = 8;
-const GROUP_GAP = 22;
-const GUTTER = 64;
+const PARTS_H = 6 + 10 * (PART_H + PART_GAP);
+const TITLE_H = 24;
+const LANE_GAP = 18;
 const MARGIN = 16;
+/** Below this scale 12 px text is no longer readable: zoom and Fit stop here and the view pans. */
+const MIN_SCALE = 0.7;
+const MAX_SCALE = 3;
 
 interface UiState {
   expanded: number[];
@@ -42,14 +45,13 @@ let shown: string[] = [];
 let model: GraphModel | undefined;
 let lastRequest = 0;
 let pending: { requestId: number; runId: string; block: number } | undefined;
-let syncingSelector = false;
 
 // -------------------------------------------------------------------------------------------
 // Page
 
-const selector = h('div', { id: 'run-selector', role: 'group', 'aria-label': 'Runs shown side by side' });
+const chips = h('div', { id: 'run-chips', role: 'list', 'aria-label': 'Runs shown side by side' });
 const tool = (id: string, label: string, title: string, onClick: () => void) => {
-  const b = h('vscode-button', { id, appearance: 'secondary', title }, label);
+  const b = h('button', { id, type: 'button', class: 'tool', title }, label);
   b.addEventListener('click', onClick);
   return b;
 };
@@ -62,14 +64,15 @@ const empty = h('div', { id: 'empty', class: 'empty' }, 'No runs yet: run "TimeS
 
 document.getElementById('root')!.append(
   h('header', { class: 'toolbar' },
-    h('div', { class: 'runs' }, h('span', { class: 'caption' }, 'Runs'), selector),
+    h('div', { class: 'runs' }, h('span', { class: 'caption' }, 'Runs'), chips,
+      tool('pick-runs', 'Choose runs…', 'Pick the runs to compare side by side', () => send({ type: 'pick' }))),
     h('div', { class: 'tools' },
       tool('zoom-in', '+', 'Zoom in', () => zoomBy(1.25)),
       tool('zoom-out', '−', 'Zoom out', () => zoomBy(0.8)),
-      tool('fit', 'Fit', 'Fit the graph to the panel', () => fit()),
+      tool('fit', 'Fit', 'Fit the graph to the panel (never below a readable size)', () => fit()),
       tool('expand-all', 'Expand all', 'Show every block\'s parts', () => setExpanded(model?.lanes[0]?.nodes.filter(isBlock).map((b) => b.index) ?? [])),
-      tool('collapse-all', 'Collapse', 'Hide the blocks\' parts', () => setExpanded([]))),
-    legend),
+      tool('collapse-all', 'Collapse', 'Hide the blocks\' parts', () => setExpanded([])))),
+  legend,
   verdicts,
   h('div', { class: 'main' }, canvas, inspector),
   empty,
@@ -81,24 +84,67 @@ const defs = svg.append('defs');
 defs.append('marker').attr('id', 'arrow').attr('viewBox', '0 0 10 10').attr('refX', 9).attr('refY', 5)
   .attr('markerWidth', 7).attr('markerHeight', 7).attr('orient', 'auto-start-reverse')
   .append('path').attr('d', 'M0,0L10,5L0,10z').attr('class', 'arrowhead');
+// Failing blocks are hatched: the pass/fail difference never rests on color alone.
+defs.append('pattern').attr('id', 'fail-hatch').attr('width', 8).attr('height', 8).attr('patternUnits', 'userSpaceOnUse').attr('patternTransform', 'rotate(45)')
+  .append('rect').attr('width', 3).attr('height', 8).attr('class', 'hatch');
 const viewport = svg.append('g').attr('class', 'viewport');
-const zoomer = zoom<SVGSVGElement, unknown>().scaleExtent([0.2, 4]).on('zoom', (e: { transform: { toString(): string } }) => {
-  viewport.attr('transform', e.transform.toString());
-});
+const zoomer = zoom<SVGSVGElement, unknown>()
+  .scaleExtent([MIN_SCALE, MAX_SCALE])
+  // Smooth wheel zoom: about 8 % per wheel notch (d3's default is 15 %, and line-mode wheels jump).
+  .wheelDelta((e: WheelEvent) => -e.deltaY * (e.deltaMode === 1 ? 0.025 : e.deltaMode ? 0.5 : 0.0012))
+  .on('zoom', (e: { transform: ZoomTransform }) => {
+    viewport.attr('transform', e.transform.toString());
+    svg.attr('data-scale', e.transform.k.toFixed(3));
+    placeTooltip();
+  });
 svg.call(zoomer).on('dblclick.zoom', null);
 
 function zoomBy(k: number): void {
   zoomer.scaleBy(svg, k);
 }
 
-/** Scales (never above 1) and centers the drawing in the panel. */
+/** Scales to fit the panel, but never below a readable scale: a larger graph is panned from its top left. */
 function fit(): void {
   const box = (viewport.node() as SVGGElement).getBBox();
   const { width, height } = canvas.getBoundingClientRect();
   if (!box.width || !width) return;
-  const k = Math.min(1, (width - 2 * MARGIN) / box.width, (height - 2 * MARGIN) / box.height);
-  const x = Math.max(MARGIN, (width - box.width * k) / 2) - box.x * k;
+  const k = Math.max(MIN_SCALE, Math.min(1, (width - 2 * MARGIN) / box.width, (height - 2 * MARGIN) / box.height));
+  const x = box.width * k <= width - 2 * MARGIN ? (width - box.width * k) / 2 - box.x * k : MARGIN - box.x * k;
   zoomer.transform(svg, zoomIdentity.translate(x, MARGIN - box.y * k).scale(k));
+}
+
+// -------------------------------------------------------------------------------------------
+// Tooltip: anchored to a node, placed from the node's position on screen (so it follows zoom/pan)
+
+let tipAnchor: Element | undefined;
+
+function showTooltip(anchor: Element, lines: string[]): void {
+  tipAnchor = anchor;
+  tooltip.replaceChildren(...lines.map((l, i) => h('div', { class: i ? '' : 'title' }, l)));
+  tooltip.hidden = false;
+  placeTooltip();
+}
+
+function placeTooltip(): void {
+  if (!tipAnchor || tooltip.hidden) return;
+  if (!tipAnchor.isConnected) return hideTooltip();
+  const a = tipAnchor.getBoundingClientRect();
+  const c = canvas.getBoundingClientRect();
+  // Off the visible canvas: nothing to point at.
+  if (a.right < c.left || a.left > c.right || a.bottom < c.top || a.top > c.bottom) {
+    tooltip.hidden = true;
+    return;
+  }
+  const r = tooltip.getBoundingClientRect();
+  const below = a.bottom + 6 + r.height <= window.innerHeight;
+  tooltip.style.left = `${Math.max(4, Math.min(a.left, window.innerWidth - r.width - 4))}px`;
+  tooltip.style.top = `${below ? a.bottom + 6 : Math.max(4, a.top - r.height - 6)}px`;
+  tooltip.dataset.anchor = tipAnchor.closest('[data-key]')?.getAttribute('data-key') ?? '';
+}
+
+function hideTooltip(): void {
+  tooltip.hidden = true;
+  tipAnchor = undefined;
 }
 
 // -------------------------------------------------------------------------------------------
@@ -122,27 +168,13 @@ function toggle(block: number): void {
 
 type G = Selection<SVGGElement, unknown, null, undefined>;
 
-function showTooltip(lines: string[], x: number, y: number): void {
-  tooltip.replaceChildren(...lines.map((l, i) => h('div', { class: i ? '' : 'title' }, l)));
-  tooltip.hidden = false;
-  const r = tooltip.getBoundingClientRect();
-  tooltip.style.left = `${Math.min(x + 14, window.innerWidth - r.width - 4)}px`;
-  tooltip.style.top = `${Math.min(y + 14, window.innerHeight - r.height - 4)}px`;
-}
-
-function hideTooltip(): void {
-  tooltip.hidden = true;
-}
-
+/** The tooltip hangs below the node's box (not its marks or parts), keyed for tests by the node's data-key. */
 function hover(g: G, lines: string[]): void {
-  g.on('mouseenter mousemove', (e: MouseEvent) => showTooltip(lines, e.clientX, e.clientY))
+  const el = g.node() as SVGGElement;
+  const anchor = () => el.querySelector('rect.box') ?? el;
+  g.on('mouseenter', () => showTooltip(anchor(), lines))
     .on('mouseleave', hideTooltip)
-    .on('focus', () => {
-      // Keyboard focus only: a click focuses too, and the mouse already has its tooltip.
-      if (!(g.node() as SVGGElement).matches(':focus-visible')) return;
-      const r = (g.node() as SVGGElement).getBoundingClientRect();
-      showTooltip(lines, r.left, r.bottom);
-    })
+    .on('focus', () => showTooltip(anchor(), lines))
     .on('blur', hideTooltip);
 }
 
@@ -158,23 +190,30 @@ function lnMarks(g: G, marks: LayerNormMark[]): void {
   });
 }
 
-function nodeBox(g: G, fill: string | undefined, textColor: string | undefined, line1: string, line2: string | undefined, cls: string): void {
-  const rect = g.append('rect').attr('width', NW).attr('height', NH).attr('rx', 5).attr('class', `box ${cls}`);
+function nodeBox(g: G, w: number, fill: string | undefined, textColor: string | undefined, line1: string, line2: string | undefined, cls: string): void {
+  const rect = g.append('rect').attr('width', w).attr('height', NH).attr('rx', 5).attr('class', `box ${cls}`);
   if (fill) rect.attr('fill', fill);
+  if (cls === 'fail') g.append('rect').attr('width', w).attr('height', NH).attr('rx', 5).attr('class', 'hatch-overlay').attr('fill', 'url(#fail-hatch)');
   const t1 = g.append('text').attr('x', 8).attr('y', 20).attr('class', 'line1').text(line1);
   const t2 = line2 === undefined ? undefined : g.append('text').attr('x', 8).attr('y', 39).attr('class', 'line2').text(line2);
   if (textColor) for (const t of [t1, t2]) t?.attr('fill', textColor);
 }
 
-function drawBlock(g: G, lane: Lane, b: BlockNode, expanded: boolean): void {
-  g.attr('class', `node block ${b.status}${b.jump ? ' jump' : ''}${ui.inspect?.runId === lane.runId && ui.inspect.block === b.index ? ' selected' : ''}`)
+function drawBlock(g: G, lane: Lane, b: BlockNode, w: number, expanded: boolean): void {
+  g.attr('class', `node block ${b.status}${b.break ? ' break' : ''}${ui.inspect?.runId === lane.runId && ui.inspect.block === b.index ? ' selected' : ''}`)
     .attr('data-run', lane.runId).attr('data-block', b.index).attr('data-status', b.status).attr('data-error', String(b.error))
+    .attr('data-break', String(b.break)).attr('data-color', b.color)
     .attr('data-key', `${lane.runId}:${b.index}`)
     .attr('tabindex', 0).attr('role', 'button')
-    .attr('aria-label', `Block ${b.index}: ${b.status}, error ${fmtNum(b.error)}${b.layerNorms.some((l) => l.overflowed) ? ', LayerNorm overflowed' : ''}. Enter to inspect, E to expand.`);
-  nodeBox(g, b.color, b.textColor, `${b.status === 'pass' ? '✓' : '✗'} block ${b.index}`, fmtNum(b.error), b.status);
+    .attr('aria-label', `Block ${b.index}: ${b.status}${b.break ? ', the break' : ''}, error ${fmtNum(b.error)}${b.layerNorms.some((l) => l.overflowed) ? ', LayerNorm overflowed' : ''}. Enter to inspect, E to expand.`);
+  nodeBox(g, w, b.color, b.textColor, `${b.status === 'pass' ? '✓' : '✗'} block ${b.index}`, fmtNum(b.error), b.status);
+  if (b.break) {
+    const f = g.append('g').attr('class', 'break-flag').attr('transform', `translate(${w / 2 - 26},-9)`);
+    f.append('rect').attr('width', 52).attr('height', 16).attr('rx', 8);
+    f.append('text').attr('x', 26).attr('y', 12).attr('text-anchor', 'middle').text('⚡ break');
+  }
   lnMarks(g, b.layerNorms);
-  const ex = g.append('g').attr('class', 'expander').attr('transform', `translate(${NW - 18},4)`)
+  const ex = g.append('g').attr('class', 'expander').attr('transform', `translate(${w - 18},4)`)
     .attr('tabindex', 0).attr('role', 'button').attr('aria-expanded', String(expanded))
     .attr('aria-label', `${expanded ? 'Collapse' : 'Expand'} block ${b.index}`).attr('data-key', `${lane.runId}:${b.index}:x`);
   ex.append('rect').attr('width', 14).attr('height', 14).attr('rx', 3);
@@ -199,9 +238,12 @@ function drawBlock(g: G, lane: Lane, b: BlockNode, expanded: boolean): void {
     const pg = g.append('g').attr('class', `part ${p.kind}${p.overflowed ? ' overflow' : ''}`).attr('data-part', p.id.split(':').pop()!)
       .attr('transform', `translate(0,${NH + MARKS + j * (PART_H + PART_GAP)})`);
     if (p.layerNorm) pg.attr('data-layernorm', p.layerNorm).attr('data-overflow', String(!!p.overflowed));
-    pg.append('rect').attr('width', PART_W).attr('height', PART_H).attr('rx', 3);
-    pg.append('text').attr('x', 6).attr('y', 14).text(`${p.overflowed ? '⚠ ' : ''}${p.label}`);
-    if (p.layerNorm) pg.append('title').text(`${p.layerNorm}${p.overflowed ? ` overflowed: ${p.overFp16Count} values of (x−mean)² > 65504` : ''}`);
+    pg.append('rect').attr('width', w).attr('height', PART_H).attr('rx', 3);
+    pg.append('text').attr('x', 6).attr('y', p.value ? 12 : 19).attr('class', 'label').text(`${p.overflowed ? '⚠ ' : ''}${p.label}`);
+    if (p.value) pg.append('text').attr('x', 6).attr('y', 25).attr('class', 'value').text(p.value);
+    pg.append('title').text(p.layerNorm
+      ? `${p.layerNorm}: max (x−mean)² ${p.value ?? ''}${p.overflowed ? ' — overflowed FP16' : ''}`
+      : `${p.label}: measured only as part of the block's output`);
   });
 }
 
@@ -209,7 +251,7 @@ function drawStage(g: G, lane: Lane, n: Exclude<GraphNode, BlockNode>): void {
   g.attr('class', `node stage${n.status ? ` ${n.status}` : ''}`).attr('data-run', lane.runId).attr('data-stage', n.id).attr('tabindex', 0)
     .attr('data-key', `${lane.runId}:${n.id}`).attr('aria-label', n.tooltip.join('. '));
   if (n.status) g.attr('data-status', n.status).attr('data-error', String(n.error));
-  nodeBox(g, n.color, n.textColor, n.status ? `${n.status === 'pass' ? '✓' : '✗'} ${n.label}` : n.label, n.error === undefined ? n.sub : fmtNum(n.error), n.color ? n.status ?? '' : 'neutral');
+  nodeBox(g, NW, n.color, n.textColor, n.status ? `${n.status === 'pass' ? '✓' : '✗'} ${n.label}` : n.label, n.error === undefined ? n.sub : fmtNum(n.error), n.color ? n.status ?? '' : 'neutral');
   if (n.layerNorm) lnMarks(g, [n.layerNorm]);
   hover(g, n.tooltip);
 }
@@ -221,50 +263,36 @@ function draw(): void {
   model = buildGraph(runs, shown);
   empty.hidden = model.lanes.length > 0;
   drawLegend(model);
+  drawChips(model);
   verdicts.replaceChildren(...model.lanes.map((l) =>
     h('div', { class: `verdict ${l.verdict}`, 'data-run': l.runId, 'data-verdict': l.verdict },
-      h('b', {}, `${l.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'} ${l.label}`), ` — ${l.sentence}`)));
-  // Lanes flow left to right and wrap into rows that fit the panel at scale 1. The runs' rows
-  // are interleaved (row r of every lane, then row r + 1), so a block sits above the same block
-  // of the other runs; a row's parts space is there only when one of its blocks is expanded.
-  const perRow = Math.max(4, Math.floor((canvas.clientWidth - GUTTER - 2 * MARGIN + GAP) / (NW + GAP)) || 8);
+      h('b', {}, l.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'), ` ${l.label} — ${l.reference}. `, h('span', { class: 'sentence' }, l.sentence))));
+  // Columns: node i of every lane sits in column i; an expanded block widens its column.
   const count = Math.max(0, ...model.lanes.map((l) => l.nodes.length));
-  const rows = Math.ceil(count / perRow);
-  const laneRowH = (r: number) => NH + MARKS + LANE_GAP
-    + (model!.lanes[0].nodes.slice(r * perRow, (r + 1) * perRow).some((n) => isBlock(n) && ui.expanded.includes(n.index)) ? PARTS_H : 0);
-  const groupY: number[] = [];
-  for (let r = 0, y = 0; r < rows; r++) {
-    groupY.push(y);
-    y += model.lanes.length * laneRowH(r) + GROUP_GAP;
-  }
+  const widths = Array.from({ length: count }, (_, i) => {
+    const n = model!.lanes.map((l) => l.nodes[i]).find((x) => x && isBlock(x)) as BlockNode | undefined;
+    return n && ui.expanded.includes(n.index) ? EW : NW;
+  });
+  const xs: number[] = [];
+  widths.reduce((x, w, i) => ((xs[i] = x), x + w + GAP), 0);
+  const anyExpanded = widths.some((w) => w === EW);
+  const laneH = TITLE_H + NH + MARKS + (anyExpanded ? PARTS_H : 0) + LANE_GAP;
   const arrow = (g: G, x1: number, x2: number, y: number) =>
     g.append('path').attr('class', 'edge').attr('d', `M${x1},${y}H${x2}`).attr('marker-end', 'url(#arrow)');
   model.lanes.forEach((lane, li) => {
+    const y = li * laneH;
     const lg = viewport.append('g').attr('class', `lane ${lane.verdict}`).attr('data-run', lane.runId);
-    const at = (i: number) => {
-      const r = Math.floor(i / perRow);
-      return { r, x: GUTTER + (i % perRow) * (NW + GAP), y: groupY[r] + li * laneRowH(r) };
-    };
-    // Row tags tell the runs apart; one run needs none.
-    for (let r = 0; r < rows && model!.lanes.length > 1; r++) {
-      const tag = lg.append('text').attr('class', 'lane-label').attr('x', 0).attr('y', groupY[r] + li * laneRowH(r) + NH / 2 + 4)
-        .text(`${lane.verdict === 'pass' ? '✓' : '✗'} ${lane.label.split(' ')[0]}`);
-      tag.append('title').text(`${lane.label}: ${lane.sentence}`);
-    }
+    const title = lg.append('text').attr('class', 'lane-title').attr('x', 0).attr('y', y + 12);
+    title.append('tspan').attr('class', 'lane-verdict').text(`${lane.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'}  `);
+    title.append('tspan').text(lane.short);
+    title.append('tspan').attr('class', 'lane-ref').text(`   ${lane.reference}`);
+    title.append('title').text(`${lane.label}\n${lane.reference}\n${lane.sentence}`);
     lane.nodes.forEach((n, i) => {
-      const p = at(i);
-      const cy = p.y + NH / 2;
-      if (i > 0) {
-        const q = at(i - 1);
-        if (q.r === p.r) arrow(lg, q.x + NW, p.x - 2, cy);
-        else {
-          // Row break: an arrow out of the row's end and one into the next row's start.
-          arrow(lg, q.x + NW, q.x + NW + GAP - 4, q.y + NH / 2);
-          arrow(lg, p.x - 12, p.x - 2, cy);
-        }
-      }
-      const g = lg.append('g').attr('transform', `translate(${p.x},${p.y})`);
-      if (isBlock(n)) drawBlock(g, lane, n, ui.expanded.includes(n.index));
+      const x = xs[i];
+      const ny = y + TITLE_H;
+      if (i > 0) arrow(lg, xs[i - 1] + widths[i - 1], x - 2, ny + NH / 2);
+      const g = lg.append('g').attr('transform', `translate(${x},${ny})`);
+      if (isBlock(n)) drawBlock(g, lane, n, widths[i], ui.expanded.includes(n.index));
       else drawStage(g, lane, n);
     });
   });
@@ -298,47 +326,52 @@ function onNodeKey(el: SVGGElement, e: KeyboardEvent): void {
   }
 }
 
+/** The one color scale, the same in every view: tolerance × 1e-4 … × 100, the tolerance marked. */
 function drawLegend(m: GraphModel): void {
-  const W = 240;
+  const W = 300;
   const s = m.scale;
   const root = document.createElementNS(SVG, 'svg');
-  const lg = select(root).attr('width', W + 40).attr('height', 46).attr('class', 'legend-svg');
+  const lg = select(root).attr('width', W + 44).attr('height', 44).attr('class', 'legend-svg');
   const grad = lg.append('defs').append('linearGradient').attr('id', 'legend-gradient');
-  for (let i = 0; i <= 10; i++) grad.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', interpolateError(i / 10));
-  const g = lg.append('g').attr('transform', 'translate(12,16)');
+  for (let i = 0; i <= 60; i++) {
+    const t = i / 60;
+    grad.append('stop').attr('offset', `${(t * 100).toFixed(2)}%`).attr('stop-color', errorColor(t * 6 - DECADES_BELOW));
+  }
+  const g = lg.append('g').attr('transform', 'translate(22,16)');
   g.append('rect').attr('width', W).attr('height', 10).attr('fill', 'url(#legend-gradient)').attr('class', 'legend-bar');
+  const tx = s.toleranceTick.t * W;
+  g.append('rect').attr('x', tx).attr('width', W - tx).attr('height', 10).attr('fill', 'url(#fail-hatch)').attr('class', 'hatch-overlay');
   for (const t of s.ticks) {
     g.append('line').attr('x1', t.t * W).attr('x2', t.t * W).attr('y1', 10).attr('y2', 14).attr('class', 'tick');
-    g.append('text').attr('x', t.t * W).attr('y', 25).attr('text-anchor', 'middle').attr('class', 'tick-label').attr('data-tick', t.value).text(t.label);
+    g.append('text').attr('x', t.t * W).attr('y', 25).attr('text-anchor', 'middle').attr('class', 'tick-label').attr('data-tick', t.ratio).text(t.label);
   }
-  const tx = s.toleranceTick.t * W;
   g.append('line').attr('x1', tx).attr('x2', tx).attr('y1', -4).attr('y2', 12).attr('class', 'tolerance');
-  g.append('text').attr('x', tx).attr('y', -6).attr('text-anchor', 'middle').attr('class', 'tolerance-label').text(`tolerance ${fmtNum(s.tolerance)}`);
+  g.append('text').attr('x', tx).attr('y', -6).attr('text-anchor', 'middle').attr('class', 'tolerance-label').text(s.toleranceTick.label);
   legend.replaceChildren(
     h('span', { class: 'caption' }, 'rel L2 error (log)'),
+    h('span', { class: 'key pass' }, '✓ pass'),
     root,
-    h('span', { class: 'key' }, '✗ dashed = fails'),
+    h('span', { class: 'key fail' }, '✗ fail (hatched)'),
+    ...(s.uniform ? [] : [h('span', { class: 'key tolerances', id: 'tolerances' }, `tolerance per run: ${m.lanes.map((l) => `${l.short.split(' ')[0]} ${fmtNum(l.tolerance)}`).join(', ')}`)]),
+    h('span', { class: 'key break' }, '⚡ break: first failing block'),
     h('span', { class: 'key overflow' }, '▲ LayerNorm overflowed (T temporal, S spatial, M MLP)'),
   );
+  legend.dataset.tolerance = String(s.tolerance);
+  legend.dataset.uniform = String(s.uniform);
 }
 
-function drawSelector(): void {
-  syncingSelector = true;
-  selector.replaceChildren(...runs.map((r) => {
-    const cb = h('vscode-checkbox', { 'data-run-id': r.id, checked: shown.includes(r.id) }, `${r.summary.diagnosis.verdict === 'pass' ? '✓' : '✗'} ${r.label}`) as HTMLElement & { checked: boolean };
-    cb.addEventListener('change', () => {
-      if (syncingSelector) return;
-      const on = new Set(shown);
-      if (cb.checked) on.add(r.id);
-      else on.delete(r.id);
-      shown = runs.map((x) => x.id).filter((id) => on.has(id));
+/** The shown runs as chips; × takes a run out of the comparison. */
+function drawChips(m: GraphModel): void {
+  chips.replaceChildren(...m.lanes.map((l) => {
+    const close = m.lanes.length > 1 ? h('button', { type: 'button', class: 'chip-close', 'aria-label': `Stop showing ${l.short}`, title: 'Stop showing this run' }, '×') : undefined;
+    close?.addEventListener('click', () => {
+      shown = shown.filter((id) => id !== l.runId);
       send({ type: 'show', runIds: shown });
       draw();
       fit();
     });
-    return cb;
+    return h('span', { class: `chip ${l.verdict}`, role: 'listitem', 'data-run': l.runId, title: l.label }, `${l.verdict === 'pass' ? '✓' : '✗'} ${l.short}`, close);
   }));
-  syncingSelector = false;
 }
 
 // -------------------------------------------------------------------------------------------
@@ -376,7 +409,6 @@ window.addEventListener('message', (e: MessageEvent) => {
     case 'runs': {
       runs = m.runs;
       shown = m.shown.length ? m.shown : runs.slice(-1).map((r) => r.id);
-      drawSelector();
       draw();
       fit();
       const keep = ui.inspect && shown.includes(ui.inspect.runId) ? ui.inspect : undefined;
@@ -395,15 +427,12 @@ window.addEventListener('message', (e: MessageEvent) => {
       return;
   }
 });
-// Re-layout when the panel or the inspector changes the canvas width (rows depend on it).
-let laidOutWidth = 0;
+// Fit again when the panel or the inspector changes the canvas size.
+let laidOut = '';
 new ResizeObserver(() => {
-  const w = canvas.clientWidth;
-  if (!w || w === laidOutWidth) return;
-  laidOutWidth = w;
-  requestAnimationFrame(() => {
-    draw();
-    fit();
-  });
+  const key = `${canvas.clientWidth}x${canvas.clientHeight}`;
+  if (!canvas.clientWidth || key === laidOut) return;
+  laidOut = key;
+  requestAnimationFrame(() => fit());
 }).observe(canvas);
 send({ type: 'ready' });

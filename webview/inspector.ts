@@ -96,7 +96,7 @@ export function renderInspectorMessage(el: HTMLElement, text: string): void {
 }
 
 export function renderInspector(el: HTMLElement, b: BlockResult, run: RunView, scale: ErrorScale): void {
-  const m = inspectorModel(b, run.summary.config, scale, run.label);
+  const m = inspectorModel(b, run.summary.config, scale, run.short, run.summary.tolerance);
   el.hidden = false;
   el.dataset.block = String(b.index);
   el.dataset.run = run.id;
@@ -117,7 +117,7 @@ export function renderInspector(el: HTMLElement, b: BlockResult, run: RunView, s
     h('div', { class: `badge ${m.status}` }, `${m.status === 'pass' ? '✓ pass' : '✗ FAIL'} — rel L2 ${m.error} (tolerance ${fmtNum(run.summary.tolerance)})`),
     h('h4', { class: 'section' }, 'LayerNorms'),
     lnTable,
-    h('h4', { class: 'section' }, `Per-token error per frame (${m.heatmap.frames} frames of ${m.heatmap.grid}×${m.heatmap.grid} patches; max ${fmtNum(m.heatmap.max)}; graph's color scale)`),
+    h('h4', { class: 'section' }, `Per-token error per frame (${m.heatmap.frames} frames of ${m.heatmap.grid}×${m.heatmap.grid} patches; max ${fmtNum(m.heatmap.max)}; the graph's color scale, tolerance ${fmtNum(run.summary.tolerance)})`),
     heatmapView(m.heatmap),
     h('h4', { class: 'section' }, b.exposed.length ? 'Tensors (block output, reference, exposed LayerNorm intermediates)' : 'Tensors (block output, reference)'),
     ...m.tensors.map(tensorView),

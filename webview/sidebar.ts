@@ -1,16 +1,18 @@
 /**
- * The sidebar: checkpoint, test data, precision, LayerNorm mode with the "Expose LayerNorm
- * entries" toggle, execution provider, heads and Run. It renders the SidebarState the host sends
- * and reports each change; the host writes the settings and sends the new state back.
+ * The sidebar: checkpoint and test data (with how they agree), precision, LayerNorm mode with the
+ * "Expose LayerNorm entries" toggle, execution provider, heads, Run, and the outcome of the last
+ * run for the chosen inputs with its fix offers. It renders the SidebarState the host sends and
+ * reports intents; it holds no state of its own, so what it shows is always what runs.
+ *
+ * Native form controls styled with VS Code's theme variables: the Webview UI Toolkit is deprecated
+ * (archived by Microsoft in January 2025), and its dropdown dropped a value set before its new
+ * options were slotted in — the sidebar then kept showing the old checkpoint (issue 10, bug 1).
+ * Test hooks: the controls' ids, [data-value] (what the host holds), #pairing[data-status],
+ * #last[data-kind], .fix[data-run][data-fix].
  */
-import {
-  provideVSCodeDesignSystem, vsCodeButton, vsCodeCheckbox, vsCodeDivider, vsCodeDropdown, vsCodeOption, vsCodeProgressRing, vsCodeTextField,
-} from '@vscode/webview-ui-toolkit';
 import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS } from '../extension/core/report';
-import { fromWire, parseHostToSidebar, type SidebarOption, type SidebarState, type SidebarToHost } from '../extension/host/protocol';
+import { fromWire, parseHostToSidebar, type FileChoice, type OptionKey, type SidebarOption, type SidebarState, type SidebarToHost } from '../extension/host/protocol';
 import { h, post } from './vscode';
-
-provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeCheckbox(), vsCodeDivider(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing(), vsCodeTextField());
 
 const send = (m: SidebarToHost) => post(m);
 
@@ -21,61 +23,73 @@ const LN_HELP: Record<string, string> = {
   fused: 'one LayerNormalization op, accumulated in FP32',
   prescaled: 'input scaled by 2⁻³ so (x−mean)² stays in range',
 };
+const FIX_LABEL: Record<string, string> = { fp32: 'LayerNorm in FP32', fused: 'fused LayerNorm', prescaled: 'prescaled LayerNorm', expose: 'expose LayerNorm entries' };
+const NONE = '';
 
-type Field = HTMLElement & { value: string; disabled: boolean; checked: boolean };
 let state: SidebarState | undefined;
 
 function field(label: string, control: HTMLElement, ...extra: (HTMLElement | undefined)[]): HTMLElement {
   const input = control.matches('.row') ? control.firstElementChild! : control;
-  input.setAttribute('aria-label', label);
   return h('div', { class: 'field' }, h('label', { for: input.id }, label), control, ...extra);
 }
 
-function dropdown(id: string, key: SidebarOption['key']): Field {
-  const el = h('vscode-dropdown', { id, position: 'below' }) as Field;
-  el.addEventListener('change', () => {
-    if (!state) return;
-    const current = key === 'checkpoint' ? state.checkpoint : key === 'testData' ? state.testDataPath : String(state[key as 'precision' | 'layerNorm' | 'ep']);
-    if (el.value && el.value !== current) send({ type: 'set', option: { key, value: el.value } as SidebarOption });
-  });
-  return el;
+function select(id: string): HTMLSelectElement {
+  return h('select', { id }) as HTMLSelectElement;
 }
 
-/** Replaces a dropdown's options only when they changed (keeps an open list and focus intact). */
-function setOptions(el: Field, options: { value: string; label: string; title?: string }[], value: string | undefined): void {
+/** Replaces a select's options only when they changed (keeps an open list intact), then selects `value`. */
+function setOptions(el: HTMLSelectElement, options: { value: string; label: string; title?: string }[], value: string): void {
   const sig = JSON.stringify(options);
   if (el.dataset.options !== sig) {
     el.dataset.options = sig;
-    el.replaceChildren(...options.map((o) => h('vscode-option', { value: o.value, title: o.title }, o.label)));
+    el.replaceChildren(...options.map((o) => h('option', { value: o.value, title: o.title }, o.label)));
   }
-  if (value !== undefined && el.value !== value) el.value = value;
-  // What the host holds (the settings), as opposed to what the control shows while a change is on its way.
-  el.dataset.value = value ?? '';
+  el.value = value;
+  // What the host holds: the control shows it (never a value the host does not run).
+  el.dataset.value = value;
+}
+
+function option(el: HTMLSelectElement, key: Exclude<OptionKey, 'exposeLayerNorm' | 'heads'>): void {
+  el.addEventListener('change', () => {
+    if (!state) return;
+    send({ type: 'set', option: { key, value: el.value } as SidebarOption });
+  });
 }
 
 // -------------------------------------------------------------------------------------------
 // Layout (built once; render() only updates it)
 
-const checkpoint = dropdown('checkpoint', 'checkpoint');
-const testData = dropdown('testData', 'testData');
-const precision = dropdown('precision', 'precision');
-const layerNorm = dropdown('layerNorm', 'layerNorm');
-const ep = dropdown('ep', 'ep');
-const expose = h('vscode-checkbox', { id: 'expose' }, 'Expose LayerNorm entries') as Field;
-const heads = h('vscode-text-field', { id: 'heads', placeholder: 'detect from test data', size: 6 }) as Field;
-const runButton = h('vscode-button', { id: 'run', appearance: 'primary' }, 'Run') as Field;
-const cancelButton = h('vscode-button', { id: 'cancel', appearance: 'secondary' }, 'Cancel') as Field;
+const checkpoint = select('checkpoint');
+const testData = select('testData');
+const precision = select('precision');
+const layerNorm = select('layerNorm');
+const ep = select('ep');
+const expose = h('input', { id: 'expose', type: 'checkbox' }) as HTMLInputElement;
+const heads = h('input', { id: 'heads', type: 'text', inputmode: 'numeric', placeholder: 'detect from test data', size: 6 }) as HTMLInputElement;
+const runButton = h('button', { id: 'run', class: 'primary', type: 'button' }, 'Run') as HTMLButtonElement;
+const cancelButton = h('button', { id: 'cancel', class: 'secondary', type: 'button' }, 'Cancel') as HTMLButtonElement;
 const browse = (kind: 'checkpoint' | 'testData') => {
-  const b = h('vscode-button', { id: `browse-${kind}`, appearance: 'icon', 'aria-label': 'Browse…', title: 'Browse…' }, '…');
+  const b = h('button', { id: `browse-${kind}`, class: 'icon', type: 'button', 'aria-label': `Browse for the ${kind === 'checkpoint' ? 'checkpoint' : 'test data'}…`, title: 'Browse…' }, '…');
   b.addEventListener('click', () => send({ type: 'browse', kind }));
   return b;
 };
+const restricted = h('div', { id: 'restricted', class: 'banner', hidden: true }, 'Restricted Mode: files are not read until you trust this workspace, and Run asks first.');
+const pairing = h('div', { id: 'pairing', class: 'note', role: 'status' });
 const lnNote = h('div', { id: 'layerNorm-note', class: 'note' });
 const exposeNote = h('div', { class: 'note' }, 'LayerNorm difference, mean and std tensors become graph outputs; overrides the mode above.');
 const epNote = h('div', { id: 'providers', class: 'note' });
+const whyNot = h('div', { id: 'why-not', class: 'note warn', hidden: true });
 const status = h('div', { id: 'status', class: 'status', role: 'status' });
-const last = h('div', { id: 'last', class: 'last' });
+const last = h('div', { id: 'last', class: 'last', 'aria-live': 'polite' });
+const runsLine = h('div', { id: 'runs', class: 'runs-line' });
+const saveLink = h('button', { id: 'save-settings', class: 'link', type: 'button', hidden: true, title: 'Write these choices into .vscode/settings.json' }, 'Save as workspace settings');
+saveLink.addEventListener('click', () => send({ type: 'saveSettings' }));
 
+checkpoint.addEventListener('change', () => state && checkpoint.value && send({ type: 'choose', kind: 'checkpoint', path: checkpoint.value }));
+testData.addEventListener('change', () => state && send({ type: 'choose', kind: 'testData', path: testData.value === NONE ? null : testData.value }));
+option(precision, 'precision');
+option(layerNorm, 'layerNorm');
+option(ep, 'ep');
 expose.addEventListener('change', () => {
   if (state && expose.checked !== state.exposeLayerNorm) send({ type: 'set', option: { key: 'exposeLayerNorm', value: expose.checked } });
 });
@@ -84,7 +98,7 @@ heads.addEventListener('change', () => {
   const v = heads.value.trim();
   const n = Number(v);
   if (v === '') send({ type: 'set', option: { key: 'heads', value: null } });
-  else if (Number.isInteger(n) && n > 0) send({ type: 'set', option: { key: 'heads', value: n } });
+  else if (Number.isInteger(n) && n > 0 && n <= 1024) send({ type: 'set', option: { key: 'heads', value: n } });
   else heads.value = state.heads === null ? '' : String(state.heads);
 });
 runButton.addEventListener('click', () => !runButton.disabled && send({ type: 'run' }));
@@ -92,41 +106,86 @@ cancelButton.addEventListener('click', () => send({ type: 'cancel' }));
 
 document.getElementById('root')!.append(
   h('form', { id: 'form', autocomplete: 'off' },
+    restricted,
     field('Checkpoint', h('div', { class: 'row' }, checkpoint, browse('checkpoint'))),
-    field('Test data', h('div', { class: 'row' }, testData, browse('testData'))),
-    h('vscode-divider'),
+    field('Test data', h('div', { class: 'row' }, testData, browse('testData')), pairing),
+    h('hr'),
     field('Precision', precision),
     field('LayerNorm mode', layerNorm, lnNote),
-    h('div', { class: 'field' }, expose, exposeNote),
+    h('div', { class: 'field' }, h('label', { class: 'check' }, expose, 'Expose LayerNorm entries'), exposeNote),
     field('Execution provider', ep, epNote),
     field('Heads', heads),
     h('div', { class: 'actions' }, runButton, cancelButton),
+    whyNot,
     status,
     last,
+    h('hr'),
+    runsLine,
+    saveLink,
   ),
 );
 document.getElementById('form')!.addEventListener('submit', (e) => e.preventDefault());
 
-const FIX_LABEL: Record<string, string> = { fp32: 'LayerNorm in FP32', fused: 'fused LayerNorm', prescaled: 'prescaled LayerNorm', expose: 'expose LayerNorm entries' };
+function fileOptions(list: FileChoice[], none: string): { value: string; label: string; title?: string }[] {
+  return list.length ? list.map((f) => ({ value: f.path, label: f.note && !f.fit ? `${f.label} — ${f.note}` : f.label, title: f.path })) : [{ value: NONE, label: none }];
+}
 
-/** One click per fix: the host sets the LayerNorm mode and runs again. The first is the primary one. */
-function fixButtons(fixes: SidebarState['last'] extends infer L ? (L extends { fixes: infer F } ? F : never) : never, running: boolean): HTMLElement[] {
-  if (!fixes.length) return [];
+/** One click per fix, bound to the run that offered it: the host runs that run again with the fix. */
+function fixButtons(runId: string, fixes: string[], running: boolean): HTMLElement[] {
   const buttons = fixes.filter((m) => m !== 'expose').map((mode, i) => {
-    const b = h('vscode-button', { id: `fix-${mode}`, class: 'fix', 'data-fix': mode, appearance: i === 0 ? 'primary' : 'secondary' }, `${i === 0 ? 'Fix: ' : ''}${FIX_LABEL[mode]}`) as Field;
+    const b = h('button', { id: `fix-${mode}`, type: 'button', class: `fix ${i === 0 ? 'primary' : 'secondary'}`, 'data-fix': mode, 'data-run': runId }, `${i === 0 ? 'Fix: ' : ''}${FIX_LABEL[mode]}`) as HTMLButtonElement;
     b.disabled = running;
-    b.addEventListener('click', () => !b.disabled && send({ type: 'fix', mode }));
+    b.addEventListener('click', () => !b.disabled && send({ type: 'fix', runId, mode: mode as never }));
     return b;
   });
-  return [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons)];
+  return buttons.length ? [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons)] : [];
+}
+
+function renderOutcome(s: SidebarState): void {
+  const o = s.outcome;
+  last.dataset.kind = o?.kind ?? 'none';
+  if (!o) {
+    last.replaceChildren();
+    return;
+  }
+  if (o.kind === 'run') {
+    last.dataset.run = o.runId;
+    last.replaceChildren(
+      h('div', { class: `verdict ${o.verdict}`, 'data-verdict': o.verdict }, o.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'),
+      h('div', { class: 'run-label', title: o.label }, o.label),
+      h('div', { class: 'reference' }, o.reference),
+      h('div', { class: 'sentence' }, o.sentence),
+      ...fixButtons(o.runId, o.fixes, s.running),
+      h('button', { id: 'show-graph', class: 'link', type: 'button' }, 'Show graph'),
+    );
+    last.querySelector('#show-graph')!.addEventListener('click', () => send({ type: 'showGraph' }));
+  } else if (o.kind === 'error') {
+    last.replaceChildren(
+      h('div', { class: 'verdict error', 'data-verdict': 'error' }, `⚠ ERROR ${o.code}`),
+      h('div', { class: 'run-label' }, o.label),
+      h('div', { class: 'sentence' }, o.message),
+    );
+  } else {
+    last.replaceChildren(h('div', { class: 'verdict cancelled', 'data-verdict': 'cancelled' }, '⊘ Cancelled'), h('div', { class: 'run-label' }, o.label));
+  }
 }
 
 function render(s: SidebarState): void {
   state = s;
-  const files = (list: SidebarState['checkpoints'], none: string) =>
-    list.length ? list.map((f) => ({ value: f.path, label: f.label, title: f.path })) : [{ value: '', label: none }];
-  setOptions(checkpoint, files(s.checkpoints, 'none found (*.pyth, *.pth, *.pt)'), s.checkpoint ?? '');
-  setOptions(testData, files(s.testData, 'none found (*.p, *.pkl)'), s.testDataPath ?? '');
+  restricted.hidden = s.trusted;
+  setOptions(checkpoint, fileOptions(s.checkpoints, 'none found (*.pyth, *.pth, *.pt, HF folder)'), s.checkpoint ?? NONE);
+  const dataOptions = [
+    { value: NONE, label: 'none — compare with FP32 of this model' },
+    ...s.testData.map((f) => ({
+      value: f.path, title: f.note ? `${f.path}\n${f.note}` : f.path,
+      label: `${f.label}${f.fit === 'agree' ? ' ✓' : f.fit === 'disagree' ? ` ✗ (${f.note})` : ''}`,
+    })),
+  ];
+  setOptions(testData, dataOptions, s.testDataPath ?? NONE);
+  pairing.textContent = s.pairing?.text ?? '';
+  pairing.dataset.status = s.pairing?.status ?? 'none';
+  pairing.className = `note pairing ${s.pairing?.status ?? ''}`;
+
   setOptions(precision, PRECISIONS.map((p) => ({ value: p, label: p.toUpperCase() })), s.precision);
   setOptions(layerNorm, LAYERNORM_MODES.map((m) => ({ value: m, label: m, title: LN_HELP[m] })), s.layerNorm);
   const prov = new Map((s.providers ?? []).map((p) => [p.ep, p]));
@@ -149,19 +208,26 @@ function render(s: SidebarState): void {
   epNote.dataset.available = (s.providers ?? []).filter((p) => p.available).map((p) => p.ep).join(',');
 
   if (document.activeElement !== heads) heads.value = s.heads === null ? '' : String(s.heads);
+  heads.dataset.value = s.heads === null ? '' : String(s.heads);
+  heads.placeholder = s.testDataPath === null ? 'detect' : 'detect from test data';
   for (const el of [checkpoint, testData, precision, ep, heads, expose]) el.disabled = s.running;
-  runButton.disabled = s.running || !s.checkpoint || !s.testDataPath;
+  runButton.disabled = !s.canRun;
   cancelButton.hidden = !s.running;
+  whyNot.hidden = s.running || !s.whyNot;
+  whyNot.textContent = s.whyNot ?? '';
   document.body.dataset.running = String(s.running);
 
-  status.replaceChildren(...(s.running ? [h('vscode-progress-ring'), h('span', {}, s.stage ? `${s.stage}…` : 'starting…')] : []));
-  last.replaceChildren(...(s.last
+  status.replaceChildren(...(s.running ? [h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', {}, s.stage ? `${s.stage}…` : 'starting…')] : []));
+  renderOutcome(s);
+  runsLine.replaceChildren(...(s.runCount
     ? [
-      h('div', { class: `verdict ${s.last.verdict}`, 'data-verdict': s.last.verdict }, `${s.last.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'} — ${s.last.label}`),
-      h('div', { class: 'sentence' }, s.last.sentence),
-      ...fixButtons(s.last.fixes, s.running),
+      h('span', {}, `${s.runCount} run${s.runCount > 1 ? 's' : ''} kept in this workspace`),
+      ...(s.runCount > 1 ? [h('button', { id: 'compare', class: 'link', type: 'button' }, 'Compare…')] : []),
     ]
     : []));
+  runsLine.querySelector('#compare')?.addEventListener('click', () => send({ type: 'compare' }));
+  saveLink.hidden = !s.unsaved.length;
+  saveLink.title = `Write ${s.unsaved.join(', ')} (and the chosen files) into the workspace settings`;
 }
 
 window.addEventListener('message', (e: MessageEvent) => {

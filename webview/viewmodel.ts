@@ -3,8 +3,7 @@
  * scale and a legend; a block's full result -> the inspector's rows. Pure (no DOM, no vscode):
  * bundled into the webview and unit-tested with mocha.
  */
-import { scaleLog } from 'd3-scale';
-import { interpolateViridis } from 'd3-scale-chromatic';
+import { interpolateBlues, interpolateOrRd } from 'd3-scale-chromatic';
 import { hcl } from 'd3-color';
 import type { BlockResult, LayerNormStats, ModelConfig, TensorStats } from '../extension/core/report';
 import { fmtNum } from '../extension/core/markdown';
@@ -13,46 +12,75 @@ import type { BlockSummary, ReportSummary, RunView } from '../extension/host/pro
 export { fmtNum };
 
 // ---------------------------------------------------------------------------------------------
-// Error scale
+// Error scale: one absolute log scale for every view, anchored at the tolerance
 
 export interface LegendTick {
+  /** The error at this tick (for the scale's own tolerance). */
   value: number;
+  /** Its ratio to the tolerance (1e-4 … 1e2). */
+  ratio: number;
   label: string;
-  /** Position along the legend, 0 (smallest error) .. 1 (largest). */
+  /** Position along the legend, 0 (tolerance × 1e-4) .. 1 (tolerance × 100). */
   t: number;
 }
 
 export interface ErrorScale {
-  /** Decades that bound every error shown (and the tolerance, with two decades below, one above). */
-  domain: [number, number];
+  /** The tolerance the legend is labeled with (the shown runs' own, when they share one). */
   tolerance: number;
-  /** 0..1 on a log scale, clamped; 0 for 0, 1 for inf/NaN. */
-  t(error: number): number;
-  color(error: number): string;
+  /** Whether every shown run has this tolerance (else the legend is in multiples of each run's). */
+  uniform: boolean;
+  /** 0..1 along the legend for an error of a run with tolerance `tol`; 0 for 0, 1 for inf/NaN. */
+  t(error: number, tol?: number): number;
+  color(error: number, tol?: number): string;
+  /** One tick per decade, tolerance × 1e-4 … tolerance × 100. */
   ticks: LegendTick[];
-  /** Where the tolerance sits on the legend. */
+  /** Where the tolerance sits (4 decades of 6: the pass/fail border). */
   toleranceTick: LegendTick;
 }
 
-const MIN_ERROR = 1e-9;
-/** Colorblind-safe, perceptually uniform, sequential: dark blue-violet (small) to yellow (large). */
-export const interpolateError = interpolateViridis;
+/** The scale spans 4 decades below the tolerance and 2 above, whatever the errors shown. */
+export const DECADES_BELOW = 4;
+export const DECADES_ABOVE = 2;
+const SPAN = DECADES_BELOW + DECADES_ABOVE;
 
-export function errorScale(errors: readonly number[], tolerance: number): ErrorScale {
-  const finite = errors.filter((e) => Number.isFinite(e) && e > 0);
-  const lo = Math.min(tolerance / 100, ...finite);
-  const hi = Math.max(tolerance * 10, ...finite);
-  const decade = (k: number) => Number(`1e${k}`); // exact, unlike 10 ** -4
-  const lo10 = Math.floor(Math.log10(Math.max(lo, MIN_ERROR)));
-  const hi10 = Math.ceil(Math.log10(Math.max(hi, MIN_ERROR * 10)));
-  const domain: [number, number] = [decade(lo10), decade(hi10)];
-  const log = scaleLog().domain(domain).range([0, 1]).clamp(true);
-  const t = (e: number) => (Number.isNaN(e) || e === Infinity ? 1 : e <= 0 ? 0 : log(e));
-  const ticks = Array.from({ length: hi10 - lo10 + 1 }, (_, i) => ({ value: decade(lo10 + i), label: `1e${lo10 + i}`, t: t(decade(lo10 + i)) }));
+/**
+ * Diverging at the tolerance and colorblind-safe (blue against orange/red, the axis that
+ * deuteranopia and protanopia keep): passing errors are pale to mid blue, failing ones orange to
+ * dark red; the graph adds a hatch pattern and a ✗ to every failing block, so color is never the
+ * only cue.
+ */
+export function errorColor(ratioLog10: number): string {
+  if (ratioLog10 <= 0) return interpolateBlues(0.12 + 0.5 * Math.max(0, (ratioLog10 + DECADES_BELOW) / DECADES_BELOW));
+  return interpolateOrRd(0.45 + 0.55 * Math.min(1, ratioLog10 / DECADES_ABOVE));
+}
+
+function ratioLog(error: number, tol: number): number {
+  if (Number.isNaN(error) || error === Infinity) return DECADES_ABOVE;
+  if (error <= 0) return -DECADES_BELOW;
+  return Math.max(-DECADES_BELOW, Math.min(DECADES_ABOVE, Math.log10(error / tol)));
+}
+
+/** A legend value in as few digits as it has: 0.01, 0.25, 2.5e-6, 1e-6. */
+function tickLabel(v: number): string {
+  const r = Number(v.toPrecision(2));
+  return r >= 1e-2 && r < 1e4 ? String(r) : r.toExponential();
+}
+
+export function errorScale(tolerances: readonly number[]): ErrorScale {
+  const tolerance = tolerances[0] ?? 1e-2;
+  const uniform = tolerances.every((x) => x === tolerance);
+  const t = (e: number, tol = tolerance) => (ratioLog(e, tol) + DECADES_BELOW) / SPAN;
+  const tick = (k: number): LegendTick => {
+    const ratio = Number(`1e${k}`);
+    const value = tolerance * ratio;
+    const label = uniform ? tickLabel(value) : k === 0 ? 'tol' : `tol×1e${k}`;
+    return { value, ratio, label, t: (k + DECADES_BELOW) / SPAN };
+  };
+  const ticks = Array.from({ length: SPAN + 1 }, (_, i) => tick(i - DECADES_BELOW));
   return {
-    domain, tolerance, t, ticks,
-    color: (e) => interpolateError(t(e)),
-    toleranceTick: { value: tolerance, label: `tolerance ${fmtNum(tolerance)}`, t: t(tolerance) },
+    tolerance, uniform, t, ticks,
+    color: (e, tol = tolerance) => errorColor(ratioLog(e, tol)),
+    toleranceTick: { ...tick(0), label: uniform ? `tolerance ${fmtNum(tolerance)}` : 'tolerance of each run' },
   };
 }
 
@@ -74,6 +102,8 @@ export interface PartNode {
   layerNorm?: string;
   overflowed?: boolean;
   overFp16Count?: number;
+  /** What was measured for this part (LayerNorms: max (x−mean)² and how many squares pass 65504). */
+  value?: string;
 }
 
 /** A block's parts in the official TimeSformer's order (divided space-time attention). */
@@ -105,6 +135,8 @@ export interface BlockNode {
   error: number;
   status: 'pass' | 'fail';
   jump: boolean;
+  /** The first failing block of its run: where it breaks. */
+  break: boolean;
   color: string;
   textColor: string;
   layerNorms: LayerNormMark[];
@@ -132,9 +164,16 @@ export type GraphNode = StageNode | BlockNode;
 
 export interface Lane {
   runId: string;
+  /** The run's identity (checkpoint, data, options, time) and a short title. */
   label: string;
+  short: string;
+  /** "reference: a_test_data.p" or "reference: FP32 of this model (CPU)". */
+  reference: string;
+  tolerance: number;
   verdict: 'pass' | 'fail';
   sentence: string;
+  /** Index of the first failing block (the break), or null. */
+  breakAt: number | null;
   nodes: GraphNode[];
 }
 
@@ -154,24 +193,28 @@ function lnLine(l: LayerNormStats): string {
   return `${l.name}: max (x−mean)² ${fmtNum(l.maxSq)}, ${l.overFp16Count} > 65504${l.overflowed ? ' — OVERFLOWED' : ''}${top ? `, top channel ${top.channel}` : ''}`;
 }
 
-function blockNode(b: BlockSummary, tolerance: number, scale: ErrorScale, runId: string): BlockNode {
-  const color = scale.color(b.relL2);
+function blockNode(b: BlockSummary, tolerance: number, scale: ErrorScale, runId: string, breakAt: number | null): BlockNode {
+  const color = scale.color(b.relL2, tolerance);
   const byKey = new Map(b.layerNorms.map((l) => [l.name.split('.').pop() ?? '', l]));
   const parts = BLOCK_PARTS.map((p): PartNode => {
     const ln = p.kind === 'layernorm' ? byKey.get(p.key) : undefined;
     return {
       id: `${runId}:${b.index}:${p.key}`, label: p.label, kind: p.kind,
-      ...(ln ? { layerNorm: ln.name, overflowed: ln.overflowed, overFp16Count: ln.overFp16Count } : {}),
+      ...(ln ? {
+        layerNorm: ln.name, overflowed: ln.overflowed, overFp16Count: ln.overFp16Count,
+        value: `(x−μ)² ≤ ${fmtNum(ln.maxSq)}${ln.overFp16Count ? ` · ${ln.overFp16Count} > 65504` : ''}`,
+      } : {}),
     };
   });
   const status = b.passed ? 'pass' : 'fail';
+  const isBreak = breakAt === b.index;
   return {
     kind: 'block', id: `${runId}:${b.index}`, index: b.index, label: `block ${b.index}`,
-    error: b.relL2, status, jump: b.jump, color, textColor: textOn(color),
+    error: b.relL2, status, jump: b.jump, break: isBreak, color, textColor: textOn(color),
     layerNorms: b.layerNorms.map(mark), parts,
     tooltip: [
-      `Block ${b.index} — ${status === 'pass' ? 'pass' : 'FAIL'}${b.jump ? ' (error jumps here)' : ''}`,
-      `rel L2 ${fmtNum(b.relL2)} (tolerance ${fmtNum(tolerance)})`,
+      `Block ${b.index} — ${status === 'pass' ? 'pass' : 'FAIL'}${isBreak ? ': the first failing block (the break)' : b.jump ? ' (error jumps here)' : ''}`,
+      `rel L2 ${fmtNum(b.relL2)} (tolerance ${fmtNum(tolerance)}, ${b.relL2 > 0 && Number.isFinite(b.relL2) ? `${fmtNum(b.relL2 / tolerance)}× it` : 'no finite ratio'})`,
       `max |Δ| ${fmtNum(b.maxAbs)}, cosine ${Number.isFinite(b.cosine) ? b.cosine.toFixed(5) : 'NaN'}`,
       ...b.layerNorms.filter((l) => l.overflowed || l.overFp16Count > 0).map(lnLine),
     ],
@@ -180,10 +223,11 @@ function blockNode(b: BlockSummary, tolerance: number, scale: ErrorScale, runId:
 
 function lane(run: RunView, scale: ErrorScale): Lane {
   const r: ReportSummary = run.summary;
-  const headColor = scale.color(r.probs.relL2);
+  const headColor = scale.color(r.probs.relL2, r.tolerance);
+  const breakAt = r.diagnosis.firstBadBlock ?? r.blocks.find((b) => !b.passed)?.index ?? null;
   const nodes: GraphNode[] = [
     { kind: 'stage', id: 'patch_embed', label: 'patch', sub: 'embedding', tooltip: ['Patch embedding (Conv, stride = patch) + position and time embeddings'] },
-    ...r.blocks.map((b) => blockNode(b, r.tolerance, scale, run.id)),
+    ...r.blocks.map((b) => blockNode(b, r.tolerance, scale, run.id, breakAt)),
     {
       kind: 'stage', id: 'norm', label: 'norm', sub: 'LayerNorm',
       layerNorm: r.finalNorm ? mark(r.finalNorm) : undefined,
@@ -193,21 +237,25 @@ function lane(run: RunView, scale: ErrorScale): Lane {
       kind: 'stage', id: 'head', label: 'head', error: r.probs.relL2,
       status: r.probs.relL2 <= r.tolerance ? 'pass' : 'fail', color: headColor, textColor: textOn(headColor),
       tooltip: [
-        `Head → probabilities: rel L2 ${fmtNum(r.probs.relL2)}`,
+        `Head → probabilities: rel L2 ${fmtNum(r.probs.relL2)} (tolerance ${fmtNum(r.tolerance)})`,
         `top-1 ${r.probs.top1} vs reference ${r.probs.refTop1} (${r.probs.top1Agree ? 'agrees' : 'differs'})`,
       ],
     },
   ];
-  return { runId: run.id, label: run.label, verdict: r.diagnosis.verdict, sentence: r.diagnosis.sentence, nodes };
+  return {
+    runId: run.id, label: run.label, short: run.short, reference: run.reference, tolerance: r.tolerance,
+    verdict: r.diagnosis.verdict, sentence: r.diagnosis.sentence, breakAt, nodes,
+  };
 }
 
-/** Lanes for the shown runs (in `shown` order; unknown ids skipped) on one shared error scale. */
+/**
+ * Lanes for the shown runs (in `shown` order; unknown ids skipped), one per run, nodes aligned by
+ * index, on the one error scale (each run's colors anchored at its own tolerance).
+ */
 export function buildGraph(runs: readonly RunView[], shown: readonly string[]): GraphModel {
   const byId = new Map(runs.map((r) => [r.id, r]));
   const visible = shown.map((id) => byId.get(id)).filter((r): r is RunView => !!r);
-  const errors = visible.flatMap((r) => [...r.summary.blocks.map((b) => b.relL2), r.summary.probs.relL2]);
-  const tolerance = visible[0]?.summary.tolerance ?? 1e-2;
-  const scale = errorScale(errors, tolerance);
+  const scale = errorScale(visible.map((r) => r.summary.tolerance));
   return { lanes: visible.map((r) => lane(r, scale)), scale };
 }
 
@@ -293,25 +341,25 @@ function layerNormRow(l: LayerNormStats): LayerNormRow {
 }
 
 /** Per-token error [frame][patch] -> T grids of gridSize x gridSize (patches row-major). */
-export function heatmap(tokenError: readonly (readonly number[])[], gridSize: number, scale: ErrorScale): Heatmap {
+export function heatmap(tokenError: readonly (readonly number[])[], gridSize: number, scale: ErrorScale, tolerance = scale.tolerance): Heatmap {
   let max = 0;
   const cells = tokenError.map((frame) =>
     Array.from({ length: gridSize }, (_, r) =>
       Array.from({ length: gridSize }, (_, c) => {
         const value = frame[r * gridSize + c] ?? NaN;
         if (value > max) max = value;
-        return { value, color: scale.color(value) };
+        return { value, color: scale.color(value, tolerance) };
       })));
   return { frames: tokenError.length, grid: gridSize, cells, max };
 }
 
-export function inspectorModel(b: BlockResult, config: Pick<ModelConfig, 'gridSize'>, scale: ErrorScale, runLabel: string): InspectorModel {
+export function inspectorModel(b: BlockResult, config: Pick<ModelConfig, 'gridSize'>, scale: ErrorScale, runLabel: string, tolerance = scale.tolerance): InspectorModel {
   return {
     title: `Block ${b.index} — ${runLabel}`,
     status: b.passed ? 'pass' : 'fail',
     error: fmtNum(b.relL2),
     tensors: [b.output, b.reference, ...b.exposed].map(tensorRow),
     layerNorms: b.layerNorms.map(layerNormRow),
-    heatmap: heatmap(b.tokenError, config.gridSize, scale),
+    heatmap: heatmap(b.tokenError, config.gridSize, scale, tolerance),
   };
 }

@@ -20,6 +20,7 @@ import { realizationFor, realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
 import { diagnose, firingUnder, type DiagnoseInput } from './compare/diagnosis';
 import { defaultTolerance } from './compare/verdict';
+import { validateOptions } from './options';
 import {
   REPORT_VERSION, type BlockResult, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
   type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage, type TensorStats,
@@ -410,6 +411,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
     hooks.onProgress?.(s, detail);
     say(`[${s}]${detail ? ' ' + detail : ''}`);
   };
+  validateOptions(o);
   if (o.heads !== undefined && (!Number.isInteger(o.heads) || o.heads <= 0)) throw new LabError('BAD_OPTION', `heads must be a positive integer, got ${o.heads}`);
   const t0 = performance.now();
   stage('reading checkpoint', o.weights);

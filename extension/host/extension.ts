@@ -1,81 +1,113 @@
 /**
- * The extension host side: commands, sidebar, graph panel, status bar and log. The pipeline runs
- * in the engine process (extension/worker.ts) through WorkerClient, never here.
+ * The extension host side: commands, sidebar, graph panel, status bar and log, all rendered from
+ * one LabState (state.ts) and changing it only through its methods. The pipeline runs in the
+ * engine process (extension/worker.ts) through WorkerClient, never here; file headers are read
+ * there too (a second engine process, so that pairing never waits for a run).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { isHfCheckpointFolder } from '../core/inspect';
 import { reportToJson, reportToMarkdown } from '../core/markdown';
-import { STAGES, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision, type Report } from '../core/report';
+import { LAYERNORM_MODES, STAGES, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
+import type { InspectRequest, RunOptions } from '../protocol';
 import { GraphPanel } from './graphPanel';
-import type { FileChoice, ProviderInfo, SidebarOption, SidebarState, SidebarToHost } from './protocol';
+import type { Inspection } from './pairing';
+import type { OptionKey, SidebarToHost } from './protocol';
 import { RunError, WorkerClient } from './runner';
-import { RunStore, pickTestData, pipelineOptions, type RunChoices, type StoredRun } from './runs';
+import { LabState, OPTION_KEYS, SETTING_OF, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun } from './state';
 import { SidebarProvider } from './sidebar';
+import { plain } from './text';
 
-/** LayerNorm modes that avoid the FP16 overflow (everything but plain). */
-const LAYERNORM_FIXES: readonly LayerNormMode[] = ['fp32', 'fused', 'prescaled', 'expose'];
 const SECTION = 'timesformerLab';
-const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt}';
+const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt,safetensors}';
 const TEST_DATA_GLOB = '**/*.{p,pkl,pickle}';
-const EXCLUDE_GLOB = '**/{node_modules,.git,out}/**';
+const HF_CONFIG_GLOB = '**/config.json';
+const EXCLUDE_GLOB = '**/{node_modules,.git,out,dist}/**';
+const FIX_TITLES: Record<string, LayerNormMode> = { 'Fix: FP32 LayerNorm': 'fp32', 'Fix: fused': 'fused', 'Fix: prescaled': 'prescaled' };
+/** Reading one batch of headers may take this long before the reading process is ended. */
+const INSPECT_TIMEOUT_MS = 30_000;
 
 export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(new Lab(context));
 }
 
 export function deactivate(): void {
-  // Everything is disposed through context.subscriptions (the engine process is killed there).
+  // Everything is disposed through context.subscriptions (the engine processes are killed there).
 }
+
+/** Messages with text from files: plain text, never links or icons (text.ts). */
+const notify = {
+  error: (msg: string, ...actions: string[]) => vscode.window.showErrorMessage(plain(msg), ...actions),
+  warn: (msg: string, ...actions: string[]) => vscode.window.showWarningMessage(plain(msg), ...actions),
+  info: (msg: string, ...actions: string[]) => vscode.window.showInformationMessage(plain(msg), ...actions),
+};
 
 class Lab implements vscode.Disposable {
   private readonly output = vscode.window.createOutputChannel('TimeSformer Lab');
   private readonly status = vscode.window.createStatusBarItem('timesformerLab.status', vscode.StatusBarAlignment.Left, 10);
   private readonly client: WorkerClient;
-  private readonly store = new RunStore();
+  /** A second engine process for reading file headers, so that pairing never queues behind a run. */
+  private readonly reader: WorkerClient;
+  private readonly state: LabState;
   private readonly sidebar: SidebarProvider;
   private readonly disposables: vscode.Disposable[] = [];
-  private files: { checkpoints: FileChoice[]; testData: FileChoice[] } = { checkpoints: [], testData: [] };
-  private providers: ProviderInfo[] | null = null;
   private probing: Promise<void> | undefined;
   /** The workspace scan in flight (a command may arrive before the first one ends). */
   private discovering: Promise<void>;
-  private running = false;
-  private stage: SidebarState['stage'];
+  private inspecting: Promise<void> = Promise.resolve();
   private sidebarQueue = Promise.resolve();
+  private renderScheduled = false;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     const log = (l: string) => this.output.appendLine(l);
-    this.client = new WorkerClient({ script: context.asAbsolutePath(path.join('out', 'extension', 'worker.js')), log });
+    const script = context.asAbsolutePath(path.join('dist', 'worker.js'));
+    this.client = new WorkerClient({ script, log });
+    this.reader = new WorkerClient({ script, log: (l) => log(`[reader] ${l}`) });
+    this.state = new LabState(context.workspaceState, () => this.defaults());
+    this.state.setTrusted(vscode.workspace.isTrusted);
     this.sidebar = new SidebarProvider(context.extensionUri, (m) => this.onSidebar(m), log);
-    const cmd = (id: string, f: () => unknown) => vscode.commands.registerCommand(`${SECTION}.${id}`, f);
-    const watcher = vscode.workspace.createFileSystemWatcher('**/*.{pyth,pth,pt,ckpt,p,pkl,pickle}', false, true, false);
+    const cmd = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(`${SECTION}.${id}`, f);
+    const watcher = vscode.workspace.createFileSystemWatcher('**/*.{pyth,pth,pt,ckpt,p,pkl,pickle,json,safetensors,bin}');
     this.disposables.push(
       this.output, this.status, watcher,
       { dispose: () => this.client.dispose() },
+      { dispose: () => this.reader.dispose() },
       vscode.window.registerWebviewViewProvider(SidebarProvider.viewId, this.sidebar),
       cmd('run', () => this.run()),
-      vscode.commands.registerCommand(`${SECTION}.applyFix`, (mode?: LayerNormMode) => this.applyFix(mode && LAYERNORM_FIXES.includes(mode) ? mode : 'fp32')),
+      cmd('applyFix', (runId?: string, mode?: LayerNormMode) => this.applyFix(runId, mode)),
       cmd('cancel', () => this.client.cancel()),
-      cmd('selectCheckpoint', () => this.selectFile('checkpoint')),
+      cmd('selectCheckpoint', (uri?: vscode.Uri) => this.selectFile('checkpoint', uri)),
       cmd('selectTestData', () => this.selectFile('testData')),
-      cmd('showGraph', () => this.showGraph(false)),
-      cmd('compareRuns', () => this.showGraph(true)),
+      cmd('checkFile', (uri?: vscode.Uri) => this.checkFile(uri)),
+      cmd('showGraph', () => this.showGraph()),
+      cmd('compareRuns', () => this.compareRuns()),
+      cmd('clearRuns', () => this.clearRuns()),
+      cmd('removeRuns', () => this.removeRuns()),
+      cmd('saveSettings', () => this.saveSettings()),
+      cmd('makeTestData', () => this.makeTestData()),
       cmd('exportReport', () => this.exportReport()),
       cmd('exportOnnx', () => this.exportOnnx()),
-      vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration(SECTION) && this.pushState()),
+      vscode.workspace.onDidChangeConfiguration((e) => this.onSettings(e)),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        // Trusted now: read the headers that Restricted Mode skipped.
+        this.state.setTrusted(true);
+        const files = [...this.state.checkpointList(), ...this.state.testDataList()].map((f) => f.path);
+        this.state.forget(files.filter((p) => this.state.inspection(p)?.state === 'skipped'));
+        this.inspect();
+      }),
       watcher.onDidCreate(() => this.rescan()),
       watcher.onDidDelete(() => this.rescan()),
+      watcher.onDidChange((u) => {
+        this.state.forget([u.fsPath, path.dirname(u.fsPath)]);
+        this.inspect();
+      }),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.rescan()),
+      this.state.onDidChange(() => this.scheduleRender()),
     );
-    this.setStatus('$(beaker) TimeSformer', 'TimeSformer Precision Lab: Build & Run Engine', `${SECTION}.run`);
     this.status.show();
-    void this.setContext();
+    this.render();
     this.discovering = this.discover();
-  }
-
-  private rescan(): void {
-    this.discovering = this.discovering.then(() => this.discover());
   }
 
   dispose(): void {
@@ -83,7 +115,7 @@ class Lab implements vscode.Disposable {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Settings and state
+  // Settings: defaults for the sidebar, never written behind the user's back
 
   private config(): vscode.WorkspaceConfiguration {
     return vscode.workspace.getConfiguration(SECTION);
@@ -96,102 +128,162 @@ class Lab implements vscode.Disposable {
     return path.isAbsolute(p) || !root ? p : path.join(root, p);
   }
 
-  private choices(): RunChoices {
+  private defaults(): SettingsDefaults {
     const c = this.config();
-    const checkpoint = this.resolvePath(c.get<string>('checkpoint')) ?? this.files.checkpoints[0]?.path;
     return {
-      checkpoint,
-      testData: this.resolvePath(c.get<string>('testData')) ?? pickTestData(checkpoint, this.files.testData)?.path,
+      checkpoint: this.resolvePath(c.get<string>('checkpoint')),
+      testData: this.resolvePath(c.get<string>('testData')),
       precision: c.get<Precision>('precision', 'fp16'),
       layerNorm: c.get<LayerNormMode>('layerNorm', 'plain'),
       exposeLayerNorm: c.get<boolean>('exposeLayerNorm', false),
       ep: c.get<EpChoice>('executionProvider', 'cpu'),
       heads: c.get<number | null>('heads', null) || null,
-      tolerance: c.get<number>('tolerance', 1e-2),
+      tolerance: c.get<number | null>('tolerance', null) ?? null,
       deviceId: c.get<number>('deviceId', 0),
       trtCacheDir: c.get<string>('tensorrtCacheDir', ''),
     };
   }
 
-  private async write(o: SidebarOption): Promise<void> {
-    const key = { checkpoint: 'checkpoint', testData: 'testData', precision: 'precision', layerNorm: 'layerNorm', exposeLayerNorm: 'exposeLayerNorm', ep: 'executionProvider', heads: 'heads' }[o.key];
-    let value: unknown = o.value;
-    if (o.key === 'checkpoint' || o.key === 'testData') value = vscode.workspace.asRelativePath(o.value, false);
+  /** A setting the user edited wins over the sidebar's value for it. */
+  private onSettings(e: vscode.ConfigurationChangeEvent): void {
+    if (!e.affectsConfiguration(SECTION)) return;
+    const keys: (OptionKey | 'checkpoint' | 'testData')[] = [];
+    for (const k of OPTION_KEYS) if (e.affectsConfiguration(`${SECTION}.${SETTING_OF[k]}`)) keys.push(k);
+    if (e.affectsConfiguration(`${SECTION}.checkpoint`)) keys.push('checkpoint');
+    if (e.affectsConfiguration(`${SECTION}.testData`)) keys.push('testData');
+    this.state.settingsChanged(keys);
+  }
+
+  /** "Save as Workspace Settings": the one place the extension writes settings, when asked. */
+  private async saveSettings(): Promise<void> {
     const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-    await this.config().update(key, value, target);
+    const s = this.state.settings;
+    const c = this.config();
+    for (const k of OPTION_KEYS) await c.update(SETTING_OF[k], s[k], target);
+    const ck = this.state.checkpoint;
+    const td = this.state.testData;
+    if (ck) await c.update('checkpoint', vscode.workspace.asRelativePath(ck, false), target);
+    await c.update('testData', td ? vscode.workspace.asRelativePath(td, false) : undefined, target);
+    this.state.saved();
+    this.output.appendLine('saved the sidebar\'s choices as workspace settings');
+    void notify.info('TimeSformer: the sidebar\'s choices are saved in the workspace settings.');
   }
 
-  private state(): SidebarState {
-    const c = this.choices();
-    const withChosen = (list: FileChoice[], p: string | undefined) =>
-      !p || list.some((f) => f.path === p) ? list : [...list, { path: p, label: vscode.workspace.asRelativePath(p, false) }];
-    const last = this.store.latest?.report;
-    return {
-      checkpoints: withChosen(this.files.checkpoints, c.checkpoint),
-      testData: withChosen(this.files.testData, c.testData),
-      checkpoint: c.checkpoint,
-      testDataPath: c.testData,
-      precision: c.precision,
-      layerNorm: c.layerNorm,
-      exposeLayerNorm: c.exposeLayerNorm,
-      ep: c.ep,
-      heads: c.heads,
-      providers: this.providers,
-      running: this.running,
-      stage: this.stage,
-      last: last && {
-        verdict: last.diagnosis.verdict,
-        label: this.store.latest!.label,
-        sentence: last.diagnosis.sentence,
-        fixes: last.diagnosis.verdict === 'fail' && last.diagnosis.culprit ? last.diagnosis.fixes : [],
-      },
-    };
-  }
+  // -------------------------------------------------------------------------------------------
+  // Files
 
-  private pushState(): void {
-    this.sidebar.post(this.state());
+  private rescan(): void {
+    this.discovering = this.discovering.then(() => this.discover());
   }
 
   private async discover(): Promise<void> {
-    const find = async (glob: string): Promise<FileChoice[]> =>
-      (await vscode.workspace.findFiles(glob, EXCLUDE_GLOB, 500))
-        .map((u) => ({ path: u.fsPath, label: vscode.workspace.asRelativePath(u, false) }))
-        .sort((a, b) => a.label.localeCompare(b.label));
-    const [checkpoints, testData] = await Promise.all([find(CHECKPOINT_GLOB), find(TEST_DATA_GLOB)]);
-    this.files = { checkpoints, testData };
-    this.pushState();
+    const entry = (u: vscode.Uri): FileEntry => ({ path: u.fsPath, label: vscode.workspace.asRelativePath(u, false) });
+    const find = async (glob: string) => (await vscode.workspace.findFiles(glob, EXCLUDE_GLOB, 500)).map(entry);
+    const [files, testData, configs] = await Promise.all([find(CHECKPOINT_GLOB), find(TEST_DATA_GLOB), find(HF_CONFIG_GLOB)]);
+    // HF folders: a config.json of a timesformer model beside its weights (a small JSON read, size-capped).
+    const hf: FileEntry[] = [];
+    for (const c of configs) {
+      const dir = path.dirname(c.path);
+      if (await isHfCheckpointFolder(dir)) hf.push({ path: dir, label: `${path.dirname(c.label) === '.' ? path.basename(dir) : path.dirname(c.label)}/`, hf: true });
+    }
+    const byLabel = (a: FileEntry, b: FileEntry) => a.label.localeCompare(b.label);
+    // A weight file inside an HF folder is the folder's, not a checkpoint of its own.
+    const loose = files.filter((f) => !hf.some((h) => path.dirname(f.path) === h.path));
+    this.state.setScan([...loose, ...hf].sort(byLabel), testData.sort(byLabel));
+    void vscode.commands.executeCommand('setContext', `${SECTION}.hfFolders`, hf.map((f) => f.path));
+    this.inspect();
+  }
+
+  /** Reads the headers of files not read yet, in the reader process (skipped in Restricted Mode). */
+  private inspect(): void {
+    this.inspecting = this.inspecting.then(async () => {
+      const todo: InspectRequest[] = this.state.uninspected();
+      if (!todo.length) return;
+      const results = new Map<string, Inspection>();
+      if (!this.state.trusted) {
+        for (const f of todo) results.set(f.path, { state: 'skipped', reason: 'not read in Restricted Mode' });
+        this.state.setInspections(results);
+        return;
+      }
+      for (const f of todo) results.set(f.path, { state: 'pending' });
+      this.state.setInspections(results);
+      for (let i = 0; i < todo.length; i += 16) {
+        const batch = todo.slice(i, i + 16);
+        const done = new Map<string, Inspection>();
+        try {
+          const timer = setTimeout(() => void this.reader.cancel(), INSPECT_TIMEOUT_MS);
+          const answers = await this.reader.inspect(batch).finally(() => clearTimeout(timer));
+          for (const a of answers) done.set(a.path, a.ok ? { state: 'ok', signature: a.signature } : { state: 'error', code: a.error.code, message: a.error.message });
+        } catch (e) {
+          const why = e instanceof RunError && e.code === 'CANCELLED' ? `reading the headers took more than ${INSPECT_TIMEOUT_MS / 1000} s` : e instanceof Error ? e.message : String(e);
+          for (const f of batch) done.set(f.path, { state: 'error', code: 'UNREADABLE', message: why });
+        }
+        this.state.setInspections(done);
+      }
+    }).catch((e: unknown) => this.output.appendLine(`reading headers: ${e instanceof Error ? e.message : String(e)}`));
   }
 
   /** Which execution providers load here, asked of the engine process once per session. */
   private ensureProviders(): void {
-    if (this.providers || this.probing) return;
+    if (this.state.providers || this.probing) return;
     this.probing = this.client.probe()
       .then((p) => {
-        this.providers = p;
+        this.state.setProviders(p);
         this.output.appendLine(`execution providers: ${p.map((x) => `${x.ep} ${x.available ? 'available' : `unavailable (${x.reason})`}`).join('; ')}`);
       })
       .catch((e: unknown) => this.output.appendLine(`could not probe the execution providers: ${e instanceof Error ? e.message : String(e)}`))
-      .finally(() => {
-        this.probing = undefined;
-        this.pushState();
-      });
+      .finally(() => (this.probing = undefined));
   }
 
-  private async setContext(): Promise<void> {
-    await vscode.commands.executeCommand('setContext', `${SECTION}.running`, this.running);
-    await vscode.commands.executeCommand('setContext', `${SECTION}.runCount`, this.store.all.length);
-    const d = this.store.latest?.report.diagnosis;
-    await vscode.commands.executeCommand('setContext', `${SECTION}.canFix`, !!d && d.verdict === 'fail' && !!d.culprit);
+  // -------------------------------------------------------------------------------------------
+  // Rendering: every view from the state
+
+  private scheduleRender(): void {
+    if (this.renderScheduled) return;
+    this.renderScheduled = true;
+    setTimeout(() => {
+      this.renderScheduled = false;
+      this.render();
+    }, 0);
   }
 
-  private setStatus(text: string, tooltip: string, command?: string): void {
-    this.status.text = text;
-    this.status.tooltip = tooltip;
-    this.status.command = command;
+  private render(): void {
+    this.sidebar.post(this.state.sidebar());
+    GraphPanel.refresh();
+    this.renderStatus();
+    const run = this.state.currentRunWithOffers();
+    void vscode.commands.executeCommand('setContext', `${SECTION}.running`, this.state.running);
+    void vscode.commands.executeCommand('setContext', `${SECTION}.runCount`, this.state.all.length);
+    void vscode.commands.executeCommand('setContext', `${SECTION}.canFix`, !!run && !this.state.running);
   }
+
+  private renderStatus(): void {
+    const s = this.state;
+    const set = (text: string, tooltip: string, command: string) => {
+      this.status.text = text;
+      this.status.tooltip = tooltip;
+      this.status.command = command;
+    };
+    if (s.running) return set(`$(sync~spin) TimeSformer: ${s.stage ?? 'starting'}`, 'Running (cancel from the notification or the sidebar)', `${SECTION}.cancel`);
+    const o = s.currentOutcome();
+    if (o?.kind === 'run') {
+      const run = s.get(o.runId)!;
+      const d = run.report.diagnosis;
+      return set(
+        d.verdict === 'pass' ? '$(pass) TimeSformer: pass' : `$(error) TimeSformer: ${d.firstBadBlock !== null ? `block ${d.firstBadBlock} fails` : 'fail'}`,
+        `${run.label}\n${d.sentence}`, `${SECTION}.showGraph`,
+      );
+    }
+    if (o?.kind === 'error') return set('$(warning) TimeSformer: error', o.message, `${SECTION}.run`);
+    if (o?.kind === 'cancelled') return set('$(circle-slash) TimeSformer: cancelled', 'The last run was cancelled', `${SECTION}.run`);
+    return set('$(beaker) TimeSformer', 'TimeSformer Precision Lab: Build & Run Engine', `${SECTION}.run`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sidebar intents
 
   /**
-   * Sidebar messages are handled in order, so that Run sees the settings written just before it;
+   * Sidebar messages are handled in order, so that Run sees the choices made just before it;
    * Cancel jumps the queue, and a run does not hold it.
    */
   private onSidebar(m: SidebarToHost): void {
@@ -205,95 +297,160 @@ class Lab implements vscode.Disposable {
   private async handleSidebar(m: Exclude<SidebarToHost, { type: 'cancel' }>): Promise<void> {
     switch (m.type) {
       case 'ready':
-        this.pushState();
+        this.render();
         this.ensureProviders();
         return;
       case 'set':
-        await this.write(m.option);
+        this.state.setOption(m.option.key, m.option.value);
+        return;
+      case 'choose':
+        // Only files the sidebar was given: a webview cannot name an arbitrary path.
+        if (m.kind === 'checkpoint' && this.state.isListed('checkpoint', m.path)) this.state.chooseCheckpoint(m.path);
+        else if (m.kind === 'testData' && (m.path === null || this.state.isListed('testData', m.path))) this.state.chooseTestData(m.path);
         return;
       case 'browse':
-        await this.selectFile(m.kind, true);
+        await this.browse(m.kind);
         return;
       case 'run':
         void this.run();
         return;
       case 'fix':
-        await this.applyFix(m.mode);
+        await this.applyFix(m.runId, m.mode);
+        return;
+      case 'saveSettings':
+        await this.saveSettings();
+        return;
+      case 'compare':
+        await this.compareRuns();
+        return;
+      case 'showGraph':
+        this.showGraph();
         return;
     }
   }
 
-  /** One click: switch the LayerNorm to a mode that avoids the overflow, and run again. */
-  private async applyFix(mode: LayerNormMode = 'fp32'): Promise<void> {
-    if (this.running) return;
-    if (mode === 'expose') await this.write({ key: 'exposeLayerNorm', value: true });
-    else {
-      await this.write({ key: 'exposeLayerNorm', value: false });
-      await this.write({ key: 'layerNorm', value: mode });
+  // -------------------------------------------------------------------------------------------
+  // Choosing files
+
+  private async browse(kind: 'checkpoint' | 'testData'): Promise<void> {
+    const filters: Record<string, string[]> = kind === 'checkpoint'
+      ? { 'PyTorch checkpoint': ['pyth', 'pth', 'pt', 'ckpt'], 'All files': ['*'] }
+      : { 'Test data (pickle)': ['p', 'pkl', 'pickle'], 'All files': ['*'] };
+    const uris = await vscode.window.showOpenDialog({
+      canSelectMany: false, canSelectFiles: true, canSelectFolders: kind === 'checkpoint', filters,
+      title: kind === 'checkpoint' ? 'Select the checkpoint (a file, or an HF folder)' : 'Select the test data',
+    });
+    const p = uris?.[0]?.fsPath;
+    if (!p) return;
+    const label = vscode.workspace.asRelativePath(p, false);
+    if (kind === 'checkpoint') this.state.chooseCheckpoint(p, label);
+    else this.state.chooseTestData(p, label);
+    this.inspect();
+  }
+
+  private async selectFile(kind: 'checkpoint' | 'testData', uri?: vscode.Uri): Promise<void> {
+    await this.discovering;
+    if (uri) {
+      this.state.chooseCheckpoint(uri.fsPath, vscode.workspace.asRelativePath(uri, false));
+      this.inspect();
+      return;
     }
-    this.output.appendLine(`fix: LayerNorm ${mode}, running again`);
+    const BROWSE = '$(folder-opened) Browse…';
+    const NONE = '$(circle-slash) none: compare with FP32 of this model';
+    type Item = vscode.QuickPickItem & { path?: string | null };
+    const items: Item[] = [];
+    if (kind === 'checkpoint') {
+      for (const f of this.state.checkpointList()) items.push({ label: plain(f.label), description: f.path === this.state.checkpoint ? 'chosen' : undefined, path: f.path });
+    } else {
+      items.push({ label: NONE, path: null, description: this.state.testData === null ? 'chosen' : undefined });
+      for (const f of this.state.sidebar().testData) {
+        items.push({
+          label: plain(f.label), path: f.path,
+          description: [f.path === this.state.testData ? 'chosen' : '', f.fit === 'agree' ? 'matches the checkpoint' : f.fit === 'disagree' ? `does not match: ${plain(f.note ?? '')}` : ''].filter(Boolean).join(' · ') || undefined,
+        });
+      }
+    }
+    items.push({ label: BROWSE });
+    const what = kind === 'checkpoint' ? 'checkpoint' : 'test data';
+    const pick = await vscode.window.showQuickPick(items, { title: `TimeSformer: select the ${what}`, placeHolder: `${what} found in the workspace` });
+    if (!pick) return;
+    if (pick.label === BROWSE) return this.browse(kind);
+    if (kind === 'checkpoint' && pick.path) this.state.chooseCheckpoint(pick.path);
+    else if (kind === 'testData' && pick.path !== undefined) this.state.chooseTestData(pick.path);
+  }
+
+  /** Explorer: "Check FP16 with TimeSformer Lab" on a checkpoint or an HF folder. */
+  private async checkFile(uri?: vscode.Uri): Promise<void> {
+    if (!uri) return this.selectFile('checkpoint');
+    await this.discovering;
+    this.state.chooseCheckpoint(uri.fsPath, vscode.workspace.asRelativePath(uri, false));
+    if (this.state.settings.precision !== 'fp16') this.state.setOption('precision', 'fp16');
+    this.inspect();
+    await this.inspecting;
+    await vscode.commands.executeCommand('workbench.view.extension.timesformerLab');
     await this.run();
   }
 
   // -------------------------------------------------------------------------------------------
-  // Commands
+  // Running
 
-  private async selectFile(kind: 'checkpoint' | 'testData', browse = false): Promise<void> {
-    await this.discovering;
-    const list = kind === 'checkpoint' ? this.files.checkpoints : this.files.testData;
-    const what = kind === 'checkpoint' ? 'checkpoint' : 'test data';
-    let chosen: string | undefined;
-    if (!browse) {
-      const BROWSE = '$(folder-opened) Browse…';
-      const pick = await vscode.window.showQuickPick([...list.map((f) => ({ label: f.label, path: f.path })), { label: BROWSE, path: '' }], {
-        title: `TimeSformer: select the ${what}`, placeHolder: list.length ? `${what} found in the workspace` : `no ${what} found in the workspace`,
-      });
-      if (!pick) return;
-      chosen = pick.path || undefined;
-      browse = !chosen;
-    }
-    if (browse) {
-      const filters: Record<string, string[]> = kind === 'checkpoint'
-        ? { 'PyTorch checkpoint': ['pyth', 'pth', 'pt', 'ckpt'], 'All files': ['*'] }
-        : { 'Test data (pickle)': ['p', 'pkl', 'pickle'], 'All files': ['*'] };
-      const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters, title: `Select the ${what}` });
-      chosen = uris?.[0]?.fsPath;
-    }
-    if (chosen) await this.write({ key: kind, value: chosen });
+  /** Restricted Mode: nothing reads the files or runs the engine without the user's consent. */
+  private async consent(inputs: RunInputs): Promise<boolean> {
+    if (vscode.workspace.isTrusted) return true;
+    const RUN = 'Run Once';
+    const TRUST = 'Manage Workspace Trust';
+    const files = [inputs.checkpoint, inputs.testData].filter((x): x is string => !!x).map((p) => path.basename(p)).join(' and ');
+    const pick = await notify.warn(`TimeSformer: this workspace is in Restricted Mode. A run reads ${files} and runs ONNX Runtime on them in a separate process. Run once anyway?`, RUN, TRUST);
+    if (pick === TRUST) void vscode.commands.executeCommand('workbench.trust.manage');
+    return pick === RUN;
   }
 
   private async run(): Promise<void> {
     await this.discovering;
-    if (this.running) {
-      void vscode.window.showInformationMessage('TimeSformer: a run is already in progress.');
+    await this.inspecting;
+    if (this.state.running) {
+      void notify.info('TimeSformer: a run is already in progress.');
       return;
     }
-    const o = pipelineOptions(this.choices());
-    if ('missing' in o) {
-      const what = o.missing === 'checkpoint' ? 'checkpoint (*.pyth, *.pth, *.pt)' : 'test data (*.p, *.pkl)';
-      const pick = await vscode.window.showErrorMessage(`TimeSformer: no ${what} found in the workspace.`, 'Select…');
-      if (pick) await this.selectFile(o.missing, true);
+    const req = this.state.request();
+    if ('missing' in req) {
+      const pick = await notify.error('TimeSformer: no checkpoint (*.pyth, *.pth, *.pt, or an HF folder) found in the workspace.', 'Select…');
+      if (pick) await this.browse('checkpoint');
       return;
     }
-    this.setRunning(true);
-    this.setStatus('$(sync~spin) TimeSformer: starting', 'Running (cancel from the notification)', `${SECTION}.cancel`);
-    this.output.appendLine(`--- run: ${path.basename(o.weights)} + ${o.data ? path.basename(o.data) : 'no test data (reference: FP32 of this model)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
+    if ('refused' in req) {
+      this.output.appendLine(`not run: ${req.refused}`);
+      void notify.error(`TimeSformer: ${req.refused}`);
+      return;
+    }
+    if (!(await this.consent(req.inputs))) return;
+    await this.execute(req.options, req.inputs);
+  }
+
+  private async execute(o: RunOptions, inputs: RunInputs): Promise<void> {
+    this.state.runStarted(inputs);
+    const t0 = Date.now();
+    this.output.appendLine(`--- run: ${path.basename(inputs.checkpoint)} + ${inputs.testData ? path.basename(inputs.testData) : 'no test data (own FP32)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
     try {
       const { requestId, report } = await this.withProgress('Build & Run Engine', o);
-      const run = this.store.add(report, requestId, o);
+      const run = this.state.runFinished(report, o, requestId, inputs, t0);
       this.output.appendLine(`${run.label}: ${report.diagnosis.verdict.toUpperCase()} — ${report.diagnosis.sentence}`);
-      this.showVerdict();
-      GraphPanel.show(this.context.extensionUri, this.store, (l) => this.output.appendLine(l));
-      this.offerFix(report);
+      GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l));
+      this.offerFix(run);
     } catch (e) {
-      this.reportError(e);
-    } finally {
-      this.setRunning(false);
+      if (e instanceof RunError && e.code === 'CANCELLED') {
+        this.output.appendLine('run cancelled');
+        this.state.runCancelled(inputs);
+      } else {
+        const { code, msg } = errorText(e);
+        this.state.runFailed(inputs, code, msg);
+        this.reportError(e);
+      }
     }
   }
 
   /** Runs the pipeline in the engine process behind a cancellable progress notification. */
-  private withProgress(title: string, o: PipelineOptions): Thenable<{ requestId: number; report: Report }> {
+  private withProgress(title: string, o: RunOptions): Thenable<{ requestId: number; report: Report }> {
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `TimeSformer: ${title}`, cancellable: true }, (progress, token) => {
       token.onCancellationRequested(() => {
         this.output.appendLine('cancel requested: killing the engine process');
@@ -301,76 +458,138 @@ class Lab implements vscode.Disposable {
       });
       return this.client.run(o, {
         onProgress: (stage, detail) => {
-          this.stage = stage;
-          progress.report({ message: `${stage}…${detail && stage !== 'reading checkpoint' && stage !== 'reading test data' ? ` (${detail})` : ''}`, increment: 100 / STAGES.length });
-          this.setStatus(`$(sync~spin) TimeSformer: ${stage}`, 'Running (cancel from the notification)', `${SECTION}.cancel`);
-          this.pushState();
+          this.state.runProgress(stage);
+          progress.report({ message: `${stage}…${detail && stage !== 'reading checkpoint' && stage !== 'reading test data' ? ` (${plain(detail)})` : ''}`, increment: 100 / STAGES.length });
         },
         onLog: (l) => this.output.appendLine(l),
       });
     });
   }
 
-  /** After a run that failed on a LayerNorm overflow: the fixes, one click each. */
-  private offerFix(report: Report): void {
-    const d = report.diagnosis;
-    if (d.verdict !== 'fail' || !d.culprit || !d.fixes.length) return;
-    const titles: Record<string, LayerNormMode> = { 'Fix: FP32 LayerNorm': 'fp32', 'Fix: fused': 'fused', 'Fix: prescaled': 'prescaled' };
+  /** After a run that failed on a LayerNorm overflow: its fixes, one click each, bound to that run. */
+  private offerFix(run: StoredRun): void {
+    const d = run.report.diagnosis;
+    if (!run.offers.length || !d.culprit) return;
+    const titles = Object.keys(FIX_TITLES).filter((t) => run.offers.includes(FIX_TITLES[t]));
     const where = d.culprit.block !== null ? `block ${d.culprit.block} ` : '';
-    void vscode.window
-      .showWarningMessage(`TimeSformer: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).`, ...Object.keys(titles))
-      .then((pick) => (pick ? this.applyFix(titles[pick]) : undefined));
+    void notify
+      .warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).`, ...titles)
+      .then((pick) => (pick ? this.applyFix(run.id, FIX_TITLES[pick]) : undefined));
   }
 
-  /** The status bar shows the last run's verdict. */
-  private showVerdict(): void {
-    const run = this.store.latest;
-    if (!run) return;
-    const d = run.report.diagnosis;
-    this.setStatus(
-      d.verdict === 'pass' ? '$(pass) TimeSformer: pass' : `$(error) TimeSformer: ${d.firstBadBlock !== null ? `block ${d.firstBadBlock} fails` : 'fail'}`,
-      `${run.label}\n${d.sentence}`,
-      `${SECTION}.showGraph`,
-    );
+  /**
+   * One click: run `runId`'s inputs and options again with the LayerNorm fix `mode`. The fix is
+   * bound to its run: after a switch to another model, an old offer still fixes the model it was
+   * made for (the sidebar switches back to it and says so), never the model chosen since.
+   */
+  private async applyFix(runId?: string, mode?: LayerNormMode): Promise<void> {
+    if (this.state.running) return;
+    let id = runId;
+    if (!id) {
+      const run = this.state.currentRunWithOffers();
+      if (!run) {
+        void notify.info('TimeSformer: no fix is offered for the chosen checkpoint: run it first (fixes are offered after a LayerNorm overflow).');
+        return;
+      }
+      id = run.id;
+    }
+    const fix = mode && LAYERNORM_MODES.includes(mode) && mode !== 'plain' ? mode : this.state.get(id)?.offers[0] ?? 'fp32';
+    const before = { checkpoint: this.state.checkpoint, testData: this.state.testData };
+    const run = this.state.adoptFix(id, fix);
+    if (typeof run === 'string') {
+      void notify.warn(`TimeSformer: ${run}`);
+      return;
+    }
+    if (before.checkpoint !== run.inputs.checkpoint || before.testData !== run.inputs.testData) {
+      this.output.appendLine(`fix for ${run.label}: switched back to ${path.basename(run.inputs.checkpoint)}`);
+      void notify.info(`TimeSformer: the fix offered by ${run.short} runs on ${path.basename(run.inputs.checkpoint)}${run.inputs.testData ? ` + ${path.basename(run.inputs.testData)}` : ''}, the model it was offered for.`);
+    }
+    this.output.appendLine(`fix: LayerNorm ${fix} for ${run.label}, running again`);
+    await this.run();
   }
 
   private reportError(e: unknown): void {
-    if (e instanceof RunError && e.code === 'CANCELLED') {
-      this.output.appendLine('run cancelled');
-      this.setStatus('$(circle-slash) TimeSformer: cancelled', 'The last run was cancelled', `${SECTION}.run`);
-      return;
-    }
-    const msg = e instanceof Error ? e.message : String(e);
-    const code = e instanceof RunError ? e.code : 'INTERNAL';
+    const { code, msg } = errorText(e);
     this.output.appendLine(`error ${code}: ${msg}`);
-    this.setStatus('$(warning) TimeSformer: error', msg, `${SECTION}.run`);
-    void vscode.window.showErrorMessage(`TimeSformer: ${msg}`, 'Show Log').then((a) => a && this.output.show(true));
+    void notify.error(`TimeSformer: ${msg}`, 'Show Log').then((a) => a && this.output.show(true));
   }
 
-  private setRunning(on: boolean): void {
-    this.running = on;
-    if (!on) this.stage = undefined;
-    void this.setContext();
-    this.pushState();
-  }
+  // -------------------------------------------------------------------------------------------
+  // Runs: graph, compare, prune
 
-  private showGraph(compare: boolean): void {
-    if (!this.store.latest) {
-      void vscode.window.showInformationMessage('TimeSformer: no run yet. Run "TimeSformer: Build & Run Engine" first.');
+  private showGraph(): void {
+    const latest = this.state.latest;
+    if (!latest) {
+      void notify.info('TimeSformer: no run yet. Run "TimeSformer: Build & Run Engine" first.');
       return;
     }
-    if (compare) this.store.show(this.store.all.slice(-6).map((r) => r.id));
-    else if (!this.store.shown.length) this.store.show([this.store.latest.id]);
-    GraphPanel.show(this.context.extensionUri, this.store, (l) => this.output.appendLine(l));
+    if (!this.state.shown.length) this.state.show([latest.id]);
+    GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l));
   }
+
+  /** One line per run (its identity, verdict and depth): twenty runs fit the picker without scrolling. */
+  private runItems(runs: readonly StoredRun[], picked: readonly string[] = []): (vscode.QuickPickItem & { run: StoredRun })[] {
+    return [...runs].reverse().map((r) => ({
+      label: plain(r.label),
+      description: `${r.report.diagnosis.verdict.toUpperCase()}${r.report.diagnosis.firstBadBlock !== null ? ` at block ${r.report.diagnosis.firstBadBlock}` : ''} · ${r.report.blocks.length} blocks`,
+      picked: picked.includes(r.id),
+      run: r,
+    }));
+  }
+
+  /**
+   * Compare Runs: the user picks the runs; blocks are aligned by index, so only runs of one depth
+   * are drawn together (the depth most of the picked runs have; on a tie, the newest run's), and
+   * the user is told which runs were left out.
+   */
+  private async compareRuns(): Promise<void> {
+    const runs = this.state.all;
+    if (runs.length < 2) {
+      void notify.info('TimeSformer: Compare Runs needs two runs or more.');
+      if (runs.length) this.showGraph();
+      return;
+    }
+    const current = this.state.shown.length > 1 ? this.state.shown : runs.slice(-2).map((r) => r.id);
+    const picks = await vscode.window.showQuickPick(this.runItems(runs, current), {
+      canPickMany: true, title: 'TimeSformer: runs to compare side by side (blocks aligned by index)', placeHolder: 'Pick two or more runs of models with the same depth',
+    });
+    if (!picks?.length) return;
+    const chosen = picks.map((p) => p.run).sort((a, b) => a.n - b.n);
+    const depthOf = (r: StoredRun) => r.report.blocks.length;
+    const count = (d: number) => chosen.filter((r) => depthOf(r) === d).length;
+    const depth = [...chosen].reverse().map(depthOf).reduce((best, d) => (count(d) > count(best) ? d : best));
+    const left = chosen.filter((r) => depthOf(r) !== depth);
+    const kept = chosen.filter((r) => depthOf(r) === depth);
+    if (left.length) {
+      void notify.warn(`TimeSformer: runs of another depth cannot be compared block by block with ${depth}-block runs; left out: ${left.map((r) => `${r.short} (${depthOf(r)} blocks)`).join(', ')}.`);
+    }
+    this.state.show(kept.map((r) => r.id));
+    GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l));
+  }
+
+  private async clearRuns(): Promise<void> {
+    const n = this.state.all.length;
+    if (!n) return;
+    const CLEAR = 'Clear';
+    if ((await notify.warn(`TimeSformer: clear all ${n} runs of this workspace?`, CLEAR)) !== CLEAR) return;
+    this.state.clearRuns();
+    this.output.appendLine(`cleared ${n} runs`);
+  }
+
+  private async removeRuns(): Promise<void> {
+    const picks = await vscode.window.showQuickPick(this.runItems(this.state.all), { canPickMany: true, title: 'TimeSformer: runs to remove' });
+    if (!picks?.length) return;
+    this.state.removeRuns(picks.map((p) => p.run.id));
+    this.output.appendLine(`removed ${picks.map((p) => p.run.label).join(', ')}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Export, help
 
   private async pickRun(): Promise<StoredRun | undefined> {
-    const runs = [...this.store.all].reverse();
+    const runs = this.state.all;
     if (runs.length <= 1) return runs[0];
-    const pick = await vscode.window.showQuickPick(
-      runs.map((r) => ({ label: r.label, description: r.report.diagnosis.verdict, detail: r.report.diagnosis.sentence, run: r })),
-      { title: 'TimeSformer: which run?' },
-    );
+    const pick = await vscode.window.showQuickPick(this.runItems(runs), { title: 'TimeSformer: which run?' });
     return pick?.run;
   }
 
@@ -389,30 +608,84 @@ class Lab implements vscode.Disposable {
     fs.writeFileSync(json, reportToJson(run.report));
     fs.writeFileSync(md, reportToMarkdown(run.report));
     this.output.appendLine(`exported ${run.label} to ${json} and ${md}`);
-    void vscode.window.showInformationMessage(`TimeSformer: report written to ${path.basename(json)} and ${path.basename(md)}.`);
+    void notify.info(`TimeSformer: report written to ${path.basename(json)} and ${path.basename(md)}.`);
   }
 
+  /**
+   * Export ONNX: "as run" (the graph the engine ran: emulation casts, statistics outputs) or "for
+   * TensorRT" (core/export.ts: the FP32 graph with the run's LayerNorm realization — the minimal
+   * fix after a plain FP16 overflow — node names as torch.onnx.export writes them, and the trtexec
+   * line that keeps its FP32 LayerNorms in FP32).
+   */
   private async exportOnnx(): Promise<void> {
     const run = await this.pickRun();
     if (!run) return;
-    const uri = await vscode.window.showSaveDialog({ defaultUri: this.defaultUri(`timesformer-${run.id}.onnx`), filters: { ONNX: ['onnx'] }, title: 'Export the ONNX graph as run' });
+    const plainFp16Failed = run.report.run.layerNorm === 'plain' && run.offers.length > 0;
+    const trtLn: LayerNormMode | 'minimal' = plainFp16Failed ? 'minimal' : run.report.run.layerNorm;
+    const how = await vscode.window.showQuickPick([
+      { label: 'For TensorRT', id: 'trt' as const, description: trtLn === 'minimal' ? 'the LayerNorms that overflow in FP32' : `LayerNorm ${trtLn}`, detail: 'The FP32 graph TensorRT builds FP16 from, node names as torch.onnx.export writes them, with the trtexec line for its FP32 LayerNorms' },
+      { label: 'As run', id: 'asRun' as const, description: run.report.run.label, detail: 'The graph exactly as the engine ran it (FP16 emulation casts, statistics outputs): to reproduce this run' },
+    ], { title: `TimeSformer: export ${plain(run.short)}` });
+    if (!how) return;
+    const trt = how.id === 'trt';
+    const uri = await vscode.window.showSaveDialog({
+      defaultUri: this.defaultUri(trt ? `timesformer-${run.id}-tensorrt.onnx` : `timesformer-${run.id}.onnx`), filters: { ONNX: ['onnx'] },
+      title: trt ? 'Export the ONNX graph for TensorRT' : 'Export the ONNX graph as run',
+    });
     if (!uri) return;
+    if (this.state.running) {
+      void notify.info('TimeSformer: a run is in progress; export again when it ends.');
+      return;
+    }
     try {
+      if (trt) {
+        this.state.runStarted(run.inputs);
+        let x;
+        try {
+          x = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'TimeSformer: Export ONNX for TensorRT' },
+            () => this.client.exportForTensorRt(run.options, trtLn, uri.fsPath, { onLog: (l) => this.output.appendLine(l) }));
+        } finally {
+          this.state.runEnded();
+        }
+        this.output.appendLine(`exported the ONNX graph of ${run.label} for TensorRT to ${uri.fsPath}: ${x.nodes} nodes, LayerNorm ${x.layerNorm}${x.fixed.length ? `, in FP32: ${x.fixed.join(', ')}` : ''}`);
+        if (x.trtexec) this.output.appendLine(`trtexec: ${x.trtexec}`);
+        const COPY = 'Copy trtexec Line';
+        const pick = await notify.info(`TimeSformer: ${path.basename(uri.fsPath)} written for TensorRT${x.fixed.length ? ` with ${x.fixed.length} LayerNorm(s) in FP32` : ''}.`, ...(x.trtexec ? [COPY] : []));
+        if (pick === COPY && x.trtexec) await vscode.env.clipboard.writeText(x.trtexec);
+        return;
+      }
       // The engine process keeps the last run's model; an older run is built again, identically.
-      if (!(await this.client.saveModel(run.requestId, uri.fsPath))) {
-        if (this.running) throw new Error('a run is in progress; export again when it ends');
-        this.setRunning(true);
+      if (run.requestId === undefined || !(await this.client.saveModel(run.requestId, uri.fsPath))) {
+        this.state.runStarted(run.inputs);
         try {
           await this.withProgress('Export ONNX', { ...run.options, saveOnnx: uri.fsPath });
         } finally {
-          this.setRunning(false);
-          this.showVerdict();
+          this.state.runEnded();
         }
       }
       this.output.appendLine(`exported the ONNX graph of ${run.label} to ${uri.fsPath}`);
-      void vscode.window.showInformationMessage(`TimeSformer: ONNX graph written to ${path.basename(uri.fsPath)}.`);
+      void notify.info(`TimeSformer: ONNX graph written to ${path.basename(uri.fsPath)}.`);
     } catch (e) {
-      this.reportError(e);
+      if (!(e instanceof RunError && e.code === 'CANCELLED')) this.reportError(e);
     }
   }
+
+  /** "Make Test Data from PyTorch…": the script that writes test_data.p, with how to run it. */
+  private async makeTestData(): Promise<void> {
+    const script = this.context.asAbsolutePath(path.join('scripts', 'make_test_data.py'));
+    if (fs.existsSync(script)) {
+      await vscode.window.showTextDocument(vscode.Uri.file(script), { preview: true });
+      void notify.info('TimeSformer: run this script with your PyTorch model (official repo or HF folder) and a clip; it writes test_data.p with every block\'s output. Its header says how.');
+      return;
+    }
+    const readme = vscode.Uri.file(this.context.asAbsolutePath('README.md'));
+    const doc = await vscode.workspace.openTextDocument(readme);
+    const line = doc.getText().split('\n').findIndex((l) => /^#+\s+Your own model/i.test(l));
+    const at = new vscode.Position(Math.max(0, line), 0);
+    await vscode.window.showTextDocument(doc, { preview: true, selection: new vscode.Range(at, at) });
+  }
+}
+
+function errorText(e: unknown): { code: string; msg: string } {
+  return { code: e instanceof RunError ? e.code : 'INTERNAL', msg: e instanceof Error ? e.message : String(e) };
 }

@@ -1,19 +1,21 @@
 /**
- * The graph panel: one webview panel (webview/graph.ts) drawing the shown runs side by side. It
- * answers the inspector's requests for a block's full result from the runs the host keeps.
+ * The graph panel: one webview panel (webview/graph.ts) drawing the shown runs side by side, one
+ * lane per run, from the host's LabState. It answers the inspector's requests for a block's full
+ * result from the runs the state keeps, and passes the panel's intents (show, pick) back.
  */
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from './html';
 import { parseGraphMessage, toWire, type GraphToHost, type HostToGraph } from './protocol';
-import type { RunStore } from './runs';
+import type { LabState } from './state';
 
 export class GraphPanel {
   static readonly viewType = 'timesformerLab.graph';
   private static current: GraphPanel | undefined;
   private readonly disposables: vscode.Disposable[] = [];
+  private lastSent = '';
 
   /** Shows the panel (creating it if needed) with the store's shown runs. */
-  static show(extensionUri: vscode.Uri, store: RunStore, log: (line: string) => void): void {
+  static show(extensionUri: vscode.Uri, store: LabState, log: (line: string) => void): void {
     if (GraphPanel.current) {
       GraphPanel.current.panel.reveal(undefined, true);
       GraphPanel.current.refresh();
@@ -33,7 +35,7 @@ export class GraphPanel {
     GraphPanel.current?.refresh();
   }
 
-  private constructor(private readonly panel: vscode.WebviewPanel, private readonly store: RunStore, log: (line: string) => void) {
+  private constructor(private readonly panel: vscode.WebviewPanel, private readonly store: LabState, log: (line: string) => void) {
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
     panel.webview.onDidReceiveMessage((raw: unknown) => {
       const m = parseGraphMessage(raw);
@@ -46,22 +48,32 @@ export class GraphPanel {
     void this.panel.webview.postMessage(toWire(m));
   }
 
+  /** Sends the runs when they changed since the last message (the state changes often). */
   private refresh(): void {
-    this.post({ type: 'runs', runs: this.store.views(), shown: this.store.shown });
+    const runs = this.store.views();
+    const shown = this.store.shown;
+    const sig = `${runs.map((r) => r.id).join()}|${shown.join()}`;
+    if (sig === this.lastSent) return;
+    this.lastSent = sig;
+    this.post({ type: 'runs', runs, shown });
   }
 
   private handle(m: GraphToHost): void {
     switch (m.type) {
       case 'ready':
+        this.lastSent = '';
         this.refresh();
         return;
       case 'show':
         this.store.show(m.runIds);
         return;
+      case 'pick':
+        void vscode.commands.executeCommand('timesformerLab.compareRuns');
+        return;
       case 'inspect': {
         const block = this.store.get(m.runId)?.report.blocks[m.block];
         if (block) this.post({ type: 'blockDetail', requestId: m.requestId, runId: m.runId, block });
-        else this.post({ type: 'blockDetailError', requestId: m.requestId, message: `run ${m.runId} has no block ${m.block} (runs are kept for this session only)` });
+        else this.post({ type: 'blockDetailError', requestId: m.requestId, message: `run ${m.runId} has no block ${m.block} (it may have been removed)` });
         return;
       }
     }

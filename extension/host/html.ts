@@ -1,6 +1,6 @@
 /**
  * The page around a webview bundle: strict CSP with a nonce, resources only from media/ and
- * out/webview/, nothing remote. (webview-sample / webview-view-sample of vscode-extension-samples.)
+ * dist/webview/, nothing remote. (webview-sample / webview-view-sample of vscode-extension-samples.)
  */
 import * as crypto from 'crypto';
 import * as vscode from 'vscode';
@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return {
     enableScripts: true,
-    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media'), vscode.Uri.joinPath(extensionUri, 'out', 'webview')],
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media'), vscode.Uri.joinPath(extensionUri, 'dist', 'webview')],
   };
 }
 
@@ -33,7 +33,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, o
 </head>
 <body>
 <div id="root" aria-live="polite"></div>
-<script nonce="${nonce}" src="${uri('out', 'webview', o.script)}"></script>
+<script nonce="${nonce}" src="${uri('dist', 'webview', o.script)}"></script>
 </body>
 </html>`;
 }

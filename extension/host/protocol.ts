@@ -8,31 +8,50 @@
  */
 import {
   EP_CHOICES, LAYERNORM_MODES, PRECISIONS,
-  type BlockResult, type EpChoice, type EpName, type LayerNormMode, type Precision, type Report, type Stage,
+  type BlockResult, type EpChoice, type LayerNormMode, type Precision, type Report, type Stage,
 } from '../core/report';
+import type { ProviderInfo } from '../protocol';
+
+export type { ProviderInfo };
 
 // ---------------------------------------------------------------------------------------------
 // Sidebar
 
 export interface FileChoice {
-  /** Absolute path. */
+  /** Absolute path (an HF checkpoint is a folder). */
   path: string;
   /** Workspace-relative path (or the base name) shown to the user. */
   label: string;
+  /** Test data: how it fits the chosen checkpoint ('agree' | 'disagree' | 'unknown'). */
+  fit?: 'agree' | 'disagree' | 'unknown';
+  /** A short note: "HF folder", "4 frames, the checkpoint has 8", "not read yet". */
+  note?: string;
 }
 
-export interface ProviderInfo {
-  ep: EpName;
-  available: boolean;
-  reason?: string;
-}
+/** The pair's agreement as the sidebar shows it before any run. */
+export type PairingView =
+  | { status: 'agree'; text: string }
+  | { status: 'disagree'; text: string; problems: string[] }
+  | { status: 'unknown'; text: string }
+  | { status: 'self'; text: string };
+
+/** What the sidebar shows under Run: the last outcome for the chosen inputs (nothing after a switch). */
+export type OutcomeView =
+  | { kind: 'run'; runId: string; label: string; verdict: 'pass' | 'fail'; sentence: string; reference: string; fixes: LayerNormMode[] }
+  | { kind: 'error'; label: string; code: string; message: string }
+  | { kind: 'cancelled'; label: string };
+
+/** Sidebar options a user changes (kept in the workspace state; the settings are their defaults). */
+export type OptionKey = 'precision' | 'layerNorm' | 'exposeLayerNorm' | 'ep' | 'heads';
 
 export interface SidebarState {
   checkpoints: FileChoice[];
   testData: FileChoice[];
-  /** Selected files (absolute); undefined when none is found or chosen. */
+  /** Selected checkpoint (absolute); undefined when none is found or chosen. */
   checkpoint?: string;
-  testDataPath?: string;
+  /** Selected test data; null = none (compare with this model's own FP32 on the CPU). */
+  testDataPath?: string | null;
+  pairing?: PairingView;
   precision: Precision;
   layerNorm: LayerNormMode;
   /** The "Expose LayerNorm entries" toggle: when on, it overrides `layerNorm` with `expose`. */
@@ -40,18 +59,23 @@ export interface SidebarState {
   ep: EpChoice;
   /** Attention heads; null = detect from the test data. */
   heads: number | null;
+  /** Options that differ from the settings (what "Save as Workspace Settings" would write). */
+  unsaved: OptionKey[];
   /** Which providers load here; null while the worker probes them. */
   providers: ProviderInfo[] | null;
   running: boolean;
   stage?: Stage;
-  /** The last run; `fixes` are the LayerNorm modes that avoid the overflow it found (empty: none needed). */
-  last?: { verdict: 'pass' | 'fail'; label: string; sentence: string; fixes: LayerNormMode[] };
+  /** Whether Run can start, and why not. */
+  canRun: boolean;
+  whyNot?: string;
+  /** False in Restricted Mode: files are not read, and a run asks first. */
+  trusted: boolean;
+  outcome?: OutcomeView;
+  runCount: number;
 }
 
 /** One sidebar control changed; each key carries its own value type. */
 export type SidebarOption =
-  | { key: 'checkpoint'; value: string }
-  | { key: 'testData'; value: string }
   | { key: 'precision'; value: Precision }
   | { key: 'layerNorm'; value: LayerNormMode }
   | { key: 'exposeLayerNorm'; value: boolean }
@@ -63,11 +87,17 @@ export type HostToSidebar = { type: 'state'; state: SidebarState };
 export type SidebarToHost =
   | { type: 'ready' }
   | { type: 'set'; option: SidebarOption }
+  /** A file from the lists (the host accepts only paths it listed); test data null = none. */
+  | { type: 'choose'; kind: 'checkpoint'; path: string }
+  | { type: 'choose'; kind: 'testData'; path: string | null }
   | { type: 'browse'; kind: 'checkpoint' | 'testData' }
   | { type: 'run' }
-  /** One click: set the LayerNorm mode to a fix and run again. */
-  | { type: 'fix'; mode: LayerNormMode }
-  | { type: 'cancel' };
+  /** One click: the fix offered by run `runId`, run again on that run's inputs. */
+  | { type: 'fix'; runId: string; mode: LayerNormMode }
+  | { type: 'cancel' }
+  | { type: 'saveSettings' }
+  | { type: 'compare' }
+  | { type: 'showGraph' };
 
 // ---------------------------------------------------------------------------------------------
 // Graph panel
@@ -78,8 +108,12 @@ export type ReportSummary = Omit<Report, 'blocks' | 'log'> & { blocks: BlockSumm
 
 export interface RunView {
   id: string;
-  /** e.g. "#2 FP16 · LayerNorm fp32 · CPU". */
+  /** The run's identity: "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12". */
   label: string;
+  /** The same in a few words for a lane's title: "#3 a_model · FP16 plain · cpu". */
+  short: string;
+  /** What the run was compared with: "reference: a_test_data.p" or "reference: FP32 of this model (CPU)". */
+  reference: string;
   summary: ReportSummary;
 }
 
@@ -90,8 +124,10 @@ export type HostToGraph =
 
 export type GraphToHost =
   | { type: 'ready' }
-  /** The run selector changed: these runs are drawn side by side, in this order. */
+  /** Draw these runs side by side, in this order (e.g. one lane closed). */
   | { type: 'show'; runIds: string[] }
+  /** Open the run picker (Compare Runs). */
+  | { type: 'pick' }
   /** The inspector wants block `block` of run `runId` in full. */
   | { type: 'inspect'; requestId: number; runId: string; block: number };
 
@@ -117,9 +153,6 @@ function parseOption(o: unknown): SidebarOption | undefined {
   if (!isObj(o)) return undefined;
   const v = o.value;
   switch (o.key) {
-    case 'checkpoint':
-    case 'testData':
-      return isStr(v) ? { key: o.key, value: v } : undefined;
     case 'precision':
       return oneOf(PRECISIONS, v) ? { key: 'precision', value: v } : undefined;
     case 'layerNorm':
@@ -142,11 +175,18 @@ export function parseSidebarMessage(m: unknown): SidebarToHost | undefined {
     case 'ready':
     case 'run':
     case 'cancel':
+    case 'saveSettings':
+    case 'compare':
+    case 'showGraph':
       return { type: m.type };
     case 'browse':
       return m.kind === 'checkpoint' || m.kind === 'testData' ? { type: 'browse', kind: m.kind } : undefined;
+    case 'choose':
+      if (m.kind === 'checkpoint') return isStr(m.path) ? { type: 'choose', kind: 'checkpoint', path: m.path } : undefined;
+      if (m.kind === 'testData') return m.path === null || isStr(m.path) ? { type: 'choose', kind: 'testData', path: m.path } : undefined;
+      return undefined;
     case 'fix':
-      return oneOf(LAYERNORM_MODES, m.mode) && m.mode !== 'plain' ? { type: 'fix', mode: m.mode } : undefined;
+      return isId(m.runId) && oneOf(LAYERNORM_MODES, m.mode) && m.mode !== 'plain' ? { type: 'fix', runId: m.runId, mode: m.mode } : undefined;
     case 'set': {
       const option = parseOption(m.option);
       return option && { type: 'set', option };
@@ -161,7 +201,8 @@ export function parseGraphMessage(m: unknown): GraphToHost | undefined {
   if (!isObj(m)) return undefined;
   switch (m.type) {
     case 'ready':
-      return { type: 'ready' };
+    case 'pick':
+      return { type: m.type };
     case 'show':
       return Array.isArray(m.runIds) && m.runIds.length <= 64 && m.runIds.every(isId) ? { type: 'show', runIds: [...m.runIds] } : undefined;
     case 'inspect':
@@ -178,7 +219,7 @@ export function parseHostToGraph(m: unknown): HostToGraph | undefined {
   if (!isObj(m)) return undefined;
   switch (m.type) {
     case 'runs':
-      return Array.isArray(m.runs) && m.runs.every((r) => isObj(r) && isId(r.id) && typeof r.label === 'string' && isObj(r.summary) && Array.isArray(r.summary.blocks))
+      return Array.isArray(m.runs) && m.runs.every((r) => isObj(r) && isId(r.id) && typeof r.label === 'string' && typeof r.short === 'string' && typeof r.reference === 'string' && isObj(r.summary) && Array.isArray(r.summary.blocks))
         && Array.isArray(m.shown) && m.shown.every(isId)
         ? (m as HostToGraph) : undefined;
     case 'blockDetail':

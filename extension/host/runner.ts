@@ -5,9 +5,8 @@
  * clear error; the next request forks a fresh one. No `vscode` import: unit-tested with mocha.
  */
 import { fork, type ChildProcess } from 'child_process';
-import type { PipelineOptions, Report, Stage } from '../core/report';
-import type { FromWorker, ToWorker, WorkerError } from '../worker';
-import type { ProviderInfo } from './protocol';
+import type { LayerNormMode, Report, Stage } from '../core/report';
+import type { FromWorker, InspectRequest, InspectResult, ProviderInfo, RunOptions, ToWorker, WorkerError } from '../protocol';
 
 export class RunError extends Error {
   constructor(readonly code: string, message: string, readonly file?: string) {
@@ -66,7 +65,7 @@ export class WorkerClient {
   }
 
   /** Runs the pipeline; resolves with the request id (to export the model later) and the report. */
-  async run(options: PipelineOptions, hooks: RunHooks = {}): Promise<{ requestId: number; report: Report }> {
+  async run(options: RunOptions, hooks: RunHooks = {}): Promise<{ requestId: number; report: Report }> {
     const id = this.nextId++;
     const r = await this.request({ type: 'run', id, options }, hooks);
     if (r.type !== 'result') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
@@ -79,6 +78,20 @@ export class WorkerClient {
     if (!this.proc || this.proc.modelOf !== requestId) return false;
     const r = await this.request({ type: 'saveModel', id: this.nextId++, run: requestId, path });
     return r.type === 'saved';
+  }
+
+  /** Writes the FP32 graph for TensorRT of a run's inputs (the pipeline's preparation, then core/export.ts). */
+  async exportForTensorRt(options: RunOptions, layerNorm: LayerNormMode | 'minimal', path: string, hooks: RunHooks = {}): Promise<Extract<FromWorker, { type: 'exported' }>> {
+    const r = await this.request({ type: 'exportTrt', id: this.nextId++, options, layerNorm, path }, hooks);
+    if (r.type !== 'exported') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
+    return r;
+  }
+
+  /** Reads the headers of these files in the engine process (never the extension host's). */
+  async inspect(files: InspectRequest[]): Promise<InspectResult[]> {
+    const r = await this.request({ type: 'inspect', id: this.nextId++, files });
+    if (r.type !== 'inspected') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
+    return r.results;
   }
 
   async probe(): Promise<ProviderInfo[]> {

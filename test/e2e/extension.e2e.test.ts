@@ -9,62 +9,14 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Frame, Page } from 'playwright-core';
 import * as yauzl from 'yauzl';
 import {
-  VSCodeSession, findWebviewFrame, openView, repoRoot, runCommand, startVSCode, waitForCondition, waitForNotification,
+  VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
 } from './harness';
+import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
 
-const ROOT = repoRoot();
-const FIXTURES = [path.join(ROOT, 'test', 'fixtures'), '/work/shared/fixtures'].find((d) => fs.existsSync(path.join(d, 'd1_outlier.pyth')))!;
 /** The worker pauses this long before each run, so that Cancel lands while it is busy. */
 const TEST_DELAY_MS = 1500;
-
-interface BlockAttrs { block: number; status: string; error: number }
-
-/** The graph panel's frame (the one drawing run `runId`, block `block`). */
-function graphFrame(page: Page, runId: string, block = 0, timeoutMs = 60_000): Promise<Frame> {
-  return findWebviewFrame(page, `#graph g.node.block[data-run="${runId}"][data-block="${block}"]`, timeoutMs);
-}
-
-function sidebarFrame(page: Page): Promise<Frame> {
-  return findWebviewFrame(page, '#layerNorm');
-}
-
-async function blocks(frame: Frame, runId: string): Promise<BlockAttrs[]> {
-  return frame.$$eval(`#graph g.node.block[data-run="${runId}"]`, (els) => els.map((e) => ({
-    block: Number(e.getAttribute('data-block')),
-    status: e.getAttribute('data-status') ?? '',
-    error: Number(e.getAttribute('data-error')),
-  })));
-}
-
-async function waitForRun(page: Page, runId: string, depth: number): Promise<{ frame: Frame; blocks: BlockAttrs[] }> {
-  const frame = await graphFrame(page, runId, depth - 1);
-  return { frame, blocks: await blocks(frame, runId) };
-}
-
-/** The value of a toolkit control (a custom element; no DOM lib in this tsconfig). */
-function valueOf(frame: Frame, selector: string): Promise<string> {
-  return frame.$eval(selector, (e) => (e as unknown as { value: string }).value);
-}
-
-/** Picks an option of a toolkit dropdown in the sidebar and waits until the host holds it (data-value). */
-async function choose(sidebar: Frame, id: string, value: string): Promise<void> {
-  await sidebar.click(`#${id}`);
-  await sidebar.click(`#${id} vscode-option[value="${value}"]`);
-  await sidebar.waitForSelector(`#${id}[data-value="${value}"]`, { timeout: 10_000 });
-}
-
-async function statusBarText(page: Page): Promise<string> {
-  return (await page.locator('.statusbar-item').filter({ hasText: 'TimeSformer' }).first().textContent()) ?? '';
-}
-
-async function clickRun(page: Page): Promise<void> {
-  const sidebar = await sidebarFrame(page);
-  await waitForCondition(() => sidebar.$eval('#run', (e) => !e.hasAttribute('disabled')), 30_000, 'the Run button to be enabled');
-  await sidebar.click('#run');
-}
 
 describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
   let tmp: string;
@@ -78,10 +30,10 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     workspace = path.join(tmp, 'workspace');
     fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
     for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, 'models', f));
-    assert.ok(fs.existsSync(path.join(ROOT, 'out', 'webview', 'graph.js')), 'build first: npm run build');
+    assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'webview', 'graph.js')), 'build first: npm run build');
     vs = await startVSCode({
       workspace,
-      extensionDir: ROOT,
+      extensionDir: EXTENSION_DIR,
       name: 'lab',
       settings: { 'timesformerLab.precision': 'fp16', 'timesformerLab.layerNorm': 'plain', 'timesformerLab.executionProvider': 'cpu' },
       env: { TIMESFORMER_LAB_TEST_DELAY_MS: String(TEST_DELAY_MS) },
@@ -176,12 +128,12 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await openView(page, 'TimeSformer Lab');
     const sidebar = await sidebarFrame(page);
     await sidebar.waitForSelector('#fix-fp32', { timeout: 15_000 });
-    const offered = await sidebar.$$eval('vscode-button.fix', (els) => els.map((e) => e.getAttribute('data-fix')));
+    const offered = await sidebar.$$eval('button.fix', (els) => els.map((e) => e.getAttribute('data-fix')));
     assert.deepStrictEqual(offered, ['fp32', 'fused', 'prescaled']);
     await sidebar.click('#fix-fp32');
     const { frame, blocks: b } = await waitForRun(page, 'run-2', depth);
     await sidebar.waitForSelector('#layerNorm[data-value="fp32"]', { timeout: 10_000 });
-    assert.strictEqual(await sidebar.$$eval('vscode-button.fix', (els) => els.length), 0, 'no fix offered after a passing run');
+    assert.strictEqual(await sidebar.$$eval('button.fix', (els) => els.length), 0, 'no fix offered after a passing run');
     for (const x of b) {
       assert.strictEqual(x.status, 'pass', `block ${x.block}: ${x.error}`);
       assert.ok(x.error <= 4e-3, `block ${x.block}: ${x.error}`);
@@ -217,7 +169,9 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
   it('Compare Runs puts FP16, FP16 + LayerNorm fp32 and FP16 + expose side by side', async function () {
     this.timeout(60_000);
     const { page } = vs!;
+    await clearNotifications(page);
     await runCommand(page, 'TimeSformer: Compare Runs');
+    await pickMany(page, [/^#1 /, /^#2 /, /^#3 /]);
     const frame = await graphFrame(page, 'run-1', depth - 1);
     await waitForCondition(async () => (await frame.$$eval('#graph g.lane', (els) => els.map((e) => e.getAttribute('data-run')))).join() === 'run-1,run-2,run-3', 15_000, 'three lanes');
     assert.deepStrictEqual(await frame.$$eval('#verdicts .verdict', (els) => els.map((e) => e.getAttribute('data-verdict'))), ['fail', 'pass', 'pass']);
@@ -230,17 +184,21 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await vs!.screenshot('lab-07-compare-runs');
   });
 
-  it('Export Report writes the Report JSON and a Markdown summary; Export ONNX saves the graph as run', async function () {
+  it('Export Report writes the Report JSON and a Markdown summary; Export ONNX saves the graph as run, or for TensorRT with its trtexec line', async function () {
     this.timeout(120_000);
     const { page } = vs!;
     const input = page.locator('.quick-input-widget .quick-input-box input').first();
     const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
     /** Picks the n-th run of the "which run?" list (newest first), then accepts the save dialog's default path. */
-    const exportRun = async (command: string, n: number, file: string) => {
+    const exportRun = async (command: string, n: number, file: string, how?: 'As run' | 'For TensorRT') => {
       await runCommand(page, command);
       await waitForCondition(async () => (await rows.count()) === 3, 10_000, 'the list of runs');
       for (let i = 0; i < n; i++) await page.keyboard.press('ArrowDown');
       await page.keyboard.press('Enter');
+      if (how) {
+        await waitForCondition(async () => (await quickPickLabels(page)).includes(how), 10_000, 'as run or for TensorRT');
+        await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: how }).first().click();
+      }
       await waitForCondition(async () => (await input.inputValue()).endsWith(file), 10_000, `the save dialog with ${file}`);
       await vs!.screenshot(`lab-08-${path.basename(file, path.extname(file))}-dialog`);
       await page.keyboard.press('Enter');
@@ -254,11 +212,19 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await waitForCondition(() => fs.existsSync(path.join(workspace, 'timesformer-report-run-3.md')), 5000, 'the Markdown summary');
     assert.match(fs.readFileSync(path.join(workspace, 'timesformer-report-run-3.md'), 'utf8'), /^# TimeSformer precision report — PASS/);
     // run-1 is no longer the engine process's last run: it is built again, identically, and saved.
-    await exportRun('TimeSformer: Export ONNX', 2, 'timesformer-run-1.onnx');
-    await vs!.readOutputChannel('TimeSformer Lab', { contains: 'exported the ONNX graph of #1 FP16 · cpu' });
+    await exportRun('TimeSformer: Export ONNX', 2, 'timesformer-run-1.onnx', 'As run');
+    await vs!.readOutputChannel('TimeSformer Lab', { contains: /exported the ONNX graph of #1 d1_outlier\.pyth \+ d1_outlier_test_data\.p · FP16 · LayerNorm plain · cpu/ });
     const onnx = fs.readFileSync(path.join(workspace, 'timesformer-run-1.onnx'));
     assert.ok(onnx.length > 1_000_000, `${onnx.length} bytes`);
     assert.ok(onnx.includes(Buffer.from('blocks.4.out')), 'the graph names its outputs after the model');
+    // For TensorRT: the FP32 graph with run 1's overflowing LayerNorms in FP32, named as torch.onnx.export names them.
+    await exportRun('TimeSformer: Export ONNX', 2, 'timesformer-run-1-tensorrt.onnx', 'For TensorRT');
+    const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: /trtexec: trtexec --onnx=timesformer-run-1-tensorrt\.onnx --fp16/ });
+    assert.match(log, /--layerPrecisions=\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32,/);
+    const trt = fs.readFileSync(path.join(workspace, 'timesformer-run-1-tensorrt.onnx'));
+    assert.ok(trt.includes(Buffer.from('/model/blocks.4/temporal_norm1/LayerNormalization')), 'the node the trtexec line names is in the graph');
+    assert.ok(!trt.includes(Buffer.from('blocks.4.out')), 'no statistics or block outputs');
+    await waitForNotification(page, /timesformer-run-1-tensorrt\.onnx written for TensorRT with \d+ LayerNorm\(s\) in FP32/, 30_000);
   });
 
   it('Cancel during a run kills the engine process within 1 s; the next run works', async function () {
@@ -292,26 +258,32 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
   });
 });
 
-describe('the packaged .vsix (npm run package) installs into a fresh VS Code and runs', function () {
+describe('the platform .vsix for this machine (scripts/package.js, as npm run package) installs into a fresh VS Code and runs', function () {
   let tmp: string;
   let vs: VSCodeSession | undefined;
+  const target = `${process.platform}-${process.arch}`;
 
   before(async function () {
     this.timeout(300_000);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-vsix-'));
-    const vsix = path.join(tmp, 'lab.vsix');
-    execFileSync(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--allow-missing-repository', '--skip-license', '-o', vsix], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'package.js'), '--target', target, '--out', tmp], { cwd: ROOT, stdio: 'pipe' });
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+    const vsix = path.join(tmp, `${pkg.name}-${target}-${pkg.version}.vsix`);
     const files = await zipEntries(vsix);
-    for (const f of ['extension/out/extension/worker.js', 'extension/out/webview/graph.js', 'extension/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1', 'extension/node_modules/onnx-proto/package.json', 'extension/node_modules/yauzl/package.json']) {
+    const ort = 'extension/dist/node_modules/onnxruntime-node';
+    for (const f of ['extension/dist/extension.js', 'extension/dist/worker.js', 'extension/dist/cli.js', 'extension/dist/webview/graph.js', 'extension/LICENSE.txt', `${ort}/dist/index.js`, `${ort}/bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`, 'extension/dist/node_modules/onnxruntime-common/dist/cjs/index.js']) {
       assert.ok(files.includes(f), `${f} in the vsix`);
     }
-    for (const re of [/node_modules\/d3/, /webview-ui-toolkit/, /napi-v6\/(darwin|win32)/, /^extension\/(extension|webview|test)\//, /\.ts$/]) {
-      assert.ok(!files.some((f) => re.test(f)), `nothing matching ${re} in the vsix`);
+    // One bundle: no sources, no other platform's binaries, no protobufjs, d3 or toolkit as separate packages.
+    for (const re of [/node_modules\/(protobufjs|onnx-proto|yauzl|d3|@vscode)/, new RegExp(`napi-v6/(?!${process.platform}/${process.arch}/)`), /^extension\/(extension|webview|test|out|scripts\/(?!make_test_data))\//, /\.ts$/, /\.map$/, /onnxruntime-node\/script/]) {
+      assert.ok(!files.some((f) => re.test(f)), `nothing matching ${re} in the vsix: ${files.filter((f) => re.test(f)).slice(0, 3)}`);
     }
+    const manifest = await zipText(vsix, 'extension.vsixmanifest');
+    assert.match(manifest, new RegExp(`TargetPlatform="${target}"`));
     const workspace = path.join(tmp, 'workspace');
     fs.mkdirSync(workspace);
     for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, f));
-    // A light theme here (the other suite runs dark): the webviews follow the theme's colors.
+    // A light theme here (the other suites run dark): the webviews follow the theme's colors.
     vs = await startVSCode({ workspace, vsix, name: 'vsix', settings: { 'timesformerLab.executionProvider': 'cpu', 'workbench.colorTheme': 'Default Light Modern' } });
   });
 
@@ -331,12 +303,31 @@ describe('the packaged .vsix (npm run package) installs into a fresh VS Code and
     await runCommand(page, 'TimeSformer: Build & Run Engine');
     const { frame, blocks: b } = await waitForRun(page, 'run-1', 12);
     assert.deepEqual(b.map((x) => x.status), [...Array(4).fill('pass'), ...Array(8).fill('fail')]);
-    await frame.click('g.node.block[data-run="run-1"][data-block="4"]');
-    await frame.waitForSelector('#inspector[data-block="4"] tr.ln-row[data-overflow="true"]', { timeout: 15_000 });
     const background = await frame.evaluate<string>('getComputedStyle(document.body).backgroundColor');
     const [r, g, bl] = (background.match(/\d+/g) ?? []).map(Number);
     assert.ok(r + g + bl > 600, `a light background, got ${background}`);
-    await vs!.screenshot('vsix-01-installed-run-light-theme');
+    await clearNotifications(page);
+    await vs!.screenshot('vsix-01-graph-single-light');
+    await frame.click('g.node.block[data-run="run-1"][data-block="4"]');
+    await frame.waitForSelector('#inspector[data-block="4"] tr.ln-row[data-overflow="true"]', { timeout: 15_000 });
+    await vs!.screenshot('vsix-02-inspector-light');
+  });
+
+  it('the fix from the palette, then Compare Runs: FP16 plain against FP16 with the LayerNorm in FP32, in the light theme', async function () {
+    this.timeout(180_000);
+    const { page } = vs!;
+    await runCommand(page, 'TimeSformer: Fix LayerNorm Overflow and Run Again');
+    const { blocks: b } = await waitForRun(page, 'run-2', 12);
+    assert.ok(b.every((x) => x.status === 'pass'), JSON.stringify(b));
+    await runCommand(page, 'TimeSformer: Compare Runs');
+    await pickMany(page, [/^#1 /, /^#2 /]);
+    const frame = await graphFrame(page, 'run-1', 11);
+    await waitForCondition(async () => (await frame.$$eval('#graph g.lane', (els) => els.length)) === 2, 10_000, 'two lanes');
+    await frame.click('#inspector-close').catch(() => undefined);
+    await frame.click('g.node.block[data-run="run-1"][data-block="4"] .expander');
+    await clearNotifications(page);
+    await page.mouse.move(5, 5);
+    await vs!.screenshot('vsix-03-graph-compare-light');
   });
 });
 
@@ -360,4 +351,24 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** One entry of a zip as text. */
+function zipText(file: string, name: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: true, autoClose: true }, (err, zip) => {
+      if (err || !zip) return reject(err);
+      zip.on('entry', (e: yauzl.Entry) => {
+        if (e.fileName !== name) return zip.readEntry();
+        zip.openReadStream(e, (er, stream) => {
+          if (er || !stream) return reject(er);
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        });
+      });
+      zip.on('end', () => reject(new Error(`${name} not in ${file}`)));
+      zip.readEntry();
+    });
+  });
 }

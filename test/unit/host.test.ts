@@ -1,6 +1,6 @@
 /**
- * The host's pure parts: the session's runs, sidebar choices -> PipelineOptions, the Markdown
- * report; and the engine process client (fork, cancel within 1 s, crash without harm).
+ * The host's pure parts: the Markdown report; and the engine process client (fork, inspect file
+ * headers, cancel within 1 s, crash without harm). The host's state store is in state.test.ts.
  */
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
@@ -8,7 +8,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { fmtNum, reportToJson, reportToMarkdown } from '../../extension/core/markdown';
 import { RunError, WorkerClient } from '../../extension/host/runner';
-import { RunStore, effectiveLayerNorm, pickTestData, pipelineOptions, runLabel, type RunChoices } from '../../extension/host/runs';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -25,52 +24,6 @@ function alive(pid: number | undefined): boolean {
     return false;
   }
 }
-
-describe('host: runs of the session', () => {
-  it('numbers and labels runs, shows the newest, keeps a bounded history', () => {
-    const store = new RunStore(3);
-    const fp16 = makeReport(D1_FP16_ERRORS, { overflowFrom: 4 });
-    const fixed = makeReport(D1_FIXED_ERRORS);
-    fixed.run.layerNorm = 'fp32';
-    const a = store.add(fp16, 11, { ...D1 });
-    const b = store.add(fixed, 12, { ...D1, layerNorm: 'fp32' });
-    assert.deepEqual([a.id, a.label], ['run-1', '#1 FP16 · cpu']);
-    assert.deepEqual([b.id, b.label], ['run-2', '#2 FP16 + LayerNorm fp32 · cpu']);
-    assert.deepEqual(store.shown, ['run-2']);
-    store.show(['run-1', 'nope', 'run-2']);
-    assert.deepEqual(store.shown, ['run-1', 'run-2']);
-    assert.equal(store.get('run-1')?.requestId, 11);
-    store.add(fp16, 13, D1);
-    store.add(fp16, 14, D1);
-    assert.deepEqual(store.all.map((r) => r.id), ['run-2', 'run-3', 'run-4']);
-    assert.equal(store.latest?.id, 'run-4');
-    assert.ok(!('tokenError' in store.views()[0].summary.blocks[0]));
-    assert.equal(runLabel(9, { ...fp16, run: { ...fp16.run, precision: 'fp32' } }), '#9 FP32 · cpu');
-  });
-
-  it('the "Expose LayerNorm entries" toggle overrides the LayerNorm mode', () => {
-    assert.equal(effectiveLayerNorm('fp32', true), 'expose');
-    assert.equal(effectiveLayerNorm('fp32', false), 'fp32');
-    const c: RunChoices = {
-      checkpoint: D1.weights, testData: D1.data, precision: 'fp16', layerNorm: 'fused', exposeLayerNorm: true, ep: 'cpu',
-      heads: null, tolerance: 1e-2, deviceId: 0, trtCacheDir: '',
-    };
-    assert.deepEqual(pipelineOptions(c), { weights: D1.weights, data: D1.data, precision: 'fp16', layerNorm: 'expose', ep: 'cpu', deviceId: 0, tolerance: 1e-2 });
-    assert.deepEqual(pipelineOptions({ ...c, exposeLayerNorm: false, heads: 4, trtCacheDir: '/c' }), {
-      weights: D1.weights, data: D1.data, heads: 4, precision: 'fp16', layerNorm: 'fused', ep: 'cpu', deviceId: 0, trtCacheDir: '/c', tolerance: 1e-2,
-    });
-    assert.deepEqual(pipelineOptions({ ...c, checkpoint: undefined }), { missing: 'checkpoint' });
-    assert.deepEqual(pipelineOptions({ ...c, testData: undefined }), { missing: 'testData' });
-  });
-
-  it('test data is matched to the checkpoint by name', () => {
-    const found = ['/w/a_test_data.p', '/w/d1_outlier_test_data.p', '/w/d2.pkl'].map((p) => ({ path: p, label: path.basename(p) }));
-    assert.equal(pickTestData('/w/models/d1_outlier.pyth', found)?.path, '/w/d1_outlier_test_data.p');
-    assert.equal(pickTestData('/w/d2.pt', found)?.path, '/w/d2.pkl');
-    assert.equal(pickTestData('/w/other.pt', found)?.path, '/w/a_test_data.p');
-    assert.equal(pickTestData(undefined, []), undefined);
-  });
-});
 
 describe('Export Report: Markdown and JSON', () => {
   it('the Markdown summary has the verdict, the sentence, one row per block and the LayerNorms past FP16 range', () => {
@@ -119,6 +72,20 @@ describe('engine process client (out/extension/worker.js)', function () {
       assert.equal(await client.saveModel(requestId + 100, onnx), false, 'only the last run is kept');
       const providers = await client.probe();
       assert.ok(providers.find((p) => p.ep === 'cpu')?.available);
+      // Headers for pairing are read in the engine process too, never in the extension host.
+      const [ck, td, bad] = await client.inspect([
+        { path: D1.weights, kind: 'checkpoint' }, { path: D1.data, kind: 'test-data' }, { path: D1.weights, kind: 'test-data' },
+      ]);
+      assert.ok(ck.ok && ck.signature.kind === 'checkpoint' && ck.signature.depth === 12);
+      assert.ok(td.ok && td.signature.kind === 'test-data' && td.signature.frames === 8);
+      assert.ok(!bad.ok && bad.error.code === 'BAD_TEST_DATA' && bad.error.message.includes('d1_outlier.pyth'));
+      // Export for TensorRT in the engine process: the minimal fix's LayerNorms in FP32, and the trtexec line for them.
+      const trt = path.join(tmp, 'trt.onnx');
+      const x = await client.exportForTensorRt({ ...D1, heads: 4, precision: 'fp16' }, 'minimal', trt);
+      assert.equal(x.layerNorm, 'plain');
+      assert.ok(x.fixed.includes('blocks.4.temporal_norm1'), x.fixed.join());
+      assert.match(x.trtexec ?? '', /^trtexec --onnx=trt\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/);
+      assert.ok(fs.readFileSync(trt).includes(Buffer.from('/model/blocks.4/temporal_norm1/LayerNormalization')));
     } finally {
       await client.cancel();
     }

@@ -11,13 +11,16 @@ describe('protocol: sidebar -> host messages are validated', () => {
     assert.deepEqual(parseSidebarMessage({ type: 'run', extra: 'dropped' }), { type: 'run' });
     assert.deepEqual(parseSidebarMessage({ type: 'cancel' }), { type: 'cancel' });
     assert.deepEqual(parseSidebarMessage({ type: 'browse', kind: 'testData' }), { type: 'browse', kind: 'testData' });
-    assert.deepEqual(parseSidebarMessage({ type: 'fix', mode: 'fp32' }), { type: 'fix', mode: 'fp32' });
-    assert.equal(parseSidebarMessage({ type: 'fix', mode: 'plain' }), undefined, 'plain is no fix');
-    assert.equal(parseSidebarMessage({ type: 'fix', mode: 'fp64' }), undefined);
+    assert.deepEqual(parseSidebarMessage({ type: 'fix', runId: 'run-3', mode: 'fp32' }), { type: 'fix', runId: 'run-3', mode: 'fp32' });
+    assert.equal(parseSidebarMessage({ type: 'fix', mode: 'fp32' }), undefined, 'a fix belongs to a run');
+    assert.equal(parseSidebarMessage({ type: 'fix', runId: 'run-3', mode: 'plain' }), undefined, 'plain is no fix');
+    assert.equal(parseSidebarMessage({ type: 'fix', runId: 'run-3', mode: 'fp64' }), undefined);
     assert.equal(parseSidebarMessage({ type: 'fix' }), undefined);
+    assert.deepEqual(parseSidebarMessage({ type: 'choose', kind: 'checkpoint', path: '/ws/a_model.pyth' }), { type: 'choose', kind: 'checkpoint', path: '/ws/a_model.pyth' });
+    assert.deepEqual(parseSidebarMessage({ type: 'choose', kind: 'testData', path: null }), { type: 'choose', kind: 'testData', path: null });
+    for (const t of ['saveSettings', 'compare', 'showGraph']) assert.deepEqual(parseSidebarMessage({ type: t }), { type: t });
     const ok: [string, unknown][] = [
-      ['checkpoint', '/ws/models/d1_outlier.pyth'], ['testData', 'models/d1_outlier_test_data.p'], ['precision', 'fp16'],
-      ['layerNorm', 'fp32'], ['layerNorm', 'expose'], ['exposeLayerNorm', true], ['ep', 'auto'], ['heads', 4], ['heads', null],
+      ['precision', 'fp16'], ['layerNorm', 'fp32'], ['layerNorm', 'expose'], ['exposeLayerNorm', true], ['ep', 'auto'], ['heads', 4], ['heads', null],
     ];
     for (const [key, value] of ok) {
       assert.deepEqual(parseSidebarMessage({ type: 'set', option: { key, value, more: 1 } }), { type: 'set', option: { key, value } }, `${key}=${value}`);
@@ -31,16 +34,19 @@ describe('protocol: sidebar -> host messages are validated', () => {
       { type: 'set', option: { key: 'precision', value: 'fp8' } }, { type: 'set', option: { key: 'layerNorm', value: 'PLAIN' } },
       { type: 'set', option: { key: 'ep', value: 'rocm' } }, { type: 'set', option: { key: 'exposeLayerNorm', value: 'true' } },
       { type: 'set', option: { key: 'heads', value: 0 } }, { type: 'set', option: { key: 'heads', value: 2.5 } },
-      { type: 'set', option: { key: 'heads', value: '4' } }, { type: 'set', option: { key: 'checkpoint', value: '' } },
-      { type: 'set', option: { key: 'checkpoint', value: 'x'.repeat(5000) } }, { type: 'set', option: { key: 'checkpoint', value: 7 } },
+      { type: 'set', option: { key: 'heads', value: '4' } }, { type: 'set', option: { key: 'checkpoint', value: '/ws/a.pyth' } },
+      { type: 'choose', kind: 'checkpoint', path: null }, { type: 'choose', kind: 'checkpoint', path: '' },
+      { type: 'choose', kind: 'checkpoint', path: 'x'.repeat(5000) }, { type: 'choose', kind: 'weights', path: '/a' },
+      { type: 'choose', kind: 'testData', path: 7 }, { type: 'fix', runId: '../x', mode: 'fp32' },
     ];
     for (const m of bad) assert.equal(parseSidebarMessage(m), undefined, JSON.stringify(m));
   });
 });
 
 describe('protocol: graph -> host messages are validated', () => {
-  it('accepts ready, show and inspect', () => {
+  it('accepts ready, pick, show and inspect', () => {
     assert.deepEqual(parseGraphMessage({ type: 'ready' }), { type: 'ready' });
+    assert.deepEqual(parseGraphMessage({ type: 'pick', x: 1 }), { type: 'pick' });
     assert.deepEqual(parseGraphMessage({ type: 'show', runIds: ['run-1', 'run-3'] }), { type: 'show', runIds: ['run-1', 'run-3'] });
     assert.deepEqual(parseGraphMessage({ type: 'show', runIds: [] }), { type: 'show', runIds: [] });
     assert.deepEqual(parseGraphMessage({ type: 'inspect', requestId: 7, runId: 'run-2', block: 4 }), { type: 'inspect', requestId: 7, runId: 'run-2', block: 4 });
@@ -60,7 +66,7 @@ describe('protocol: graph -> host messages are validated', () => {
 
 describe('protocol: host -> webview messages', () => {
   const report = makeReport(D1_FP16_ERRORS, { overflowFrom: 4 });
-  const run: RunView = { id: 'run-1', label: '#1 FP16 · cpu', summary: summarize(report) };
+  const run: RunView = { id: 'run-1', label: '#1 d1.pyth + d1_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12', short: '#1 d1 · FP16 plain · cpu', reference: 'reference: d1_test_data.p', summary: summarize(report) };
 
   it('a run summary keeps the verdict and per-block numbers but not the tensors, token errors or log', () => {
     const s = run.summary;
@@ -77,6 +83,7 @@ describe('protocol: host -> webview messages', () => {
     assert.ok(parseHostToGraph({ type: 'blockDetail', requestId: 1, runId: 'run-1', block: report.blocks[4] }));
     assert.ok(parseHostToGraph({ type: 'blockDetailError', requestId: 1, message: 'gone' }));
     assert.equal(parseHostToGraph({ type: 'runs', runs: [{ id: 'run-1' }], shown: [] }), undefined);
+    assert.equal(parseHostToGraph({ type: 'runs', runs: [{ ...run, short: undefined }], shown: [] }), undefined);
     assert.equal(parseHostToGraph({ type: 'runs', runs: [run] }), undefined);
     assert.equal(parseHostToGraph({ type: 'blockDetail', requestId: 1, runId: 'run-1' }), undefined);
     assert.equal(parseHostToGraph({ type: 'eval', code: '1' }), undefined);

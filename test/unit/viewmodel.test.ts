@@ -4,38 +4,54 @@ import { summarize, type RunView } from '../../extension/host/protocol';
 import { BLOCK_PARTS, buildGraph, errorScale, heatmap, inspectorModel, tensorRow, textOn, type BlockNode, type StageNode } from '../../webview/viewmodel';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport, tensor } from './helpers/report';
 
-const view = (id: string, errors: number[], overflowFrom?: number): RunView => ({ id, label: `#${id} run`, summary: summarize(makeReport(errors, { overflowFrom })) });
+const view = (id: string, errors: number[], overflowFrom?: number): RunView => {
+  const summary = summarize(makeReport(errors, { overflowFrom }));
+  if (overflowFrom !== undefined) summary.diagnosis = { ...summary.diagnosis, verdict: 'fail', firstBadBlock: overflowFrom };
+  return { id, label: `#${id} a_model.pyth + a_test_data.p · FP16`, short: `#${id} a_model`, reference: 'reference: a_test_data.p', summary };
+};
 const blocksOf = (nodes: (BlockNode | StageNode)[]) => nodes.filter((n): n is BlockNode => n.kind === 'block');
 
-describe('view model: error scale (log, viridis) and legend', () => {
-  it('spans whole decades around the errors, with two decades below the tolerance and one above', () => {
-    const s = errorScale(D1_FP16_ERRORS, 1e-2);
-    assert.deepEqual(s.domain, [1e-4, 1]);
-    assert.deepEqual(s.ticks.map((t) => t.label), ['1e-4', '1e-3', '1e-2', '1e-1', '1e0']);
-    assert.deepEqual(s.ticks.map((t) => +t.t.toFixed(6)), [0, 0.25, 0.5, 0.75, 1]);
-    assert.equal(s.toleranceTick.t, 0.5);
+describe('view model: one absolute error scale, anchored at the tolerance', () => {
+  it('spans tolerance × 1e-4 … × 100 whatever the errors shown: a color means the same error in every view', () => {
+    const s = errorScale([1e-2]);
+    assert.deepEqual(s.ticks.map((t) => t.label), ['1e-6', '1e-5', '1e-4', '1e-3', '0.01', '0.1', '1']);
+    assert.deepEqual(s.ticks.map((t) => +t.t.toFixed(6)), [0, 0.166667, 0.333333, 0.5, 0.666667, 0.833333, 1]);
+    assert.equal(s.toleranceTick.t, 4 / 6);
     assert.equal(s.toleranceTick.label, 'tolerance 0.01');
-    // Very small and very large errors widen the domain.
-    assert.deepEqual(errorScale([3e-7, 40], 1e-2).domain, [1e-7, 100]);
+    assert.deepEqual(errorScale([0.025]).ticks.map((t) => t.label), ['2.5e-6', '2.5e-5', '2.5e-4', '2.5e-3', '0.025', '0.25', '2.5']);
+    // Two views with very different errors: the same error gets the same color.
+    const a = buildGraph([view('a', [1e-7, 2e-3, 0.05])], ['a']);
+    const b = buildGraph([view('b', [2e-3, 40])], ['b']);
+    assert.equal(blocksOf(a.lanes[0].nodes)[1].color, blocksOf(b.lanes[0].nodes)[0].color);
+    assert.deepEqual(a.scale.ticks, b.scale.ticks);
   });
 
-  it('is logarithmic and monotone; 0 maps to the bottom, inf and NaN to the top', () => {
-    const s = errorScale([1e-3, 0.4], 1e-2);
+  it('is logarithmic and monotone; 0 maps to the bottom, inf and NaN to the top; each run is colored against its own tolerance', () => {
+    const s = errorScale([1e-2]);
     assert.ok(Math.abs(s.t(1e-3) - (s.t(1e-4) + s.t(1e-2)) / 2) < 1e-12, 'a decade is a fixed step');
-    const ts = [1e-4, 3e-4, 1e-3, 0.01, 0.13, 0.4, 1].map(s.t);
+    const ts = [1e-6, 3e-6, 1e-3, 0.01, 0.13, 0.4, 1].map((e) => s.t(e));
     for (let i = 1; i < ts.length; i++) assert.ok(ts[i] > ts[i - 1], `t increases: ${ts}`);
-    assert.equal(s.t(0), 0);
-    assert.equal(s.t(1e-12), 0, 'clamped');
-    assert.equal(s.t(Infinity), 1);
-    assert.equal(s.t(NaN), 1);
+    assert.deepEqual([s.t(0), s.t(1e-12), s.t(1e3), s.t(Infinity), s.t(NaN)], [0, 0, 1, 1, 1]);
+    assert.equal(s.color(0.02, 0.02), s.color(0.01), 'at its tolerance, a run has the tolerance color');
+    const mixed = errorScale([1e-2, 1e-3]);
+    assert.equal(mixed.uniform, false);
+    assert.deepEqual(mixed.ticks.map((t) => t.label), ['tol×1e-4', 'tol×1e-3', 'tol×1e-2', 'tol×1e-1', 'tol', 'tol×1e1', 'tol×1e2']);
   });
 
-  it('colors are viridis (colorblind-safe): dark violet for the smallest error, yellow for the largest', () => {
-    const s = errorScale([1e-3], 1e-2);
-    assert.equal(s.color(s.domain[0]), '#440154');
-    assert.equal(s.color(s.domain[1]), '#fde725');
-    assert.equal(textOn(s.color(s.domain[0])), '#ffffff');
-    assert.equal(textOn(s.color(s.domain[1])), '#000000');
+  it('diverges at the tolerance: blues pass, orange to red fail (colorblind-safe), with readable text', () => {
+    const s = errorScale([1e-2]);
+    const rgb = (c: string) => (c.match(/\d+/g) ?? []).map(Number);
+    const isBlue = (c: string) => { const [r, , b] = rgb(c); return b > r; };
+    const isWarm = (c: string) => { const [r, , b] = rgb(c); return r > b + 60; };
+    for (const e of [1e-7, 1e-5, 1e-3, 9.9e-3, 1e-2]) assert.ok(isBlue(s.color(e)), `${e} passes: ${s.color(e)}`);
+    for (const e of [1.01e-2, 0.05, 0.13, 0.405, 1, Infinity, NaN]) assert.ok(isWarm(s.color(e)), `${e} fails: ${s.color(e)}`);
+    // Failing gets darker (redder) as it gets worse; passing darker as it nears the tolerance.
+    const lum = (c: string) => { const [r, g, b] = rgb(c); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    assert.ok(lum(s.color(0.5)) < lum(s.color(0.02)));
+    assert.ok(lum(s.color(9e-3)) < lum(s.color(1e-6)));
+    for (const e of [1e-7, 9e-3, 0.02, 1]) assert.ok(['#000000', '#ffffff'].includes(textOn(s.color(e))));
+    assert.equal(textOn(s.color(Infinity)), '#ffffff');
+    assert.equal(textOn(s.color(1e-7)), '#000000');
   });
 });
 
@@ -58,12 +74,22 @@ describe('view model: Report -> graph', () => {
     assert.equal((lane.nodes[13] as StageNode).layerNorm?.overflowed, true);
   });
 
-  it('colors follow the error: a failing block is brighter than a passing one, equal errors share a color', () => {
+  it('colors follow the error on the one scale; equal errors share a color in every lane', () => {
     const g = buildGraph([view('a', D1_FP16_ERRORS, 4), view('b', [...D1_FP16_ERRORS])], ['a', 'b']);
     const [a, b] = g.lanes.map((l) => blocksOf(l.nodes));
     assert.notEqual(a[0].color, a[4].color);
     assert.ok(g.scale.t(a[4].error) > g.scale.t(a[0].error));
     assert.deepEqual(a.map((x) => x.color), b.map((x) => x.color), 'one scale for every lane');
+  });
+
+  it('the first failing block is marked as the break, once per lane', () => {
+    const g = buildGraph([view('a', D1_FP16_ERRORS, 4), view('b', D1_FIXED_ERRORS)], ['a', 'b']);
+    assert.deepEqual(blocksOf(g.lanes[0].nodes).filter((b) => b.break).map((b) => b.index), [4]);
+    assert.equal(g.lanes[0].breakAt, 4);
+    assert.deepEqual(blocksOf(g.lanes[1].nodes).filter((b) => b.break), []);
+    assert.equal(g.lanes[1].breakAt, null);
+    assert.match(blocksOf(g.lanes[0].nodes)[4].tooltip[0], /the first failing block \(the break\)/);
+    assert.deepEqual([g.lanes[0].short, g.lanes[0].reference], ['#a a_model', 'reference: a_test_data.p']);
   });
 
   it('each block expands to its parts in the official order, LayerNorm parts carrying the overflow', () => {
@@ -73,6 +99,9 @@ describe('view model: Report -> graph', () => {
     const lns = b4.parts.filter((p) => p.kind === 'layernorm');
     assert.deepEqual(lns.map((p) => [p.layerNorm, p.overflowed]), [['blocks.4.temporal_norm1', true], ['blocks.4.norm1', true], ['blocks.4.norm2', true]]);
     assert.equal(b4.parts.filter((p) => p.kind === 'add').length, 3);
+    // Expanded parts carry what was measured: the LayerNorms' max (x−mean)² and the squares past 65504.
+    assert.deepEqual(lns.map((p) => p.value), ['(x−μ)² ≤ 9.70e+4 · 128 > 65504', '(x−μ)² ≤ 9.70e+4 · 128 > 65504', '(x−μ)² ≤ 9.70e+4 · 128 > 65504']);
+    assert.equal(blocksOf(buildGraph([view('r', D1_FP16_ERRORS, 4)], ['r']).lanes[0].nodes)[0].parts[0].value, '(x−μ)² ≤ 1200');
   });
 
   it('runs side by side in the order shown; unknown ids are skipped; the fix passes everywhere', () => {
@@ -96,7 +125,7 @@ describe('view model: inspector', () => {
   });
 
   it('the per-token error becomes T frames of grid x grid cells, colored on the graph scale', () => {
-    const s = errorScale([1e-3, 0.5], 1e-2);
+    const s = errorScale([1e-2]);
     const grid = [[0.1, 0.2, 0.3, 0.4], [1e-3, 2e-3, Infinity, 4e-3]];
     const hm = heatmap(grid, 2, s);
     assert.equal(hm.frames, 2);
@@ -109,7 +138,7 @@ describe('view model: inspector', () => {
   it('a block of d1 FP16: its LayerNorms with overflow counts and channel 21; output, reference and exposed tensors', () => {
     const r = makeReport(D1_FP16_ERRORS, { overflowFrom: 4, T: 8, grid: 4 });
     r.blocks[4].exposed = [tensor('blocks.4.norm1.diff', [136, 8], Array.from({ length: 8 }, (_, i) => (i === 2 ? 311 : 5)))];
-    const m = inspectorModel(r.blocks[4], r.config, errorScale(D1_FP16_ERRORS, 1e-2), '#1 FP16 · cpu');
+    const m = inspectorModel(r.blocks[4], r.config, errorScale([1e-2]), '#1 FP16 · cpu');
     assert.equal(m.title, 'Block 4 — #1 FP16 · cpu');
     assert.equal(m.status, 'fail');
     assert.equal(m.error, '0.131');

@@ -66,15 +66,15 @@ export function explainProviderError(ep: EpName, message: string): string {
   const m = message.replace(/\x1b\[[0-9;]*m/g, '');
   if (/Failed to load shared library|cannot open shared object|providers_shared|not supported|bundled/i.test(m)) {
     if (ep === 'tensorrt') {
-      return 'TensorRT provider library not found: onnxruntime-node ships without libonnxruntime_providers_tensorrt.so (and needs TensorRT and CUDA installed); falling back';
+      return 'TensorRT provider library not found: onnxruntime-node ships without libonnxruntime_providers_tensorrt.so (and needs TensorRT and CUDA installed)';
     }
     if (ep === 'cuda') {
-      return 'CUDA provider library not found: onnxruntime-node ships without libonnxruntime_providers_cuda.so (and needs CUDA and cuDNN installed); falling back';
+      return 'CUDA provider library not found: onnxruntime-node ships without libonnxruntime_providers_cuda.so (and needs CUDA and cuDNN installed)';
     }
   }
   if (ep === 'webgpu') {
     if (/libvulkan/i.test(m) || /adapter/i.test(m)) {
-      return 'no WebGPU adapter: no GPU, or no Vulkan loader/driver (libvulkan.so.1); falling back';
+      return 'no WebGPU adapter: no GPU, or no Vulkan loader/driver (libvulkan.so.1)';
     }
   }
   const first = m.split('\n').find((l) => l.trim()) ?? m;

@@ -179,7 +179,7 @@ export async function createEngine(req: EngineRequest): Promise<Engine> {
       const reason = explainProviderError(ep, e instanceof Error ? e.message : String(e));
       if (ep === 'cpu') throw new LabError('ENGINE_FAILED', `the CPU engine could not be built: ${reason}`, undefined, { cause: e });
       fallbacks.push({ ep, reason });
-      req.log?.(`${ep}: ${reason}`);
+      req.log?.(`${ep}: ${reason}; falling back`);
     }
   }
   throw new LabError('PROVIDER_UNAVAILABLE', `no execution provider could be loaded: ${fallbacks.map((f) => `${f.ep}: ${f.reason}`).join('; ')}`);

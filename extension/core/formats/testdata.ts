@@ -51,7 +51,50 @@ export async function readTestData(path: string, expect?: TestDataExpectation): 
   }
 }
 
+/** The shapes of the test data's arrays, none of them read: pairing a checkpoint with its test data needs only these. */
+export interface TestDataShapes {
+  video: readonly number[];
+  probs: readonly number[];
+  blocks: (readonly number[])[];
+}
+
+/** The test data's structure and shapes, checked as readTestData checks them, without reading an array. */
+export async function readTestDataShapes(path: string): Promise<TestDataShapes> {
+  const file = await openRegularFile(path);
+  try {
+    const p = parse(path, new FileSource(file.handle.fd, file.size, path), undefined);
+    return { video: p.video.shape, probs: p.probs.shape, blocks: p.blocks.map((b) => b.shape) };
+  } finally {
+    await file.handle.close();
+  }
+}
+
 function read(path: string, source: FileSource, expect: TestDataExpectation | undefined): TestData {
+  const { video, probs, blocks } = parse(path, source, expect);
+  // Read each distinct array once (a pickle may list the same array many times), as float32.
+  const loaded = new Map<NdArray, Tensor<'float32'>>();
+  const load = (a: NdArray, what: string): Tensor<'float32'> => {
+    let t = loaded.get(a);
+    if (!t) {
+      t = a.load().asFloat32();
+      const nf = findNonFinite(t.data);
+      if (nf) {
+        throw new LabError('NON_FINITE', `${what} holds ${nf.value} at ${dims(unravelIndex(nf.index, t.shape))}${nf.count > 1 ? ` (${nf.count.toLocaleString('en-US')} non-finite values in all)` : ''}: the reference run itself went wrong`, path);
+      }
+      loaded.set(a, t);
+    }
+    return t;
+  };
+  return {
+    path,
+    video: load(video, 'the video'),
+    probs: load(probs, 'probs'),
+    blocks: blocks.map((b, i) => load(b, `block output ${i}`)),
+  };
+}
+
+/** The pickle's structure and every shape, checked; the arrays' bytes are left in the file. */
+function parse(path: string, source: FileSource, expect: TestDataExpectation | undefined): { video: NdArray; probs: NdArray; blocks: NdArray[] } {
   const bad = (what: string): LabError => new LabError('BAD_TEST_DATA', what, path);
   const size = source.size;
   if (size === 0) throw bad('the file is empty');
@@ -114,26 +157,7 @@ function read(path: string, source: FileSource, expect: TestDataExpectation | un
     }
   }
 
-  // Read each distinct array once (a pickle may list the same array many times), as float32.
-  const loaded = new Map<NdArray, Tensor<'float32'>>();
-  const load = (a: NdArray, what: string): Tensor<'float32'> => {
-    let t = loaded.get(a);
-    if (!t) {
-      t = a.load().asFloat32();
-      const nf = findNonFinite(t.data);
-      if (nf) {
-        throw new LabError('NON_FINITE', `${what} holds ${nf.value} at ${dims(unravelIndex(nf.index, t.shape))}${nf.count > 1 ? ` (${nf.count.toLocaleString('en-US')} non-finite values in all)` : ''}: the reference run itself went wrong`, path);
-      }
-      loaded.set(a, t);
-    }
-    return t;
-  };
-  return {
-    path,
-    video: load(video, 'the video'),
-    probs: load(probs, 'probs'),
-    blocks: blocks.map((b, i) => load(b, `block output ${i}`)),
-  };
+  return { video, probs, blocks };
 }
 
 /** Every shape against what the model needs for this batch size; the differences in one MISMATCH. */

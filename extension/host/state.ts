@@ -1,0 +1,607 @@
+/**
+ * LabState: the one store of the extension host (DESIGN.md, "Host state in one store"). It holds
+ * the workspace's files and what their headers say, the chosen checkpoint and test data and how
+ * they agree, the sidebar's options, the runs (keyed by id, each with its inputs, options, time,
+ * report and fix offers) and the outcome of the last action. It changes only through the methods
+ * below, each of which fires one change event; the sidebar, the graph panel, the status bar and
+ * the commands render from it. No `vscode` import: unit-tested with mocha.
+ *
+ * What is chosen always is what runs: the test data is derived from the checkpoint (the user's
+ * choice for that checkpoint, else the pairing by shape then name), so switching the checkpoint
+ * re-pairs. Choices, options and runs persist in the workspace state (a Memento), never in
+ * settings.json: the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
+ */
+import * as path from 'path';
+import { validateOptions, type OptionNames } from '../core/options';
+import { parseReportJson, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report, type Stage } from '../core/report';
+import type { ProviderInfo, RunOptions } from '../protocol';
+import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
+import { summarize, type FileChoice, type OptionKey, type OutcomeView, type PairingView, type RunView, type SidebarState } from './protocol';
+
+/** The options the sidebar sets. */
+export interface RunSettings {
+  precision: Precision;
+  layerNorm: LayerNormMode;
+  exposeLayerNorm: boolean;
+  ep: EpChoice;
+  heads: number | null;
+}
+
+/** The user's settings (timesformerLab.*): defaults for the sidebar, plus settings-only values. */
+export interface SettingsDefaults extends RunSettings {
+  /** Absolute paths (resolved against the workspace folder); undefined when not set. */
+  checkpoint?: string;
+  testData?: string;
+  /** null: the precision's default tolerance (the pipeline's). */
+  tolerance: number | null;
+  deviceId: number;
+  trtCacheDir: string;
+}
+
+export const OPTION_KEYS: readonly OptionKey[] = ['precision', 'layerNorm', 'exposeLayerNorm', 'ep', 'heads'];
+
+/** The setting behind each sidebar option. */
+export const SETTING_OF: Record<OptionKey, string> = {
+  precision: 'precision', layerNorm: 'layerNorm', exposeLayerNorm: 'exposeLayerNorm', ep: 'executionProvider', heads: 'heads',
+};
+
+/** Option names as the user sees them in the settings, for validation messages. */
+const SETTING_NAMES: OptionNames = {
+  precision: 'timesformerLab.precision', layerNorm: 'timesformerLab.layerNorm', ep: 'timesformerLab.executionProvider',
+  heads: 'timesformerLab.heads', tolerance: 'timesformerLab.tolerance', deviceId: 'timesformerLab.deviceId',
+};
+
+export interface FileEntry {
+  path: string;
+  label: string;
+  /** An HF folder (config.json + weights). */
+  hf?: boolean;
+}
+
+export interface RunInputs {
+  checkpoint: string;
+  /** null: no test data (compared with the model's own FP32 on the CPU). */
+  testData: string | null;
+}
+
+export interface StoredRun {
+  id: string;
+  n: number;
+  inputs: RunInputs;
+  options: RunOptions;
+  startedAt: number;
+  label: string;
+  short: string;
+  reference: string;
+  report: Report;
+  /** The LayerNorm modes this run offers as fixes (empty: none needed or none known). */
+  offers: LayerNormMode[];
+  /** The engine request that produced it, in this session only (Export ONNX asks the engine for its model). */
+  requestId?: number;
+}
+
+export type Outcome =
+  | { kind: 'run'; runId: string }
+  | { kind: 'error'; inputs: RunInputs; code: string; message: string; at: number }
+  | { kind: 'cancelled'; inputs: RunInputs; at: number };
+
+/** The subset of vscode.Memento used here. */
+export interface Memento {
+  get<T>(key: string): T | undefined;
+  update(key: string, value: unknown): Thenable<void>;
+}
+
+interface Snapshot {
+  v: 1;
+  checkpoint?: string;
+  pairs: Record<string, string | null>;
+  overrides: Partial<RunSettings>;
+  browsed: { checkpoints: FileEntry[]; testData: FileEntry[] };
+  counter: number;
+  shown: string[];
+  outcome?: Outcome;
+  /** The runs as reportToJson text (keeps Infinity and NaN). */
+  runs: string;
+}
+
+const STATE_KEY = 'timesformerLab.state';
+/** Persisted runs stop here (the newest are kept): a Report is 50 KB to 1 MB. */
+const MAX_PERSISTED_BYTES = 16 * 2 ** 20;
+
+export type Listener = () => void;
+
+const base = (p: string) => path.basename(p);
+const same = (a: RunInputs | undefined, b: { checkpoint?: string; testData?: string | null }) =>
+  !!a && a.checkpoint === b.checkpoint && a.testData === b.testData;
+const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);
+
+/** "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12". */
+export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: number): string {
+  const data = inputs.testData === null ? 'own FP32' : base(inputs.testData);
+  return `#${n} ${base(inputs.checkpoint)} + ${data} · ${r.run.precision.toUpperCase()} · LayerNorm ${r.run.layerNorm} · ${r.run.ep} · ${clock(startedAt)}`;
+}
+
+/** "#3 a_model · FP16 plain · cpu": a lane's title. */
+export function runShort(n: number, inputs: RunInputs, r: Report): string {
+  return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${r.run.layerNorm} · ${r.run.ep}`;
+}
+
+/** What the run compared with: the Report's `inputs.reference` (self: this model's FP32 on the CPU), else the test data. */
+export function referenceText(inputs: RunInputs, r: Report): string {
+  const ref = (r.inputs as { reference?: { kind?: unknown; path?: unknown } }).reference;
+  if (ref?.kind === 'self' || inputs.testData === null) return 'reference: FP32 of this model (CPU)';
+  return `reference: ${base(inputs.testData ?? (typeof ref?.path === 'string' ? ref.path : 'test data'))}`;
+}
+
+/** The fixes a run offers: only after a failure the diagnosis pins on a LayerNorm overflow. */
+export function offersOf(r: Report): LayerNormMode[] {
+  const d = r.diagnosis;
+  return d.verdict === 'fail' && d.culprit ? d.fixes.filter((m) => m !== 'plain') : [];
+}
+
+export class LabState {
+  private scanned: { checkpoints: FileEntry[]; testData: FileEntry[] } = { checkpoints: [], testData: [] };
+  private browsed: { checkpoints: FileEntry[]; testData: FileEntry[] } = { checkpoints: [], testData: [] };
+  private readonly inspections = new Map<string, Inspection>();
+  private checkpointChoice: string | undefined;
+  private pairs: Record<string, string | null> = {};
+  private overrides: Partial<RunSettings> = {};
+  private runs: StoredRun[] = [];
+  private counter = 0;
+  private shownIds: string[] = [];
+  private outcomeValue: Outcome | undefined;
+  private runningValue: { inputs: RunInputs; stage?: Stage; startedAt: number } | undefined;
+  private providersValue: ProviderInfo[] | null = null;
+  private trustedValue = true;
+  private readonly listeners = new Set<Listener>();
+
+  constructor(
+    private readonly memento: Memento | undefined,
+    private readonly defaults: () => SettingsDefaults,
+    readonly maxRuns = 20,
+  ) {
+    this.restore();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Events
+
+  onDidChange(listener: Listener): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  private changed(persist = true): void {
+    if (persist) this.save();
+    for (const l of [...this.listeners]) l();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Files and what their headers say
+
+  /** The workspace scan's result (sorted by label). */
+  setScan(checkpoints: FileEntry[], testData: FileEntry[]): void {
+    this.scanned = { checkpoints, testData };
+    this.changed(false);
+  }
+
+  setInspections(results: ReadonlyMap<string, Inspection>): void {
+    for (const [p, i] of results) this.inspections.set(p, i);
+    this.changed(false);
+  }
+
+  inspection(p: string): Inspection | undefined {
+    return this.inspections.get(p);
+  }
+
+  /** Files whose headers are not read yet (or must be read again). */
+  uninspected(): { path: string; kind: 'checkpoint' | 'test-data' }[] {
+    const want = (kind: 'checkpoint' | 'test-data') => (f: FileEntry) => ({ path: f.path, kind });
+    return [...this.checkpointList().map(want('checkpoint')), ...this.testDataList().map(want('test-data'))]
+      .filter((f) => !this.inspections.has(f.path));
+  }
+
+  /** Drops what is known of these files (changed on disk). */
+  forget(paths: readonly string[]): void {
+    for (const p of paths) this.inspections.delete(p);
+    this.changed(false);
+  }
+
+  get trusted(): boolean {
+    return this.trustedValue;
+  }
+
+  setTrusted(on: boolean): void {
+    this.trustedValue = on;
+    this.changed(false);
+  }
+
+  get providers(): ProviderInfo[] | null {
+    return this.providersValue;
+  }
+
+  setProviders(p: ProviderInfo[]): void {
+    this.providersValue = p;
+    this.changed(false);
+  }
+
+  checkpointList(): FileEntry[] {
+    return merge(this.scanned.checkpoints, this.browsed.checkpoints, this.defaults().checkpoint);
+  }
+
+  testDataList(): FileEntry[] {
+    return merge(this.scanned.testData, this.browsed.testData, this.defaults().testData);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The chosen inputs
+
+  /** The checkpoint that runs: the user's choice, else the setting, else the first one found. */
+  get checkpoint(): string | undefined {
+    const list = this.checkpointList();
+    const has = (p: string | undefined) => !!p && list.some((f) => f.path === p);
+    if (has(this.checkpointChoice)) return this.checkpointChoice;
+    const d = this.defaults().checkpoint;
+    if (has(d)) return d;
+    return list[0]?.path;
+  }
+
+  /** The test data that runs with the checkpoint (null: none); undefined without a checkpoint. */
+  get testData(): string | null | undefined {
+    const ck = this.checkpoint;
+    if (!ck) return undefined;
+    const list = this.testDataList();
+    const has = (p: string | null | undefined) => p === null || (!!p && list.some((f) => f.path === p));
+    if (ck in this.pairs && has(this.pairs[ck])) return this.pairs[ck];
+    const d = this.defaults();
+    if (d.testData && has(d.testData) && (!d.checkpoint || d.checkpoint === ck)) return d.testData;
+    return pairTestData(ck, list.map((f) => f.path), (p) => this.inspections.get(p));
+  }
+
+  get agreement(): Agreement | undefined {
+    const ck = this.checkpoint;
+    const td = this.testData;
+    if (!ck || td === undefined) return undefined;
+    return agreement(this.inspections.get(ck), td === null ? undefined : this.inspections.get(td), td);
+  }
+
+  /** A checkpoint from the list or a browsed file: it runs from now on; its test data is paired again. */
+  chooseCheckpoint(p: string, label?: string): void {
+    if (!this.checkpointList().some((f) => f.path === p)) this.browsed.checkpoints = [...this.browsed.checkpoints.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
+    this.checkpointChoice = p;
+    this.changed();
+  }
+
+  /** Test data for the chosen checkpoint (null: none); remembered for that checkpoint only. */
+  chooseTestData(p: string | null, label?: string): void {
+    const ck = this.checkpoint;
+    if (!ck) return;
+    if (p !== null && !this.testDataList().some((f) => f.path === p)) this.browsed.testData = [...this.browsed.testData.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
+    this.pairs = { ...this.pairs, [ck]: p };
+    this.changed();
+  }
+
+  isListed(kind: 'checkpoint' | 'testData', p: string): boolean {
+    return (kind === 'checkpoint' ? this.checkpointList() : this.testDataList()).some((f) => f.path === p);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Options
+
+  get settings(): RunSettings {
+    const d = this.defaults();
+    const pick = <K extends OptionKey>(k: K): RunSettings[K] => (k in this.overrides ? this.overrides[k] : d[k]) as RunSettings[K];
+    return { precision: pick('precision'), layerNorm: pick('layerNorm'), exposeLayerNorm: pick('exposeLayerNorm'), ep: pick('ep'), heads: pick('heads') };
+  }
+
+  setOption<K extends OptionKey>(key: K, value: RunSettings[K]): void {
+    this.overrides = { ...this.overrides, [key]: value };
+    this.changed();
+  }
+
+  /** The options that differ from the settings. */
+  unsaved(): OptionKey[] {
+    const d = this.defaults();
+    return OPTION_KEYS.filter((k) => k in this.overrides && this.overrides[k] !== d[k]);
+  }
+
+  /** The user edited these settings: their new values win over the sidebar's. */
+  settingsChanged(keys: readonly (OptionKey | 'checkpoint' | 'testData')[]): void {
+    const o = { ...this.overrides };
+    for (const k of keys) if (k !== 'checkpoint' && k !== 'testData') delete o[k];
+    this.overrides = o;
+    if (keys.includes('checkpoint')) this.checkpointChoice = undefined;
+    if (keys.includes('testData')) this.pairs = {};
+    this.changed();
+  }
+
+  /** After "Save as Workspace Settings": the settings now hold these values. */
+  saved(): void {
+    this.overrides = {};
+    this.changed();
+  }
+
+  /** The LayerNorm mode that runs (the expose toggle overrides the select). */
+  get effectiveLayerNorm(): LayerNormMode {
+    const s = this.settings;
+    return s.exposeLayerNorm ? 'expose' : s.layerNorm;
+  }
+
+  /** What Run would run now, or why it cannot. */
+  request(): { options: RunOptions; inputs: RunInputs } | { missing: 'checkpoint' } | { refused: string } {
+    const ck = this.checkpoint;
+    if (!ck) return { missing: 'checkpoint' };
+    const td = this.testData ?? null;
+    const a = this.agreement;
+    if (a?.status === 'disagree') return { refused: `${base(ck)} and ${td ? base(td) : 'its test data'} do not belong together: the test data has ${a.problems.join('; ')}. Choose other test data, or none to compare with the model's own FP32.` };
+    const s = this.settings;
+    const d = this.defaults();
+    const options: RunOptions = {
+      weights: ck,
+      ...(td !== null ? { data: td } : {}),
+      ...(s.heads ? { heads: s.heads } : {}),
+      precision: s.precision,
+      layerNorm: this.effectiveLayerNorm,
+      ep: s.ep,
+      deviceId: d.deviceId,
+      ...(d.trtCacheDir ? { trtCacheDir: d.trtCacheDir } : {}),
+      ...(d.tolerance !== null ? { tolerance: d.tolerance } : {}),
+    };
+    try {
+      validateOptions(options, SETTING_NAMES);
+    } catch (e) {
+      return { refused: e instanceof Error ? e.message : String(e) };
+    }
+    return { options, inputs: { checkpoint: ck, testData: td } };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Runs
+
+  get running(): boolean {
+    return !!this.runningValue;
+  }
+
+  get stage(): Stage | undefined {
+    return this.runningValue?.stage;
+  }
+
+  runStarted(inputs: RunInputs): void {
+    this.runningValue = { inputs, startedAt: Date.now() };
+    this.changed(false);
+  }
+
+  runProgress(stage: Stage): void {
+    if (!this.runningValue) return;
+    this.runningValue = { ...this.runningValue, stage };
+    this.changed(false);
+  }
+
+  /** A finished run: stored, shown alone in the graph, and the outcome for its inputs. */
+  runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.runningValue?.startedAt ?? Date.now()): StoredRun {
+    const n = ++this.counter;
+    const run: StoredRun = {
+      id: `run-${n}`, n, inputs, options, startedAt, report, requestId,
+      label: runLabel(n, inputs, report, startedAt), short: runShort(n, inputs, report), reference: referenceText(inputs, report),
+      offers: offersOf(report),
+    };
+    this.runs = [...this.runs, run];
+    if (this.runs.length > this.maxRuns) this.runs = this.runs.slice(-this.maxRuns);
+    this.shownIds = [run.id];
+    this.outcomeValue = { kind: 'run', runId: run.id };
+    this.runningValue = undefined;
+    this.changed();
+    return run;
+  }
+
+  runFailed(inputs: RunInputs, code: string, message: string): void {
+    this.runningValue = undefined;
+    this.outcomeValue = { kind: 'error', inputs, code, message, at: Date.now() };
+    this.changed();
+  }
+
+  runCancelled(inputs: RunInputs): void {
+    this.runningValue = undefined;
+    this.outcomeValue = { kind: 'cancelled', inputs, at: Date.now() };
+    this.changed();
+  }
+
+  /** An engine run that stores nothing (Export ONNX of an older run) ended. */
+  runEnded(): void {
+    this.runningValue = undefined;
+    this.changed(false);
+  }
+
+  get all(): readonly StoredRun[] {
+    return this.runs;
+  }
+
+  get latest(): StoredRun | undefined {
+    return this.runs[this.runs.length - 1];
+  }
+
+  get(id: string): StoredRun | undefined {
+    return this.runs.find((r) => r.id === id);
+  }
+
+  get outcome(): Outcome | undefined {
+    return this.outcomeValue;
+  }
+
+  /** The outcome, when it belongs to the inputs chosen now (a switch hides it). */
+  currentOutcome(): Outcome | undefined {
+    const o = this.outcomeValue;
+    if (!o) return undefined;
+    const now = { checkpoint: this.checkpoint, testData: this.testData };
+    if (o.kind === 'run') {
+      const run = this.get(o.runId);
+      return run && same(run.inputs, now) ? o : undefined;
+    }
+    return same(o.inputs, now) ? o : undefined;
+  }
+
+  /** The run whose fixes the palette's "Fix LayerNorm Overflow" applies: the current outcome's. */
+  currentRunWithOffers(): StoredRun | undefined {
+    const o = this.currentOutcome();
+    const run = o?.kind === 'run' ? this.get(o.runId) : undefined;
+    return run?.offers.length ? run : undefined;
+  }
+
+  /**
+   * A fix offer is a (run, mode) pair: the run's inputs and options become the chosen ones, with
+   * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold.
+   */
+  adoptFix(runId: string, mode: LayerNormMode): StoredRun | string {
+    const run = this.get(runId);
+    if (!run) return `run ${runId} is no longer kept (runs are pruned to the newest ${this.maxRuns}); run again to get new offers`;
+    if (!run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
+    const ck = run.inputs.checkpoint;
+    if (!this.checkpointList().some((f) => f.path === ck)) this.browsed.checkpoints = [...this.browsed.checkpoints, { path: ck, label: base(ck) }];
+    const td = run.inputs.testData;
+    if (td !== null && !this.testDataList().some((f) => f.path === td)) this.browsed.testData = [...this.browsed.testData, { path: td, label: base(td) }];
+    this.checkpointChoice = ck;
+    this.pairs = { ...this.pairs, [ck]: td };
+    const o = run.options;
+    this.overrides = {
+      ...this.overrides,
+      precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null,
+      exposeLayerNorm: mode === 'expose',
+      ...(mode === 'expose' ? {} : { layerNorm: mode }),
+    };
+    this.changed();
+    return run;
+  }
+
+  /** These runs are drawn side by side (unknown ids dropped). */
+  show(ids: readonly string[]): void {
+    this.shownIds = ids.filter((id) => this.get(id));
+    this.changed();
+  }
+
+  get shown(): string[] {
+    return this.shownIds.filter((id) => this.get(id));
+  }
+
+  clearRuns(): void {
+    this.runs = [];
+    this.shownIds = [];
+    if (this.outcomeValue?.kind === 'run') this.outcomeValue = undefined;
+    this.changed();
+  }
+
+  removeRuns(ids: readonly string[]): void {
+    this.runs = this.runs.filter((r) => !ids.includes(r.id));
+    this.shownIds = this.shownIds.filter((id) => !ids.includes(id));
+    if (this.outcomeValue?.kind === 'run' && ids.includes(this.outcomeValue.runId)) this.outcomeValue = undefined;
+    this.changed();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Views
+
+  views(): RunView[] {
+    return this.runs.map((r) => ({ id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report) }));
+  }
+
+  sidebar(): SidebarState {
+    const ck = this.checkpoint;
+    const td = this.testData;
+    const s = this.settings;
+    const a = this.agreement;
+    const ckInsp = ck ? this.inspections.get(ck) : undefined;
+    const testData: FileChoice[] = this.testDataList().map((f) => {
+      const fa = ck ? agreement(ckInsp, this.inspections.get(f.path), f.path) : undefined;
+      const fit = fa?.status === 'agree' ? 'agree' : fa?.status === 'disagree' ? 'disagree' : 'unknown';
+      return { path: f.path, label: f.label, fit, ...(fa?.status === 'disagree' ? { note: fa.problems[0] } : {}) };
+    });
+    const req = this.request();
+    const o = this.currentOutcome();
+    let outcome: OutcomeView | undefined;
+    if (o?.kind === 'run') {
+      const run = this.get(o.runId)!;
+      outcome = {
+        kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict, sentence: run.report.diagnosis.sentence,
+        reference: run.reference, fixes: run.offers,
+      };
+    } else if (o?.kind === 'error') outcome = { kind: 'error', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}`, code: o.code, message: o.message };
+    else if (o?.kind === 'cancelled') outcome = { kind: 'cancelled', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}` };
+    return {
+      checkpoints: this.checkpointList().map((f) => ({ path: f.path, label: f.label, ...(f.hf ? { note: 'HF folder' } : {}) })),
+      testData,
+      checkpoint: ck,
+      testDataPath: td,
+      pairing: a && pairingView(a, ck!, td ?? null, this.trustedValue),
+      precision: s.precision, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
+      unsaved: this.unsaved(),
+      providers: this.providersValue,
+      running: this.running,
+      stage: this.stage,
+      canRun: !this.running && 'options' in req,
+      ...('missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
+        : 'refused' in req ? { whyNot: a?.status === 'disagree' ? 'Run waits for test data that matches the checkpoint (see above), or none: the model is then compared with its own FP32.' : req.refused }
+          : {}),
+      trusted: this.trustedValue,
+      outcome,
+      runCount: this.runs.length,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Persistence (workspace state)
+
+  private save(): void {
+    if (!this.memento) return;
+    // Newest runs first until the budget is spent; requestIds belong to this session's engine.
+    const kept: StoredRun[] = [];
+    let bytes = 0;
+    for (const r of [...this.runs].reverse()) {
+      const text = reportToJson({ ...r, requestId: undefined }, 0);
+      if (bytes + text.length > MAX_PERSISTED_BYTES) break;
+      bytes += text.length;
+      kept.unshift({ ...r, requestId: undefined });
+    }
+    const snap: Snapshot = {
+      v: 1, checkpoint: this.checkpointChoice, pairs: this.pairs, overrides: this.overrides, browsed: this.browsed,
+      counter: this.counter, shown: this.shownIds, outcome: this.outcomeValue, runs: reportToJson(kept, 0),
+    };
+    void this.memento.update(STATE_KEY, snap);
+  }
+
+  private restore(): void {
+    const s = this.memento?.get<Snapshot>(STATE_KEY);
+    if (!s || s.v !== 1) return;
+    try {
+      this.checkpointChoice = typeof s.checkpoint === 'string' ? s.checkpoint : undefined;
+      this.pairs = s.pairs && typeof s.pairs === 'object' ? s.pairs : {};
+      this.overrides = s.overrides && typeof s.overrides === 'object' ? s.overrides : {};
+      this.browsed = { checkpoints: s.browsed?.checkpoints ?? [], testData: s.browsed?.testData ?? [] };
+      this.runs = typeof s.runs === 'string' ? parseReportJson<StoredRun[]>(s.runs) : [];
+      this.counter = Math.max(Number(s.counter) || 0, ...this.runs.map((r) => r.n));
+      this.shownIds = Array.isArray(s.shown) ? s.shown : [];
+      this.outcomeValue = s.outcome;
+    } catch {
+      // A damaged snapshot is dropped, never fatal: the extension starts fresh.
+      this.runs = [];
+    }
+  }
+}
+
+function merge(scanned: FileEntry[], browsed: FileEntry[], fromSettings: string | undefined): FileEntry[] {
+  const out = [...scanned];
+  for (const f of browsed) if (!out.some((x) => x.path === f.path)) out.push(f);
+  if (fromSettings && !out.some((x) => x.path === fromSettings)) out.push({ path: fromSettings, label: base(fromSettings) });
+  return out;
+}
+
+function pairingView(a: Agreement, checkpoint: string, testData: string | null, trusted: boolean): PairingView {
+  switch (a.status) {
+    case 'agree':
+      return { status: 'agree', text: `${base(testData!)} matches ${base(checkpoint)}: ${a.detail}` };
+    case 'disagree':
+      return { status: 'disagree', text: `${base(testData!)} does not match ${base(checkpoint)}: the test data has ${a.problems.join('; ')}`, problems: a.problems };
+    case 'self':
+      return { status: 'self', text: 'No test data: the reference is the FP32 graph of this model on the CPU.' };
+    default:
+      return { status: 'unknown', text: trusted ? `Not checked: ${a.reason}` : 'Not checked in Restricted Mode (files are read only in a trusted workspace).' };
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The messages between the extension host (host/runner.ts) and the engine process (worker.ts):
+ * a neutral module both sides import, so that neither reaches into the other's folder.
+ *
+ *   host -> worker: run(options) | saveModel(path) | exportTrt(options, path) | probe | inspect(files)
+ *   worker -> host: progress(stage)* log(line)* then result(report) | saved | exported | providers | inspected | error
+ *
+ * Messages travel over Node's IPC with `serialization: 'advanced'`, which keeps Infinity, NaN and
+ * typed arrays intact.
+ */
+import { LabError } from './core/errors';
+import type { DataSignature, ModelSignature } from './core/inspect';
+import type { EpName, LayerNormMode, PipelineOptions, Report, Stage } from './core/report';
+
+/**
+ * What the host asks the engine to run: PipelineOptions whose test data may be absent — the
+ * pipeline then compares with the model's own FP32 graph on the CPU (issue 9).
+ */
+export type RunOptions = Omit<PipelineOptions, 'data'> & { data?: string };
+
+export interface ProviderInfo {
+  ep: EpName;
+  available: boolean;
+  reason?: string;
+}
+
+export interface WorkerError {
+  code: string;
+  message: string;
+  file?: string;
+}
+
+/** One file to inspect: a checkpoint (file or HF folder) or test data. */
+export interface InspectRequest {
+  path: string;
+  kind: 'checkpoint' | 'test-data';
+}
+
+/** What inspecting one file gave: its signature, or why it could not be read. */
+export type InspectResult =
+  | { path: string; ok: true; signature: ModelSignature | DataSignature }
+  | { path: string; ok: false; error: WorkerError };
+
+export type ToWorker =
+  | { type: 'run'; id: number; options: RunOptions }
+  /** Write the model of run request `run` (must be the last run of this process). */
+  | { type: 'saveModel'; id: number; run: number; path: string }
+  /** Write the FP32 graph for TensorRT of a run (core/export.ts): LayerNorm `layerNorm`, torch.onnx.export node names. */
+  | { type: 'exportTrt'; id: number; options: RunOptions; layerNorm: LayerNormMode | 'minimal'; path: string }
+  | { type: 'probe'; id: number }
+  /** Read the headers of these files (checkpoint geometry, test-data shapes); never their tensors. */
+  | { type: 'inspect'; id: number; files: InspectRequest[] };
+
+export type FromWorker =
+  | { type: 'progress'; id: number; stage: Stage; detail?: string }
+  | { type: 'log'; id: number; line: string }
+  | { type: 'result'; id: number; report: Report }
+  | { type: 'saved'; id: number; path: string }
+  /** The TensorRT export: which LayerNorms are in FP32 and the trtexec line that keeps them there. */
+  | { type: 'exported'; id: number; path: string; layerNorm: LayerNormMode; fixed: string[]; trtexec?: string; nodes: number }
+  | { type: 'providers'; id: number; providers: ProviderInfo[] }
+  | { type: 'inspected'; id: number; results: InspectResult[] }
+  | { type: 'error'; id: number; error: WorkerError };
+
+export function toWorkerError(e: unknown): WorkerError {
+  if (e instanceof LabError) return { code: e.code, message: e.message, file: e.file };
+  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+/**
+ * Platform-specific .vsix files, one per platform onnxruntime-node ships binaries for, each
+ * carrying only that platform's binaries (VS Code installs the one that matches the machine; see
+ * "Platform-specific extensions" in VS Code's publishing guide). Run after `npm run build`
+ * (`npm run package` does both).
+ *
+ * Each target is staged in .package/<target>/ with exactly what ships:
+ *   package.json (the manifest without scripts and dependencies), README.md, LICENSE, media/,
+ *   dist/ (the esbuild bundles: extension, worker, CLI, webviews), scripts/make_test_data.py
+ *   when present (the "Make Test Data from PyTorch…" command opens it), and
+ *   dist/node_modules/{onnxruntime-node,onnxruntime-common}: the one runtime dependency, a native
+ *   module, with this platform's binaries only. It sits under dist/ so that the bundles find it by
+ *   Node's resolution and `vsce --no-dependencies` needs no npm tree; its install script and the
+ *   packages only that script uses are left out.
+ * then `vsce package --target <target> --no-dependencies` writes vsix/<name>-<target>-<version>.vsix.
+ *
+ * Usage: node scripts/package.js [--target linux-x64[,win32-x64...]] [--out DIR]
+ */
+const { execFileSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const ORT = path.join(root, 'node_modules', 'onnxruntime-node');
+const ORT_COMMON = path.join(root, 'node_modules', 'onnxruntime-common');
+/** vsce target -> onnxruntime-node's bin folder (napi-v6/<platform>/<arch>). */
+const TARGETS = {
+  'linux-x64': 'linux/x64',
+  'linux-arm64': 'linux/arm64',
+  'darwin-arm64': 'darwin/arm64',
+  'win32-x64': 'win32/x64',
+  'win32-arm64': 'win32/arm64',
+};
+
+function arg(name) {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  if (a) return a.slice(name.length + 3);
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function fail(msg) {
+  console.error(`package: ${msg}`);
+  process.exit(1);
+}
+
+const shipped = Object.keys(TARGETS).filter((t) => fs.existsSync(path.join(ORT, 'bin', 'napi-v6', TARGETS[t])));
+const wanted = arg('target') ? arg('target').split(',') : shipped;
+for (const t of wanted) {
+  if (!TARGETS[t]) fail(`unknown target '${t}' (known: ${Object.keys(TARGETS).join(', ')})`);
+  if (!shipped.includes(t)) fail(`onnxruntime-node has no binaries for ${t} in ${path.join(ORT, 'bin', 'napi-v6', TARGETS[t])}`);
+}
+const outDir = path.resolve(arg('out') ?? path.join(root, 'vsix'));
+for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/webview/graph.js', 'dist/webview/sidebar.js', 'LICENSE', 'README.md']) {
+  if (!fs.existsSync(path.join(root, f))) fail(`${f} is missing: run npm run build first`);
+}
+
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+/** The manifest as shipped: no scripts (vsce would run vscode:prepublish), no dependency lists. */
+function manifest() {
+  const m = { ...pkg };
+  for (const k of ['scripts', 'dependencies', 'devDependencies', 'overrides']) delete m[k];
+  return m;
+}
+
+/** Copies a tree without source maps and type declarations (nothing runs them). */
+const copy = (from, to, filter = () => true) => fs.cpSync(from, to, { recursive: true, filter: (src) => !/\.(map|d\.ts)$/.test(src) && filter(src) });
+
+fs.mkdirSync(outDir, { recursive: true });
+const made = [];
+for (const target of wanted) {
+  const stage = path.join(root, '.package', target);
+  fs.rmSync(stage, { recursive: true, force: true });
+  fs.mkdirSync(stage, { recursive: true });
+  fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest(), null, 2));
+  for (const f of ['README.md', 'LICENSE']) fs.copyFileSync(path.join(root, f), path.join(stage, f));
+  copy(path.join(root, 'media'), path.join(stage, 'media'));
+  copy(path.join(root, 'dist'), path.join(stage, 'dist'), (src) => !src.includes(`${path.sep}node_modules`));
+  const script = path.join(root, 'scripts', 'make_test_data.py');
+  if (fs.existsSync(script)) {
+    fs.mkdirSync(path.join(stage, 'scripts'));
+    fs.copyFileSync(script, path.join(stage, 'scripts', 'make_test_data.py'));
+  }
+  const nm = path.join(stage, 'dist', 'node_modules');
+  const ortTo = path.join(nm, 'onnxruntime-node');
+  fs.mkdirSync(ortTo, { recursive: true });
+  fs.copyFileSync(path.join(ORT, 'package.json'), path.join(ortTo, 'package.json'));
+  copy(path.join(ORT, 'dist'), path.join(ortTo, 'dist'));
+  copy(path.join(ORT, 'bin', 'napi-v6', TARGETS[target]), path.join(ortTo, 'bin', 'napi-v6', TARGETS[target]));
+  const commonTo = path.join(nm, 'onnxruntime-common');
+  fs.mkdirSync(commonTo, { recursive: true });
+  fs.copyFileSync(path.join(ORT_COMMON, 'package.json'), path.join(commonTo, 'package.json'));
+  copy(path.join(ORT_COMMON, 'dist', 'cjs'), path.join(commonTo, 'dist', 'cjs'));
+  fs.writeFileSync(path.join(stage, '.vscodeignore'), '# Staged by scripts/package.js: everything here ships.\n');
+  const file = path.join(outDir, `${pkg.name}-${target}-${pkg.version}.vsix`);
+  execFileSync(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--target', target, '--no-dependencies', '--allow-missing-repository', '-o', file], {
+    cwd: stage, stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  made.push({ target, file, bytes: fs.statSync(file).size });
+}
+for (const m of made) console.log(`${path.relative(process.cwd(), m.file)}  ${(m.bytes / 2 ** 20).toFixed(1)} MiB`);

@@ -1,0 +1,158 @@
+/**
+ * Helpers shared by the lab's e2e suites: finding the sidebar and graph webviews, reading their
+ * state through the test hooks (data-* attributes), choosing in the sidebar, and the workbench's
+ * quick picks and notifications.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Frame, Page } from 'playwright-core';
+import { findWebviewFrame, repoRoot, runCommand, waitForCondition } from './harness';
+
+export const ROOT = repoRoot();
+/** The extension under test: this repository (built), or another build (E2E_EXTENSION_DIR, e.g. main's, to see a test fail there). */
+export const EXTENSION_DIR = process.env.E2E_EXTENSION_DIR || ROOT;
+export const FIXTURES = [path.join(ROOT, 'test', 'fixtures'), '/work/shared/fixtures'].find((d) => fs.existsSync(path.join(d, 'd1_outlier.pyth')))!;
+
+export interface BlockAttrs { block: number; status: string; error: number; color: string; isBreak: boolean }
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The graph panel's frame (the one drawing run `runId`, block `block`). */
+export function graphFrame(page: Page, runId: string, block = 0, timeoutMs = 90_000): Promise<Frame> {
+  return findWebviewFrame(page, `#graph g.node.block[data-run="${runId}"][data-block="${block}"]`, timeoutMs);
+}
+
+export function sidebarFrame(page: Page): Promise<Frame> {
+  return findWebviewFrame(page, '#layerNorm');
+}
+
+export async function blocks(frame: Frame, runId: string): Promise<BlockAttrs[]> {
+  return frame.$$eval(`#graph g.node.block[data-run="${runId}"]`, (els) => els.map((e) => ({
+    block: Number(e.getAttribute('data-block')),
+    status: e.getAttribute('data-status') ?? '',
+    error: Number(e.getAttribute('data-error')),
+    color: e.getAttribute('data-color') ?? '',
+    isBreak: e.getAttribute('data-break') === 'true',
+  })));
+}
+
+export async function waitForRun(page: Page, runId: string, depth: number): Promise<{ frame: Frame; blocks: BlockAttrs[] }> {
+  const frame = await graphFrame(page, runId, depth - 1);
+  return { frame, blocks: await blocks(frame, runId) };
+}
+
+/** A sidebar control's value as shown, and as the host holds it (data-value). */
+export async function valueOf(frame: Frame, selector: string): Promise<string> {
+  return frame.$eval(selector, (e) => (e as unknown as { value: string }).value);
+}
+
+export async function heldValue(frame: Frame, id: string): Promise<string> {
+  return (await frame.getAttribute(`#${id}`, 'data-value')) ?? '';
+}
+
+/**
+ * Picks an option in the sidebar and waits until the host holds it (data-value). A native select
+ * here; the Webview UI Toolkit's dropdown of the extension before issue 10 too, so that the
+ * behavioral tests can be run against that build (E2E_EXTENSION_DIR) and fail on the behavior.
+ */
+export async function choose(sidebar: Frame, id: string, value: string): Promise<void> {
+  const tag = await sidebar.$eval(`#${id}`, (e) => e.tagName.toLowerCase());
+  if (tag === 'select') await sidebar.selectOption(`#${id}`, value);
+  else {
+    await sidebar.click(`#${id}`);
+    await sidebar.click(`#${id} vscode-option[value="${value.replace(/"/g, '\\"')}"]`);
+  }
+  await sidebar.waitForSelector(`#${id}[data-value="${value.replace(/"/g, '\\"')}"]`, { timeout: 10_000 });
+}
+
+export async function statusBarText(page: Page): Promise<string> {
+  return (await page.locator('.statusbar-item').filter({ hasText: 'TimeSformer' }).first().textContent()) ?? '';
+}
+
+export async function clickRun(page: Page): Promise<void> {
+  const sidebar = await sidebarFrame(page);
+  await waitForCondition(() => sidebar.$eval('#run', (e) => !e.hasAttribute('disabled')), 30_000, 'the Run button to be enabled');
+  await sidebar.click('#run');
+}
+
+/**
+ * The sidebar's outcome box: its kind (run, error, cancelled, none) and text. The kind is read from
+ * what the box says when the build has no data-kind (the extension before issue 10).
+ */
+export async function outcome(sidebar: Frame): Promise<{ kind: string; text: string }> {
+  const o = await sidebar.$eval('#last', (e) => ({ kind: e.getAttribute('data-kind'), text: e.textContent ?? '' }));
+  const kind = o.kind ?? (/PASS|FAIL/.test(o.text) ? 'run' : /ERROR/.test(o.text) ? 'error' : /Cancelled/.test(o.text) ? 'cancelled' : o.text.trim() ? 'other' : 'none');
+  return { kind, text: o.text };
+}
+
+const QUICK_ROWS = '.quick-input-widget .quick-input-list .monaco-list-row';
+
+/** Labels of the open quick pick's rows. */
+export async function quickPickLabels(page: Page): Promise<string[]> {
+  return (await page.locator(`${QUICK_ROWS} .label-name`).allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
+}
+
+/**
+ * In an open multi-select quick pick, checks exactly the rows whose label matches one of `want`,
+ * then accepts. Each row's box is read back until it holds (the list re-renders while it settles).
+ */
+export async function pickMany(page: Page, want: RegExp[]): Promise<void> {
+  const rows = page.locator(QUICK_ROWS);
+  await waitForCondition(async () => (await quickPickLabels(page)).some((l) => want.some((re) => re.test(l))), 10_000, 'the quick pick rows');
+  await sleep(300);
+  const state = async (i: number) => {
+    const row = rows.nth(i);
+    const label = ((await row.locator('.label-name').first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    const box = row.locator('input[type="checkbox"], .monaco-custom-toggle, [role="checkbox"]').first();
+    const checked = (await box.getAttribute('aria-checked')) === 'true' || (await box.isChecked().catch(() => false));
+    return { box, checked, should: want.some((re) => re.test(label)) };
+  };
+  await waitForCondition(async () => {
+    const n = await rows.count();
+    let settled = true;
+    for (let i = 0; i < n; i++) {
+      const s = await state(i);
+      if (s.checked !== s.should) {
+        settled = false;
+        await s.box.click();
+        await sleep(150);
+      }
+    }
+    return settled;
+  }, 10_000, 'the runs to be checked');
+  await page.locator('.quick-input-widget .quick-input-action .monaco-button, .quick-input-widget .quick-input-ok .monaco-button').first().click()
+    .catch(() => page.keyboard.press('Enter'));
+  await page.locator('.quick-input-widget').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+}
+
+/** Runs a palette command that asks for confirmation in a modal or a notification, and confirms with `button`. */
+export async function runAndConfirm(page: Page, command: string, button: string): Promise<void> {
+  await runCommand(page, command);
+  const b = page.locator('.notifications-toasts .monaco-button, .monaco-dialog-box .monaco-button').filter({ hasText: new RegExp(`^${button}$`) }).first();
+  await b.waitFor({ state: 'visible', timeout: 10_000 });
+  await b.click();
+}
+
+/** Closes every notification toast (they would cover the panel in screenshots). */
+export async function clearNotifications(page: Page): Promise<void> {
+  await runCommand(page, 'Notifications: Clear All Notifications').catch(() => undefined);
+}
+
+/**
+ * In VS Code's own open dialog (the simple file dialog of code-server), types `file` and accepts.
+ * The dialog fills its input with the current folder after it shows, so the test waits for that
+ * first, and for its own text to stand, before pressing Enter.
+ */
+export async function acceptOpenDialog(page: Page, file: string): Promise<void> {
+  const input = page.locator('.quick-input-widget .quick-input-box input').first();
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await waitForCondition(async () => (await input.inputValue()).length > 0, 10_000, 'the dialog\'s folder');
+  await sleep(300);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await input.fill(file);
+    await sleep(300);
+    if ((await input.inputValue()) === file) break;
+  }
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget').first().waitFor({ state: 'hidden', timeout: 10_000 });
+}

@@ -1,0 +1,77 @@
+/**
+ * What the manifest promises VS Code, and what the bundle ships: every contributed command is
+ * registered, Restricted Mode is declared with the path settings restricted, checkpoints and HF
+ * folders get an explorer entry, and the esbuild bundle (one protobufjs) builds the same ONNX
+ * bytes as the TypeScript output.
+ */
+import { strict as assert } from 'assert';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const ROOT = path.join(__dirname, '..', '..', '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+const FIX = path.join(ROOT, 'test', 'fixtures');
+
+describe('manifest', () => {
+  it('every contributed command is registered by the extension, and every registered one is contributed', () => {
+    const src = fs.readFileSync(path.join(ROOT, 'extension', 'host', 'extension.ts'), 'utf8');
+    const registered = [...src.matchAll(/cmd\('(\w+)'/g)].map((m) => `timesformerLab.${m[1]}`).sort();
+    const contributed = (pkg.contributes.commands as { command: string }[]).map((c) => c.command).sort();
+    assert.deepEqual(registered, contributed);
+  });
+
+  it('declares limited support in Restricted Mode, with the path settings restricted', () => {
+    const u = pkg.capabilities.untrustedWorkspaces;
+    assert.equal(u.supported, 'limited');
+    assert.deepEqual(u.restrictedConfigurations, ['timesformerLab.checkpoint', 'timesformerLab.testData', 'timesformerLab.tensorrtCacheDir']);
+    assert.match(u.description, /runs nothing without asking/);
+  });
+
+  it('offers "Check FP16 with TimeSformer Lab" on checkpoints and HF folders in the explorer only', () => {
+    const entries = pkg.contributes.menus['explorer/context'] as { command: string; when: string }[];
+    assert.deepEqual(entries.map((e) => e.command), ['timesformerLab.checkFile', 'timesformerLab.checkFile']);
+    const re = /resourceExtname =~ \/(.*)\/$/.exec(entries[0].when)![1];
+    for (const f of ['.pyth', '.pth', '.pt', '.ckpt']) assert.match(f, new RegExp(re));
+    for (const f of ['.p', '.pthx', '.json']) assert.doesNotMatch(f, new RegExp(re));
+    assert.match(entries[1].when, /explorerResourceIsFolder && resourcePath in timesformerLab\.hfFolders/);
+    const palette = (pkg.contributes.menus.commandPalette as { command: string; when: string }[]).find((e) => e.command === 'timesformerLab.checkFile');
+    assert.equal(palette?.when, 'false');
+  });
+
+  it('runs the bundles: main, worker and CLI from dist/', () => {
+    assert.equal(pkg.main, './dist/extension.js');
+    assert.equal(pkg.bin['timesformer-lab'], './dist/cli.js');
+    assert.equal(pkg.license, 'MIT');
+    assert.match(fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8'), /^MIT License/);
+  });
+});
+
+describe('bundle (dist/, npm run build)', function () {
+  this.timeout(60_000);
+  let tmp: string;
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-bundle-'))));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('holds one protobufjs, and the bundled CLI writes the same ONNX bytes as the TypeScript build', () => {
+    const cli = path.join(ROOT, 'dist', 'cli.js');
+    assert.ok(fs.existsSync(cli), 'run npm run build first');
+    const text = fs.readFileSync(cli, 'utf8');
+    assert.ok(!text.includes('onnx-proto/node_modules/protobufjs'), 'onnx-proto\'s own protobufjs is not bundled');
+    assert.ok(text.includes('node_modules/protobufjs/src/writer.js'));
+    const run = (script: string, out: string) => {
+      try {
+        execFileSync(process.execPath, [script, 'run', '--weights', path.join(FIX, 'd3_half_weights.pyth'), '--data', path.join(FIX, 'd3_half_weights_test_data.p'), '--precision', 'fp16', '--quiet', '--save-onnx', out], { stdio: 'pipe' });
+      } catch (e) {
+        // Exit code 1 is a FAIL verdict; the graph is written either way.
+        if ((e as { status?: number }).status !== 1) throw e;
+      }
+      return fs.readFileSync(out);
+    };
+    const bundled = run(cli, path.join(tmp, 'bundled.onnx'));
+    const plain = run(path.join(ROOT, 'out', 'extension', 'cli.js'), path.join(tmp, 'tsc.onnx'));
+    assert.ok(bundled.length > 100_000);
+    assert.ok(bundled.equals(plain), 'identical ONNX');
+  });
+});
