@@ -189,6 +189,7 @@ export function formatCost(r: Report): string {
     line += `; peak RSS ${MiB(t.peakRssBytes)}${w ? ` (${(t.peakRssBytes / w).toFixed(2)}× the checkpoint's ${MiB(w)} of weights)` : ''}`;
   }
   if (r.run.outputBytes !== undefined) line += `; ${MiB(r.run.outputBytes)} of outputs left the engine`;
+  if (t.confirmMs !== undefined) line += `; then the minimal fix's confirmation run ${s(t.confirmMs)}${t.confirmPeakRssBytes ? ` (peak RSS ${MiB(t.confirmPeakRssBytes)})` : ''}`;
   return line;
 }
 

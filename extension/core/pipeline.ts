@@ -10,14 +10,16 @@ import { readNpy } from './formats/npy';
 import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
-import { headCandidatesFor, streamModelWeights } from './model/validate';
-import { buildTimeSformer, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
+import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
+import { buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
 import { WeightStore, type StoredKind } from './model/weight-store';
+import { defaultThreads, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
 import { realizationFor, realizationLabel } from './engine/providers';
-import { diff, layerNormStats, tensorStats, tokenErrors } from './compare/metrics';
+import { diff, layerNormStats, tensorStats, type BlockComparison } from './compare/metrics';
+import { compareBlocks, comparePool } from './compare/blocks';
 import { diagnose, firingUnder, type DiagnoseInput } from './compare/diagnosis';
 import { defaultTolerance } from './compare/verdict';
 import { validateOptions } from './options';
@@ -69,13 +71,29 @@ export async function loadModel(weightsPath: string): Promise<LoadedModel<Map<st
  * graph's layout (and in `kinds`, the forms the coming graphs will want) and dropped, so that no
  * copy of the model stays in this process.
  */
-export async function openModel(weightsPath: string, store: WeightStore, kinds: readonly StoredKind[] = []): Promise<LoadedModel<WeightStore>> {
-  const m = await readModel(weightsPath, (k, shape, data) => store.add(k, shape, data, takesTransposed(k), kinds));
-  return { ...m, weights: store };
+/** Checkpoints from this size on are converted on worker threads (the fixtures, a few MB, are not). */
+export const PARALLEL_READ_MIN_BYTES = 64 * 2 ** 20;
+
+export async function openModel(
+  weightsPath: string, store: WeightStore, kinds: readonly StoredKind[] | ((key: string) => readonly StoredKind[]) = [], threads?: number,
+): Promise<LoadedModel<WeightStore>> {
+  const kindsOf = typeof kinds === 'function' ? kinds : () => kinds;
+  // the check, transpose and conversion of each weight run on worker threads while this one reads
+  // the next (store.put: fused into one pass per weight; on this thread when there are none, and
+  // for small checkpoints, where starting threads costs more than it saves)
+  const n = threads ?? (sizeOf(weightsPath) >= PARALLEL_READ_MIN_BYTES ? defaultThreads() : 0);
+  store.startWorkers(n);
+  try {
+    const sink: CheckingSink = { put: (k, shape, data) => store.put(k, shape, data, takesTransposed(k), kindsOf(k)), window: 2 * Math.max(1, n) };
+    const m = await readModel(weightsPath, sink);
+    return { ...m, weights: store };
+  } finally {
+    await store.stopWorkers();
+  }
 }
 
 async function readModel(
-  weightsPath: string, sink: (key: string, shape: readonly number[], data: Float32Array) => unknown,
+  weightsPath: string, sink: ((key: string, shape: readonly number[], data: Float32Array) => unknown) | CheckingSink,
 ): Promise<Omit<LoadedModel, 'weights'>> {
   const src = await openModelSource(weightsPath);
   try {
@@ -97,15 +115,20 @@ async function readModel(
 /**
  * The weight forms a run's engine graphs will ask for, written while the checkpoint is read. The
  * FP32 reference and FP32 graphs use the float32 bytes every store holds; `auto` may end anywhere,
- * so its forms are made when a graph asks.
+ * so its forms are made when a graph asks. A native fp16 graph reads the weights of its
+ * fp32-accumulated ops (linears, the patch embedding) as fp16 values held in float32, the rest as
+ * fp16 (timesformer.ts, readsAsF32).
  */
-function expectedKinds(o: PipelineOptions): StoredKind[] {
+function expectedKinds(o: PipelineOptions): (key: string) => readonly StoredKind[] {
   const precision = o.precision ?? 'fp32';
-  if (precision === 'fp32' || o.ep === 'auto') return [];
+  if (precision === 'fp32' || o.ep === 'auto') return () => [];
   const r = realizationFor(o.ep ?? 'cpu', precision);
-  if (r === 'native') return ['f16'];
-  if (r === 'emulated') return [precision === 'bf16' ? 'f32.bf16' : 'f32.f16'];
-  return [];
+  if (r === 'native') {
+    const spec = { precision, realization: r, accumulate: o.accumulate ?? 'fp32' } as const;
+    return (key) => (readsAsF32(key, spec, o.fp32Ops ?? DEFAULT_FP32_OPS) ? ['f32.f16'] : ['f16']);
+  }
+  if (r === 'emulated') return () => [precision === 'bf16' ? 'f32.bf16' : 'f32.f16'];
+  return () => [];
 }
 
 /** The test data must describe the same model: frames, image size, width, classes, depth. */
@@ -636,6 +659,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     },
   });
   let released = false;
+  let pool: WorkerPool | undefined;
   try {
     const g = built.get(engine.realization)!;
     if (o.saveOnnx) {
@@ -663,6 +687,8 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       warmRunMs = times[Math.floor(times.length / 2)];
       say2(`${o.repeat} more runs: median ${warmRunMs.toFixed(1)} ms (min ${times[0].toFixed(1)} ms)`);
     }
+    // threads for the comparison start now, while the engine is released (not before its runs: they hold memory)
+    pool = comparePool(g.blockNames.reduce((n, b) => n + (out.get(b)?.length ?? 0), 0), defaultThreads());
     // the outputs are ours now: free the session (weights, arena) before comparing
     released = true;
     await engine.release();
@@ -681,7 +707,15 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       say2('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without statistics outputs)');
       probe = await p.fp32Probe();
     }
-    const { report, input } = compare({ o, p, ref, g, out, engine, log, probe });
+    const blocks = await compareBlocks(ref.blocks.map((r, i) => {
+      const o = out.get(g.blockNames[i]);
+      if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
+      // the reference's statistics are the same for every mode (and a run that is its own reference has them)
+      return { out: o, ref: r, outName: `blocks.${i}.out`, refName: ref!.stats[i] || r === o ? undefined : `blocks.${i}.ref` };
+    }), { S: config.numPatches, T: config.frames, C: config.embedDim, shape: ref.blockShape }, pool);
+    void pool?.close();
+    pool = undefined;
+    const { report, input } = compare({ o, p, ref, g, out, engine, log, probe, blocks });
     // more evidence where the first verdict asks for it
     if (report.diagnosis.verdict === 'fail' && report.diagnosis.causes.some((c) => c.mechanism !== 'nonFiniteInput') && precision === 'fp16') {
       input.healthy = await healthyStats(p);
@@ -702,9 +736,15 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     say2(report.diagnosis.sentence);
     say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`);
     const result = { report };
-    if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) await confirmMinimalFix(p, o, report, hooks, say2);
+    if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) {
+      const t3 = performance.now();
+      await confirmMinimalFix(p, o, report, hooks, say2);
+      report.run.timings.confirmMs = performance.now() - t3;
+      report.run.timings.confirmPeakRssBytes = process.resourceUsage().maxRSS * 1024;
+    }
     return result;
   } finally {
+    void pool?.close();
     if (!released) await engine.release();
   }
 }
@@ -735,6 +775,8 @@ interface CompareInput {
   log: string[];
   /** An fp32 probe run's outputs, when the engine had no statistics outputs. */
   probe?: { g: BuiltGraph; out: Map<string, Float32Array> };
+  /** Each block output against the reference (compareBlocks). */
+  blocks: BlockComparison[];
 }
 
 /** LayerNorm statistics from a graph's `<ln>.stats` / `<ln>.channels` outputs, each judged by `limitsFor`. */
@@ -770,10 +812,9 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
     ? statsFrom(c.probe.g, c.probe.out, 'fp32-probe', limitsFor, (name) => overrides[name] ?? layerNorm)
     : statsFrom(g, out, 'engine', limitsFor, (_n, built) => built);
   const blocks: BlockResult[] = ref.blocks.map((refBlock, i) => {
-    const o = out.get(g.blockNames[i]);
-    if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
-    const d = diff(o, refBlock, C);
-    const output = tensorStats(`blocks.${i}.out`, o, ref.blockShape);
+    const cmp = c.blocks[i];
+    const { diff: d, output } = cmp;
+    ref.stats[i] ??= cmp.reference ?? { ...output, name: `blocks.${i}.ref` };
     const exposed = g.layerNorms
       .filter((l) => l.block === i)
       .flatMap((l) => [l.diff, l.mean, l.std].filter((n): n is string => !!n))
@@ -789,10 +830,9 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
       cosine: d.cosine,
       passed: d.relL2 <= tolerance,
       jump: false,
-      tokenError: tokenErrors(o, refBlock, S, T, C),
+      tokenError: cmp.tokenError,
       output,
-      // the same for every mode; a run that is its own reference has them already
-      reference: (ref.stats[i] ??= refBlock === o ? { ...output, name: `blocks.${i}.ref` } : tensorStats(`blocks.${i}.ref`, refBlock, ref.blockShape)),
+      reference: ref.stats[i],
       layerNorms: ['temporal_norm1', 'norm1', 'norm2'].map((k) => lnStats.get(`blocks.${i}.${k}`)).filter((x): x is LayerNormStats => !!x),
       exposed,
     };

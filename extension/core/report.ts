@@ -253,6 +253,12 @@ export interface RunInfo {
     peakRssBytes?: number;
     /** Median of the repeated runs (`repeat`), without the first run's warm-up. */
     warmRunMs?: number;
+    /**
+     * The minimal fix's confirmation run (a second engine, after this mode's own stages and not in
+     * totalMs): its whole time, and the process's peak resident memory up to its end.
+     */
+    confirmMs?: number;
+    confirmPeakRssBytes?: number;
   };
   /** Number of values the graph exposes beyond probabilities and block outputs. */
   extraOutputs: number;

@@ -84,15 +84,18 @@ export function histogram(a: Float32Array, bins = 32, lo?: number, hi?: number):
   }
   if (!Number.isFinite(mn)) return { edges: [0, 0], counts: [0] };
   if (mx === mn) return { edges: [mn, mx], counts: [countFinite(a)] };
-  const counts = new Array<number>(bins).fill(0);
+  const counts = new Float64Array(bins);
   const w = (mx - mn) / bins;
+  const last = bins - 1;
   for (let i = 0; i < a.length; i++) {
     const v = a[i];
-    if (!Number.isFinite(v) || v < mn || v > mx) continue;
-    counts[Math.min(bins - 1, Math.floor((v - mn) / w))]++;
+    // NaN fails both comparisons; ±inf lies outside a finite range
+    if (!(v >= mn && v <= mx)) continue;
+    const k = Math.floor((v - mn) / w);
+    counts[k < last ? k : last]++;
   }
   const edges = Array.from({ length: bins + 1 }, (_, i) => mn + i * w);
-  return { edges, counts };
+  return { edges, counts: Array.from(counts) };
 }
 
 function countFinite(a: Float32Array): number {
@@ -101,19 +104,31 @@ function countFinite(a: Float32Array): number {
   return n;
 }
 
-/** Summary statistics of a tensor; channels = size of the last dimension for per-channel max |x|. */
-export function tensorStats(name: string, a: Float32Array, shape: readonly number[], withChannels = true): TensorStats {
-  let mn = Infinity;
-  let mx = -Infinity;
-  let sum = 0;
-  let sum2 = 0;
-  let n = 0;
-  let nan = 0;
-  let inf = 0;
-  let over = 0;
-  let maxAbs = 0;
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i];
+/** Running statistics of one tensor (tensorStats), row by row. */
+interface StatsAcc {
+  mn: number;
+  mx: number;
+  sum: number;
+  sum2: number;
+  n: number;
+  nan: number;
+  inf: number;
+  over: number;
+  maxAbs: number;
+  /** Max |x| per channel (inf/NaN count as 0: they are counted apart). */
+  ch?: Float64Array;
+}
+
+function statsAcc(channels: number): StatsAcc {
+  return { mn: Infinity, mx: -Infinity, sum: 0, sum2: 0, n: 0, nan: 0, inf: 0, over: 0, maxAbs: 0, ch: channels > 0 ? new Float64Array(channels) : undefined };
+}
+
+/** Add a[at .. at + len) to `s` (value c of the row is channel c). The sums run in element order, so any split into rows gives the same bits. */
+function accRow(s: StatsAcc, a: Float32Array, at: number, len: number): void {
+  let { mn, mx, sum, sum2, n, nan, inf, over, maxAbs } = s;
+  const ch = s.ch;
+  for (let c = 0; c < len; c++) {
+    const v = a[at + c];
     if (Number.isNaN(v)) {
       nan++;
       continue;
@@ -130,35 +145,136 @@ export function tensorStats(name: string, a: Float32Array, shape: readonly numbe
     const av = Math.abs(v);
     if (av > maxAbs) maxAbs = av;
     if (av > FP16_MAX) over++;
+    if (ch && av > ch[c]) ch[c] = av;
   }
-  const mean = n ? sum / n : 0;
-  const C = shape.length ? shape[shape.length - 1] : 1;
-  let channelMaxAbs: number[] | undefined;
-  if (withChannels && C > 1 && a.length % C === 0) {
-    // row by row (no modulo per value), into a typed array
-    const ch = new Float64Array(C);
-    for (let o = 0; o < a.length; o += C) {
-      for (let c = 0; c < C; c++) {
-        const v = a[o + c];
-        const av = Number.isFinite(v) ? Math.abs(v) : 0; // inf/NaN are counted apart
-        if (av > ch[c]) ch[c] = av;
-      }
-    }
-    channelMaxAbs = Array.from(ch);
-  }
+  s.mn = mn;
+  s.mx = mx;
+  s.sum = sum;
+  s.sum2 = sum2;
+  s.n = n;
+  s.nan = nan;
+  s.inf = inf;
+  s.over = over;
+  s.maxAbs = maxAbs;
+}
+
+/** The TensorStats of what `s` saw of `a`: the histogram is a second pass, over the range the first found. */
+function finishStats(name: string, a: Float32Array, shape: readonly number[], s: StatsAcc): TensorStats {
+  const { n } = s;
+  const mean = n ? s.sum / n : 0;
   return {
     name,
     shape: [...shape],
-    min: n ? mn : 0,
-    max: n ? mx : 0,
+    min: n ? s.mn : 0,
+    max: n ? s.mx : 0,
     mean,
-    std: n ? Math.sqrt(Math.max(0, sum2 / n - mean * mean)) : 0,
-    maxAbs,
-    nanCount: nan,
-    infCount: inf,
-    overFp16: over,
-    histogram: n ? histogram(a, 32, mn, mx) : histogram(a), // the finite range is known: one pass fewer
-    channelMaxAbs,
+    std: n ? Math.sqrt(Math.max(0, s.sum2 / n - mean * mean)) : 0,
+    maxAbs: s.maxAbs,
+    nanCount: s.nan,
+    infCount: s.inf,
+    overFp16: s.over,
+    histogram: n ? histogram(a, 32, s.mn, s.mx) : histogram(a), // the finite range is known: one pass fewer
+    channelMaxAbs: s.ch ? Array.from(s.ch) : undefined,
+  };
+}
+
+/** Summary statistics of a tensor; channels = size of the last dimension for per-channel max |x|. */
+export function tensorStats(name: string, a: Float32Array, shape: readonly number[], withChannels = true): TensorStats {
+  const C = shape.length ? shape[shape.length - 1] : 1;
+  const rows = withChannels && C > 1 && a.length % C === 0;
+  const s = statsAcc(rows ? C : 0);
+  if (rows) for (let o = 0; o < a.length; o += C) accRow(s, a, o, C);
+  else accRow(s, a, 0, a.length);
+  return finishStats(name, a, shape, s);
+}
+
+/** What compareBlock finds: diff(out, ref, C), tokenErrors, the output's statistics and, when asked, the reference's. */
+export interface BlockComparison {
+  diff: Diff;
+  tokenError: number[][];
+  output: TensorStats;
+  reference?: TensorStats;
+}
+
+/**
+ * A block output (B, 1 + S*T, C) against its reference in one pass over both (and one more for
+ * the histograms) instead of one pass per measure: diff(out, ref, C) (the class token left out),
+ * tokenErrors(out, ref, S, T, C), tensorStats(outName, out, shape) and, with `refName`,
+ * tensorStats(refName, ref, shape) — bit for bit those functions' results (the same float64 sums
+ * in the same order; test/unit/core.test.ts compares them, inf and NaN included). At full size a
+ * block is 1.2 M values: this is most of the comparison's time, twelve times per mode.
+ */
+export function compareBlock(out: Float32Array, ref: Float32Array, S: number, T: number, C: number, shape: readonly number[], outName: string, refName?: string): BlockComparison {
+  if (out.length !== ref.length) throw new Error(`compareBlock: length ${out.length} vs ${ref.length}`);
+  if (C < 2 || out.length % C !== 0 || out.length < (1 + S * T) * C) throw new Error(`compareBlock: ${out.length} values are not rows of ${C} with ${1 + S * T} tokens`);
+  const grid: number[][] = Array.from({ length: T }, () => new Array<number>(S).fill(0));
+  const so = statsAcc(C);
+  const sr = refName !== undefined ? statsAcc(C) : undefined;
+  // row 0, the class token: statistics only (it is not compared)
+  accRow(so, out, 0, C);
+  if (sr) accRow(sr, ref, 0, C);
+  const ch = so.ch!;
+  let { mn, mx, sum, sum2, nan, inf, over, maxAbs } = so;
+  let d2 = 0;
+  let r2 = 0;
+  let a2 = 0;
+  let dot = 0;
+  let maxDiff = 0;
+  let bad = false;
+  const rows = out.length / C;
+  const tokens = 1 + S * T;
+  for (let r = 1; r < rows; r++) {
+    const at = r * C;
+    if (sr) accRow(sr, ref, at, C);
+    let td2 = 0;
+    let tr2 = 0;
+    let tbad = false;
+    for (let c = 0; c < C; c++) {
+      const x = out[at + c];
+      const y = ref[at + c];
+      const d = x - y;
+      const dd = d * d;
+      const yy = y * y;
+      td2 += dd;
+      tr2 += yy;
+      if (x - x === 0) {
+        // finite: the output's statistics, then the error sums (diff's, in the same order)
+        if (x < mn) mn = x;
+        if (x > mx) mx = x;
+        const xx = x * x;
+        sum += x;
+        sum2 += xx;
+        const ax = Math.abs(x);
+        if (ax > maxAbs) maxAbs = ax;
+        if (ax > FP16_MAX) over++;
+        if (ax > ch[c]) ch[c] = ax;
+        d2 += dd;
+        r2 += yy;
+        a2 += xx;
+        dot += x * y;
+        const ad = Math.abs(d);
+        if (ad > maxDiff) maxDiff = ad;
+      } else {
+        if (Number.isNaN(x)) nan++;
+        else inf++;
+        tbad = bad = true;
+      }
+    }
+    if (r < tokens) {
+      const k = r - 1;
+      grid[k % T][Math.floor(k / T)] = tbad ? Infinity : tr2 > 0 ? Math.sqrt(td2 / tr2) : Math.sqrt(td2);
+    }
+  }
+  so.n = out.length - nan - inf;
+  Object.assign(so, { mn, mx, sum, sum2, nan, inf, over, maxAbs });
+  const diff: Diff = bad
+    ? { relL2: Infinity, maxAbs: Infinity, cosine: NaN }
+    : { relL2: r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2), maxAbs: maxDiff, cosine: a2 > 0 && r2 > 0 ? dot / Math.sqrt(a2 * r2) : a2 === r2 ? 1 : 0 };
+  return {
+    diff,
+    tokenError: grid,
+    output: finishStats(outName, out, shape, so),
+    ...(sr ? { reference: finishStats(refName!, ref, shape, sr) } : {}),
   };
 }
 

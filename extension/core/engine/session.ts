@@ -83,14 +83,16 @@ export interface Engine {
 const CPU_SESSION: ortTypes.InferenceSession.SessionOptions = { enableCpuMemArena: false, extra: { 'session.disable_prepacking': '1' } };
 
 /**
- * WebGPU outputs stay on the GPU ('gpu-buffer') and are read back one by one with getData(): the
- * bytes cross once, into the array the pipeline keeps, instead of into onnxruntime's CPU tensors
- * and then a second copy for JavaScript (at full size: the 55 MiB of block outputs, held twice at the
- * end of the run). TIMESFORMER_LAB_GPU_OUTPUTS=cpu turns it off; a binding that refuses it falls
- * back to CPU outputs with the reason in the log.
+ * WebGPU outputs come back as onnxruntime's CPU tensors (the default). GPU-resident outputs
+ * ('gpu-buffer', read back one by one with getData(): the bytes would cross once instead of into
+ * onnxruntime's CPU tensors and then JavaScript's copy) are only an opt-in,
+ * TIMESFORMER_LAB_GPU_OUTPUTS=gpu: with onnxruntime-node 1.30 every run with them ended the process
+ * natively ("terminate called after throwing an instance of 'char const*'", no JavaScript error to
+ * catch) — on the H200 (device run e2e 4, every WebGPU configuration) and on Mesa's lavapipe here.
+ * A binding that refuses the option when the session is created still falls back to CPU outputs.
  */
-function outputsOnGpu(ep: EpName): boolean {
-  return ep === 'webgpu' && process.env.TIMESFORMER_LAB_GPU_OUTPUTS !== 'cpu';
+export function outputsOnGpu(ep: EpName, env: NodeJS.ProcessEnv = process.env): boolean {
+  return ep === 'webgpu' && env.TIMESFORMER_LAB_GPU_OUTPUTS === 'gpu';
 }
 
 function sessionOptions(

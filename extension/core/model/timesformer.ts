@@ -30,7 +30,7 @@ import { LabError } from '../errors';
 import type { Accumulate, LayerNormMode, ModelConfig, Precision, Realization } from '../report';
 import { FP16_MAX, roundToHalfInPlace } from '../tensor';
 import { ElemType, OnnxGraphBuilder, writeOnnxFile, type AttrValue, type ElemTypeCode } from './onnx-builder';
-import { accumulates16, FP32_ACCUMULATED_OPS } from './realization';
+import { accumulates16, FP32_ACCUMULATED_OPS, type RealizationSpec } from './realization';
 import { transpose2d, WeightStore, type StoredKind } from './weight-store';
 
 /**
@@ -132,6 +132,15 @@ interface Ctx {
 }
 
 const F32: Ctx = { t: ElemType.FLOAT, emulate: null };
+/**
+ * fp16 values held as float32: the form of a weight that an fp32-accumulated op of a native fp16
+ * graph reads. The graph used to hold the fp16 weight and Cast it up; onnxruntime folded that Cast
+ * when the session was created (every linear weight, 121 M values at full size, converted on the
+ * CPU into new float32 initializers). Reading the store's fp16-rounded float32 bytes (the emulated
+ * graphs' form) gives onnxruntime the same graph after folding — the same values, bit for bit —
+ * without that work, and from mapped external data instead of fresh memory.
+ */
+const F16_AS_F32: Ctx = { t: ElemType.FLOAT, emulate: 'fp16' };
 
 /**
  * Whether the graph takes a checkpoint weight transposed: nn.Linear weights (out, in) become
@@ -140,6 +149,17 @@ const F32: Ctx = { t: ElemType.FLOAT, emulate: null };
  */
 export function takesTransposed(key: string): boolean {
   return /(^|\.)(qkv|proj|temporal_fc|fc1|fc2|head)\.weight$/.test(key) && !key.startsWith('patch_embed.');
+}
+
+/**
+ * Whether a native fp16 graph reads this weight as fp16 values held in float32 (F16_AS_F32): the
+ * weights and biases of the linears and of the patch embedding, when those ops accumulate in fp32.
+ */
+export function readsAsF32(key: string, spec: RealizationSpec, fp32Ops: readonly string[] = []): boolean {
+  if (spec.realization !== 'native' || spec.precision !== 'fp16') return false;
+  const fp32 = (op: string) => (!accumulates16(spec) && FP32_ACCUMULATED_OPS.includes(op)) || fp32Ops.includes(op);
+  if (key.startsWith('patch_embed.proj.')) return fp32('Conv');
+  return /(^|\.)(qkv|proj|temporal_fc|fc1|fc2|head)\.(weight|bias)$/.test(key) && (fp32('MatMul') || fp32('Gemm'));
 }
 
 /** The engine's own LayerNorm tensors the statistics look at, with their element type. */
@@ -179,6 +199,8 @@ class TimeSformerGraph {
   /** Module path of the scope being built (['blocks.4', 'temporal_attn']). */
   private readonly path: string[] = [];
   private statMissing?: string;
+  /** Weights already in F16_AS_F32 form: an fp32-accumulated op reads them without a Cast. */
+  private readonly asF32 = new Set<string>();
 
   constructor(private readonly w: Weights, private readonly o: GraphOptions) {
     this.C = o.config.embedDim;
@@ -232,7 +254,7 @@ class TimeSformerGraph {
   private r(op: string, inputs: string[], ctx: Ctx, attrs?: Record<string, AttrValue>, domain?: string): string {
     const apply = (xs: string[]) => this.g.node({ op, inputs: xs, attrs, domain })[0];
     if (ctx.t === ElemType.FLOAT16 && this.up32(op)) {
-      const up = inputs.map((x) => this.g.op('Cast', [x], { to: ElemType.FLOAT }));
+      const up = inputs.map((x) => (this.asF32.has(x) ? x : this.g.op('Cast', [x], { to: ElemType.FLOAT })));
       return this.g.op('Cast', [apply(up)], { to: ElemType.FLOAT16 });
     }
     return this.round(apply(inputs), ctx);
@@ -264,6 +286,12 @@ class TimeSformerGraph {
    * graph that asks for the same form; from memory: inline bytes.
    */
   private weight(key: string, ctx: Ctx, dims?: readonly number[], layout: WeightLayout = {}, name = key): string {
+    const init = this.weightInit(key, ctx, dims, layout, name);
+    if (ctx === F16_AS_F32) this.asF32.add(init);
+    return init;
+  }
+
+  private weightInit(key: string, ctx: Ctx, dims: readonly number[] | undefined, layout: WeightLayout, name: string): string {
     const kind: StoredKind = ctx.t === ElemType.FLOAT16 ? 'f16' : ctx.t === ElemType.BFLOAT16 ? 'bf16' : ctx.emulate === 'fp16' ? 'f32.f16' : ctx.emulate === 'bf16' ? 'f32.bf16' : 'f32';
     if (this.w instanceof WeightStore) {
       if (!this.w.has(key)) throw new LabError('MISSING_WEIGHTS', `missing weight ${key}`);
@@ -275,6 +303,15 @@ class TimeSformerGraph {
     let v = layout.transpose ? transpose2d(src, ...layout.transpose) : layout.range ? src.slice(...layout.range) : src;
     if (ctx.emulate) v = roundToHalfInPlace(v, ctx.emulate, v === src ? new Float32Array(v.length) : v);
     return this.g.floatInit(name, dims ?? [v.length], v, ctx.t);
+  }
+
+  /**
+   * The context a weight of an op is read in: F16_AS_F32 for an fp32-accumulated op of a native
+   * fp16 graph (`fp32`), else the op's own. The weights' names are remembered so that r() reads
+   * them as they are.
+   */
+  private f32Form(ctx: Ctx, fp32: boolean): Ctx {
+    return fp32 && ctx.t === ElemType.FLOAT16 ? F16_AS_F32 : ctx;
   }
 
   private scalar(v: number, ctx: Ctx): string {
@@ -315,10 +352,11 @@ class TimeSformerGraph {
       // fp32 accumulation: fp16 operands (the weights stay fp16 initializers) cast up, the bias
       // added in fp32 (a GEMM's epilogue), one rounding to fp16
       const fp32 = ctx.t === ElemType.FLOAT16 && (this.up32('Gemm') || this.up32('MatMul'));
-      const WT = this.weight(`${key}.weight`, ctx, [inDim, outDim], { transpose: [outDim, inDim] });
-      const b = this.weight(`${key}.bias`, ctx, [outDim]);
+      const wctx = this.f32Form(ctx, fp32);
+      const WT = this.weight(`${key}.weight`, wctx, [inDim, outDim], { transpose: [outDim, inDim] });
+      const b = this.weight(`${key}.bias`, wctx, [outDim]);
       const up = (t: string) => (fp32 ? this.g.op('Cast', [t], { to: ElemType.FLOAT }) : t);
-      const y = this.g.op('Add', [this.g.op('MatMul', [up(x), up(WT)]), up(b)]); // (..., out)
+      const y = this.g.op('Add', [this.g.op('MatMul', [up(x), WT]), b]); // (..., out)
       return this.reshape(fp32 ? this.g.op('Cast', [y], { to: ElemType.FLOAT16 }) : this.round(y, ctx), outShape);
     });
   }
@@ -520,8 +558,9 @@ class TimeSformerGraph {
     // patch embedding: (B,3,T,H,W) -> (B*T,3,H,W) -> Conv -> (B*T, S, C)
     const frames = this.reshape(this.transpose(v, [0, 2, 1, 3, 4]), [B * T, 3, cfg.imageSize, cfg.imageSize]);
     const emb = this.module('patch_embed.proj', () => {
-      const W = this.weight('patch_embed.proj.weight', ctx, [C, 3, Pz, Pz]);
-      const b = this.weight('patch_embed.proj.bias', ctx, [C]);
+      const wctx = this.f32Form(ctx, ctx.t === ElemType.FLOAT16 && this.up32('Conv'));
+      const W = this.weight('patch_embed.proj.weight', wctx, [C, 3, Pz, Pz]);
+      const b = this.weight('patch_embed.proj.bias', wctx, [C]);
       const y = this.r('Conv', [frames, W, b], ctx, { kernel_shape: [Pz, Pz], strides: [Pz, Pz] });
       return this.transpose(this.reshape(y, [B * T, C, S]), [0, 2, 1]);
     });

@@ -9,7 +9,7 @@
  *   detectHeads: headCandidatesFor(base.embedDim, file)       — a typed error when there is nothing to try
  */
 import { LabError } from '../errors';
-import { DTYPE_SIZE, findNonFinite, unravelIndex, type Tensor } from '../tensor';
+import { DTYPE_SIZE, findNonFinite, numel, unravelIndex, type Tensor } from '../tensor';
 import type { ModelConfig } from '../report';
 import { BLOCK_PARAMS, TOP_PARAMS, headCandidates, type WeightEntry } from './config';
 
@@ -49,8 +49,11 @@ class FiniteCheck {
   private total = 0;
   /** Whether `a` is all finite. */
   add(key: string, a: Float32Array, shape?: readonly number[]): boolean {
-    this.total += a.length;
-    const nf = findNonFinite(a);
+    return this.record(key, a.length, findNonFinite(a), shape);
+  }
+  /** The same for a weight someone else checked (`nf`: where its first NaN or infinity is). */
+  record(key: string, size: number, nf: { index: number; value: number; count: number } | null, shape?: readonly number[]): boolean {
+    this.total += size;
     if (!nf) return true;
     this.tensors++;
     this.values += nf.count;
@@ -76,17 +79,29 @@ class FiniteCheck {
 export type LoadMany = (entries: readonly WeightEntry[]) => Promise<Tensor[]>;
 
 /**
+ * A sink that checks what it is given itself (a WeightStore on worker threads: the check is fused
+ * with the transpose and conversion there): `put` may keep `data`'s buffer (it is not used again)
+ * and resolves with where the first NaN or infinity is, or null. Up to `window` weights are in
+ * flight at once.
+ */
+export interface CheckingSink {
+  put(key: string, shape: readonly number[], data: Float32Array): Promise<{ index: number; value: number; count: number } | null>;
+  window: number;
+}
+
+/**
  * Read the weights the graph uses (nothing else in the state dict is read; `entries` are the
  * weights under the official names: config.normalizeKeys, or a HuggingFace mapping; a model
  * without a classifier has no `head.*`), without holding the model: each is read, converted to
  * float32, checked finite and handed to `sink` (which may keep it, or write it in the background:
  * its promise is awaited one weight later), then dropped. One read ahead and one write behind keep the file,
- * the conversion and the sink busy together. Returns the dominant dtype and the weights' bytes in
- * the checkpoint's own dtypes.
+ * the conversion and the sink busy together. A CheckingSink checks the values itself and takes up
+ * to its `window` weights at once (a store's worker threads). Returns the dominant dtype and the
+ * weights' bytes in the checkpoint's own dtypes.
  */
 export async function streamModelWeights(
   entries: ReadonlyMap<string, WeightEntry>, base: BaseConfig, file: string,
-  sink: (key: string, shape: readonly number[], data: Float32Array) => unknown, loadMany?: LoadMany,
+  sink: ((key: string, shape: readonly number[], data: Float32Array) => unknown) | CheckingSink, loadMany?: LoadMany,
 ): Promise<{ dtype: string; bytes: number }> {
   const headless = base.numClasses === 0;
   checkModelSizes(base, file, headless);
@@ -104,23 +119,44 @@ export async function streamModelWeights(
   const load = (i: number) => quiet(loadMany ? loadMany([list[i]]).then((t) => t[0]) : list[i].load());
   const finite = new FiniteCheck();
   const counts = new Map<string, number>();
+  const checking = typeof sink === 'function' ? undefined : sink;
+  const window = Math.max(1, checking?.window ?? 1);
+  // a checking sink's answers, in key order (the error names the first bad weight of the file)
+  const checked: Promise<{ index: number; value: number; count: number } | null>[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+  const shapes: (readonly number[])[] = [];
   let bytes = 0;
   let next = list.length ? load(0) : undefined;
   let written: Promise<unknown> = Promise.resolve();
-  for (let i = 0; i < list.length; i++) {
-    const t = await next!;
-    next = i + 1 < list.length ? load(i + 1) : undefined;
-    const a = t.toFloat32();
-    // past a non-finite weight the rest is only read for the count the error gives
-    if (finite.add(keys[i], a, t.shape)) {
-      const w = quiet(Promise.resolve(sink(keys[i], t.shape, a)));
-      await written;
-      written = w;
+  try {
+    for (let i = 0; i < list.length; i++) {
+      const t = await next!;
+      next = i + 1 < list.length ? load(i + 1) : undefined;
+      const a = t.toFloat32();
+      // counted first: a checking sink may take the buffer (then the tensor reads as empty)
+      counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
+      bytes += t.size * DTYPE_SIZE[t.dtype];
+      if (checking) {
+        const w = quiet(checking.put(keys[i], t.shape, a));
+        checked.push(w);
+        shapes.push(t.shape);
+        inFlight.add(w);
+        void w.then(() => inFlight.delete(w), () => inFlight.delete(w));
+        while (inFlight.size >= window) await Promise.race(inFlight);
+      } else if (finite.add(keys[i], a, t.shape)) {
+        // past a non-finite weight the rest is only read for the count the error gives
+        const w = quiet(Promise.resolve((sink as (key: string, shape: readonly number[], data: Float32Array) => unknown)(keys[i], t.shape, a)));
+        await written;
+        written = w;
+      }
     }
-    counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
-    bytes += t.size * DTYPE_SIZE[t.dtype];
+    await written;
+    for (let i = 0; i < checked.length; i++) finite.record(keys[i], numel(shapes[i]), await checked[i], shapes[i]);
+  } catch (e) {
+    // nothing may still be writing into the sink when the caller cleans up after the error
+    await Promise.allSettled([...inFlight, written]);
+    throw e;
   }
-  await written;
   finite.throwIfAny(file);
   const dtype = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
   return { dtype, bytes };

@@ -23,7 +23,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { LabError } from '../errors';
-import { float32ToBfloat16Array, float32ToHalfArray, roundToHalfInPlace } from '../tensor';
+import { startPool, type WorkerPool } from '../parallel';
+import { findNonFinite } from '../tensor';
+import { convertChecked, outputFor, prepareWeight, type SixteenKind } from './weight-kernels';
 
 /**
  * How a weight's values are stored: 'f32' as read; 'f16' / 'bf16' as 16-bit bits; 'f32.f16' /
@@ -62,6 +64,13 @@ const PREFIX = 'tsf-lab-w-';
 
 const open = new Set<WeightStore>();
 let exitHook = false;
+
+/** Where a weight's first NaN or infinity is (checkpoint layout), and how many it has. */
+export interface NonFinite {
+  index: number;
+  value: number;
+  count: number;
+}
 
 export interface WeightStoreOptions {
   /** Parent folder (default: see defaultParent()). */
@@ -102,8 +111,9 @@ export class WeightStore {
   private writing = 0;
   /** Bytes written to the folder so far (all kinds). */
   bytesWritten = 0;
-  /** Milliseconds spent deriving kinds and layouts (part of building a graph). */
+  /** Milliseconds this thread spent deriving kinds and layouts. */
   deriveMs = 0;
+  private pool: WorkerPool | undefined;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -151,52 +161,92 @@ export class WeightStore {
 
   /**
    * Add a weight (float32, checkpoint layout). `transposed`: store it as (cols, rows) of its
-   * (rows, cols) = (shape[0], rest) matrix, the layout the graph's MatMul wants. `data` is not kept.
-   * `kinds`: other forms to write now, from the values at hand, because the coming graphs will
-   * want them (fp16 bits for a GPU run): cheaper than reading the float32 bytes back later.
-   * The writes go on in the background (libuv's threads) while the caller reads the next weight;
-   * the promise settles when they are done, and nothing else of the store may be used before.
+   * (rows, cols) = (shape[0], rest) matrix, the layout the graph's MatMul wants. `data` is neither
+   * kept nor changed. `kinds`: other forms to write now, from the values at hand, because the
+   * coming graphs will want them (fp16 bits for a GPU run): cheaper than reading the float32 bytes
+   * back later. The work goes on in the background (worker threads when startWorkers() gave some,
+   * else libuv's threads for the writes) while the caller reads the next weight; the promise
+   * settles when it is done, and nothing else of the store may be used before.
    */
   add(key: string, shape: readonly number[], data: Float32Array, transposed = false, kinds: readonly StoredKind[] = []): Promise<void> {
+    return this.put(key, shape, data, transposed, kinds, false).then(() => undefined);
+  }
+
+  /**
+   * add(), checking the values on the way: resolves with where the first NaN or infinity is, or
+   * null. `handOver`: the caller will not use `data` again, so a worker thread may take its buffer
+   * instead of a copy (the pipeline reads each weight into a buffer of its own).
+   */
+  put(key: string, shape: readonly number[], data: Float32Array, transposed = false, kinds: readonly StoredKind[] = [], handOver = true): Promise<NonFinite | null> {
     this.check();
     if (this.sources.has(key)) throw new Error(`weight ${key} added twice`);
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== data.length) throw new LabError('BAD_TENSOR', `weight ${key}: shape [${shape.join(', ')}] needs ${n} values, got ${data.length}`);
     const rows = shape[0] ?? 1;
-    const v = transposed ? transpose2d(data, rows, n / rows) : data;
+    const sixteen = [...new Set(kinds)].filter((k): k is SixteenKind => k !== 'f32');
     this.sources.set(key, { shape: [...shape], transposed });
-    const writes = [this.appendAsync(id(key, transposed, 'f32'), 'f32', u8(v))];
-    for (const kind of kinds) {
-      if (kind === 'f32') continue;
-      const t0 = performance.now();
-      const converted = convert(v, kind);
-      this.deriveMs += performance.now() - t0;
-      writes.push(this.appendAsync(id(key, transposed, kind), kind, converted));
+    // the files' layout is settled here, in the order of the calls, wherever the bytes are made
+    const forms: { kind: StoredKind; entryId: string; offset: number }[] = [{ kind: 'f32', entryId: id(key, transposed, 'f32'), offset: 0 }];
+    for (const kind of sixteen) forms.push({ kind, entryId: id(key, transposed, kind), offset: 0 });
+    for (const f of forms) f.offset = this.reserve(f.entryId, f.kind, n * ELEM_BYTES[f.kind]);
+    this.writing++;
+    const done = (r: NonFinite | null) => {
+      this.writing--;
+      return r;
+    };
+    const fail = (e: unknown): never => {
+      this.writing--;
+      if (e instanceof LabError) throw e;
+      throw new LabError('FILE_UNREADABLE', `cannot write the weights to ${this.dir} (${e instanceof Error ? e.message : String(e)})`, this.dir, { cause: e });
+    };
+    if (this.pool) {
+      const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !(data.buffer instanceof SharedArrayBuffer);
+      const a = handOver && whole ? data : data.slice();
+      const writes = forms.map((f) => ({ fd: this.file(f.kind).fd, offset: f.offset }));
+      const buffer = a.buffer as ArrayBuffer;
+      return this.pool.run<NonFinite | null>({ type: 'weight', buffer, byteOffset: a.byteOffset, length: a.length, rows, transposed, kinds: sixteen, writes }, [buffer]).then(done, fail);
     }
-    return Promise.all(writes).then(() => undefined);
+    const t0 = performance.now();
+    const { forms: bytes, nonFinite } = prepareWeight(data, rows, transposed, sixteen);
+    this.deriveMs += performance.now() - t0;
+    return Promise.all(bytes.map((b, i) => this.writeAsync(forms[i].kind, b, forms[i].offset)))
+      .then(() => done(nonFinite ? findNonFinite(data) : null), fail);
   }
 
-  /** Reserve space for `bytes` in a kind's file, record the entry, and write in the background. */
-  private appendAsync(entryId: string, kind: StoredKind, bytes: Uint8Array): Promise<void> {
+  /**
+   * Check, transpose and convert the weights given to put() on `n` worker threads (n > 0) until
+   * stopWorkers(): at full size the work is ~1 s of one core, spread over the cores a GPU machine
+   * has. Without them (n = 0, or threads refused) it runs on this thread.
+   */
+  startWorkers(n: number): void {
+    // no worker threads here (n = 0, or refused): the same work on this thread
+    if (!this.pool) this.pool = startPool(n);
+  }
+
+  /** End the worker threads (after the last put() has settled). */
+  async stopWorkers(): Promise<void> {
+    const p = this.pool;
+    this.pool = undefined;
+    await p?.close();
+  }
+
+  /** Reserve `bytes` in a kind's file for an entry; returns the offset. */
+  private reserve(entryId: string, kind: StoredKind, bytes: number): number {
     const f = this.file(kind);
     const offset = align(f.size);
-    f.size = offset + bytes.byteLength;
-    this.bytesWritten += bytes.byteLength;
-    this.entries.set(entryId, { kind, offset, bytes: bytes.byteLength });
-    this.writing++;
+    f.size = offset + bytes;
+    this.bytesWritten += bytes;
+    this.entries.set(entryId, { kind, offset, bytes });
+    return offset;
+  }
+
+  /** Write in the background (libuv's threads). */
+  private writeAsync(kind: StoredKind, bytes: Uint8Array, offset: number): Promise<void> {
+    const f = this.file(kind);
     return new Promise<void>((resolve, reject) => {
       const step = (done: number) => {
-        if (done >= bytes.byteLength) {
-          this.writing--;
-          resolve();
-          return;
-        }
-        fs.write(f.fd, bytes, done, bytes.byteLength - done, offset + done, (e, n2) => {
-          if (e) {
-            this.writing--;
-            reject(new LabError('FILE_UNREADABLE', `cannot write the weights to ${this.dir} (${e.message})`, this.dir, { cause: e }));
-          } else step(done + n2);
-        });
+        if (done >= bytes.byteLength) return resolve();
+        fs.write(f.fd, bytes, done, bytes.byteLength - done, offset + done, (e, n2) => (e ? reject(e) : step(done + n2)));
       };
       step(0);
     });
@@ -245,6 +295,7 @@ export class WeightStore {
     if (this.closed) return;
     this.closed = true;
     open.delete(this);
+    void this.stopWorkers();
     for (const { fd } of this.fds.values()) {
       try {
         fs.closeSync(fd);
@@ -349,10 +400,10 @@ function align(n: number): number {
 
 /** A float32 array in another stored kind, as bytes (into `out16` / `out32` when given). */
 function convert(v: Float32Array, kind: StoredKind, out16?: Uint16Array, out32?: Float32Array): Uint8Array {
-  if (kind === 'f16') return u8(float32ToHalfArray(v, out16));
-  if (kind === 'bf16') return u8(float32ToBfloat16Array(v, out16));
   if (kind === 'f32') return u8(v);
-  return u8(roundToHalfInPlace(v, kind === 'f32.f16' ? 'fp16' : 'bf16', out32 ?? new Float32Array(v.length)));
+  const out = kind === 'f16' || kind === 'bf16' ? out16 ?? outputFor(kind, v.length) : out32 ?? outputFor(kind, v.length);
+  convertChecked(v, kind, out);
+  return u8(out);
 }
 
 function u8(a: Float32Array | Uint16Array): Uint8Array {

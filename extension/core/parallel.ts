@@ -1,0 +1,110 @@
+/**
+ * Worker threads for the two passes over big arrays that a run makes in JavaScript: converting
+ * the weights as they are read (model/weight-store.ts) and comparing the block outputs
+ * (pipeline.ts, compare/metrics.ts compareBlock). Each is ~1 s of one core at full size, and a GPU
+ * machine has many idle cores. One script (lab-worker.js) serves both kinds of job.
+ *
+ * Threads are started for one pass and ended after it: an idle thread holds ~9 MB, and the engine
+ * that runs in between should have the memory. Where threads cannot start (no lab-worker.js next
+ * to this file, a host that refuses them) callers do the same work on their own thread.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+
+/** A job for lab-worker.js. */
+export type LabJob =
+  | { type: 'weight'; buffer: ArrayBuffer; byteOffset: number; length: number; rows: number; transposed: boolean; kinds: ('f16' | 'bf16' | 'f32.f16' | 'f32.bf16')[]; writes: { fd: number; offset: number }[] }
+  | { type: 'compare'; out: Float32Array; ref: Float32Array; S: number; T: number; C: number; shape: number[]; outName: string; refName?: string };
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * How many worker threads a pass gets: $TIMESFORMER_LAB_THREADS, else one per core but the main
+ * thread's, at most 8 (past that the main thread's own part — reading the file, dealing out the
+ * blocks — is the limit); none on a single core.
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env, cores = os.availableParallelism()): number {
+  const v = env.TIMESFORMER_LAB_THREADS;
+  if (v !== undefined && v !== '' && Number.isInteger(Number(v)) && Number(v) >= 0) return Math.min(64, Number(v));
+  return Math.max(0, Math.min(8, cores - 1));
+}
+
+/**
+ * Worker threads running lab-worker.js; each job goes to the thread with the fewest waiting. A
+ * thread that dies fails its jobs with the reason. The constructor throws where threads cannot be
+ * started.
+ */
+export class WorkerPool {
+  private readonly slots: { w: Worker; pending: Map<number, Pending>; online: boolean }[] = [];
+  private next = 0;
+  private closing = false;
+
+  constructor(readonly size: number) {
+    const file = path.join(__dirname, 'lab-worker.js');
+    if (!fs.existsSync(file)) throw new Error(`no ${file}`);
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(file);
+      w.unref();
+      const slot = { w, pending: new Map<number, Pending>(), online: false };
+      const failAll = (e: Error) => {
+        for (const p of slot.pending.values()) p.reject(e);
+        slot.pending.clear();
+      };
+      w.on('online', () => (slot.online = true));
+      w.on('message', (r: { id: number; result?: unknown; error?: string }) => {
+        const p = slot.pending.get(r.id);
+        if (!p) return;
+        slot.pending.delete(r.id);
+        if (r.error !== undefined) p.reject(new Error(r.error));
+        else p.resolve(r.result);
+      });
+      w.on('error', failAll);
+      w.on('exit', (code) => {
+        if (!this.closing || slot.pending.size) failAll(new Error(`a worker thread stopped (exit code ${code})`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** How many more jobs the started threads can take with at most `depth` waiting on each. */
+  room(depth = 2): number {
+    return this.slots.reduce((n, s) => n + (s.online ? Math.max(0, depth - s.pending.size) : 0), 0);
+  }
+
+  /** Run a job on the least busy thread. `transfer`: buffers handed over instead of copied. */
+  run<R>(job: LabJob, transfer: ArrayBuffer[] = []): Promise<R> {
+    // a started thread first (one still starting may take a while), then the one with least waiting
+    const key = (s: { online: boolean; pending: Map<number, Pending> }) => (s.online ? 0 : 1e9) + s.pending.size;
+    const slot = this.slots.reduce((a, b) => (key(b) < key(a) ? b : a));
+    const id = ++this.next;
+    return new Promise<R>((resolve, reject) => {
+      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      try {
+        slot.w.postMessage({ id, job }, transfer);
+      } catch {
+        // a buffer that cannot be transferred (a pooled Node Buffer's) is copied instead
+        slot.w.postMessage({ id, job });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.w.terminate()));
+  }
+}
+
+/** A pool of `n` threads, or undefined where n is 0 or threads cannot start. */
+export function startPool(n: number): WorkerPool | undefined {
+  if (n <= 0) return undefined;
+  try {
+    return new WorkerPool(n);
+  } catch {
+    return undefined;
+  }
+}
