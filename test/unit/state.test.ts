@@ -31,7 +31,7 @@ class FakeMemento implements Memento {
   }
 }
 
-const DEFAULTS: SettingsDefaults = { precision: 'fp16', layerNorm: 'plain', exposeLayerNorm: false, ep: 'cpu', heads: null, tolerance: null, deviceId: 0, trtCacheDir: '' };
+const DEFAULTS: SettingsDefaults = { precision: 'fp16', accumulate: 'fp32', layerNorm: 'plain', exposeLayerNorm: false, ep: 'cpu', heads: null, tolerance: null, deviceId: 0, trtCacheDir: '' };
 
 /**
  * A workspace like the issue's: a_model (d1's geometry, 12 blocks), b_model (d2's, 3 blocks),
