@@ -491,9 +491,17 @@ class Lab implements vscode.Disposable {
       void notify.warn(`TimeSformer: ${run ? `${run.short} has no minimal fix` : `run ${runId} is no longer kept`}, so no trtexec line to copy.`);
       return;
     }
-    await vscode.env.clipboard.writeText(line);
+    const n = run.report.diagnosis.minimalFix!.layerNorms.length;
+    try {
+      await vscode.env.clipboard.writeText(line);
+    } catch (e) {
+      // A browser (code-server) may refuse the clipboard: the line is still in the log.
+      this.output.appendLine(`the minimal fix's trtexec line of ${run.label}: ${line}`);
+      void notify.warn(`TimeSformer: the clipboard refused the trtexec line (${e instanceof Error ? e.message : String(e)}); it is in the TimeSformer Lab log.`, 'Show Log').then((a) => a && this.output.show(true));
+      return;
+    }
     this.output.appendLine(`copied the minimal fix's trtexec line of ${run.label}: ${line}`);
-    void notify.info(`TimeSformer: trtexec line copied: the ${run.report.diagnosis.minimalFix!.layerNorms.length} overflowing LayerNorm(s) in FP32, the rest FP16.`);
+    void notify.info(`TimeSformer: trtexec line copied: the ${n} overflowing LayerNorm(s) in FP32, the rest FP16.`);
   }
 
   /**
@@ -518,7 +526,7 @@ class Lab implements vscode.Disposable {
         const mf = run.report.diagnosis.minimalFix;
         const pick = await vscode.window.showQuickPick(run.offers.map((m) => ({
           label: fixTitle(run, m), mode: m,
-          detail: m === 'minimal' && mf ? `${mf.layerNorms.join(', ')}: ${confirmationText(mf.confirmed)}` : undefined,
+          detail: m === 'minimal' && mf ? `${confirmationText(mf.confirmed)} (${mf.layerNorms[0]}${mf.layerNorms.length > 1 ? ` … ${mf.layerNorms[mf.layerNorms.length - 1]}` : ''})` : undefined,
         })), { title: `TimeSformer: fix ${plain(run.short)} and run again` });
         if (!pick) return;
         fix = pick.mode;
