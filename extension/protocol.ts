@@ -10,13 +10,16 @@
  */
 import { LabError } from './core/errors';
 import type { DataSignature, ModelSignature } from './core/inspect';
+import type { LayerNormChoice } from './core/pipeline';
 import type { EpName, LayerNormMode, PipelineOptions, Report, Stage } from './core/report';
 
 /**
  * What the host asks the engine to run: PipelineOptions whose test data may be absent — the
- * pipeline then compares with the model's own FP32 graph on the CPU (issue 9).
+ * pipeline then compares with the model's own FP32 graph on the CPU (issue 9) — and whose
+ * LayerNorm may be 'minimal': plain, with the LayerNorms whose overflow fires kept in FP32, read
+ * by the engine process from the statistics (the CLI's `--layernorm minimal`).
  */
-export type RunOptions = Omit<PipelineOptions, 'data'> & { data?: string };
+export type RunOptions = Omit<PipelineOptions, 'data' | 'layerNorm'> & { data?: string; layerNorm?: LayerNormChoice };
 
 export interface ProviderInfo {
   ep: EpName;

@@ -12,9 +12,9 @@ import * as fs from 'fs';
 import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
-import { runPipeline, saveOnnxOf } from './core/pipeline';
-import type { PipelineOptions, Report } from './core/report';
-import { toWorkerError, type FromWorker, type InspectResult, type ToWorker } from './protocol';
+import { runModes, runPipeline, saveOnnxOf } from './core/pipeline';
+import type { PipelineHooks, PipelineOptions, Report } from './core/report';
+import { toWorkerError, type FromWorker, type InspectResult, type RunOptions, type ToWorker } from './protocol';
 
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
 const testDelayMs = Number(process.env.TIMESFORMER_LAB_TEST_DELAY_MS ?? 0) || 0;
@@ -29,12 +29,15 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         lastRun = undefined;
         if (testDelayMs) await new Promise((r) => setTimeout(r, testDelayMs));
         // Test data may be absent (a self-reference run): the pipeline compares with the model's own FP32.
-        const options = m.options as PipelineOptions;
-        const { report } = await runPipeline(options, {
+        const hooks: PipelineHooks = {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
-        });
-        lastRun = { run: id, options, report };
+        };
+        // 'minimal' (the one-click minimal fix): plain, with the LayerNorms whose overflow fires in FP32, as the CLI runs it.
+        const report = m.options.layerNorm === 'minimal'
+          ? (await runModes(pipelineOptions(m.options), ['minimal'], hooks))[0]
+          : (await runPipeline(pipelineOptions(m.options), hooks)).report;
+        lastRun = { run: id, options: { ...pipelineOptions(m.options), layerNormOverrides: report.run.layerNormOverrides }, report };
         send({ type: 'result', id, report });
         return;
       }
@@ -47,7 +50,7 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
       case 'exportTrt': {
         const { exportForTensorRt } = await import('./core/export');
         const { prepare } = await import('./core/pipeline');
-        const p = await prepare(m.options as PipelineOptions, {
+        const p = await prepare(pipelineOptions(m.options), {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
         });
@@ -77,6 +80,11 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
   } catch (e) {
     send({ type: 'error', id, error: toWorkerError(e) });
   }
+}
+
+/** The pipeline's options for a request: 'minimal' is plain LayerNorms until the statistics name the ones to keep in FP32. */
+function pipelineOptions(o: RunOptions): PipelineOptions {
+  return { ...o, layerNorm: o.layerNorm === 'minimal' ? 'plain' : o.layerNorm };
 }
 
 if (require.main === module) {

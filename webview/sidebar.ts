@@ -1,17 +1,20 @@
 /**
- * The sidebar: checkpoint and test data (with how they agree), precision, LayerNorm mode with the
- * "Expose LayerNorm entries" toggle, execution provider, heads, Run, and the outcome of the last
- * run for the chosen inputs with its fix offers. It renders the SidebarState the host sends and
+ * The sidebar: checkpoint and test data (with how they agree), precision, accumulation (FP16),
+ * LayerNorm mode with the "Expose LayerNorm entries" toggle, execution provider, heads, Run, and
+ * the outcome of the last run for the chosen inputs with its fix offers (the minimal fix first). It renders the SidebarState the host sends and
  * reports intents; it holds no state of its own, so what it shows is always what runs.
  *
  * Native form controls styled with VS Code's theme variables: the Webview UI Toolkit is deprecated
  * (archived by Microsoft in January 2025), and its dropdown dropped a value set before its new
  * options were slotted in — the sidebar then kept showing the old checkpoint (issue 10, bug 1).
  * Test hooks: the controls' ids, [data-value] (what the host holds), #pairing[data-status],
- * #last[data-kind], .fix[data-run][data-fix].
+ * #last[data-kind], .fix[data-run][data-fix], #minimal-note, #copy-trtexec[data-run], #realization.
  */
-import { EP_CHOICES, LAYERNORM_MODES, PRECISIONS } from '../extension/core/report';
-import { fromWire, parseHostToSidebar, type FileChoice, type OptionKey, type SidebarOption, type SidebarState, type SidebarToHost } from '../extension/host/protocol';
+import { ACCUMULATE, EP_CHOICES, PRECISIONS } from '../extension/core/report';
+import {
+  LAYERNORM_CHOICES, confirmationText, fromWire, minimalFixTitle, parseHostToSidebar,
+  type FileChoice, type OptionKey, type OutcomeView, type SidebarOption, type SidebarState, type SidebarToHost,
+} from '../extension/host/protocol';
 import { h, post } from './vscode';
 
 const send = (m: SidebarToHost) => post(m);
@@ -22,6 +25,11 @@ const LN_HELP: Record<string, string> = {
   fp32: 'LayerNorm computed in FP32',
   fused: 'one LayerNormalization op, accumulated in FP32',
   prescaled: 'input scaled by 2⁻³ so (x−mean)² stays in range',
+  minimal: 'plain, with only the LayerNorms that overflow here in FP32 (read from an FP32 run)',
+};
+const ACC_HELP: Record<string, string> = {
+  fp32: 'fp16 storage, fp32 sums inside MatMul/Conv/attention/LayerNorm reductions, as TensorRT and cuBLAS',
+  fp16: 'the provider\'s raw fp16-accumulating kernels: a worst case, not what TensorRT builds',
 };
 const FIX_LABEL: Record<string, string> = { fp32: 'LayerNorm in FP32', fused: 'fused LayerNorm', prescaled: 'prescaled LayerNorm', expose: 'expose LayerNorm entries' };
 const NONE = '';
@@ -62,6 +70,7 @@ function option(el: HTMLSelectElement, key: Exclude<OptionKey, 'exposeLayerNorm'
 const checkpoint = select('checkpoint');
 const testData = select('testData');
 const precision = select('precision');
+const accumulate = select('accumulate');
 const layerNorm = select('layerNorm');
 const ep = select('ep');
 const expose = h('input', { id: 'expose', type: 'checkbox' }) as HTMLInputElement;
@@ -76,6 +85,8 @@ const browse = (kind: 'checkpoint' | 'testData') => {
 const restricted = h('div', { id: 'restricted', class: 'banner', hidden: true }, 'Restricted Mode: files are not read until you trust this workspace, and Run asks first.');
 const pairing = h('div', { id: 'pairing', class: 'note', role: 'status' });
 const lnNote = h('div', { id: 'layerNorm-note', class: 'note' });
+const accNote = h('div', { id: 'accumulate-note', class: 'note' });
+const accField = field('Accumulation', accumulate, accNote);
 const exposeNote = h('div', { class: 'note' }, 'LayerNorm difference, mean and std tensors become graph outputs; overrides the mode above.');
 const epNote = h('div', { id: 'providers', class: 'note' });
 const whyNot = h('div', { id: 'why-not', class: 'note warn', hidden: true });
@@ -88,6 +99,7 @@ saveLink.addEventListener('click', () => send({ type: 'saveSettings' }));
 checkpoint.addEventListener('change', () => state && checkpoint.value && send({ type: 'choose', kind: 'checkpoint', path: checkpoint.value }));
 testData.addEventListener('change', () => state && send({ type: 'choose', kind: 'testData', path: testData.value === NONE ? null : testData.value }));
 option(precision, 'precision');
+option(accumulate, 'accumulate');
 option(layerNorm, 'layerNorm');
 option(ep, 'ep');
 expose.addEventListener('change', () => {
@@ -111,6 +123,7 @@ document.getElementById('root')!.append(
     field('Test data', h('div', { class: 'row' }, testData, browse('testData')), pairing),
     h('hr'),
     field('Precision', precision),
+    accField,
     field('LayerNorm mode', layerNorm, lnNote),
     h('div', { class: 'field' }, h('label', { class: 'check' }, expose, 'Expose LayerNorm entries'), exposeNote),
     field('Execution provider', ep, epNote),
@@ -130,15 +143,27 @@ function fileOptions(list: FileChoice[], none: string): { value: string; label: 
   return list.length ? list.map((f) => ({ value: f.path, label: f.note && !f.fit ? `${f.label} — ${f.note}` : f.label, title: f.path })) : [{ value: NONE, label: none }];
 }
 
-/** One click per fix, bound to the run that offered it: the host runs that run again with the fix. */
-function fixButtons(runId: string, fixes: string[], running: boolean): HTMLElement[] {
-  const buttons = fixes.filter((m) => m !== 'expose').map((mode, i) => {
-    const b = h('button', { id: `fix-${mode}`, type: 'button', class: `fix ${i === 0 ? 'primary' : 'secondary'}`, 'data-fix': mode, 'data-run': runId }, `${i === 0 ? 'Fix: ' : ''}${FIX_LABEL[mode]}`) as HTMLButtonElement;
+/**
+ * One click per fix, bound to the run that offered it: the host runs that run again with the fix.
+ * The minimal fix comes first, with what its confirmation run found and its trtexec line to copy.
+ */
+function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, running: boolean): HTMLElement[] {
+  const runId = o.runId;
+  const buttons = o.fixes.filter((m) => m !== 'expose').map((mode, i) => {
+    const text = mode === 'minimal' ? minimalFixTitle(o.minimal?.count ?? 0) : `${i === 0 ? 'Fix: ' : ''}${FIX_LABEL[mode]}`;
+    const b = h('button', { id: `fix-${mode}`, type: 'button', class: `fix ${i === 0 ? 'primary' : 'secondary'}`, 'data-fix': mode, 'data-run': runId }, text) as HTMLButtonElement;
     b.disabled = running;
-    b.addEventListener('click', () => !b.disabled && send({ type: 'fix', runId, mode: mode as never }));
+    b.addEventListener('click', () => !b.disabled && send({ type: 'fix', runId, mode }));
     return b;
   });
-  return buttons.length ? [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons)] : [];
+  if (!buttons.length) return [];
+  const minimal: HTMLElement[] = [];
+  if (o.fixes.includes('minimal') && o.minimal) {
+    const copy = h('button', { id: 'copy-trtexec', class: 'link', type: 'button', 'data-run': runId, title: o.minimal.trtexec }, 'Copy trtexec line');
+    copy.addEventListener('click', () => send({ type: 'copyTrtexec', runId }));
+    minimal.push(h('div', { id: 'minimal-note', class: 'note' }, `Minimal fix ${confirmationText(o.minimal.confirmed)}. `, copy));
+  }
+  return [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons), ...minimal];
 }
 
 function renderOutcome(s: SidebarState): void {
@@ -154,8 +179,9 @@ function renderOutcome(s: SidebarState): void {
       h('div', { class: `verdict ${o.verdict}`, 'data-verdict': o.verdict }, o.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'),
       h('div', { class: 'run-label', title: o.label }, o.label),
       h('div', { class: 'reference' }, o.reference),
+      h('div', { id: 'realization', class: 'reference' }, o.realization),
       h('div', { class: 'sentence' }, o.sentence),
-      ...fixButtons(o.runId, o.fixes, s.running),
+      ...fixButtons(o, s.running),
       h('button', { id: 'show-graph', class: 'link', type: 'button' }, 'Show graph'),
     );
     last.querySelector('#show-graph')!.addEventListener('click', () => send({ type: 'showGraph' }));
@@ -187,7 +213,11 @@ function render(s: SidebarState): void {
   pairing.className = `note pairing ${s.pairing?.status ?? ''}`;
 
   setOptions(precision, PRECISIONS.map((p) => ({ value: p, label: p.toUpperCase() })), s.precision);
-  setOptions(layerNorm, LAYERNORM_MODES.map((m) => ({ value: m, label: m, title: LN_HELP[m] })), s.layerNorm);
+  setOptions(accumulate, ACCUMULATE.map((a) => ({ value: a, label: a === 'fp32' ? 'fp32 (as TensorRT)' : 'fp16 (worst case)', title: ACC_HELP[a] })), s.accumulate);
+  // An FP16 option: BF16's range does not overflow, FP32 has nothing to accumulate in 16 bits.
+  accField.hidden = s.precision !== 'fp16';
+  accNote.textContent = ACC_HELP[s.accumulate] ?? '';
+  setOptions(layerNorm, LAYERNORM_CHOICES.map((m) => ({ value: m, label: m, title: LN_HELP[m] })), s.layerNorm);
   const prov = new Map((s.providers ?? []).map((p) => [p.ep, p]));
   setOptions(ep, EP_CHOICES.map((e) => {
     const p = prov.get(e as never);
@@ -210,7 +240,7 @@ function render(s: SidebarState): void {
   if (document.activeElement !== heads) heads.value = s.heads === null ? '' : String(s.heads);
   heads.dataset.value = s.heads === null ? '' : String(s.heads);
   heads.placeholder = s.testDataPath === null ? 'detect' : 'detect from test data';
-  for (const el of [checkpoint, testData, precision, ep, heads, expose]) el.disabled = s.running;
+  for (const el of [checkpoint, testData, precision, accumulate, ep, heads, expose]) el.disabled = s.running;
   runButton.disabled = !s.canRun;
   cancelButton.hidden = !s.running;
   whyNot.hidden = s.running || !s.whyNot;

@@ -9,13 +9,13 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { isHfCheckpointFolder } from '../core/inspect';
 import { reportToJson, reportToMarkdown } from '../core/markdown';
-import { LAYERNORM_MODES, STAGES, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
+import { STAGES, type Accumulate, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
 import type { InspectRequest, RunOptions } from '../protocol';
 import { GraphPanel } from './graphPanel';
 import type { Inspection } from './pairing';
-import type { OptionKey, SidebarToHost } from './protocol';
+import { confirmationText, LAYERNORM_CHOICES, type FixMode, type LayerNormChoice, type OptionKey, type SidebarToHost } from './protocol';
 import { RunError, WorkerClient } from './runner';
-import { LabState, OPTION_KEYS, SETTING_OF, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun } from './state';
+import { fixTitle, LabState, OPTION_KEYS, SETTING_OF, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun } from './state';
 import { SidebarProvider } from './sidebar';
 import { plain } from './text';
 
@@ -24,7 +24,6 @@ const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt,safetensors}';
 const TEST_DATA_GLOB = '**/*.{p,pkl,pickle}';
 const HF_CONFIG_GLOB = '**/config.json';
 const EXCLUDE_GLOB = '**/{node_modules,.git,out,dist}/**';
-const FIX_TITLES: Record<string, LayerNormMode> = { 'Fix: FP32 LayerNorm': 'fp32', 'Fix: fused': 'fused', 'Fix: prescaled': 'prescaled' };
 /** Reading one batch of headers may take this long before the reading process is ended. */
 const INSPECT_TIMEOUT_MS = 30_000;
 
@@ -75,7 +74,7 @@ class Lab implements vscode.Disposable {
       { dispose: () => this.reader.dispose() },
       vscode.window.registerWebviewViewProvider(SidebarProvider.viewId, this.sidebar),
       cmd('run', () => this.run()),
-      cmd('applyFix', (runId?: string, mode?: LayerNormMode) => this.applyFix(runId, mode)),
+      cmd('applyFix', (runId?: string, mode?: FixMode) => this.applyFix(runId, mode)),
       cmd('cancel', () => this.client.cancel()),
       cmd('selectCheckpoint', (uri?: vscode.Uri) => this.selectFile('checkpoint', uri)),
       cmd('selectTestData', () => this.selectFile('testData')),
@@ -134,7 +133,8 @@ class Lab implements vscode.Disposable {
       checkpoint: this.resolvePath(c.get<string>('checkpoint')),
       testData: this.resolvePath(c.get<string>('testData')),
       precision: c.get<Precision>('precision', 'fp16'),
-      layerNorm: c.get<LayerNormMode>('layerNorm', 'plain'),
+      accumulate: c.get<Accumulate>('accumulate', 'fp32'),
+      layerNorm: c.get<LayerNormChoice>('layerNorm', 'plain'),
       exposeLayerNorm: c.get<boolean>('exposeLayerNorm', false),
       ep: c.get<EpChoice>('executionProvider', 'cpu'),
       heads: c.get<number | null>('heads', null) || null,
@@ -317,6 +317,9 @@ class Lab implements vscode.Disposable {
       case 'fix':
         await this.applyFix(m.runId, m.mode);
         return;
+      case 'copyTrtexec':
+        await this.copyTrtexec(m.runId);
+        return;
       case 'saveSettings':
         await this.saveSettings();
         return;
@@ -470,11 +473,35 @@ class Lab implements vscode.Disposable {
   private offerFix(run: StoredRun): void {
     const d = run.report.diagnosis;
     if (!run.offers.length || !d.culprit) return;
-    const titles = Object.keys(FIX_TITLES).filter((t) => run.offers.includes(FIX_TITLES[t]));
+    // The minimal fix first (its confirmation run's result in the message), then the whole-model modes; expose is the sidebar's toggle.
+    const modes = run.offers.filter((m) => m !== 'expose');
+    const titles = modes.map((m) => fixTitle(run, m));
     const where = d.culprit.block !== null ? `block ${d.culprit.block} ` : '';
+    const minimal = modes.includes('minimal') && d.minimalFix ? ` Minimal fix: ${d.minimalFix.layerNorms.length} LayerNorm(s) in FP32, ${confirmationText(d.minimalFix.confirmed)}.` : '';
     void notify
-      .warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).`, ...titles)
-      .then((pick) => (pick ? this.applyFix(run.id, FIX_TITLES[pick]) : undefined));
+      .warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).${minimal}`, ...titles)
+      .then((pick) => (pick ? this.applyFix(run.id, modes[titles.indexOf(pick)]) : undefined));
+  }
+
+  /** The trtexec line of run `runId`'s minimal fix, to the clipboard (and the log, to read it back). */
+  private async copyTrtexec(runId: string): Promise<void> {
+    const run = this.state.get(runId);
+    const line = run?.report.diagnosis.minimalFix?.trtexec;
+    if (!run || !line) {
+      void notify.warn(`TimeSformer: ${run ? `${run.short} has no minimal fix` : `run ${runId} is no longer kept`}, so no trtexec line to copy.`);
+      return;
+    }
+    const n = run.report.diagnosis.minimalFix!.layerNorms.length;
+    try {
+      await vscode.env.clipboard.writeText(line);
+    } catch (e) {
+      // A browser (code-server) may refuse the clipboard: the line is still in the log.
+      this.output.appendLine(`the minimal fix's trtexec line of ${run.label}: ${line}`);
+      void notify.warn(`TimeSformer: the clipboard refused the trtexec line (${e instanceof Error ? e.message : String(e)}); it is in the TimeSformer Lab log.`, 'Show Log').then((a) => a && this.output.show(true));
+      return;
+    }
+    this.output.appendLine(`copied the minimal fix's trtexec line of ${run.label}: ${line}`);
+    void notify.info(`TimeSformer: trtexec line copied: the ${n} overflowing LayerNorm(s) in FP32, the rest FP16.`);
   }
 
   /**
@@ -482,9 +509,11 @@ class Lab implements vscode.Disposable {
    * bound to its run: after a switch to another model, an old offer still fixes the model it was
    * made for (the sidebar switches back to it and says so), never the model chosen since.
    */
-  private async applyFix(runId?: string, mode?: LayerNormMode): Promise<void> {
+  private async applyFix(runId?: string, mode?: FixMode): Promise<void> {
     if (this.state.running) return;
     let id = runId;
+    // `mode` may come from a command's arguments: only a fix the lab knows.
+    let fix = LAYERNORM_CHOICES.find((m): m is FixMode => m !== 'plain' && m === mode);
     if (!id) {
       const run = this.state.currentRunWithOffers();
       if (!run) {
@@ -492,8 +521,18 @@ class Lab implements vscode.Disposable {
         return;
       }
       id = run.id;
+      // The palette: the run's offers to pick from, the minimal fix first (Enter takes it).
+      if (!fix && run.offers.length > 1) {
+        const mf = run.report.diagnosis.minimalFix;
+        const pick = await vscode.window.showQuickPick(run.offers.map((m) => ({
+          label: fixTitle(run, m), mode: m,
+          detail: m === 'minimal' && mf ? `${confirmationText(mf.confirmed)} (${mf.layerNorms[0]}${mf.layerNorms.length > 1 ? ` … ${mf.layerNorms[mf.layerNorms.length - 1]}` : ''})` : undefined,
+        })), { title: `TimeSformer: fix ${plain(run.short)} and run again` });
+        if (!pick) return;
+        fix = pick.mode;
+      }
     }
-    const fix = mode && LAYERNORM_MODES.includes(mode) && mode !== 'plain' ? mode : this.state.get(id)?.offers[0] ?? 'fp32';
+    fix ??= this.state.get(id)?.offers[0] ?? 'fp32';
     const before = { checkpoint: this.state.checkpoint, testData: this.state.testData };
     const run = this.state.adoptFix(id, fix);
     if (typeof run === 'string') {
@@ -621,7 +660,9 @@ class Lab implements vscode.Disposable {
     const run = await this.pickRun();
     if (!run) return;
     const plainFp16Failed = run.report.run.layerNorm === 'plain' && run.offers.length > 0;
-    const trtLn: LayerNormMode | 'minimal' = plainFp16Failed ? 'minimal' : run.report.run.layerNorm;
+    // A minimal-fix run (plain, some LayerNorms in FP32) exports as one: its overflowing LayerNorms in FP32 for TensorRT.
+    const minimalRun = run.report.run.layerNorm === 'plain' && Object.keys(run.report.run.layerNormOverrides ?? {}).length > 0;
+    const trtLn: LayerNormMode | 'minimal' = plainFp16Failed || minimalRun ? 'minimal' : run.report.run.layerNorm;
     const how = await vscode.window.showQuickPick([
       { label: 'For TensorRT', id: 'trt' as const, description: trtLn === 'minimal' ? 'the LayerNorms that overflow in FP32' : `LayerNorm ${trtLn}`, detail: 'The FP32 graph TensorRT builds FP16 from, node names as torch.onnx.export writes them, with the trtexec line for its FP32 LayerNorms' },
       { label: 'As run', id: 'asRun' as const, description: run.report.run.label, detail: 'The graph exactly as the engine ran it (FP16 emulation casts, statistics outputs): to reproduce this run' },

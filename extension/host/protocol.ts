@@ -7,12 +7,38 @@
  * numbers (an overflowed block's error is Infinity). `toWire` / `fromWire` tag them on the way.
  */
 import {
-  EP_CHOICES, LAYERNORM_MODES, PRECISIONS,
-  type BlockResult, type EpChoice, type LayerNormMode, type Precision, type Report, type Stage,
+  ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS,
+  type Accumulate, type BlockResult, type EpChoice, type LayerNormMode, type MinimalFix, type Precision, type Report, type Stage,
 } from '../core/report';
 import type { ProviderInfo } from '../protocol';
 
 export type { ProviderInfo };
+
+/** core/pipeline's LayerNormChoice, spelled here: that module (fs, onnxruntime) is not for the webviews' DOM-only type-check. */
+export type LayerNormChoice = LayerNormMode | 'minimal';
+
+/**
+ * What the sidebar's LayerNorm select offers: every mode, and 'minimal' — plain, with only the
+ * LayerNorms whose overflow fires kept in FP32 (the engine process reads them from an FP32 run's
+ * statistics, as the CLI's `--layernorm minimal`).
+ */
+export const LAYERNORM_CHOICES: readonly LayerNormChoice[] = [...LAYERNORM_MODES, 'minimal'];
+
+/** A fix a failing run offers: a LayerNorm mode other than plain, or the minimal fix. */
+export type FixMode = Exclude<LayerNormChoice, 'plain'>;
+
+/** The minimal fix's one-click title, the same in the sidebar, the notification and the palette. */
+export function minimalFixTitle(count: number): string {
+  return `Fix: only the ${count} overflowing LayerNorm${count === 1 ? '' : 's'} in FP32`;
+}
+
+/** What the minimal fix's confirmation run found, in a few words. */
+export function confirmationText(c: MinimalFix['confirmed']): string {
+  if (!c) return 'not confirmed by a run (the run that offered it skipped the confirmation)';
+  return c.verdict === 'pass'
+    ? `confirmed by one run with only them in FP32: every block passes (worst ${c.worstRelL2.toExponential(1)} at block ${c.worstBlock})`
+    : `one run with only them in FP32 still fails${c.firstBadBlock !== null ? ` at block ${c.firstBadBlock}` : ' on the probabilities'}`;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Sidebar
@@ -37,12 +63,20 @@ export type PairingView =
 
 /** What the sidebar shows under Run: the last outcome for the chosen inputs (nothing after a switch). */
 export type OutcomeView =
-  | { kind: 'run'; runId: string; label: string; verdict: 'pass' | 'fail'; sentence: string; reference: string; fixes: LayerNormMode[] }
+  | {
+    kind: 'run'; runId: string; label: string; verdict: 'pass' | 'fail'; sentence: string; reference: string;
+    /** How the Report says the precision was realized, accumulation included (its `run.label`). */
+    realization: string;
+    /** The fixes offered, in order (the minimal fix first when offered). */
+    fixes: FixMode[];
+    /** The diagnosis' minimal fix, when it has one: how many LayerNorms, its confirmation run, its trtexec line. */
+    minimal?: { count: number; confirmed?: MinimalFix['confirmed']; trtexec: string };
+  }
   | { kind: 'error'; label: string; code: string; message: string }
   | { kind: 'cancelled'; label: string };
 
 /** Sidebar options a user changes (kept in the workspace state; the settings are their defaults). */
-export type OptionKey = 'precision' | 'layerNorm' | 'exposeLayerNorm' | 'ep' | 'heads';
+export type OptionKey = 'precision' | 'accumulate' | 'layerNorm' | 'exposeLayerNorm' | 'ep' | 'heads';
 
 export interface SidebarState {
   checkpoints: FileChoice[];
@@ -53,7 +87,9 @@ export interface SidebarState {
   testDataPath?: string | null;
   pairing?: PairingView;
   precision: Precision;
-  layerNorm: LayerNormMode;
+  /** FP16 runs: where GEMMs and reductions accumulate (sent with FP16 runs only). */
+  accumulate: Accumulate;
+  layerNorm: LayerNormChoice;
   /** The "Expose LayerNorm entries" toggle: when on, it overrides `layerNorm` with `expose`. */
   exposeLayerNorm: boolean;
   ep: EpChoice;
@@ -77,7 +113,8 @@ export interface SidebarState {
 /** One sidebar control changed; each key carries its own value type. */
 export type SidebarOption =
   | { key: 'precision'; value: Precision }
-  | { key: 'layerNorm'; value: LayerNormMode }
+  | { key: 'accumulate'; value: Accumulate }
+  | { key: 'layerNorm'; value: LayerNormChoice }
   | { key: 'exposeLayerNorm'; value: boolean }
   | { key: 'ep'; value: EpChoice }
   | { key: 'heads'; value: number | null };
@@ -93,7 +130,9 @@ export type SidebarToHost =
   | { type: 'browse'; kind: 'checkpoint' | 'testData' }
   | { type: 'run' }
   /** One click: the fix offered by run `runId`, run again on that run's inputs. */
-  | { type: 'fix'; runId: string; mode: LayerNormMode }
+  | { type: 'fix'; runId: string; mode: FixMode }
+  /** Copy the trtexec line of run `runId`'s minimal fix to the clipboard. */
+  | { type: 'copyTrtexec'; runId: string }
   | { type: 'cancel' }
   | { type: 'saveSettings' }
   | { type: 'compare' }
@@ -155,8 +194,10 @@ function parseOption(o: unknown): SidebarOption | undefined {
   switch (o.key) {
     case 'precision':
       return oneOf(PRECISIONS, v) ? { key: 'precision', value: v } : undefined;
+    case 'accumulate':
+      return oneOf(ACCUMULATE, v) ? { key: 'accumulate', value: v } : undefined;
     case 'layerNorm':
-      return oneOf(LAYERNORM_MODES, v) ? { key: 'layerNorm', value: v } : undefined;
+      return oneOf(LAYERNORM_CHOICES, v) ? { key: 'layerNorm', value: v } : undefined;
     case 'exposeLayerNorm':
       return typeof v === 'boolean' ? { key: 'exposeLayerNorm', value: v } : undefined;
     case 'ep':
@@ -186,7 +227,9 @@ export function parseSidebarMessage(m: unknown): SidebarToHost | undefined {
       if (m.kind === 'testData') return m.path === null || isStr(m.path) ? { type: 'choose', kind: 'testData', path: m.path } : undefined;
       return undefined;
     case 'fix':
-      return isId(m.runId) && oneOf(LAYERNORM_MODES, m.mode) && m.mode !== 'plain' ? { type: 'fix', runId: m.runId, mode: m.mode } : undefined;
+      return isId(m.runId) && oneOf(LAYERNORM_CHOICES, m.mode) && m.mode !== 'plain' ? { type: 'fix', runId: m.runId, mode: m.mode } : undefined;
+    case 'copyTrtexec':
+      return isId(m.runId) ? { type: 'copyTrtexec', runId: m.runId } : undefined;
     case 'set': {
       const option = parseOption(m.option);
       return option && { type: 'set', option };

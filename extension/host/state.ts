@@ -13,15 +13,20 @@
  */
 import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
-import { parseReportJson, reportToJson, type EpChoice, type LayerNormMode, type Precision, type Report, type Stage } from '../core/report';
+import { accumulates16 } from '../core/model/realization';
+import { parseReportJson, reportToJson, type Accumulate, type EpChoice, type Precision, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
-import { summarize, type FileChoice, type OptionKey, type OutcomeView, type PairingView, type RunView, type SidebarState } from './protocol';
+import {
+  LAYERNORM_CHOICES, minimalFixTitle, summarize, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type PairingView, type RunView, type SidebarState,
+} from './protocol';
 
 /** The options the sidebar sets. */
 export interface RunSettings {
   precision: Precision;
-  layerNorm: LayerNormMode;
+  /** FP16 only: where GEMMs and reductions accumulate ('fp32' as TensorRT builds FP16). */
+  accumulate: Accumulate;
+  layerNorm: LayerNormChoice;
   exposeLayerNorm: boolean;
   ep: EpChoice;
   heads: number | null;
@@ -38,16 +43,16 @@ export interface SettingsDefaults extends RunSettings {
   trtCacheDir: string;
 }
 
-export const OPTION_KEYS: readonly OptionKey[] = ['precision', 'layerNorm', 'exposeLayerNorm', 'ep', 'heads'];
+export const OPTION_KEYS: readonly OptionKey[] = ['precision', 'accumulate', 'layerNorm', 'exposeLayerNorm', 'ep', 'heads'];
 
 /** The setting behind each sidebar option. */
 export const SETTING_OF: Record<OptionKey, string> = {
-  precision: 'precision', layerNorm: 'layerNorm', exposeLayerNorm: 'exposeLayerNorm', ep: 'executionProvider', heads: 'heads',
+  precision: 'precision', accumulate: 'accumulate', layerNorm: 'layerNorm', exposeLayerNorm: 'exposeLayerNorm', ep: 'executionProvider', heads: 'heads',
 };
 
 /** Option names as the user sees them in the settings, for validation messages. */
 const SETTING_NAMES: OptionNames = {
-  precision: 'timesformerLab.precision', layerNorm: 'timesformerLab.layerNorm', ep: 'timesformerLab.executionProvider',
+  precision: 'timesformerLab.precision', accumulate: 'timesformerLab.accumulate', layerNorm: 'timesformerLab.layerNorm', ep: 'timesformerLab.executionProvider',
   heads: 'timesformerLab.heads', tolerance: 'timesformerLab.tolerance', deviceId: 'timesformerLab.deviceId',
 };
 
@@ -74,8 +79,8 @@ export interface StoredRun {
   short: string;
   reference: string;
   report: Report;
-  /** The LayerNorm modes this run offers as fixes (empty: none needed or none known). */
-  offers: LayerNormMode[];
+  /** The fixes this run offers, the minimal fix first (empty: none needed or none known). */
+  offers: FixMode[];
   /** The engine request that produced it, in this session only (Export ONNX asks the engine for its model). */
   requestId?: number;
 }
@@ -115,15 +120,32 @@ const same = (a: RunInputs | undefined, b: { checkpoint?: string; testData?: str
   !!a && a.checkpoint === b.checkpoint && a.testData === b.testData;
 const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);
 
-/** "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12". */
-export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: number): string {
-  const data = inputs.testData === null ? 'own FP32' : base(inputs.testData);
-  return `#${n} ${base(inputs.checkpoint)} + ${data} · ${r.run.precision.toUpperCase()} · LayerNorm ${r.run.layerNorm} · ${r.run.ep} · ${clock(startedAt)}`;
+/**
+ * The run's LayerNorm realization in words: "LayerNorm plain", or "minimal fix (25 LayerNorms in
+ * FP32)" for plain LayerNorms with some kept in FP32 (the minimal fix; `short`: "minimal fix").
+ */
+function layerNormText(r: Report, short = false): string {
+  const fixed = Object.values(r.run.layerNormOverrides ?? {}).filter((m) => m === 'fp32').length;
+  if (r.run.layerNorm !== 'plain' || !fixed) return short ? r.run.layerNorm : `LayerNorm ${r.run.layerNorm}`;
+  return short ? 'minimal fix' : `minimal fix (${fixed} LayerNorm${fixed > 1 ? 's' : ''} in FP32)`;
 }
 
-/** "#3 a_model · FP16 plain · cpu": a lane's title. */
+/** Whether the run's 16-bit GEMMs and reductions accumulated in 16 bits (not the default; TensorRT never does). */
+function acc16(r: Report): boolean {
+  return accumulates16({ precision: r.run.precision, realization: r.run.realization, accumulate: r.run.accumulate ?? 'fp32' });
+}
+
+/** "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12" ("· FP16 · fp16 acc ·" with fp16 accumulation). */
+export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: number): string {
+  const data = inputs.testData === null ? 'own FP32' : base(inputs.testData);
+  const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
+  return `#${n} ${base(inputs.checkpoint)} + ${data} · ${r.run.precision.toUpperCase()}${acc} · ${layerNormText(r)} · ${r.run.ep} · ${clock(startedAt)}`;
+}
+
+/** "#3 a_model · FP16 plain · cpu": a lane's title ("FP16 minimal fix", "FP16 plain · fp16 acc"). */
 export function runShort(n: number, inputs: RunInputs, r: Report): string {
-  return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${r.run.layerNorm} · ${r.run.ep}`;
+  const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
+  return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${layerNormText(r, true)}${acc} · ${r.run.ep}`;
 }
 
 /** What the run compared with: the Report's `inputs.reference` (self: this model's FP32 on the CPU), else the test data. */
@@ -133,10 +155,24 @@ export function referenceText(inputs: RunInputs, r: Report): string {
   return `reference: ${base(inputs.testData ?? (typeof ref?.path === 'string' ? ref.path : 'test data'))}`;
 }
 
-/** The fixes a run offers: only after a failure the diagnosis pins on a LayerNorm overflow. */
-export function offersOf(r: Report): LayerNormMode[] {
+/**
+ * The fixes a run offers: only after a failure the diagnosis pins on a LayerNorm overflow. The
+ * minimal fix comes first — the fewest LayerNorms in FP32 — unless its confirmation run failed or
+ * this run already is one (its LayerNorms plain with some kept in FP32).
+ */
+export function offersOf(r: Report): FixMode[] {
   const d = r.diagnosis;
-  return d.verdict === 'fail' && d.culprit ? d.fixes.filter((m) => m !== 'plain') : [];
+  if (d.verdict !== 'fail' || !d.culprit) return [];
+  const mf = d.minimalFix;
+  const isMinimal = r.run.layerNorm === 'plain' && Object.keys(r.run.layerNormOverrides ?? {}).length > 0;
+  const minimal: FixMode[] = mf?.layerNorms.length && mf.confirmed?.verdict !== 'fail' && !isMinimal ? ['minimal'] : [];
+  return [...minimal, ...d.fixes.filter((m) => m !== 'plain')];
+}
+
+/** A fix's notification and quick-pick title: "Fix: only the 25 overflowing LayerNorms in FP32", "Fix: FP32 LayerNorm", … */
+export function fixTitle(run: StoredRun, mode: FixMode): string {
+  if (mode === 'minimal') return minimalFixTitle(run.report.diagnosis.minimalFix?.layerNorms.length ?? 0);
+  return { fp32: 'Fix: FP32 LayerNorm', fused: 'Fix: fused', prescaled: 'Fix: prescaled', expose: 'Fix: expose LayerNorm entries' }[mode];
 }
 
 export class LabState {
@@ -291,7 +327,9 @@ export class LabState {
   get settings(): RunSettings {
     const d = this.defaults();
     const pick = <K extends OptionKey>(k: K): RunSettings[K] => (k in this.overrides ? this.overrides[k] : d[k]) as RunSettings[K];
-    return { precision: pick('precision'), layerNorm: pick('layerNorm'), exposeLayerNorm: pick('exposeLayerNorm'), ep: pick('ep'), heads: pick('heads') };
+    return {
+      precision: pick('precision'), accumulate: pick('accumulate'), layerNorm: pick('layerNorm'), exposeLayerNorm: pick('exposeLayerNorm'), ep: pick('ep'), heads: pick('heads'),
+    };
   }
 
   setOption<K extends OptionKey>(key: K, value: RunSettings[K]): void {
@@ -322,7 +360,7 @@ export class LabState {
   }
 
   /** The LayerNorm mode that runs (the expose toggle overrides the select). */
-  get effectiveLayerNorm(): LayerNormMode {
+  get effectiveLayerNorm(): LayerNormChoice {
     const s = this.settings;
     return s.exposeLayerNorm ? 'expose' : s.layerNorm;
   }
@@ -341,14 +379,19 @@ export class LabState {
       ...(td !== null ? { data: td } : {}),
       ...(s.heads ? { heads: s.heads } : {}),
       precision: s.precision,
+      // Accumulation is an FP16 option (the sidebar shows it for FP16 only): other precisions run as the default.
+      ...(s.precision === 'fp16' ? { accumulate: s.accumulate } : {}),
       layerNorm: this.effectiveLayerNorm,
       ep: s.ep,
       deviceId: d.deviceId,
       ...(d.trtCacheDir ? { trtCacheDir: d.trtCacheDir } : {}),
       ...(d.tolerance !== null ? { tolerance: d.tolerance } : {}),
     };
+    const ln = options.layerNorm!;
+    if (!LAYERNORM_CHOICES.includes(ln)) return { refused: `${SETTING_NAMES.layerNorm} must be one of ${LAYERNORM_CHOICES.join(', ')}; got '${String(ln)}'` };
     try {
-      validateOptions(options, SETTING_NAMES);
+      // 'minimal' is plain LayerNorms until the engine process reads which ones to keep in FP32.
+      validateOptions({ ...options, layerNorm: ln === 'minimal' ? 'plain' : ln }, SETTING_NAMES);
     } catch (e) {
       return { refused: e instanceof Error ? e.message : String(e) };
     }
@@ -451,10 +494,10 @@ export class LabState {
    * A fix offer is a (run, mode) pair: the run's inputs and options become the chosen ones, with
    * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold.
    */
-  adoptFix(runId: string, mode: LayerNormMode): StoredRun | string {
+  adoptFix(runId: string, mode: LayerNormChoice): StoredRun | string {
     const run = this.get(runId);
     if (!run) return `run ${runId} is no longer kept (runs are pruned to the newest ${this.maxRuns}); run again to get new offers`;
-    if (!run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
+    if (mode === 'plain' || !run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
     const ck = run.inputs.checkpoint;
     if (!this.checkpointList().some((f) => f.path === ck)) this.browsed.checkpoints = [...this.browsed.checkpoints, { path: ck, label: base(ck) }];
     const td = run.inputs.testData;
@@ -464,7 +507,7 @@ export class LabState {
     const o = run.options;
     this.overrides = {
       ...this.overrides,
-      precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null,
+      precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
       exposeLayerNorm: mode === 'expose',
       ...(mode === 'expose' ? {} : { layerNorm: mode }),
     };
@@ -519,9 +562,11 @@ export class LabState {
     let outcome: OutcomeView | undefined;
     if (o?.kind === 'run') {
       const run = this.get(o.runId)!;
+      const mf = run.report.diagnosis.minimalFix;
       outcome = {
         kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict, sentence: run.report.diagnosis.sentence,
-        reference: run.reference, fixes: run.offers,
+        reference: run.reference, realization: run.report.run.label, fixes: run.offers,
+        ...(mf?.layerNorms.length ? { minimal: { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: mf.trtexec } } : {}),
       };
     } else if (o?.kind === 'error') outcome = { kind: 'error', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}`, code: o.code, message: o.message };
     else if (o?.kind === 'cancelled') outcome = { kind: 'cancelled', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}` };
@@ -531,7 +576,7 @@ export class LabState {
       checkpoint: ck,
       testDataPath: td,
       pairing: a && pairingView(a, ck!, td ?? null, this.trustedValue),
-      precision: s.precision, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
+      precision: s.precision, accumulate: s.accumulate, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
       unsaved: this.unsaved(),
       providers: this.providersValue,
       running: this.running,

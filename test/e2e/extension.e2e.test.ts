@@ -13,7 +13,7 @@ import * as yauzl from 'yauzl';
 import {
   VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
 } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
+import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, outcome, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
 
 /** The worker pauses this long before each run, so that Cancel lands while it is busy. */
 const TEST_DELAY_MS = 1500;
@@ -88,7 +88,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     // A notification offers the fixes, one click each.
     await waitForNotification(page, /block 4 LayerNorm overflows FP16 in channel 21 \(blocks\.4\.temporal_norm1\)/, 15_000);
     const actions = await page.locator('.notifications-toasts .notification-list-item-buttons-container .monaco-button').allTextContents();
-    assert.deepStrictEqual(actions.filter((a) => a.startsWith('Fix')), ['Fix: FP32 LayerNorm', 'Fix: fused', 'Fix: prescaled']);
+    assert.deepStrictEqual(actions.filter((a) => a.startsWith('Fix')), ['Fix: only the 25 overflowing LayerNorms in FP32', 'Fix: FP32 LayerNorm', 'Fix: fused', 'Fix: prescaled']);
     const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: 'FAIL' });
     assert.match(log, /\[building engine\]/);
     await vs!.screenshot('lab-02-fp16-plain-graph');
@@ -129,7 +129,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     const sidebar = await sidebarFrame(page);
     await sidebar.waitForSelector('#fix-fp32', { timeout: 15_000 });
     const offered = await sidebar.$$eval('button.fix', (els) => els.map((e) => e.getAttribute('data-fix')));
-    assert.deepStrictEqual(offered, ['fp32', 'fused', 'prescaled']);
+    assert.deepStrictEqual(offered, ['minimal', 'fp32', 'fused', 'prescaled']);
     await sidebar.click('#fix-fp32');
     const { frame, blocks: b } = await waitForRun(page, 'run-2', depth);
     await sidebar.waitForSelector('#layerNorm[data-value="fp32"]', { timeout: 10_000 });
@@ -256,6 +256,49 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     assert.ok(b.every((x) => x.status === 'pass'), JSON.stringify(b));
     await vs!.screenshot('lab-11-run-after-cancel');
   });
+
+  it('the minimal fix in one click (only the 25 overflowing LayerNorms in FP32): every block passes; then fp16 accumulation on the CPU EP, named in the label and the realization', async function () {
+    this.timeout(240_000);
+    const { page } = vs!;
+    const sidebar = await sidebarFrame(page);
+    await clearNotifications(page);
+    await sidebar.click('#expose');
+    await sidebar.waitForSelector('#expose[data-value="false"]', { timeout: 10_000 });
+    assert.strictEqual(await valueOf(sidebar, '#layerNorm'), 'plain');
+    await clickRun(page);
+    const { blocks: failed } = await waitForRun(page, 'run-5', depth);
+    assert.strictEqual(failed.findIndex((x) => x.status === 'fail'), 4);
+    await sidebar.waitForSelector('#fix-minimal[data-run="run-5"]', { timeout: 15_000 });
+    assert.deepStrictEqual(await sidebar.$$eval('button.fix', (els) => els.map((e) => e.getAttribute('data-fix'))), ['minimal', 'fp32', 'fused', 'prescaled']);
+    assert.strictEqual((await sidebar.$eval('#fix-minimal', (e) => e.textContent ?? '')).trim(), 'Fix: only the 25 overflowing LayerNorms in FP32');
+    assert.match(await sidebar.$eval('#minimal-note', (e) => e.textContent ?? ''), /confirmed by one run with only them in FP32: every block passes/);
+    await sidebar.click('#copy-trtexec');
+    await vs!.readOutputChannel('TimeSformer Lab', { contains: /the minimal fix's trtexec line of #5 .*: trtexec --onnx=timesformer\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/ });
+    await vs!.screenshot('lab-12-minimal-fix-offered');
+
+    await sidebar.click('#fix-minimal');
+    const { blocks: b } = await waitForRun(page, 'run-6', depth);
+    for (const x of b) assert.strictEqual(x.status, 'pass', `block ${x.block}: ${x.error}`);
+    await sidebar.waitForSelector('#last[data-run="run-6"]', { timeout: 10_000 });
+    assert.strictEqual(await valueOf(sidebar, '#layerNorm'), 'minimal', 'the sidebar shows what ran');
+    assert.match((await outcome(sidebar)).text, /#6 d1_outlier\.pyth \+ d1_outlier_test_data\.p · FP16 · minimal fix \(25 LayerNorms in FP32\) · cpu · /);
+    assert.strictEqual(await sidebar.$$eval('button.fix', (els) => els.length), 0, 'no fix offered after a passing run');
+    await vs!.screenshot('lab-13-minimal-fix-passes');
+
+    // Accumulation: shown for FP16, fp32 (as TensorRT) by default; fp16 is the provider's raw kernels.
+    assert.strictEqual(await valueOf(sidebar, '#accumulate'), 'fp32');
+    await choose(sidebar, 'accumulate', 'fp16');
+    assert.match(await sidebar.$eval('#accumulate-note', (e) => e.textContent ?? ''), /worst case/);
+    await clickRun(page);
+    await waitForRun(page, 'run-7', depth);
+    await sidebar.waitForSelector('#last[data-run="run-7"]', { timeout: 10_000 });
+    assert.match((await outcome(sidebar)).text, /#7 d1_outlier\.pyth \+ d1_outlier_test_data\.p · FP16 · fp16 acc · minimal fix \(25 LayerNorms in FP32\) · cpu · /);
+    assert.match(await sidebar.$eval('#realization', (e) => e.textContent ?? ''), /^FP16 emulated \(CPU EP: .*fp16 accumulation/);
+    await clearNotifications(page);
+    await vs!.screenshot('lab-14-fp16-accumulation');
+    await choose(sidebar, 'precision', 'bf16');
+    await waitForCondition(() => sidebar.$eval('#accumulate', (e) => e.closest('.field')?.hasAttribute('hidden') === true), 10_000, 'the accumulation select to hide for BF16');
+  });
 });
 
 describe('the platform .vsix for this machine (scripts/package.js, as npm run package) installs into a fresh VS Code and runs', function () {
@@ -313,10 +356,15 @@ describe('the platform .vsix for this machine (scripts/package.js, as npm run pa
     await vs!.screenshot('vsix-02-inspector-light');
   });
 
-  it('the fix from the palette, then Compare Runs: FP16 plain against FP16 with the LayerNorm in FP32, in the light theme', async function () {
+  it('the fix from the palette (its offers to pick, the minimal fix first), then Compare Runs: FP16 plain against the minimal fix, in the light theme', async function () {
     this.timeout(180_000);
     const { page } = vs!;
     await runCommand(page, 'TimeSformer: Fix LayerNorm Overflow and Run Again');
+    await waitForCondition(async () => (await quickPickLabels(page)).filter((l) => l.startsWith('Fix')).length === 5, 10_000, 'the fixes offered');
+    assert.deepStrictEqual((await quickPickLabels(page)).filter((l) => l.startsWith('Fix')), [
+      'Fix: only the 25 overflowing LayerNorms in FP32', 'Fix: FP32 LayerNorm', 'Fix: fused', 'Fix: prescaled', 'Fix: expose LayerNorm entries',
+    ]);
+    await page.keyboard.press('Enter');
     const { blocks: b } = await waitForRun(page, 'run-2', 12);
     assert.ok(b.every((x) => x.status === 'pass'), JSON.stringify(b));
     await runCommand(page, 'TimeSformer: Compare Runs');

@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { fmtNum, reportToJson, reportToMarkdown } from '../../extension/core/markdown';
 import { RunError, WorkerClient } from '../../extension/host/runner';
+import { offersOf, runLabel } from '../../extension/host/state';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -86,6 +87,40 @@ describe('engine process client (out/extension/worker.js)', function () {
       assert.ok(x.fixed.includes('blocks.4.temporal_norm1'), x.fixed.join());
       assert.match(x.trtexec ?? '', /^trtexec --onnx=trt\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/);
       assert.ok(fs.readFileSync(trt).includes(Buffer.from('/model/blocks.4/temporal_norm1/LayerNormalization')));
+    } finally {
+      await client.cancel();
+    }
+  });
+
+  it('the one-click minimal fix: the engine process runs the \'minimal\' choice as the CLI does — exactly the diagnosis\' LayerNorms in FP32, every block passing — and keeps that model for Export ONNX', async () => {
+    const client = new WorkerClient({ script: WORKER });
+    try {
+      const o = { ...D1, precision: 'fp16' as const, ep: 'cpu' as const, heads: 4 };
+      const plainRun = (await client.run({ ...o, layerNorm: 'plain' })).report;
+      const mf = plainRun.diagnosis.minimalFix!;
+      assert.equal(mf.layerNorms.length, 25, mf.layerNorms.join());
+      assert.equal(mf.confirmed?.verdict, 'pass');
+      assert.deepEqual(offersOf(plainRun), ['minimal', 'fp32', 'fused', 'prescaled', 'expose']);
+      const { requestId, report } = await client.run({ ...o, layerNorm: 'minimal' });
+      assert.equal(report.diagnosis.verdict, 'pass');
+      assert.equal(report.run.layerNorm, 'plain');
+      assert.deepEqual(Object.keys(report.run.layerNormOverrides).sort(), [...mf.layerNorms].sort());
+      assert.ok(Object.values(report.run.layerNormOverrides).every((m) => m === 'fp32'));
+      for (const b of report.blocks) assert.ok(b.relL2 <= 0.025, `block ${b.index}: ${b.relL2}`);
+      const inputs = { checkpoint: D1.weights, testData: D1.data };
+      assert.match(runLabel(2, inputs, report, Date.now()), /^#2 d1_outlier\.pyth \+ d1_outlier_test_data\.p · FP16 · minimal fix \(25 LayerNorms in FP32\) · cpu · /);
+      assert.deepEqual(offersOf(report), []);
+      // The model kept is the minimal fix's: block 4's LayerNorm computes in FP32 (no FP16 rounding after its Sub), block 0's stays plain.
+      const file = path.join(tmp, 'minimal.onnx');
+      assert.equal(await client.saveModel(requestId, file), true);
+      const { onnx } = await import('onnx-proto');
+      const nodes = onnx.ModelProto.decode(fs.readFileSync(file)).graph!.node ?? [];
+      const roundedAfterSub = (ln: string) => {
+        const sub = nodes.find((n) => n.name === `/model/${ln}/Sub`)!;
+        return nodes.some((n) => n.opType === 'Cast' && (n.input ?? []).includes(sub.output![0]));
+      };
+      assert.equal(roundedAfterSub('blocks.0/temporal_norm1'), true, 'plain: FP16 emulation rounds after the Sub');
+      assert.equal(roundedAfterSub('blocks.4/temporal_norm1'), false, 'minimal fix: in FP32');
     } finally {
       await client.cancel();
     }

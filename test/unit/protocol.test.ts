@@ -12,6 +12,9 @@ describe('protocol: sidebar -> host messages are validated', () => {
     assert.deepEqual(parseSidebarMessage({ type: 'cancel' }), { type: 'cancel' });
     assert.deepEqual(parseSidebarMessage({ type: 'browse', kind: 'testData' }), { type: 'browse', kind: 'testData' });
     assert.deepEqual(parseSidebarMessage({ type: 'fix', runId: 'run-3', mode: 'fp32' }), { type: 'fix', runId: 'run-3', mode: 'fp32' });
+    assert.deepEqual(parseSidebarMessage({ type: 'fix', runId: 'run-3', mode: 'minimal' }), { type: 'fix', runId: 'run-3', mode: 'minimal' });
+    assert.deepEqual(parseSidebarMessage({ type: 'copyTrtexec', runId: 'run-3', x: 1 }), { type: 'copyTrtexec', runId: 'run-3' });
+    assert.equal(parseSidebarMessage({ type: 'copyTrtexec' }), undefined, 'a trtexec line belongs to a run');
     assert.equal(parseSidebarMessage({ type: 'fix', mode: 'fp32' }), undefined, 'a fix belongs to a run');
     assert.equal(parseSidebarMessage({ type: 'fix', runId: 'run-3', mode: 'plain' }), undefined, 'plain is no fix');
     assert.equal(parseSidebarMessage({ type: 'fix', runId: 'run-3', mode: 'fp64' }), undefined);
@@ -20,7 +23,7 @@ describe('protocol: sidebar -> host messages are validated', () => {
     assert.deepEqual(parseSidebarMessage({ type: 'choose', kind: 'testData', path: null }), { type: 'choose', kind: 'testData', path: null });
     for (const t of ['saveSettings', 'compare', 'showGraph']) assert.deepEqual(parseSidebarMessage({ type: t }), { type: t });
     const ok: [string, unknown][] = [
-      ['precision', 'fp16'], ['layerNorm', 'fp32'], ['layerNorm', 'expose'], ['exposeLayerNorm', true], ['ep', 'auto'], ['heads', 4], ['heads', null],
+      ['precision', 'fp16'], ['accumulate', 'fp16'], ['accumulate', 'fp32'], ['layerNorm', 'fp32'], ['layerNorm', 'minimal'], ['layerNorm', 'expose'], ['exposeLayerNorm', true], ['ep', 'auto'], ['heads', 4], ['heads', null],
     ];
     for (const [key, value] of ok) {
       assert.deepEqual(parseSidebarMessage({ type: 'set', option: { key, value, more: 1 } }), { type: 'set', option: { key, value } }, `${key}=${value}`);
@@ -38,6 +41,8 @@ describe('protocol: sidebar -> host messages are validated', () => {
       { type: 'choose', kind: 'checkpoint', path: null }, { type: 'choose', kind: 'checkpoint', path: '' },
       { type: 'choose', kind: 'checkpoint', path: 'x'.repeat(5000) }, { type: 'choose', kind: 'weights', path: '/a' },
       { type: 'choose', kind: 'testData', path: 7 }, { type: 'fix', runId: '../x', mode: 'fp32' },
+      { type: 'set', option: { key: 'accumulate', value: 'fp8' } }, { type: 'set', option: { key: 'accumulate', value: 'FP16' } },
+      { type: 'copyTrtexec', runId: '../x' },
     ];
     for (const m of bad) assert.equal(parseSidebarMessage(m), undefined, JSON.stringify(m));
   });

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { inspectCheckpoint, inspectTestData } from '../../extension/core/inspect';
 import type { Report } from '../../extension/core/report';
 import { nameScore, pairTestData, type Inspection } from '../../extension/host/pairing';
-import { LabState, type Memento, type SettingsDefaults } from '../../extension/host/state';
+import { fixTitle, LabState, type Memento, type SettingsDefaults } from '../../extension/host/state';
 import { plain, visible } from '../../extension/host/text';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
 
@@ -31,7 +31,7 @@ class FakeMemento implements Memento {
   }
 }
 
-const DEFAULTS: SettingsDefaults = { precision: 'fp16', layerNorm: 'plain', exposeLayerNorm: false, ep: 'cpu', heads: null, tolerance: null, deviceId: 0, trtCacheDir: '' };
+const DEFAULTS: SettingsDefaults = { precision: 'fp16', accumulate: 'fp32', layerNorm: 'plain', exposeLayerNorm: false, ep: 'cpu', heads: null, tolerance: null, deviceId: 0, trtCacheDir: '' };
 
 /**
  * A workspace like the issue's: a_model (d1's geometry, 12 blocks), b_model (d2's, 3 blocks),
@@ -268,6 +268,114 @@ describe('host state: runs, outcomes and offers', () => {
     s.chooseCheckpoint(`${W}/b_model.pyth`);
     s.setOption('heads', 4);
     assert.equal(n, 2);
+  });
+});
+
+/** d1's 25 LayerNorms from block 4 on (and the final norm): the ones its minimal fix keeps in FP32. */
+const D1_MINIMAL = [...Array.from({ length: 8 }, (_, i) => ['temporal_norm1', 'norm1', 'norm2'].map((k) => `blocks.${i + 4}.${k}`)).flat(), 'norm'];
+
+/** d1's FP16 plain failure with the diagnosis' minimal fix (as core's diagnosis writes it) and its confirmation run. */
+function withMinimalFix(r: Report, confirmed: 'pass' | 'fail' | 'none' = 'pass'): Report {
+  r.diagnosis.minimalFix = {
+    layerNorms: D1_MINIMAL, mode: 'fp32',
+    reasons: D1_MINIMAL.map((n) => ({ layerNorm: n, mechanism: 'square' as const, value: 9.7e4, limit: 65504 })),
+    trtexec: `trtexec --onnx=timesformer.onnx --fp16 --precisionConstraints=obey --layerPrecisions=${D1_MINIMAL.map((n) => `/model/${n.replace(/^blocks\.(\d+)\./, 'blocks.$1/')}/LayerNormalization:fp32`).join(',')} --saveEngine=timesformer_fp16.plan`,
+    ...(confirmed === 'none' ? {} : {
+      confirmed: confirmed === 'pass'
+        ? { verdict: 'pass' as const, firstBadBlock: null, worstBlock: 2, worstRelL2: 3.75e-3, probsRelL2: 2.5e-4 }
+        : { verdict: 'fail' as const, firstBadBlock: 6, worstBlock: 6, worstRelL2: 0.2, probsRelL2: 0.1 },
+    }),
+  };
+  return r;
+}
+
+describe('host state: accumulation and the minimal fix (issue 8)', () => {
+  it('accumulation is an FP16 option of the run: in its request and identity ("fp16 acc"), kept in the workspace state', async () => {
+    const memento = new FakeMemento();
+    const { s, settings } = await workspace(memento);
+    const first = s.request() as { options: { accumulate?: string } };
+    assert.equal(first.options.accumulate, 'fp32', 'the default: as TensorRT builds FP16');
+    s.setOption('accumulate', 'fp16');
+    assert.deepEqual(s.unsaved(), ['accumulate']);
+    assert.equal(s.sidebar().accumulate, 'fp16');
+    const req = s.request() as { options: never; inputs: never };
+    assert.equal((req.options as { accumulate: string }).accumulate, 'fp16');
+    const r = report(D1_FP16_ERRORS, { overflowFrom: 4 });
+    r.run.accumulate = 'fp16';
+    r.run.label = 'FP16 emulated (CPU EP: fp32 graph, FP16 rounding after every op; fp16 accumulation modelled only as the reductions\' 16-bit overflow)';
+    const t = new Date(2026, 10, 25, 14, 3, 12).getTime();
+    const run = s.runFinished(r, req.options, 1, req.inputs, t);
+    assert.equal(run.label, '#1 a_model.pyth + a_test_data.p · FP16 · fp16 acc · LayerNorm plain · cpu · 14:03:12');
+    assert.equal(run.short, '#1 a_model · FP16 plain · fp16 acc · cpu');
+    assert.equal((s.sidebar().outcome as { realization: string }).realization, r.run.label, 'the sidebar says how the Report realized it');
+    // A fix keeps the run's accumulation.
+    s.setOption('accumulate', 'fp32');
+    assert.equal(typeof s.adoptFix(run.id, 'fp32'), 'object');
+    assert.equal(s.settings.accumulate, 'fp16');
+    // Persisted like the other options.
+    const again = new LabState(memento, () => settings);
+    assert.equal(again.settings.accumulate, 'fp16');
+    // Not an option of FP32 or BF16 runs: their requests carry none.
+    again.setScan(s.checkpointList(), s.testDataList());
+    again.setOption('precision', 'bf16');
+    assert.equal('accumulate' in (again.request() as { options: object }).options, false);
+    // TensorRT picks its own (fp32-accumulating) kernels: no "fp16 acc" however asked.
+    const trt = report(D1_FIXED_ERRORS);
+    Object.assign(trt.run, { accumulate: 'fp16', ep: 'tensorrt', realization: 'tensorrt' });
+    assert.doesNotMatch(s.runFinished(trt, req.options, 2, req.inputs, t).label, /acc/);
+  });
+
+  it('a failing FP16 run with a minimal fix offers it first, with its confirmation and trtexec line; one click runs the minimal choice on that run\'s inputs', async () => {
+    const { s } = await workspace();
+    s.setOption('ep', 'webgpu');
+    const req = s.request() as { options: never; inputs: never };
+    const a = s.runFinished(withMinimalFix(report(D1_FP16_ERRORS, { overflowFrom: 4 })), req.options, 1, req.inputs);
+    assert.deepEqual(a.offers, ['minimal', 'fp32', 'fused', 'prescaled', 'expose']);
+    assert.equal(fixTitle(a, 'minimal'), 'Fix: only the 25 overflowing LayerNorms in FP32');
+    assert.equal(fixTitle(a, 'fp32'), 'Fix: FP32 LayerNorm');
+    const o = s.sidebar().outcome as { fixes: string[]; minimal: { count: number; confirmed: { verdict: string; worstRelL2: number }; trtexec: string } };
+    assert.deepEqual(o.fixes, ['minimal', 'fp32', 'fused', 'prescaled', 'expose']);
+    assert.equal(o.minimal.count, 25);
+    assert.deepEqual([o.minimal.confirmed.verdict, o.minimal.confirmed.worstRelL2], ['pass', 3.75e-3]);
+    assert.match(o.minimal.trtexec, /--layerPrecisions=\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32,.*\/model\/norm\/LayerNormalization:fp32 /);
+    // The offer belongs to its run: another model shows none, yet the old offer fixes a_model.
+    s.chooseCheckpoint(`${W}/b_model.pyth`);
+    s.setOption('ep', 'cpu');
+    assert.equal(s.currentRunWithOffers(), undefined);
+    assert.equal(s.sidebar().outcome, undefined);
+    assert.equal(typeof s.adoptFix(a.id, 'minimal'), 'object');
+    const after = s.request() as { options: { weights: string; layerNorm: string; precision: string; ep: string; accumulate: string } };
+    assert.deepEqual([after.options.weights, after.options.layerNorm, after.options.precision, after.options.ep, after.options.accumulate],
+      [`${W}/a_model.pyth`, 'minimal', 'fp16', 'webgpu', 'fp32']);
+    assert.equal(s.sidebar().layerNorm, 'minimal', 'the LayerNorm select shows what runs');
+    // The run it makes (the engine reads the LayerNorms to keep from the statistics) is named after the fix, and offers nothing.
+    const fixed = report(D1_FIXED_ERRORS);
+    fixed.run.layerNormOverrides = Object.fromEntries(D1_MINIMAL.map((n) => [n, 'fp32' as const]));
+    const b = s.runFinished(fixed, after.options as never, 2, { checkpoint: `${W}/a_model.pyth`, testData: `${W}/a_test_data.p` }, new Date(2026, 10, 25, 14, 5, 0).getTime());
+    assert.equal(b.label, '#2 a_model.pyth + a_test_data.p · FP16 · minimal fix (25 LayerNorms in FP32) · cpu · 14:05:00');
+    assert.equal(b.short, '#2 a_model · FP16 minimal fix · cpu');
+    assert.deepEqual(b.offers, []);
+    assert.match(s.adoptFix(b.id, 'minimal') as string, /does not offer the minimal LayerNorm fix/);
+  });
+
+  it('the minimal fix is not offered when its confirmation run failed, nor again by a minimal-fix run; unconfirmed it is offered and says so', async () => {
+    const { s } = await workspace();
+    const req = s.request() as { options: never; inputs: never };
+    const failed = s.runFinished(withMinimalFix(report(D1_FP16_ERRORS, { overflowFrom: 4 }), 'fail'), req.options, 1, req.inputs);
+    assert.deepEqual(failed.offers, ['fp32', 'fused', 'prescaled', 'expose']);
+    const again = withMinimalFix(report(D1_FP16_ERRORS, { overflowFrom: 4 }));
+    again.run.layerNormOverrides = { 'blocks.4.norm1': 'fp32' };
+    assert.deepEqual(s.runFinished(again, req.options, 2, req.inputs).offers, ['fp32', 'fused', 'prescaled', 'expose']);
+    const unconfirmed = s.runFinished(withMinimalFix(report(D1_FP16_ERRORS, { overflowFrom: 4 }), 'none'), req.options, 3, req.inputs);
+    assert.equal(unconfirmed.offers[0], 'minimal');
+    assert.equal((s.sidebar().outcome as { minimal: { confirmed?: unknown } }).minimal.confirmed, undefined);
+  });
+
+  it('a bad accumulation or LayerNorm value in the settings is refused before a run, naming the setting', async () => {
+    const { s } = await workspace(new FakeMemento(), { accumulate: 'fp8' as never });
+    assert.equal((s.request() as { refused: string }).refused, "timesformerLab.accumulate must be one of fp32, fp16; got 'fp8'");
+    const { s: t } = await workspace(new FakeMemento(), { layerNorm: 'smallest' as never });
+    assert.equal((t.request() as { refused: string }).refused, "timesformerLab.layerNorm must be one of plain, expose, fp32, fused, prescaled, minimal; got 'smallest'");
   });
 });
 
