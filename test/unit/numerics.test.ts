@@ -213,7 +213,7 @@ describe('numerics: the minimal fix on d1', function () {
     assert.deepEqual(Object.keys(r.run.layerNormOverrides), D1_OVERFLOWING);
     assert.equal(r.diagnosis.verdict, 'pass', errs(r));
     assert.ok(r.blocks.every((b) => b.layerNorms.every((l) => !l.overflowed)));
-    assert.match(r.diagnosis.sentence, /the minimal fix \(blocks\.4\.temporal_norm1 in fp32\) avoids it/);
+    assert.match(r.diagnosis.sentence, /the minimal fix \(blocks\.4\.temporal_norm1 and 24 more LayerNorms in fp32\) avoids it/, 'all 25 kept in FP32 are counted');
   });
 });
 

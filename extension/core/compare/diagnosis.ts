@@ -147,7 +147,11 @@ export function diagnose(d: DiagnoseInput): Diagnosis {
     let sentence = head;
     if (risky) {
       const sq = risky.mechanisms.find((m) => m.kind === 'square')!;
-      const how = d.layerNormOverrides?.[risky.name] ? `the minimal fix (${risky.name} in ${modeOf(risky.name)})` : `the '${modeOf(risky.name)}' LayerNorm mode`;
+      // the minimal fix keeps several LayerNorms in FP32: say how many, not only the first
+      const kept = Object.entries(d.layerNormOverrides ?? {}).filter(([, m]) => m !== d.layerNorm).length;
+      const how = d.layerNormOverrides?.[risky.name]
+        ? `the minimal fix (${risky.name}${kept > 1 ? ` and ${kept - 1} more LayerNorm${kept > 2 ? 's' : ''}` : ''} in ${modeOf(risky.name)})`
+        : `the '${modeOf(risky.name)}' LayerNorm mode`;
       sentence += ` ${describeLayerNorm(risky.name)}: (x−mean)² reaches ${fmt(sq.value)} > ${FP16_MAX} in channel ${risky.topChannels[0]?.channel} — it would overflow a plain FP16 LayerNorm; ${how} avoids it.`;
     }
     return {
