@@ -640,8 +640,8 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   // A plain 16-bit LayerNorm is the mode the diagnosis is about: if it fails, the diagnosis reads
   // the healthy statistics of the fp32 probe run on the CPU. With test data that run is not the
   // reference, so it would come after the engine — while the engine's outputs and what its
-  // session left in the allocator are still held (device run e2e 5, a failing plain mode with
-  // test data: peak RSS 2.5-2.7x the weights). Run it first, as a run without test data does
+  // session left in the allocator are still held (device run 12, a failing plain mode with
+  // test data: peak RSS 2.7x the weights; run 13, probe first: 2.0x). Run it first, as a run without test data does
   // (1.9x); the work is the same whenever the mode fails.
   if (p.data && precision === 'fp16' && layerNorm === 'plain' && !p.hasProbe()) await p.fp32Probe();
   // what preparation said (reading, heads, the reference) opens this mode's log
