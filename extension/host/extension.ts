@@ -26,6 +26,8 @@ const HF_CONFIG_GLOB = '**/config.json';
 const EXCLUDE_GLOB = '**/{node_modules,.git,out,dist}/**';
 /** Reading one batch of headers may take this long before the reading process is ended. */
 const INSPECT_TIMEOUT_MS = 30_000;
+/** The notification's second button after a failing run: the run's other fixes, in a pick. */
+const OTHER_FIXES = 'Other fixes…';
 
 export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(new Lab(context));
@@ -469,18 +471,37 @@ class Lab implements vscode.Disposable {
     });
   }
 
-  /** After a run that failed on a LayerNorm overflow: its fixes, one click each, bound to that run. */
+  /**
+   * After a run that failed on a LayerNorm overflow: its first fix in one click (the minimal fix
+   * when offered), and "Other fixes…" for the rest, both bound to that run. Two buttons, because a
+   * notification shortens its buttons' labels to fit one row (four fixes read "Fix: only the 25
+   * overflow…", "Fix…"); the sidebar and the palette list every fix in full.
+   */
   private offerFix(run: StoredRun): void {
     const d = run.report.diagnosis;
     if (!run.offers.length || !d.culprit) return;
-    // The minimal fix first (its confirmation run's result in the message), then the whole-model modes; expose is the sidebar's toggle.
-    const modes = run.offers.filter((m) => m !== 'expose');
-    const titles = modes.map((m) => fixTitle(run, m));
+    const first = run.offers[0];
+    const actions = [fixTitle(run, first), ...(run.offers.length > 1 ? [OTHER_FIXES] : [])];
     const where = d.culprit.block !== null ? `block ${d.culprit.block} ` : '';
-    const minimal = modes.includes('minimal') && d.minimalFix ? ` Minimal fix: ${d.minimalFix.layerNorms.length} LayerNorm(s) in FP32, ${confirmationText(d.minimalFix.confirmed)}.` : '';
+    const minimal = first === 'minimal' && d.minimalFix ? ` Minimal fix: ${d.minimalFix.layerNorms.length} LayerNorm(s) in FP32, ${confirmationText(d.minimalFix.confirmed)}.` : '';
     void notify
-      .warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).${minimal}`, ...titles)
-      .then((pick) => (pick ? this.applyFix(run.id, modes[titles.indexOf(pick)]) : undefined));
+      .warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).${minimal}`, ...actions)
+      .then(async (pick) => {
+        if (pick === actions[0]) return this.applyFix(run.id, first);
+        if (pick !== OTHER_FIXES) return;
+        const mode = await this.pickFix(run);
+        return mode && this.applyFix(run.id, mode);
+      });
+  }
+
+  /** The fixes run `run` offers, to pick one from (the minimal fix first; Enter takes it). */
+  private async pickFix(run: StoredRun): Promise<FixMode | undefined> {
+    const mf = run.report.diagnosis.minimalFix;
+    const pick = await vscode.window.showQuickPick(run.offers.map((m) => ({
+      label: fixTitle(run, m), mode: m,
+      detail: m === 'minimal' && mf ? `${confirmationText(mf.confirmed)} (${mf.layerNorms[0]}${mf.layerNorms.length > 1 ? ` … ${mf.layerNorms[mf.layerNorms.length - 1]}` : ''})` : undefined,
+    })), { title: `TimeSformer: fix ${plain(run.short)} and run again` });
+    return pick?.mode;
   }
 
   /** The trtexec line of run `runId`'s minimal fix, to the clipboard (and the log, to read it back). */
@@ -523,13 +544,8 @@ class Lab implements vscode.Disposable {
       id = run.id;
       // The palette: the run's offers to pick from, the minimal fix first (Enter takes it).
       if (!fix && run.offers.length > 1) {
-        const mf = run.report.diagnosis.minimalFix;
-        const pick = await vscode.window.showQuickPick(run.offers.map((m) => ({
-          label: fixTitle(run, m), mode: m,
-          detail: m === 'minimal' && mf ? `${confirmationText(mf.confirmed)} (${mf.layerNorms[0]}${mf.layerNorms.length > 1 ? ` … ${mf.layerNorms[mf.layerNorms.length - 1]}` : ''})` : undefined,
-        })), { title: `TimeSformer: fix ${plain(run.short)} and run again` });
-        if (!pick) return;
-        fix = pick.mode;
+        fix = await this.pickFix(run);
+        if (!fix) return;
       }
     }
     fix ??= this.state.get(id)?.offers[0] ?? 'fp32';

@@ -173,11 +173,16 @@ describe('several models and runs in one workspace (issue 10)', function () {
     await choose(sb, 'checkpoint', p('b_model.pyth'));
     await waitForCondition(async () => (await sb.$$eval('.fix', (els) => els.length)) === 0, 10_000, 'the offers to go');
     assert.strictEqual((await outcome(sb)).kind, 'none', 'no verdict for b_model, which never ran');
-    // The old notification's "Fix: FP32 LayerNorm" still fixes a_model.
+    // The old notification's "Other fixes…" → "Fix: FP32 LayerNorm" still fixes a_model.
     const note = page.locator('.notification-list-item').filter({ hasText: 'block 4 LayerNorm overflows FP16' }).first();
     if (!(await note.isVisible().catch(() => false))) await runCommand(page, 'Notifications: Show Notifications');
     run.aFixed = `run-${++lastRun}`;
-    await note.locator('.monaco-button', { hasText: 'Fix: FP32 LayerNorm' }).first().click();
+    await note.locator('.monaco-button', { hasText: 'Other fixes…' }).first().click();
+    await waitForCondition(async () => (await quickPickLabels(page)).includes('Fix: FP32 LayerNorm'), 10_000, 'the old run\'s fixes in a pick');
+    assert.deepStrictEqual((await quickPickLabels(page)).filter((l) => l.startsWith('Fix')), [
+      'Fix: only the 25 overflowing LayerNorms in FP32', 'Fix: FP32 LayerNorm', 'Fix: fused', 'Fix: prescaled', 'Fix: expose LayerNorm entries',
+    ]);
+    await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: 'Fix: FP32 LayerNorm' }).first().click();
     const fixed = await graphFrame(page, run.aFixed, 0, 120_000);
     await sleep(500);
     const b = await blocks(fixed, run.aFixed);
