@@ -4,6 +4,8 @@
  *   dist/extension.js   the extension host (main in package.json)
  *   dist/worker.js      the engine process it forks
  *   dist/cli.js         the CLI (bin in package.json)
+ *   dist/lab-worker.js  the worker threads' script (extension/core/parallel.ts starts it from the
+ *                       folder of the bundle that runs: reading and comparing at full size)
  *   dist/webview/{graph,sidebar}.js   the webviews, with d3, for the browser
  * onnxruntime-node stays external: a native module, loaded from node_modules at run time with the
  * binaries of the platform the .vsix is built for (scripts/package.js). `vscode` is the host's.
@@ -44,7 +46,10 @@ if (only !== 'node') {
 if (only !== 'webview') {
   builds.push({
     ...common,
-    entryPoints: { extension: path.join(root, 'extension', 'host', 'extension.ts'), worker: path.join(root, 'extension', 'worker.ts'), cli: path.join(root, 'extension', 'cli.ts') },
+    entryPoints: {
+      extension: path.join(root, 'extension', 'host', 'extension.ts'), worker: path.join(root, 'extension', 'worker.ts'), cli: path.join(root, 'extension', 'cli.ts'),
+      'lab-worker': path.join(root, 'extension', 'core', 'lab-worker.ts'),
+    },
     outdir: path.join(root, 'dist'),
     format: 'cjs', platform: 'node', target: 'node20',
     external: ['vscode', 'onnxruntime-node'],

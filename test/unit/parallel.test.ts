@@ -216,6 +216,27 @@ describe('comparison: one pass per block, on worker threads where there are core
     assert.equal(comparePool(2 ** 24, 1), undefined, 'so do those of a 2-core machine');
   });
 
+  it('the shipped bundle carries its worker script: dist/lab-worker.js, next to dist/cli.js and dist/worker.js, answers a job as this thread does', async () => {
+    // parallel.ts starts lab-worker.js from its own folder: in the .vsix and `node dist/cli.js` that is dist/
+    const file = path.join(__dirname, '..', '..', '..', 'dist', 'lab-worker.js');
+    assert.ok(fs.existsSync(file), `${file}: npm run build bundles it`);
+    const { Worker } = await import('worker_threads');
+    const w = new Worker(file);
+    try {
+      const { out, ref } = block(5, true);
+      const job = { type: 'compare', out, ref, S, T, C, shape, outName: 'o', refName: 'r' };
+      const answer = await new Promise<{ id: number; result?: unknown; error?: string }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+        w.postMessage({ id: 1, job });
+      });
+      assert.equal(answer.error, undefined);
+      assert.deepEqual(answer.result, compareBlock(out, ref, S, T, C, shape, 'o', 'r'));
+    } finally {
+      await w.terminate();
+    }
+  });
+
   it('threads: one per core but one, at most 8, or $TIMESFORMER_LAB_THREADS', () => {
     assert.equal(defaultThreads({}, 1), 0);
     assert.equal(defaultThreads({}, 2), 1);
