@@ -242,7 +242,7 @@ function drawBlock(g: G, lane: Lane, b: BlockNode, w: number, expanded: boolean)
     pg.append('text').attr('x', 6).attr('y', p.value ? 12 : 19).attr('class', 'label').text(`${p.overflowed ? '⚠ ' : ''}${p.label}`);
     if (p.value) pg.append('text').attr('x', 6).attr('y', 25).attr('class', 'value').text(p.value);
     pg.append('title').text(p.layerNorm
-      ? `${p.layerNorm}: max (x−mean)² ${p.value ?? ''}${p.overflowed ? ' — overflowed FP16' : ''}`
+      ? `${p.layerNorm}: ${p.value ?? ''}${p.overFp16Count ? `; ${p.overFp16Count} values > 65504` : ''}${p.overflowed ? ' — overflowed FP16' : p.mode && p.mode !== 'plain' ? ` — built '${p.mode}', not exposed to the FP16 square` : ''}`
       : `${p.label}: measured only as part of the block's output`);
   });
 }

@@ -104,6 +104,8 @@ export interface PartNode {
   overFp16Count?: number;
   /** What was measured for this part (LayerNorms: max (x−mean)² and how many squares pass 65504). */
   value?: string;
+  /** LayerNorm parts: how this engine built it (a mode other than plain is not exposed to the FP16 square). */
+  mode?: string;
 }
 
 /** A block's parts in the official TimeSformer's order (divided space-time attention). */
@@ -201,8 +203,10 @@ function blockNode(b: BlockSummary, tolerance: number, scale: ErrorScale, runId:
     return {
       id: `${runId}:${b.index}:${p.key}`, label: p.label, kind: p.kind,
       ...(ln ? {
-        layerNorm: ln.name, overflowed: ln.overflowed, overFp16Count: ln.overFp16Count,
-        value: `(x−μ)² ≤ ${fmtNum(ln.maxSq)}${ln.overFp16Count ? ` · ${ln.overFp16Count} > 65504` : ''}`,
+        layerNorm: ln.name, overflowed: ln.overflowed, overFp16Count: ln.overFp16Count, mode: ln.mode,
+        // a LayerNorm built otherwise than plain (the minimal fix's FP32 ones, a fix mode) says so in
+        // place of the count, which then is not an overflow (the count stays in the tooltip)
+        value: `(x−μ)² ≤ ${fmtNum(ln.maxSq)}${ln.mode !== 'plain' ? ` · ${ln.mode}` : ln.overFp16Count ? ` · ${ln.overFp16Count} > 65504` : ''}`,
       } : {}),
     };
   });

@@ -102,6 +102,15 @@ describe('view model: Report -> graph', () => {
     // Expanded parts carry what was measured: the LayerNorms' max (x−mean)² and the squares past 65504.
     assert.deepEqual(lns.map((p) => p.value), ['(x−μ)² ≤ 9.70e+4 · 128 > 65504', '(x−μ)² ≤ 9.70e+4 · 128 > 65504', '(x−μ)² ≤ 9.70e+4 · 128 > 65504']);
     assert.equal(blocksOf(buildGraph([view('r', D1_FP16_ERRORS, 4)], ['r']).lanes[0].nodes)[0].parts[0].value, '(x−μ)² ≤ 1200');
+    // A LayerNorm built otherwise (the minimal fix keeps it in FP32) says how, instead of a count that is no overflow there.
+    const fixed = view('m', D1_FIXED_ERRORS, 4);
+    fixed.summary.blocks[4].layerNorms = fixed.summary.blocks[4].layerNorms.map((l) => (l.name.endsWith('norm1') ? { ...l, mode: 'fp32' as const, overflowed: false } : l));
+    const parts = blocksOf(buildGraph([fixed], ['m']).lanes[0].nodes)[4].parts.filter((p) => p.kind === 'layernorm');
+    assert.deepEqual(parts.map((p) => [p.layerNorm, p.mode, p.value]), [
+      ['blocks.4.temporal_norm1', 'fp32', '(x−μ)² ≤ 9.70e+4 · fp32'],
+      ['blocks.4.norm1', 'fp32', '(x−μ)² ≤ 9.70e+4 · fp32'],
+      ['blocks.4.norm2', 'plain', '(x−μ)² ≤ 9.70e+4 · 128 > 65504'],
+    ]);
   });
 
   it('runs side by side in the order shown; unknown ids are skipped; the fix passes everywhere', () => {
