@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
-import { runModes, runPipeline, saveOnnxOf } from './core/pipeline';
+import { runModes, saveOnnxOf } from './core/pipeline';
 import type { PipelineHooks, PipelineOptions, Report } from './core/report';
 import { toWorkerError, type FromWorker, type InspectResult, type RunOptions, type ToWorker } from './protocol';
 
@@ -33,11 +33,11 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
         };
-        // 'minimal' (the one-click minimal fix): plain, with the LayerNorms whose overflow fires in FP32, as the CLI runs it.
-        const report = m.options.layerNorm === 'minimal'
-          ? (await runModes(pipelineOptions(m.options), ['minimal'], hooks))[0]
-          : (await runPipeline(pipelineOptions(m.options), hooks)).report;
-        lastRun = { run: id, options: { ...pipelineOptions(m.options), layerNormOverrides: report.run.layerNormOverrides }, report };
+        // One mode, as the CLI runs it: 'minimal' (the one-click minimal fix) is plain, with the
+        // LayerNorms whose overflow fires kept in FP32; the run's overrides are what Export ONNX rebuilds.
+        const options = pipelineOptions(m.options);
+        const [report] = await runModes(options, [m.options.layerNorm ?? 'plain'], hooks);
+        lastRun = { run: id, options: { ...options, layerNormOverrides: report.run.layerNormOverrides }, report };
         send({ type: 'result', id, report });
         return;
       }

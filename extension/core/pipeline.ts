@@ -812,7 +812,7 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
   const accumulate = c.o.accumulate ?? 'fp32';
   const shift = c.o.prescaleShift ?? 3;
   const spec: RealizationSpec = { precision, realization: engine.realization, accumulate };
-  const { embedDim: C, numPatches: S, frames: T } = config;
+  const { embedDim: C } = config;
   const limitsFor = (_name: string, mode: LayerNormMode) => lnLimits(spec, mode, shift);
   // an fp32 probe graph is plain everywhere: its statistics are judged by the engine's own modes
   const lnStats = c.probe

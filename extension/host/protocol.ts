@@ -78,16 +78,10 @@ export type OutcomeView =
 /** Sidebar options a user changes (kept in the workspace state; the settings are their defaults). */
 export type OptionKey = 'precision' | 'accumulate' | 'layerNorm' | 'exposeLayerNorm' | 'ep' | 'heads';
 
-export interface SidebarState {
-  checkpoints: FileChoice[];
-  testData: FileChoice[];
-  /** Selected checkpoint (absolute); undefined when none is found or chosen. */
-  checkpoint?: string;
-  /** Selected test data; null = none (compare with this model's own FP32 on the CPU). */
-  testDataPath?: string | null;
-  pairing?: PairingView;
+/** The options the sidebar sets (the host's store keeps them; the sidebar shows them). */
+export interface RunSettings {
   precision: Precision;
-  /** FP16 runs: where GEMMs and reductions accumulate (sent with FP16 runs only). */
+  /** FP16 runs: where GEMMs and reductions accumulate ('fp32' as TensorRT builds FP16; sent with FP16 runs only). */
   accumulate: Accumulate;
   layerNorm: LayerNormChoice;
   /** The "Expose LayerNorm entries" toggle: when on, it overrides `layerNorm` with `expose`. */
@@ -95,6 +89,16 @@ export interface SidebarState {
   ep: EpChoice;
   /** Attention heads; null = detect from the test data. */
   heads: number | null;
+}
+
+export interface SidebarState extends RunSettings {
+  checkpoints: FileChoice[];
+  testData: FileChoice[];
+  /** Selected checkpoint (absolute); undefined when none is found or chosen. */
+  checkpoint?: string;
+  /** Selected test data; null = none (compare with this model's own FP32 on the CPU). */
+  testDataPath?: string | null;
+  pairing?: PairingView;
   /** Options that differ from the settings (what "Save as Workspace Settings" would write). */
   unsaved: OptionKey[];
   /** Which providers load here; null while the worker probes them. */

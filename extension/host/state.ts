@@ -14,23 +14,14 @@
 import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
 import { accumulates16 } from '../core/model/realization';
-import { parseReportJson, reportToJson, type Accumulate, type EpChoice, type Precision, type Report, type Stage } from '../core/report';
+import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
 import {
-  LAYERNORM_CHOICES, minimalFixTitle, summarize, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type PairingView, type RunView, type SidebarState,
+  LAYERNORM_CHOICES, minimalFixTitle, summarize, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type PairingView, type RunSettings, type RunView, type SidebarState,
 } from './protocol';
 
-/** The options the sidebar sets. */
-export interface RunSettings {
-  precision: Precision;
-  /** FP16 only: where GEMMs and reductions accumulate ('fp32' as TensorRT builds FP16). */
-  accumulate: Accumulate;
-  layerNorm: LayerNormChoice;
-  exposeLayerNorm: boolean;
-  ep: EpChoice;
-  heads: number | null;
-}
+export type { RunSettings };
 
 /** The user's settings (timesformerLab.*): defaults for the sidebar, plus settings-only values. */
 export interface SettingsDefaults extends RunSettings {

@@ -13,7 +13,7 @@ import type { Frame } from 'playwright-core';
 import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import {
   EXTENSION_DIR, FIXTURES, acceptOpenDialog, blocks, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, pickMany, quickPickLabels,
-  runAndConfirm, sidebarFrame, sleep, statusBarText, valueOf,
+  runAndConfirm, sleep, statusBarText, valueOf,
 } from './lab';
 
 const EVIL = 'evil[x](command:workbench.action.quit).pyth';

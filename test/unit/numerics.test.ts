@@ -14,7 +14,7 @@ import { createEngine } from '../../extension/core/engine/session';
 import { optimizationLevel } from '../../extension/core/engine/providers';
 import { exportForTensorRt } from '../../extension/core/export';
 import { buildTimeSformer, LN_STAT_FIELDS } from '../../extension/core/model/timesformer';
-import { healthyStats, loadModel, prepare, runMode, runModes, runPipeline } from '../../extension/core/pipeline';
+import { loadModel, prepare, runMode, runModes, runPipeline } from '../../extension/core/pipeline';
 import { readTestData } from '../../extension/core/formats/testdata';
 import { diff } from '../../extension/core/compare/metrics';
 import { FP16_MAX, float32ToHalfBits, halfBitsToFloat } from '../../extension/core/tensor';

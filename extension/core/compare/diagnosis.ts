@@ -64,8 +64,6 @@ function lnRank(l: { block: number | null; name: string }): number {
   return (l.block ?? 1e6) * 4 + (LN_ORDER[l.name.split('.').pop() ?? ''] ?? 3);
 }
 
-const OVERFLOWS: readonly Mechanism[] = ['square', 'sumSquares', 'sumX'];
-
 function mechanismValue(l: LayerNormStats, m: Exclude<Mechanism, 'nonFiniteInput'>): number {
   return m === 'square' ? l.maxSq : m === 'sumSquares' ? l.maxSumSq : l.maxAbsSum;
 }

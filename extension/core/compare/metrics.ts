@@ -35,6 +35,11 @@ export function diff(a: Float32Array, ref: Float32Array, from = 0): Diff {
     const ad = Math.abs(d);
     if (ad > maxAbs) maxAbs = ad;
   }
+  return diffOf(d2, r2, a2, dot, maxAbs, bad);
+}
+
+/** A Diff from its sums: Σ(a−b)², Σb², Σa², Σab over the finite values, max |a−b|, and whether any value was not finite. */
+function diffOf(d2: number, r2: number, a2: number, dot: number, maxAbs: number, bad: boolean): Diff {
   if (bad) return { relL2: Infinity, maxAbs: Infinity, cosine: NaN };
   return {
     relL2: r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2),
@@ -267,11 +272,8 @@ export function compareBlock(out: Float32Array, ref: Float32Array, S: number, T:
   }
   so.n = out.length - nan - inf;
   Object.assign(so, { mn, mx, sum, sum2, nan, inf, over, maxAbs });
-  const diff: Diff = bad
-    ? { relL2: Infinity, maxAbs: Infinity, cosine: NaN }
-    : { relL2: r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2), maxAbs: maxDiff, cosine: a2 > 0 && r2 > 0 ? dot / Math.sqrt(a2 * r2) : a2 === r2 ? 1 : 0 };
   return {
-    diff,
+    diff: diffOf(d2, r2, a2, dot, maxDiff, bad),
     tokenError: grid,
     output: finishStats(outName, out, shape, so),
     ...(sr ? { reference: finishStats(refName!, ref, shape, sr) } : {}),

@@ -189,7 +189,6 @@ class TimeSformerGraph {
   private readonly g = new OnnxGraphBuilder();
   private readonly main: Ctx;
   private readonly lns: LayerNormTensors[] = [];
-  private readonly extra: string[] = [];
   private readonly C: number;
   private readonly B: number;
   private readonly S: number;
