@@ -1,17 +1,20 @@
 /**
- * A worker thread of parallel.ts's WorkerPool. Two kinds of job:
+ * A worker thread of parallel.ts's WorkerPool. Three kinds of job:
  * - 'weight': a weight as read (its float32 buffer is transferred, not copied) is checked,
  *   transposed and converted in one pass (model/weight-kernels.ts), and each form written at the
  *   offset the store reserved for it, through the store's own file descriptors (threads share
  *   them); answers where the first NaN or infinity is, if any (the main thread words the error);
- * - 'compare': one block output against its reference (compare/metrics.ts compareBlock).
+ * - 'compare': one block output against its reference (compare/metrics.ts compareBlock);
+ * - 'cpuRun': one run of a graph on the CPU EP (engine/session.ts; onnxruntime-node is loaded in
+ *   this thread only for it); the outputs' buffers are handed back, not copied.
  */
 import * as fs from 'fs';
 import { parentPort } from 'worker_threads';
 import { findNonFinite } from './tensor';
 import { prepareWeight, type Scratch } from './model/weight-kernels';
 import { compareBlock } from './compare/metrics';
-import type { LabJob } from './parallel';
+import type { CpuRunResult, LabJob } from './parallel';
+import { LabError } from './errors';
 
 const scratch: Scratch = {};
 
@@ -20,7 +23,19 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }
 
+async function cpuRun(job: Extract<LabJob, { type: 'cpuRun' }>): Promise<CpuRunResult> {
+  const { createEngine } = await import('./engine/session');
+  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => job.source });
+  try {
+    const out = await engine.run({ [job.inputName]: job.video }, { [job.inputName]: job.dims });
+    return { outputs: [...out], sessionMs: engine.sessionMs, runMs: engine.lastRunMs, bytes: engine.outputBytes };
+  } finally {
+    await engine.release();
+  }
+}
+
 function run(job: LabJob): unknown {
+  if (job.type === 'cpuRun') return cpuRun(job);
   if (job.type === 'weight') {
     const a = new Float32Array(job.buffer, job.byteOffset, job.length);
     const { forms, nonFinite } = prepareWeight(a, job.rows, job.transposed, job.kinds, scratch);
@@ -30,10 +45,17 @@ function run(job: LabJob): unknown {
   return compareBlock(job.out, job.ref, job.S, job.T, job.C, job.shape, job.outName, job.refName);
 }
 
-parentPort?.on('message', ({ id, job }: { id: number; job: LabJob }) => {
+parentPort?.on('message', async ({ id, job }: { id: number; job: LabJob }) => {
   try {
-    parentPort!.postMessage({ id, result: run(job) });
+    const result = await run(job);
+    if (job.type !== 'cpuRun') return parentPort!.postMessage({ id, result });
+    const buffers = [...new Set((result as CpuRunResult).outputs.map(([, a]) => a.buffer as ArrayBuffer))];
+    try {
+      parentPort!.postMessage({ id, result }, buffers);
+    } catch {
+      parentPort!.postMessage({ id, result }); // a buffer that cannot be handed over is copied
+    }
   } catch (e) {
-    parentPort!.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+    parentPort!.postMessage({ id, error: e instanceof Error ? e.message : String(e), code: e instanceof LabError ? e.code : undefined });
   }
 });

@@ -2,7 +2,10 @@
  * Worker threads for the two passes over big arrays that a run makes in JavaScript: converting
  * the weights as they are read (model/weight-store.ts) and comparing the block outputs
  * (pipeline.ts, compare/metrics.ts compareBlock). Each is ~1 s of one core at full size, and a GPU
- * machine has many idle cores. One script (lab-worker.js) serves both kinds of job.
+ * machine has many idle cores. One script (lab-worker.js) serves every kind of job; the third is
+ * the fp32 run on the CPU EP that a GPU run compares with or reads its LayerNorm statistics from,
+ * run on a thread of its own while the main thread builds the GPU engine (onnxruntime-node's
+ * session creation and run block the thread that calls them).
  *
  * Threads are started for one pass and ended after it: an idle thread holds ~9 MB, and the engine
  * that runs in between should have the memory. Where threads cannot start (no lab-worker.js next
@@ -12,11 +15,21 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
+import type { ModelSource } from './model/timesformer';
 
 /** A job for lab-worker.js. */
 export type LabJob =
   | { type: 'weight'; buffer: ArrayBuffer; byteOffset: number; length: number; rows: number; transposed: boolean; kinds: ('f16' | 'bf16' | 'f32.f16' | 'f32.bf16')[]; writes: { fd: number; offset: number }[] }
-  | { type: 'compare'; out: Float32Array; ref: Float32Array; S: number; T: number; C: number; shape: number[]; outName: string; refName?: string };
+  | { type: 'compare'; out: Float32Array; ref: Float32Array; S: number; T: number; C: number; shape: number[]; outName: string; refName?: string }
+  | { type: 'cpuRun'; source: ModelSource; inputName: string; video: Float32Array; dims: number[] };
+
+/** What a 'cpuRun' job answers: the outputs by name, and the times of the run. */
+export interface CpuRunResult {
+  outputs: [string, Float32Array][];
+  sessionMs: number;
+  runMs: number;
+  bytes: number;
+}
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -56,11 +69,11 @@ export class WorkerPool {
         slot.pending.clear();
       };
       w.on('online', () => (slot.online = true));
-      w.on('message', (r: { id: number; result?: unknown; error?: string }) => {
+      w.on('message', (r: { id: number; result?: unknown; error?: string; code?: string }) => {
         const p = slot.pending.get(r.id);
         if (!p) return;
         slot.pending.delete(r.id);
-        if (r.error !== undefined) p.reject(new Error(r.error));
+        if (r.error !== undefined) p.reject(Object.assign(new Error(r.error), r.code ? { code: r.code } : {}));
         else p.resolve(r.result);
       });
       w.on('error', failAll);

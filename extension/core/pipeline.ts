@@ -3,7 +3,7 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { LabError } from './errors';
+import { LabError, type LabErrorCode } from './errors';
 import { readTestData, type TestData } from './formats/testdata';
 import { openRegularFile } from './formats/file';
 import { readNpy } from './formats/npy';
@@ -11,9 +11,9 @@ import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
 import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
-import { buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
+import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
 import { WeightStore, type StoredKind } from './model/weight-store';
-import { defaultThreads, type WorkerPool } from './parallel';
+import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
 import { createEngine, type Engine } from './engine/session';
@@ -171,6 +171,22 @@ function graphOptions(config: ModelConfig, batch: number, o: PipelineOptions, re
 }
 
 /**
+ * Blocks per segment of a graph that runs on the CPU EP (buildSegmented: each segment's session is
+ * created before its run and released after it, so one segment's weights and activations are held at
+ * a time; 0: the whole graph in one session). TIMESFORMER_LAB_SEGMENT_BLOCKS overrides it.
+ */
+export function cpuSegmentBlocks(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.TIMESFORMER_LAB_SEGMENT_BLOCKS;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : 1;
+}
+
+/** The graph as the CPU EP runs it: segmented (cpuSegmentBlocks), or whole where `whole` asks (repeated timing runs keep one session). */
+function cpuGraph(weights: Weights, o: GraphOptions, whole = false): BuiltGraph {
+  const n = cpuSegmentBlocks();
+  return whole || n === 0 ? buildTimeSformer(weights, o) : buildSegmented(weights, o, n);
+}
+
+/**
  * Heads are not in the weights: build block 0 alone for each candidate head count, run it in fp32
  * on the CPU and keep the one whose output matches the reference block 0.
  */
@@ -201,9 +217,32 @@ async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<{ 
   try {
     const t = performance.now();
     const out = await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
-    return { out, sessionMs: engine.sessionMs, runMs: performance.now() - t, bytes: engine.outputBytes };
+    return { out, sessionMs: engine.sessionMs, runMs: engine.lastRunMs, bytes: engine.outputBytes };
   } finally {
     await engine.release();
+  }
+}
+
+/**
+ * runFp32OnCpu on a worker thread of its own, so that the calling thread can build a GPU engine
+ * meanwhile (onnxruntime-node's session creation and run block their thread). Undefined where no
+ * thread can start or onnxruntime does not load in one (the caller then runs it itself); a
+ * LabError from the run is the run's error.
+ */
+async function runFp32OnCpuThread(g: BuiltGraph, video: Tensor<'float32'>, say: (s: string) => void): Promise<Awaited<ReturnType<typeof runFp32OnCpu>> | undefined> {
+  const pool = startPool(1);
+  if (!pool) return undefined;
+  try {
+    const clip = video.data.slice(); // its own buffer, handed over whole
+    const r = await pool.run<CpuRunResult>({ type: 'cpuRun', source: g.source, inputName: g.inputName, video: clip, dims: [...video.shape] }, [clip.buffer]);
+    return { out: new Map(r.outputs), sessionMs: r.sessionMs, runMs: r.runMs, bytes: r.bytes };
+  } catch (e) {
+    const code = (e as { code?: LabErrorCode }).code;
+    if (code) throw new LabError(code, (e as Error).message);
+    say(`fp32 run on a worker thread failed (${(e as Error).message}); running it on the main thread`);
+    return undefined;
+  } finally {
+    void pool.close();
   }
 }
 
@@ -229,6 +268,11 @@ export interface Reference {
   stats: (TensorStats | undefined)[];
 }
 
+/** Where the fp32 probe run goes: `beside` a GPU engine on a worker thread, or on the calling thread. */
+export interface ProbeHow {
+  beside?: boolean;
+}
+
 /**
  * Everything a run needs before its mode is chosen, read and computed once per pipeline call and
  * shared by every LayerNorm mode: the weights, the clip, the head count and the reference.
@@ -241,14 +285,15 @@ export interface Prepared {
   video: Tensor<'float32'>;
   input: InputInfo;
   config: ModelConfig;
-  /** The reference, or a promise of it (the self-reference is computed on first use). */
-  reference(): Promise<Reference>;
+  /** The reference, or a promise of it (the self-reference is computed on first use; `beside`: see fp32Probe). */
+  reference(how?: ProbeHow): Promise<Reference>;
   /**
    * Outputs of our FP32 graph on the CPU EP with LayerNorm statistics, run once and kept: the
    * self-reference, the statistics of engines that carry none (TensorRT), and the healthy
-   * statistics the minimal fix is read from.
+   * statistics the minimal fix is read from. The first call decides where it runs: `beside`, on a
+   * worker thread (while this thread builds a GPU engine), else on this thread.
    */
-  fp32Probe(): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }>;
+  fp32Probe(how?: ProbeHow): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }>;
   /** The options of fp32Probe()'s graph, for a mode run that would build the same graph. */
   probeGraphOptions: GraphOptions;
   /** Whether fp32Probe() has run (or started). */
@@ -498,13 +543,14 @@ async function prepareWith(
   let probe: Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }> | undefined;
   const pending = { readMs, headsMs, referenceMs: 0 };
   const probeGraphOptions: GraphOptions = { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
-  const fp32Probe = () => {
+  const fp32Probe = (how: ProbeHow = {}) => {
     probe ??= (async () => {
       const t = performance.now();
-      const g = buildTimeSformer(m.weights, probeGraphOptions);
-      const { out, sessionMs, runMs, bytes } = await runFp32OnCpu(g, clip.video);
+      const g = cpuGraph(m.weights, probeGraphOptions);
+      const onThread = how.beside ? await runFp32OnCpuThread(g, clip.video, say) : undefined;
+      const { out, sessionMs, runMs, bytes } = onThread ?? (await runFp32OnCpu(g, clip.video));
       pending.referenceMs += performance.now() - t;
-      say(`fp32 probe run on the CPU EP: ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
+      say(`fp32 probe run on the CPU EP${onThread ? ' (on a worker thread, beside the engine)' : ''}: ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
       return { g, out };
     })();
     return probe;
@@ -533,7 +579,7 @@ async function prepareWith(
       })();
       return headsEvidence;
     },
-    reference: () => {
+    reference: (how?: ProbeHow) => {
       reference ??= data
         ? Promise.resolve({
           info: { kind: 'test-data', label: `test data ${basename(data.path)} (PyTorch)`, path: data.path },
@@ -541,7 +587,7 @@ async function prepareWith(
         })
         : (async () => {
           if (!probe) stage('computing reference', 'FP32 of this model on the CPU EP');
-          const { g, out } = await fp32Probe();
+          const { g, out } = await fp32Probe(how);
           const B = clip.video.shape[0];
           const tokens = 1 + config.numPatches * config.frames;
           return {
@@ -636,14 +682,24 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   // FP32 with a plain LayerNorm on the CPU EP builds the fp32 probe run's very graph: without test
   // data (the probe run is the self-reference) run it once, as this mode, and keep it as both.
   const isProbe = !p.data && !p.hasProbe() && (o.ep ?? 'cpu') === 'cpu' && sameGraph(graphOptions(config, B, o, 'fp32'), p.probeGraphOptions);
-  let ref = isProbe ? undefined : await p.reference();
+  // The fp32 run on the CPU (the self-reference, the probe) goes beside a GPU engine, on a worker
+  // thread, while this thread builds and runs the engine; before a CPU engine it runs first (two
+  // CPU runs at once would share the cores and hold both runs' memory).
+  const beside = (o.ep ?? 'cpu') !== 'cpu' && defaultThreads() > 0;
+  const refP = isProbe ? undefined : p.reference({ beside });
+  refP?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  if (!beside) await refP;
   // A plain 16-bit LayerNorm is the mode the diagnosis is about: if it fails, the diagnosis reads
   // the healthy statistics of the fp32 probe run on the CPU. With test data that run is not the
   // reference, so it would come after the engine — while the engine's outputs and what its
   // session left in the allocator are still held (device run 12, a failing plain mode with
-  // test data: peak RSS 2.7x the weights; run 13, probe first: 2.0x). Run it first, as a run without test data does
-  // (1.9x); the work is the same whenever the mode fails.
-  if (p.data && precision === 'fp16' && layerNorm === 'plain' && !p.hasProbe()) await p.fp32Probe();
+  // test data: peak RSS 2.7x the weights; run 13, probe first: 2.0x). Start it first, as a run
+  // without test data does; the work is the same whenever the mode fails.
+  if (p.data && precision === 'fp16' && layerNorm === 'plain' && !p.hasProbe()) {
+    const probeP = p.fp32Probe({ beside });
+    probeP.catch(() => undefined);
+    if (!beside) await probeP;
+  }
   // what preparation said (reading, heads, the reference) opens this mode's log
   log.unshift(...p.log.splice(0));
 
@@ -658,8 +714,9 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   const engine: Engine = await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say2, probes: o.probes,
     layerNormModes: [layerNorm, ...Object.values(overrides)],
-    buildModel: (realization) => {
-      const b = buildTimeSformer(m.weights, graphOptions(config, B, o, realization));
+    buildModel: (realization, ep) => {
+      const go = graphOptions(config, B, o, realization);
+      const b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);
       built.set(realization, b);
       say2(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
       return b.source;
@@ -678,7 +735,8 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const dims = { [g.inputName]: [...p.video.shape] };
     const t1 = performance.now();
     const out = await engine.run(feeds, dims);
-    const runMs = performance.now() - t1;
+    // a segmented CPU engine creates its segments' sessions inside run(): they count as session time
+    const runMs = Math.min(performance.now() - t1, engine.lastRunMs);
     const outputBytes = engine.outputBytes;
     say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
     let warmRunMs: number | undefined;
@@ -699,6 +757,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     // the outputs are ours now: free the session (weights, arena) before comparing
     released = true;
     await engine.release();
+    let ref = refP ? await refP : undefined;
     if (!ref) {
       p.adoptProbe(g, out);
       say2('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)');

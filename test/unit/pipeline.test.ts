@@ -268,7 +268,7 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     const logs: string[] = [];
     const r = (await runPipeline({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp32', heads: 4 }, { onProgress: (s) => stages.push(s), log: (l) => logs.push(l) })).report;
     assert.ok(!stages.includes('computing reference'), stages.join(', '));
-    assert.equal(logs.filter((l) => /session ready/.test(l)).length, 1, 'one CPU session');
+    assert.equal(logs.filter((l) => /^cpu: (session|first of \d+ segments) ready/.test(l)).length, 1, 'one CPU engine');
     assert.ok(logs.includes('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)'));
     assert.equal(r.inputs.reference.kind, 'self');
     assert.ok(r.blocks.every((b) => b.relL2 === 0 && b.layerNorms.length === 3), 'compared with itself; LayerNorm statistics from its probes');
@@ -287,6 +287,30 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     assert.ok(reports[0].run.timings.referenceMs > 0 && reports[1].run.timings.referenceMs === 0);
     assert.equal(reports[0].diagnosis.firstBadBlock, 4);
     assert.equal(reports[1].diagnosis.verdict, 'pass');
+  });
+  it('a GPU engine\'s fp32 CPU run (self-reference, probe) goes on a worker thread beside it, with the same results as on the main thread', async () => {
+    // 'auto' here (no GPU) falls back to the CPU EP after choosing to run the fp32 run beside it
+    const { runModes } = await import('../../extension/core/pipeline');
+    const run2 = async (ep: 'cpu' | 'auto', data: boolean) => {
+      const logs: string[] = [];
+      const d = fx('d1_outlier');
+      const reports = await runModes({ weights: d.weights, ...(data ? { data: d.data } : {}), ep, precision: 'fp16', heads: 4, confirmMinimalFix: false }, ['plain', 'fp32'], { log: (l) => logs.push(l) });
+      return { reports, logs };
+    };
+    for (const data of [false, true]) {
+      const main = await run2('cpu', data);
+      const beside = await run2('auto', data);
+      const probeLines = (l: string[]) => l.filter((x) => x.startsWith('fp32 probe run on the CPU EP'));
+      assert.equal(probeLines(beside.logs).length, 1, beside.logs.join('\n'));
+      assert.match(probeLines(beside.logs)[0], /on a worker thread, beside the engine/);
+      assert.doesNotMatch(probeLines(main.logs)[0], /worker thread/);
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(beside.reports[i].blocks.map((b) => b.relL2), main.reports[i].blocks.map((b) => b.relL2), `data ${data}, mode ${i}`);
+        assert.deepEqual(beside.reports[i].diagnosis, main.reports[i].diagnosis);
+      }
+      assert.equal(beside.reports[0].diagnosis.firstBadBlock, 4);
+      assert.equal(beside.reports[0].inputs.reference.kind, data ? 'test-data' : 'self');
+    }
   });
   it('the Report gives the peak memory, the checkpoint\'s weight bytes and the bytes that left the engine', async () => {
     const r = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain' });

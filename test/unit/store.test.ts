@@ -9,7 +9,7 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { WeightStore, defaultParent, transpose2d } from '../../extension/core/model/weight-store';
 import { float32ToHalfArray, roundToHalfInPlace } from '../../extension/core/tensor';
-import { buildTimeSformer } from '../../extension/core/model/timesformer';
+import { buildSegmented, buildTimeSformer } from '../../extension/core/model/timesformer';
 import { executionFriendlyOrder } from '../../extension/core/model/onnx-builder';
 import { loadModel, openModel, runPipeline, saveOnnxOf } from '../../extension/core/pipeline';
 import { createEngine } from '../../extension/core/engine/session';
@@ -140,6 +140,52 @@ describe('weight store: the weights on disk, in the forms the graphs ask for', f
           assert.deepEqual(u.dims!.map(Number), t.dims!.map(Number), t.name!);
           assert.ok(Buffer.from(u.rawData!).equals(Buffer.from(t.rawData!)), `${precision}/${realization}: ${t.name} differs`);
         }
+      }
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('segmented CPU graphs: one segment\'s session at a time, the whole graph\'s values', function () {
+  it('every output of the segmented graph equals the whole graph\'s, bit for bit, in fp32, the fp16 and bf16 emulations and expose mode', async () => {
+    const s = WeightStore.create();
+    try {
+      const m = await openModel(D1.weights, s);
+      const d = await readTestData(D1.data, m.base);
+      const config = { ...m.base, heads: 4, headsSource: 'option' as const, headsTried: [] };
+      const cases = [
+        ['fp32', 'fp32', 'plain', 1], ['fp16', 'emulated', 'plain', 1], ['fp16', 'emulated', 'expose', 2], ['bf16', 'emulated', 'prescaled', 3], ['fp16', 'emulated', 'fp32', 5],
+      ] as const;
+      for (const [precision, realization, layerNorm, per] of cases) {
+        const o = { config, batch: 1, precision, realization, layerNorm, probes: true, prescaleShift: 3, accumulate: 'fp32' as const };
+        const whole = buildTimeSformer(m.weights, o);
+        const seg = buildSegmented(m.weights, o, per);
+        const label = `${precision}/${realization}/${layerNorm}, ${per} block(s) per segment`;
+        assert.ok(typeof seg.source === 'object' && 'segments' in seg.source, label);
+        assert.equal(seg.source.segments.length, Math.ceil(config.depth / per), label);
+        assert.deepEqual(seg.blockNames, whole.blockNames, label);
+        assert.deepEqual(seg.layerNorms.map((l) => [l.name, l.stats, l.diff]), whole.layerNorms.map((l) => [l.name, l.stats, l.diff]), label);
+        assert.deepEqual([...seg.extraOutputs].sort(), [...whole.extraOutputs].sort(), label);
+        assert.equal(seg.probsName, whole.probsName);
+        const run = async (g: typeof whole) => {
+          const e = await createEngine({ ep: 'cpu', precision, layerNorm, buildModel: () => g.source });
+          try {
+            return await e.run({ [g.inputName]: d.video.data }, { [g.inputName]: [...d.video.shape] });
+          } finally {
+            await e.release();
+          }
+        };
+        const a = await run(whole);
+        const b = await run(seg);
+        assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort(), label);
+        for (const [k, v] of a) {
+          const u = b.get(k)!;
+          assert.equal(u.length, v.length, `${label}: ${k}`);
+          assert.ok(Buffer.from(u.buffer, u.byteOffset, u.byteLength).equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength)), `${label}: ${k} differs`);
+        }
+        // the whole graph is what an export writes
+        assert.equal(seg.model.length, whole.model.length, label);
       }
     } finally {
       s.close();

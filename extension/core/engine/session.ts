@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as ortTypes from 'onnxruntime-node';
 import { LabError } from '../errors';
+import type { ModelFile, ModelSource } from '../model/timesformer';
 import type { EpChoice, EpName, Fallback, LayerNormMode, Precision, Realization } from '../report';
 import { explainProviderError, optimizationLevel, providerOrder, realizationFor } from './providers';
 
@@ -49,7 +50,7 @@ export interface EngineRequest {
    * Builds the model for a realization (the graph differs between emulated, native and TensorRT):
    * its path (a model whose weights are external data next to it) or its bytes.
    */
-  buildModel: (r: Realization, ep: EpName) => string | Uint8Array;
+  buildModel: (r: Realization, ep: EpName) => ModelSource;
   log?: (line: string) => void;
   /** Whether the graphs carry LayerNorm statistics outputs (default true); see optimizationLevel(). */
   probes?: boolean;
@@ -65,7 +66,10 @@ export interface Engine {
   session: ortTypes.InferenceSession;
   fallbacks: Fallback[];
   cache: 'none' | 'built' | 'reused';
+  /** Session creation: of a segmented engine, every segment's, summed over its first run. */
   sessionMs: number;
+  /** The last run() without the sessions it created (a segmented engine creates each segment's before running it). */
+  lastRunMs: number;
   buildGraphMs: number;
   /** Bytes of the outputs the last run() returned: what left the engine (from the GPU, on a GPU provider). */
   outputBytes: number;
@@ -139,7 +143,7 @@ function sessionOptions(
 /** Create a session on the first provider of the request's order that loads; record why others did not. */
 export async function createEngine(req: EngineRequest): Promise<Engine> {
   const fallbacks: Fallback[] = [];
-  const models = new Map<Realization, { source: string | Uint8Array; ms: number }>();
+  const models = new Map<Realization, { source: ModelSource; ms: number }>();
   for (const ep of providerOrder(req.ep)) {
     const forced = req.forceUnavailable?.[ep];
     if (forced) {
@@ -156,6 +160,10 @@ export async function createEngine(req: EngineRequest): Promise<Engine> {
       models.set(realization, m);
     }
     const source = m.source;
+    if (typeof source === 'object' && 'segments' in source) {
+      if (ep !== 'cpu') throw new Error(`a segmented graph runs on the CPU EP only, not ${ep}`);
+      return segmentedEngine(source.segments, realization, fallbacks, sessionOptions(ep, req, realization).opts, m.ms, req.log);
+    }
     const open = async (gpuOutputs: boolean) => {
       const { opts, cache } = sessionOptions(ep, req, realization, gpuOutputs);
       const session = typeof source === 'string' ? await ort().InferenceSession.create(source, opts) : await ort().InferenceSession.create(source, opts);
@@ -197,15 +205,10 @@ function makeEngine(
   reopenWithCpuOutputs?: () => Promise<ortTypes.InferenceSession>, log?: (line: string) => void,
 ): Engine {
   return {
-    ep, realization, session, fallbacks, cache, sessionMs, buildGraphMs, outputBytes: 0,
+    ep, realization, session, fallbacks, cache, sessionMs, buildGraphMs, outputBytes: 0, lastRunMs: 0,
     async run(feeds, dims) {
-      const O = ort();
-      const f: Record<string, ortTypes.Tensor> = {};
-      for (const [k, v] of Object.entries(feeds)) {
-        const data = v instanceof Float32Array ? v : v.data;
-        f[k] = new O.Tensor('float32', data, dims[k]);
-      }
-      const out = await this.session.run(f);
+      const t0 = performance.now();
+      const out = await this.session.run(tensorsOf(feeds, dims));
       const res = new Map<string, Float32Array>();
       let bytes = 0;
       try {
@@ -226,6 +229,7 @@ function makeEngine(
         reopenWithCpuOutputs = undefined;
         return this.run(feeds, dims);
       }
+      this.lastRunMs = performance.now() - t0; // outputs read back included
       this.outputBytes = bytes;
       return res;
     },
@@ -233,6 +237,83 @@ function makeEngine(
       await this.session.release();
     },
   };
+}
+
+function tensorsOf(feeds: Record<string, Float32Array | { data: Float32Array; dims: number[] }>, dims: Record<string, number[]>): Record<string, ortTypes.Tensor> {
+  const O = ort();
+  const f: Record<string, ortTypes.Tensor> = {};
+  for (const [k, v] of Object.entries(feeds)) f[k] = new O.Tensor('float32', v instanceof Float32Array ? v : v.data, dims[k]);
+  return f;
+}
+
+/**
+ * An engine over chained segments on the CPU EP (buildSegmented): run() creates each segment's
+ * session, runs it on the feeds and the outputs so far, and releases it before the next, so that
+ * one segment's weights and activations are held at a time. `session` is the first segment's,
+ * created here so that a graph the CPU EP refuses fails now, as a whole graph would.
+ */
+async function segmentedEngine(
+  segments: readonly ModelFile[], realization: Realization, fallbacks: Fallback[],
+  opts: ortTypes.InferenceSession.SessionOptions, buildGraphMs: number, log?: (line: string) => void,
+): Promise<Engine> {
+  const open = async (m: ModelFile) => {
+    const t = performance.now();
+    try {
+      const s = typeof m === 'string' ? await ort().InferenceSession.create(m, opts) : await ort().InferenceSession.create(m, opts);
+      return { s, ms: performance.now() - t };
+    } catch (e) {
+      throw new LabError('ENGINE_FAILED', `the CPU engine could not be built: ${explainProviderError('cpu', e instanceof Error ? e.message : String(e))}`, undefined, { cause: e });
+    }
+  };
+  const first = await open(segments[0]);
+  let firstSession: ortTypes.InferenceSession | undefined = first.s;
+  log?.(`cpu: first of ${segments.length} segments ready in ${first.ms.toFixed(0)} ms (${realization}; each segment's session is created before its run and released after it)`);
+  const engine: Engine = {
+    ep: 'cpu', realization, session: first.s, fallbacks, cache: 'none', sessionMs: first.ms, buildGraphMs, outputBytes: 0, lastRunMs: 0,
+    async run(feeds, dims) {
+      const have = new Map<string, ortTypes.Tensor>(Object.entries(tensorsOf(feeds, dims)));
+      const res = new Map<string, Float32Array>();
+      let runMs = 0;
+      let bytes = 0;
+      for (let i = 0; i < segments.length; i++) {
+        let session = i === 0 ? firstSession : undefined;
+        firstSession = undefined;
+        if (!session) {
+          const o = await open(segments[i]);
+          session = o.s;
+          this.sessionMs += o.ms;
+        }
+        try {
+          const f: Record<string, ortTypes.Tensor> = {};
+          for (const name of session.inputNames) {
+            const t = have.get(name);
+            if (!t) throw new LabError('ENGINE_FAILED', `segment ${i + 1} of ${segments.length} needs '${name}', which no segment before it gives`);
+            f[name] = t;
+          }
+          const t0 = performance.now();
+          const out = await session.run(f);
+          runMs += performance.now() - t0;
+          for (const [k, t] of Object.entries(out)) {
+            if (t.type !== 'float32') throw new LabError('ENGINE_FAILED', `output ${k} has type ${t.type}, expected float32`);
+            const data = t.data as Float32Array;
+            res.set(k, data);
+            have.set(k, t);
+            bytes += data.byteLength;
+          }
+        } finally {
+          await session.release();
+        }
+      }
+      this.lastRunMs = runMs;
+      this.outputBytes = bytes;
+      return res;
+    },
+    async release() {
+      await firstSession?.release();
+      firstSession = undefined;
+    },
+  };
+  return engine;
 }
 
 /** Which providers this installation can load, for the sidebar: tries each one on a tiny model. */

@@ -58,6 +58,12 @@ export interface GraphOptions {
   /** Build only the first `depthLimit` blocks and no head (head detection). */
   depthLimit?: number;
   /**
+   * Build only blocks [from, to) (a segment; see buildSegmented): with from > 0 the graph's input is
+   * `blocks.<from-1>.out` (fp32, (B, 1+S·T, C): the previous segment's output) instead of the video;
+   * the final LayerNorm and head only when `to` is the model's depth.
+   */
+  blocks?: readonly [from: number, to: number];
+  /**
    * LayerNorm statistics as small fp32 side outputs (`<ln>.stats`: LN_STAT_FIELDS; `<ln>.channels`:
    * per-channel max |x|), computed in the graph from the LayerNorm's input as the engine fed it and
    * from its own square, variance and mean. Never under TensorRT: outputs change its precision choices.
@@ -107,11 +113,20 @@ export interface LayerNormTensors {
   std?: string;
 }
 
+/** What onnxruntime loads: a model's path (its weights external data next to it) or its bytes. */
+export type ModelFile = string | Uint8Array;
+/**
+ * One model, or a chain of segments run one after the other, each session created just before its
+ * run and released right after it; a segment's inputs are named after the outputs of the segments
+ * before it (or the first one's feeds).
+ */
+export type ModelSource = ModelFile | { segments: readonly ModelFile[] };
+
 export interface BuiltGraph {
-  /** The encoded model; with a WeightStore its initializers point at the store's files. */
-  model: Uint8Array;
-  /** What onnxruntime loads: the model's path in the store's folder, or the model bytes. */
-  source: string | Uint8Array;
+  /** The encoded model (of a segmented graph: built when asked for); with a WeightStore its initializers point at the store's files. */
+  readonly model: Uint8Array;
+  /** What onnxruntime loads. */
+  source: ModelSource;
   /** Write the model as one self-contained .onnx file (weights inline, streamed from the store). */
   writeOnnx(file: string): void;
   inputName: string;
@@ -183,6 +198,39 @@ function moduleSegments(key: string): string[] {
 
 export function buildTimeSformer(weights: Weights, o: GraphOptions): BuiltGraph {
   return new TimeSformerGraph(weights, o).build();
+}
+
+/**
+ * The same graph as chained segments of `perSegment` blocks (the first with the embedding, the last
+ * with the head), for the CPU EP: each segment's session maps only its own weights and holds only
+ * its own activations, and is released before the next one is created, so a run's memory is one
+ * segment's instead of the whole model's (the whole fp32 graph's run held its 464 MiB of mapped
+ * weights plus ~0.3 GB of activations and allocator growth at full size). The values are the same:
+ * a block's output leaves as fp32 and a 16-bit graph takes it back exactly (it holds 16-bit values).
+ * Its `model` and `writeOnnx` are the whole graph's, built when asked for.
+ */
+export function buildSegmented(weights: Weights, o: GraphOptions, perSegment = 1): BuiltGraph {
+  const depth = Math.min(o.config.depth, o.depthLimit ?? o.config.depth);
+  if (o.blocks || depth <= perSegment) return buildTimeSformer(weights, o);
+  const parts: BuiltGraph[] = [];
+  for (let from = 0; from < depth; from += perSegment) parts.push(buildTimeSformer(weights, { ...o, blocks: [from, Math.min(depth, from + perSegment)] }));
+  let whole: BuiltGraph | undefined;
+  const wholeGraph = () => (whole ??= buildTimeSformer(weights, o));
+  const last = parts[parts.length - 1];
+  return {
+    get model() {
+      return wholeGraph().model;
+    },
+    source: { segments: parts.map((p) => p.source as ModelFile) },
+    writeOnnx: (file) => wholeGraph().writeOnnx(file),
+    inputName: parts[0].inputName,
+    probsName: last.probsName,
+    blockNames: parts.flatMap((p) => p.blockNames),
+    layerNorms: parts.flatMap((p) => p.layerNorms),
+    nodeCount: parts.reduce((n, p) => n + p.nodeCount, 0),
+    initializerBytes: parts.reduce((n, p) => n + p.initializerBytes, 0),
+    extraOutputs: parts.flatMap((p) => p.extraOutputs),
+  };
 }
 
 class TimeSformerGraph {
@@ -546,13 +594,13 @@ class TimeSformerGraph {
     return this.g.scoped('/model', () => this.buildModel());
   }
 
-  private buildModel(): BuiltGraph {
+  /** Patch, position and time embedding: the video to the class token (B, 1, C) and the patch tokens P (B, S, T, C). */
+  private embed(video: string): { cls: string; P: string } {
     const { B, S, T, C } = this;
     const g = this.g;
     const cfg = this.o.config;
     const ctx = this.main;
     const Pz = cfg.patchSize;
-    const video = g.input('video', ElemType.FLOAT, [B, 3, T, cfg.imageSize, cfg.imageSize]);
     const v = this.convert(video, F32, ctx);
     // patch embedding: (B,3,T,H,W) -> (B*T,3,H,W) -> Conv -> (B*T, S, C)
     const frames = this.reshape(this.transpose(v, [0, 2, 1, 3, 4]), [B * T, 3, cfg.imageSize, cfg.imageSize]);
@@ -574,18 +622,43 @@ class TimeSformerGraph {
     const xp = this.r('Add', [emb, posPatch], ctx); // (B*T, S, C)
     const xpt = this.transpose(this.reshape(xp, [B, T, S, C]), [0, 2, 1, 3]); // (B, S, T, C)
     const timeEmb = this.weight('time_embed', ctx, [1, T, C]);
-    let P = this.r('Add', [xpt, timeEmb], ctx);
-    let cls = posCls;
+    return { cls: posCls, P: this.r('Add', [xpt, timeEmb], ctx) };
+  }
+
+  private buildModel(): BuiltGraph {
+    const { B, S, T, C } = this;
+    const g = this.g;
+    const cfg = this.o.config;
+    const ctx = this.main;
     const depth = Math.min(cfg.depth, this.o.depthLimit ?? cfg.depth);
+    const [from, to] = this.o.blocks ?? [0, depth];
+    if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= depth)) {
+      throw new LabError('BAD_OPTION', `blocks [${from}, ${to}) is not a range of this model's ${depth} blocks`);
+    }
+    let input: string;
+    let P: string;
+    let cls: string;
+    if (from === 0) {
+      input = g.input('video', ElemType.FLOAT, [B, 3, T, cfg.imageSize, cfg.imageSize]);
+      ({ cls, P } = this.embed(input));
+    } else {
+      // a later segment: the previous block's output as it left the previous segment (fp32)
+      const N = 1 + S * T;
+      input = g.input(`blocks.${from - 1}.out`, ElemType.FLOAT, [B, N, C]);
+      const x = this.convert(input, F32, ctx);
+      cls = this.slice(x, 0, 1, 1);
+      P = this.reshape(this.slice(x, 1, N, 1), [B, S, T, C]);
+    }
     const blockNames: string[] = [];
-    for (let i = 0; i < depth; i++) {
+    for (let i = from; i < to; i++) {
       const r = this.block(i, cls, P);
-      if (this.o.blockOutputs !== false) blockNames.push(this.expose(r.out, ctx, `blocks.${i}.out`));
+      // a segment's last block leaves it even when block outputs are not asked for: the next segment takes it
+      if (this.o.blockOutputs !== false || (i === to - 1 && to < cfg.depth)) blockNames.push(this.expose(r.out, ctx, `blocks.${i}.out`));
       cls = r.cls;
       P = r.P;
     }
     let probsName: string | null = null;
-    if (depth === cfg.depth) {
+    if (to === cfg.depth) {
       const n = this.layerNorm(cls, 'norm', null);
       if (cfg.numClasses === 0) {
         // no classifier (HF TimesformerModel): the final LayerNorm's class token is the output
@@ -605,7 +678,7 @@ class TimeSformerGraph {
         if (store) writeOnnxFile(file, model, (ref, at, dst) => store.readRef(ref, at, dst));
         else fs.writeFileSync(file, model);
       },
-      inputName: video,
+      inputName: input,
       probsName,
       blockNames,
       layerNorms: this.lns,
