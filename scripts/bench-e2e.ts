@@ -23,7 +23,8 @@
  * then skips the run that confirms the minimal fix); `@gpu-outputs` sets
  * TIMESFORMER_LAB_GPU_OUTPUTS=gpu (WebGPU outputs left on the GPU and read back one by one: it
  * ended the process natively with onnxruntime-node 1.30 on the H200, so it is no longer the
- * default); `@threads=N` sets TIMESFORMER_LAB_THREADS=N (worker threads for reading the weights
+ * default); `@separate` sets TIMESFORMER_LAB_SHARED_SESSION=0 (several modes on a GPU provider
+ * then get one session each instead of one for all); `@threads=N` sets TIMESFORMER_LAB_THREADS=N (worker threads for reading the weights
  * and comparing; 0: all on the main thread).
  *
  * Without --weights the checkpoint is generated once (gen-checkpoint.ts: full size, seed 1,
@@ -49,6 +50,8 @@ interface RunSpec {
   noConfirm: boolean;
   /** `@gpu-outputs`: WebGPU outputs left on the GPU (TIMESFORMER_LAB_GPU_OUTPUTS=gpu). */
   gpuOutputs: boolean;
+  /** `@separate`: one session per mode (TIMESFORMER_LAB_SHARED_SESSION=0). */
+  separate: boolean;
   /** `@threads=N`: TIMESFORMER_LAB_THREADS=N. */
   threads?: number;
 }
@@ -70,19 +73,19 @@ export function parseRuns(s: string): RunSpec[] {
     const [spec, ...flags] = r.split('@');
     const [ep, precision, layerNorm] = spec.split(':');
     const threads = flags.find((f) => /^threads=\d+$/.test(f));
-    if (!ep || !precision || !layerNorm || flags.some((f) => !['data', 'no-confirm', 'gpu-outputs'].includes(f) && f !== threads)) {
-      throw new Error(`--runs: '${r}' is not ep:precision:layernorm[@data][@no-confirm][@gpu-outputs][@threads=N] (e.g. webgpu:fp16:all@data)`);
+    if (!ep || !precision || !layerNorm || flags.some((f) => !['data', 'no-confirm', 'gpu-outputs', 'separate'].includes(f) && f !== threads)) {
+      throw new Error(`--runs: '${r}' is not ep:precision:layernorm[@data][@no-confirm][@gpu-outputs][@separate][@threads=N] (e.g. webgpu:fp16:all@data)`);
     }
     return {
       ep, precision, layerNorm: layerNorm.replace(/\+/g, ','), data: flags.includes('data'), noConfirm: flags.includes('no-confirm'),
-      gpuOutputs: flags.includes('gpu-outputs'), ...(threads ? { threads: Number(threads.slice('threads='.length)) } : {}),
+      gpuOutputs: flags.includes('gpu-outputs'), separate: flags.includes('separate'), ...(threads ? { threads: Number(threads.slice('threads='.length)) } : {}),
     };
   });
 }
 
 /** How a run reads in the tables: `webgpu fp16 plain data no-confirm threads=0`. */
 export function runLabel(spec: RunSpec): string {
-  return [spec.ep, spec.precision, spec.layerNorm, spec.data ? 'data' : '', spec.noConfirm ? 'no-confirm' : '', spec.gpuOutputs ? 'gpu-outputs' : '',
+  return [spec.ep, spec.precision, spec.layerNorm, spec.data ? 'data' : '', spec.noConfirm ? 'no-confirm' : '', spec.gpuOutputs ? 'gpu-outputs' : '', spec.separate ? 'separate' : '',
     spec.threads !== undefined ? `threads=${spec.threads}` : ''].filter(Boolean).join(' ');
 }
 
@@ -196,6 +199,7 @@ async function main(): Promise<void> {
         if (spec.data) args.push('--data', values.data!);
         const env: NodeJS.ProcessEnv = { ...process.env };
         if (spec.gpuOutputs) env.TIMESFORMER_LAB_GPU_OUTPUTS = 'gpu';
+        if (spec.separate) env.TIMESFORMER_LAB_SHARED_SESSION = '0';
         if (spec.threads !== undefined) env.TIMESFORMER_LAB_THREADS = String(spec.threads);
         log(`start ${label}${repeat > 1 ? ` (#${k + 1})` : ''}`);
         const r = await runCli(cli, args, timeoutS, env);

@@ -25,7 +25,7 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
 
 async function cpuRun(job: Extract<LabJob, { type: 'cpuRun' }>): Promise<CpuRunResult> {
   const { createEngine } = await import('./engine/session');
-  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => job.source });
+  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => job.source, cpuThreads: job.threads });
   try {
     const out = await engine.run({ [job.inputName]: job.video }, { [job.inputName]: job.dims });
     return { outputs: [...out], sessionMs: engine.sessionMs, runMs: engine.lastRunMs, bytes: engine.outputBytes };

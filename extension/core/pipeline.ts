@@ -3,6 +3,7 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as os from 'os';
 import { LabError, type LabErrorCode } from './errors';
 import { readTestData, type TestData } from './formats/testdata';
 import { openRegularFile } from './formats/file';
@@ -11,12 +12,13 @@ import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
 import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
+import { mergeModels } from './model/onnx-builder';
 import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
 import { WeightStore, type StoredKind } from './model/weight-store';
 import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
-import { createEngine, type Engine } from './engine/session';
+import { createEngine, providerLoads, type Engine } from './engine/session';
 import { realizationFor, realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, type BlockComparison } from './compare/metrics';
 import { compareBlocks, comparePool } from './compare/blocks';
@@ -24,7 +26,7 @@ import { diagnose, firingUnder, type DiagnoseInput } from './compare/diagnosis';
 import { defaultTolerance } from './compare/verdict';
 import { validateOptions } from './options';
 import {
-  REPORT_VERSION, type BlockResult, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
+  REPORT_VERSION, type BlockResult, type EpName, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
   type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage, type TensorStats,
 } from './report';
 
@@ -234,7 +236,9 @@ async function runFp32OnCpuThread(g: BuiltGraph, video: Tensor<'float32'>, say: 
   if (!pool) return undefined;
   try {
     const clip = video.data.slice(); // its own buffer, handed over whole
-    const r = await pool.run<CpuRunResult>({ type: 'cpuRun', source: g.source, inputName: g.inputName, video: clip, dims: [...video.shape] }, [clip.buffer]);
+    // all cores but two (the engine's thread, and what feeds the GPU), not spinning when idle
+    const threads = Math.max(1, os.availableParallelism() - 2);
+    const r = await pool.run<CpuRunResult>({ type: 'cpuRun', source: g.source, inputName: g.inputName, video: clip, dims: [...video.shape], threads }, [clip.buffer]);
     return { out: new Map(r.outputs), sessionMs: r.sessionMs, runMs: r.runMs, bytes: r.bytes };
   } catch (e) {
     const code = (e as { code?: LabErrorCode }).code;
@@ -619,11 +623,22 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
 export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
   const p = await prepare(o, hooks);
   try {
-    const reports: Report[] = [];
+    // the fp32 CPU run that GPU modes will want (the self-reference without test data; the probe a
+    // plain FP16 mode is diagnosed from) starts now, on a worker thread, beside their engine
+    if ((o.ep ?? 'cpu') !== 'cpu' && defaultThreads() > 0 && (!p.data || (o.precision === 'fp16' && modes.some((m) => m === 'plain' || m === 'minimal')))) {
+      p.fp32Probe({ beside: true }).catch(() => undefined); // awaited by the mode that needs it
+    }
+    const opts: PipelineOptions[] = [];
     for (const choice of modes) {
       const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${choice}.onnx`) : o.saveOnnx;
       const mode = choice === 'minimal' ? await minimalOptions(p, o) : { layerNorm: choice };
-      const r = await runMode(p, { ...o, ...mode, saveOnnx }, hooks);
+      opts.push({ ...o, ...mode, saveOnnx });
+    }
+    const shared = opts.length > 1 && !o.repeat ? await sharedEngine(p, opts, hooks) : undefined;
+    const reports: Report[] = [];
+    for (let i = 0; i < opts.length; i++) {
+      const r = await runMode(p, opts[i], hooks, shared?.[i]);
+      if (shared) shared[i] = undefined; // its outputs are compared: let them go
       hooks.onResult?.(r);
       reports.push(r.report);
     }
@@ -631,6 +646,88 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
   } finally {
     p.close();
   }
+}
+
+/** A mode's engine and graph when they were built beforehand (sharedEngine). */
+interface GivenEngine {
+  engine: Engine;
+  g: BuiltGraph;
+}
+
+/**
+ * Several modes on a GPU provider in one session and one run: each mode's graph, side by side in
+ * one model (mergeModels: the weights they share are loaded once; every mode's nodes compute what
+ * they compute alone). On the GPU machine a WebGPU session costs 0.6-0.8 s to create and 0.1-0.2 s
+ * to release whatever the graph's optimization level (device run 15), and cannot be created on two
+ * threads at once (the process crashed), so five modes paid five of each. Each mode then gets a
+ * view of the one engine: its outputs, and the session's and run's times on the first mode's
+ * Report. Undefined where the modes run one session each: on the CPU EP (segmented runs hold less
+ * memory) and under TensorRT (an engine per mode, cached by the mode's options);
+ * TIMESFORMER_LAB_SHARED_SESSION=0 turns it off.
+ */
+async function sharedEngine(p: Prepared, opts: readonly PipelineOptions[], hooks: PipelineHooks): Promise<(GivenEngine | undefined)[] | undefined> {
+  const o = opts[0];
+  const ep = o.ep ?? 'cpu';
+  const setting = process.env.TIMESFORMER_LAB_SHARED_SESSION; // '0': off; '1': on the CPU EP too (tests)
+  const onCpu = setting === '1';
+  if ((ep === 'cpu' && !onCpu) || ep === 'tensorrt' || setting === '0') return undefined;
+  let forceUnavailable: Partial<Record<EpName, string>> | undefined;
+  if (ep === 'auto') {
+    // TensorRT builds an engine per mode (cached by its options): where it loads, no shared session
+    const trt = await providerLoads('tensorrt');
+    if (trt.available) return undefined;
+    forceUnavailable = { tensorrt: trt.reason ?? 'unavailable' };
+  }
+  const { config, model: m } = p;
+  const B = p.video.shape[0];
+  const graphs = new Map<Realization, BuiltGraph[]>();
+  const notShared = new Error('one session per mode');
+  let engine: Engine;
+  hooks.onProgress?.('building engine', `${ep}, ${opts.length} modes in one session`);
+  try {
+    engine = await createEngine({
+      ep, precision: o.precision ?? 'fp32', layerNorm: o.layerNorm ?? 'plain', deviceId: o.deviceId, log: p.say, probes: o.probes, forceUnavailable,
+      layerNormModes: opts.flatMap((x) => [x.layerNorm ?? 'plain', ...Object.values(x.layerNormOverrides ?? {})]),
+      buildModel: (realization, e) => {
+        if ((e === 'cpu' && !onCpu) || e === 'tensorrt') throw notShared;
+        const gs = opts.map((x) => buildTimeSformer(m.weights, graphOptions(config, B, x, realization)));
+        graphs.set(realization, gs);
+        const merged = mergeModels(gs.map((g, i) => ({ prefix: `m${i}/`, model: g.model })), [gs[0].inputName]);
+        p.say(`graph: ${opts.length} modes in one session (${gs.map((g) => g.nodeCount).join(' + ')} nodes, ${realization})`);
+        return m.weights instanceof WeightStore ? m.weights.saveModel(merged, 'modes') : merged;
+      },
+    });
+  } catch (e) {
+    if (e !== notShared) throw e;
+    p.say('modes: one session each (no GPU provider loaded)');
+    return undefined;
+  }
+  let all: Map<string, Float32Array>;
+  try {
+    const input = graphs.get(engine.realization)![0].inputName;
+    all = await engine.run({ [input]: p.video.data }, { [input]: [...p.video.shape] });
+  } finally {
+    await engine.release();
+  }
+  p.say(`${opts.length} modes ran in one session on ${engine.ep}: session ${engine.sessionMs.toFixed(0)} ms, run ${engine.lastRunMs.toFixed(0)} ms, ${(engine.outputBytes / 2 ** 20).toFixed(1)} MiB of outputs`);
+  const gs = graphs.get(engine.realization)!;
+  return opts.map((_, i) => {
+    const prefix = `m${i}/`;
+    const out = new Map<string, Float32Array>();
+    let bytes = 0;
+    for (const [k, v] of all) {
+      if (!k.startsWith(prefix)) continue;
+      out.set(k.slice(prefix.length), v);
+      bytes += v.byteLength;
+    }
+    const view: Engine = {
+      ep: engine.ep, realization: engine.realization, session: engine.session, fallbacks: engine.fallbacks, cache: engine.cache,
+      sessionMs: i === 0 ? engine.sessionMs : 0, lastRunMs: i === 0 ? engine.lastRunMs : 0, buildGraphMs: i === 0 ? engine.buildGraphMs : 0, outputBytes: bytes,
+      run: async () => out,
+      release: async () => undefined,
+    };
+    return { engine: view, g: gs[i] };
+  });
 }
 
 /** The realization `o` asks for, as far as it is known before an engine loads (the limits are the same for native and emulated). */
@@ -662,7 +759,7 @@ export async function minimalOptions(p: Prepared, o: PipelineOptions): Promise<P
 }
 
 /** Build, run and compare one mode on a preparation. `o`'s input fields (weights, data, input, heads) are ignored. */
-export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHooks = {}): Promise<PipelineResult> {
+export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHooks = {}, given?: GivenEngine): Promise<PipelineResult> {
   const t0 = performance.now();
   const { config, model: m } = p;
   const log: string[] = [];
@@ -707,11 +804,12 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
   const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
-  const cacheKey = needsKey && o.trtCacheDir
+  const cacheKey = !given && needsKey && o.trtCacheDir
     ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${JSON.stringify(overrides)}|${config.heads}|${B}`).digest('hex').slice(0, 24)
     : undefined;
   stage('building engine', o.ep ?? 'cpu');
-  const engine: Engine = await createEngine({
+  if (given) built.set(given.engine.realization, given.g);
+  const engine: Engine = given?.engine ?? await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say2, probes: o.probes,
     layerNormModes: [layerNorm, ...Object.values(overrides)],
     buildModel: (realization, ep) => {

@@ -257,10 +257,11 @@ describe('WebGPU outputs', () => {
 });
 
 describe('bench-e2e: runs with and without test data, the confirmation run apart', () => {
-  it('reads @data, @no-confirm, @gpu-outputs and @threads=N, and refuses anything else', async () => {
+  it('reads @data, @no-confirm, @gpu-outputs, @separate and @threads=N, and refuses anything else', async () => {
     const { parseRuns, runLabel } = await import('../../scripts/bench-e2e');
-    const [a, b] = parseRuns('webgpu:fp16:plain@data@threads=0,cpu:fp16:fp32+fused@no-confirm@gpu-outputs');
-    assert.deepEqual(a, { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, threads: 0 });
+    const [a, b, c] = parseRuns('webgpu:fp16:plain@data@threads=0,cpu:fp16:fp32+fused@no-confirm@gpu-outputs,webgpu:fp16:all@separate');
+    assert.deepEqual(a, { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, separate: false, threads: 0 });
+    assert.equal(runLabel(c), 'webgpu fp16 all separate');
     assert.equal(runLabel(a), 'webgpu fp16 plain data threads=0');
     assert.equal(b.layerNorm, 'fp32,fused');
     assert.equal(runLabel(b), 'cpu fp16 fp32,fused no-confirm gpu-outputs');
@@ -273,7 +274,7 @@ describe('bench-e2e: runs with and without test data, the confirmation run apart
     const r = makeReport([1e-3, 0.2]);
     r.inputs.weightBytes = 100 * 2 ** 20;
     r.run.timings = { readMs: 300, headsMs: 0, referenceMs: 1200, buildGraphMs: 30, sessionMs: 1000, runMs: 300, compareMs: 400, totalMs: 3300, peakRssBytes: 190 * 2 ** 20, confirmMs: 1500, confirmPeakRssBytes: 210 * 2 ** 20 };
-    const row = summarize({ spec: { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false }, label: 'webgpu fp16 plain data', repeat: 0, code: 1, wallMs: 5000, reports: [r] }, { fp16_ms: 10 });
+    const row = summarize({ spec: { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, separate: false }, label: 'webgpu fp16 plain data', repeat: 0, code: 1, wallMs: 5000, reports: [r] }, { fp16_ms: 10 });
     assert.equal(row.confirm_s, 1.5);
     assert.equal(row.wall_without_confirm_s, 3.5);
     assert.equal(row.rss_over_weights, 1.9);

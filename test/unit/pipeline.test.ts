@@ -312,6 +312,37 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
       assert.equal(beside.reports[0].inputs.reference.kind, data ? 'test-data' : 'self');
     }
   });
+  it('several modes share one session and one run (on a GPU provider; forced here on the CPU EP) with each mode\'s own results', async () => {
+    const { runModes } = await import('../../extension/core/pipeline');
+    const d = fx('d1_outlier');
+    const modes = ['plain', 'fp32', 'fused', 'prescaled', 'expose'] as const;
+    const go = async (shared: '0' | '1') => {
+      const before = process.env.TIMESFORMER_LAB_SHARED_SESSION;
+      process.env.TIMESFORMER_LAB_SHARED_SESSION = shared;
+      const logs: string[] = [];
+      try {
+        const reports = await runModes({ ...d, ep: 'cpu', precision: 'fp16', heads: 4, confirmMinimalFix: false }, [...modes], { log: (l) => logs.push(l) });
+        return { reports, logs };
+      } finally {
+        if (before === undefined) delete process.env.TIMESFORMER_LAB_SHARED_SESSION;
+        else process.env.TIMESFORMER_LAB_SHARED_SESSION = before;
+      }
+    };
+    const one = await go('1');
+    const each = await go('0');
+    assert.equal(one.logs.filter((l) => /^5 modes ran in one session on cpu/.test(l)).length, 1, one.logs.join('\n'));
+    assert.ok(!each.logs.some((l) => /modes ran in one session/.test(l)));
+    for (let i = 0; i < modes.length; i++) {
+      const [a, b] = [one.reports[i], each.reports[i]];
+      assert.equal(a.run.layerNorm, modes[i]);
+      assert.deepEqual(a.blocks.map((x) => x.relL2), b.blocks.map((x) => x.relL2), modes[i]);
+      assert.deepEqual(a.blocks.map((x) => x.layerNorms), b.blocks.map((x) => x.layerNorms), modes[i]);
+      assert.deepEqual(a.diagnosis, b.diagnosis, modes[i]);
+      assert.equal(a.run.outputBytes, b.run.outputBytes, modes[i]);
+    }
+    assert.equal(one.reports[0].diagnosis.firstBadBlock, 4);
+    assert.ok(one.reports[0].run.timings.sessionMs > 0 && one.reports.slice(1).every((r) => r.run.timings.sessionMs === 0), 'the one session is timed on the first mode');
+  });
   it('the Report gives the peak memory, the checkpoint\'s weight bytes and the bytes that left the engine', async () => {
     const r = await run('d1_outlier', { precision: 'fp16', layerNorm: 'plain' });
     const C = r.config.embedDim;

@@ -56,6 +56,12 @@ export interface EngineRequest {
   probes?: boolean;
   /** Every LayerNorm mode in the graph (`layerNorm` and its per-LayerNorm overrides); default [layerNorm]. */
   layerNormModes?: readonly LayerNormMode[];
+  /**
+   * CPU EP: at most this many intra-op threads, which sleep instead of spinning when idle — for a
+   * CPU run beside a GPU engine, whose own thread (session creation, kernel launches) would
+   * otherwise wait for a core (default: onnxruntime's, one per core, spinning).
+   */
+  cpuThreads?: number;
   /** Test seam: providers treated as unavailable with this reason (for fallback tests). */
   forceUnavailable?: Partial<Record<EpName, string>>;
 }
@@ -107,7 +113,10 @@ function sessionOptions(
     logSeverityLevel: 3,
   };
   const deviceId = req.deviceId ?? 0;
-  if (ep === 'cpu') return { opts: { ...base, executionProviders: ['cpu'], ...CPU_SESSION }, cache: 'none' };
+  if (ep === 'cpu') {
+    const beside = req.cpuThreads ? { intraOpNumThreads: req.cpuThreads, extra: { ...CPU_SESSION.extra, 'session.intra_op.allow_spinning': '0' } } : {};
+    return { opts: { ...base, executionProviders: ['cpu'], ...CPU_SESSION, ...beside }, cache: 'none' };
+  }
   if (ep === 'webgpu') {
     return { opts: { ...base, executionProviders: [{ name: 'webgpu' }], ...(gpuOutputs ? { preferredOutputLocation: 'gpu-buffer' as const } : {}) }, cache: 'none' };
   }
@@ -318,23 +327,26 @@ async function segmentedEngine(
 
 /** Which providers this installation can load, for the sidebar: tries each one on a tiny model. */
 export async function probeProviders(): Promise<{ ep: EpName; available: boolean; reason?: string }[]> {
+  const out: { ep: EpName; available: boolean; reason?: string }[] = [];
+  for (const ep of ['tensorrt', 'cuda', 'webgpu', 'cpu'] as EpName[]) out.push({ ep, ...(await providerLoads(ep)) });
+  return out;
+}
+
+/** Whether a provider loads: a session of a one-node model on it, or why not. */
+export async function providerLoads(ep: EpName): Promise<{ available: boolean; reason?: string }> {
   const { OnnxGraphBuilder, ElemType } = await import('../model/onnx-builder');
   const g = new OnnxGraphBuilder();
   const x = g.input('x', ElemType.FLOAT, [1]);
   g.op('Identity', [x], undefined, 'y');
   g.output('y', ElemType.FLOAT, [1]);
   const bytes = g.encode('probe', '');
-  const out: { ep: EpName; available: boolean; reason?: string }[] = [];
-  for (const ep of ['tensorrt', 'cuda', 'webgpu', 'cpu'] as EpName[]) {
-    const req: EngineRequest = { ep, precision: 'fp32', layerNorm: 'plain', buildModel: () => bytes };
-    try {
-      const { opts } = sessionOptions(ep, req, 'fp32');
-      const s = await ort().InferenceSession.create(bytes, opts);
-      await s.release();
-      out.push({ ep, available: true });
-    } catch (e) {
-      out.push({ ep, available: false, reason: explainProviderError(ep, e instanceof Error ? e.message : String(e)) });
-    }
+  const req: EngineRequest = { ep, precision: 'fp32', layerNorm: 'plain', buildModel: () => bytes };
+  try {
+    const { opts } = sessionOptions(ep, req, 'fp32');
+    const s = await ort().InferenceSession.create(bytes, opts);
+    await s.release();
+    return { available: true };
+  } catch (e) {
+    return { available: false, reason: explainProviderError(ep, e instanceof Error ? e.message : String(e)) };
   }
-  return out;
 }

@@ -309,3 +309,55 @@ function valueInfo(name: string, type: ElemTypeCode, dims?: readonly number[]): 
     },
   };
 }
+
+/**
+ * Several models as one (side by side, one session): each model's tensors and nodes are prefixed
+ * with its `prefix`, but the inputs named in `shared` stay one input, and initializers with the same
+ * bytes (the same external-data range, or the same inline data) and type become one — the weights
+ * are loaded once for every model. Outputs are `<prefix><name>`. Nothing else changes: each model's
+ * nodes compute what they computed alone.
+ */
+export function mergeModels(models: readonly { prefix: string; model: Uint8Array }[], shared: readonly string[]): Uint8Array {
+  const byContent = new Map<string, string>();
+  const nodes: onnx.INodeProto[] = [];
+  const initializers: onnx.ITensorProto[] = [];
+  const inputs = new Map<string, onnx.IValueInfoProto>();
+  const outputs: onnx.IValueInfoProto[] = [];
+  const opsets = new Map<string, number>();
+  let first: onnx.IModelProto | undefined;
+  for (const { prefix, model } of models) {
+    const m = onnx.ModelProto.decode(model);
+    first ??= m;
+    for (const o of m.opsetImport ?? []) opsets.set(o.domain ?? '', Math.max(opsets.get(o.domain ?? '') ?? 0, Number(o.version ?? 0)));
+    const g = m.graph!;
+    const rename = new Map<string, string>();
+    for (const s of shared) rename.set(s, s);
+    for (const t of g.initializer ?? []) {
+      const data = t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL
+        ? (t.externalData ?? []).map((e) => `${e.key}=${e.value}`).join(';')
+        : Buffer.from(t.rawData ?? new Uint8Array()).toString('base64');
+      const key = `${t.dataType}|${(t.dims ?? []).join(',')}|${data}`;
+      const name = byContent.get(key);
+      if (name) {
+        rename.set(t.name!, name);
+        continue;
+      }
+      const own = prefix + t.name;
+      byContent.set(key, own);
+      rename.set(t.name!, own);
+      initializers.push({ ...t, name: own });
+    }
+    const map = (x: string) => (x === '' ? x : rename.get(x) ?? prefix + x);
+    for (const i of g.input ?? []) {
+      if (shared.includes(i.name!)) inputs.set(i.name!, i);
+      else inputs.set(map(i.name!), { ...i, name: map(i.name!) });
+    }
+    for (const n of g.node ?? []) nodes.push({ ...n, name: prefix + (n.name ?? ''), input: (n.input ?? []).map(map), output: (n.output ?? []).map(map) });
+    for (const o of g.output ?? []) outputs.push({ ...o, name: map(o.name!) });
+  }
+  return onnx.ModelProto.encode({
+    ...first!,
+    opsetImport: [...opsets].map(([domain, version]) => ({ domain, version })),
+    graph: { name: 'merged', node: nodes, initializer: initializers, input: [...inputs.values()], output: outputs },
+  }).finish();
+}
