@@ -1,10 +1,11 @@
 /**
- * A worker thread of parallel.ts's WorkerPool. Three kinds of job:
+ * A worker thread of parallel.ts's WorkerPool. Four kinds of job:
  * - 'weight': a weight as read (its float32 buffer is transferred, not copied) is checked,
  *   transposed and converted in one pass (model/weight-kernels.ts), and each form written at the
  *   offset the store reserved for it, through the store's own file descriptors (threads share
  *   them); answers where the first NaN or infinity is, if any (the main thread words the error);
  * - 'compare': one block output against its reference (compare/metrics.ts compareBlock);
+ * - 'stats': one exposed tensor's statistics (compare/metrics.ts tensorStats);
  * - 'cpuRun': one run of a graph on the CPU EP (engine/session.ts; onnxruntime-node is loaded in
  *   this thread only for it); the outputs' buffers are handed back, not copied.
  */
@@ -12,7 +13,7 @@ import * as fs from 'fs';
 import { parentPort } from 'worker_threads';
 import { findNonFinite } from './tensor';
 import { prepareWeight, type Scratch } from './model/weight-kernels';
-import { compareBlock } from './compare/metrics';
+import { compareBlock, tensorStats } from './compare/metrics';
 import type { CpuRunResult, LabJob } from './parallel';
 import { LabError } from './errors';
 
@@ -36,6 +37,7 @@ async function cpuRun(job: Extract<LabJob, { type: 'cpuRun' }>): Promise<CpuRunR
 
 function run(job: LabJob): unknown {
   if (job.type === 'cpuRun') return cpuRun(job);
+  if (job.type === 'stats') return tensorStats(job.name, job.a, job.shape, job.channels);
   if (job.type === 'weight') {
     const a = new Float32Array(job.buffer, job.byteOffset, job.length);
     const { forms, nonFinite } = prepareWeight(a, job.rows, job.transposed, job.kinds, scratch);

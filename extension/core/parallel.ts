@@ -21,6 +21,7 @@ import type { ModelSource } from './model/timesformer';
 export type LabJob =
   | { type: 'weight'; buffer: ArrayBuffer; byteOffset: number; length: number; rows: number; transposed: boolean; kinds: ('f16' | 'bf16' | 'f32.f16' | 'f32.bf16')[]; writes: { fd: number; offset: number }[] }
   | { type: 'compare'; out: Float32Array; ref: Float32Array; S: number; T: number; C: number; shape: number[]; outName: string; refName?: string }
+  | { type: 'stats'; name: string; a: Float32Array; shape: number[]; channels: boolean }
   | { type: 'cpuRun'; source: ModelSource; inputName: string; video: Float32Array; dims: number[]; threads?: number };
 
 /** What a 'cpuRun' job answers: the outputs by name, and the times of the run. */

@@ -636,9 +636,27 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     }
     const shared = opts.length > 1 && !o.repeat ? await sharedEngine(p, opts, hooks) : undefined;
     const reports: Report[] = [];
+    if (shared) {
+      // every mode's outputs are here: compare them all at once on one set of threads (the plain
+      // mode's confirmation run builds its engine meanwhile); each mode's lines carry its name
+      const pool = comparePool(shared.reduce((n, x) => n + x.engine.outputBytes / 4, 0), defaultThreads());
+      try {
+        const results = await Promise.all(opts.map((x, i) => {
+          const name = modes[i];
+          const log = hooks.log && ((l: string) => hooks.log!(`(${name}) ${l}`));
+          return runMode(p, x, { ...hooks, log }, { ...shared[i], pool });
+        }));
+        for (const r of results) {
+          hooks.onResult?.(r);
+          reports.push(r.report);
+        }
+        return reports;
+      } finally {
+        void pool?.close();
+      }
+    }
     for (let i = 0; i < opts.length; i++) {
-      const r = await runMode(p, opts[i], hooks, shared?.[i]);
-      if (shared) shared[i] = undefined; // its outputs are compared: let them go
+      const r = await runMode(p, opts[i], hooks);
       hooks.onResult?.(r);
       reports.push(r.report);
     }
@@ -648,10 +666,11 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
   }
 }
 
-/** A mode's engine and graph when they were built beforehand (sharedEngine). */
+/** A mode's engine and graph when they were built beforehand (sharedEngine), and the threads its comparison may share. */
 interface GivenEngine {
   engine: Engine;
   g: BuiltGraph;
+  pool?: WorkerPool;
 }
 
 /**
@@ -665,7 +684,7 @@ interface GivenEngine {
  * memory) and under TensorRT (an engine per mode, cached by the mode's options);
  * TIMESFORMER_LAB_SHARED_SESSION=0 turns it off.
  */
-async function sharedEngine(p: Prepared, opts: readonly PipelineOptions[], hooks: PipelineHooks): Promise<(GivenEngine | undefined)[] | undefined> {
+async function sharedEngine(p: Prepared, opts: readonly PipelineOptions[], hooks: PipelineHooks): Promise<GivenEngine[] | undefined> {
   const o = opts[0];
   const ep = o.ep ?? 'cpu';
   const setting = process.env.TIMESFORMER_LAB_SHARED_SESSION; // '0': off; '1': on the CPU EP too (tests)
@@ -833,8 +852,9 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const dims = { [g.inputName]: [...p.video.shape] };
     const t1 = performance.now();
     const out = await engine.run(feeds, dims);
-    // a segmented CPU engine creates its segments' sessions inside run(): they count as session time
-    const runMs = Math.min(performance.now() - t1, engine.lastRunMs);
+    // a segmented CPU engine creates its segments' sessions inside run(): they count as session time;
+    // a shared engine (sharedEngine) ran before: its run is timed on the first mode
+    const runMs = given ? engine.lastRunMs : Math.min(performance.now() - t1, engine.lastRunMs);
     const outputBytes = engine.outputBytes;
     say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
     let warmRunMs: number | undefined;
@@ -851,7 +871,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       say2(`${o.repeat} more runs: median ${warmRunMs.toFixed(1)} ms (min ${times[0].toFixed(1)} ms)`);
     }
     // threads for the comparison start now, while the engine is released (not before its runs: they hold memory)
-    pool = comparePool(g.blockNames.reduce((n, b) => n + (out.get(b)?.length ?? 0), 0), defaultThreads());
+    pool = given?.pool ?? comparePool(g.blockNames.reduce((n, b) => n + (out.get(b)?.length ?? 0), 0), defaultThreads());
     // the outputs are ours now: free the session (weights, arena) before comparing
     released = true;
     await engine.release();
@@ -877,9 +897,11 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       // the reference's statistics are the same for every mode (and a run that is its own reference has them)
       return { out: o, ref: r, outName: `blocks.${i}.out`, refName: ref!.stats[i] || r === o ? undefined : `blocks.${i}.ref` };
     }), { S: config.numPatches, T: config.frames, C: config.embedDim, shape: ref.blockShape }, pool);
-    void pool?.close();
+    // expose mode: the statistics of every exposed intermediate (166 MiB at full size) on the threads too
+    const exposed = pool ? await exposedStats(g, out, config.embedDim, pool) : undefined;
+    if (pool !== given?.pool) void pool?.close();
     pool = undefined;
-    const { report, input } = compare({ o, p, ref, g, out, engine, log, probe, blocks });
+    const { report, input } = compare({ o, p, ref, g, out, engine, log, probe, blocks, exposed });
     // more evidence where the first verdict asks for it
     if (report.diagnosis.verdict === 'fail' && report.diagnosis.causes.some((c) => c.mechanism !== 'nonFiniteInput') && precision === 'fp16') {
       input.healthy = await healthyStats(p);
@@ -908,7 +930,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     }
     return result;
   } finally {
-    void pool?.close();
+    if (pool !== given?.pool) void pool?.close();
     if (!released) await engine.release();
   }
 }
@@ -941,6 +963,28 @@ interface CompareInput {
   probe?: { g: BuiltGraph; out: Map<string, Float32Array> };
   /** Each block output against the reference (compareBlocks). */
   blocks: BlockComparison[];
+  /** The exposed intermediates' statistics by name, when worker threads computed them. */
+  exposed?: Map<string, TensorStats>;
+}
+
+/** The exposed tensors of a graph (expose mode: each LayerNorm's diff, mean and std) as tensorStats sees them. */
+function exposedTensors(g: BuiltGraph, block: number | null | undefined, C: number): { name: string; shape: number[]; channels: boolean }[] {
+  return g.layerNorms
+    .filter((l) => block === undefined || l.block === block)
+    .flatMap((l) => [l.diff, l.mean, l.std].filter((n): n is string => !!n))
+    .map((name) => ({ name, shape: name.endsWith('.diff') ? [-1, C] : [-1], channels: name.endsWith('.diff') }));
+}
+
+/** exposedTensors' statistics computed on the pool's threads (the arrays are copied to them, not handed over). */
+async function exposedStats(g: BuiltGraph, out: Map<string, Float32Array>, C: number, pool: WorkerPool): Promise<Map<string, TensorStats> | undefined> {
+  const list = exposedTensors(g, undefined, C);
+  if (!list.length) return undefined;
+  const stats = await Promise.all(list.map((t) => {
+    const a = out.get(t.name)!;
+    const shape = t.channels ? [a.length / C, C] : [a.length];
+    return pool.run<TensorStats>({ type: 'stats', name: t.name, a, shape, channels: t.channels }).catch(() => tensorStats(t.name, a, shape, t.channels));
+  }));
+  return new Map(stats.map((x) => [x.name, x]));
 }
 
 /** LayerNorm statistics from a graph's `<ln>.stats` / `<ln>.channels` outputs, each judged by `limitsFor`. */
@@ -979,14 +1023,10 @@ function compare(c: CompareInput): { report: Report; input: DiagnoseInput } {
     const cmp = c.blocks[i];
     const { diff: d, output } = cmp;
     ref.stats[i] ??= cmp.reference ?? { ...output, name: `blocks.${i}.ref` };
-    const exposed = g.layerNorms
-      .filter((l) => l.block === i)
-      .flatMap((l) => [l.diff, l.mean, l.std].filter((n): n is string => !!n))
-      .map((n) => {
-        const a = out.get(n)!;
-        const rowsShape = n.endsWith('.diff') ? [a.length / C, C] : [a.length];
-        return tensorStats(n, a, rowsShape, n.endsWith('.diff'));
-      });
+    const exposed = exposedTensors(g, i, C).map((t) => {
+      const a = out.get(t.name)!;
+      return c.exposed?.get(t.name) ?? tensorStats(t.name, a, t.channels ? [a.length / C, C] : [a.length], t.channels);
+    });
     return {
       index: i,
       relL2: d.relL2,

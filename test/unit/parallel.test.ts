@@ -212,6 +212,19 @@ describe('comparison: one pass per block, on worker threads where there are core
     } finally {
       await pool!.close();
     }
+    // expose mode's intermediates: their statistics on the threads, exactly as here
+    const pool2 = startPool(2)!;
+    try {
+      for (const poison of [false, true]) {
+        const { out } = block(6, poison);
+        for (const channels of [true, false]) {
+          const sh = channels ? [out.length / C, C] : [out.length];
+          assert.deepEqual(await pool2.run({ type: 'stats', name: 'x.diff', a: out, shape: sh, channels }), tensorStats('x.diff', out, sh, channels));
+        }
+      }
+    } finally {
+      await pool2.close();
+    }
     assert.equal(comparePool(1000, 4), undefined, 'small comparisons stay on this thread');
     assert.equal(comparePool(2 ** 24, 1), undefined, 'so do those of a 2-core machine');
   });

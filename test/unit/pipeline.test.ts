@@ -321,7 +321,7 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
       process.env.TIMESFORMER_LAB_SHARED_SESSION = shared;
       const logs: string[] = [];
       try {
-        const reports = await runModes({ ...d, ep: 'cpu', precision: 'fp16', heads: 4, confirmMinimalFix: false }, [...modes], { log: (l) => logs.push(l) });
+        const reports = await runModes({ ...d, ep: 'cpu', precision: 'fp16', heads: 4 }, [...modes], { log: (l) => logs.push(l) });
         return { reports, logs };
       } finally {
         if (before === undefined) delete process.env.TIMESFORMER_LAB_SHARED_SESSION;
@@ -341,6 +341,8 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
       assert.equal(a.run.outputBytes, b.run.outputBytes, modes[i]);
     }
     assert.equal(one.reports[0].diagnosis.firstBadBlock, 4);
+    assert.equal(one.reports[0].diagnosis.minimalFix?.confirmed?.verdict, 'pass', 'the plain mode\'s minimal fix is confirmed while the others compare');
+    assert.ok(one.logs.some((l) => l.startsWith('(fused) ')) && one.logs.some((l) => l.startsWith('(plain) ')), 'each mode\'s lines carry its name');
     assert.ok(one.reports[0].run.timings.sessionMs > 0 && one.reports.slice(1).every((r) => r.run.timings.sessionMs === 0), 'the one session is timed on the first mode');
   });
   it('the Report gives the peak memory, the checkpoint\'s weight bytes and the bytes that left the engine', async () => {
