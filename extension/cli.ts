@@ -188,6 +188,7 @@ export function formatCost(r: Report): string {
     const w = r.inputs.weightBytes;
     line += `; peak RSS ${MiB(t.peakRssBytes)}${w ? ` (${(t.peakRssBytes / w).toFixed(2)}× the checkpoint's ${MiB(w)} of weights)` : ''}`;
   }
+  if (t.helperPeakRssBytes) line += `; the GPU helper process (half the modes' sessions) peaked at ${MiB(t.helperPeakRssBytes)} of its own`;
   if (r.run.outputBytes !== undefined) line += `; ${MiB(r.run.outputBytes)} of outputs left the engine`;
   if (t.confirmMs !== undefined) line += `; then the minimal fix's confirmation run ${s(t.confirmMs)}${t.confirmPeakRssBytes ? ` (peak RSS ${MiB(t.confirmPeakRssBytes)})` : ''}`;
   return line;

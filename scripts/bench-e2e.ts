@@ -14,7 +14,8 @@
  * It prints, per run: wall time; each stage (summed over the modes); the minimal fix's
  * confirmation run apart (a failing plain mode runs a second engine by design, issue 8) and the wall
  * time without it; peak RSS (the process's maxRSS, from the Report, before the confirmation run)
- * against the checkpoint's weight bytes; end to end against session + inference; the bytes of
+ * against the checkpoint's weight bytes (and the GPU helper process's own peak, where a multi-mode
+ * GPU run used it: a second process, not in the first); end to end against session + inference; the bytes of
  * outputs that left the engine; and inference against PyTorch eager measured in the same device
  * run (bench_torch.py's JSON, --baseline). The inference here is the engine's first run, as the
  * CLI does it (on WebGPU it includes shader compilation).
@@ -23,8 +24,8 @@
  * then skips the run that confirms the minimal fix); `@gpu-outputs` sets
  * TIMESFORMER_LAB_GPU_OUTPUTS=gpu (WebGPU outputs left on the GPU and read back one by one: it
  * ended the process natively with onnxruntime-node 1.30 on the H200, so it is no longer the
- * default); `@separate` sets TIMESFORMER_LAB_SHARED_SESSION=0 (several modes on a GPU provider
- * then get one session each instead of one for all); `@threads=N` sets TIMESFORMER_LAB_THREADS=N (worker threads for reading the weights
+ * default); `@one-process` sets TIMESFORMER_LAB_GPU_HELPER=0 (several modes on a GPU provider
+ * then run in the CLI's process only, without the GPU helper process); `@threads=N` sets TIMESFORMER_LAB_THREADS=N (worker threads for reading the weights
  * and comparing; 0: all on the main thread).
  *
  * Without --weights the checkpoint is generated once (gen-checkpoint.ts: full size, seed 1,
@@ -50,8 +51,8 @@ interface RunSpec {
   noConfirm: boolean;
   /** `@gpu-outputs`: WebGPU outputs left on the GPU (TIMESFORMER_LAB_GPU_OUTPUTS=gpu). */
   gpuOutputs: boolean;
-  /** `@separate`: one session per mode (TIMESFORMER_LAB_SHARED_SESSION=0). */
-  separate: boolean;
+  /** `@one-process`: no GPU helper process (TIMESFORMER_LAB_GPU_HELPER=0). */
+  oneProcess: boolean;
   /** `@threads=N`: TIMESFORMER_LAB_THREADS=N. */
   threads?: number;
 }
@@ -73,19 +74,19 @@ export function parseRuns(s: string): RunSpec[] {
     const [spec, ...flags] = r.split('@');
     const [ep, precision, layerNorm] = spec.split(':');
     const threads = flags.find((f) => /^threads=\d+$/.test(f));
-    if (!ep || !precision || !layerNorm || flags.some((f) => !['data', 'no-confirm', 'gpu-outputs', 'separate'].includes(f) && f !== threads)) {
-      throw new Error(`--runs: '${r}' is not ep:precision:layernorm[@data][@no-confirm][@gpu-outputs][@separate][@threads=N] (e.g. webgpu:fp16:all@data)`);
+    if (!ep || !precision || !layerNorm || flags.some((f) => !['data', 'no-confirm', 'gpu-outputs', 'one-process'].includes(f) && f !== threads)) {
+      throw new Error(`--runs: '${r}' is not ep:precision:layernorm[@data][@no-confirm][@gpu-outputs][@one-process][@threads=N] (e.g. webgpu:fp16:all@data)`);
     }
     return {
       ep, precision, layerNorm: layerNorm.replace(/\+/g, ','), data: flags.includes('data'), noConfirm: flags.includes('no-confirm'),
-      gpuOutputs: flags.includes('gpu-outputs'), separate: flags.includes('separate'), ...(threads ? { threads: Number(threads.slice('threads='.length)) } : {}),
+      gpuOutputs: flags.includes('gpu-outputs'), oneProcess: flags.includes('one-process'), ...(threads ? { threads: Number(threads.slice('threads='.length)) } : {}),
     };
   });
 }
 
 /** How a run reads in the tables: `webgpu fp16 plain data no-confirm threads=0`. */
 export function runLabel(spec: RunSpec): string {
-  return [spec.ep, spec.precision, spec.layerNorm, spec.data ? 'data' : '', spec.noConfirm ? 'no-confirm' : '', spec.gpuOutputs ? 'gpu-outputs' : '', spec.separate ? 'separate' : '',
+  return [spec.ep, spec.precision, spec.layerNorm, spec.data ? 'data' : '', spec.noConfirm ? 'no-confirm' : '', spec.gpuOutputs ? 'gpu-outputs' : '', spec.oneProcess ? 'one-process' : '',
     spec.threads !== undefined ? `threads=${spec.threads}` : ''].filter(Boolean).join(' ');
 }
 
@@ -135,6 +136,7 @@ export function summarize(o: Outcome, torch: { fp32_ms?: number; fp16_ms?: numbe
     peak_rss_mb: peak / 2 ** 20,
     rss_over_weights: weightBytes ? peak / weightBytes : undefined,
     confirm_peak_rss_mb: Math.max(0, ...rs.map((r) => r.run.timings.confirmPeakRssBytes ?? 0)) / 2 ** 20 || undefined,
+    helper_rss_mb: Math.max(0, ...rs.map((r) => r.run.timings.helperPeakRssBytes ?? 0)) / 2 ** 20 || undefined,
     e2e_over_session_inference: sessionRun ? (o.wallMs - confirm) / sessionRun : undefined,
     output_mb: sum(rs, (r) => r.run.outputBytes ?? 0) / 2 ** 20,
     inference_over_torch: torchMs && rs.length ? t('runMs') / rs.length / torchMs : undefined,
@@ -145,7 +147,7 @@ function table(rows: Record<string, number | string | undefined>[]): string {
   const cols: [string, string, number][] = [
     ['run', 'run', 0], ['modes', 'modes', 0], ['wall_s', 'wall s', 2], ['confirm_s', 'confirm', 2], ['wall_without_confirm_s', 'wall-confirm', 2], ['read_s', 'read', 2], ['reference_s', 'ref', 2], ['graph_s', 'graph', 2],
     ['session_s', 'session', 2], ['inference_s', 'infer', 2], ['compare_s', 'compare', 2], ['peak_rss_mb', 'peak RSS MB', 0],
-    ['rss_over_weights', 'RSS/weights', 2], ['e2e_over_session_inference', 'e2e/(sess+inf)', 2], ['output_mb', 'out MB', 0], ['inference_over_torch', 'inf/torch', 1],
+    ['rss_over_weights', 'RSS/weights', 2], ['helper_rss_mb', 'helper MB', 0], ['e2e_over_session_inference', 'e2e/(sess+inf)', 2], ['output_mb', 'out MB', 0], ['inference_over_torch', 'inf/torch', 1],
   ];
   const cell = (v: number | string | undefined, d: number) => (v === undefined ? '-' : typeof v === 'number' ? v.toFixed(d) : v);
   const body = rows.map((r) => cols.map(([k, , d]) => cell(r[k], d)));
@@ -199,7 +201,7 @@ async function main(): Promise<void> {
         if (spec.data) args.push('--data', values.data!);
         const env: NodeJS.ProcessEnv = { ...process.env };
         if (spec.gpuOutputs) env.TIMESFORMER_LAB_GPU_OUTPUTS = 'gpu';
-        if (spec.separate) env.TIMESFORMER_LAB_SHARED_SESSION = '0';
+        if (spec.oneProcess) env.TIMESFORMER_LAB_GPU_HELPER = '0';
         if (spec.threads !== undefined) env.TIMESFORMER_LAB_THREADS = String(spec.threads);
         log(`start ${label}${repeat > 1 ? ` (#${k + 1})` : ''}`);
         const r = await runCli(cli, args, timeoutS, env);

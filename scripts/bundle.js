@@ -6,6 +6,8 @@
  *   dist/cli.js         the CLI (bin in package.json)
  *   dist/lab-worker.js  the worker threads' script (extension/core/parallel.ts starts it from the
  *                       folder of the bundle that runs: reading and comparing at full size)
+ *   dist/gpu-helper.js  the second process that runs half the GPU sessions of a multi-mode run
+ *                       (extension/core/helper.ts starts it from the same folder)
  *   dist/webview/{graph,sidebar}.js   the webviews, with d3, for the browser
  * onnxruntime-node stays external: a native module, loaded from node_modules at run time with the
  * binaries of the platform the .vsix is built for (scripts/package.js). `vscode` is the host's.
@@ -49,6 +51,7 @@ if (only !== 'webview') {
     entryPoints: {
       extension: path.join(root, 'extension', 'host', 'extension.ts'), worker: path.join(root, 'extension', 'worker.ts'), cli: path.join(root, 'extension', 'cli.ts'),
       'lab-worker': path.join(root, 'extension', 'core', 'lab-worker.ts'),
+      'gpu-helper': path.join(root, 'extension', 'core', 'gpu-helper.ts'),
     },
     outdir: path.join(root, 'dist'),
     format: 'cjs', platform: 'node', target: 'node20',

@@ -52,7 +52,7 @@ for (const t of wanted) {
   if (!shipped.includes(t)) fail(`onnxruntime-node has no binaries for ${t} in ${path.join(ORT, 'bin', 'napi-v6', TARGETS[t])}`);
 }
 const outDir = path.resolve(arg('out') ?? path.join(root, 'vsix'));
-for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/lab-worker.js', 'dist/webview/graph.js', 'dist/webview/sidebar.js', 'LICENSE', 'README.md']) {
+for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/lab-worker.js', 'dist/gpu-helper.js', 'dist/webview/graph.js', 'dist/webview/sidebar.js', 'LICENSE', 'README.md']) {
   if (!fs.existsSync(path.join(root, f))) fail(`${f} is missing: run npm run build first`);
 }
 

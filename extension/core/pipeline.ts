@@ -4,6 +4,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import { LabError, type LabErrorCode } from './errors';
 import { readTestData, type TestData } from './formats/testdata';
 import { openRegularFile } from './formats/file';
@@ -12,13 +13,13 @@ import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
 import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
-import { mergeModels } from './model/onnx-builder';
 import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
 import { WeightStore, type StoredKind } from './model/weight-store';
 import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
-import { createEngine, providerLoads, type Engine } from './engine/session';
+import { createEngine, type Engine } from './engine/session';
+import { GpuHelper } from './helper';
 import { realizationFor, realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, type BlockComparison } from './compare/metrics';
 import { compareBlocks, comparePool } from './compare/blocks';
@@ -621,8 +622,13 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
  * 'minimal' runs plain with only the LayerNorms whose mechanism fires kept in FP32.
  */
 export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
-  const p = await prepare(o, hooks);
+  // a second process for half the GPU sessions (helper.ts), started first: its onnxruntime and
+  // GPU device come up while this process reads the checkpoint
+  const helper = helperWanted(o, modes) ? GpuHelper.start() : undefined;
+  const warm = helper?.warm(o.ep as EpName).catch((e: Error) => ({ available: false, reason: e.message }));
+  let p: Prepared | undefined;
   try {
+    p = await prepare(o, hooks);
     // the fp32 CPU run that GPU modes will want (the self-reference without test data; the probe a
     // plain FP16 mode is diagnosed from) starts now, on a worker thread, beside their engine
     if ((o.ep ?? 'cpu') !== 'cpu' && defaultThreads() > 0 && (!p.data || (o.precision === 'fp16' && modes.some((m) => m === 'plain' || m === 'minimal')))) {
@@ -634,119 +640,114 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
       const mode = choice === 'minimal' ? await minimalOptions(p, o) : { layerNorm: choice };
       opts.push({ ...o, ...mode, saveOnnx });
     }
-    const shared = opts.length > 1 && !o.repeat ? await sharedEngine(p, opts, hooks) : undefined;
+    const w = await warm;
+    if (helper && w && !w.available) p.say(`modes: all in this process (the GPU helper process cannot load ${o.ep}: ${w.reason ?? 'unknown'})`);
+    const results = helper && w?.available ? await runWithHelper(p, opts, modes, helper, hooks) : undefined;
     const reports: Report[] = [];
-    if (shared) {
-      // every mode's outputs are here: compare them all at once on one set of threads (the plain
-      // mode's confirmation run builds its engine meanwhile); each mode's lines carry its name
-      const pool = comparePool(shared.reduce((n, x) => n + x.engine.outputBytes / 4, 0), defaultThreads());
-      try {
-        const results = await Promise.all(opts.map((x, i) => {
-          const name = modes[i];
-          const log = hooks.log && ((l: string) => hooks.log!(`(${name}) ${l}`));
-          return runMode(p, x, { ...hooks, log }, { ...shared[i], pool });
-        }));
-        for (const r of results) {
-          hooks.onResult?.(r);
-          reports.push(r.report);
-        }
-        return reports;
-      } finally {
-        void pool?.close();
-      }
-    }
     for (let i = 0; i < opts.length; i++) {
-      const r = await runMode(p, opts[i], hooks);
+      const r = results?.[i] ?? (await runMode(p, opts[i], hooks));
       hooks.onResult?.(r);
       reports.push(r.report);
     }
     return reports;
   } finally {
-    p.close();
+    helper?.close();
+    p?.close();
   }
-}
-
-/** A mode's engine and graph when they were built beforehand (sharedEngine), and the threads its comparison may share. */
-interface GivenEngine {
-  engine: Engine;
-  g: BuiltGraph;
-  pool?: WorkerPool;
 }
 
 /**
- * Several modes on a GPU provider in one session and one run: each mode's graph, side by side in
- * one model (mergeModels: the weights they share are loaded once; every mode's nodes compute what
- * they compute alone). On the GPU machine a WebGPU session costs 0.6-0.8 s to create and 0.1-0.2 s
- * to release whatever the graph's optimization level (device run 15), and cannot be created on two
- * threads at once (the process crashed), so five modes paid five of each. Each mode then gets a
- * view of the one engine: its outputs, and the session's and run's times on the first mode's
- * Report. Undefined where the modes run one session each: on the CPU EP (segmented runs hold less
- * memory) and under TensorRT (an engine per mode, cached by the mode's options);
- * TIMESFORMER_LAB_SHARED_SESSION=0 turns it off.
+ * Whether a run of these modes gets a GPU helper process: two modes or more on WebGPU or CUDA
+ * (named: under 'auto' the provider is known only once one loads), not for timing runs (--repeat).
+ * TIMESFORMER_LAB_GPU_HELPER=0 turns it off; =1 also gives one to the CPU EP (tests: no GPU here).
  */
-async function sharedEngine(p: Prepared, opts: readonly PipelineOptions[], hooks: PipelineHooks): Promise<GivenEngine[] | undefined> {
-  const o = opts[0];
-  const ep = o.ep ?? 'cpu';
-  const setting = process.env.TIMESFORMER_LAB_SHARED_SESSION; // '0': off; '1': on the CPU EP too (tests)
-  const onCpu = setting === '1';
-  if ((ep === 'cpu' && !onCpu) || ep === 'tensorrt' || setting === '0') return undefined;
-  let forceUnavailable: Partial<Record<EpName, string>> | undefined;
-  if (ep === 'auto') {
-    // TensorRT builds an engine per mode (cached by its options): where it loads, no shared session
-    const trt = await providerLoads('tensorrt');
-    if (trt.available) return undefined;
-    forceUnavailable = { tensorrt: trt.reason ?? 'unavailable' };
-  }
-  const { config, model: m } = p;
+function helperWanted(o: PipelineOptions, modes: readonly LayerNormChoice[]): boolean {
+  const env = process.env.TIMESFORMER_LAB_GPU_HELPER;
+  return modes.length > 1 && (o.ep === 'webgpu' || o.ep === 'cuda' || (o.ep === 'cpu' && env === '1')) && !o.repeat && env !== '0';
+}
+
+/**
+ * The modes on two processes: the helper builds and runs the last ones (each model built here,
+ * saved in the weight store's folder and run there), while this process runs the first ones —
+ * the plain FP16 mode, whose minimal fix's confirmation is one more engine, counts twice, so the
+ * sessions split evenly. Each mode is compared here, as its outputs arrive; each mode's lines carry
+ * its name. A mode the helper could not run is run here.
+ */
+async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], modes: readonly LayerNormChoice[], helper: GpuHelper, hooks: PipelineHooks): Promise<PipelineResult[]> {
+  const store = p.model.weights instanceof WeightStore ? p.model.weights : undefined;
+  if (!store) throw new Error('runWithHelper: the weights are not in a store');
+  const n = opts.length;
+  const confirms = opts.filter((x) => x.precision === 'fp16' && (x.layerNorm ?? 'plain') === 'plain' && x.confirmMinimalFix !== false).length;
+  const far = Math.max(1, Math.min(n - 1, Math.floor((n + confirms) / 2)));
   const B = p.video.shape[0];
-  const graphs = new Map<Realization, BuiltGraph[]>();
-  const notShared = new Error('one session per mode');
-  let engine: Engine;
-  hooks.onProgress?.('building engine', `${ep}, ${opts.length} modes in one session`);
-  try {
-    engine = await createEngine({
-      ep, precision: o.precision ?? 'fp32', layerNorm: o.layerNorm ?? 'plain', deviceId: o.deviceId, log: p.say, probes: o.probes, forceUnavailable,
-      layerNormModes: opts.flatMap((x) => [x.layerNorm ?? 'plain', ...Object.values(x.layerNormOverrides ?? {})]),
-      buildModel: (realization, e) => {
-        if ((e === 'cpu' && !onCpu) || e === 'tensorrt') throw notShared;
-        const gs = opts.map((x) => buildTimeSformer(m.weights, graphOptions(config, B, x, realization)));
-        graphs.set(realization, gs);
-        const merged = mergeModels(gs.map((g, i) => ({ prefix: `m${i}/`, model: g.model })), [gs[0].inputName]);
-        p.say(`graph: ${opts.length} modes in one session (${gs.map((g) => g.nodeCount).join(' + ')} nodes, ${realization})`);
-        return m.weights instanceof WeightStore ? m.weights.saveModel(merged, 'modes') : merged;
-      },
+  const ep = opts[0].ep as EpName;
+  const precision = opts[0].precision ?? 'fp32';
+  const realization = realizationFor(ep, precision);
+  const videoFile = path.join(store.dir, 'video.f32');
+  fs.writeFileSync(videoFile, new Uint8Array(p.video.data.buffer, p.video.data.byteOffset, p.video.data.byteLength));
+  const hooksFor = (i: number): PipelineHooks => ({ ...hooks, log: hooks.log && ((l: string) => hooks.log!(`(${modes[i]}) ${l}`)) });
+  const sent = opts.slice(n - far).map((x, j) => {
+    const i = n - far + j;
+    const t = performance.now();
+    const g = buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization));
+    const buildGraphMs = performance.now() - t;
+    const layerNorm = x.layerNorm ?? 'plain';
+    const run = helper.run({
+      model: g.source as string, ep, precision, layerNorm, layerNormModes: [layerNorm, ...Object.values(x.layerNormOverrides ?? {})], probes: x.probes,
+      inputName: g.inputName, videoFile, dims: [...p.video.shape], outFile: path.join(store.dir, `outputs-${i}.f32`),
     });
-  } catch (e) {
-    if (e !== notShared) throw e;
-    p.say('modes: one session each (no GPU provider loaded)');
-    return undefined;
-  }
-  let all: Map<string, Float32Array>;
-  try {
-    const input = graphs.get(engine.realization)![0].inputName;
-    all = await engine.run({ [input]: p.video.data }, { [input]: [...p.video.shape] });
-  } finally {
-    await engine.release();
-  }
-  p.say(`${opts.length} modes ran in one session on ${engine.ep}: session ${engine.sessionMs.toFixed(0)} ms, run ${engine.lastRunMs.toFixed(0)} ms, ${(engine.outputBytes / 2 ** 20).toFixed(1)} MiB of outputs`);
-  const gs = graphs.get(engine.realization)!;
-  return opts.map((_, i) => {
-    const prefix = `m${i}/`;
-    const out = new Map<string, Float32Array>();
-    let bytes = 0;
-    for (const [k, v] of all) {
-      if (!k.startsWith(prefix)) continue;
-      out.set(k.slice(prefix.length), v);
-      bytes += v.byteLength;
-    }
-    const view: Engine = {
-      ep: engine.ep, realization: engine.realization, session: engine.session, fallbacks: engine.fallbacks, cache: engine.cache,
-      sessionMs: i === 0 ? engine.sessionMs : 0, lastRunMs: i === 0 ? engine.lastRunMs : 0, buildGraphMs: i === 0 ? engine.buildGraphMs : 0, outputBytes: bytes,
-      run: async () => out,
-      release: async () => undefined,
-    };
-    return { engine: view, g: gs[i] };
+    run.catch(() => undefined); // awaited below, in order
+    return { i, g, buildGraphMs, run };
   });
+  p.say(`modes: ${opts.slice(0, n - far).map((x) => x.layerNorm ?? 'plain').join(', ')} in this process; ${opts.slice(n - far).map((x) => x.layerNorm ?? 'plain').join(', ')} in the GPU helper process`);
+  const results: PipelineResult[] = new Array(n);
+  let helperPeak = 0;
+  // one set of threads for every mode's comparison: modes compared at once, each with threads of
+  // its own, held ~0.8 GB more at full size (each thread's copies of the blocks it compares)
+  const { depth, numPatches, frames, embedDim } = p.config;
+  const pool = comparePool(n * depth * B * (1 + numPatches * frames) * embedDim, defaultThreads());
+  const here = (async () => {
+    for (let i = 0; i < n - far; i++) results[i] = await runMode(p, opts[i], hooksFor(i), undefined, pool);
+  })();
+  const there = (async () => {
+    for (const s of sent) {
+      let given: GivenEngine | undefined;
+      try {
+        const r = await s.run;
+        helperPeak = Math.max(helperPeak, r.helperPeakRssBytes);
+        given = { engine: ranEngine({ ...r, cache: 'none' }, r.outputs, r.outputBytes, r.sessionMs, r.runMs, s.buildGraphMs), g: s.g };
+        hooksFor(s.i).log?.(`ran in the GPU helper process: session ${r.sessionMs.toFixed(0)} ms, run ${r.runMs.toFixed(0)} ms`);
+      } catch (e) {
+        hooksFor(s.i).log?.(`the GPU helper process could not run it (${(e as Error).message}); running it here`);
+      }
+      results[s.i] = await runMode(p, opts[s.i], hooksFor(s.i), given, pool);
+    }
+  })();
+  try {
+    await Promise.all([here, there]);
+  } finally {
+    void pool?.close();
+  }
+  fs.rmSync(videoFile, { force: true });
+  for (const r of results) r.report.run.timings.helperPeakRssBytes = Math.max(helperPeak, helper.peakRssBytes);
+  return results;
+}
+
+/** An engine that has run already (elsewhere, or for several modes): run() gives these outputs. */
+function ranEngine(
+  e: Pick<Engine, 'ep' | 'realization' | 'fallbacks' | 'cache'>, out: Map<string, Float32Array>, outputBytes: number, sessionMs: number, runMs: number, buildGraphMs: number,
+): Engine {
+  return {
+    ep: e.ep, realization: e.realization, fallbacks: e.fallbacks, cache: e.cache, sessionMs, lastRunMs: runMs, buildGraphMs, outputBytes,
+    run: async () => out,
+    release: async () => undefined,
+  };
+}
+
+/** A mode's engine and graph when they were built beforehand (in the GPU helper process). */
+interface GivenEngine {
+  engine: Engine;
+  g: BuiltGraph;
 }
 
 /** The realization `o` asks for, as far as it is known before an engine loads (the limits are the same for native and emulated). */
@@ -778,7 +779,7 @@ export async function minimalOptions(p: Prepared, o: PipelineOptions): Promise<P
 }
 
 /** Build, run and compare one mode on a preparation. `o`'s input fields (weights, data, input, heads) are ignored. */
-export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHooks = {}, given?: GivenEngine): Promise<PipelineResult> {
+export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHooks = {}, given?: GivenEngine, sharedPool?: WorkerPool): Promise<PipelineResult> {
   const t0 = performance.now();
   const { config, model: m } = p;
   const log: string[] = [];
@@ -871,7 +872,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       say2(`${o.repeat} more runs: median ${warmRunMs.toFixed(1)} ms (min ${times[0].toFixed(1)} ms)`);
     }
     // threads for the comparison start now, while the engine is released (not before its runs: they hold memory)
-    pool = given?.pool ?? comparePool(g.blockNames.reduce((n, b) => n + (out.get(b)?.length ?? 0), 0), defaultThreads());
+    pool = sharedPool ?? comparePool(g.blockNames.reduce((n, b) => n + (out.get(b)?.length ?? 0), 0), defaultThreads());
     // the outputs are ours now: free the session (weights, arena) before comparing
     released = true;
     await engine.release();
@@ -899,7 +900,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     }), { S: config.numPatches, T: config.frames, C: config.embedDim, shape: ref.blockShape }, pool);
     // expose mode: the statistics of every exposed intermediate (166 MiB at full size) on the threads too
     const exposed = pool ? await exposedStats(g, out, config.embedDim, pool) : undefined;
-    if (pool !== given?.pool) void pool?.close();
+    if (pool !== sharedPool) void pool?.close();
     pool = undefined;
     const { report, input } = compare({ o, p, ref, g, out, engine, log, probe, blocks, exposed });
     // more evidence where the first verdict asks for it
@@ -924,23 +925,23 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const result = { report };
     if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) {
       const t3 = performance.now();
-      await confirmMinimalFix(p, o, report, hooks, say2);
+      await confirmMinimalFix(p, o, report, hooks, say2, sharedPool);
       report.run.timings.confirmMs = performance.now() - t3;
       report.run.timings.confirmPeakRssBytes = process.resourceUsage().maxRSS * 1024;
     }
     return result;
   } finally {
-    if (pool !== given?.pool) void pool?.close();
+    if (pool !== sharedPool) void pool?.close();
     if (!released) await engine.release();
   }
 }
 
 /** One run with only the minimal fix's LayerNorms in FP32, on the same preparation; its result goes into the diagnosis. */
-async function confirmMinimalFix(p: Prepared, o: PipelineOptions, report: Report, hooks: PipelineHooks, say: (s: string) => void): Promise<void> {
+async function confirmMinimalFix(p: Prepared, o: PipelineOptions, report: Report, hooks: PipelineHooks, say: (s: string) => void, pool?: WorkerPool): Promise<void> {
   const fix = report.diagnosis.minimalFix!;
   say(`confirming the minimal fix: one run with only ${fix.layerNorms.join(', ')} in FP32`);
   const overrides = { ...(o.layerNormOverrides ?? {}), ...Object.fromEntries(fix.layerNorms.map((n) => [n, 'fp32' as const])) };
-  const r = (await runMode(p, { ...o, layerNormOverrides: overrides, confirmMinimalFix: false, saveOnnx: undefined, repeat: 0 }, { log: hooks.log, signal: hooks.signal })).report;
+  const r = (await runMode(p, { ...o, layerNormOverrides: overrides, confirmMinimalFix: false, saveOnnx: undefined, repeat: 0 }, { log: hooks.log, signal: hooks.signal }, undefined, pool)).report;
   const worst = r.blocks.reduce((w, b) => (b.relL2 > w.relL2 ? b : w), r.blocks[0]);
   fix.confirmed = { verdict: r.diagnosis.verdict, firstBadBlock: r.diagnosis.firstBadBlock, worstBlock: worst.index, worstRelL2: worst.relL2, probsRelL2: r.probs.relL2 };
   const e = (x: number) => x.toExponential(1);

@@ -259,6 +259,8 @@ export interface RunInfo {
      */
     confirmMs?: number;
     confirmPeakRssBytes?: number;
+    /** Peak resident memory of the GPU helper process, when it ran some of the modes (a process of its own: not in peakRssBytes). */
+    helperPeakRssBytes?: number;
   };
   /** Number of values the graph exposes beyond probabilities and block outputs. */
   extraOutputs: number;

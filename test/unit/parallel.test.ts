@@ -250,6 +250,25 @@ describe('comparison: one pass per block, on worker threads where there are core
     }
   });
 
+  it('the shipped bundle carries the GPU helper process: dist/gpu-helper.js answers over IPC and leaves when its parent disconnects', async () => {
+    const file = path.join(__dirname, '..', '..', '..', 'dist', 'gpu-helper.js');
+    assert.ok(fs.existsSync(file), `${file}: npm run build bundles it`);
+    const { fork } = await import('child_process');
+    const child = fork(file, [], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    const answer = await new Promise<{ id: number; ok: boolean; result?: { available: boolean }; maxRssBytes: number }>((resolve, reject) => {
+      child.once('message', resolve as (m: unknown) => void);
+      child.once('error', reject);
+      child.send({ type: 'warm', id: 7, ep: 'cpu' });
+    });
+    assert.equal(answer.id, 7);
+    assert.equal(answer.ok, true);
+    assert.deepEqual(answer.result, { available: true });
+    assert.ok(answer.maxRssBytes > 0);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.disconnect();
+    assert.equal(await exited, 0);
+  });
+
   it('threads: one per core but one, at most 8, or $TIMESFORMER_LAB_THREADS', () => {
     assert.equal(defaultThreads({}, 1), 0);
     assert.equal(defaultThreads({}, 2), 1);
@@ -270,11 +289,11 @@ describe('WebGPU outputs', () => {
 });
 
 describe('bench-e2e: runs with and without test data, the confirmation run apart', () => {
-  it('reads @data, @no-confirm, @gpu-outputs, @separate and @threads=N, and refuses anything else', async () => {
+  it('reads @data, @no-confirm, @gpu-outputs, @one-process and @threads=N, and refuses anything else', async () => {
     const { parseRuns, runLabel } = await import('../../scripts/bench-e2e');
-    const [a, b, c] = parseRuns('webgpu:fp16:plain@data@threads=0,cpu:fp16:fp32+fused@no-confirm@gpu-outputs,webgpu:fp16:all@separate');
-    assert.deepEqual(a, { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, separate: false, threads: 0 });
-    assert.equal(runLabel(c), 'webgpu fp16 all separate');
+    const [a, b, c] = parseRuns('webgpu:fp16:plain@data@threads=0,cpu:fp16:fp32+fused@no-confirm@gpu-outputs,webgpu:fp16:all@one-process');
+    assert.deepEqual(a, { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, oneProcess: false, threads: 0 });
+    assert.equal(runLabel(c), 'webgpu fp16 all one-process');
     assert.equal(runLabel(a), 'webgpu fp16 plain data threads=0');
     assert.equal(b.layerNorm, 'fp32,fused');
     assert.equal(runLabel(b), 'cpu fp16 fp32,fused no-confirm gpu-outputs');
@@ -287,7 +306,7 @@ describe('bench-e2e: runs with and without test data, the confirmation run apart
     const r = makeReport([1e-3, 0.2]);
     r.inputs.weightBytes = 100 * 2 ** 20;
     r.run.timings = { readMs: 300, headsMs: 0, referenceMs: 1200, buildGraphMs: 30, sessionMs: 1000, runMs: 300, compareMs: 400, totalMs: 3300, peakRssBytes: 190 * 2 ** 20, confirmMs: 1500, confirmPeakRssBytes: 210 * 2 ** 20 };
-    const row = summarize({ spec: { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, separate: false }, label: 'webgpu fp16 plain data', repeat: 0, code: 1, wallMs: 5000, reports: [r] }, { fp16_ms: 10 });
+    const row = summarize({ spec: { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, oneProcess: false }, label: 'webgpu fp16 plain data', repeat: 0, code: 1, wallMs: 5000, reports: [r] }, { fp16_ms: 10 });
     assert.equal(row.confirm_s, 1.5);
     assert.equal(row.wall_without_confirm_s, 3.5);
     assert.equal(row.rss_over_weights, 1.9);

@@ -10,7 +10,7 @@ import { onnx } from 'onnx-proto';
 import { WeightStore, defaultParent, transpose2d } from '../../extension/core/model/weight-store';
 import { float32ToHalfArray, roundToHalfInPlace } from '../../extension/core/tensor';
 import { buildSegmented, buildTimeSformer } from '../../extension/core/model/timesformer';
-import { executionFriendlyOrder, mergeModels } from '../../extension/core/model/onnx-builder';
+import { executionFriendlyOrder } from '../../extension/core/model/onnx-builder';
 import { loadModel, openModel, runPipeline, saveOnnxOf } from '../../extension/core/pipeline';
 import { createEngine } from '../../extension/core/engine/session';
 import { readTestData } from '../../extension/core/formats/testdata';
@@ -187,46 +187,6 @@ describe('segmented CPU graphs: one segment\'s session at a time, the whole grap
         // the whole graph is what an export writes
         assert.equal(seg.model.length, whole.model.length, label);
       }
-    } finally {
-      s.close();
-    }
-  });
-});
-
-describe('several modes in one model (mergeModels): one session, each mode\'s values', function () {
-  it('each mode of the merged model gives its own graph\'s outputs bit for bit, and the weights they share are one initializer', async () => {
-    const s = WeightStore.create();
-    try {
-      const m = await openModel(D1.weights, s);
-      const d = await readTestData(D1.data, m.base);
-      const config = { ...m.base, heads: 4, headsSource: 'option' as const, headsTried: [] };
-      const modes = ['plain', 'fp32', 'expose', 'prescaled'] as const;
-      const graphs = modes.map((layerNorm) => buildTimeSformer(m.weights, { config, batch: 1, precision: 'fp16', realization: 'emulated', layerNorm, probes: true, prescaleShift: 3, accumulate: 'fp32' }));
-      const merged = mergeModels(graphs.map((g, i) => ({ prefix: `m${i}/`, model: g.model })), ['video']);
-      const mg = onnx.ModelProto.decode(merged).graph!;
-      const inits = (g: typeof graphs[0]) => onnx.ModelProto.decode(g.model).graph!.initializer!.length;
-      assert.deepEqual(mg.input!.map((x) => x.name), ['video'], 'one input');
-      assert.ok(mg.initializer!.length < graphs.reduce((n, g) => n + inits(g), 0) / 2, `${mg.initializer!.length} initializers`);
-      assert.equal(new Set(mg.node!.map((n) => n.name)).size, mg.node!.length, 'node names unique');
-      const run = async (source: string | Uint8Array) => {
-        const e = await createEngine({ ep: 'cpu', precision: 'fp16', layerNorm: 'plain', buildModel: () => source });
-        try {
-          return await e.run({ video: d.video.data }, { video: [...d.video.shape] });
-        } finally {
-          await e.release();
-        }
-      };
-      const all = await run(s.saveModel(merged, 'merged'));
-      for (let i = 0; i < modes.length; i++) {
-        const alone = await run(graphs[i].source as string);
-        assert.ok(alone.size > 12, modes[i]);
-        for (const [k, v] of alone) {
-          const u = all.get(`m${i}/${k}`);
-          assert.ok(u, `${modes[i]}: no ${k} in the merged model's outputs`);
-          assert.ok(Buffer.from(u.buffer, u.byteOffset, u.byteLength).equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength)), `${modes[i]}: ${k} differs`);
-        }
-      }
-      assert.equal(all.size, modes.reduce((n, _, i) => n + [...all.keys()].filter((k) => k.startsWith(`m${i}/`)).length, 0), 'every output belongs to one mode');
     } finally {
       s.close();
     }

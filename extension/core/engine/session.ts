@@ -69,7 +69,6 @@ export interface EngineRequest {
 export interface Engine {
   ep: EpName;
   realization: Realization;
-  session: ortTypes.InferenceSession;
   fallbacks: Fallback[];
   cache: 'none' | 'built' | 'reused';
   /** Session creation: of a segmented engine, every segment's, summed over its first run. */
@@ -214,10 +213,10 @@ function makeEngine(
   reopenWithCpuOutputs?: () => Promise<ortTypes.InferenceSession>, log?: (line: string) => void,
 ): Engine {
   return {
-    ep, realization, session, fallbacks, cache, sessionMs, buildGraphMs, outputBytes: 0, lastRunMs: 0,
+    ep, realization, fallbacks, cache, sessionMs, buildGraphMs, outputBytes: 0, lastRunMs: 0,
     async run(feeds, dims) {
       const t0 = performance.now();
-      const out = await this.session.run(tensorsOf(feeds, dims));
+      const out = await session.run(tensorsOf(feeds, dims));
       const res = new Map<string, Float32Array>();
       let bytes = 0;
       try {
@@ -233,8 +232,8 @@ function makeEngine(
         for (const t of Object.values(out)) t.dispose?.();
         if (e instanceof LabError || !reopenWithCpuOutputs) throw e;
         log?.(`${ep}: reading the outputs back from the GPU failed (${e instanceof Error ? e.message : String(e)}); running again with CPU outputs`);
-        await this.session.release();
-        this.session = await reopenWithCpuOutputs();
+        await session.release();
+        session = await reopenWithCpuOutputs();
         reopenWithCpuOutputs = undefined;
         return this.run(feeds, dims);
       }
@@ -243,7 +242,7 @@ function makeEngine(
       return res;
     },
     async release() {
-      await this.session.release();
+      await session.release();
     },
   };
 }
@@ -258,8 +257,8 @@ function tensorsOf(feeds: Record<string, Float32Array | { data: Float32Array; di
 /**
  * An engine over chained segments on the CPU EP (buildSegmented): run() creates each segment's
  * session, runs it on the feeds and the outputs so far, and releases it before the next, so that
- * one segment's weights and activations are held at a time. `session` is the first segment's,
- * created here so that a graph the CPU EP refuses fails now, as a whole graph would.
+ * one segment's weights and activations are held at a time. The first segment's session is
+ * created here, so that a graph the CPU EP refuses fails now, as a whole graph would.
  */
 async function segmentedEngine(
   segments: readonly ModelFile[], realization: Realization, fallbacks: Fallback[],
@@ -278,7 +277,7 @@ async function segmentedEngine(
   let firstSession: ortTypes.InferenceSession | undefined = first.s;
   log?.(`cpu: first of ${segments.length} segments ready in ${first.ms.toFixed(0)} ms (${realization}; each segment's session is created before its run and released after it)`);
   const engine: Engine = {
-    ep: 'cpu', realization, session: first.s, fallbacks, cache: 'none', sessionMs: first.ms, buildGraphMs, outputBytes: 0, lastRunMs: 0,
+    ep: 'cpu', realization, fallbacks, cache: 'none', sessionMs: first.ms, buildGraphMs, outputBytes: 0, lastRunMs: 0,
     async run(feeds, dims) {
       const have = new Map<string, ortTypes.Tensor>(Object.entries(tensorsOf(feeds, dims)));
       const res = new Map<string, Float32Array>();
