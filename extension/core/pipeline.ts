@@ -630,7 +630,8 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
   try {
     p = await prepare(o, hooks);
     // the fp32 CPU run that GPU modes will want (the self-reference without test data; the probe a
-    // plain FP16 mode is diagnosed from) starts now, on a worker thread, beside their engine
+    // plain FP16 mode is diagnosed from) starts now, on a worker thread, beside their engine (under
+    // 'auto' also when the engine falls back to the CPU EP: a segmented run holds little)
     if ((o.ep ?? 'cpu') !== 'cpu' && defaultThreads() > 0 && (!p.data || (o.precision === 'fp16' && modes.some((m) => m === 'plain' || m === 'minimal')))) {
       p.fp32Probe({ beside: true }).catch(() => undefined); // awaited by the mode that needs it
     }
@@ -702,8 +703,9 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   p.say(`modes: ${opts.slice(0, n - far).map((x) => x.layerNorm ?? 'plain').join(', ')} in this process; ${opts.slice(n - far).map((x) => x.layerNorm ?? 'plain').join(', ')} in the GPU helper process`);
   const results: PipelineResult[] = new Array(n);
   let helperPeak = 0;
-  // one set of threads for every mode's comparison: modes compared at once, each with threads of
-  // its own, held ~0.8 GB more at full size (each thread's copies of the blocks it compares)
+  // one set of threads for every mode's comparison (with a set per mode, the modes compared at once
+  // each held threads and their copies of the blocks: peak 2.1-2.2 GB at full size in device run 18,
+  // 1.9-2.0 GB with one set in run 19)
   const { depth, numPatches, frames, embedDim } = p.config;
   const pool = comparePool(n * depth * B * (1 + numPatches * frames) * embedDim, defaultThreads());
   const here = (async () => {
@@ -854,7 +856,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const t1 = performance.now();
     const out = await engine.run(feeds, dims);
     // a segmented CPU engine creates its segments' sessions inside run(): they count as session time;
-    // a shared engine (sharedEngine) ran before: its run is timed on the first mode
+    // an engine given (it ran in the GPU helper process) reports its own run's time
     const runMs = given ? engine.lastRunMs : Math.min(performance.now() - t1, engine.lastRunMs);
     const outputBytes = engine.outputBytes;
     say2(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
