@@ -668,18 +668,40 @@ function helperWanted(o: PipelineOptions, modes: readonly LayerNormChoice[]): bo
 }
 
 /**
- * The modes on two processes: the helper builds and runs the last ones (each model built here,
- * saved in the weight store's folder and run there), while this process runs the first ones —
- * the plain FP16 mode, whose minimal fix's confirmation is one more engine, counts twice, so the
- * sessions split evenly. Each mode is compared here, as its outputs arrive; each mode's lines carry
- * its name. A mode the helper could not run is run here.
+ * Which modes the GPU helper process runs: the sessions split evenly between the two processes,
+ * greedily, heaviest first. A mode weighs 1, expose 1.5 (four times the outputs, its run twice as
+ * long); a plain FP16 mode's minimal fix's confirmation is one more engine, always in this process
+ * (it is decided here, after the comparison), wherever the mode itself runs. Ties go to the helper.
+ */
+export function helperModes(opts: readonly Pick<PipelineOptions, 'precision' | 'layerNorm' | 'confirmMinimalFix' | 'layerNormOverrides'>[]): boolean[] {
+  const confirms = (x: (typeof opts)[number]) => x.precision === 'fp16' && (x.layerNorm ?? 'plain') === 'plain' && !Object.keys(x.layerNormOverrides ?? {}).length && x.confirmMinimalFix !== false;
+  const weight = (x: (typeof opts)[number]) => ((x.layerNorm ?? 'plain') === 'expose' ? 1.5 : 1);
+  let here = opts.filter(confirms).length;
+  let there = 0;
+  const far = opts.map(() => false);
+  const order = opts.map((x, i) => i).sort((a, b) => weight(opts[b]) - weight(opts[a]) || a - b);
+  for (const i of order) {
+    if (there <= here) {
+      far[i] = true;
+      there += weight(opts[i]);
+    } else here += weight(opts[i]);
+  }
+  // something for each process: the helper is there to share the work
+  if (far.every(Boolean)) far[0] = false;
+  return far;
+}
+
+/**
+ * The modes on two processes (helperModes): the helper runs its modes (each model built here,
+ * saved in the weight store's folder and run there) while this process runs the others. Each mode
+ * is compared here, as its outputs arrive; each mode's lines carry its name. A mode the helper
+ * could not run is run here.
  */
 async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], modes: readonly LayerNormChoice[], helper: GpuHelper, hooks: PipelineHooks): Promise<PipelineResult[]> {
   const store = p.model.weights instanceof WeightStore ? p.model.weights : undefined;
   if (!store) throw new Error('runWithHelper: the weights are not in a store');
   const n = opts.length;
-  const confirms = opts.filter((x) => x.precision === 'fp16' && (x.layerNorm ?? 'plain') === 'plain' && x.confirmMinimalFix !== false).length;
-  const far = Math.max(1, Math.min(n - 1, Math.floor((n + confirms) / 2)));
+  const far = helperModes(opts);
   const B = p.video.shape[0];
   const ep = opts[0].ep as EpName;
   const precision = opts[0].precision ?? 'fp32';
@@ -687,8 +709,7 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   const videoFile = path.join(store.dir, 'video.f32');
   fs.writeFileSync(videoFile, new Uint8Array(p.video.data.buffer, p.video.data.byteOffset, p.video.data.byteLength));
   const hooksFor = (i: number): PipelineHooks => ({ ...hooks, log: hooks.log && ((l: string) => hooks.log!(`(${modes[i]}) ${l}`)) });
-  const sent = opts.slice(n - far).map((x, j) => {
-    const i = n - far + j;
+  const sent = opts.map((x, i) => ({ x, i })).filter(({ i }) => far[i]).map(({ x, i }) => {
     const t = performance.now();
     const g = buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization));
     const buildGraphMs = performance.now() - t;
@@ -700,7 +721,8 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
     run.catch(() => undefined); // awaited below, in order
     return { i, g, buildGraphMs, run };
   });
-  p.say(`modes: ${opts.slice(0, n - far).map((x) => x.layerNorm ?? 'plain').join(', ')} in this process; ${opts.slice(n - far).map((x) => x.layerNorm ?? 'plain').join(', ')} in the GPU helper process`);
+  const names = (there: boolean) => opts.filter((_, i) => far[i] === there).map((x) => x.layerNorm ?? 'plain').join(', ');
+  p.say(`modes: ${names(false)} in this process; ${names(true)} in the GPU helper process`);
   const results: PipelineResult[] = new Array(n);
   let helperPeak = 0;
   // one set of threads for every mode's comparison (with a set per mode, the modes compared at once
@@ -709,7 +731,7 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   const { depth, numPatches, frames, embedDim } = p.config;
   const pool = comparePool(n * depth * B * (1 + numPatches * frames) * embedDim, defaultThreads());
   const here = (async () => {
-    for (let i = 0; i < n - far; i++) results[i] = await runMode(p, opts[i], hooksFor(i), undefined, pool);
+    for (let i = 0; i < n; i++) if (!far[i]) results[i] = await runMode(p, opts[i], hooksFor(i), undefined, pool);
   })();
   const there = (async () => {
     for (const s of sent) {

@@ -312,6 +312,16 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
       assert.equal(beside.reports[0].inputs.reference.kind, data ? 'test-data' : 'self');
     }
   });
+  it('the GPU helper gets half the sessions: heaviest first, expose 1.5, a plain FP16 mode\'s confirmation one more here', async () => {
+    const { helperModes } = await import('../../extension/core/pipeline');
+    const o = (layerNorm: LayerNormMode, x: Partial<PipelineOptions> = {}) => ({ precision: 'fp16' as const, layerNorm, ...x });
+    // the CLI's 'all' order
+    assert.deepEqual(helperModes(['plain', 'expose', 'fp32', 'fused', 'prescaled'].map((m) => o(m as LayerNormMode))), [false, true, true, false, true]);
+    assert.deepEqual(helperModes([o('plain'), o('fp32')]), [false, true], 'plain and its confirmation here');
+    assert.deepEqual(helperModes([o('plain', { confirmMinimalFix: false }), o('fp32')]), [true, false], 'without it, the first to the helper');
+    assert.deepEqual(helperModes([o('fp32'), o('fused')]), [true, false]);
+    assert.deepEqual(helperModes([o('plain', { precision: 'fp32' }), o('fp32', { precision: 'fp32' }), o('fused', { precision: 'fp32' })]), [true, false, true]);
+  });
   it('several modes on a GPU provider run in two processes (the GPU helper runs the last ones; forced here on the CPU EP) with each mode\'s own results', async () => {
     const { runModes } = await import('../../extension/core/pipeline');
     const d = fx('d1_outlier');
@@ -330,9 +340,9 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     };
     const two = await go('1');
     const one = await go('0');
-    // plain and its confirmation count two engines: plain and fp32 here, the last three there
-    assert.ok(two.logs.includes('modes: plain, fp32 in this process; fused, prescaled, expose in the GPU helper process'), two.logs.join('\n'));
-    for (const m of ['fused', 'prescaled', 'expose']) assert.ok(two.logs.some((l) => l.startsWith(`(${m}) ran in the GPU helper process: session `)), m);
+    // plain's confirmation is one more engine here; expose weighs 1.5
+    assert.ok(two.logs.includes('modes: plain, fused in this process; fp32, prescaled, expose in the GPU helper process'), two.logs.join('\n'));
+    for (const m of ['fp32', 'prescaled', 'expose']) assert.ok(two.logs.some((l) => l.startsWith(`(${m}) ran in the GPU helper process: session `)), m);
     assert.ok(!one.logs.some((l) => /helper/.test(l)));
     for (let i = 0; i < modes.length; i++) {
       const [a, b] = [two.reports[i], one.reports[i]];
