@@ -269,6 +269,39 @@ describe('comparison: one pass per block, on worker threads where there are core
     assert.equal(await exited, 0);
   });
 
+  it('the GPU helper process runs a model from a file and gives each output an array of its own (a view into one buffer would carry all of them to every worker job)', async () => {
+    const { GpuHelper } = await import('../../extension/core/helper');
+    const { OnnxGraphBuilder, ElemType } = await import('../../extension/core/model/onnx-builder');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-helper-'));
+    const helper = GpuHelper.start();
+    assert.ok(helper, 'out/extension/core/gpu-helper.js is there');
+    try {
+      const g = new OnnxGraphBuilder();
+      const x = g.input('video', ElemType.FLOAT, [2, 3]);
+      g.op('Identity', [x], undefined, 'a');
+      g.op('Neg', [x], undefined, 'b');
+      g.output('a', ElemType.FLOAT, [2, 3]);
+      g.output('b', ElemType.FLOAT, [2, 3]);
+      const model = path.join(dir, 'm.onnx');
+      fs.writeFileSync(model, g.encode('t', ''));
+      const video = Float32Array.from([1, 2, 3, 4, 5, 6]);
+      fs.writeFileSync(path.join(dir, 'video.f32'), new Uint8Array(video.buffer));
+      assert.deepEqual(await helper!.warm('cpu'), { available: true });
+      const r = await helper!.run({
+        model, ep: 'cpu', precision: 'fp32', layerNorm: 'plain', layerNormModes: ['plain'], inputName: 'video', videoFile: path.join(dir, 'video.f32'), dims: [2, 3], outFile: path.join(dir, 'out.f32'),
+      });
+      assert.deepEqual([...r.outputs.get('a')!], [...video]);
+      assert.deepEqual([...r.outputs.get('b')!], [...video].map((v) => -v));
+      for (const a of r.outputs.values()) assert.equal(a.buffer.byteLength, a.byteLength, 'an array of its own');
+      assert.equal(r.outputBytes, 48);
+      assert.ok(!fs.existsSync(path.join(dir, 'out.f32')), 'the outputs file is removed');
+      assert.ok(r.helperPeakRssBytes > 0 && helper!.peakRssBytes >= r.helperPeakRssBytes);
+    } finally {
+      helper?.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('threads: one per core but one, at most 8, or $TIMESFORMER_LAB_THREADS', () => {
     assert.equal(defaultThreads({}, 1), 0);
     assert.equal(defaultThreads({}, 2), 1);
