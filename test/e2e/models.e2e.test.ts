@@ -318,10 +318,11 @@ describe('several models and runs in one workspace (issue 10)', function () {
     await choose(sb, 'checkpoint', p('b_model.pyth'));
     run.b = await runFromSidebar(3);
     await runCommand(page, 'TimeSformer: Compare Runs');
+    // the picker's rows render as they come: wait for the newest run's, not only for the first row
     const labels = await waitForCondition(async () => {
       const l = await quickPickLabels(page);
-      return l.some((x) => /^#\d+ /.test(x)) ? l : false;
-    }, 10_000, 'the run picker');
+      return l.some((x) => /^#\d+ b_model\.pyth /.test(x)) ? l : false;
+    }, 10_000, 'the run picker with the b_model run');
     assert.ok(labels.some((l) => /^#\d+ b_model\.pyth \+ b_test_data\.p · FP16 · LayerNorm plain · cpu · \d\d:\d\d:\d\d$/.test(l)), labels.join('\n'));
     assert.ok(labels.some((l) => /^#\d+ e_model\.pyth \+ e_test_data\.p · FP16/.test(l)), labels.join('\n'));
     const num = (id: string) => new RegExp(`^#${id.split('-')[1]} `);
