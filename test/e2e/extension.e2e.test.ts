@@ -316,7 +316,7 @@ describe('the platform .vsix for this machine (scripts/package.js, as npm run pa
     const vsix = path.join(tmp, `${pkg.name}-${target}-${pkg.version}.vsix`);
     const files = await zipEntries(vsix);
     const ort = 'extension/dist/node_modules/onnxruntime-node';
-    for (const f of ['extension/dist/extension.js', 'extension/dist/worker.js', 'extension/dist/cli.js', 'extension/dist/webview/graph.js', 'extension/LICENSE.txt', `${ort}/dist/index.js`, `${ort}/bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`, 'extension/dist/node_modules/onnxruntime-common/dist/cjs/index.js']) {
+    for (const f of ['extension/dist/extension.js', 'extension/dist/worker.js', 'extension/dist/cli.js', 'extension/dist/lab-worker.js', 'extension/dist/gpu-helper.js', 'extension/dist/webview/graph.js', 'extension/LICENSE.txt', `${ort}/dist/index.js`, `${ort}/bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`, 'extension/dist/node_modules/onnxruntime-common/dist/cjs/index.js']) {
       assert.ok(files.includes(f), `${f} in the vsix`);
     }
     // One bundle: no sources, no other platform's binaries, no protobufjs, d3 or toolkit as separate packages.
