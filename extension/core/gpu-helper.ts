@@ -16,6 +16,7 @@
  */
 import * as fs from 'fs';
 import { createEngine, disableOrtTelemetry, providerLoads } from './engine/session';
+import { writeAtSync } from './formats/file';
 import type { EpName, Fallback, LayerNormMode, Precision, Realization } from './report';
 
 disableOrtTelemetry();
@@ -52,11 +53,6 @@ export type HelperAnswer =
   | { id: number; ok: true; result: HelperRunResult | { available: boolean; reason?: string }; maxRssBytes: number }
   | { id: number; ok: false; error: string; code?: string; maxRssBytes: number };
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
-}
-
 async function run(m: HelperRun): Promise<HelperRunResult> {
   const engine = await createEngine({
     ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
@@ -73,7 +69,7 @@ async function run(m: HelperRun): Promise<HelperRunResult> {
     try {
       let at = 0;
       for (const [name, a] of out) {
-        writeAll(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+        writeAtSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
         outputs.push([name, at, a.length]);
         at += a.byteLength;
       }

@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { readAtSync } from './formats/file';
 import type { HelperAnswer, HelperRequest, HelperRun, HelperRunResult } from './gpu-helper';
 
 export interface HelperOutputs extends Omit<HelperRunResult, 'outputs'> {
@@ -89,12 +90,7 @@ export class GpuHelper {
     try {
       for (const [name, at, n] of r.outputs) {
         const a = new Float32Array(n);
-        const bytes = new Uint8Array(a.buffer);
-        for (let done = 0; done < bytes.byteLength;) {
-          const k = fs.readSync(fd, bytes, done, bytes.byteLength - done, at + done);
-          if (k <= 0) throw new Error(`${req.outFile}: ends before output ${name}`);
-          done += k;
-        }
+        if (readAtSync(fd, new Uint8Array(a.buffer), at) !== a.byteLength) throw new Error(`${req.outFile}: ends before output ${name}`);
         outputs.set(name, a);
       }
     } finally {

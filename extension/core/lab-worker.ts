@@ -9,7 +9,7 @@
  * - 'cpuRun': one run of a graph on the CPU EP (engine/session.ts; onnxruntime-node is loaded in
  *   this thread only for it); the outputs' buffers are handed back, not copied.
  */
-import * as fs from 'fs';
+import { writeAtSync } from './formats/file';
 import { parentPort } from 'worker_threads';
 import { findNonFinite } from './tensor';
 import { prepareWeight, type Scratch } from './model/weight-kernels';
@@ -18,11 +18,6 @@ import type { CpuRunResult, LabJob } from './parallel';
 import { LabError } from './errors';
 
 const scratch: Scratch = {};
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
-}
 
 async function cpuRun(job: Extract<LabJob, { type: 'cpuRun' }>): Promise<CpuRunResult> {
   const { createEngine } = await import('./engine/session');
@@ -41,7 +36,7 @@ function run(job: LabJob): unknown {
   if (job.type === 'weight') {
     const a = new Float32Array(job.buffer, job.byteOffset, job.length);
     const { forms, nonFinite } = prepareWeight(a, job.rows, job.transposed, job.kinds, scratch);
-    forms.forEach((bytes, i) => writeAll(job.writes[i].fd, bytes, job.writes[i].offset));
+    forms.forEach((bytes, i) => writeAtSync(job.writes[i].fd, bytes, job.writes[i].offset));
     return nonFinite ? findNonFinite(a) : null;
   }
   return compareBlock(job.out, job.ref, job.S, job.T, job.C, job.shape, job.outName, job.refName);

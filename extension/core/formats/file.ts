@@ -80,7 +80,13 @@ export function readAtSync(fd: number, target: Uint8Array, position: number): nu
   return done;
 }
 
-/** The same, asynchronously. */
+/** Write all of `bytes` at `position` (a write may take fewer bytes than it is given). */
+export function writeAtSync(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+}
+
+/** readAtSync, asynchronously. */
 export async function readAt(handle: fsp.FileHandle, target: Uint8Array, position: number): Promise<number> {
   let done = 0;
   while (done < target.length) {

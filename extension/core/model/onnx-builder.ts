@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
 import { float32ToBfloat16Array, float32ToHalfArray } from '../tensor';
+import { writeAtSync } from '../formats/file';
 import type { ExternalRef } from './weight-store';
 
 export const OPSET = 17;
@@ -259,8 +260,7 @@ export function writeOnnxFile(file: string, model: Uint8Array, read: ExternalRea
   const fd = fs.openSync(file, 'w');
   let pos = 0;
   const put = (b: Uint8Array) => {
-    let done = 0;
-    while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done, pos + done);
+    writeAtSync(fd, b, pos);
     pos += b.length;
   };
   try {

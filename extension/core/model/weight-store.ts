@@ -23,6 +23,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { LabError } from '../errors';
+import { writeAtSync } from '../formats/file';
 import { startPool, type WorkerPool } from '../parallel';
 import { findNonFinite } from '../tensor';
 import { convertChecked, outputFor, prepareWeight, transposeChecked, type SixteenKind } from './weight-kernels';
@@ -354,7 +355,7 @@ export class WeightStore {
       const m = Math.min(CHUNK, n - at);
       const s = src.subarray(0, m);
       this.readInto('f32', from.offset + at * 4, new Uint8Array(s.buffer, 0, m * 4));
-      writeAll(f.fd, convert(s, kind, out16?.subarray(0, m), s), offset + at * size);
+      writeAtSync(f.fd, convert(s, kind, out16?.subarray(0, m), s), offset + at * size);
     }
     f.size = offset + n * size;
     this.bytesWritten += n * size;
@@ -364,7 +365,7 @@ export class WeightStore {
   private append(kind: StoredKind, bytes: Uint8Array): Entry {
     const f = this.file(kind);
     const offset = align(f.size);
-    writeAll(f.fd, bytes, offset);
+    writeAtSync(f.fd, bytes, offset);
     f.size = offset + bytes.byteLength;
     this.bytesWritten += bytes.byteLength;
     return { kind, offset, bytes: bytes.byteLength };
@@ -408,11 +409,6 @@ function convert(v: Float32Array, kind: StoredKind, out16?: Uint16Array, out32?:
 
 function u8(a: Float32Array | Uint16Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }
 
 /**
