@@ -15,7 +15,7 @@
  * process's peak RSS. It leaves when the main process disconnects.
  */
 import * as fs from 'fs';
-import { createEngine, disableOrtTelemetry, providerLoads } from './engine/session';
+import { disableOrtTelemetry, providerLoads, runOnce } from './engine/session';
 import { writeAtSync } from './formats/file';
 import type { EpName, Fallback, LayerNormMode, Precision, Realization } from './report';
 
@@ -54,32 +54,27 @@ export type HelperAnswer =
   | { id: number; ok: false; error: string; code?: string; maxRssBytes: number };
 
 async function run(m: HelperRun): Promise<HelperRunResult> {
-  const engine = await createEngine({
+  const buf = fs.readFileSync(m.videoFile);
+  const video = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  const r = await runOnce({
     ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
     buildModel: () => m.model,
     // only the provider asked for: a mode it cannot run goes back to the main process, which runs it there
     forceUnavailable: m.ep === 'cpu' ? undefined : { cpu: 'the GPU helper process runs GPU sessions only' },
-  });
+  }, m.inputName, video, m.dims);
+  const outputs: [string, number, number][] = [];
+  const fd = fs.openSync(m.outFile, 'w');
   try {
-    const buf = fs.readFileSync(m.videoFile);
-    const video = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-    const out = await engine.run({ [m.inputName]: video }, { [m.inputName]: m.dims });
-    const outputs: [string, number, number][] = [];
-    const fd = fs.openSync(m.outFile, 'w');
-    try {
-      let at = 0;
-      for (const [name, a] of out) {
-        writeAtSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-        outputs.push([name, at, a.length]);
-        at += a.byteLength;
-      }
-    } finally {
-      fs.closeSync(fd);
+    let at = 0;
+    for (const [name, a] of r.out) {
+      writeAtSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+      outputs.push([name, at, a.length]);
+      at += a.byteLength;
     }
-    return { ep: engine.ep, realization: engine.realization, fallbacks: engine.fallbacks, sessionMs: engine.sessionMs, runMs: engine.lastRunMs, outputBytes: engine.outputBytes, outputs };
   } finally {
-    await engine.release();
+    fs.closeSync(fd);
   }
+  return { ep: r.ep, realization: r.realization, fallbacks: r.fallbacks, sessionMs: r.sessionMs, runMs: r.runMs, outputBytes: r.bytes, outputs };
 }
 
 if (process.send) {

@@ -20,14 +20,9 @@ import { LabError } from './errors';
 const scratch: Scratch = {};
 
 async function cpuRun(job: Extract<LabJob, { type: 'cpuRun' }>): Promise<CpuRunResult> {
-  const { createEngine } = await import('./engine/session');
-  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => job.source, cpuThreads: job.threads });
-  try {
-    const out = await engine.run({ [job.inputName]: job.video }, { [job.inputName]: job.dims });
-    return { outputs: [...out], sessionMs: engine.sessionMs, runMs: engine.lastRunMs, bytes: engine.outputBytes };
-  } finally {
-    await engine.release();
-  }
+  const { runOnce } = await import('./engine/session');
+  const r = await runOnce({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => job.source, cpuThreads: job.threads }, job.inputName, job.video, job.dims);
+  return { outputs: [...r.out], sessionMs: r.sessionMs, runMs: r.runMs, bytes: r.bytes };
 }
 
 function run(job: LabJob): unknown {

@@ -18,7 +18,7 @@ import { WeightStore, type StoredKind } from './model/weight-store';
 import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
-import { createEngine, type Engine } from './engine/session';
+import { createEngine, runOnce, type Engine, type RanOnce } from './engine/session';
 import { GpuHelper } from './helper';
 import { realizationFor, realizationLabel } from './engine/providers';
 import { diff, layerNormStats, tensorStats, type BlockComparison } from './compare/metrics';
@@ -215,15 +215,8 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
 }
 
 /** One run of an fp32 graph on the CPU EP (head detection, the self-reference and LayerNorm probe run). */
-async function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<{ out: Map<string, Float32Array>; sessionMs: number; runMs: number; bytes: number }> {
-  const engine = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source });
-  try {
-    const t = performance.now();
-    const out = await engine.run({ [g.inputName]: video.data }, { [g.inputName]: [...video.shape] });
-    return { out, sessionMs: engine.sessionMs, runMs: engine.lastRunMs, bytes: engine.outputBytes };
-  } finally {
-    await engine.release();
-  }
+function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<Pick<RanOnce, 'out' | 'sessionMs' | 'runMs' | 'bytes'>> {
+  return runOnce({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source }, g.inputName, video.data, [...video.shape]);
 }
 
 /**
@@ -632,7 +625,7 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     // the fp32 CPU run that GPU modes will want (the self-reference without test data; the probe a
     // plain FP16 mode is diagnosed from) starts now, on a worker thread, beside their engine (under
     // 'auto' also when the engine falls back to the CPU EP: a segmented run holds little)
-    if ((o.ep ?? 'cpu') !== 'cpu' && defaultThreads() > 0 && (!p.data || (o.precision === 'fp16' && modes.some((m) => m === 'plain' || m === 'minimal')))) {
+    if (besideEngine(o) && (!p.data || (o.precision === 'fp16' && modes.some((m) => m === 'plain' || m === 'minimal')))) {
       p.fp32Probe({ beside: true }).catch(() => undefined); // awaited by the mode that needs it
     }
     const opts: PipelineOptions[] = [];
@@ -655,6 +648,21 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     helper?.close();
     p?.close();
   }
+}
+
+/**
+ * Whether the fp32 CPU run (the self-reference, the probe) goes beside the engine, on a worker
+ * thread, while this thread builds and runs it: for any provider but the CPU EP, where threads can
+ * start. Before a CPU engine it runs first (two CPU runs at once would share the cores and hold both
+ * runs' memory).
+ */
+function besideEngine(o: PipelineOptions): boolean {
+  return (o.ep ?? 'cpu') !== 'cpu' && defaultThreads() > 0;
+}
+
+/** Every LayerNorm mode a graph of these options holds: the mode and its per-LayerNorm overrides. */
+function layerNormModesOf(o: PipelineOptions): LayerNormMode[] {
+  return [o.layerNorm ?? 'plain', ...Object.values(o.layerNormOverrides ?? {})];
 }
 
 /**
@@ -713,9 +721,8 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
     const t = performance.now();
     const g = buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization));
     const buildGraphMs = performance.now() - t;
-    const layerNorm = x.layerNorm ?? 'plain';
     const run = helper.run({
-      model: g.source as string, ep, precision, layerNorm, layerNormModes: [layerNorm, ...Object.values(x.layerNormOverrides ?? {})], probes: x.probes,
+      model: g.source as string, ep, precision, layerNorm: x.layerNorm ?? 'plain', layerNormModes: layerNormModesOf(x), probes: x.probes,
       inputName: g.inputName, videoFile, dims: [...p.video.shape], outFile: path.join(store.dir, `outputs-${i}.f32`),
     });
     run.catch(() => undefined); // awaited below, in order
@@ -823,10 +830,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   // FP32 with a plain LayerNorm on the CPU EP builds the fp32 probe run's very graph: without test
   // data (the probe run is the self-reference) run it once, as this mode, and keep it as both.
   const isProbe = !p.data && !p.hasProbe() && (o.ep ?? 'cpu') === 'cpu' && sameGraph(graphOptions(config, B, o, 'fp32'), p.probeGraphOptions);
-  // The fp32 run on the CPU (the self-reference, the probe) goes beside a GPU engine, on a worker
-  // thread, while this thread builds and runs the engine; before a CPU engine it runs first (two
-  // CPU runs at once would share the cores and hold both runs' memory).
-  const beside = (o.ep ?? 'cpu') !== 'cpu' && defaultThreads() > 0;
+  const beside = besideEngine(o);
   const refP = isProbe ? undefined : p.reference({ beside });
   refP?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   if (!beside) await refP;
@@ -855,7 +859,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   if (given) built.set(given.engine.realization, given.g);
   const engine: Engine = given?.engine ?? await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say2, probes: o.probes,
-    layerNormModes: [layerNorm, ...Object.values(overrides)],
+    layerNormModes: layerNormModesOf(o),
     buildModel: (realization, ep) => {
       const go = graphOptions(config, B, o, realization);
       const b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);

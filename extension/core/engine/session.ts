@@ -174,8 +174,7 @@ export async function createEngine(req: EngineRequest): Promise<Engine> {
     }
     const open = async (gpuOutputs: boolean) => {
       const { opts, cache } = sessionOptions(ep, req, realization, gpuOutputs);
-      const session = typeof source === 'string' ? await ort().InferenceSession.create(source, opts) : await ort().InferenceSession.create(source, opts);
-      return { session, cache };
+      return { session: await createSession(source, opts), cache };
     };
     const t0 = performance.now();
     try {
@@ -247,6 +246,33 @@ function makeEngine(
   };
 }
 
+/** A session from a model's path or bytes (one call: the binding's two overloads take one or the other). */
+function createSession(m: ModelFile, opts: ortTypes.InferenceSession.SessionOptions): Promise<ortTypes.InferenceSession> {
+  return typeof m === 'string' ? ort().InferenceSession.create(m, opts) : ort().InferenceSession.create(m, opts);
+}
+
+/** What runOnce gives: the outputs, where they ran and what the run cost. */
+export interface RanOnce {
+  out: Map<string, Float32Array>;
+  ep: EpName;
+  realization: Realization;
+  fallbacks: Fallback[];
+  sessionMs: number;
+  runMs: number;
+  bytes: number;
+}
+
+/** Create an engine, run it once on one input, release it (the fp32 CPU runs, the GPU helper's runs). */
+export async function runOnce(req: EngineRequest, inputName: string, input: Float32Array, dims: number[]): Promise<RanOnce> {
+  const engine = await createEngine(req);
+  try {
+    const out = await engine.run({ [inputName]: input }, { [inputName]: dims });
+    return { out, ep: engine.ep, realization: engine.realization, fallbacks: engine.fallbacks, sessionMs: engine.sessionMs, runMs: engine.lastRunMs, bytes: engine.outputBytes };
+  } finally {
+    await engine.release();
+  }
+}
+
 function tensorsOf(feeds: Record<string, Float32Array | { data: Float32Array; dims: number[] }>, dims: Record<string, number[]>): Record<string, ortTypes.Tensor> {
   const O = ort();
   const f: Record<string, ortTypes.Tensor> = {};
@@ -267,7 +293,7 @@ async function segmentedEngine(
   const open = async (m: ModelFile) => {
     const t = performance.now();
     try {
-      const s = typeof m === 'string' ? await ort().InferenceSession.create(m, opts) : await ort().InferenceSession.create(m, opts);
+      const s = await createSession(m, opts);
       return { s, ms: performance.now() - t };
     } catch (e) {
       throw new LabError('ENGINE_FAILED', `the CPU engine could not be built: ${explainProviderError('cpu', e instanceof Error ? e.message : String(e))}`, undefined, { cause: e });
