@@ -61,7 +61,13 @@ export type PairingView =
   | { status: 'unknown'; text: string }
   | { status: 'self'; text: string };
 
-/** What the sidebar shows under Run: the last outcome for the chosen inputs (nothing after a switch). */
+/** A run that ended without a report: its request's identity, and the error. */
+export type AttemptView = { kind: 'error'; label: string; code: string; message: string } | { kind: 'cancelled'; label: string };
+
+/**
+ * What the sidebar shows under Run: the latest completed run of the chosen inputs and options (a
+ * later cancel or error beside it), else the latest cancel or error of those; nothing otherwise.
+ */
 export type OutcomeView =
   | {
     kind: 'run'; runId: string; label: string; verdict: 'pass' | 'fail'; sentence: string; reference: string;
@@ -71,9 +77,12 @@ export type OutcomeView =
     fixes: FixMode[];
     /** The diagnosis' minimal fix, when it has one: how many LayerNorms, its confirmation run, its trtexec line. */
     minimal?: { count: number; confirmed?: MinimalFix['confirmed']; trtexec: string };
+    /** Where the head count came from, when the user should know (assumed without test data). */
+    heads?: string;
+    /** A cancel or error of the same inputs and options after this run. */
+    after?: AttemptView;
   }
-  | { kind: 'error'; label: string; code: string; message: string }
-  | { kind: 'cancelled'; label: string };
+  | AttemptView;
 
 /** Sidebar options a user changes (kept in the workspace state; the settings are their defaults). */
 export type OptionKey = 'precision' | 'accumulate' | 'layerNorm' | 'exposeLayerNorm' | 'ep' | 'heads';
@@ -158,6 +167,8 @@ export interface RunView {
   /** What the run was compared with: "reference: a_test_data.p" or "reference: FP32 of this model (CPU)". */
   reference: string;
   summary: ReportSummary;
+  /** What the inspector's LayerNorm counts mean in this run's realization (absent: a plain FP16 run's own overflows). */
+  layerNormNote?: string;
 }
 
 export type HostToGraph =

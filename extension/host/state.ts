@@ -8,18 +8,24 @@
  *
  * What is chosen always is what runs: the test data is derived from the checkpoint (the user's
  * choice for that checkpoint, else the pairing by shape then name), so switching the checkpoint
- * re-pairs. Choices, options and runs persist in the workspace state (a Memento), never in
+ * re-pairs. What the sidebar and the status bar show is derived too, never kept beside the runs:
+ * the latest completed run of the chosen inputs and options (what Run would run now), and a
+ * later cancel or error of those beside it. A fix applies to the run it was offered for: its
+ * options hold while that run's inputs are chosen, then the user's own choices come back. Choices, options and runs persist in the workspace state (a Memento), never in
  * settings.json: the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
  */
 import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
+import { trtexecCommand } from '../core/compare/diagnosis';
 import { accumulates16 } from '../core/model/realization';
 import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
 import {
-  LAYERNORM_CHOICES, minimalFixTitle, summarize, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type PairingView, type RunSettings, type RunView, type SidebarState,
+  LAYERNORM_CHOICES, summarize,
+  type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type PairingView, type RunSettings, type RunView, type SidebarState,
 } from './protocol';
+import { fixLabel, layerNormTableNote } from './text';
 
 export type { RunSettings };
 
@@ -76,10 +82,23 @@ export interface StoredRun {
   requestId?: number;
 }
 
-export type Outcome =
-  | { kind: 'run'; runId: string }
-  | { kind: 'error'; inputs: RunInputs; code: string; message: string; at: number }
-  | { kind: 'cancelled'; inputs: RunInputs; at: number };
+/**
+ * A run that ended without a report. `options`: what it ran with (absent in older workspace
+ * state); `after`: how many runs were made before it ended (it is newer than run #after).
+ */
+export type Attempt =
+  | { kind: 'error'; inputs: RunInputs; options?: RunOptions; code: string; message: string; at: number; after?: number }
+  | { kind: 'cancelled'; inputs: RunInputs; options?: RunOptions; at: number; after?: number };
+
+export type Outcome = { kind: 'run'; runId: string } | Attempt;
+
+/** A fix being applied: the options of run `runId` with LayerNorm `mode`, while that run's inputs are chosen. */
+interface ActiveFix {
+  runId: string;
+  mode: FixMode;
+  inputs: RunInputs;
+  settings: RunSettings;
+}
 
 /** The subset of vscode.Memento used here. */
 export interface Memento {
@@ -95,7 +114,8 @@ interface Snapshot {
   browsed: { checkpoints: FileEntry[]; testData: FileEntry[] };
   counter: number;
   shown: string[];
-  outcome?: Outcome;
+  attempts?: Attempt[];
+  fix?: ActiveFix;
   /** The runs as reportToJson text (keeps Infinity and NaN). */
   runs: string;
 }
@@ -110,6 +130,34 @@ const base = (p: string) => path.basename(p);
 const same = (a: RunInputs | undefined, b: { checkpoint?: string; testData?: string | null }) =>
   !!a && a.checkpoint === b.checkpoint && a.testData === b.testData;
 const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);
+
+/** Two requests run the same: every option equal (an absent option and an undefined one alike). */
+export function sameOptions(a: RunOptions, b: RunOptions): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof RunOptions)[]);
+  return [...keys].every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
+}
+
+/**
+ * The test data's name beside its checkpoint: the file name, with its folder when it is not the
+ * checkpoint's folder ("hf1/test_data.p" for the HF folder hf1's own), so that a generic name says
+ * which file it is. "own FP32" without test data.
+ */
+export function dataName(inputs: RunInputs): string {
+  const td = inputs.testData;
+  if (td === null) return 'own FP32';
+  return path.dirname(td) === path.dirname(inputs.checkpoint) ? base(td) : `${base(path.dirname(td))}/${base(td)}`;
+}
+
+/** The default file name of a run's ONNX export, the one the trtexec lines name: "timesformer-run-3-tensorrt.onnx". */
+export function exportFileName(run: { id: string }, how: 'trt' | 'asRun'): string {
+  return how === 'trt' ? `timesformer-${run.id}-tensorrt.onnx` : `timesformer-${run.id}.onnx`;
+}
+
+/** The trtexec line of a run's minimal fix, naming the file Export ONNX → For TensorRT writes for it. */
+export function trtexecLine(run: StoredRun): string | undefined {
+  const mf = run.report.diagnosis.minimalFix;
+  return mf?.layerNorms.length ? trtexecCommand(mf.layerNorms, { onnx: exportFileName(run, 'trt') }) : undefined;
+}
 
 /**
  * The run's LayerNorm realization in words: "LayerNorm plain", or "minimal fix (25 LayerNorms in
@@ -128,9 +176,32 @@ function acc16(r: Report): boolean {
 
 /** "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12" ("· FP16 · fp16 acc ·" with fp16 accumulation). */
 export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: number): string {
-  const data = inputs.testData === null ? 'own FP32' : base(inputs.testData);
   const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
-  return `#${n} ${base(inputs.checkpoint)} + ${data} · ${r.run.precision.toUpperCase()}${acc} · ${layerNormText(r)} · ${r.run.ep} · ${clock(startedAt)}`;
+  return `#${n} ${base(inputs.checkpoint)} + ${dataName(inputs)} · ${r.run.precision.toUpperCase()}${acc} · ${layerNormText(r)} · ${r.run.ep} · ${clock(startedAt)}`;
+}
+
+/**
+ * A run that ended without a report, named by what it was asked to run:
+ * "a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12".
+ */
+export function attemptLabel(a: Attempt): string {
+  const o = a.options;
+  if (!o) return `${base(a.inputs.checkpoint)} · ${clock(a.at)}`;
+  const precision = o.precision ?? 'fp32';
+  const acc = precision === 'fp16' && o.accumulate === 'fp16' ? ' · fp16 acc' : '';
+  const ln = o.layerNorm === 'minimal' ? 'minimal fix' : `LayerNorm ${o.layerNorm ?? 'plain'}`;
+  return `${base(a.inputs.checkpoint)} + ${dataName(a.inputs)} · ${precision.toUpperCase()}${acc} · ${ln} · ${o.ep ?? 'cpu'} · ${clock(a.at)}`;
+}
+
+/**
+ * A run in the run pickers (Compare, Export, Remove): the verdict first and short, so that it is
+ * never cut ("#3 ✗ FAIL · a_model.pyth + …"); where it fails, and the depth, after the label.
+ */
+export function runPickItem(r: StoredRun): { label: string; description: string } {
+  const d = r.report.diagnosis;
+  const verdict = d.verdict === 'pass' ? '✓ PASS' : '✗ FAIL';
+  const where = d.verdict === 'pass' ? '' : d.firstBadBlock !== null ? `fails at block ${d.firstBadBlock} · ` : 'the probabilities fail · ';
+  return { label: r.label.replace(/^(#\d+) /, `$1 ${verdict} · `), description: `${where}${r.report.blocks.length} blocks` };
 }
 
 /** "#3 a_model · FP16 plain · cpu": a lane's title ("FP16 minimal fix", "FP16 plain · fp16 acc"). */
@@ -143,7 +214,7 @@ export function runShort(n: number, inputs: RunInputs, r: Report): string {
 export function referenceText(inputs: RunInputs, r: Report): string {
   const ref = (r.inputs as { reference?: { kind?: unknown; path?: unknown } }).reference;
   if (ref?.kind === 'self' || inputs.testData === null) return 'reference: FP32 of this model (CPU)';
-  return `reference: ${base(inputs.testData ?? (typeof ref?.path === 'string' ? ref.path : 'test data'))}`;
+  return `reference: ${inputs.testData ? dataName(inputs) : typeof ref?.path === 'string' ? base(ref.path) : 'test data'}`;
 }
 
 /**
@@ -162,8 +233,7 @@ export function offersOf(r: Report): FixMode[] {
 
 /** A fix's notification and quick-pick title: "Fix: only the 25 overflowing LayerNorms in FP32", "Fix: FP32 LayerNorm", … */
 export function fixTitle(run: StoredRun, mode: FixMode): string {
-  if (mode === 'minimal') return minimalFixTitle(run.report.diagnosis.minimalFix?.layerNorms.length ?? 0);
-  return { fp32: 'Fix: FP32 LayerNorm', fused: 'Fix: fused', prescaled: 'Fix: prescaled', expose: 'Fix: expose LayerNorm entries' }[mode];
+  return fixLabel(mode, run.report.diagnosis.minimalFix?.layerNorms.length ?? 0);
 }
 
 export class LabState {
@@ -176,8 +246,10 @@ export class LabState {
   private runs: StoredRun[] = [];
   private counter = 0;
   private shownIds: string[] = [];
-  private outcomeValue: Outcome | undefined;
-  private runningValue: { inputs: RunInputs; stage?: Stage; startedAt: number } | undefined;
+  /** Runs that ended without a report (errors, cancels), the newest last. */
+  private attempts: Attempt[] = [];
+  private fix: ActiveFix | undefined;
+  private runningValue: { inputs: RunInputs; options?: RunOptions; stage?: Stage; startedAt: number } | undefined;
   private providersValue: ProviderInfo[] | null = null;
   private trustedValue = true;
   private readonly listeners = new Set<Listener>();
@@ -296,6 +368,7 @@ export class LabState {
   chooseCheckpoint(p: string, label?: string): void {
     if (!this.checkpointList().some((f) => f.path === p)) this.browsed.checkpoints = [...this.browsed.checkpoints.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
     this.checkpointChoice = p;
+    if (this.fix && this.fix.inputs.checkpoint !== p) this.fix = undefined;
     this.changed();
   }
 
@@ -305,6 +378,7 @@ export class LabState {
     if (!ck) return;
     if (p !== null && !this.testDataList().some((f) => f.path === p)) this.browsed.testData = [...this.browsed.testData.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
     this.pairs = { ...this.pairs, [ck]: p };
+    if (this.fix && this.fix.inputs.testData !== p) this.fix = undefined;
     this.changed();
   }
 
@@ -315,7 +389,13 @@ export class LabState {
   // -------------------------------------------------------------------------------------------
   // Options
 
+  /** The options that run: a fix's while its run's inputs are chosen, else the user's. */
   get settings(): RunSettings {
+    return this.activeFix()?.settings ?? this.chosenSettings();
+  }
+
+  /** The user's options: the sidebar's choices over the settings. */
+  private chosenSettings(): RunSettings {
     const d = this.defaults();
     const pick = <K extends OptionKey>(k: K): RunSettings[K] => (k in this.overrides ? this.overrides[k] : d[k]) as RunSettings[K];
     return {
@@ -323,21 +403,36 @@ export class LabState {
     };
   }
 
+  /** The fix being applied, while its run's inputs are the chosen ones. */
+  private activeFix(): ActiveFix | undefined {
+    const f = this.fix;
+    return f && same(f.inputs, { checkpoint: this.checkpoint, testData: this.testData }) ? f : undefined;
+  }
+
+  /** The user's choice: it holds from now on, for this model and the next (a fix being applied takes it too). */
   setOption<K extends OptionKey>(key: K, value: RunSettings[K]): void {
     this.overrides = { ...this.overrides, [key]: value };
+    const f = this.activeFix();
+    if (f) this.fix = { ...f, settings: { ...f.settings, [key]: value } };
     this.changed();
   }
 
-  /** The options that differ from the settings. */
+  /** The options shown that differ from the settings. */
   unsaved(): OptionKey[] {
     const d = this.defaults();
-    return OPTION_KEYS.filter((k) => k in this.overrides && this.overrides[k] !== d[k]);
+    const s = this.settings;
+    return OPTION_KEYS.filter((k) => s[k] !== d[k]);
   }
 
   /** The user edited these settings: their new values win over the sidebar's. */
   settingsChanged(keys: readonly (OptionKey | 'checkpoint' | 'testData')[]): void {
     const o = { ...this.overrides };
-    for (const k of keys) if (k !== 'checkpoint' && k !== 'testData') delete o[k];
+    const d = this.defaults();
+    for (const k of keys) {
+      if (k === 'checkpoint' || k === 'testData') continue;
+      delete o[k];
+      if (this.fix) this.fix = { ...this.fix, settings: { ...this.fix.settings, [k]: d[k] } };
+    }
     this.overrides = o;
     if (keys.includes('checkpoint')) this.checkpointChoice = undefined;
     if (keys.includes('testData')) this.pairs = {};
@@ -347,6 +442,7 @@ export class LabState {
   /** After "Save as Workspace Settings": the settings now hold these values. */
   saved(): void {
     this.overrides = {};
+    this.fix = undefined;
     this.changed();
   }
 
@@ -400,8 +496,9 @@ export class LabState {
     return this.runningValue?.stage;
   }
 
-  runStarted(inputs: RunInputs): void {
-    this.runningValue = { inputs, startedAt: Date.now() };
+  /** A run starts (`options`: what it runs; absent for an export, which stores no run). */
+  runStarted(inputs: RunInputs, options?: RunOptions): void {
+    this.runningValue = { inputs, options, startedAt: Date.now() };
     this.changed(false);
   }
 
@@ -411,7 +508,7 @@ export class LabState {
     this.changed(false);
   }
 
-  /** A finished run: stored, shown alone in the graph, and the outcome for its inputs. */
+  /** A finished run: stored, shown alone in the graph; the outcome for its inputs and options. */
   runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.runningValue?.startedAt ?? Date.now()): StoredRun {
     const n = ++this.counter;
     const run: StoredRun = {
@@ -422,21 +519,22 @@ export class LabState {
     this.runs = [...this.runs, run];
     if (this.runs.length > this.maxRuns) this.runs = this.runs.slice(-this.maxRuns);
     this.shownIds = [run.id];
-    this.outcomeValue = { kind: 'run', runId: run.id };
     this.runningValue = undefined;
     this.changed();
     return run;
   }
 
   runFailed(inputs: RunInputs, code: string, message: string): void {
-    this.runningValue = undefined;
-    this.outcomeValue = { kind: 'error', inputs, code, message, at: Date.now() };
-    this.changed();
+    this.attempt({ kind: 'error', inputs, options: this.runningValue?.options, code, message, at: Date.now(), after: this.counter });
   }
 
   runCancelled(inputs: RunInputs): void {
+    this.attempt({ kind: 'cancelled', inputs, options: this.runningValue?.options, at: Date.now(), after: this.counter });
+  }
+
+  private attempt(a: Attempt): void {
     this.runningValue = undefined;
-    this.outcomeValue = { kind: 'cancelled', inputs, at: Date.now() };
+    this.attempts = [...this.attempts, a].slice(-this.maxRuns);
     this.changed();
   }
 
@@ -458,20 +556,35 @@ export class LabState {
     return this.runs.find((r) => r.id === id);
   }
 
-  get outcome(): Outcome | undefined {
-    return this.outcomeValue;
+  /** What Run would run now (undefined when it cannot). */
+  private wouldRun(): { options: RunOptions; inputs: RunInputs } | undefined {
+    const req = this.request();
+    return 'options' in req ? req : undefined;
   }
 
-  /** The outcome, when it belongs to the inputs chosen now (a switch hides it). */
-  currentOutcome(): Outcome | undefined {
-    const o = this.outcomeValue;
-    if (!o) return undefined;
-    const now = { checkpoint: this.checkpoint, testData: this.testData };
-    if (o.kind === 'run') {
-      const run = this.get(o.runId);
-      return run && same(run.inputs, now) ? o : undefined;
+  /** The latest completed run of the chosen inputs and options: what the sidebar and the status bar show. */
+  currentRun(): StoredRun | undefined {
+    const now = this.wouldRun();
+    if (!now) return undefined;
+    for (let i = this.runs.length - 1; i >= 0; i--) {
+      const r = this.runs[i];
+      if (same(r.inputs, now.inputs) && sameOptions(r.options, now.options)) return r;
     }
-    return same(o.inputs, now) ? o : undefined;
+    return undefined;
+  }
+
+  /** The latest cancel or error of the chosen inputs and options, when it is newer than `run` (shown beside it). */
+  currentAttempt(run = this.currentRun()): Attempt | undefined {
+    const now = this.wouldRun();
+    if (!now) return undefined;
+    const a = [...this.attempts].reverse().find((x) => same(x.inputs, now.inputs) && (!x.options || sameOptions(x.options, now.options)));
+    return a && (!run || (a.after ?? 0) >= run.n) ? a : undefined;
+  }
+
+  /** The outcome for the chosen inputs and options: the latest completed run, else a cancel or error (a switch hides them). */
+  currentOutcome(): Outcome | undefined {
+    const run = this.currentRun();
+    return run ? { kind: 'run', runId: run.id } : this.currentAttempt(run);
   }
 
   /** The run whose fixes the palette's "Fix LayerNorm Overflow" applies: the current outcome's. */
@@ -486,6 +599,7 @@ export class LabState {
    * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold.
    */
   adoptFix(runId: string, mode: LayerNormChoice): StoredRun | string {
+    const chosen = this.chosenSettings();
     const run = this.get(runId);
     if (!run) return `run ${runId} is no longer kept (runs are pruned to the newest ${this.maxRuns}); run again to get new offers`;
     if (mode === 'plain' || !run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
@@ -496,11 +610,15 @@ export class LabState {
     this.checkpointChoice = ck;
     this.pairs = { ...this.pairs, [ck]: td };
     const o = run.options;
-    this.overrides = {
-      ...this.overrides,
-      precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
-      exposeLayerNorm: mode === 'expose',
-      ...(mode === 'expose' ? {} : { layerNorm: mode }),
+    // The fix's options hold while this run's inputs are chosen; the next model gets the user's own.
+    this.fix = {
+      runId, mode, inputs: run.inputs,
+      settings: {
+        ...chosen,
+        precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
+        exposeLayerNorm: mode === 'expose',
+        ...(mode === 'expose' ? {} : { layerNorm: mode }),
+      },
     };
     this.changed();
     return run;
@@ -519,14 +637,12 @@ export class LabState {
   clearRuns(): void {
     this.runs = [];
     this.shownIds = [];
-    if (this.outcomeValue?.kind === 'run') this.outcomeValue = undefined;
     this.changed();
   }
 
   removeRuns(ids: readonly string[]): void {
     this.runs = this.runs.filter((r) => !ids.includes(r.id));
     this.shownIds = this.shownIds.filter((id) => !ids.includes(id));
-    if (this.outcomeValue?.kind === 'run' && ids.includes(this.outcomeValue.runId)) this.outcomeValue = undefined;
     this.changed();
   }
 
@@ -534,7 +650,10 @@ export class LabState {
   // Views
 
   views(): RunView[] {
-    return this.runs.map((r) => ({ id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report) }));
+    return this.runs.map((r) => {
+      const note = layerNormTableNote(r.report);
+      return { id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report), ...(note ? { layerNormNote: note } : {}) };
+    });
   }
 
   sidebar(): SidebarState {
@@ -549,24 +668,30 @@ export class LabState {
       return { path: f.path, label: f.label, fit, ...(fa?.status === 'disagree' ? { note: fa.problems[0] } : {}) };
     });
     const req = this.request();
-    const o = this.currentOutcome();
+    const run = this.currentRun();
+    const att = this.currentAttempt(run);
+    const attView = (a: Attempt): AttemptView => (a.kind === 'error' ? { kind: 'error', label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled', label: attemptLabel(a) });
     let outcome: OutcomeView | undefined;
-    if (o?.kind === 'run') {
-      const run = this.get(o.runId)!;
+    if (run) {
       const mf = run.report.diagnosis.minimalFix;
+      const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: trtexecLine(run)! } : undefined;
+      const heads = headsNote(run.report);
       outcome = {
-        kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict, sentence: run.report.diagnosis.sentence,
+        kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict,
+        // The minimal fix's note below says what its confirmation run found: the sentence does not say it again.
+        sentence: minimal && run.offers.includes('minimal') ? withoutConfirmation(run.report.diagnosis.sentence) : run.report.diagnosis.sentence,
         reference: run.reference, realization: run.report.run.label, fixes: run.offers,
-        ...(mf?.layerNorms.length ? { minimal: { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: mf.trtexec } } : {}),
+        ...(minimal ? { minimal } : {}),
+        ...(heads ? { heads } : {}),
+        ...(att ? { after: attView(att) } : {}),
       };
-    } else if (o?.kind === 'error') outcome = { kind: 'error', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}`, code: o.code, message: o.message };
-    else if (o?.kind === 'cancelled') outcome = { kind: 'cancelled', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}` };
+    } else if (att) outcome = attView(att);
     return {
       checkpoints: this.checkpointList().map((f) => ({ path: f.path, label: f.label, ...(f.hf ? { note: 'HF folder' } : {}) })),
       testData,
       checkpoint: ck,
       testDataPath: td,
-      pairing: a && pairingView(a, ck!, td ?? null, this.trustedValue),
+      pairing: a && pairingView(a, { checkpoint: ck!, testData: td ?? null }, this.trustedValue),
       precision: s.precision, accumulate: s.accumulate, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
       unsaved: this.unsaved(),
       providers: this.providersValue,
@@ -598,7 +723,7 @@ export class LabState {
     }
     const snap: Snapshot = {
       v: 1, checkpoint: this.checkpointChoice, pairs: this.pairs, overrides: this.overrides, browsed: this.browsed,
-      counter: this.counter, shown: this.shownIds, outcome: this.outcomeValue, runs: reportToJson(kept, 0),
+      counter: this.counter, shown: this.shownIds, attempts: this.attempts, ...(this.fix ? { fix: this.fix } : {}), runs: reportToJson(kept, 0),
     };
     void this.memento.update(STATE_KEY, snap);
   }
@@ -614,12 +739,26 @@ export class LabState {
       this.runs = typeof s.runs === 'string' ? parseReportJson<StoredRun[]>(s.runs) : [];
       this.counter = Math.max(Number(s.counter) || 0, ...this.runs.map((r) => r.n));
       this.shownIds = Array.isArray(s.shown) ? s.shown : [];
-      this.outcomeValue = s.outcome;
+      this.attempts = Array.isArray(s.attempts) ? s.attempts : [];
+      this.fix = s.fix && typeof s.fix === 'object' ? s.fix : undefined;
     } catch {
       // A damaged snapshot is dropped, never fatal: the extension starts fresh.
       this.runs = [];
     }
   }
+}
+
+/** Where the head count came from, when the user should know: assumed (no test data to detect it from). */
+function headsNote(r: Report): string | undefined {
+  const c = r.config;
+  if (c.headsSource !== 'assumed') return undefined;
+  return `Heads: ${c.heads}, assumed (head dim ${c.embedDim / c.heads}): without test data the count cannot be detected. If the model has another, enter it in Heads above and run again.`;
+}
+
+/** The diagnosis sentence without what the minimal fix's confirmation run found (core's pipeline appends it last). */
+function withoutConfirmation(sentence: string): string {
+  const at = [' Confirmed by one run with only them in FP32', ' One run with only them in FP32 still fails'].map((m) => sentence.indexOf(m)).filter((i) => i >= 0);
+  return at.length ? sentence.slice(0, Math.min(...at)) : sentence;
 }
 
 function merge(scanned: FileEntry[], browsed: FileEntry[], fromSettings: string | undefined): FileEntry[] {
@@ -629,12 +768,13 @@ function merge(scanned: FileEntry[], browsed: FileEntry[], fromSettings: string 
   return out;
 }
 
-function pairingView(a: Agreement, checkpoint: string, testData: string | null, trusted: boolean): PairingView {
+function pairingView(a: Agreement, inputs: RunInputs, trusted: boolean): PairingView {
+  const [data, ck] = [dataName(inputs), base(inputs.checkpoint)];
   switch (a.status) {
     case 'agree':
-      return { status: 'agree', text: `${base(testData!)} matches ${base(checkpoint)}: ${a.detail}` };
+      return { status: 'agree', text: `${data} matches ${ck}: ${a.detail}` };
     case 'disagree':
-      return { status: 'disagree', text: `${base(testData!)} does not match ${base(checkpoint)}: the test data has ${a.problems.join('; ')}`, problems: a.problems };
+      return { status: 'disagree', text: `${data} does not match ${ck}: the test data has ${a.problems.join('; ')}`, problems: a.problems };
     case 'self':
       return { status: 'self', text: 'No test data: the reference is the FP32 graph of this model on the CPU.' };
     default:

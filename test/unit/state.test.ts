@@ -202,7 +202,7 @@ describe('host state: runs, outcomes and offers', () => {
     assert.equal(s.runFinished(r, req.options, 9, req.inputs).reference, 'reference: FP32 of this model (CPU)');
   });
 
-  it('the verdict belongs to its inputs: a switch hides it, an error or a cancel replaces it', async () => {
+  it('the verdict belongs to its inputs: a switch hides it; an error or a cancel shows beside it, or alone when the inputs never completed a run', async () => {
     const { s } = await workspace();
     const req = s.request() as { options: never; inputs: never };
     s.runFinished(report(D1_FP16_ERRORS, { overflowFrom: 4 }), req.options, 1, req.inputs);
@@ -213,13 +213,20 @@ describe('host state: runs, outcomes and offers', () => {
     assert.equal(s.currentRunWithOffers(), undefined);
     s.chooseCheckpoint(`${W}/a_model.pyth`);
     assert.equal(s.sidebar().outcome?.kind, 'run', 'back on a_model: its own last verdict');
-    s.runStarted(req.inputs);
+    s.runStarted(req.inputs, req.options);
     s.runFailed(req.inputs, 'ENGINE_FAILED', 'the engine returned no output for block 3');
-    assert.deepEqual(s.sidebar().outcome && { ...s.sidebar().outcome, label: '' }, { kind: 'error', label: '', code: 'ENGINE_FAILED', message: 'the engine returned no output for block 3' });
-    s.runStarted(req.inputs);
+    const after = (s.sidebar().outcome as { after?: object }).after;
+    assert.deepEqual(after && { ...after, label: '' }, { kind: 'error', label: '', code: 'ENGINE_FAILED', message: 'the engine returned no output for block 3' });
+    s.runStarted(req.inputs, req.options);
     s.runCancelled(req.inputs);
-    assert.equal(s.sidebar().outcome?.kind, 'cancelled');
+    assert.equal((s.sidebar().outcome as { after?: { kind: string } }).after?.kind, 'cancelled');
     assert.equal(s.running, false);
+    // c_model never completed a run: its cancel is all there is to show.
+    s.chooseCheckpoint(`${W}/c_model.pyth`);
+    const c = s.request() as { options: never; inputs: never };
+    s.runStarted(c.inputs, c.options);
+    s.runCancelled(c.inputs);
+    assert.equal(s.sidebar().outcome?.kind, 'cancelled');
   });
 
   it('a fix offer is a (run, mode) pair: it brings back the run\'s model and options, never the model chosen since', async () => {
@@ -312,11 +319,11 @@ describe('host state: accumulation and the minimal fix (issue 8)', () => {
     s.setOption('accumulate', 'fp32');
     assert.equal(typeof s.adoptFix(run.id, 'fp32'), 'object');
     assert.equal(s.settings.accumulate, 'fp16');
-    // Persisted like the other options.
+    // Persisted like the other options (the fix too, while its run's inputs are chosen).
     const again = new LabState(memento, () => settings);
+    again.setScan(s.checkpointList(), s.testDataList());
     assert.equal(again.settings.accumulate, 'fp16');
     // Not an option of FP32 or BF16 runs: their requests carry none.
-    again.setScan(s.checkpointList(), s.testDataList());
     again.setOption('precision', 'bf16');
     assert.equal('accumulate' in (again.request() as { options: object }).options, false);
     // TensorRT picks its own (fp32-accumulating) kernels: no "fp16 acc" however asked.
