@@ -273,8 +273,11 @@ class Lab implements vscode.Disposable {
     if (o?.kind === 'run') {
       const run = s.get(o.runId)!;
       const d = run.report.diagnosis;
+      // A later cancel or error of the same inputs and options is said beside the verdict, which stays.
+      const after = s.currentAttempt(run);
+      const note = after ? ` · re-run ${after.kind === 'cancelled' ? 'cancelled' : 'failed'}` : '';
       return set(
-        d.verdict === 'pass' ? '$(pass) TimeSformer: pass' : `$(error) TimeSformer: ${d.firstBadBlock !== null ? `block ${d.firstBadBlock} fails` : 'fail'}`,
+        `${d.verdict === 'pass' ? '$(pass) TimeSformer: pass' : `$(error) TimeSformer: ${d.firstBadBlock !== null ? `block ${d.firstBadBlock} fails` : 'fail'}`}${note}`,
         `${run.label}\n${d.sentence}`, `${SECTION}.showGraph`,
       );
     }

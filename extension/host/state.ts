@@ -637,6 +637,7 @@ export class LabState {
   clearRuns(): void {
     this.runs = [];
     this.shownIds = [];
+    this.attempts = [];
     this.changed();
   }
 
