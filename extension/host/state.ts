@@ -13,19 +13,25 @@
  * later cancel or error of those beside it. A fix applies to the run it was offered for: its
  * options hold while that run's inputs are chosen, then the user's own choices come back. Choices, options and runs persist in the workspace state (a Memento), never in
  * settings.json: the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
+ *
+ * Longer than the house's ≈400 lines on purpose: every change of the host's state is a method of
+ * this one class (the single owner); the words it renders are in labels.ts and text.ts.
  */
 import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
-import { trtexecCommand } from '../core/compare/diagnosis';
-import { accumulates16 } from '../core/model/realization';
 import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
 import {
   LAYERNORM_CHOICES, summarize,
-  type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type PairingView, type RunSettings, type RunView, type SidebarState,
+  type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type RunSettings, type RunView, type SidebarState,
 } from './protocol';
-import { fixLabel, layerNormTableNote } from './text';
+import { attemptLabel, headsNote, offersOf, pairingView, referenceText, runLabel, runShort, sameOptions, trtexecLine, withoutConfirmation } from './labels';
+import { layerNormTableNote } from './text';
+
+export {
+  attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
+} from './labels';
 
 export type { RunSettings };
 
@@ -129,112 +135,6 @@ export type Listener = () => void;
 const base = (p: string) => path.basename(p);
 const same = (a: RunInputs | undefined, b: { checkpoint?: string; testData?: string | null }) =>
   !!a && a.checkpoint === b.checkpoint && a.testData === b.testData;
-const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);
-
-/** Two requests run the same: every option equal (an absent option and an undefined one alike). */
-export function sameOptions(a: RunOptions, b: RunOptions): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof RunOptions)[]);
-  return [...keys].every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
-}
-
-/**
- * The test data's name beside its checkpoint: the file name, with its folder when it is not the
- * checkpoint's folder ("hf1/test_data.p" for the HF folder hf1's own), so that a generic name says
- * which file it is. "own FP32" without test data.
- */
-export function dataName(inputs: RunInputs): string {
-  const td = inputs.testData;
-  if (td === null) return 'own FP32';
-  return path.dirname(td) === path.dirname(inputs.checkpoint) ? base(td) : `${base(path.dirname(td))}/${base(td)}`;
-}
-
-/** The default file name of a run's ONNX export, the one the trtexec lines name: "timesformer-run-3-tensorrt.onnx". */
-export function exportFileName(run: { id: string }, how: 'trt' | 'asRun'): string {
-  return how === 'trt' ? `timesformer-${run.id}-tensorrt.onnx` : `timesformer-${run.id}.onnx`;
-}
-
-/** The trtexec line of a run's minimal fix, naming the file Export ONNX → For TensorRT writes for it. */
-export function trtexecLine(run: StoredRun): string | undefined {
-  const mf = run.report.diagnosis.minimalFix;
-  return mf?.layerNorms.length ? trtexecCommand(mf.layerNorms, { onnx: exportFileName(run, 'trt') }) : undefined;
-}
-
-/**
- * The run's LayerNorm realization in words: "LayerNorm plain", or "minimal fix (25 LayerNorms in
- * FP32)" for plain LayerNorms with some kept in FP32 (the minimal fix; `short`: "minimal fix").
- */
-function layerNormText(r: Report, short = false): string {
-  const fixed = Object.values(r.run.layerNormOverrides ?? {}).filter((m) => m === 'fp32').length;
-  if (r.run.layerNorm !== 'plain' || !fixed) return short ? r.run.layerNorm : `LayerNorm ${r.run.layerNorm}`;
-  return short ? 'minimal fix' : `minimal fix (${fixed} LayerNorm${fixed > 1 ? 's' : ''} in FP32)`;
-}
-
-/** Whether the run's 16-bit GEMMs and reductions accumulated in 16 bits (not the default; TensorRT never does). */
-function acc16(r: Report): boolean {
-  return accumulates16({ precision: r.run.precision, realization: r.run.realization, accumulate: r.run.accumulate ?? 'fp32' });
-}
-
-/** "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12" ("· FP16 · fp16 acc ·" with fp16 accumulation). */
-export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: number): string {
-  const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
-  return `#${n} ${base(inputs.checkpoint)} + ${dataName(inputs)} · ${r.run.precision.toUpperCase()}${acc} · ${layerNormText(r)} · ${r.run.ep} · ${clock(startedAt)}`;
-}
-
-/**
- * A run that ended without a report, named by what it was asked to run:
- * "a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12".
- */
-export function attemptLabel(a: Attempt): string {
-  const o = a.options;
-  if (!o) return `${base(a.inputs.checkpoint)} · ${clock(a.at)}`;
-  const precision = o.precision ?? 'fp32';
-  const acc = precision === 'fp16' && o.accumulate === 'fp16' ? ' · fp16 acc' : '';
-  const ln = o.layerNorm === 'minimal' ? 'minimal fix' : `LayerNorm ${o.layerNorm ?? 'plain'}`;
-  return `${base(a.inputs.checkpoint)} + ${dataName(a.inputs)} · ${precision.toUpperCase()}${acc} · ${ln} · ${o.ep ?? 'cpu'} · ${clock(a.at)}`;
-}
-
-/**
- * A run in the run pickers (Compare, Export, Remove): the verdict first and short, so that it is
- * never cut ("#3 ✗ FAIL · a_model.pyth + …"); where it fails, and the depth, after the label.
- */
-export function runPickItem(r: StoredRun): { label: string; description: string } {
-  const d = r.report.diagnosis;
-  const verdict = d.verdict === 'pass' ? '✓ PASS' : '✗ FAIL';
-  const where = d.verdict === 'pass' ? '' : d.firstBadBlock !== null ? `fails at block ${d.firstBadBlock} · ` : 'the probabilities fail · ';
-  return { label: r.label.replace(/^(#\d+) /, `$1 ${verdict} · `), description: `${where}${r.report.blocks.length} blocks` };
-}
-
-/** "#3 a_model · FP16 plain · cpu": a lane's title ("FP16 minimal fix", "FP16 plain · fp16 acc"). */
-export function runShort(n: number, inputs: RunInputs, r: Report): string {
-  const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
-  return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${layerNormText(r, true)}${acc} · ${r.run.ep}`;
-}
-
-/** What the run compared with: the Report's `inputs.reference` (self: this model's FP32 on the CPU), else the test data. */
-export function referenceText(inputs: RunInputs, r: Report): string {
-  const ref = (r.inputs as { reference?: { kind?: unknown; path?: unknown } }).reference;
-  if (ref?.kind === 'self' || inputs.testData === null) return 'reference: FP32 of this model (CPU)';
-  return `reference: ${inputs.testData ? dataName(inputs) : typeof ref?.path === 'string' ? base(ref.path) : 'test data'}`;
-}
-
-/**
- * The fixes a run offers: only after a failure the diagnosis pins on a LayerNorm overflow. The
- * minimal fix comes first — the fewest LayerNorms in FP32 — unless its confirmation run failed or
- * this run already is one (its LayerNorms plain with some kept in FP32).
- */
-export function offersOf(r: Report): FixMode[] {
-  const d = r.diagnosis;
-  if (d.verdict !== 'fail' || !d.culprit) return [];
-  const mf = d.minimalFix;
-  const isMinimal = r.run.layerNorm === 'plain' && Object.keys(r.run.layerNormOverrides ?? {}).length > 0;
-  const minimal: FixMode[] = mf?.layerNorms.length && mf.confirmed?.verdict !== 'fail' && !isMinimal ? ['minimal'] : [];
-  return [...minimal, ...d.fixes.filter((m) => m !== 'plain')];
-}
-
-/** A fix's notification and quick-pick title: "Fix: only the 25 overflowing LayerNorms in FP32", "Fix: FP32 LayerNorm", … */
-export function fixTitle(run: StoredRun, mode: FixMode): string {
-  return fixLabel(mode, run.report.diagnosis.minimalFix?.layerNorms.length ?? 0);
-}
 
 export class LabState {
   private scanned: { checkpoints: FileEntry[]; testData: FileEntry[] } = { checkpoints: [], testData: [] };
@@ -749,36 +649,9 @@ export class LabState {
   }
 }
 
-/** Where the head count came from, when the user should know: assumed (no test data to detect it from). */
-function headsNote(r: Report): string | undefined {
-  const c = r.config;
-  if (c.headsSource !== 'assumed') return undefined;
-  return `Heads: ${c.heads}, assumed (head dim ${c.embedDim / c.heads}): without test data the count cannot be detected. If the model has another, enter it in Heads above and run again.`;
-}
-
-/** The diagnosis sentence without what the minimal fix's confirmation run found (core's pipeline appends it last). */
-function withoutConfirmation(sentence: string): string {
-  const at = [' Confirmed by one run with only them in FP32', ' One run with only them in FP32 still fails'].map((m) => sentence.indexOf(m)).filter((i) => i >= 0);
-  return at.length ? sentence.slice(0, Math.min(...at)) : sentence;
-}
-
 function merge(scanned: FileEntry[], browsed: FileEntry[], fromSettings: string | undefined): FileEntry[] {
   const out = [...scanned];
   for (const f of browsed) if (!out.some((x) => x.path === f.path)) out.push(f);
   if (fromSettings && !out.some((x) => x.path === fromSettings)) out.push({ path: fromSettings, label: base(fromSettings) });
   return out;
-}
-
-function pairingView(a: Agreement, inputs: RunInputs, trusted: boolean): PairingView {
-  const [data, ck] = [dataName(inputs), base(inputs.checkpoint)];
-  switch (a.status) {
-    case 'agree':
-      return { status: 'agree', text: `${data} matches ${ck}: ${a.detail}` };
-    case 'disagree':
-      return { status: 'disagree', text: `${data} does not match ${ck}: the test data has ${a.problems.join('; ')}`, problems: a.problems };
-    case 'self':
-      return { status: 'self', text: 'No test data: the reference is the FP32 graph of this model on the CPU.' };
-    default:
-      return { status: 'unknown', text: trusted ? `Not checked: ${a.reason}` : 'Not checked in Restricted Mode (files are read only in a trusted workspace).' };
-  }
 }
