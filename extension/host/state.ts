@@ -11,8 +11,9 @@
  * re-pairs. What the sidebar and the status bar show is derived too, never kept beside the runs:
  * the latest completed run of the chosen inputs and options (what Run would run now), and a
  * later cancel or error of those beside it. A fix applies to the run it was offered for: its
- * options hold while that run's inputs are chosen, then the user's own choices come back. Choices, options and runs persist in the workspace state (a Memento), never in
- * settings.json: the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
+ * options hold while that run's inputs are chosen, then the user's own choices come back.
+ * Choices, options and runs persist in the workspace state (a Memento), never in settings.json:
+ * the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
  *
  * Longer than the house's ≈400 lines on purpose: every change of the host's state is a method of
  * this one class (the single owner); the words it renders are in labels.ts and text.ts.
