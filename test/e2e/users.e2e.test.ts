@@ -138,9 +138,12 @@ describe('what users hit: HF folders with their own test data beside official ch
     assert.match(trtexec, new RegExp(`^trtexec --onnx=timesformer-${fp16}-tensorrt\\.onnx `));
     await runCommand(page, 'TimeSformer: Export ONNX');
     const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
-    await waitForCondition(async () => (await rows.count()) === runs, 10_000, 'the list of runs');
-    // The run pickers lead with the verdict, so it is never cut.
-    const labels = await quickPickLabels(page);
+
+    // The run pickers lead with the verdict, so it is never cut (rows render as they come: wait for every label).
+    const labels = await waitForCondition(async () => {
+      const l = await quickPickLabels(page);
+      return l.length === runs && l.every((x) => x.length > 0) ? l : false;
+    }, 10_000, 'the list of runs');
     assert.match(labels[0], new RegExp(`^#${runs} ✗ FAIL · d1_outlier\\.pyth \\+ d1_outlier_test_data\\.p · FP16`));
     assert.match(labels[1], /^#1 ✓ PASS · hf3 \+ hf3\/test_data\.p/);
     await vs!.screenshot('users-03-run-picker-verdict-first');
