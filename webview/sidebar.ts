@@ -13,10 +13,9 @@
  */
 import { ACCUMULATE, EP_CHOICES, PRECISIONS } from '../extension/core/report';
 import {
-  LAYERNORM_CHOICES, confirmationText, fromWire, parseHostToSidebar,
+  LAYERNORM_CHOICES, confirmationText, fixLabel, fromWire, layerNormHelp, parseHostToSidebar,
   type AttemptView, type FileChoice, type OptionKey, type OutcomeView, type SidebarOption, type SidebarState, type SidebarToHost,
 } from '../extension/host/protocol';
-import { fixLabel, layerNormHelp } from '../extension/host/text';
 import { h, post } from './vscode';
 
 const send = (m: SidebarToHost) => post(m);

@@ -1,8 +1,8 @@
 /**
- * The words that name runs and what they ran with, for the sidebar, the status bar, the pickers
- * and the graph: labels, the test data's name, fix titles and offers, the export file name its
- * trtexec line names, and the pairing sentence. Pure functions of a run's inputs, options and
- * Report (no `vscode`): the store (state.ts) calls them when it renders.
+ * A run as the store keeps it (its inputs, options and Report; a run that ended without one), and
+ * the words that name runs for the sidebar, the status bar, the pickers and the graph: labels,
+ * the test data's name, fix titles and offers, the export file name its trtexec line names, and
+ * the pairing sentence. Pure (no `vscode`): the store (state.ts) calls them when it renders.
  */
 import * as path from 'path';
 import { trtexecCommand } from '../core/compare/diagnosis';
@@ -10,9 +10,37 @@ import { accumulates16 } from '../core/model/realization';
 import type { Report } from '../core/report';
 import type { RunOptions } from '../protocol';
 import type { Agreement } from './pairing';
-import type { FixMode, PairingView } from './protocol';
-import type { Attempt, RunInputs, StoredRun } from './state';
-import { fixLabel } from './text';
+import { fixLabel, type FixMode, type PairingView } from './protocol';
+
+export interface RunInputs {
+  checkpoint: string;
+  /** null: no test data (compared with the model's own FP32 on the CPU). */
+  testData: string | null;
+}
+
+export interface StoredRun {
+  id: string;
+  n: number;
+  inputs: RunInputs;
+  options: RunOptions;
+  startedAt: number;
+  label: string;
+  short: string;
+  reference: string;
+  report: Report;
+  /** The fixes this run offers, the minimal fix first (empty: none needed or none known). */
+  offers: FixMode[];
+  /** The engine request that produced it, in this session only (Export ONNX asks the engine for its model). */
+  requestId?: number;
+}
+
+/**
+ * A run that ended without a report. `options`: what it ran with (absent in older workspace
+ * state); `after`: how many runs were made before it ended (it is newer than run #after).
+ */
+export type Attempt =
+  | { kind: 'error'; inputs: RunInputs; options?: RunOptions; code: string; message: string; at: number; after?: number }
+  | { kind: 'cancelled'; inputs: RunInputs; options?: RunOptions; at: number; after?: number };
 
 const base = (p: string) => path.basename(p);
 const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);

@@ -32,6 +32,33 @@ export function minimalFixTitle(count: number): string {
   return `Fix: only the ${count} overflowing LayerNorm${count === 1 ? '' : 's'} in FP32`;
 }
 
+/** A fix's title, the same on the sidebar's button and in the palette: "Fix: only the 25 overflowing LayerNorms in FP32", "Fix: FP32 LayerNorm", … */
+export function fixLabel(mode: FixMode, minimalCount: number): string {
+  if (mode === 'minimal') return minimalFixTitle(minimalCount);
+  return { fp32: 'Fix: FP32 LayerNorm', fused: 'Fix: fused', prescaled: 'Fix: prescaled', expose: 'Fix: expose LayerNorm entries' }[mode];
+}
+
+/** What a LayerNorm mode does, for the precision chosen (only FP16 has a range to overflow). */
+export function layerNormHelp(mode: LayerNormChoice, precision: Precision): string {
+  const fp16 = precision === 'fp16';
+  switch (mode) {
+    case 'plain':
+      return fp16 ? 'as exported: overflows in FP16 when (x−mean)² passes 65504'
+        : `as exported (${precision.toUpperCase()} has FP32's range: nothing overflows)`;
+    case 'expose':
+      return 'difference/mean/std become outputs, computed in FP32 (the seed\'s workaround)';
+    case 'fp32':
+      return 'LayerNorm computed in FP32';
+    case 'fused':
+      return 'one LayerNormalization op, accumulated in FP32';
+    case 'prescaled':
+      return fp16 ? 'input scaled by 2⁻³ so (x−mean)² stays in range' : 'input scaled by 2⁻³ (for FP16\'s range; nothing to overflow here)';
+    case 'minimal':
+      return fp16 ? 'plain, with only the LayerNorms that overflow here in FP32 (read from an FP32 run)'
+        : `plain (in ${precision.toUpperCase()} no LayerNorm overflows, so none is kept in FP32)`;
+  }
+}
+
 /** What the minimal fix's confirmation run found, in a few words. */
 export function confirmationText(c: MinimalFix['confirmed']): string {
   if (!c) return 'not confirmed by a run (the run that offered it skipped the confirmation)';

@@ -27,9 +27,13 @@ import {
   LAYERNORM_CHOICES, summarize,
   type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type RunSettings, type RunView, type SidebarState,
 } from './protocol';
-import { attemptLabel, headsNote, offersOf, pairingView, referenceText, runLabel, runShort, sameOptions, trtexecLine, withoutConfirmation } from './labels';
+import {
+  attemptLabel, headsNote, offersOf, pairingView, referenceText, runLabel, runShort, sameOptions, trtexecLine, withoutConfirmation,
+  type Attempt, type RunInputs, type StoredRun,
+} from './labels';
 import { layerNormTableNote } from './text';
 
+export type { Attempt, RunInputs, StoredRun } from './labels';
 export {
   attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
 } from './labels';
@@ -66,36 +70,6 @@ export interface FileEntry {
   /** An HF folder (config.json + weights). */
   hf?: boolean;
 }
-
-export interface RunInputs {
-  checkpoint: string;
-  /** null: no test data (compared with the model's own FP32 on the CPU). */
-  testData: string | null;
-}
-
-export interface StoredRun {
-  id: string;
-  n: number;
-  inputs: RunInputs;
-  options: RunOptions;
-  startedAt: number;
-  label: string;
-  short: string;
-  reference: string;
-  report: Report;
-  /** The fixes this run offers, the minimal fix first (empty: none needed or none known). */
-  offers: FixMode[];
-  /** The engine request that produced it, in this session only (Export ONNX asks the engine for its model). */
-  requestId?: number;
-}
-
-/**
- * A run that ended without a report. `options`: what it ran with (absent in older workspace
- * state); `after`: how many runs were made before it ended (it is newer than run #after).
- */
-export type Attempt =
-  | { kind: 'error'; inputs: RunInputs; options?: RunOptions; code: string; message: string; at: number; after?: number }
-  | { kind: 'cancelled'; inputs: RunInputs; options?: RunOptions; at: number; after?: number };
 
 export type Outcome = { kind: 'run'; runId: string } | Attempt;
 

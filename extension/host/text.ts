@@ -1,8 +1,7 @@
 /**
- * Words the user reads, decided in one place for the host and the webviews (pure: no `vscode`, no
- * DOM): the fixes' titles (the sidebar's buttons and the palette's pick), the LayerNorm modes'
- * help for the chosen precision, and the inspector's note on what its LayerNorm counts mean in
- * the run's realization.
+ * Words the host decides (pure: no `vscode`): the inspector's note on what its LayerNorm counts
+ * mean in the run's realization (the fixes' titles and the LayerNorm help, which the sidebar
+ * renders too, are in protocol.ts, the one module the webviews share with the host).
  *
  * Text from files (names, keys, dtype strings, error details) shown by VS Code's own widgets must
  * stay text. Notifications turn `[label](command:…)` / `(https:…)` / `(file:…)` into clickable links
@@ -10,8 +9,7 @@
  * after `]` and after `$` breaks both patterns while the text reads exactly the same. Webviews need
  * nothing: they set text with textContent, never as HTML.
  */
-import type { Precision, Report } from '../core/report';
-import { minimalFixTitle, type FixMode, type LayerNormChoice } from './protocol';
+import type { Report } from '../core/report';
 
 const ZWSP = '\u200b';
 
@@ -23,33 +21,6 @@ export function plain(text: string): string {
 /** What a user reads (the zero-width spaces removed): for tests and logs. */
 export function visible(text: string): string {
   return text.split(ZWSP).join('');
-}
-
-/** A fix's title, the same on the sidebar's button and in the palette: "Fix: only the 25 overflowing LayerNorms in FP32", "Fix: FP32 LayerNorm", … */
-export function fixLabel(mode: FixMode, minimalCount: number): string {
-  if (mode === 'minimal') return minimalFixTitle(minimalCount);
-  return { fp32: 'Fix: FP32 LayerNorm', fused: 'Fix: fused', prescaled: 'Fix: prescaled', expose: 'Fix: expose LayerNorm entries' }[mode];
-}
-
-/** What a LayerNorm mode does, for the precision chosen (only FP16 has a range to overflow). */
-export function layerNormHelp(mode: LayerNormChoice, precision: Precision): string {
-  const fp16 = precision === 'fp16';
-  switch (mode) {
-    case 'plain':
-      return fp16 ? 'as exported: overflows in FP16 when (x−mean)² passes 65504'
-        : `as exported (${precision.toUpperCase()} has FP32's range: nothing overflows)`;
-    case 'expose':
-      return 'difference/mean/std become outputs, computed in FP32 (the seed\'s workaround)';
-    case 'fp32':
-      return 'LayerNorm computed in FP32';
-    case 'fused':
-      return 'one LayerNormalization op, accumulated in FP32';
-    case 'prescaled':
-      return fp16 ? 'input scaled by 2⁻³ so (x−mean)² stays in range' : 'input scaled by 2⁻³ (for FP16\'s range; nothing to overflow here)';
-    case 'minimal':
-      return fp16 ? 'plain, with only the LayerNorms that overflow here in FP32 (read from an FP32 run)'
-        : `plain (in ${precision.toUpperCase()} no LayerNorm overflows, so none is kept in FP32)`;
-  }
 }
 
 /**

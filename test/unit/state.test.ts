@@ -10,7 +10,8 @@ import { inspectCheckpoint, inspectTestData } from '../../extension/core/inspect
 import type { Report } from '../../extension/core/report';
 import { nameScore, pairTestData, type Inspection } from '../../extension/host/pairing';
 import { exportFileName, fixTitle, LabState, runPickItem, type Memento, type SettingsDefaults } from '../../extension/host/state';
-import { fixLabel, layerNormHelp, layerNormTableNote, plain, visible } from '../../extension/host/text';
+import { fixLabel, layerNormHelp } from '../../extension/host/protocol';
+import { layerNormTableNote, plain, visible } from '../../extension/host/text';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
