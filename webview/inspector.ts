@@ -2,7 +2,7 @@
  * The block inspector: the block's output vs reference (and, when exposed, the LayerNorm
  * intermediates) as statistics, histograms and per-channel max |x|; the LayerNorms' overflow
  * statistics; and the per-token error per frame as a heat map. Only statistics arrive, never
- * whole tensors. Test hooks: #inspector[data-block][data-run], tr.ln-row[data-layernorm]
+ * whole tensors. Test hooks: #inspector[data-block][data-run], #ln-note, tr.ln-row[data-layernorm]
  * [data-overflow][data-overflow-count][data-top-channel], .tensor[data-tensor][data-top-channel].
  */
 import { select } from 'd3-selection';
@@ -117,6 +117,8 @@ export function renderInspector(el: HTMLElement, b: BlockResult, run: RunView, s
     h('div', { class: `badge ${m.status}` }, `${m.status === 'pass' ? '✓ pass' : '✗ FAIL'} — rel L2 ${m.error} (tolerance ${fmtNum(run.summary.tolerance)})`),
     h('h4', { class: 'section' }, 'LayerNorms'),
     lnTable,
+    // What the counts mean in this run's realization (the host words it): e.g. kept in FP32 in expose mode.
+    ...(run.layerNormNote ? [h('p', { id: 'ln-note', class: 'message' }, run.layerNormNote)] : []),
     h('h4', { class: 'section' }, `Per-token error per frame (${m.heatmap.frames} frames of ${m.heatmap.grid}×${m.heatmap.grid} patches; max ${fmtNum(m.heatmap.max)}; the graph's color scale, tolerance ${fmtNum(run.summary.tolerance)})`),
     heatmapView(m.heatmap),
     h('h4', { class: 'section' }, b.exposed.length ? 'Tensors (block output, reference, exposed LayerNorm intermediates)' : 'Tensors (block output, reference)'),

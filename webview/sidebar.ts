@@ -8,30 +8,22 @@
  * (archived by Microsoft in January 2025), and its dropdown dropped a value set before its new
  * options were slotted in — the sidebar then kept showing the old checkpoint (issue 10, bug 1).
  * Test hooks: the controls' ids, [data-value] (what the host holds), #pairing[data-status],
- * #last[data-kind], .fix[data-run][data-fix], #minimal-note, #copy-trtexec[data-run], #realization.
+ * #last[data-kind][data-after], .fix[data-run][data-fix], #minimal-note, #copy-trtexec[data-run], #realization,
+ * #heads-note, #after.
  */
 import { ACCUMULATE, EP_CHOICES, PRECISIONS } from '../extension/core/report';
 import {
-  LAYERNORM_CHOICES, confirmationText, fromWire, minimalFixTitle, parseHostToSidebar,
-  type FileChoice, type OptionKey, type OutcomeView, type SidebarOption, type SidebarState, type SidebarToHost,
+  LAYERNORM_CHOICES, confirmationText, fixLabel, fromWire, layerNormHelp, parseHostToSidebar,
+  type AttemptView, type FileChoice, type OptionKey, type OutcomeView, type SidebarOption, type SidebarState, type SidebarToHost,
 } from '../extension/host/protocol';
 import { h, post } from './vscode';
 
 const send = (m: SidebarToHost) => post(m);
 
-const LN_HELP: Record<string, string> = {
-  plain: 'as exported: overflows in FP16 when (x−mean)² passes 65504',
-  expose: 'difference/mean/std become outputs (the seed\'s workaround)',
-  fp32: 'LayerNorm computed in FP32',
-  fused: 'one LayerNormalization op, accumulated in FP32',
-  prescaled: 'input scaled by 2⁻³ so (x−mean)² stays in range',
-  minimal: 'plain, with only the LayerNorms that overflow here in FP32 (read from an FP32 run)',
-};
 const ACC_HELP: Record<string, string> = {
   fp32: 'fp16 storage, fp32 sums inside MatMul/Conv/attention/LayerNorm reductions, as TensorRT and cuBLAS',
   fp16: 'the provider\'s raw fp16-accumulating kernels: a worst case, not what TensorRT builds',
 };
-const FIX_LABEL: Record<string, string> = { fp32: 'LayerNorm in FP32', fused: 'fused LayerNorm', prescaled: 'prescaled LayerNorm', expose: 'expose LayerNorm entries' };
 const NONE = '';
 
 let state: SidebarState | undefined;
@@ -149,8 +141,9 @@ function fileOptions(list: FileChoice[], none: string): { value: string; label: 
  */
 function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, running: boolean): HTMLElement[] {
   const runId = o.runId;
-  const buttons = o.fixes.filter((m) => m !== 'expose').map((mode, i) => {
-    const text = mode === 'minimal' ? minimalFixTitle(o.minimal?.count ?? 0) : `${i === 0 ? 'Fix: ' : ''}${FIX_LABEL[mode]}`;
+  // Every fix the run offers, titled as the palette titles them.
+  const buttons = o.fixes.map((mode, i) => {
+    const text = fixLabel(mode, o.minimal?.count ?? 0);
     const b = h('button', { id: `fix-${mode}`, type: 'button', class: `fix ${i === 0 ? 'primary' : 'secondary'}`, 'data-fix': mode, 'data-run': runId }, text) as HTMLButtonElement;
     b.disabled = running;
     b.addEventListener('click', () => !b.disabled && send({ type: 'fix', runId, mode }));
@@ -166,9 +159,24 @@ function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, running: boolean):
   return [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons), ...minimal];
 }
 
+/** A cancel or an error: on its own, or beside the run it came after (`after`: a smaller line above that run). */
+function attemptView(a: AttemptView, after: boolean): HTMLElement[] {
+  const head = a.kind === 'error' ? `⚠ ERROR ${a.code}` : '⊘ Cancelled';
+  if (after) {
+    return [h('div', { id: 'after', class: `after ${a.kind}`, 'data-kind': a.kind },
+      h('span', { class: `verdict ${a.kind}` }, head), ` ${a.label}${a.kind === 'error' ? `: ${a.message}` : ''}. The latest completed run of these inputs and options:`)];
+  }
+  return [
+    h('div', { class: `verdict ${a.kind}`, 'data-verdict': a.kind }, head),
+    h('div', { class: 'run-label' }, a.label),
+    ...(a.kind === 'error' ? [h('div', { class: 'sentence' }, a.message)] : []),
+  ];
+}
+
 function renderOutcome(s: SidebarState): void {
   const o = s.outcome;
   last.dataset.kind = o?.kind ?? 'none';
+  last.dataset.after = o?.kind === 'run' ? o.after?.kind ?? 'none' : 'none';
   if (!o) {
     last.replaceChildren();
     return;
@@ -176,23 +184,20 @@ function renderOutcome(s: SidebarState): void {
   if (o.kind === 'run') {
     last.dataset.run = o.runId;
     last.replaceChildren(
+      ...(o.after ? attemptView(o.after, true) : []),
       h('div', { class: `verdict ${o.verdict}`, 'data-verdict': o.verdict }, o.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'),
       h('div', { class: 'run-label', title: o.label }, o.label),
       h('div', { class: 'reference' }, o.reference),
       h('div', { id: 'realization', class: 'reference' }, o.realization),
+      ...(o.heads ? [h('div', { id: 'heads-note', class: 'note warn' }, o.heads)] : []),
       h('div', { class: 'sentence' }, o.sentence),
       ...fixButtons(o, s.running),
       h('button', { id: 'show-graph', class: 'link', type: 'button' }, 'Show graph'),
     );
     last.querySelector('#show-graph')!.addEventListener('click', () => send({ type: 'showGraph' }));
-  } else if (o.kind === 'error') {
-    last.replaceChildren(
-      h('div', { class: 'verdict error', 'data-verdict': 'error' }, `⚠ ERROR ${o.code}`),
-      h('div', { class: 'run-label' }, o.label),
-      h('div', { class: 'sentence' }, o.message),
-    );
   } else {
-    last.replaceChildren(h('div', { class: 'verdict cancelled', 'data-verdict': 'cancelled' }, '⊘ Cancelled'), h('div', { class: 'run-label' }, o.label));
+    delete last.dataset.run;
+    last.replaceChildren(...attemptView(o, false));
   }
 }
 
@@ -201,7 +206,8 @@ function render(s: SidebarState): void {
   restricted.hidden = s.trusted;
   setOptions(checkpoint, fileOptions(s.checkpoints, 'none found (*.pyth, *.pth, *.pt, HF folder)'), s.checkpoint ?? NONE);
   const dataOptions = [
-    { value: NONE, label: 'none — compare with FP32 of this model' },
+    // Short enough for a narrow sidebar; the title says it whole.
+    { value: NONE, label: 'none (own FP32)', title: 'No test data: compare with the FP32 graph of this model on the CPU' },
     ...s.testData.map((f) => ({
       value: f.path, title: f.note ? `${f.path}\n${f.note}` : f.path,
       label: `${f.label}${f.fit === 'agree' ? ' ✓' : f.fit === 'disagree' ? ` ✗ (${f.note})` : ''}`,
@@ -217,7 +223,7 @@ function render(s: SidebarState): void {
   // An FP16 option: BF16's range does not overflow, FP32 has nothing to accumulate in 16 bits.
   accField.hidden = s.precision !== 'fp16';
   accNote.textContent = ACC_HELP[s.accumulate] ?? '';
-  setOptions(layerNorm, LAYERNORM_CHOICES.map((m) => ({ value: m, label: m, title: LN_HELP[m] })), s.layerNorm);
+  setOptions(layerNorm, LAYERNORM_CHOICES.map((m) => ({ value: m, label: m, title: layerNormHelp(m, s.precision) })), s.layerNorm);
   const prov = new Map((s.providers ?? []).map((p) => [p.ep, p]));
   setOptions(ep, EP_CHOICES.map((e) => {
     const p = prov.get(e as never);
@@ -228,7 +234,7 @@ function render(s: SidebarState): void {
   expose.dataset.value = String(s.exposeLayerNorm);
   layerNorm.disabled = s.exposeLayerNorm || s.running;
   layerNorm.dataset.overridden = String(s.exposeLayerNorm);
-  lnNote.textContent = s.exposeLayerNorm ? 'Overridden: "Expose LayerNorm entries" is on (mode expose).' : LN_HELP[s.layerNorm] ?? '';
+  lnNote.textContent = s.exposeLayerNorm ? 'Overridden: "Expose LayerNorm entries" is on (mode expose).' : layerNormHelp(s.layerNorm, s.precision);
   lnNote.classList.toggle('warn', s.exposeLayerNorm);
 
   epNote.textContent = s.providers === null
@@ -239,7 +245,7 @@ function render(s: SidebarState): void {
 
   if (document.activeElement !== heads) heads.value = s.heads === null ? '' : String(s.heads);
   heads.dataset.value = s.heads === null ? '' : String(s.heads);
-  heads.placeholder = s.testDataPath === null ? 'detect' : 'detect from test data';
+  heads.placeholder = s.testDataPath === null ? 'auto (assumed without test data)' : 'detect from test data';
   for (const el of [checkpoint, testData, precision, accumulate, ep, heads, expose]) el.disabled = s.running;
   runButton.disabled = !s.canRun;
   cancelButton.hidden = !s.running;

@@ -15,7 +15,9 @@ import { GraphPanel } from './graphPanel';
 import type { Inspection } from './pairing';
 import { confirmationText, LAYERNORM_CHOICES, type FixMode, type LayerNormChoice, type OptionKey, type SidebarToHost } from './protocol';
 import { RunError, WorkerClient } from './runner';
-import { fixTitle, LabState, OPTION_KEYS, SETTING_OF, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun } from './state';
+import {
+  exportFileName, fixTitle, LabState, OPTION_KEYS, runPickItem, SETTING_OF, trtexecLine, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun,
+} from './state';
 import { SidebarProvider } from './sidebar';
 import { plain } from './text';
 
@@ -271,8 +273,11 @@ class Lab implements vscode.Disposable {
     if (o?.kind === 'run') {
       const run = s.get(o.runId)!;
       const d = run.report.diagnosis;
+      // A later cancel or error of the same inputs and options is said beside the verdict, which stays.
+      const after = s.currentAttempt(run);
+      const note = after ? ` · re-run ${after.kind === 'cancelled' ? 'cancelled' : 'failed'}` : '';
       return set(
-        d.verdict === 'pass' ? '$(pass) TimeSformer: pass' : `$(error) TimeSformer: ${d.firstBadBlock !== null ? `block ${d.firstBadBlock} fails` : 'fail'}`,
+        `${d.verdict === 'pass' ? '$(pass) TimeSformer: pass' : `$(error) TimeSformer: ${d.firstBadBlock !== null ? `block ${d.firstBadBlock} fails` : 'fail'}`}${note}`,
         `${run.label}\n${d.sentence}`, `${SECTION}.showGraph`,
       );
     }
@@ -433,7 +438,7 @@ class Lab implements vscode.Disposable {
   }
 
   private async execute(o: RunOptions, inputs: RunInputs): Promise<void> {
-    this.state.runStarted(inputs);
+    this.state.runStarted(inputs, o);
     const t0 = Date.now();
     this.output.appendLine(`--- run: ${path.basename(inputs.checkpoint)} + ${inputs.testData ? path.basename(inputs.testData) : 'no test data (own FP32)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
     try {
@@ -507,7 +512,7 @@ class Lab implements vscode.Disposable {
   /** The trtexec line of run `runId`'s minimal fix, to the clipboard (and the log, to read it back). */
   private async copyTrtexec(runId: string): Promise<void> {
     const run = this.state.get(runId);
-    const line = run?.report.diagnosis.minimalFix?.trtexec;
+    const line = run && trtexecLine(run);
     if (!run || !line) {
       void notify.warn(`TimeSformer: ${run ? `${run.short} has no minimal fix` : `run ${runId} is no longer kept`}, so no trtexec line to copy.`);
       return;
@@ -585,8 +590,8 @@ class Lab implements vscode.Disposable {
   /** One line per run (its identity, verdict and depth): twenty runs fit the picker without scrolling. */
   private runItems(runs: readonly StoredRun[], picked: readonly string[] = []): (vscode.QuickPickItem & { run: StoredRun })[] {
     return [...runs].reverse().map((r) => ({
-      label: plain(r.label),
-      description: `${r.report.diagnosis.verdict.toUpperCase()}${r.report.diagnosis.firstBadBlock !== null ? ` at block ${r.report.diagnosis.firstBadBlock}` : ''} · ${r.report.blocks.length} blocks`,
+      ...runPickItem(r),
+      label: plain(runPickItem(r).label),
       picked: picked.includes(r.id),
       run: r,
     }));
@@ -686,7 +691,7 @@ class Lab implements vscode.Disposable {
     if (!how) return;
     const trt = how.id === 'trt';
     const uri = await vscode.window.showSaveDialog({
-      defaultUri: this.defaultUri(trt ? `timesformer-${run.id}-tensorrt.onnx` : `timesformer-${run.id}.onnx`), filters: { ONNX: ['onnx'] },
+      defaultUri: this.defaultUri(exportFileName(run, trt ? 'trt' : 'asRun')), filters: { ONNX: ['onnx'] },
       title: trt ? 'Export the ONNX graph for TensorRT' : 'Export the ONNX graph as run',
     });
     if (!uri) return;

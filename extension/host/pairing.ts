@@ -3,8 +3,9 @@
  * depth and classes, read from the files' headers), then by name. Pure: no `vscode`, no I/O.
  *
  * Names only break ties between files that agree: `d1_outlier_test_data.p` for `d1_outlier.pyth`,
- * then shared words (`a_model.pyth` and `a_test_data.p` share `a`; the generic words model, test,
- * data, weights... do not count), then the same folder. When no test data agrees, none is chosen:
+ * a test-data file inside an HF folder for that folder (`hf1/test_data.p` for `hf1/`), then shared
+ * words (`a_model.pyth` and `a_test_data.p` share `a`; the generic words model, test, data,
+ * weights... do not count), then the same folder (the checkpoint file's folder; an HF folder's own). When no test data agrees, none is chosen:
  * the run compares with the model's own FP32 graph on the CPU.
  */
 import * as path from 'path';
@@ -36,16 +37,22 @@ function words(s: string): string[] {
   return s.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w && !GENERIC.has(w));
 }
 
-/** How well a test-data file's name fits a checkpoint's (higher is better; 0: nothing shared). */
-export function nameScore(checkpoint: string, data: string): number {
+/**
+ * How well a test-data file's name fits a checkpoint's (higher is better; 0: nothing shared).
+ * `hfFolder`: the checkpoint is an HF folder, whose own folder is itself (not its parent).
+ */
+export function nameScore(checkpoint: string, data: string, hfFolder = false): number {
   const c = stem(checkpoint).toLowerCase();
   const d = stem(data).toLowerCase();
   if (d === `${c}_test_data` || d === `${c}-test-data` || d === `${c}_testdata`) return 100;
+  // A file inside the checkpoint's path: the checkpoint is an HF folder and this is its own test data.
+  if (path.dirname(data) === checkpoint) return 95;
   if (d === c) return 90;
   if (d.startsWith(c) && c.length >= 3) return 80;
   const cw = words(c);
   const dw = new Set(words(d));
-  return cw.filter((w) => dw.has(w)).length * 10 + (path.dirname(checkpoint) === path.dirname(data) ? 1 : 0);
+  const folder = hfFolder ? checkpoint : path.dirname(checkpoint);
+  return cw.filter((w) => dw.has(w)).length * 10 + (folder === path.dirname(data) ? 1 : 0);
 }
 
 export function agreement(checkpoint: Inspection | undefined, data: Inspection | undefined, dataPath: string | null): Agreement {
@@ -73,8 +80,9 @@ export function agreement(checkpoint: Inspection | undefined, data: Inspection |
  */
 export function pairTestData(checkpoint: string, candidates: readonly string[], inspect: (p: string) => Inspection | undefined): string | null {
   const ck = inspect(checkpoint);
+  const hf = ck?.state === 'ok' && ck.signature.kind === 'checkpoint' && ck.signature.hf === true;
   const ranked = candidates
-    .map((p) => ({ p, a: agreement(ck, inspect(p), p).status, s: nameScore(checkpoint, p) }))
+    .map((p) => ({ p, a: agreement(ck, inspect(p), p).status, s: nameScore(checkpoint, p, hf) }))
     .sort((x, y) => y.s - x.s || x.p.localeCompare(y.p));
   const agreeing = ranked.find((x) => x.a === 'agree');
   if (agreeing) return agreeing.p;

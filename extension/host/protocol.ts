@@ -32,6 +32,33 @@ export function minimalFixTitle(count: number): string {
   return `Fix: only the ${count} overflowing LayerNorm${count === 1 ? '' : 's'} in FP32`;
 }
 
+/** A fix's title, the same on the sidebar's button and in the palette: "Fix: only the 25 overflowing LayerNorms in FP32", "Fix: FP32 LayerNorm", … */
+export function fixLabel(mode: FixMode, minimalCount: number): string {
+  if (mode === 'minimal') return minimalFixTitle(minimalCount);
+  return { fp32: 'Fix: FP32 LayerNorm', fused: 'Fix: fused', prescaled: 'Fix: prescaled', expose: 'Fix: expose LayerNorm entries' }[mode];
+}
+
+/** What a LayerNorm mode does, for the precision chosen (only FP16 has a range to overflow). */
+export function layerNormHelp(mode: LayerNormChoice, precision: Precision): string {
+  const fp16 = precision === 'fp16';
+  switch (mode) {
+    case 'plain':
+      return fp16 ? 'as exported: overflows in FP16 when (x−mean)² passes 65504'
+        : `as exported (${precision.toUpperCase()} has FP32's range: nothing overflows)`;
+    case 'expose':
+      return 'difference/mean/std become outputs, computed in FP32 (the seed\'s workaround)';
+    case 'fp32':
+      return 'LayerNorm computed in FP32';
+    case 'fused':
+      return 'one LayerNormalization op, accumulated in FP32';
+    case 'prescaled':
+      return fp16 ? 'input scaled by 2⁻³ so (x−mean)² stays in range' : 'input scaled by 2⁻³ (for FP16\'s range; nothing to overflow here)';
+    case 'minimal':
+      return fp16 ? 'plain, with only the LayerNorms that overflow here in FP32 (read from an FP32 run)'
+        : `plain (in ${precision.toUpperCase()} no LayerNorm overflows, so none is kept in FP32)`;
+  }
+}
+
 /** What the minimal fix's confirmation run found, in a few words. */
 export function confirmationText(c: MinimalFix['confirmed']): string {
   if (!c) return 'not confirmed by a run (the run that offered it skipped the confirmation)';
@@ -61,7 +88,13 @@ export type PairingView =
   | { status: 'unknown'; text: string }
   | { status: 'self'; text: string };
 
-/** What the sidebar shows under Run: the last outcome for the chosen inputs (nothing after a switch). */
+/** A run that ended without a report: its request's identity, and the error. */
+export type AttemptView = { kind: 'error'; label: string; code: string; message: string } | { kind: 'cancelled'; label: string };
+
+/**
+ * What the sidebar shows under Run: the latest completed run of the chosen inputs and options (a
+ * later cancel or error beside it), else the latest cancel or error of those; nothing otherwise.
+ */
 export type OutcomeView =
   | {
     kind: 'run'; runId: string; label: string; verdict: 'pass' | 'fail'; sentence: string; reference: string;
@@ -71,9 +104,12 @@ export type OutcomeView =
     fixes: FixMode[];
     /** The diagnosis' minimal fix, when it has one: how many LayerNorms, its confirmation run, its trtexec line. */
     minimal?: { count: number; confirmed?: MinimalFix['confirmed']; trtexec: string };
+    /** Where the head count came from, when the user should know (assumed without test data). */
+    heads?: string;
+    /** A cancel or error of the same inputs and options after this run. */
+    after?: AttemptView;
   }
-  | { kind: 'error'; label: string; code: string; message: string }
-  | { kind: 'cancelled'; label: string };
+  | AttemptView;
 
 /** Sidebar options a user changes (kept in the workspace state; the settings are their defaults). */
 export type OptionKey = 'precision' | 'accumulate' | 'layerNorm' | 'exposeLayerNorm' | 'ep' | 'heads';
@@ -158,6 +194,8 @@ export interface RunView {
   /** What the run was compared with: "reference: a_test_data.p" or "reference: FP32 of this model (CPU)". */
   reference: string;
   summary: ReportSummary;
+  /** What the inspector's LayerNorm counts mean in this run's realization (absent: a plain FP16 run's own overflows). */
+  layerNormNote?: string;
 }
 
 export type HostToGraph =

@@ -8,18 +8,35 @@
  *
  * What is chosen always is what runs: the test data is derived from the checkpoint (the user's
  * choice for that checkpoint, else the pairing by shape then name), so switching the checkpoint
- * re-pairs. Choices, options and runs persist in the workspace state (a Memento), never in
- * settings.json: the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
+ * re-pairs. What the sidebar and the status bar show is derived too, never kept beside the runs:
+ * the latest completed run of the chosen inputs and options (what Run would run now), and a
+ * later cancel or error of those beside it. A fix applies to the run it was offered for: its
+ * options hold while that run's inputs are chosen, then the user's own choices come back.
+ * Choices, options and runs persist in the workspace state (a Memento), never in settings.json:
+ * the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
+ *
+ * Longer than the house's ≈400 lines on purpose: every change of the host's state is a method of
+ * this one class (the single owner); the words it renders are in labels.ts and text.ts.
  */
 import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
-import { accumulates16 } from '../core/model/realization';
 import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
 import {
-  LAYERNORM_CHOICES, minimalFixTitle, summarize, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type PairingView, type RunSettings, type RunView, type SidebarState,
+  LAYERNORM_CHOICES, summarize,
+  type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type RunSettings, type RunView, type SidebarState,
 } from './protocol';
+import {
+  attemptLabel, headsNote, offersOf, pairingView, referenceText, runLabel, runShort, sameOptions, trtexecLine, withoutConfirmation,
+  type Attempt, type RunInputs, type StoredRun,
+} from './labels';
+import { layerNormTableNote } from './text';
+
+export type { Attempt, RunInputs, StoredRun } from './labels';
+export {
+  attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
+} from './labels';
 
 export type { RunSettings };
 
@@ -54,32 +71,15 @@ export interface FileEntry {
   hf?: boolean;
 }
 
-export interface RunInputs {
-  checkpoint: string;
-  /** null: no test data (compared with the model's own FP32 on the CPU). */
-  testData: string | null;
-}
+export type Outcome = { kind: 'run'; runId: string } | Attempt;
 
-export interface StoredRun {
-  id: string;
-  n: number;
+/** A fix being applied: the options of run `runId` with LayerNorm `mode`, while that run's inputs are chosen. */
+interface ActiveFix {
+  runId: string;
+  mode: FixMode;
   inputs: RunInputs;
-  options: RunOptions;
-  startedAt: number;
-  label: string;
-  short: string;
-  reference: string;
-  report: Report;
-  /** The fixes this run offers, the minimal fix first (empty: none needed or none known). */
-  offers: FixMode[];
-  /** The engine request that produced it, in this session only (Export ONNX asks the engine for its model). */
-  requestId?: number;
+  settings: RunSettings;
 }
-
-export type Outcome =
-  | { kind: 'run'; runId: string }
-  | { kind: 'error'; inputs: RunInputs; code: string; message: string; at: number }
-  | { kind: 'cancelled'; inputs: RunInputs; at: number };
 
 /** The subset of vscode.Memento used here. */
 export interface Memento {
@@ -95,7 +95,8 @@ interface Snapshot {
   browsed: { checkpoints: FileEntry[]; testData: FileEntry[] };
   counter: number;
   shown: string[];
-  outcome?: Outcome;
+  attempts?: Attempt[];
+  fix?: ActiveFix;
   /** The runs as reportToJson text (keeps Infinity and NaN). */
   runs: string;
 }
@@ -109,62 +110,6 @@ export type Listener = () => void;
 const base = (p: string) => path.basename(p);
 const same = (a: RunInputs | undefined, b: { checkpoint?: string; testData?: string | null }) =>
   !!a && a.checkpoint === b.checkpoint && a.testData === b.testData;
-const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);
-
-/**
- * The run's LayerNorm realization in words: "LayerNorm plain", or "minimal fix (25 LayerNorms in
- * FP32)" for plain LayerNorms with some kept in FP32 (the minimal fix; `short`: "minimal fix").
- */
-function layerNormText(r: Report, short = false): string {
-  const fixed = Object.values(r.run.layerNormOverrides ?? {}).filter((m) => m === 'fp32').length;
-  if (r.run.layerNorm !== 'plain' || !fixed) return short ? r.run.layerNorm : `LayerNorm ${r.run.layerNorm}`;
-  return short ? 'minimal fix' : `minimal fix (${fixed} LayerNorm${fixed > 1 ? 's' : ''} in FP32)`;
-}
-
-/** Whether the run's 16-bit GEMMs and reductions accumulated in 16 bits (not the default; TensorRT never does). */
-function acc16(r: Report): boolean {
-  return accumulates16({ precision: r.run.precision, realization: r.run.realization, accumulate: r.run.accumulate ?? 'fp32' });
-}
-
-/** "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12" ("· FP16 · fp16 acc ·" with fp16 accumulation). */
-export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: number): string {
-  const data = inputs.testData === null ? 'own FP32' : base(inputs.testData);
-  const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
-  return `#${n} ${base(inputs.checkpoint)} + ${data} · ${r.run.precision.toUpperCase()}${acc} · ${layerNormText(r)} · ${r.run.ep} · ${clock(startedAt)}`;
-}
-
-/** "#3 a_model · FP16 plain · cpu": a lane's title ("FP16 minimal fix", "FP16 plain · fp16 acc"). */
-export function runShort(n: number, inputs: RunInputs, r: Report): string {
-  const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
-  return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${layerNormText(r, true)}${acc} · ${r.run.ep}`;
-}
-
-/** What the run compared with: the Report's `inputs.reference` (self: this model's FP32 on the CPU), else the test data. */
-export function referenceText(inputs: RunInputs, r: Report): string {
-  const ref = (r.inputs as { reference?: { kind?: unknown; path?: unknown } }).reference;
-  if (ref?.kind === 'self' || inputs.testData === null) return 'reference: FP32 of this model (CPU)';
-  return `reference: ${base(inputs.testData ?? (typeof ref?.path === 'string' ? ref.path : 'test data'))}`;
-}
-
-/**
- * The fixes a run offers: only after a failure the diagnosis pins on a LayerNorm overflow. The
- * minimal fix comes first — the fewest LayerNorms in FP32 — unless its confirmation run failed or
- * this run already is one (its LayerNorms plain with some kept in FP32).
- */
-export function offersOf(r: Report): FixMode[] {
-  const d = r.diagnosis;
-  if (d.verdict !== 'fail' || !d.culprit) return [];
-  const mf = d.minimalFix;
-  const isMinimal = r.run.layerNorm === 'plain' && Object.keys(r.run.layerNormOverrides ?? {}).length > 0;
-  const minimal: FixMode[] = mf?.layerNorms.length && mf.confirmed?.verdict !== 'fail' && !isMinimal ? ['minimal'] : [];
-  return [...minimal, ...d.fixes.filter((m) => m !== 'plain')];
-}
-
-/** A fix's notification and quick-pick title: "Fix: only the 25 overflowing LayerNorms in FP32", "Fix: FP32 LayerNorm", … */
-export function fixTitle(run: StoredRun, mode: FixMode): string {
-  if (mode === 'minimal') return minimalFixTitle(run.report.diagnosis.minimalFix?.layerNorms.length ?? 0);
-  return { fp32: 'Fix: FP32 LayerNorm', fused: 'Fix: fused', prescaled: 'Fix: prescaled', expose: 'Fix: expose LayerNorm entries' }[mode];
-}
 
 export class LabState {
   private scanned: { checkpoints: FileEntry[]; testData: FileEntry[] } = { checkpoints: [], testData: [] };
@@ -176,8 +121,10 @@ export class LabState {
   private runs: StoredRun[] = [];
   private counter = 0;
   private shownIds: string[] = [];
-  private outcomeValue: Outcome | undefined;
-  private runningValue: { inputs: RunInputs; stage?: Stage; startedAt: number } | undefined;
+  /** Runs that ended without a report (errors, cancels), the newest last. */
+  private attempts: Attempt[] = [];
+  private fix: ActiveFix | undefined;
+  private runningValue: { inputs: RunInputs; options?: RunOptions; stage?: Stage; startedAt: number } | undefined;
   private providersValue: ProviderInfo[] | null = null;
   private trustedValue = true;
   private readonly listeners = new Set<Listener>();
@@ -296,6 +243,7 @@ export class LabState {
   chooseCheckpoint(p: string, label?: string): void {
     if (!this.checkpointList().some((f) => f.path === p)) this.browsed.checkpoints = [...this.browsed.checkpoints.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
     this.checkpointChoice = p;
+    if (this.fix && this.fix.inputs.checkpoint !== p) this.fix = undefined;
     this.changed();
   }
 
@@ -305,6 +253,7 @@ export class LabState {
     if (!ck) return;
     if (p !== null && !this.testDataList().some((f) => f.path === p)) this.browsed.testData = [...this.browsed.testData.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
     this.pairs = { ...this.pairs, [ck]: p };
+    if (this.fix && this.fix.inputs.testData !== p) this.fix = undefined;
     this.changed();
   }
 
@@ -315,7 +264,13 @@ export class LabState {
   // -------------------------------------------------------------------------------------------
   // Options
 
+  /** The options that run: a fix's while its run's inputs are chosen, else the user's. */
   get settings(): RunSettings {
+    return this.activeFix()?.settings ?? this.chosenSettings();
+  }
+
+  /** The user's options: the sidebar's choices over the settings. */
+  private chosenSettings(): RunSettings {
     const d = this.defaults();
     const pick = <K extends OptionKey>(k: K): RunSettings[K] => (k in this.overrides ? this.overrides[k] : d[k]) as RunSettings[K];
     return {
@@ -323,21 +278,36 @@ export class LabState {
     };
   }
 
+  /** The fix being applied, while its run's inputs are the chosen ones. */
+  private activeFix(): ActiveFix | undefined {
+    const f = this.fix;
+    return f && same(f.inputs, { checkpoint: this.checkpoint, testData: this.testData }) ? f : undefined;
+  }
+
+  /** The user's choice: it holds from now on, for this model and the next (a fix being applied takes it too). */
   setOption<K extends OptionKey>(key: K, value: RunSettings[K]): void {
     this.overrides = { ...this.overrides, [key]: value };
+    const f = this.activeFix();
+    if (f) this.fix = { ...f, settings: { ...f.settings, [key]: value } };
     this.changed();
   }
 
-  /** The options that differ from the settings. */
+  /** The options shown that differ from the settings. */
   unsaved(): OptionKey[] {
     const d = this.defaults();
-    return OPTION_KEYS.filter((k) => k in this.overrides && this.overrides[k] !== d[k]);
+    const s = this.settings;
+    return OPTION_KEYS.filter((k) => s[k] !== d[k]);
   }
 
   /** The user edited these settings: their new values win over the sidebar's. */
   settingsChanged(keys: readonly (OptionKey | 'checkpoint' | 'testData')[]): void {
     const o = { ...this.overrides };
-    for (const k of keys) if (k !== 'checkpoint' && k !== 'testData') delete o[k];
+    const d = this.defaults();
+    for (const k of keys) {
+      if (k === 'checkpoint' || k === 'testData') continue;
+      delete o[k];
+      if (this.fix) this.fix = { ...this.fix, settings: { ...this.fix.settings, [k]: d[k] } };
+    }
     this.overrides = o;
     if (keys.includes('checkpoint')) this.checkpointChoice = undefined;
     if (keys.includes('testData')) this.pairs = {};
@@ -347,6 +317,7 @@ export class LabState {
   /** After "Save as Workspace Settings": the settings now hold these values. */
   saved(): void {
     this.overrides = {};
+    this.fix = undefined;
     this.changed();
   }
 
@@ -400,8 +371,9 @@ export class LabState {
     return this.runningValue?.stage;
   }
 
-  runStarted(inputs: RunInputs): void {
-    this.runningValue = { inputs, startedAt: Date.now() };
+  /** A run starts (`options`: what it runs; absent for an export, which stores no run). */
+  runStarted(inputs: RunInputs, options?: RunOptions): void {
+    this.runningValue = { inputs, options, startedAt: Date.now() };
     this.changed(false);
   }
 
@@ -411,7 +383,7 @@ export class LabState {
     this.changed(false);
   }
 
-  /** A finished run: stored, shown alone in the graph, and the outcome for its inputs. */
+  /** A finished run: stored, shown alone in the graph; the outcome for its inputs and options. */
   runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.runningValue?.startedAt ?? Date.now()): StoredRun {
     const n = ++this.counter;
     const run: StoredRun = {
@@ -422,21 +394,22 @@ export class LabState {
     this.runs = [...this.runs, run];
     if (this.runs.length > this.maxRuns) this.runs = this.runs.slice(-this.maxRuns);
     this.shownIds = [run.id];
-    this.outcomeValue = { kind: 'run', runId: run.id };
     this.runningValue = undefined;
     this.changed();
     return run;
   }
 
   runFailed(inputs: RunInputs, code: string, message: string): void {
-    this.runningValue = undefined;
-    this.outcomeValue = { kind: 'error', inputs, code, message, at: Date.now() };
-    this.changed();
+    this.attempt({ kind: 'error', inputs, options: this.runningValue?.options, code, message, at: Date.now(), after: this.counter });
   }
 
   runCancelled(inputs: RunInputs): void {
+    this.attempt({ kind: 'cancelled', inputs, options: this.runningValue?.options, at: Date.now(), after: this.counter });
+  }
+
+  private attempt(a: Attempt): void {
     this.runningValue = undefined;
-    this.outcomeValue = { kind: 'cancelled', inputs, at: Date.now() };
+    this.attempts = [...this.attempts, a].slice(-this.maxRuns);
     this.changed();
   }
 
@@ -458,20 +431,35 @@ export class LabState {
     return this.runs.find((r) => r.id === id);
   }
 
-  get outcome(): Outcome | undefined {
-    return this.outcomeValue;
+  /** What Run would run now (undefined when it cannot). */
+  private wouldRun(): { options: RunOptions; inputs: RunInputs } | undefined {
+    const req = this.request();
+    return 'options' in req ? req : undefined;
   }
 
-  /** The outcome, when it belongs to the inputs chosen now (a switch hides it). */
-  currentOutcome(): Outcome | undefined {
-    const o = this.outcomeValue;
-    if (!o) return undefined;
-    const now = { checkpoint: this.checkpoint, testData: this.testData };
-    if (o.kind === 'run') {
-      const run = this.get(o.runId);
-      return run && same(run.inputs, now) ? o : undefined;
+  /** The latest completed run of the chosen inputs and options: what the sidebar and the status bar show. */
+  currentRun(): StoredRun | undefined {
+    const now = this.wouldRun();
+    if (!now) return undefined;
+    for (let i = this.runs.length - 1; i >= 0; i--) {
+      const r = this.runs[i];
+      if (same(r.inputs, now.inputs) && sameOptions(r.options, now.options)) return r;
     }
-    return same(o.inputs, now) ? o : undefined;
+    return undefined;
+  }
+
+  /** The latest cancel or error of the chosen inputs and options, when it is newer than `run` (shown beside it). */
+  currentAttempt(run = this.currentRun()): Attempt | undefined {
+    const now = this.wouldRun();
+    if (!now) return undefined;
+    const a = [...this.attempts].reverse().find((x) => same(x.inputs, now.inputs) && (!x.options || sameOptions(x.options, now.options)));
+    return a && (!run || (a.after ?? 0) >= run.n) ? a : undefined;
+  }
+
+  /** The outcome for the chosen inputs and options: the latest completed run, else a cancel or error (a switch hides them). */
+  currentOutcome(): Outcome | undefined {
+    const run = this.currentRun();
+    return run ? { kind: 'run', runId: run.id } : this.currentAttempt(run);
   }
 
   /** The run whose fixes the palette's "Fix LayerNorm Overflow" applies: the current outcome's. */
@@ -486,6 +474,7 @@ export class LabState {
    * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold.
    */
   adoptFix(runId: string, mode: LayerNormChoice): StoredRun | string {
+    const chosen = this.chosenSettings();
     const run = this.get(runId);
     if (!run) return `run ${runId} is no longer kept (runs are pruned to the newest ${this.maxRuns}); run again to get new offers`;
     if (mode === 'plain' || !run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
@@ -496,11 +485,15 @@ export class LabState {
     this.checkpointChoice = ck;
     this.pairs = { ...this.pairs, [ck]: td };
     const o = run.options;
-    this.overrides = {
-      ...this.overrides,
-      precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
-      exposeLayerNorm: mode === 'expose',
-      ...(mode === 'expose' ? {} : { layerNorm: mode }),
+    // The fix's options hold while this run's inputs are chosen; the next model gets the user's own.
+    this.fix = {
+      runId, mode, inputs: run.inputs,
+      settings: {
+        ...chosen,
+        precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
+        exposeLayerNorm: mode === 'expose',
+        ...(mode === 'expose' ? {} : { layerNorm: mode }),
+      },
     };
     this.changed();
     return run;
@@ -519,14 +512,13 @@ export class LabState {
   clearRuns(): void {
     this.runs = [];
     this.shownIds = [];
-    if (this.outcomeValue?.kind === 'run') this.outcomeValue = undefined;
+    this.attempts = [];
     this.changed();
   }
 
   removeRuns(ids: readonly string[]): void {
     this.runs = this.runs.filter((r) => !ids.includes(r.id));
     this.shownIds = this.shownIds.filter((id) => !ids.includes(id));
-    if (this.outcomeValue?.kind === 'run' && ids.includes(this.outcomeValue.runId)) this.outcomeValue = undefined;
     this.changed();
   }
 
@@ -534,7 +526,10 @@ export class LabState {
   // Views
 
   views(): RunView[] {
-    return this.runs.map((r) => ({ id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report) }));
+    return this.runs.map((r) => {
+      const note = layerNormTableNote(r.report);
+      return { id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report), ...(note ? { layerNormNote: note } : {}) };
+    });
   }
 
   sidebar(): SidebarState {
@@ -549,24 +544,30 @@ export class LabState {
       return { path: f.path, label: f.label, fit, ...(fa?.status === 'disagree' ? { note: fa.problems[0] } : {}) };
     });
     const req = this.request();
-    const o = this.currentOutcome();
+    const run = this.currentRun();
+    const att = this.currentAttempt(run);
+    const attView = (a: Attempt): AttemptView => (a.kind === 'error' ? { kind: 'error', label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled', label: attemptLabel(a) });
     let outcome: OutcomeView | undefined;
-    if (o?.kind === 'run') {
-      const run = this.get(o.runId)!;
+    if (run) {
       const mf = run.report.diagnosis.minimalFix;
+      const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: trtexecLine(run)! } : undefined;
+      const heads = headsNote(run.report);
       outcome = {
-        kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict, sentence: run.report.diagnosis.sentence,
+        kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict,
+        // The minimal fix's note below says what its confirmation run found: the sentence does not say it again.
+        sentence: minimal && run.offers.includes('minimal') ? withoutConfirmation(run.report.diagnosis.sentence) : run.report.diagnosis.sentence,
         reference: run.reference, realization: run.report.run.label, fixes: run.offers,
-        ...(mf?.layerNorms.length ? { minimal: { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: mf.trtexec } } : {}),
+        ...(minimal ? { minimal } : {}),
+        ...(heads ? { heads } : {}),
+        ...(att ? { after: attView(att) } : {}),
       };
-    } else if (o?.kind === 'error') outcome = { kind: 'error', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}`, code: o.code, message: o.message };
-    else if (o?.kind === 'cancelled') outcome = { kind: 'cancelled', label: `${base(o.inputs.checkpoint)} · ${clock(o.at)}` };
+    } else if (att) outcome = attView(att);
     return {
       checkpoints: this.checkpointList().map((f) => ({ path: f.path, label: f.label, ...(f.hf ? { note: 'HF folder' } : {}) })),
       testData,
       checkpoint: ck,
       testDataPath: td,
-      pairing: a && pairingView(a, ck!, td ?? null, this.trustedValue),
+      pairing: a && pairingView(a, { checkpoint: ck!, testData: td ?? null }, this.trustedValue),
       precision: s.precision, accumulate: s.accumulate, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
       unsaved: this.unsaved(),
       providers: this.providersValue,
@@ -598,7 +599,7 @@ export class LabState {
     }
     const snap: Snapshot = {
       v: 1, checkpoint: this.checkpointChoice, pairs: this.pairs, overrides: this.overrides, browsed: this.browsed,
-      counter: this.counter, shown: this.shownIds, outcome: this.outcomeValue, runs: reportToJson(kept, 0),
+      counter: this.counter, shown: this.shownIds, attempts: this.attempts, ...(this.fix ? { fix: this.fix } : {}), runs: reportToJson(kept, 0),
     };
     void this.memento.update(STATE_KEY, snap);
   }
@@ -614,7 +615,8 @@ export class LabState {
       this.runs = typeof s.runs === 'string' ? parseReportJson<StoredRun[]>(s.runs) : [];
       this.counter = Math.max(Number(s.counter) || 0, ...this.runs.map((r) => r.n));
       this.shownIds = Array.isArray(s.shown) ? s.shown : [];
-      this.outcomeValue = s.outcome;
+      this.attempts = Array.isArray(s.attempts) ? s.attempts : [];
+      this.fix = s.fix && typeof s.fix === 'object' ? s.fix : undefined;
     } catch {
       // A damaged snapshot is dropped, never fatal: the extension starts fresh.
       this.runs = [];
@@ -627,17 +629,4 @@ function merge(scanned: FileEntry[], browsed: FileEntry[], fromSettings: string 
   for (const f of browsed) if (!out.some((x) => x.path === f.path)) out.push(f);
   if (fromSettings && !out.some((x) => x.path === fromSettings)) out.push({ path: fromSettings, label: base(fromSettings) });
   return out;
-}
-
-function pairingView(a: Agreement, checkpoint: string, testData: string | null, trusted: boolean): PairingView {
-  switch (a.status) {
-    case 'agree':
-      return { status: 'agree', text: `${base(testData!)} matches ${base(checkpoint)}: ${a.detail}` };
-    case 'disagree':
-      return { status: 'disagree', text: `${base(testData!)} does not match ${base(checkpoint)}: the test data has ${a.problems.join('; ')}`, problems: a.problems };
-    case 'self':
-      return { status: 'self', text: 'No test data: the reference is the FP32 graph of this model on the CPU.' };
-    default:
-      return { status: 'unknown', text: trusted ? `Not checked: ${a.reason}` : 'Not checked in Restricted Mode (files are read only in a trusted workspace).' };
-  }
 }

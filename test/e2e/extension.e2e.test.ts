@@ -131,7 +131,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     const sidebar = await sidebarFrame(page);
     await sidebar.waitForSelector('#fix-fp32', { timeout: 15_000 });
     const offered = await sidebar.$$eval('button.fix', (els) => els.map((e) => e.getAttribute('data-fix')));
-    assert.deepStrictEqual(offered, ['minimal', 'fp32', 'fused', 'prescaled']);
+    assert.deepStrictEqual(offered, ['minimal', 'fp32', 'fused', 'prescaled', 'expose']);
     await sidebar.click('#fix-fp32');
     const { frame, blocks: b } = await waitForRun(page, 'run-2', depth);
     await sidebar.waitForSelector('#layerNorm[data-value="fp32"]', { timeout: 10_000 });
@@ -271,11 +271,11 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     const { blocks: failed } = await waitForRun(page, 'run-5', depth);
     assert.strictEqual(failed.findIndex((x) => x.status === 'fail'), 4);
     await sidebar.waitForSelector('#fix-minimal[data-run="run-5"]', { timeout: 15_000 });
-    assert.deepStrictEqual(await sidebar.$$eval('button.fix', (els) => els.map((e) => e.getAttribute('data-fix'))), ['minimal', 'fp32', 'fused', 'prescaled']);
+    assert.deepStrictEqual(await sidebar.$$eval('button.fix', (els) => els.map((e) => e.getAttribute('data-fix'))), ['minimal', 'fp32', 'fused', 'prescaled', 'expose']);
     assert.strictEqual((await sidebar.$eval('#fix-minimal', (e) => e.textContent ?? '')).trim(), 'Fix: only the 25 overflowing LayerNorms in FP32');
     assert.match(await sidebar.$eval('#minimal-note', (e) => e.textContent ?? ''), /confirmed by one run with only them in FP32: every block passes/);
     await sidebar.click('#copy-trtexec');
-    await vs!.readOutputChannel('TimeSformer Lab', { contains: /the minimal fix's trtexec line of #5 .*: trtexec --onnx=timesformer\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/ });
+    await vs!.readOutputChannel('TimeSformer Lab', { contains: /the minimal fix's trtexec line of #5 .*: trtexec --onnx=timesformer-run-5-tensorrt\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/ });
     await vs!.screenshot('lab-12-minimal-fix-offered');
 
     await sidebar.click('#fix-minimal');

@@ -129,7 +129,7 @@ describe('several models and runs in one workspace (issue 10)', function () {
     assert.ok(await sb.$eval('#run', (e) => (e as unknown as { disabled: boolean }).disabled), 'Run is disabled');
     assert.match(await sb.$eval('#why-not', (e) => e.textContent ?? ''), /^Run waits for test data that matches the checkpoint/);
     const options = await sb.$$eval('#testData option', (els) => els.map((e) => e.textContent ?? ''));
-    assert.deepStrictEqual(options.slice(0, 4), ['none — compare with FP32 of this model', 'a_test_data.p ✗ (8 frames, the checkpoint has 4)', 'b_test_data.p ✓', 'c_test_data.p ✗ (8 frames, the checkpoint has 4)']);
+    assert.deepStrictEqual(options.slice(0, 4), ['none (own FP32)', 'a_test_data.p ✗ (8 frames, the checkpoint has 4)', 'b_test_data.p ✓', 'c_test_data.p ✗ (8 frames, the checkpoint has 4)']);
     await vs!.screenshot('models-01-mismatch-shown-before-running');
     await choose(sb, 'testData', p('b_test_data.p'));
     // The choice made for c_model (a_test_data) is remembered for it: give c_model its own back.
@@ -220,8 +220,9 @@ describe('several models and runs in one workspace (issue 10)', function () {
     await clickRun(page);
     await sb.waitForSelector('body[data-running="true"]', { timeout: 10_000 });
     await sb.click('#cancel');
-    await waitForCondition(async () => (await outcome(sb)).kind === 'cancelled', 10_000, 'cancelled in the sidebar');
-    assert.doesNotMatch((await outcome(sb)).text, /PASS|FAIL/);
+    // Issue 22, 5: the cancel shows beside the latest completed run of these inputs and options, which stays.
+    await waitForCondition(async () => (await sb.getAttribute('#last', 'data-after')) === 'cancelled', 10_000, 'the cancel beside the verdict');
+    assert.match((await outcome(sb)).text, /⊘ Cancelled a_model\.pyth \+ a_test_data\.p · FP16 · LayerNorm plain · cpu · \d\d:\d\d:\d\d\..*✗ FAIL/);
     await waitForCondition(async () => /cancelled/.test(await statusBarText(page)), 10_000, 'cancelled in the status bar');
     await clearNotifications(page);
   });
@@ -321,10 +322,10 @@ describe('several models and runs in one workspace (issue 10)', function () {
     // the picker's rows render as they come: wait for the newest run's, not only for the first row
     const labels = await waitForCondition(async () => {
       const l = await quickPickLabels(page);
-      return l.some((x) => /^#\d+ b_model\.pyth /.test(x)) ? l : false;
+      return l.some((x) => /^#\d+ (✓ PASS|✗ FAIL) · b_model\.pyth /.test(x)) ? l : false;
     }, 10_000, 'the run picker with the b_model run');
-    assert.ok(labels.some((l) => /^#\d+ b_model\.pyth \+ b_test_data\.p · FP16 · LayerNorm plain · cpu · \d\d:\d\d:\d\d$/.test(l)), labels.join('\n'));
-    assert.ok(labels.some((l) => /^#\d+ e_model\.pyth \+ e_test_data\.p · FP16/.test(l)), labels.join('\n'));
+    assert.ok(labels.some((l) => /^#\d+ (✓ PASS|✗ FAIL) · b_model\.pyth \+ b_test_data\.p · FP16 · LayerNorm plain · cpu · \d\d:\d\d:\d\d$/.test(l)), labels.join('\n'));
+    assert.ok(labels.some((l) => /^#\d+ (✓ PASS|✗ FAIL) · e_model\.pyth \+ e_test_data\.p · FP16/.test(l)), labels.join('\n'));
     const num = (id: string) => new RegExp(`^#${id.split('-')[1]} `);
     await pickMany(page, [num(run.aPlain), num(run.aFixed), num(run.b)]);
     await waitForNotification(page, /runs of another depth cannot be compared block by block with 12-block runs; left out: #\d+ b_model · FP16 plain · cpu \(3 blocks\)/, 10_000);

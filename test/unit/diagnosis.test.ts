@@ -222,6 +222,14 @@ describe('diagnosis: the first failing block, or what it cannot explain', () => 
     const d = diagnose(input([0.88, 0.9], { heads: { heads: 6, source: 'option', tried: [{ heads: 6, block0RelL2: 0.88 }, { heads: 4, block0RelL2: 1e-6 }] } }));
     assert.deepEqual(d.candidates.map((c) => c.kind), ['heads', 'mismatch', 'outside-layernorm']);
   });
+  it('the mismatch candidate claims only what was measured on this pair: no "matches the official model to 3e-6" for weights and data never run together in FP32 (issue 17, 2)', () => {
+    const unmeasured = diagnose(input([0.88, 0.9], { heads: { heads: 3, source: 'config', tried: [] } }));
+    const m = unmeasured.candidates.find((c) => c.kind === 'mismatch')!;
+    assert.equal(m.text, 'weights and reference that do not belong together: block 0 is already off by 0.88');
+    assert.doesNotMatch(unmeasured.sentence, /official model|3e-6/);
+    const measured = diagnose(input([0.88, 0.9], { heads: { heads: 3, source: 'config', tried: [{ heads: 3, block0RelL2: 0.87 }, { heads: 6, block0RelL2: 0.9 }] } }));
+    assert.equal(measured.candidates.find((c) => c.kind === 'mismatch')!.text, 'weights and reference that do not belong together: block 0 is already off by 0.88, and by 0.87 in our FP32 graph on the same pair');
+  });
   it('every block passes but the probabilities fail: the final norm may be the cause', () => {
     const norm = ln('norm', { maxSq: 7.3e4, overFp16Count: 1, sqInf: 1, sqNonFinite: 1 });
     const d = diagnose(input([0.002, 0.002], { lns: [norm], probsErr: 0.15 }));

@@ -269,7 +269,10 @@ function candidatesFor(d: DiagnoseInput, firstBad: number | null): Candidate[] {
       // (when every head count was tried and none fits, heads are ruled out)
       out.push({ kind: 'heads', text: `a wrong head count: ${h.heads} heads were ${src}, not detected (the count is not in the weights); give test data to detect it` });
     }
-    out.push({ kind: 'mismatch', text: `weights and reference that do not belong together: block 0 is already off by ${fmt(b0)}${p === 'fp32' ? ' in FP32' : ''}, where our FP32 graph matches the official model to 3e-6` });
+    // Only what was measured on this pair: this FP32 run's block 0, or head detection's FP32 block 0 with the count used.
+    const fp32b0 = p === 'fp32' ? undefined : h?.tried.find((t) => t.heads === h.heads)?.block0RelL2;
+    const measured = p === 'fp32' ? ' in FP32' : fp32b0 !== undefined ? `, and by ${fmt(fp32b0)} in our FP32 graph on the same pair` : '';
+    out.push({ kind: 'mismatch', text: `weights and reference that do not belong together: block 0 is already off by ${fmt(b0)}${measured}` });
   }
   if (p === 'bf16') {
     out.push({ kind: 'bf16-rounding', text: 'BF16 rounding: its 8-bit mantissa gives errors about 8× FP16\'s (PyTorch\'s own BF16 reaches 1.6e-2–2.8e-2 per block); BF16 has FP32\'s range, so nothing overflows' });
