@@ -3,15 +3,16 @@
  * every lane aligned by index in columns. Blocks are colored on the one error scale (log, anchored
  * at each run's tolerance: blues pass, orange to red fail), failing ones hatched and marked ✗, the
  * first failing block flagged as the break; LayerNorm overflow marks under each block; a block
- * expands to its parts with their values; clicking it (or Enter) opens the inspector. Zoom stays
- * within readable scales; tooltips are anchored to their node and follow zoom and pan.
+ * expands to its parts with their values; clicking it (or Enter) opens the inspector. Fit shows
+ * the whole graph (an overview when it is large; graph-zoom.ts); tooltips are anchored to their
+ * node and follow zoom and pan.
  * Renders only what the host sends (buildGraph does the arithmetic; it is unit-tested).
  * Test hooks: g.lane[data-run], [data-block][data-status][data-error][data-break],
  * [data-layernorm][data-overflow], g.part[data-part] text.value, #verdicts .verdict[data-run].
  */
 import { select, type Selection } from 'd3-selection';
-import { zoom, zoomIdentity, type ZoomTransform } from 'd3-zoom';
 import { fromWire, parseHostToGraph, type GraphToHost, type RunView } from '../extension/host/protocol';
+import { graphZoom } from './graph-zoom';
 import { renderInspector, renderInspectorMessage } from './inspector';
 import { buildGraph, DECADES_BELOW, errorColor, fmtNum, type BlockNode, type GraphModel, type GraphNode, type LayerNormMark, type Lane } from './viewmodel';
 import { getState, h, post, setState } from './vscode';
@@ -30,10 +31,8 @@ const PART_GAP = 4;
 const PARTS_H = 6 + 10 * (PART_H + PART_GAP);
 const TITLE_H = 24;
 const LANE_GAP = 18;
-const MARGIN = 16;
-/** Below this scale 12 px text is no longer readable: zoom and Fit stop here and the view pans. */
-const MIN_SCALE = 0.7;
-const MAX_SCALE = 3;
+/** The break flag stands this far above its block. */
+const FLAG_H = 9;
 
 interface UiState {
   expanded: number[];
@@ -69,9 +68,9 @@ document.getElementById('root')!.append(
     h('div', { class: 'tools' },
       tool('zoom-in', '+', 'Zoom in', () => zoomBy(1.25)),
       tool('zoom-out', '−', 'Zoom out', () => zoomBy(0.8)),
-      tool('fit', 'Fit', 'Fit the graph to the panel (never below a readable size)', () => fit()),
-      tool('expand-all', 'Expand all', 'Show every block\'s parts', () => setExpanded(model?.lanes[0]?.nodes.filter(isBlock).map((b) => b.index) ?? [])),
-      tool('collapse-all', 'Collapse', 'Hide the blocks\' parts', () => setExpanded([])))),
+      tool('fit', 'Fit', 'Fit the whole graph to the panel', () => fit()),
+      tool('expand-all', 'Expand all', 'Show every block\'s parts', () => setExpanded(model?.lanes[0]?.nodes.filter(isBlock).map((b) => b.index) ?? [], true)),
+      tool('collapse-all', 'Collapse', 'Hide the blocks\' parts', () => setExpanded([], true)))),
   legend,
   verdicts,
   h('div', { class: 'main' }, canvas, inspector),
@@ -88,30 +87,9 @@ defs.append('marker').attr('id', 'arrow').attr('viewBox', '0 0 10 10').attr('ref
 defs.append('pattern').attr('id', 'fail-hatch').attr('width', 8).attr('height', 8).attr('patternUnits', 'userSpaceOnUse').attr('patternTransform', 'rotate(45)')
   .append('rect').attr('width', 3).attr('height', 8).attr('class', 'hatch');
 const viewport = svg.append('g').attr('class', 'viewport');
-const zoomer = zoom<SVGSVGElement, unknown>()
-  .scaleExtent([MIN_SCALE, MAX_SCALE])
-  // Smooth wheel zoom: about 8 % per wheel notch (d3's default is 15 %, and line-mode wheels jump).
-  .wheelDelta((e: WheelEvent) => -e.deltaY * (e.deltaMode === 1 ? 0.025 : e.deltaMode ? 0.5 : 0.0012))
-  .on('zoom', (e: { transform: ZoomTransform }) => {
-    viewport.attr('transform', e.transform.toString());
-    svg.attr('data-scale', e.transform.k.toFixed(3));
-    placeTooltip();
-  });
-svg.call(zoomer).on('dblclick.zoom', null);
-
-function zoomBy(k: number): void {
-  zoomer.scaleBy(svg, k);
-}
-
-/** Scales to fit the panel, but never below a readable scale: a larger graph is panned from its top left. */
-function fit(): void {
-  const box = (viewport.node() as SVGGElement).getBBox();
-  const { width, height } = canvas.getBoundingClientRect();
-  if (!box.width || !width) return;
-  const k = Math.max(MIN_SCALE, Math.min(1, (width - 2 * MARGIN) / box.width, (height - 2 * MARGIN) / box.height));
-  const x = box.width * k <= width - 2 * MARGIN ? (width - box.width * k) / 2 - box.x * k : MARGIN - box.x * k;
-  zoomer.transform(svg, zoomIdentity.translate(x, MARGIN - box.y * k).scale(k));
-}
+const view = graphZoom(svg, viewport, canvas, () => placeTooltip());
+const fit = () => view.fit();
+const zoomBy = (k: number) => view.zoomBy(k);
 
 // -------------------------------------------------------------------------------------------
 // Tooltip: anchored to a node, placed from the node's position on screen (so it follows zoom/pan)
@@ -156,10 +134,13 @@ function save(): void {
   setState(ui);
 }
 
-function setExpanded(blocks: number[]): void {
+/** Expand all and Collapse fit the new graph; one block's expander keeps the view unless it went empty. */
+function setExpanded(blocks: number[], refit = false): void {
   ui = { ...ui, expanded: [...new Set(blocks)].sort((a, b) => a - b) };
   save();
   draw();
+  if (refit) fit();
+  else view.keepInView();
 }
 
 function toggle(block: number): void {
@@ -282,7 +263,8 @@ function draw(): void {
   model.lanes.forEach((lane, li) => {
     const y = li * laneH;
     const lg = viewport.append('g').attr('class', `lane ${lane.verdict}`).attr('data-run', lane.runId);
-    const title = lg.append('text').attr('class', 'lane-title').attr('x', 0).attr('y', y + 12);
+    // placed by graph-zoom (sticky at the panel's left edge, 12 px above the lane's nodes)
+    const title = lg.append('text').attr('class', 'lane-title').attr('data-lane-top', y + TITLE_H);
     title.append('tspan').attr('class', 'lane-verdict').text(`${lane.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'}  `);
     title.append('tspan').text(lane.short);
     title.append('tspan').attr('class', 'lane-ref').text(`   ${lane.reference}`);
@@ -295,6 +277,11 @@ function draw(): void {
       if (isBlock(n)) drawBlock(g, lane, n, widths[i], ui.expanded.includes(n.index));
       else drawStage(g, lane, n);
     });
+  });
+  const lanes = model.lanes.length;
+  view.setContent({
+    x0: 0, x1: count ? xs[count - 1] + widths[count - 1] : 0,
+    y0: TITLE_H - FLAG_H, y1: (lanes - 1) * laneH + laneH - LANE_GAP,
   });
   viewport.selectAll<SVGGElement, unknown>('g.node').on('keydown', function (e: KeyboardEvent) {
     onNodeKey(this, e);

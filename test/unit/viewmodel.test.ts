@@ -2,6 +2,7 @@
 import { strict as assert } from 'assert';
 import { summarize, type RunView } from '../../extension/host/protocol';
 import { BLOCK_PARTS, buildGraph, errorScale, heatmap, inspectorModel, tensorRow, textOn, type BlockNode, type StageNode } from '../../webview/viewmodel';
+import { markJump } from '../../extension/core/compare/verdict';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport, tensor } from './helpers/report';
 
 const view = (id: string, errors: number[], overflowFrom?: number): RunView => {
@@ -120,6 +121,54 @@ describe('view model: Report -> graph', () => {
     assert.ok(blocksOf(g.lanes[0].nodes).every((b) => b.status === 'pass'));
     assert.equal(g.lanes[0].verdict, 'pass');
     assert.deepEqual(buildGraph(runs, []).lanes, []);
+  });
+});
+
+describe('view model: each lane judged by its own run', () => {
+  const run = (id: string, errors: number[], tolerance: number): RunView => {
+    const summary = summarize(makeReport(errors, { tolerance }));
+    return { id, label: `#${id}`, short: `#${id}`, reference: 'reference: a_test_data.p', summary };
+  };
+  const rgb = (c: string) => (c.match(/\d+/g) ?? []).map(Number);
+  const isBlue = (c: string) => { const [r, , b] = rgb(c); return b > r; };
+
+  it('in a Compare of an FP32 run (tolerance 0.01) and an FP16 run (0.025), every block and head is colored against its own run\'s tolerance, in either order', () => {
+    // 0.015 and 0.02 fail FP32's 0.01 but pass FP16's 0.025: the same error is orange in one lane, blue in the other.
+    const errors = [2e-3, 0.015, 0.02, 5e-3];
+    const fp32 = run('fp32', errors, 0.01);
+    const fp16 = run('fp16', errors, 0.025);
+    for (const order of [['fp32', 'fp16'], ['fp16', 'fp32']]) {
+      const g = buildGraph([fp32, fp16], order);
+      assert.equal(g.scale.uniform, false);
+      for (const lane of g.lanes) {
+        const alone = buildGraph([lane.runId === 'fp32' ? fp32 : fp16], [lane.runId]).lanes[0];
+        assert.deepEqual(lane.nodes.map((n) => n.color), alone.nodes.map((n) => n.color), `${lane.runId} (shown ${order.join(', ')}): the colors it has alone`);
+        for (const b of blocksOf(lane.nodes)) {
+          assert.equal(isBlue(b.color), b.error <= lane.tolerance, `${lane.runId} block ${b.index} (${b.error}, tolerance ${lane.tolerance}): ${b.color}`);
+          assert.equal(isBlue(b.color), b.status === 'pass', `${lane.runId} block ${b.index}: the color agrees with its status`);
+        }
+        const head = lane.nodes[lane.nodes.length - 1] as StageNode;
+        assert.equal(head.color, g.scale.color(head.error!, lane.tolerance), `${lane.runId} head`);
+      }
+      const [a, b] = ['fp32', 'fp16'].map((id) => blocksOf(g.lanes.find((l) => l.runId === id)!.nodes));
+      assert.deepEqual([a[1].status, b[1].status], ['fail', 'pass']);
+      assert.ok(!isBlue(a[1].color) && isBlue(b[1].color), `0.015: orange for FP32 (${a[1].color}), blue for FP16 (${b[1].color})`);
+    }
+  });
+
+  it('the jump mark goes where the error rises tenfold over the tolerance, not at the first doubling past it', () => {
+    // tolerance 0.01: block 2 (0.02) doubles block 1 and fails — the break, but no tenfold rise;
+    // block 3 (0.3) is 15x block 2: the jump. (A factor of 2 would put the jump on block 2.)
+    const r = makeReport([4e-3, 9e-3, 0.02, 0.3, 0.35], { tolerance: 0.01 });
+    for (const b of r.blocks) b.jump = false;
+    assert.equal(markJump(r.blocks, 0.01), 3);
+    const summary = summarize(r);
+    const lane = buildGraph([{ id: 'j', label: '#j', short: '#j', reference: 'reference: a_test_data.p', summary }], ['j']).lanes[0];
+    const bs = blocksOf(lane.nodes);
+    assert.deepEqual(bs.filter((b) => b.jump).map((b) => b.index), [3]);
+    assert.deepEqual(bs.filter((b) => b.break).map((b) => b.index), [2]);
+    assert.match(bs[3].tooltip[0], /\(error jumps here\)/);
+    assert.doesNotMatch(bs[2].tooltip[0], /jumps/);
   });
 });
 

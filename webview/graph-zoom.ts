@@ -1,0 +1,102 @@
+/**
+ * The graph's zoom and pan (d3-zoom): Fit shows the whole graph, however small that makes it (at a
+ * small scale the graph is an overview: tooltips and the inspector carry the numbers); lane titles
+ * stay on screen while panning (sticky at the left edge, never smaller than 12 px); after a
+ * redraw that moved the content away (Collapse, Expand), the view fits again.
+ * Test hooks: #graph[data-scale], text.lane-title[data-lane-top].
+ */
+import { select, type Selection } from 'd3-selection';
+import { zoom, zoomIdentity, zoomTransform, type ZoomTransform } from 'd3-zoom';
+
+/** The content's extent in graph units (before zoom): what Fit must show whole. */
+export interface ContentBox { x0: number; y0: number; x1: number; y1: number }
+
+export interface GraphZoom {
+  /** Scales and centers the whole content into the panel. */
+  fit(): void;
+  zoomBy(k: number): void;
+  /** The content's extent after a redraw; lane titles are placed for the current transform. */
+  setContent(box: ContentBox): void;
+  /** Fits when no node is on screen any more (the content moved away under the view). */
+  keepInView(): void;
+}
+
+/** Largest scale Fit uses (a small graph is not blown up past its drawn size). */
+const FIT_MAX = 1;
+/** Smallest scale the user can zoom out to: this, or what Fit needs to show everything when that is smaller. */
+const MIN_SCALE = 0.7;
+const MAX_SCALE = 3;
+const MARGIN = 16;
+/** Screen px above the first lane's nodes kept for its title (12 px text, 12 px above the nodes). */
+const TITLE_ROOM = 26;
+/** A lane title's distance from the left edge of the panel while the lane is panned past it. */
+const STICKY_X = 6;
+
+export function graphZoom(
+  svg: Selection<SVGSVGElement, unknown, null, undefined>,
+  viewport: Selection<SVGGElement, unknown, null, undefined>,
+  canvas: HTMLElement,
+  onZoom: () => void,
+): GraphZoom {
+  let content: ContentBox | undefined;
+  let minScale = MIN_SCALE;
+  const zoomer = zoom<SVGSVGElement, unknown>()
+    .scaleExtent([minScale, MAX_SCALE])
+    // Smooth wheel zoom: about 8 % per wheel notch (d3's default is 15 %, and line-mode wheels jump).
+    .wheelDelta((e: WheelEvent) => -e.deltaY * (e.deltaMode === 1 ? 0.025 : e.deltaMode ? 0.5 : 0.0012))
+    .on('zoom', (e: { transform: ZoomTransform }) => {
+      viewport.attr('transform', e.transform.toString());
+      svg.attr('data-scale', e.transform.k.toFixed(3));
+      placeTitles(e.transform);
+      onZoom();
+    });
+  svg.call(zoomer).on('dblclick.zoom', null);
+
+  /**
+   * Each lane title (drawn at 0,0 in its lane, data-lane-top = the lane's node row) is counter-scaled
+   * below scale 1 so that it stays 12 px, sits 12 px above its lane's nodes, and is held at the
+   * left edge of the panel when the lane's start is panned off to the left.
+   */
+  function placeTitles(t: ZoomTransform): void {
+    const s = Math.min(1, t.k);
+    viewport.selectAll<SVGTextElement, unknown>('text.lane-title').each(function () {
+      const top = Number(this.getAttribute('data-lane-top'));
+      const x = Math.max(0, (STICKY_X - t.x) / t.k);
+      const y = top - 12 / s;
+      select(this).attr('transform', `translate(${x},${y}) scale(${1 / s})`);
+    });
+  }
+
+  function fit(): void {
+    const { width, height } = canvas.getBoundingClientRect();
+    if (!content || !width || !height) return;
+    const w = content.x1 - content.x0;
+    const h = content.y1 - content.y0;
+    if (w <= 0 || h <= 0) return;
+    const k = Math.min(FIT_MAX, (width - 2 * MARGIN) / w, (height - 2 * MARGIN - TITLE_ROOM) / h);
+    minScale = Math.min(MIN_SCALE, k);
+    zoomer.scaleExtent([minScale, MAX_SCALE]);
+    const x = (width - w * k) / 2 - content.x0 * k;
+    const y = MARGIN + TITLE_ROOM - content.y0 * k;
+    zoomer.transform(svg, zoomIdentity.translate(x, y).scale(k));
+  }
+
+  function keepInView(): void {
+    const c = (svg.node() as SVGSVGElement).getBoundingClientRect();
+    const visible = [...(viewport.node() as SVGGElement).querySelectorAll('g.node rect.box')].some((n) => {
+      const r = n.getBoundingClientRect();
+      return r.right > c.left && r.left < c.right && r.bottom > c.top && r.top < c.bottom;
+    });
+    if (!visible) fit();
+  }
+
+  return {
+    fit,
+    zoomBy: (k) => zoomer.scaleBy(svg, k),
+    setContent(box) {
+      content = box;
+      placeTitles(zoomTransform(svg.node() as SVGSVGElement));
+    },
+    keepInView,
+  };
+}
