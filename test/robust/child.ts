@@ -89,7 +89,7 @@ async function run(c: ChildCase): Promise<ChildResult> {
   const ms = performance.now() - t0;
   const allocated = Math.max(0, inUse() - before);
   const rssGrowth = (process.resourceUsage().maxRSS - rssBefore) * 1024;
-  const fileBytes = input.stage === 'data' ? sizeOf(input.data) : sizeOf(input.weights) + (input.stage === 'weights' ? 0 : sizeOf(input.data));
+  const fileBytes = input.stage === 'data' || input.stage === 'clip' ? sizeOf(input.data) : sizeOf(input.weights) + (input.stage === 'weights' ? 0 : sizeOf(input.data));
   return { i: c.i, outcome: o.outcome, message: o.message, ms, allocated, rssGrowth, fileBytes, ops };
 }
 

@@ -307,7 +307,10 @@ async function readZipCheckpoint(file: OpenedFile): Promise<Checkpoint> {
   const { path } = file;
   const zip = await openZipFile(file);
   try {
-    const pkl = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl')).sort((a, b) => a.length - b.length)[0];
+    const pkls = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl')).sort((a, b) => a.length - b.length);
+    // torch.save writes one record folder; two pickles would leave which model this is to a guess
+    if (pkls.length > 1) throw new LabError('BAD_ZIP', `the archive holds ${pkls.length} data.pkl records (${pkls.slice(0, 3).join(', ')}${pkls.length > 3 ? ', ...' : ''}); a torch.save archive has one`, path);
+    const pkl = pkls[0];
     if (!pkl) {
       const some = [...zip.entries.keys()].slice(0, 5).join(', ');
       throw new LabError('NOT_A_CHECKPOINT', `a zip archive without data.pkl, so not a PyTorch checkpoint (entries: ${some}${zip.entries.size > 5 ? ', ...' : ''})`, path);
