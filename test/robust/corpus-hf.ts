@@ -6,7 +6,9 @@
  */
 import type { Py } from '../unit/helpers/pyfiles';
 import { pickle2 } from '../unit/helpers/pyfiles';
-import { officialToHfKey, safetensorsBytes, type StTensor } from '../unit/helpers/hf';
+import * as fs from 'fs';
+import * as path from 'path';
+import { officialToHfKey, safetensorsBytes, torchStateDict, type StTensor } from '../unit/helpers/hf';
 import { TINY, numel, shapes, testData, tinyCheckpoint, values, type Recipe } from './corpus';
 
 const GOOD_W = 'good.pyth';
@@ -206,4 +208,34 @@ export function roundTwo(): Recipe[] {
   clip('r2_9_npy_descr_escapes', 9, 'UNSUPPORTED_DTYPE', 'a .npy whose descr holds them', npy(`<f4${ESCAPES.replace(/'/g, '')}`, CLIP, clipValues()));
   folder('r2_9_shard_name_escapes', 9, 'FILE_NOT_FOUND', 'an index whose shard name holds them', { 'model.safetensors': null, 'model.safetensors.index.json': json({ weight_map: { 'timesformer.embeddings.cls_token': `${ESCAPES.replace(/\//g, '')}.safetensors` } }) });
   return r;
+}
+
+/**
+ * The tiny model as a HuggingFace folder in `dir` (the fuzzer's seeds): config.json and
+ * preprocessor_config.json, and the weights as model.safetensors, or as two safetensors shards or
+ * two pytorch_model.bin shards with their index. Returns the files written.
+ */
+export function writeTinyHfFolder(dir: string, weights: 'safetensors' | 'safetensors-sharded' | 'bin-sharded'): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  const files: Record<string, Buffer> = {
+    'config.json': json(config()),
+    'preprocessor_config.json': json({ do_normalize: true, image_mean: [0.45, 0.45, 0.45], image_std: [0.225, 0.225, 0.225] }),
+  };
+  const ts = hfTensors();
+  if (weights === 'safetensors') files['model.safetensors'] = safetensorsBytes(ts, { format: 'pt' });
+  else {
+    const ext = weights === 'bin-sharded' ? 'bin' : 'safetensors';
+    const stem = ext === 'bin' ? 'pytorch_model' : 'model';
+    const halves = [ts.slice(0, ts.length >> 1), ts.slice(ts.length >> 1)];
+    const names = halves.map((_, i) => `${stem}-0000${i + 1}-of-00002.${ext}`);
+    halves.forEach((h, i) => (files[names[i]] = ext === 'bin' ? torchStateDict(h, names[i].replace(/\.bin$/, '')) : safetensorsBytes(h, { format: 'pt' })));
+    files[`${stem}.${ext}.index.json`] = json({ metadata: { total_size: ts.reduce((n, t) => n + t.data.length, 0) }, weight_map: Object.fromEntries(halves.flatMap((h, i) => h.map((t) => [t.name, names[i]]))) });
+  }
+  for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), bytes);
+  return Object.keys(files).map((n) => path.join(dir, n));
+}
+
+/** A float32 clip of the tiny model's input size as a .npy (the fuzzer's seed for .npy headers). */
+export function tinyClipNpy(): Buffer {
+  return npy('<f4', clipShape(), clipValues());
 }
