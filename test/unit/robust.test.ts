@@ -133,8 +133,8 @@ describe('fuzzer: seeded mutations of the good fixtures give only success or typ
     assert.deepEqual(s.overMemory.map(({ result, limit }) => `${result.i}: ${result.allocated} > ${limit}`), [], 'over the memory limit');
     assert.ok(s.worstTime.result.ms < CASE_LIMIT_MS, `worst case ${s.worstTime.result.ms} ms`);
     for (const outcome of Object.keys(s.byOutcome)) assert.match(outcome, /^(OK|[A-Z_]+)$/);
-    // The mutations reach past the zip layer: pickles, tensors and values get exercised too.
-    for (const code of ['OK', 'BAD_ZIP', 'BAD_PICKLE', 'BAD_TEST_DATA', 'BAD_WEIGHTS']) assert.ok((s.byOutcome[code] ?? 0) > 0, `${code} among the outcomes`);
+    // The mutations reach past the zip layer: pickles, tensors and values get exercised too, and .npy headers (BAD_CLIP).
+    for (const code of ['OK', 'BAD_ZIP', 'BAD_PICKLE', 'BAD_TEST_DATA', 'BAD_WEIGHTS', 'BAD_CLIP']) assert.ok((s.byOutcome[code] ?? 0) > 0, `${code} among the outcomes`);
   });
 });
 

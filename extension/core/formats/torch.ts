@@ -16,7 +16,7 @@
  *   file, plus what its deflated storages may inflate to) + 1 MiB: tensors mapped onto the same
  *   bytes a thousand times over are refused, tied weights still load.
  */
-import { LabError } from '../errors';
+import { LabError, excerpt } from '../errors';
 import { DType, DTYPE_SIZE, Tensor, checkedNumel } from '../tensor';
 import { FileSource, OpenedFile, openRegularFile, readAt, readAtSync } from './file';
 import {
@@ -284,7 +284,7 @@ export function describeBytes(b: Uint8Array): string {
   if (b.length > 9 && b[8] === 0x7b && b[9] === 0x22) return 'a safetensors file';
   const text = Buffer.from(b.subarray(0, 64)).toString('utf8');
   if (/^[\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]*$/.test(text) && !text.includes('\ufffd')) {
-    return `text starting ${JSON.stringify(text.slice(0, 40))}`;
+    return `text starting ${excerpt(text, 32)}`;
   }
   return `binary data starting ${Buffer.from(b.subarray(0, 8)).toString('hex').replace(/(..)/g, '$1 ').trim()}`;
 }
