@@ -16,6 +16,35 @@ import { CASE_LIMIT_MS, formatSummary, runFuzz } from '../robust/fuzz';
 import { runPool } from '../robust/pool';
 
 const ROOT = path.resolve(__dirname, '../../..');
+
+/**
+ * Issue 20, item 11, over the whole unit suite: root hooks (they wrap every test file of the run)
+ * point onnxruntime's telemetry folders at a folder of the suite's own (XDG_CACHE_HOME, TMPDIR,
+ * inherited by every process and worker the tests start) and take away the CI variables that make
+ * onnxruntime keep quiet by itself; after the suite, nothing may be in them.
+ */
+const SUITE_TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'unit-suite-'));
+const SUITE_ENV = /^(CI|TF_BUILD|GITHUB_ACTIONS|GITLAB_CI|CIRCLECI|TRAVIS|JENKINS_URL|CODEBUILD_BUILD_ID|BUILDKITE|TEAMCITY_VERSION|APPVEYOR|BITBUCKET_BUILD_NUMBER|SYSTEM_TEAMFOUNDATIONCOLLECTIONURI|ORT_RUNNING_UNIT_TESTS|XDG_CACHE_HOME|TMPDIR|ORT_DISABLE_TELEMETRY)$/;
+const savedEnv: Record<string, string | undefined> = {};
+before(() => {
+  for (const k of Object.keys(process.env)) if (SUITE_ENV.test(k)) savedEnv[k] = process.env[k];
+  for (const k of Object.keys(savedEnv)) delete process.env[k];
+  process.env.XDG_CACHE_HOME = path.join(SUITE_TMP, 'cache');
+  process.env.TMPDIR = path.join(SUITE_TMP, 'tmp');
+  fs.mkdirSync(process.env.XDG_CACHE_HOME);
+  fs.mkdirSync(process.env.TMPDIR);
+});
+after(() => {
+  const telemetry = [
+    ...(fs.existsSync(path.join(SUITE_TMP, 'cache', 'Microsoft')) ? ['cache/Microsoft (onnxruntime.db, deviceid)'] : []),
+    ...fs.readdirSync(path.join(SUITE_TMP, 'tmp')).filter((n) => /^mat-debug-\d+\.log$|^\.ses$/.test(n)),
+  ];
+  delete process.env.XDG_CACHE_HOME;
+  delete process.env.TMPDIR;
+  Object.assign(process.env, savedEnv);
+  fs.rmSync(SUITE_TMP, { recursive: true, force: true });
+  assert.deepEqual(telemetry, [], 'a process of the unit suite loaded onnxruntime with its telemetry on');
+});
 const BAD = path.join(ROOT, 'test/fixtures/bad');
 const manifest: CorpusCase[] = JSON.parse(fs.readFileSync(path.join(BAD, 'manifest.json'), 'utf8'));
 const WORKERS = Math.max(1, Math.min(2, os.cpus().length));
