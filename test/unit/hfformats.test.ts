@@ -159,6 +159,21 @@ describe('safetensors header scanning (issue 20): entry by entry, as strict as J
   });
 });
 
+describe('links in a model folder (issue 20, item 1)', function () {
+  it('a folder the user reaches through a link of their own loads; inside it, a link to the same file in a sibling folder is refused naming the link', async () => {
+    const { writeTinyHfFolder } = await import('../robust/corpus-hf');
+    const root = tmpDir();
+    writeTinyHfFolder(path.join(root, 'real'), 'safetensors');
+    fs.symlinkSync('real', path.join(root, 'via-link'));
+    const m = await loadModel(path.join(root, 'via-link'));
+    assert.equal(m.base.depth, 2);
+    writeTinyHfFolder(path.join(root, 'other'), 'safetensors');
+    fs.rmSync(path.join(root, 'real', 'config.json'));
+    fs.symlinkSync('../other/config.json', path.join(root, 'real', 'config.json'));
+    await expectLabError(loadModel(path.join(root, 'via-link')), 'LINK_OUTSIDE_MODEL', path.join('via-link', 'config.json'), /outside the model's folder/);
+  });
+});
+
 describe('.npy clips', function () {
   function npy(descr: string, shape: number[], data: Uint8Array, o: { fortran?: boolean; version?: 1 | 2 } = {}): Buffer {
     const dict = `{'descr': '${descr}', 'fortran_order': ${o.fortran ? 'True' : 'False'}, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
