@@ -585,6 +585,8 @@ async function prepareWith(
     headsSource = 'assumed';
     say(`heads: ${heads} (assumed: head dim ${m.base.embedDim / heads}; no test data to detect it from, pass --heads to set it)`);
   }
+  // a verdict over zero blocks would say every block passes having compared none
+  if (data && data.blocks.length === 0) throw new LabError('BAD_TEST_DATA', 'the test data has no block outputs: there is nothing to compare block by block (test_data.p holds (video, [probs, [block 0 output, block 1 output, ...]]))', data.path);
   const config: ModelConfig = { ...m.base, heads, headsSource, headsTried };
   const headsMs = performance.now() - t1;
 

@@ -172,6 +172,11 @@ export function roundTwo(): Recipe[] {
     files: { 'r2_7_no_blocks_test_data.p': testData({ blocks: () => [] }) }, weights: GOOD_W, data: 'r2_7_no_blocks_test_data.p',
   });
 
+  r.push({
+    id: 'r2_7_empty_block_list_heads_known', item: 7, stage: 'run', expect: 'BAD_TEST_DATA', what: 'the same test data with a HF folder whose config.json gives the heads (was: a PASS/FAIL verdict over zero blocks)',
+    files: { 'r2_7_hf/config.json': json(CONFIG), 'r2_7_hf/model.safetensors': st }, weights: 'r2_7_hf', data: 'r2_7_no_blocks_test_data.p',
+  });
+
   // 8. leniency
   {
     const ts = hfTensors();
