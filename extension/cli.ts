@@ -11,7 +11,8 @@
  */
 import * as fs from 'fs';
 import { parseArgs } from 'util';
-import { isLabError, LabError } from './core/errors';
+import { escapeControls, isLabError, LabError } from './core/errors';
+import { plain } from './host/text';
 import { checkOutputPath, checkTolerance, FP32_OP_NAMES, MAX_PRESCALE_SHIFT, validateOptions, type OptionNames } from './core/options';
 import { DEFAULT_TOLERANCE } from './core/compare/verdict';
 import { runModes, type LayerNormChoice } from './core/pipeline';
@@ -64,6 +65,17 @@ const FLAG_NAMES: OptionNames = {
   precision: '--precision', layerNorm: '--layernorm', ep: '--ep', attention: '--attention', tolerance: '--tolerance',
   heads: '--heads', prescaleShift: '--prescale-shift', deviceId: '--device-id', fp32Ops: '--fp32-ops', accumulate: '--accumulate', repeat: '--repeat',
 };
+
+/**
+ * What the CLI prints carries text from files (model_type, tensor names, dtypes, shard names,
+ * labels, error details): control characters and terminal escapes are shown escaped, and
+ * `[label](command:…)` links broken as the extension's notifications break them (host/text.ts plain).
+ */
+export function printable(text: string): string {
+  return plain(escapeControls(text));
+}
+const out = (text: string) => process.stdout.write(printable(text));
+const err = (text: string) => process.stderr.write(printable(text));
 
 /** A usage error: the message, then where to find help. */
 class UsageError extends Error {}
@@ -151,9 +163,9 @@ async function cmdRun(argv: string[]): Promise<number> {
   const failed: string[] = [];
   const done: Report[] = [];
   const reports = await runModes(base, modes, {
-    log: values.quiet ? undefined : (l) => process.stderr.write(`  ${l}\n`),
+    log: values.quiet ? undefined : (l) => err(`  ${l}\n`),
     onResult: ({ report }) => {
-      process.stdout.write(formatTable(report) + '\n' + formatCost(report) + '\n\n');
+      out(formatTable(report) + '\n' + formatCost(report) + '\n\n');
       done.push(report);
       // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
       if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
@@ -162,7 +174,7 @@ async function cmdRun(argv: string[]): Promise<number> {
         const worst = Math.max(...report.blocks.map((b) => b.relL2), report.probs.relL2);
         if (!(worst <= maxBlockError)) {
           bad = true;
-          process.stdout.write(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
+          out(`max error ${worst.toExponential(2)} exceeds --max-block-error ${maxBlockError}\n`);
         }
       }
       if (bad) failed.push(modes[done.length - 1] ?? report.run.layerNorm);
@@ -227,9 +239,9 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command '${cmd}' (the commands are run, export-onnx and providers)`);
   } catch (e) {
     if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
-      process.stderr.write(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);
-    } else if (isLabError(e)) process.stderr.write(`error [${e.code}]: ${e.message}\n`);
-    else process.stderr.write(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
+      err(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);
+    } else if (isLabError(e)) err(`error [${e.code}]: ${e.message}\n`);
+    else err(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
     return 2;
   }
 }

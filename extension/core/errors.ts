@@ -27,7 +27,9 @@ export type LabErrorCode =
   | 'BAD_OPTION'
   | 'ENGINE_FAILED'
   | 'PROVIDER_UNAVAILABLE'
-  | 'CANCELLED';
+  | 'CANCELLED'
+  /** A file of a model folder is a symbolic link that leads outside the model's own tree (the folder, or its HF cache `models--…` root): refused unread. */
+  | 'LINK_OUTSIDE_MODEL';
 
 export class LabError extends Error {
   readonly code: LabErrorCode;
@@ -54,4 +56,33 @@ export class LabError extends Error {
 
 export function isLabError(e: unknown): e is LabError {
   return e instanceof LabError;
+}
+
+/**
+ * A short excerpt of a file's text for an error message: at most `max` characters, every control,
+ * bidirectional-override and non-ASCII character escaped (\u001b, \u202e...), quoted. Errors never
+ * quote more of a file than this.
+ */
+export function excerpt(text: string, max = 24): string {
+  const cut = text.length > max ? text.slice(0, max) : text;
+  const esc = cut.replace(/[^\x20-\x7e]|["\\]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  return `"${esc}"${text.length > max ? '…' : ''}`;
+}
+
+/** A JSON.parse failure in words, without the excerpt of the text V8 puts in its message (Unexpected token 'r', "root:x:0:0"...). */
+export function jsonSyntaxError(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const pos = /position (\d+)/.exec(msg)?.[1];
+  const line = /line (\d+) column (\d+)/.exec(msg);
+  if (/Unexpected end of JSON input/.test(msg)) return 'the text ends before the JSON does';
+  return `a JSON syntax error${pos !== undefined ? ` at character ${pos}` : ''}${line ? ` (line ${line[1]}, column ${line[2]})` : ''}`;
+}
+
+/**
+ * Text from a file (names, keys, dtype strings, error details) as a terminal may show it: C0 and C1
+ * control characters but newline and tab (ESC sequences, OSC-8 links, BEL, clear-screen, carriage
+ * return) and the bidirectional controls (right-to-left override...) become visible \uXXXX escapes.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -61,6 +61,12 @@ export class WorkerPool {
   constructor(readonly size: number) {
     const file = path.join(__dirname, 'lab-worker.js');
     if (!fs.existsSync(file)) throw new Error(`no ${file}`);
+    // onnxruntime reads ORT_DISABLE_TELEMETRY from the process's environment (getenv). A worker
+    // thread's process.env is a copy of its own: what engine/session.ts sets there never reaches
+    // getenv, so a worker that loads onnxruntime before the main thread has would leave telemetry
+    // on (~/.cache/Microsoft/DeveloperTools/.onnxruntime, mat-debug-<pid>.log). Set it here, on the
+    // thread that starts the workers, where process.env is the real environment.
+    process.env.ORT_DISABLE_TELEMETRY = '1';
     for (let i = 0; i < size; i++) {
       const w = new Worker(file);
       w.unref();

@@ -17,7 +17,7 @@ import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type Bui
 import { WeightStore, type StoredKind } from './model/weight-store';
 import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
-import { Tensor } from './tensor';
+import { Tensor, findNonFinite, unravelIndex, type DType } from './tensor';
 import { createEngine, runOnce, type Engine, type RanOnce } from './engine/session';
 import { GpuHelper } from './helper';
 import { realizationFor, realizationLabel } from './engine/providers';
@@ -342,7 +342,7 @@ export function syntheticVideo(shape: readonly number[], seed: number): Tensor<'
  * input (B, 3, T, H, W) as floats, or frames (T, H, W, 3) / (B, T, H, W, 3) as uint8, normalized
  * as the official data loader does.
  */
-async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOptions): Promise<{ video: Tensor<'float32'>; input: InputInfo }> {
+export async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOptions): Promise<{ video: Tensor<'float32'>; input: InputInfo }> {
   const c = m.base;
   const shape = [1, 3, c.frames, c.imageSize, c.imageSize];
   const syn = /^synthetic(?::(\d+))?$/.exec(spec ?? 'synthetic');
@@ -351,7 +351,11 @@ async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOpt
     return { video: syntheticVideo(shape, seed), input: { kind: 'synthetic', label: `synthetic clip (seed ${seed})`, seed, shape } };
   }
   const path = spec!;
-  if (/\.npy$/i.test(path) || (await startsWith(path, '\x93NUMPY'))) return clipFromArray(await readNpy(path), m, path, clipNormalization(m, o));
+  if (/\.npy$/i.test(path) || (await startsWith(path, '\x93NUMPY'))) {
+    const norm = clipNormalization(m, o);
+    // the header is checked against the model before the data is read
+    return clipFromArray(await readNpy(path, (h) => clipLayout(h.dtype, h.shape, m, path)), m, path, norm);
+  }
   const d = await readTestData(path, m.base);
   return { video: d.video, input: { kind: 'test-data', label: `video of ${basename(path)}`, path, shape: [...d.video.shape] } };
 }
@@ -393,12 +397,53 @@ export function clipNormalization(m: Pick<LoadedModel, 'normalization'>, o: Pick
  * PyTorch computes it), then (T, H, W, C) → (C, T, H, W). Sizes are never changed: a clip of
  * another size is refused.
  */
+/** The most a clip may be as the model's float32 input: 1 GiB (a full-size clip is 4.8 MB; batch 200 of them fits). */
+export const MAX_CLIP_BYTES = 2 ** 30;
+
+/**
+ * Whether an array of this dtype and shape is a clip of this model (clipFromArray's rules), and
+ * within MAX_CLIP_BYTES: known from a .npy's header, before its data is read.
+ */
+export function clipLayout(dtype: DType, shape: readonly number[], m: Pick<LoadedModel, 'base' | 'weightsPath'>, path: string): void {
+  const c = m.base;
+  const dims = `(${shape.join(', ')})`;
+  const bad = (msg: string): never => {
+    throw new LabError('BAD_CLIP', msg, path);
+  };
+  const sizeProblems = (T: number, H: number, W: number) => {
+    const p: string[] = [];
+    if (T !== c.frames) p.push(`${T} frames, the model takes ${c.frames}`);
+    if (H !== c.imageSize || W !== c.imageSize) p.push(`${H}×${W} pixels, the model takes ${c.imageSize}×${c.imageSize} (resize the short side and crop the centre first, as the official test loader does)`);
+    if (p.length) throw new LabError('MISMATCH', `the clip ${dims} and checkpoint ${m.weightsPath} disagree: ${p.join('; ')}`, path);
+  };
+  const r = shape.length;
+  let B: number;
+  if (dtype === 'uint8') {
+    if ((r !== 4 && r !== 5) || shape[r - 1] !== 3) bad(`uint8 frames must be (T, H, W, 3) or (B, T, H, W, 3) RGB, got ${dims}`);
+    B = r === 4 ? 1 : shape[0];
+    sizeProblems(shape[r - 4], shape[r - 3], shape[r - 2]);
+  } else if (dtype === 'float32' || dtype === 'float64' || dtype === 'float16' || dtype === 'bfloat16') {
+    if (!((r === 4 && shape[0] === 3) || (r === 5 && shape[1] === 3))) {
+      bad(`a ${dtype} clip must be the model's input (B, 3, T, H, W), already normalized, got ${dims}` + (shape[r - 1] === 3 ? '; frames (T, H, W, 3) must be uint8 to be normalized here' : ''));
+    }
+    B = r === 4 ? 1 : shape[0];
+    sizeProblems(shape[r - 3], shape[r - 2], shape[r - 1]);
+  } else {
+    return bad(`a clip must be float (B, 3, T, H, W) or uint8 frames (T, H, W, 3); this array is ${dtype} ${dims}`);
+  }
+  const bytes = B * 3 * c.frames * c.imageSize ** 2 * 4;
+  if (bytes > MAX_CLIP_BYTES) {
+    throw new LabError('LIMIT_EXCEEDED', `the clip ${dims} is ${B.toLocaleString('en-US')} clips, ${(bytes / 2 ** 30).toFixed(1)} GiB as the model's float32 input; the lab takes at most ${MAX_CLIP_BYTES / 2 ** 30} GiB (${Math.floor(MAX_CLIP_BYTES / (bytes / B))} clips of this model) at once`, path);
+  }
+}
+
 export function clipFromArray(t: Tensor, m: Pick<LoadedModel, 'base' | 'weightsPath'>, path: string, norm: Normalization): { video: Tensor<'float32'>; input: InputInfo } {
   const c = m.base;
   const dims = `(${t.shape.join(', ')})`;
   const bad = (msg: string): never => {
     throw new LabError('BAD_CLIP', msg, path);
   };
+  clipLayout(t.dtype, t.shape, m, path);
   const sizeProblems = (T: number, H: number, W: number) => {
     const p: string[] = [];
     if (T !== c.frames) p.push(`${T} frames, the model takes ${c.frames}`);
@@ -439,6 +484,9 @@ export function clipFromArray(t: Tensor, m: Pick<LoadedModel, 'base' | 'weightsP
     }
     sizeProblems(t.shape[2], t.shape[3], t.shape[4]);
     const video = t.asFloat32() as Tensor<'float32'>;
+    // NaN or infinity in the input is the clip's, not the precision's (the run would blame FP16)
+    const nf = findNonFinite(video.data);
+    if (nf) throw new LabError('NON_FINITE', `the clip holds ${nf.value} at (${unravelIndex(nf.index, video.shape).join(', ')})${nf.count > 1 ? ` (${nf.count.toLocaleString('en-US')} non-finite values in all)` : ''}: the input is broken, not the precision`, path);
     return { video, input: { kind: 'npy', label: `${basename(path)} (the model's input, ${t.dtype})`, path, shape: [...t.shape] } };
   }
   return bad(`a clip must be float (B, 3, T, H, W) or uint8 frames (T, H, W, 3); this array is ${t.dtype} ${dims}`);
@@ -482,6 +530,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   const t0 = performance.now();
   stage('reading checkpoint', o.weights);
   const store = WeightStore.create({ expectBytes: sizeOf(o.weights) });
+  say(`scratch: the weights as the graphs read them go to ${store.dir} (about 1-3x the model's float32 weights; removed at the end, on Ctrl-C, SIGTERM and SIGHUP)`);
   try {
     return await prepareWith(store, o, hooks, { log, say, stage, t0 });
   } catch (e) {
@@ -523,7 +572,8 @@ async function prepareWith(
     heads = m.heads;
     headsSource = 'config';
     say(`heads: ${heads} (from the checkpoint's configuration)`);
-  } else if (data && data.blocks.length > 0) {
+  } else if (data) {
+    // test data without block outputs is no evidence for a head count: detectHeads says so (HEADS_UNDETECTED)
     stage('detecting heads');
     const r = await detectHeads(m, data, say);
     heads = r.heads;
@@ -535,6 +585,8 @@ async function prepareWith(
     headsSource = 'assumed';
     say(`heads: ${heads} (assumed: head dim ${m.base.embedDim / heads}; no test data to detect it from, pass --heads to set it)`);
   }
+  // a verdict over zero blocks would say every block passes having compared none
+  if (data && data.blocks.length === 0) throw new LabError('BAD_TEST_DATA', 'the test data has no block outputs: there is nothing to compare block by block (test_data.p holds (video, [probs, [block 0 output, block 1 output, ...]]))', data.path);
   const config: ModelConfig = { ...m.base, heads, headsSource, headsTried };
   const headsMs = performance.now() - t1;
 

@@ -16,9 +16,11 @@ import { mutate, structureOf, type Structure } from './mutate';
 
 export interface FuzzSeed {
   file: string;
-  stage: 'weights' | 'data';
-  /** For test data: the checkpoint whose model it must fit. */
+  stage: 'weights' | 'data' | 'clip';
+  /** For test data and clips: the checkpoint whose model it must fit. */
   model?: string;
+  /** A file of a HuggingFace folder (config.json, an index, a shard): the case is the folder with this file mutated. */
+  folder?: string;
 }
 
 export type CaseBody = { input: CaseInput } | { fuzz: { seed: FuzzSeed; n: number } };
@@ -40,6 +42,8 @@ export interface ChildResult {
 
 const gc = (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc;
 const seeds = new Map<string, { bytes: Uint8Array; structure: Structure }>();
+/** A seed folder's files, read once. */
+const folders = new Map<string, [string, Buffer][]>();
 // The pool gives each child a folder of its own and removes it, also after killing the child.
 const scratch = process.env.ROBUST_SCRATCH ?? fs.mkdtempSync(path.join(os.tmpdir(), 'robust-child-'));
 fs.mkdirSync(scratch, { recursive: true });
@@ -59,9 +63,12 @@ const inUse = () => {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 };
-const sizeOf = (p?: string) => {
+const sizeOf = (p?: string): number => {
   try {
-    return p ? fs.statSync(p).size : 0;
+    if (!p) return 0;
+    const st = fs.statSync(p);
+    // a HF folder: its files
+    return st.isDirectory() ? fs.readdirSync(p).reduce((n, f) => n + sizeOf(path.join(p, f)), 0) : st.size;
   } catch {
     return 0;
   }
@@ -74,9 +81,23 @@ async function run(c: ChildCase): Promise<ChildResult> {
     const { seed, n } = c.fuzz;
     const m = mutate(seedOf(seed.file).bytes, seedOf(seed.file).structure, n);
     ops = m.ops;
-    const file = path.join(scratch, seed.stage === 'weights' ? 'case.pyth' : 'case_test_data.p');
-    fs.writeFileSync(file, m.bytes);
-    input = seed.stage === 'weights' ? { stage: 'weights', weights: file } : { stage: 'data', data: file, weights: seed.model };
+    if (seed.folder) {
+      // the folder again, with this one file mutated
+      let members = folders.get(seed.folder);
+      if (!members) {
+        members = fs.readdirSync(seed.folder).map((n): [string, Buffer] => [n, fs.readFileSync(path.join(seed.folder!, n))]);
+        folders.set(seed.folder, members);
+      }
+      const dir = path.join(scratch, 'case-hf');
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
+      for (const [n, b] of members) fs.writeFileSync(path.join(dir, n), n === path.basename(seed.file) ? m.bytes : b);
+      input = { stage: 'weights', weights: dir };
+    } else {
+      const file = path.join(scratch, seed.stage === 'weights' ? 'case.pyth' : seed.stage === 'clip' ? 'case.npy' : 'case_test_data.p');
+      fs.writeFileSync(file, m.bytes);
+      input = seed.stage === 'weights' ? { stage: 'weights', weights: file } : { stage: seed.stage, data: file, weights: seed.model };
+    }
   } else {
     input = c.input;
   }
@@ -89,7 +110,7 @@ async function run(c: ChildCase): Promise<ChildResult> {
   const ms = performance.now() - t0;
   const allocated = Math.max(0, inUse() - before);
   const rssGrowth = (process.resourceUsage().maxRSS - rssBefore) * 1024;
-  const fileBytes = input.stage === 'data' ? sizeOf(input.data) : sizeOf(input.weights) + (input.stage === 'weights' ? 0 : sizeOf(input.data));
+  const fileBytes = input.stage === 'data' || input.stage === 'clip' ? sizeOf(input.data) : sizeOf(input.weights) + (input.stage === 'weights' ? 0 : sizeOf(input.data));
   return { i: c.i, outcome: o.outcome, message: o.message, ms, allocated, rssGrowth, fileBytes, ops };
 }
 

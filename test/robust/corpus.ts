@@ -18,15 +18,18 @@ import { BLOCK_PARAMS, TOP_PARAMS } from '../../extension/core/model/config';
 import { contiguousStrides } from '../../extension/core/formats/pickle';
 import { float32ToHalfArray } from '../../extension/core/tensor';
 import { rng } from './mutate';
+import { roundTwo } from './corpus-hf';
 import { type Py, type ZipSpec, f32bytes, pickle2, torchTensor, zipArchive } from '../unit/helpers/pyfiles';
 
-export type Stage = 'weights' | 'data' | 'pair' | 'run';
+export type Stage = 'weights' | 'data' | 'pair' | 'run' | 'clip';
 
 export interface CorpusCase {
   id: string;
   /** The audit's numbered defect this case reproduces (1-10), if any. */
   defect?: number;
-  /** weights: loadModel; data: readTestData against good.pyth's model + agreement; pair: both; run: the whole pipeline (CPU, fp32). */
+  /** The item of issue 20 (hostile files, round 2: 1-11) this case reproduces, if any. */
+  item?: number;
+  /** weights: loadModel; data: readTestData against good.pyth's model + agreement; pair: both; run: the whole pipeline (CPU, fp32); clip: a --input clip against the model. */
   stage: Stage;
   weights?: string;
   data?: string;
@@ -37,10 +40,10 @@ export interface CorpusCase {
 
 // ---- the tiny model ----
 
-interface Dims { C: number; depth: number; T: number; image: number; patch: number; K: number; H: number }
-const TINY: Dims = { C: 16, depth: 2, T: 2, image: 32, patch: 16, K: 3, H: 64 };
+export interface Dims { C: number; depth: number; T: number; image: number; patch: number; K: number; H: number }
+export const TINY: Dims = { C: 16, depth: 2, T: 2, image: 32, patch: 16, K: 3, H: 64 };
 
-function shapes(d: Dims): [string, number[]][] {
+export function shapes(d: Dims): [string, number[]][] {
   const { C, H, T, K, patch } = d;
   const S = (d.image / patch) ** 2;
   const block: Record<string, number[]> = {
@@ -59,14 +62,14 @@ function shapes(d: Dims): [string, number[]][] {
 }
 
 /** Deterministic values in [-0.1, 0.1). */
-function values(n: number, seed: number): Float32Array {
+export function values(n: number, seed: number): Float32Array {
   const next = rng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (next() - 0.5) * 0.2;
   return out;
 }
 
-const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+export const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const ordered = (entries: [Py, Py][]): Py => ({ $call: { $global: 'collections.OrderedDict' }, args: [entries] });
 
 export interface CkptOptions {
@@ -156,20 +159,20 @@ function legacyCheckpoint(o: { protocol?: number; littleEndian?: boolean; mainPi
 // ---- test data ----
 
 /** A numpy array as protocol 3+ pickles it: `_reconstruct` + BUILD with the raw bytes as BINBYTES. */
-function ndarray(kind: string, shape: number[], raw: Uint8Array, byteorder = '<'): Py {
+export function ndarray(kind: string, shape: number[], raw: Uint8Array, byteorder = '<'): Py {
   const dtype: Py = { $build: { $call: { $global: 'numpy.dtype' }, args: [kind, false, true] }, state: [3, byteorder, null, null, null, -1, -1, 0] };
   return {
     $build: { $call: { $global: 'numpy.core.multiarray._reconstruct' }, args: [{ $global: 'numpy.ndarray' }, [0], { $binbytes: Buffer.from('b') }] },
     state: [1, shape, dtype, false, { $binbytes: raw }],
   };
 }
-const f32 = (shape: number[], seed: number, edit?: (v: Float32Array) => void): Py => {
+export const f32 = (shape: number[], seed: number, edit?: (v: Float32Array) => void): Py => {
   const v = values(numel(shape), seed);
   edit?.(v);
   return ndarray('f4', shape, new Uint8Array(v.buffer));
 };
 
-interface DataOptions {
+export interface DataOptions {
   dims?: Dims;
   batch?: number;
   blocks?: (B: number, tokens: number, C: number) => Py[];
@@ -178,7 +181,7 @@ interface DataOptions {
   root?: (video: Py, probs: Py, blocks: Py) => Py;
   tail?: Uint8Array;
 }
-function testData(o: DataOptions = {}): Buffer {
+export function testData(o: DataOptions = {}): Buffer {
   const d = o.dims ?? TINY;
   const B = o.batch ?? 1;
   const tokens = 1 + (d.image / d.patch) ** 2 * d.T;
@@ -220,9 +223,10 @@ function zeroBomb(mib: number, prefix?: Uint8Array): { compressed: Buffer; size:
 
 // ---- the cases ----
 
-interface Recipe {
+export interface Recipe {
   id: string;
   defect?: number;
+  item?: number;
   stage: Stage;
   expect: string;
   what: string;
@@ -430,6 +434,7 @@ function recipes(): Recipe[] {
   w('pickle_bad_memo', 'BAD_PICKLE', 'BINGET of a key never stored', checkpoint({ extraTop: [['cfg', raw('6863')]] }));
   w('pickle_huge_long', 'BAD_PICKLE', 'LONG4 announcing 100,000 bytes', checkpoint({ extraTop: [['cfg', { $raw: Buffer.concat([Buffer.from('8ba0860100', 'hex'), Buffer.alloc(100_000, 1)]) }]] }));
   w('pickle_proto_key', 'OK', '__proto__ and constructor as keys: plain data', checkpoint({ extraTop: [['__proto__', { $dict: [['polluted', true]] }], ['constructor', 1]] }));
+  r.push(...roundTwo());
   return r;
 }
 
@@ -443,6 +448,7 @@ export function generateCorpus(dir: string): CorpusCase[] {
       const p = path.join(dir, name);
       if (written.has(name)) continue;
       written.add(name);
+      fs.mkdirSync(path.dirname(p), { recursive: true });
       fs.rmSync(p, { recursive: true, force: true });
       if (Buffer.isBuffer(content)) fs.writeFileSync(p, content);
       else if ('fifo' in content) execFileSync('mkfifo', [p]);
@@ -453,7 +459,7 @@ export function generateCorpus(dir: string): CorpusCase[] {
         fs.truncateSync(p, content.size);
       }
     }
-    manifest.push({ id: rc.id, defect: rc.defect, stage: rc.stage, weights: rc.weights, data: rc.data, expect: rc.expect, what: rc.what });
+    manifest.push({ id: rc.id, defect: rc.defect, item: rc.item, stage: rc.stage, weights: rc.weights, data: rc.data, expect: rc.expect, what: rc.what });
   }
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   return manifest;
@@ -464,9 +470,37 @@ export function tinyPair(): { weights: Buffer; legacy: Buffer; data: Buffer } {
   return { weights: checkpoint(), legacy: legacyCheckpoint(), data: testData() };
 }
 
+/**
+ * Run every case as robust.test.ts does (capped child processes, 5 s each) and print each case's
+ * outcome against its expectation, the counts by outcome, and the worst time and memory.
+ */
+async function runCorpus(dir: string, m: CorpusCase[]): Promise<void> {
+  const { runPool } = await import('./pool');
+  const abs = (p?: string) => (p === undefined ? undefined : path.isAbsolute(p) ? p : path.join(dir, p));
+  const out = await runPool(m.map((c) => ({ input: { stage: c.stage, weights: abs(c.weights), data: abs(c.data) } })), { workers: 2, caseTimeoutMs: 5000, rssCapBytes: 2 ** 30, heapMB: 512 });
+  const by: Record<string, number> = {};
+  let wrong = 0;
+  m.forEach((c, i) => {
+    const r = out[i];
+    by[r.outcome] = (by[r.outcome] ?? 0) + 1;
+    if (r.outcome !== c.expect) wrong++;
+    if (r.outcome !== c.expect || process.argv.includes('--verbose')) {
+      process.stdout.write(`${r.outcome === c.expect ? 'ok  ' : 'FAIL'} ${c.id}: expected ${c.expect}, got ${r.outcome} in ${r.ms.toFixed(0)} ms, ${(r.allocated / 2 ** 20).toFixed(1)} MiB (${(r.message ?? '').slice(0, 160).replace(/[\x00-\x1f]/g, '?')})\n`);
+    }
+  });
+  const worst = (k: (r: (typeof out)[number]) => number) => out.reduce((a, b) => (k(b) > k(a) ? b : a));
+  const wt = worst((r) => r.ms);
+  const wm = worst((r) => r.allocated);
+  const wr = worst((r) => r.rssGrowth);
+  process.stdout.write(`${m.length} cases, ${m.length - wrong} as expected, ${wrong} not\n  outcomes: ${Object.entries(by).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+  process.stdout.write(`  worst time ${wt.ms.toFixed(0)} ms (${m[wt.i].id}); worst allocated ${(wm.allocated / 2 ** 20).toFixed(1)} MiB (${m[wm.i].id}); largest peak-RSS growth ${(wr.rssGrowth / 2 ** 20).toFixed(1)} MiB (${m[wr.i].id})\n`);
+}
+
 if (require.main === module) {
   const i = process.argv.indexOf('--out');
   const dir = path.resolve(i > 0 ? process.argv[i + 1] : path.join(__dirname, '../../../test/fixtures/bad'));
   const m = generateCorpus(dir);
   process.stdout.write(`wrote ${m.length} cases to ${dir}\n`);
+  // --run: also run them (then the files are removed again unless the folder is the committed one)
+  if (process.argv.includes('--run')) void runCorpus(dir, m);
 }

@@ -5,13 +5,13 @@
  */
 import { isLabError } from '../../extension/core/errors';
 import { readTestData } from '../../extension/core/formats/testdata';
-import { checkAgreement, loadModel, runPipeline, type LoadedModel } from '../../extension/core/pipeline';
+import { checkAgreement, loadModel, readClip, runPipeline, type LoadedModel } from '../../extension/core/pipeline';
 
-export type Stage = 'weights' | 'data' | 'pair' | 'run';
+export type Stage = 'weights' | 'data' | 'pair' | 'run' | 'clip';
 
 export interface CaseInput {
   stage: Stage;
-  /** The checkpoint (weights, pair, run) or, for stage 'data', the model the data must fit. */
+  /** The checkpoint (weights, pair, run) or, for stages 'data' and 'clip', the model the data must fit. */
   weights?: string;
   data?: string;
 }
@@ -34,7 +34,7 @@ async function modelFor(path: string): Promise<LoadedModel> {
 
 /** Load what a case needs besides its own input (the model a test-data case is checked against), so it is not measured with the case. */
 export async function prepare(c: CaseInput): Promise<void> {
-  if (c.stage === 'data' && c.weights) await modelFor(c.weights);
+  if ((c.stage === 'data' || c.stage === 'clip') && c.weights) await modelFor(c.weights);
 }
 
 export async function execute(c: CaseInput): Promise<Outcome> {
@@ -44,6 +44,9 @@ export async function execute(c: CaseInput): Promise<Outcome> {
     } else if (c.stage === 'data') {
       const m = await modelFor(need(c.weights));
       checkAgreement(m, await readTestData(need(c.data), m.base));
+    } else if (c.stage === 'clip') {
+      // a --input clip (.npy) against the model, as the pipeline reads it
+      await readClip(need(c.data), await modelFor(need(c.weights)), { weights: need(c.weights) });
     } else if (c.stage === 'pair') {
       const m = await loadModel(need(c.weights));
       checkAgreement(m, await readTestData(need(c.data), m.base));

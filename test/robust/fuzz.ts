@@ -15,6 +15,7 @@ import * as path from 'path';
 import { loadModel } from '../../extension/core/pipeline';
 import type { ChildResult, FuzzSeed } from './child';
 import { tinyPair } from './corpus';
+import { tinyClipNpy, writeTinyHfFolder } from './corpus-hf';
 import { runPool } from './pool';
 
 export const CASE_LIMIT_MS = 5000;
@@ -38,6 +39,8 @@ export interface FuzzSummary {
   worstTime: { result: ChildResult; seed: string };
   worstMemory: { result: ChildResult; seed: string; limit: number };
   worstRssGrowth: { result: ChildResult; seed: string };
+  /** Cases per seed file (a HF folder's file as folder/file). */
+  bySeed: Record<string, number>;
 }
 
 interface WeightedSeed extends FuzzSeed {
@@ -65,6 +68,18 @@ export async function fuzzSeeds(dir: string): Promise<WeightedSeed[]> {
     [fx('d1_outlier.pyth'), 'weights', 1], [fx('d1_outlier_test_data.p'), 'data', 1, fx('d1_outlier.pyth')],
     [fx('d4_geometry.pyth'), 'weights', 1], [fx('d4_geometry_test_data.p'), 'data', 0.5, fx('d4_geometry.pyth')],
   ];
+  // HuggingFace folders (each file mutated in place: config.json, preprocessor_config.json,
+  // safetensors headers, index files, shards) and a .npy clip (its header)
+  const hf: [string, number][] = [];
+  for (const kind of ['safetensors', 'safetensors-sharded', 'bin-sharded'] as const) {
+    for (const f of writeTinyHfFolder(path.join(dir, `hf-${kind}`), kind)) {
+      const name = path.basename(f);
+      const weight = name === 'config.json' ? 0.5 : name === 'preprocessor_config.json' ? 0.25 : name.endsWith('.index.json') ? 1 : kind === 'bin-sharded' ? 0.25 : 1;
+      hf.push([f, weight]);
+    }
+  }
+  const npy = path.join(dir, 'tiny_clip.npy');
+  fs.writeFileSync(npy, tinyClipNpy());
   const bytes = new Map<string, number>();
   const modelBytes = async (w: string) => {
     if (!bytes.has(w)) bytes.set(w, (await loadModel(w)).base.params * 4);
@@ -72,6 +87,9 @@ export async function fuzzSeeds(dir: string): Promise<WeightedSeed[]> {
   };
   const out: WeightedSeed[] = [];
   for (const [file, stage, weight, model] of list) out.push({ file, stage, weight, model, modelBytes: await modelBytes(stage === 'weights' ? file : (model as string)) });
+  const tinyBytes = await modelBytes(tw);
+  for (const [file, weight] of hf) out.push({ file, stage: 'weights', folder: path.dirname(file), weight, modelBytes: tinyBytes });
+  out.push({ file: npy, stage: 'clip', model: tw, weight: 1.5, modelBytes: tinyBytes });
   return out;
 }
 
@@ -95,11 +113,14 @@ export async function runFuzz(o: { cases: number; seed: number; workers: number;
     const t0 = Date.now();
     let done = 0;
     const results = await runPool(
-      chosen.map((s, n) => ({ fuzz: { seed: { file: s.file, stage: s.stage, model: s.model }, n: o.seed * 1_000_003 + n } })),
+      chosen.map((s, n) => ({ fuzz: { seed: { file: s.file, stage: s.stage, model: s.model, folder: s.folder }, n: o.seed * 1_000_003 + n } })),
       { workers: o.workers, caseTimeoutMs: CASE_LIMIT_MS, rssCapBytes: 2 * 2 ** 30, heapMB: 1024, onResult: () => o.onProgress?.(++done) },
     );
     const wallMs = Date.now() - t0;
     const byOutcome: Record<string, number> = {};
+    const seedName = (w: WeightedSeed) => (w.folder ? `${path.basename(w.folder)}/${path.basename(w.file)}` : path.basename(w.file));
+    const bySeed: Record<string, number> = {};
+    for (const c of chosen) bySeed[seedName(c)] = (bySeed[seedName(c)] ?? 0) + 1;
     for (const r of results) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
     const limitOf = (r: ChildResult) => 2 * r.fileBytes + chosen[r.i].modelBytes + ENGINE_ALLOWANCE;
     const worst = (key: (r: ChildResult) => number) => results.reduce((a, b) => (key(b) > key(a) ? b : a));
@@ -115,9 +136,10 @@ export async function runFuzz(o: { cases: number; seed: number; workers: number;
       hangs: results.filter((r) => r.outcome === 'HANG'),
       memoryKills: results.filter((r) => r.outcome === 'MEMORY'),
       overMemory: results.filter((r) => r.allocated > limitOf(r)).map((result) => ({ result, limit: limitOf(result) })),
-      worstTime: { result: wt, seed: path.basename(chosen[wt.i].file) },
-      worstMemory: { result: wm, seed: path.basename(chosen[wm.i].file), limit: limitOf(wm) },
-      worstRssGrowth: { result: wr, seed: path.basename(chosen[wr.i].file) },
+      worstTime: { result: wt, seed: seedName(chosen[wt.i]) },
+      worstMemory: { result: wm, seed: seedName(chosen[wm.i]), limit: limitOf(wm) },
+      worstRssGrowth: { result: wr, seed: seedName(chosen[wr.i]) },
+      bySeed,
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -132,6 +154,7 @@ export function formatSummary(s: FuzzSummary): string {
     `  outcomes: ${Object.entries(s.byOutcome).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  crashes ${s.crashes.length}, hangs ${s.hangs.length}, killed for memory ${s.memoryKills.length}, over the memory limit ${s.overMemory.length}`,
     `  worst time: ${s.worstTime.result.ms.toFixed(0)} ms (case ${s.worstTime.result.i}, ${s.worstTime.seed}, ${s.worstTime.result.outcome}; ${(s.worstTime.result.ops ?? []).join(', ')})`,
+    `  by seed: ${Object.entries(s.bySeed).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  worst memory: ${mb(s.worstMemory.result.allocated)} allocated of ${mb(s.worstMemory.limit)} allowed (2x file + model weights + ${mb(ENGINE_ALLOWANCE)}; case ${s.worstMemory.result.i}, ${s.worstMemory.seed}, ${s.worstMemory.result.outcome})`,
     `  largest peak-RSS growth in one case: ${mb(s.worstRssGrowth.result.rssGrowth)} (case ${s.worstRssGrowth.result.i}, ${s.worstRssGrowth.seed})`,
   ];

@@ -23,17 +23,51 @@ export interface Structure {
   points: number[];
   /** Offsets of 32-bit fields (zip sizes, offsets, counts; pickle lengths). */
   fields: number[];
+  /** JSON text (a safetensors header, config.json, an index, a .npy header dict): [start, end) of each number literal. */
+  numbers?: [number, number][];
 }
 
 const ZIP_LOCAL = 0x04034b50;
 const ZIP_CENTRAL = 0x02014b50;
 const ZIP_END = 0x06054b50;
 
-/** Find structure in a zip archive (headers) and in its data.pkl, or in a pickle file's opcode streams. */
+/** JSON-ish text in [from, to): its punctuation, quotes and number literals. */
+function scanText(b: Uint8Array, from: number, to: number, points: number[], numbers: [number, number][]): void {
+  for (let i = from; i < to; i++) {
+    const c = b[i];
+    if (c === 0x7b || c === 0x7d || c === 0x5b || c === 0x5d || c === 0x3a || c === 0x2c || c === 0x22 || c === 0x27 || c === 0x28 || c === 0x29) points.push(i);
+    else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) {
+      const start = i;
+      while (i + 1 < to && ((b[i + 1] >= 0x30 && b[i + 1] <= 0x39) || b[i + 1] === 0x2e || b[i + 1] === 0x65 || b[i + 1] === 0x2d)) i++;
+      numbers.push([start, i + 1]);
+      points.push(start);
+    }
+  }
+}
+
+/** Find structure in a zip archive (headers) and in its data.pkl, or in a pickle file's opcode streams; in a .npy, a safetensors file or JSON, their headers' text. */
 export function structureOf(b: Uint8Array): Structure {
   const points: number[] = [];
   const fields: number[] = [];
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const numbers: [number, number][] = [];
+  if (b.length >= 10 && b[0] === 0x93 && Buffer.from(b.subarray(1, 6)).toString('latin1') === 'NUMPY') {
+    // magic, version, header length (u16 at 8), then the header dict
+    for (let k = 6; k < 10; k++) points.push(k);
+    fields.push(8);
+    scanText(b, 10, Math.min(b.length, 10 + dv.getUint16(8, true)), points, numbers);
+    return { points, fields, numbers };
+  }
+  if (b.length >= 9 && b[8] === 0x7b && dv.getUint32(4, true) === 0 && dv.getUint32(0, true) <= b.length) {
+    // safetensors: u64 header length, then the JSON header
+    fields.push(0, 4);
+    scanText(b, 8, Math.min(b.length, 8 + dv.getUint32(0, true)), points, numbers);
+    return { points, fields, numbers };
+  }
+  if (b[0] === 0x7b) {
+    scanText(b, 0, b.length, points, numbers);
+    return { points, fields, numbers };
+  }
   if (b[0] === 0x50 && b[1] === 0x4b) {
     for (let i = 0; i + 4 <= b.length; i++) {
       if (b[i] !== 0x50 || b[i + 1] !== 0x4b) continue;
@@ -99,6 +133,7 @@ function scanPickles(b: Uint8Array, from: number, to: number, points: number[], 
 
 const EDGE32 = [0, 1, 0x7f, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
 const EDGE8 = [0, 1, 0x2e, 0x7f, 0x80, 0xff];
+const EDGE_NUMBERS = ['0', '-1', '1', '3', '1.5', '1e308', '2147483648', '4294967296', '9007199254740993', '100000000', '3221225472', '-0'];
 
 /** One mutated copy of `seed`: 1-3 operators, half of them at structure. */
 export function mutate(seed: Uint8Array, s: Structure, caseSeed: number): { bytes: Uint8Array; ops: string[] } {
@@ -112,6 +147,16 @@ export function mutate(seed: Uint8Array, s: Structure, caseSeed: number): { byte
   };
   const count = 1 + int(3);
   for (let k = 0; k < count && b.length > 0; k++) {
+    // in JSON text, a third of the operators replace a number with an edge value (a size, an offset, a dimension)
+    if (s.numbers?.length && r() < 0.33) {
+      const [a, e] = s.numbers[int(s.numbers.length)];
+      if (e <= b.length) {
+        const v = EDGE_NUMBERS[int(EDGE_NUMBERS.length)];
+        b = Buffer.concat([b.subarray(0, a), Buffer.from(v), b.subarray(e)]);
+        ops.push(`number ${a}=${v}`);
+        continue;
+      }
+    }
     const kind = int(9);
     const p = Math.min(at(), b.length - 1);
     switch (kind) {

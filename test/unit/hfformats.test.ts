@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { LabError } from '../../extension/core/errors';
-import { openSafetensors } from '../../extension/core/formats/safetensors';
+import { openSafetensors, scanHeader } from '../../extension/core/formats/safetensors';
 import { readNpy } from '../../extension/core/formats/npy';
 import { readCheckpoint } from '../../extension/core/formats/torch';
 import { openModelSource, officialConfig } from '../../extension/core/model/load';
@@ -118,6 +118,59 @@ describe('safetensors: read lazily by byte range, nothing in the header trusted'
     } finally {
       await f.close();
     }
+  });
+});
+
+describe('safetensors header scanning (issue 20): entry by entry, as strict as JSON.parse', function () {
+  const scan = (text: string): Record<string, unknown> | string => {
+    const out: Record<string, unknown> = {};
+    try {
+      scanHeader(text, (m) => {
+        throw new Error(m);
+      }, (k, v) => {
+        if (Object.prototype.hasOwnProperty.call(out, k)) throw new Error(`twice: ${k}`);
+        Object.defineProperty(out, k, { value: v, enumerable: true });
+      });
+      return out;
+    } catch (e) {
+      return 'refused';
+    }
+  };
+  const parse = (text: string): Record<string, unknown> | string => {
+    try {
+      const v = JSON.parse(text);
+      return typeof v === 'object' && v !== null && !Array.isArray(v) ? v : 'refused';
+    } catch {
+      return 'refused';
+    }
+  };
+  const cases = [
+    '{}', ' {} ', '{"a":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]}}   ', '{"__metadata__":{"format":"pt","x":"}{,\\""},"b\\u0041":{"s":"[]"}}',
+    '{"a":1,}', '{"a":1}x', '{"a" 1}', '{a:1}', '{"a":[1,2}', '{"a":"\u0001"}', '{"a":1 "b":2}', '[1,2]', '{"a":{"b":[{"c":"]"}]}, "d" : -1.5e3 }', '{"a":', '{"a":"unterminated}',
+    '{"k":{}}\n', '{"\\"quoted\\"":{"x":null}}',
+  ];
+  for (const text of cases) {
+    it(`${JSON.stringify(text)}: ${typeof parse(text) === 'string' ? 'refused' : 'read'} as JSON.parse reads it`, () => {
+      assert.deepEqual(scan(text), parse(text));
+    });
+  }
+  it('a name given twice is seen twice (JSON.parse keeps the last)', () => {
+    assert.equal(scan('{"a":1,"a":2}'), 'refused');
+  });
+});
+
+describe('links in a model folder (issue 20, item 1)', function () {
+  it('a folder the user reaches through a link of their own loads; inside it, a link to the same file in a sibling folder is refused naming the link', async () => {
+    const { writeTinyHfFolder } = await import('../robust/corpus-hf');
+    const root = tmpDir();
+    writeTinyHfFolder(path.join(root, 'real'), 'safetensors');
+    fs.symlinkSync('real', path.join(root, 'via-link'));
+    const m = await loadModel(path.join(root, 'via-link'));
+    assert.equal(m.base.depth, 2);
+    writeTinyHfFolder(path.join(root, 'other'), 'safetensors');
+    fs.rmSync(path.join(root, 'real', 'config.json'));
+    fs.symlinkSync('../other/config.json', path.join(root, 'real', 'config.json'));
+    await expectLabError(loadModel(path.join(root, 'via-link')), 'LINK_OUTSIDE_MODEL', path.join('via-link', 'config.json'), /outside the model's folder/);
   });
 });
 

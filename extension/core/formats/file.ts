@@ -65,6 +65,9 @@ export async function openRegularFile(path: string): Promise<OpenedFile> {
   }
 }
 
+/** The most bytes one read or write asks for: Node aborts the process (natively) on one over 2 GiB. */
+export const MAX_READ = 2 ** 28;
+
 /**
  * Read exactly `target.length` bytes at `position` into `target` (synchronously: the unpickler is
  * synchronous). A short read means the file ends there: the caller says what that means.
@@ -73,7 +76,7 @@ export async function openRegularFile(path: string): Promise<OpenedFile> {
 export function readAtSync(fd: number, target: Uint8Array, position: number): number {
   let done = 0;
   while (done < target.length) {
-    const n = fs.readSync(fd, target, done, target.length - done, position + done);
+    const n = fs.readSync(fd, target, done, Math.min(MAX_READ, target.length - done), position + done);
     if (n === 0) break;
     done += n;
   }
@@ -83,14 +86,14 @@ export function readAtSync(fd: number, target: Uint8Array, position: number): nu
 /** Write all of `bytes` at `position` (a write may take fewer bytes than it is given). */
 export function writeAtSync(fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
-  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
+  while (done < bytes.byteLength) done += fs.writeSync(fd, bytes, done, Math.min(MAX_READ, bytes.byteLength - done), position + done);
 }
 
 /** readAtSync, asynchronously. */
 export async function readAt(handle: fsp.FileHandle, target: Uint8Array, position: number): Promise<number> {
   let done = 0;
   while (done < target.length) {
-    const { bytesRead } = await handle.read(target, done, target.length - done, position + done);
+    const { bytesRead } = await handle.read(target, done, Math.min(MAX_READ, target.length - done), position + done);
     if (bytesRead === 0) break;
     done += bytesRead;
   }

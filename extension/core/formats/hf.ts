@@ -11,12 +11,55 @@
  */
 import { promises as fsp } from 'fs';
 import * as nodePath from 'path';
-import { LabError } from '../errors';
+import { LabError, jsonSyntaxError } from '../errors';
 import { openSafetensors, type SafetensorsFile } from './safetensors';
 import { readCheckpoint, type Checkpoint, type LazyTensor } from './torch';
 
 /** config.json and the index files are small; id2label of a few thousand classes is well under this. */
 const MAX_JSON_BYTES = 32 << 20;
+/**
+ * The most distinct shards an index may name. The largest published checkpoints have a few
+ * hundred (a 405B-parameter model: 191); every shard stays open while the model is read, and a
+ * process gets 1024 file descriptors by default.
+ */
+export const MAX_SHARDS = 512;
+
+/**
+ * The tree a model folder's files may lead into: the folder itself (its real path), or, for a
+ * HuggingFace cache snapshot (`models--org--name/snapshots/<rev>/`, whose files are links to
+ * `../../blobs/<hash>`), the `models--…` folder.
+ */
+export async function modelTree(dir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fsp.realpath(dir);
+  } catch {
+    return nodePath.resolve(dir);
+  }
+  const parent = nodePath.dirname(real);
+  const root = nodePath.dirname(parent);
+  if (nodePath.basename(parent) === 'snapshots' && nodePath.basename(root).startsWith('models--')) return root;
+  return real;
+}
+
+/**
+ * A file of the model folder, refused when it is a link (or sits in a linked folder) that leads
+ * outside the model's tree (modelTree): such a file is never opened, and the error names the
+ * link, not what it leads to. A missing file is left to the reader (FILE_NOT_FOUND).
+ */
+export async function confined(path: string, tree: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fsp.realpath(path);
+  } catch {
+    return path;
+  }
+  const rel = nodePath.relative(tree, real);
+  if (rel === '' || rel.startsWith('..') || nodePath.isAbsolute(rel)) {
+    throw new LabError('LINK_OUTSIDE_MODEL', `a symbolic link that leads outside the model's folder ${tree}; only links that stay inside it (a HuggingFace cache snapshot's links to ../../blobs) are followed`, path);
+  }
+  return path;
+}
 
 export const HF_WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
 
@@ -30,10 +73,11 @@ export interface HfWeights {
   close(): Promise<void>;
 }
 
-/** Read a small JSON file whole (its size checked first). Errors name the file. */
-export async function readJsonFile(path: string, what: string): Promise<unknown> {
+/** Read a small JSON file of a model folder whole (its size checked first; confined to the model's tree, by default its folder's). Errors name the file. */
+export async function readJsonFile(path: string, what: string, tree?: string): Promise<unknown> {
   let text: string;
   try {
+    await confined(path, tree ?? (await modelTree(nodePath.dirname(path))));
     const st = await fsp.stat(path);
     if (!st.isFile()) throw new LabError('FILE_UNREADABLE', `${what} is not a regular file`, path);
     if (st.size > MAX_JSON_BYTES) throw new LabError('BAD_WEIGHTS', `${what} is ${st.size} bytes; more than ${MAX_JSON_BYTES} is not a configuration`, path);
@@ -47,7 +91,7 @@ export async function readJsonFile(path: string, what: string): Promise<unknown>
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new LabError('BAD_WEIGHTS', `${what} is not valid JSON (${e instanceof Error ? e.message : String(e)})`, path, { cause: e });
+    throw new LabError('BAD_WEIGHTS', `${what} is not valid JSON (${jsonSyntaxError(e)})`, path, { cause: e });
   }
 }
 
@@ -92,25 +136,33 @@ function shardPath(dir: string, name: unknown, index: string): string {
   return nodePath.join(dir, name);
 }
 
-async function readIndex(dir: string, file: string): Promise<{ map: Map<string, string>; shards: string[] }> {
+async function readIndex(dir: string, file: string, tree: string): Promise<{ map: Map<string, string>; shards: string[] }> {
   const path = nodePath.join(dir, file);
-  const json = await readJsonFile(path, 'the weight index');
+  const json = await readJsonFile(path, 'the weight index', tree);
   const wm = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) throw new LabError('BAD_WEIGHTS', 'the index has no weight_map object', path);
   const map = new Map<string, string>();
-  const shards: string[] = [];
+  // shard name -> its path, in first-seen order (one lookup per entry: linear in the index)
+  const shards = new Map<unknown, string>();
   for (const [key, name] of Object.entries(wm as Record<string, unknown>)) {
-    const sp = shardPath(dir, name, path);
-    if (!shards.includes(sp)) shards.push(sp);
+    let sp = shards.get(name);
+    if (sp === undefined) {
+      sp = shardPath(dir, name, path);
+      shards.set(name, sp);
+      if (shards.size > MAX_SHARDS) {
+        throw new LabError('LIMIT_EXCEEDED', `the index names more than ${MAX_SHARDS} distinct shards; a real checkpoint has at most a few hundred`, path);
+      }
+    }
     map.set(key, sp);
   }
   if (!map.size) throw new LabError('BAD_WEIGHTS', 'the index lists no weights', path);
-  return { map, shards };
+  return { map, shards: [...shards.values()] };
 }
 
 /** Open the folder's weights lazily. `file` is one of HF_WEIGHT_FILES (see hfWeightFile). */
 export async function openHfWeights(dir: string, file: string): Promise<HfWeights> {
   const opened: (SafetensorsFile | Checkpoint)[] = [];
+  const tree = await modelTree(dir);
   const closeAll = async () => {
     for (const o of opened) await o.close();
   };
@@ -124,13 +176,14 @@ export async function openHfWeights(dir: string, file: string): Promise<HfWeight
       }
     };
     if (file === 'model.safetensors' || file === 'pytorch_model.bin') {
-      const path = nodePath.join(dir, file);
+      const path = await confined(nodePath.join(dir, file), tree);
       const f = file.endsWith('.bin') ? await readCheckpoint(path) : await openSafetensors(path);
       opened.push(f);
       add('tensors' in f ? f.tensors : f.stateDict);
       return { format: file === 'model.safetensors' ? 'safetensors' : 'pytorch_model.bin', files: [path], stateDict, close: closeAll };
     }
-    const { map, shards } = await readIndex(dir, file);
+    const { map, shards } = await readIndex(dir, file, tree);
+    for (const sp of shards) await confined(sp, tree);
     for (const sp of shards) {
       const f = file.startsWith('model.safetensors') ? await openSafetensors(sp) : await readCheckpoint(sp);
       opened.push(f);

@@ -12,13 +12,15 @@
  */
 import { promises as fsp } from 'fs';
 import { openRegularFile } from './file';
-import { LabError } from '../errors';
-import { DTYPE_SIZE, numel, type Tensor } from '../tensor';
+import { LabError, excerpt } from '../errors';
+import { DTYPE_SIZE, numel, type DType, type Tensor } from '../tensor';
 import { NumpyDType, bytesToTensor } from './pickle';
 
 const MAGIC = '\x93NUMPY';
 /** numpy itself writes headers of a few hundred bytes; refuse anything past 1 MiB. */
 const MAX_HEADER_BYTES = 1 << 20;
+/** The most bytes one read() asks for (Node refuses a single read over 2 GiB, natively). */
+const READ_CHUNK = 2 ** 28;
 
 export interface NpyHeader {
   descr: string;
@@ -31,7 +33,7 @@ export interface NpyHeader {
 /** Parse the header dict strictly: exactly the three keys numpy writes, with literal values. */
 export function parseNpyHeader(text: string): Omit<NpyHeader, 'dataStart'> {
   const bad = (why: string): never => {
-    throw new LabError('BAD_CLIP', `not a valid .npy header (${why}): ${JSON.stringify(text.slice(0, 120))}`);
+    throw new LabError('BAD_CLIP', `not a valid .npy header (${why}): ${excerpt(text, 64)}`);
   };
   const body = /^\s*\{(.*)\}\s*$/s.exec(text)?.[1] ?? bad('not a dict');
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(body)?.[1] ?? bad("no 'descr' string (structured dtypes are not supported)");
@@ -46,8 +48,20 @@ export function parseNpyHeader(text: string): Omit<NpyHeader, 'dataStart'> {
   return { descr, fortranOrder: fo === 'True', shape };
 }
 
-/** Read a .npy file: the header, then exactly the bytes the shape needs. Errors are BAD_CLIP naming the file. */
-export async function readNpy(path: string): Promise<Tensor> {
+/** What a .npy holds, known from its header: checked by readNpy's caller before any data is read. */
+export interface NpyLayout {
+  dtype: DType;
+  shape: number[];
+  /** Bytes of data (shape × element size). */
+  bytes: number;
+}
+
+/**
+ * Read a .npy file: the header, then exactly the bytes the shape needs. `check` sees the header
+ * first and may refuse it (a clip of another size, more than a budget) before anything else is
+ * read or allocated. Errors are BAD_CLIP naming the file.
+ */
+export async function readNpy(path: string, check?: (h: NpyLayout) => void): Promise<Tensor> {
   let fh: fsp.FileHandle | undefined;
   try {
     const file = await openRegularFile(path);
@@ -72,6 +86,7 @@ export async function readNpy(path: string): Promise<Tensor> {
     const dtype = new NumpyDType(h.descr).toDType();
     const count = numel(h.shape);
     const need = count * DTYPE_SIZE[dtype];
+    check?.({ dtype, shape: h.shape, bytes: need });
     const dataStart = headerStart + headerLength;
     const have = st.size - dataStart;
     if (need !== have) {
@@ -80,7 +95,7 @@ export async function readNpy(path: string): Promise<Tensor> {
     const data = Buffer.alloc(need);
     let at = 0;
     while (at < need) {
-      const r = await fh.read(data, at, need - at, dataStart + at);
+      const r = await fh.read(data, at, Math.min(READ_CHUNK, need - at), dataStart + at);
       if (r.bytesRead === 0) throw new LabError('BAD_CLIP', 'the file ended while its data was read', path);
       at += r.bytesRead;
     }

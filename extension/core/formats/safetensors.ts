@@ -16,7 +16,7 @@
  * data, no two tensors overlapping) before any tensor is read.
  */
 import { promises as fsp } from 'fs';
-import { LabError } from '../errors';
+import { LabError, excerpt } from '../errors';
 import { DTYPE_SIZE, Tensor, numel, type DType } from '../tensor';
 import { typedArrayFromBytes } from './pickle';
 import { fileError, openRegularFile } from './file';
@@ -24,6 +24,16 @@ import type { LazyTensor } from './torch';
 
 /** The safetensors library refuses headers above 100 MB; so do we, and never more than the file. */
 export const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * The most entries a header may have: a TimeSformer has ~250 tensors, the largest published
+ * checkpoints a few thousand per file. Past this the file is refused while its header is scanned,
+ * before anything is kept (a 100 MB header holds ~1.7 million empty entries).
+ */
+export const MAX_ENTRIES = 100_000;
+/** The largest tensor that is read: no TimeSformer weight comes near (the full-size model's largest is 9 MB). */
+export const MAX_TENSOR_BYTES = 2 ** 30;
+/** The most bytes one read() asks for (Node refuses a single read over 2 GiB, natively). */
+const READ_CHUNK = 2 ** 28;
 
 /** safetensors dtype names the lab reads. Others (F8_*, U16, U32, U64, C64...) fail when loaded, naming the dtype. */
 const DTYPES: Record<string, DType> = {
@@ -58,7 +68,7 @@ async function readExactly(fh: fsp.FileHandle, length: number, position: number,
   const buf = Buffer.alloc(length);
   let at = 0;
   while (at < length) {
-    const { bytesRead } = await fh.read(buf, at, length - at, position + at);
+    const { bytesRead } = await fh.read(buf, at, Math.min(READ_CHUNK, length - at), position + at);
     if (bytesRead === 0) throw new LabError('BAD_WEIGHTS', `the file is truncated: it ends inside ${what}`, path);
     at += bytesRead;
   }
@@ -92,26 +102,23 @@ async function parse(fh: fsp.FileHandle, size: number, path: string): Promise<Sa
   if (n > BigInt(MAX_HEADER_BYTES)) bad(`the header claims ${n} bytes, more than the ${MAX_HEADER_BYTES} a safetensors header may have`);
   const headerLength = Number(n);
   const text = (await readExactly(fh, headerLength, 8, 'the header', path)).toString('utf8');
-  if (text[0] !== '{') bad(`not a safetensors file: the header does not start with '{' (it starts ${JSON.stringify(text.slice(0, 16))})`);
-  let header: unknown;
-  try {
-    header = JSON.parse(text);
-  } catch (e) {
-    bad(`the header is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('the header is not a JSON object');
+  if (text[0] !== '{') bad(`not a safetensors file: the header does not start with '{' (it starts ${excerpt(text, 16)})`);
   const dataStart = 8 + headerLength;
   const dataSize = size - dataStart;
   const metadata: Record<string, string> = {};
   const raw: { name: string; fileDtype: string; dtype: DType | null; elementSize: number; shape: number[]; begin: number; end: number }[] = [];
-  for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
+  const seen = new Set<string>();
+  scanHeader(text, bad, (name, v) => {
+    if (seen.has(name)) bad(`tensor ${name} appears twice in the header (the safetensors library refuses such a file)`);
+    seen.add(name);
+    if (seen.size > MAX_ENTRIES) throw new LabError('LIMIT_EXCEEDED', `the header has more than ${MAX_ENTRIES.toLocaleString('en-US')} entries; a real checkpoint has at most a few thousand`, path);
     if (name === '__metadata__') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('__metadata__ is not an object');
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
         if (typeof x !== 'string') bad(`__metadata__.${k} is not a string`);
         Object.defineProperty(metadata, k, { value: x, enumerable: true, writable: true, configurable: true });
       }
-      continue;
+      return;
     }
     if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`tensor ${name}: its entry is not an object`);
     const e = v as Record<string, unknown>;
@@ -130,8 +137,11 @@ async function parse(fh: fsp.FileHandle, size: number, path: string): Promise<Sa
     // numel cannot overflow usefully: the product is compared with a span that fits in the file
     const count = numel(shape as number[]);
     if (count * elementSize !== end - begin) bad(`tensor ${name}: shape [${(shape as number[]).join(', ')}] of ${fileDtype} needs ${count * elementSize} bytes, data_offsets span ${end - begin}`);
+    // an empty tensor is no weight of any model: checked, not kept
+    if (count === 0) return;
     raw.push({ name, fileDtype: fileDtype as string, dtype, elementSize, shape: shape as number[], begin, end });
-  }
+  });
+  seen.clear();
   raw.sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < raw.length; i++) {
     if (raw[i].begin < raw[i - 1].end) bad(`tensors ${raw[i - 1].name} and ${raw[i].name} overlap (bytes ${raw[i].begin}..${raw[i - 1].end})`);
@@ -150,6 +160,7 @@ async function parse(fh: fsp.FileHandle, size: number, path: string): Promise<Sa
       async load(): Promise<Tensor> {
         if (!r.dtype) throw new LabError('UNSUPPORTED_DTYPE', `tensor ${r.name} has dtype ${r.fileDtype}; supported: ${Object.keys(DTYPES).join(', ')}`, path);
         if (closed) throw new LabError('FILE_UNREADABLE', `cannot read tensor ${r.name}: the file was closed`, path);
+        if (r.end - r.begin > MAX_TENSOR_BYTES) throw new LabError('LIMIT_EXCEEDED', `tensor ${r.name} is ${r.end - r.begin} bytes; more than the ${MAX_TENSOR_BYTES} bytes any TimeSformer weight needs`, path);
         try {
           const bytes = await readExactly(fh, r.end - r.begin, dataStart + r.begin, `tensor ${r.name}`, path);
           return new Tensor(r.dtype, r.shape, typedArrayFromBytes(r.dtype, bytes));
@@ -170,4 +181,83 @@ async function parse(fh: fsp.FileHandle, size: number, path: string): Promise<Sa
       await fh.close();
     },
   };
+}
+
+/**
+ * Walk the header's top-level object `{"name": value, ...}` and hand each entry to `entry` with
+ * its value parsed on its own: linear in the header, and nothing of an entry outlives its call
+ * unless `entry` keeps it (JSON.parse of the whole header would build every entry's objects at
+ * once: 1.5 GB for a 100 MB header of empty entries). The text is strict JSON: each key and value
+ * is checked by JSON.parse, the punctuation between them here.
+ */
+export function scanHeader(text: string, bad: (msg: string) => never, entry: (name: string, value: unknown) => void): void {
+  const n = text.length;
+  let i = 0;
+  const ws = () => {
+    while (i < n && (text[i] === ' ' || text[i] === '\n' || text[i] === '\r' || text[i] === '\t')) i++;
+  };
+  const fail = (what: string): never => bad(`the header is not valid JSON (${what} at character ${i})`);
+  /** From an opening quote at i, past the closing one. */
+  const skipString = () => {
+    i++;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 0x5c) i += 2;
+      else if (c === 0x22) {
+        i++;
+        return;
+      } else i++;
+    }
+    fail('an unterminated string');
+  };
+  const parse = (a: number, b: number, what: () => string): unknown => {
+    try {
+      return JSON.parse(text.slice(a, b));
+    } catch {
+      return fail(`a malformed ${what()}`);
+    }
+  };
+  ws();
+  if (text[i] !== '{') fail('no object');
+  i++;
+  ws();
+  if (text[i] === '}') i++;
+  else {
+    for (;;) {
+      ws();
+      if (text[i] !== '"') fail('a key that is not a string');
+      const k0 = i;
+      skipString();
+      const name = parse(k0, i, () => 'key') as string;
+      ws();
+      if (text[i] !== ':') fail("no ':' after a key");
+      i++;
+      ws();
+      const v0 = i;
+      let depth = 0;
+      while (i < n) {
+        const c = text[i];
+        if (c === '"') {
+          skipString();
+          continue;
+        }
+        if (c === '{' || c === '[') depth++;
+        else if (c === '}' || c === ']') {
+          if (depth === 0) break;
+          depth--;
+        } else if (c === ',' && depth === 0) break;
+        i++;
+      }
+      entry(name, parse(v0, i, () => `value of ${excerpt(name, 64)}`));
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      if (text[i] !== '}') fail("no '}' at the end");
+      i++;
+      break;
+    }
+  }
+  ws();
+  if (i !== n) fail('text after the object');
 }

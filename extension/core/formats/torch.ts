@@ -16,7 +16,7 @@
  *   file, plus what its deflated storages may inflate to) + 1 MiB: tensors mapped onto the same
  *   bytes a thousand times over are refused, tied weights still load.
  */
-import { LabError } from '../errors';
+import { LabError, excerpt } from '../errors';
 import { DType, DTYPE_SIZE, Tensor, checkedNumel } from '../tensor';
 import { FileSource, OpenedFile, openRegularFile, readAt, readAtSync } from './file';
 import {
@@ -284,7 +284,7 @@ export function describeBytes(b: Uint8Array): string {
   if (b.length > 9 && b[8] === 0x7b && b[9] === 0x22) return 'a safetensors file';
   const text = Buffer.from(b.subarray(0, 64)).toString('utf8');
   if (/^[\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]*$/.test(text) && !text.includes('\ufffd')) {
-    return `text starting ${JSON.stringify(text.slice(0, 40))}`;
+    return `text starting ${excerpt(text, 32)}`;
   }
   return `binary data starting ${Buffer.from(b.subarray(0, 8)).toString('hex').replace(/(..)/g, '$1 ').trim()}`;
 }
@@ -307,7 +307,10 @@ async function readZipCheckpoint(file: OpenedFile): Promise<Checkpoint> {
   const { path } = file;
   const zip = await openZipFile(file);
   try {
-    const pkl = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl')).sort((a, b) => a.length - b.length)[0];
+    const pkls = [...zip.entries.keys()].filter((n) => n === 'data.pkl' || n.endsWith('/data.pkl')).sort((a, b) => a.length - b.length);
+    // torch.save writes one record folder; two pickles would leave which model this is to a guess
+    if (pkls.length > 1) throw new LabError('BAD_ZIP', `the archive holds ${pkls.length} data.pkl records (${pkls.slice(0, 3).join(', ')}${pkls.length > 3 ? ', ...' : ''}); a torch.save archive has one`, path);
+    const pkl = pkls[0];
     if (!pkl) {
       const some = [...zip.entries.keys()].slice(0, 5).join(', ');
       throw new LabError('NOT_A_CHECKPOINT', `a zip archive without data.pkl, so not a PyTorch checkpoint (entries: ${some}${zip.entries.size > 5 ? ', ...' : ''})`, path);

@@ -51,16 +51,30 @@ function shapeOf(w: Map<string, WeightEntry>, key: string, rank: number, file: s
  * `headOptional`: a model without a classifier (HF TimesformerModel) gets numClasses 0.
  */
 export function inferConfig(w: Map<string, WeightEntry>, file: string, o: { headOptional?: boolean } = {}): Omit<ModelConfig, 'heads' | 'headsSource' | 'headsTried'> {
+  // the depth is the highest block any block weight names: a block with a weight missing is named, not taken for the end of the model
+  const blockParam = new RegExp(`^blocks\\.(\\d{1,9})\\.(${BLOCK_PARAMS.map((p) => p.replace(/\./g, '\\.')).join('|')})$`);
   let depth = 0;
-  while (w.has(`blocks.${depth}.norm1.weight`)) depth++;
+  let present = 0;
+  for (const k of w.keys()) {
+    const m = blockParam.exec(k);
+    if (!m || m[1].length > 1 && m[1][0] === '0') continue;
+    present++;
+    depth = Math.max(depth, Number(m[1]) + 1);
+  }
   const missing: string[] = [];
   const headless = o.headOptional === true && !w.has('head.weight') && !w.has('head.bias');
   for (const k of TOP_PARAMS) if (!w.has(k) && !(headless && k.startsWith('head.'))) missing.push(k);
-  if (depth === 0) missing.push('blocks.0.*');
-  for (let i = 0; i < depth; i++) for (const p of BLOCK_PARAMS) if (!w.has(`blocks.${i}.${p}`)) missing.push(`blocks.${i}.${p}`);
-  if (missing.length) {
-    const list = missing.slice(0, 6).join(', ') + (missing.length > 6 ? ` and ${missing.length - 6} more` : '');
-    throw new LabError('MISSING_WEIGHTS', `the checkpoint lacks ${missing.length} TimeSformer weight(s): ${list}`, file);
+  let count = missing.length;
+  if (depth === 0) {
+    missing.push('blocks.0.*');
+    count++;
+  }
+  // the first few missing block weights by name (found within the blocks present), the rest counted
+  for (let i = 0; i < depth && missing.length < 7; i++) for (const p of BLOCK_PARAMS) if (!w.has(`blocks.${i}.${p}`)) missing.push(`blocks.${i}.${p}`);
+  count += depth * BLOCK_PARAMS.length - present;
+  if (count) {
+    const list = missing.slice(0, 6).join(', ') + (count > 6 ? ` and ${(count - Math.min(6, missing.length)).toLocaleString('en-US')} more` : '');
+    throw new LabError('MISSING_WEIGHTS', `the checkpoint lacks ${count.toLocaleString('en-US')} TimeSformer weight(s): ${list}${depth > 0 ? ` (its block weights name blocks 0 to ${depth - 1})` : ''}`, file);
   }
   const C = shapeOf(w, 'cls_token', 3, file)[2];
   const pos = shapeOf(w, 'pos_embed', 3, file);

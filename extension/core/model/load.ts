@@ -14,7 +14,7 @@ import { promises as fsp } from 'fs';
 import * as nodePath from 'path';
 import { load as loadYaml } from 'js-yaml';
 import { LabError } from '../errors';
-import { findHfFolder, hfWeightFile, openHfWeights, readJsonFile, HF_WEIGHT_FILES } from '../formats/hf';
+import { findHfFolder, hfWeightFile, modelTree, openHfWeights, readJsonFile, HF_WEIGHT_FILES } from '../formats/hf';
 import { openSafetensors } from '../formats/safetensors';
 import { readCheckpoint, type LazyTensor } from '../formats/torch';
 import { normalizeKeys, type WeightEntry } from './config';
@@ -82,7 +82,8 @@ export async function openModelSource(path: string): Promise<ModelSource> {
 
 async function openHfFolder(dir: string, asked: string): Promise<ModelSource> {
   const configPath = nodePath.join(dir, 'config.json');
-  const cfg = readHfConfig(await readJsonFile(configPath, 'config.json'), configPath);
+  const tree = await modelTree(dir);
+  const cfg = readHfConfig(await readJsonFile(configPath, 'config.json', tree), configPath);
   const base = nodePath.basename(asked);
   const file = (HF_WEIGHT_FILES as readonly string[]).includes(base) ? base : await hfWeightFile(dir);
   if (!file) throw new LabError('MISSING_WEIGHTS', `the folder has config.json but no weights: none of ${HF_WEIGHT_FILES.join(', ')}`, dir);
@@ -91,7 +92,7 @@ async function openHfFolder(dir: string, asked: string): Promise<ModelSource> {
     const { entries } = mapHfWeights(w.stateDict, w.files[0], { qkvBias: cfg.qkvBias });
     return {
       format: w.format, entries, headOptional: true, heads: cfg.heads, layerNormEps: cfg.layerNormEps, labels: cfg.labels,
-      normalization: await hfNormalization(dir), hfConfig: cfg,
+      normalization: await hfNormalization(dir, tree), hfConfig: cfg,
       info: { kind: 'huggingface', architecture: cfg.architecture, config: configPath, files: w.files },
       close: () => w.close(),
     };
@@ -152,7 +153,7 @@ function triple(v: unknown): number[] | undefined {
 }
 
 /** image_mean / image_std from the folder's (video_)preprocessor_config.json, when there is one. */
-async function hfNormalization(dir: string): Promise<Normalization | undefined> {
+async function hfNormalization(dir: string, tree: string): Promise<Normalization | undefined> {
   for (const name of ['preprocessor_config.json', 'video_preprocessor_config.json']) {
     const p = nodePath.join(dir, name);
     try {
@@ -160,11 +161,13 @@ async function hfNormalization(dir: string): Promise<Normalization | undefined> 
     } catch {
       continue;
     }
-    const j = await readJsonFile(p, name);
+    const j = await readJsonFile(p, name, tree);
     const get = (k: string) => (typeof j === 'object' && j !== null ? (j as Record<string, unknown>)[k] : undefined);
     if (get('do_normalize') === false) return { mean: [0, 0, 0], std: [1, 1, 1], source: `${name} (do_normalize: false)` };
     const mean = triple(get('image_mean'));
     const std = triple(get('image_std'));
+    // as --std: a std of 0 (or below) divides by zero, a clip of infinities the run would blame on the precision
+    if (std && !std.every((x) => x > 0)) throw new LabError('BAD_WEIGHTS', `image_std is [${std.join(', ')}]: every channel's std must be a positive number`, p);
     if (mean && std) return { mean, std, source: name };
   }
   return undefined;

@@ -136,6 +136,7 @@ export class WeightStore {
       process.on('exit', () => {
         for (const x of open) x.close();
       });
+      for (const sig of CLEANUP_SIGNALS) process.on(sig, onSignal);
     }
     return s;
   }
@@ -419,6 +420,21 @@ function u8(a: Float32Array | Uint16Array): Uint8Array {
 export function transpose2d(a: Float32Array, rows: number, cols: number, out = new Float32Array(a.length)): Float32Array {
   transposeChecked(a, rows, cols, out);
   return out;
+}
+
+/** Signals that end a process by default: its folders are removed first (SIGKILL cannot be caught: the next store's sweep removes those). */
+const CLEANUP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Remove the open stores' folders; then, when nothing else in the process handles the signal (the
+ * CLI), end the process as the signal would have (re-raised with the default action), and
+ * otherwise leave the decision to that handler (the extension host's, an engine process's).
+ */
+function onSignal(sig: NodeJS.Signals): void {
+  for (const x of open) x.close();
+  if (process.listenerCount(sig) > 1) return;
+  for (const s of CLEANUP_SIGNALS) process.off(s, onSignal);
+  process.kill(process.pid, sig);
 }
 
 /** Remove store folders left by processes that no longer run (killed on Cancel, crashed). */
