@@ -27,6 +27,8 @@ export type LabErrorCode =
   | 'BAD_OPTION'
   | 'ENGINE_FAILED'
   | 'PROVIDER_UNAVAILABLE'
+  /** Imported engine outputs (trtexec --exportOutput, Polygraphy --save-outputs) that are malformed, truncated, too large or of another model. */
+  | 'BAD_OUTPUTS'
   | 'CANCELLED';
 
 export class LabError extends Error {
