@@ -18,7 +18,7 @@ import { diff } from '../../extension/core/compare/metrics';
 import { prepare, type Prepared } from '../../extension/core/pipeline';
 import { parseReportJson, type Report } from '../../extension/core/report';
 import { readManifest } from '../../extension/core/trt/bundle';
-import { readImports } from '../../extension/core/trt/import';
+import { observerEffects, readImports, type ImportedRun } from '../../extension/core/trt/import';
 import { readTrtexecOutputs } from '../../extension/core/trt/outputs';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -216,6 +216,45 @@ describe('trt: the TensorRT bundle and its outputs imported (issue 19)', functio
     const c = await cli(['import', '--weights', W, '--data', D, '--quiet', f]);
     assert.equal(c.code, 0, c.err);
     assert.match(c.out, /verdict: PASS — All 12 blocks within 0\.01/);
+  });
+
+  it('real Polygraphy (its ONNX Runtime backend, run on the GPU machine by scripts/trt-polygraphy-device.sh): its saved outputs of d1 import and match our FP32 graph within 1e-5 per block', async function () {
+    const f = path.join(FIX, 'trt', 'polygraphy_onnxrt_fp32_marked.json');
+    if (!fs.existsSync(f)) this.skip(); // made on the GPU machine (no Polygraphy dependencies here); see docs/tensorrt.md
+    const runs = readImports(p, [f]);
+    assert.ok(runs.length >= 1 && runs[0].marked && runs[0].runner?.startsWith('onnxrt-runner'));
+    const errs = [...runs[0].outputs].map(([n, a]) => [n, diff(a, ours.get(n)!).relL2] as const);
+    for (const [n, e] of errs) assert.ok(e <= 1e-5, `${n}: ${e}`);
+    console.log(`      real Polygraphy (onnxrt) vs our FP32 graph: ${errs.map(([n, e]) => `${n} ${e.toExponential(2)}`).join(', ')}`);
+    const c = await cli(['import', '--weights', W, '--data', D, '--quiet', f]);
+    assert.equal(c.code, 0, c.err);
+    assert.match(c.out, /^Polygraphy ONNX Runtime FP32, marked \(onnxrt-runner-.*verdict: PASS/ms);
+  });
+
+  it('a file written by Polygraphy\'s own serializer (RunResults.save of polygraphy/comparator/struct.py, the committed polygraphy_saved_d1.json) imports and matches our FP32 graph within 1e-5 per block', async () => {
+    // Recipe (docs/tensorrt.md): the polygraphy stand-in's outputs of d1's model_marked.onnx, loaded
+    // with RunResults.load and written again with RunResults.save by Polygraphy's source (NVIDIA/TensorRT a892d22).
+    const f = path.join(FIX, 'trt', 'polygraphy_saved_d1.json');
+    const runs = readImports(p, [f]);
+    assert.equal(runs.length, 1);
+    for (const [n, a] of runs[0].outputs) assert.ok(diff(a, ours.get(n)!).relL2 <= 1e-5, n);
+    const c = await cli(['import', '--weights', W, '--data', D, '--quiet', f]);
+    assert.equal(c.code, 0, c.err);
+    assert.match(c.out, /verdict: PASS — All 12 blocks within 0\.01/);
+  });
+
+  it('the observer effect: a deployed engine whose probs move from the marked one\'s by more than a tenth of the tolerance is called changed, with the numbers', () => {
+    const refProbs = ours.get('probs')!;
+    const run = (file: string, marked: boolean, probs: Float32Array): ImportedRun => ({
+      file, identity: file, tool: 'trtexec', backend: 'trt', precision: 'fp16', fix: false, marked, outputs: new Map([['probs', probs]]), nonFinite: [],
+    });
+    const moved = refProbs.map((v, i) => v * (1 + (i % 2 ? 0.05 : -0.05)));
+    const [o] = observerEffects([run('trt_fp16.json', false, moved), run('trt_fp16_marked.json', true, refProbs.slice())], refProbs);
+    assert.ok(o.changed);
+    assert.ok(Math.abs(o.relL2 - 0.05) < 0.01 && o.markedVsRef === 0);
+    assert.match(o.sentence, /^trt_fp16\.json vs trt_fp16_marked\.json: probs differ by rel L2 5\.\d\de-2 .*marking the block outputs changed the engine/);
+    const [same] = observerEffects([run('trt_fp16.json', false, refProbs.map((v) => v * (1 + 1e-4))), run('trt_fp16_marked.json', true, refProbs.slice())], refProbs);
+    assert.ok(!same.changed, 'rounding-level differences (another kernel choice) are not a changed engine');
   });
 
   it('the committed trtexec fixture (format of sampleReporting.cpp exportJSONOutput) parses with its quirks: dimension strings, nan/-nan/inf/-inf, 6-digit floats, several outputs', () => {

@@ -4,7 +4,7 @@
  *
  * trtexec flags, from NVIDIA/TensorRT samples/common/sampleOptions.cpp:
  *   - TensorRT 10.x (release 10.16, commit 52399f55): `--fp16` (line 1277), `--precisionConstraints`
- *     (1350), `--layerPrecisions` (1368), `--loadInputs` (1756), `--exportOutput`.
+ *     (1350), `--layerPrecisions` (1368), `--loadInputs` (1756), `--exportOutput` (1818).
  *   - TensorRT 11 (main, a892d22): networks are strongly typed only (`--stronglyTyped` is a no-op,
  *     help at line 2752) and `--fp16` / `--layerPrecisions` are gone; `--loadRefOutputs` (1747),
  *     `--accuracyAlgorithm` l0|l1|l2|lInf|cos (1767-1781) and the required `--accuracyThreshold`
