@@ -17,6 +17,7 @@ import { confirmationText, LAYERNORM_CHOICES, type FixMode, type LayerNormChoice
 import { RunError, WorkerClient } from './runner';
 import { fixTitle, LabState, OPTION_KEYS, SETTING_OF, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun } from './state';
 import { SidebarProvider } from './sidebar';
+import { exportTrtBundle, importTrtOutputs } from './commands/tensorrt';
 import { plain } from './text';
 
 const SECTION = 'timesformerLab';
@@ -89,6 +90,8 @@ class Lab implements vscode.Disposable {
       cmd('makeTestData', () => this.makeTestData()),
       cmd('exportReport', () => this.exportReport()),
       cmd('exportOnnx', () => this.exportOnnx()),
+      cmd('exportTrt', () => exportTrtBundle({ context, state: this.state, log })),
+      cmd('importTrtOutputs', (uri?: vscode.Uri, uris?: vscode.Uri[]) => importTrtOutputs({ context, state: this.state, log }, uris ?? (uri ? [uri] : undefined))),
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettings(e)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         // Trusted now: read the headers that Restricted Mode skipped.
