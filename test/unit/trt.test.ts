@@ -19,7 +19,7 @@ import { prepare, type Prepared } from '../../extension/core/pipeline';
 import { parseReportJson, type Report } from '../../extension/core/report';
 import { readManifest } from '../../extension/core/trt/bundle';
 import { observerEffects, readImports, type ImportedRun } from '../../extension/core/trt/import';
-import { readTrtexecOutputs } from '../../extension/core/trt/outputs';
+import { parseJsonFile, readTrtexecOutputs } from '../../extension/core/trt/outputs';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const FIX = path.join(ROOT, 'test', 'fixtures');
@@ -277,6 +277,19 @@ describe('trt: the TensorRT bundle and its outputs imported (issue 19)', functio
     assert.equal(n.code, 1, 'NaN probs fail the comparison');
     assert.match(n.out, /trt_fp16_nan\.json: non-finite values in probs: 2 NaN, 2 inf/);
     assert.match(n.out, /probs rel L2 (NaN|Infinity) .*top-1 \d+ ≠ reference 171: FAIL/);
+  });
+
+  it('the streaming reader: long number lists, strings with commas, non-finite words; a stray word or comma is an error at its place', () => {
+    const f = path.join(tmp, 'lists.json');
+    fs.writeFileSync(f, '{"a": [1, -nan, inf , 3e-05, -0, 2.5], "b": ["x, y", 2], "c": []}');
+    const j = parseJsonFile(f, 1 << 20, 'x') as Record<string, unknown>;
+    assert.deepEqual([...(j.a as Float32Array)].map(String), ['1', 'NaN', 'Infinity', String(Math.fround(3e-5)), '0', '2.5']);
+    assert.deepEqual(j.b, ['x, y', 2]);
+    assert.deepEqual(j.c, []);
+    for (const [text, why] of [['[1, constructor, 2]', /'constructor' is not a value/], ['[1, , 2]', /unexpected ','/], ['[1, 2', /ends early \(truncated/], ['[1] 2', /more after the end/]] as const) {
+      fs.writeFileSync(f, text);
+      assert.throws(() => parseJsonFile(f, 1 << 20, 'x'), (e: Error) => /lists\.json: /.test(e.message) && why.test(e.message), text);
+    }
   });
 
   describe('bad imports: a clear error naming the file', () => {

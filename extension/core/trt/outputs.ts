@@ -77,6 +77,9 @@ export function parseJsonFile(file: string, budgetBytes: number, what: string): 
   }
 }
 
+/** A bare word: a number, nan, inf, true, false, null (sticky: matched from lastIndex). */
+const WORD_RE = /[\w.+-]*/y;
+
 type Frame = { kind: 'a'; v: Json[]; state: 'first' | 'value' | 'comma' } | { kind: 'o'; v: { [k: string]: Json }; key: string; state: 'first' | 'key' | 'colon' | 'value' | 'comma' };
 
 class StreamParser {
@@ -163,6 +166,30 @@ class StreamParser {
         i++;
         continue;
       }
+      const top = this.stack[this.stack.length - 1];
+      if (top?.kind === 'a' && top.state !== 'comma') {
+        // fast path for long lists of numbers (trtexec: millions): `value, value, ...` up to the
+        // last one before ']' or the chunk's end, which take the general path
+        let k = i;
+        for (;;) {
+          const c = s.indexOf(',', k);
+          if (c < 0) break;
+          const w = s.slice(k, c);
+          let v = Number(w); // trims blanks; NaN for anything that is not one number
+          if (v !== v) {
+            const t = w.trim();
+            if (!Object.hasOwn(WORDS, t) || t === 'true' || t === 'false') break; // the general path says what is wrong
+            v = WORDS[t];
+          } else if (v === 0 && !/\d/.test(w)) break;
+          top.v.push(v);
+          k = c + 1;
+        }
+        if (k !== i) {
+          top.state = 'value';
+          i = k;
+          continue;
+        }
+      }
       this.partial = { kind: 'word', text: '', escaped: false };
       i = this.continuePartial(s, i);
     }
@@ -173,8 +200,9 @@ class StreamParser {
   private continuePartial(s: string, i: number): number {
     const p = this.partial!;
     if (p.kind === 'word') {
-      let j = i;
-      while (j < s.length && /[\w.+-]/.test(s[j])) j++;
+      WORD_RE.lastIndex = i;
+      WORD_RE.exec(s);
+      const j = WORD_RE.lastIndex;
       p.text += s.slice(i, j);
       if (j === s.length) return j;
       this.partial = undefined;
@@ -217,7 +245,7 @@ class StreamParser {
   private word(w: string): void {
     this.expectValue();
     let v: number;
-    if (w in WORDS) v = WORDS[w];
+    if (Object.hasOwn(WORDS, w)) v = WORDS[w];
     else if (w === 'null') return this.value(null);
     else {
       v = /^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(w) ? Number(w) : NaN;
@@ -288,8 +316,10 @@ const TYPE_KEYS = ['polygraphy_class', 'polygraphy_serialized_json_type'];
 
 function pgType(o: Json): string | undefined {
   if (!o || typeof o !== 'object' || Array.isArray(o) || o instanceof Float32Array) return undefined;
-  for (const k of TYPE_KEYS) if (typeof o[k] === 'string') return o[k] as string;
-  return undefined;
+  if (typeof o.polygraphy_class === 'string') return o.polygraphy_class;
+  // older Polygraphy: {"__polygraphy_encoded_<Type>": "polygraphy_serialized_json_type", ...} (serde.py:31-32, 180-183)
+  const legacy = Object.keys(o).find((k) => k.startsWith('__polygraphy_encoded_') && o[k] === 'polygraphy_serialized_json_type');
+  return legacy?.slice('__polygraphy_encoded_'.length);
 }
 
 /** A Polygraphy ndarray (or a LazyArray holding one) as float32. */
@@ -340,7 +370,7 @@ export function readPolygraphyOutputs(file: string, budgetBytes: number): RawRun
       if (!outs || typeof outs !== 'object' || Array.isArray(outs) || outs instanceof Float32Array) {
         throw new LabError('BAD_OUTPUTS', `runner ${runner}, iteration ${k}: no "outputs" (not an IterationResult)`, file);
       }
-      const outputs = Object.entries(outs).filter(([name]) => !TYPE_KEYS.includes(name)).map(([name, v]) => ({ name, ...pgArray(v, file, name) }));
+      const outputs = Object.entries(outs).filter(([name]) => !TYPE_KEYS.includes(name) && !name.startsWith('__polygraphy_encoded_')).map(([name, v]) => ({ name, ...pgArray(v, file, name) }));
       runs.push({ tool: 'polygraphy', runner, iteration: k, outputs });
     });
   });
