@@ -292,6 +292,23 @@ describe('trt: the TensorRT bundle and its outputs imported (issue 19)', functio
     }
   });
 
+  it('export-trt and import refuse bad options before reading anything, naming the flag', async () => {
+    const file = path.join(tmp, 'a-file');
+    fs.writeFileSync(file, 'x');
+    for (const [args, why] of [
+      [['export-trt', '--out', dir], /export-trt needs --weights/],
+      [['export-trt', '--weights', W], /export-trt needs --out DIR/],
+      [['export-trt', '--weights', W, '--out', file], /--out .*a-file is a file; export-trt writes a folder/],
+      [['import', '--weights', W], /import needs one or more output files/],
+      [['import', '--weights', W, '--precision', 'fp8', file], /--precision must be one of fp32, fp16, bf16; got 'fp8'/],
+      [['import', '--weights', W, path.join(tmp, 'missing.json')], /error \[FILE_NOT_FOUND\]: .*missing\.json: file not found/],
+    ] as const) {
+      const r = await cli([...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.err, why);
+    }
+  });
+
   describe('bad imports: a clear error naming the file', () => {
     const errOf = async (files: string[], extra: string[] = []) => {
       const r = await cli(['import', '--weights', W, '--data', D, '--quiet', ...extra, ...files]);
