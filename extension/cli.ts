@@ -3,6 +3,7 @@
  * timesformer-lab: a thin CLI over the same pipeline the extension runs.
  *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input CLIP] [options]   (see RUN_USAGE, or `run --help`)
  *   timesformer-lab export-onnx --weights W [--data D | --input …] [--heads N] [--layernorm MODE|minimal] [--fix-layernorms a,b] [--form fused|decomposed] --out F
+ *   timesformer-lab export-trt … --out DIR | import … OUTPUTS…   (trt-cli.ts: the TensorRT bundle and its outputs)
  *   timesformer-lab providers
  * Exit code (as Polygraphy's: a failed comparison is not a success):
  *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
@@ -57,6 +58,8 @@ const USAGE = `usage:
   timesformer-lab export-onnx --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--layernorm MODE|minimal]
                       [--fix-layernorms a,b] [--form fused|decomposed] --out OUT.onnx
                                                                          the FP32 graph for TensorRT and its trtexec line
+  timesformer-lab export-trt --weights CHECKPOINT [--data TEST_DATA] --out DIR   a bundle for trtexec and Polygraphy
+  timesformer-lab import --weights CHECKPOINT [--data TEST_DATA] OUTPUTS.json...  their outputs as runs (import --help)
   timesformer-lab providers                                              which execution providers load here
   timesformer-lab --help`;
 
@@ -231,12 +234,14 @@ export async function main(argv: string[]): Promise<number> {
       if (rest.includes('--out') && out) checkOutputPath(out, '--out');
       return await (await import('./export-cli')).cmdExportOnnx(rest);
     }
+    if (cmd === 'export-trt') return await (await import('./trt-cli')).cmdExportTrt(rest);
+    if (cmd === 'import') return await (await import('./trt-cli')).cmdImport(rest);
     if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
     if (cmd === undefined) throw new UsageError('no command given');
-    throw new UsageError(`unknown command '${cmd}' (the commands are run, export-onnx and providers)`);
+    throw new UsageError(`unknown command '${cmd}' (the commands are run, export-onnx, export-trt, import and providers)`);
   } catch (e) {
     if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
       err(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);

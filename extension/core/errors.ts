@@ -27,6 +27,8 @@ export type LabErrorCode =
   | 'BAD_OPTION'
   | 'ENGINE_FAILED'
   | 'PROVIDER_UNAVAILABLE'
+  /** Imported engine outputs (trtexec --exportOutput, Polygraphy --save-outputs) that are malformed, truncated, too large or of another model. */
+  | 'BAD_OUTPUTS'
   | 'CANCELLED'
   /** A file of a model folder is a symbolic link that leads outside the model's own tree (the folder, or its HF cache `models--…` root): refused unread. */
   | 'LINK_OUTSIDE_MODEL';

@@ -24,6 +24,8 @@ export interface TensorRtExportOptions {
   prescaleShift?: number;
   /** File name the trtexec line names (default timesformer.onnx). */
   onnxName?: string;
+  /** Also mark every block output (`blocks.<i>.out`) as a graph output: the same graph, for localization (the TensorRT bundle's model_marked.onnx). */
+  markBlocks?: boolean;
 }
 
 export interface TensorRtExport {
@@ -60,7 +62,7 @@ export async function exportForTensorRt(p: Prepared, o: TensorRtExportOptions = 
   const built = buildTimeSformer(p.model.weights, {
     config: p.config, batch: p.video.shape[0], precision: 'fp32', realization: 'fp32', layerNorm,
     layerNormOverrides: Object.fromEntries([...fixed].map((n) => [n, 'fp32' as const])),
-    probes: false, blockOutputs: false, fp32LayerNormForm: o.form ?? 'fused', prescaleShift: shift, attention: 'decomposed',
+    probes: false, blockOutputs: !!o.markBlocks, fp32LayerNormForm: o.form ?? 'fused', prescaleShift: shift, attention: 'decomposed',
   });
   const { onnx } = await import('onnx-proto');
   const graph = onnx.ModelProto.decode(built.model).graph!;

@@ -816,8 +816,8 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   return results;
 }
 
-/** An engine that has run already (elsewhere, or for several modes): run() gives these outputs. */
-function ranEngine(
+/** An engine that has run already (elsewhere, or for several modes, or outside: imported TensorRT outputs): run() gives these outputs. */
+export function ranEngine(
   e: Pick<Engine, 'ep' | 'realization' | 'fallbacks' | 'cache'>, out: Map<string, Float32Array>, outputBytes: number, sessionMs: number, runMs: number, buildGraphMs: number,
 ): Engine {
   return {
@@ -827,8 +827,8 @@ function ranEngine(
   };
 }
 
-/** A mode's engine and graph when they were built beforehand (in the GPU helper process). */
-interface GivenEngine {
+/** A mode's engine and graph when they were built beforehand (in the GPU helper process, or by TensorRT: core/trt/import.ts). */
+export interface GivenEngine {
   engine: Engine;
   g: BuiltGraph;
 }

@@ -19,6 +19,7 @@ import {
   exportFileName, fixTitle, LabState, OPTION_KEYS, runPickItem, SETTING_OF, trtexecLine, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun,
 } from './state';
 import { SidebarProvider } from './sidebar';
+import { exportTrtBundle, importTrtOutputs } from './commands/tensorrt';
 import { plain } from './text';
 
 const SECTION = 'timesformerLab';
@@ -91,6 +92,8 @@ class Lab implements vscode.Disposable {
       cmd('makeTestData', () => this.makeTestData()),
       cmd('exportReport', () => this.exportReport()),
       cmd('exportOnnx', () => this.exportOnnx()),
+      cmd('exportTrt', () => exportTrtBundle({ context, state: this.state, log })),
+      cmd('importTrtOutputs', (uri?: vscode.Uri, uris?: vscode.Uri[]) => importTrtOutputs({ context, state: this.state, log }, uris ?? (uri ? [uri] : undefined))),
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettings(e)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         // Trusted now: read the headers that Restricted Mode skipped.
