@@ -157,7 +157,7 @@ describe('the README and docs/ are true for a newcomer', function () {
 
   it('the two commands are the ones scripts/ and package.json provide, and CI runs the test command', () => {
     const pkg = JSON.parse(read(path.join(ROOT, 'package.json'))) as { scripts: Record<string, string>; bin: Record<string, string> };
-    const block = parse(README).code.filter((c) => c.section === 'The two commands').map((c) => c.text).join('\n');
+    const block = parse(README).code.find((c) => c.section === 'The two commands')?.text ?? '';
     const commands = block.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
     assert.deepEqual(commands, ['bash scripts/sample.sh', 'bash scripts/test.sh']);
     for (const c of commands) assert.ok(fs.existsSync(path.join(ROOT, c.split(' ')[1])), c);
