@@ -7,6 +7,8 @@
  *
  * Each target is staged in .package/<target>/ with exactly what ships:
  *   package.json (the manifest without scripts and dependencies), README.md, LICENSE, media/,
+ *   docs/*.md (the README links to them and shows media/screenshot-graph.png; vsce keeps these
+ *   relative links as they are, --no-rewrite-relative-links: the manifest names no repository),
  *   dist/ (the esbuild bundles: extension, worker, CLI, webviews), scripts/make_test_data.py
  *   when present (the "Make Test Data from PyTorch…" command opens it), and
  *   dist/node_modules/{onnxruntime-node,onnxruntime-common}: the one runtime dependency, a native
@@ -76,6 +78,7 @@ for (const target of wanted) {
   fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest(), null, 2));
   for (const f of ['README.md', 'LICENSE']) fs.copyFileSync(path.join(root, f), path.join(stage, f));
   copy(path.join(root, 'media'), path.join(stage, 'media'));
+  copy(path.join(root, 'docs'), path.join(stage, 'docs'), (src) => fs.statSync(src).isDirectory() ? src === path.join(root, 'docs') : src.endsWith('.md'));
   copy(path.join(root, 'dist'), path.join(stage, 'dist'), (src) => !src.includes(`${path.sep}node_modules`));
   const script = path.join(root, 'scripts', 'make_test_data.py');
   if (fs.existsSync(script)) {
@@ -94,7 +97,7 @@ for (const target of wanted) {
   copy(path.join(ORT_COMMON, 'dist', 'cjs'), path.join(commonTo, 'dist', 'cjs'));
   fs.writeFileSync(path.join(stage, '.vscodeignore'), '# Staged by scripts/package.js: everything here ships.\n');
   const file = path.join(outDir, `${pkg.name}-${target}-${pkg.version}.vsix`);
-  execFileSync(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--target', target, '--no-dependencies', '--allow-missing-repository', '-o', file], {
+  execFileSync(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--target', target, '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', file], {
     cwd: stage, stdio: ['ignore', 'inherit', 'inherit'],
   });
   made.push({ target, file, bytes: fs.statSync(file).size });
