@@ -8,6 +8,7 @@
  * engine's store.
  */
 import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -166,5 +167,17 @@ describe('exports: every ONNX file loaded by onnxruntime and compared with the r
     assert.equal(w.blocks.length, 12);
     assert.ok(w.worst <= 1e-5, `FP32 as run: worst ${w.worst.toExponential(2)}`);
     assert.deepEqual(storeFolders(store), []);
+  });
+
+  it('onnx.checker.check_model(full_check=True) passes every kind of export (scripts/check_export.py --check-only, where Python has onnx)', function () {
+    const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import onnx, numpy'], { stdio: 'ignore' }).status === 0);
+    if (!python) this.skip(); // no Python onnx here: the lead runs scripts/check_export.py on the GPU machine
+    const files = fs.readdirSync(tmp).filter((f) => f.endsWith('.onnx'));
+    assert.ok(files.length >= 8, files.join());
+    for (const f of files) {
+      const r: { status: number | null; stdout: string; stderr: string } = spawnSync(python!, [path.join(ROOT, 'scripts', 'check_export.py'), path.join(tmp, f), '--check-only'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${f}: ${r.stderr}`);
+      assert.match(r.stdout, /onnx\.checker \(full\) passes; .* initializers inline, opset 17/);
+    }
   });
 });
