@@ -10,11 +10,14 @@
 #  - python3-numpy, python3-yaml: the unit tests check that scripts/make_test_data.py (run where
 #    PyTorch is) makes the lab's synthetic clip, test-data pickles, frame normalization and key
 #    names exactly as the lab does (test/unit/scripts.test.ts).
+#  - python3-onnx: the ONNX project's own checker (onnx.checker.check_model, full_check) reads
+#    every ONNX file the CLI writes, as trtexec's and Polygraphy's users do before building an
+#    engine (test/unit/onnx-checker.test.ts).
 #  - g++, make, python3: node-gyp compiles code-server's native modules with them
 #    (scripts/install-code-server.sh); a fresh Debian image may lack them.
 # Runs as root (CI); otherwise uses sudo.
 set -euo pipefail
-pkgs=(chromium fonts-dejavu-core ripgrep libkrb5-dev python3-numpy python3-yaml g++ make python3)
+pkgs=(chromium fonts-dejavu-core ripgrep libkrb5-dev python3-numpy python3-yaml python3-onnx g++ make python3)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import type { ModelSource } from './model/timesformer';
+import type { ModelSource } from './model/model-file';
 
 /** A job for lab-worker.js. */
 export type LabJob =

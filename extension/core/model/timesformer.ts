@@ -113,14 +113,8 @@ export interface LayerNormTensors {
   std?: string;
 }
 
-/** What onnxruntime loads: a model's path (its weights external data next to it) or its bytes. */
-export type ModelFile = string | Uint8Array;
-/**
- * One model, or a chain of segments run one after the other, each session created just before its
- * run and released right after it; a segment's inputs are named after the outputs of the segments
- * before it (or the first one's feeds).
- */
-export type ModelSource = ModelFile | { segments: readonly ModelFile[] };
+export type { ModelFile, ModelSource } from './model-file';
+import type { ModelFile, ModelSource } from './model-file';
 
 export interface BuiltGraph {
   /** The encoded model (of a segmented graph: built when asked for); with a WeightStore its initializers point at the store's files. */

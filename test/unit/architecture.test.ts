@@ -1,0 +1,28 @@
+/**
+ * The house's rules, checked by dependency-cruiser over the sources (type-only imports included):
+ * no import cycles; the core never imports vscode or the host; nothing that ships imports tests or
+ * scripts; the readers (core/formats) sit at the bottom; the webview imports only the messages it
+ * shares with the host. The rules and their reasons are in .dependency-cruiser.json.
+ */
+import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+const ROOT = path.join(__dirname, '..', '..', '..');
+
+describe('architecture (dependency-cruiser)', function () {
+  it('has no import cycle and no arrow that climbs back up, over extension/, webview/, scripts/ and test/', function () {
+    this.timeout(120_000);
+    const bin = path.join(ROOT, 'node_modules', '.bin', 'depcruise');
+    const r = spawnSync(bin, ['extension', 'webview', 'scripts', 'test', '--config', '.dependency-cruiser.json', '--output-type', 'json'],
+      { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 28 });
+    assert.ok(r.stdout, `depcruise printed nothing (exit ${r.status}): ${r.stderr}`);
+    const result = JSON.parse(r.stdout) as {
+      summary: { violations: { rule: { name: string }; from: string; to: string; cycle?: { name: string }[] }[]; totalCruised: number };
+    };
+    assert.ok(result.summary.totalCruised > 100, `only ${result.summary.totalCruised} modules cruised: the source folders were not found`);
+    const lines = result.summary.violations.map((v) =>
+      `${v.rule.name}: ${v.from} → ${v.to}${v.cycle?.length ? ` (cycle ${v.cycle.map((c) => c.name).join(' → ')})` : ''}`);
+    assert.deepEqual(lines, []);
+  });
+});
