@@ -217,6 +217,10 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await exportRun('TimeSformer: Export Report', 2, 'timesformer-report-run-1.json');
     const run1 = JSON.parse(fs.readFileSync(path.join(workspace, 'timesformer-report-run-1.json'), 'utf8'));
     assert.equal(run1.blocks[4].passed, false);
+    // both Reports as written validate against the published schema
+    const Ajv = (await import('ajv')).default;
+    const validate = new Ajv({ allErrors: true }).compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'report.schema.json'), 'utf8')));
+    for (const r of [json, run1]) assert.ok(validate(r), JSON.stringify(validate.errors));
     // run-1 is no longer the engine process's last run (run-3, expose, is): it is built again and saved.
     // Loaded here by onnxruntime from a folder of its own, it gives run-1's per-block errors (block 4
     // fails), not run-3's (every block passes): the file is run-1's graph.
