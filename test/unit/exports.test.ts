@@ -145,6 +145,30 @@ describe('exports: every ONNX file loaded by onnxruntime and compared with the r
     assert.deepEqual(assertWholeOnnx(hf).outputs, [{ name: 'features', elemType: 1, dims: [1, 32] }]);
   });
 
+  it('export-onnx --input (no test data), --form decomposed and --fix-layernorms: the file computes our FP32 graph on that clip, and the trtexec line names nodes of it; bad values are refused, named', async () => {
+    const out = path.join(tmp, 'cli-decomposed.onnx');
+    const r = await cli(['export-onnx', '--weights', D1.weights, '--input', 'synthetic:1', '--heads', '4', '--form', 'decomposed', '--fix-layernorms', 'blocks.4.norm1,norm', '--out', out, '--quiet']);
+    assert.equal(r.code, 0, r.err);
+    const pinned = /--layerPrecisions=(\S+)/.exec(r.out)![1].split(',').map((x) => x.replace(/:fp32$/, ''));
+    assert.equal(pinned.length, 18, 'nine exported ops for each of the two LayerNorms');
+    const { onnx } = await import('onnx-proto');
+    const graph = onnx.ModelProto.decode(fs.readFileSync(out)).graph!;
+    const names = new Set((graph.node ?? []).map((n) => n.name));
+    for (const n of pinned) assert.ok(names.has(n), `${n} is a node of the file`);
+    assert.ok(!(graph.node ?? []).some((n) => n.opType === 'LayerNormalization'), 'decomposed');
+    assertWholeOnnx(out);
+    const clip = await ourFp32({ weights: D1.weights, input: 'synthetic:1', heads: 4 });
+    const probs = perBlock(await runExported(out, clip.video), clip.out).probs;
+    assert.ok(probs <= 1e-5, `probabilities within ${probs.toExponential(2)} of our FP32 graph on the synthetic clip`);
+    for (const [flag, value, why] of [['--form', 'fusd', /--form must be fused or decomposed; got 'fusd'/], ['--fix-layernorms', 'blocks.40.norm1', /no LayerNorm named 'blocks\.40\.norm1' in this model/]] as const) {
+      const bad = await cli(['export-onnx', '--weights', D1.weights, '--input', 'synthetic:1', '--heads', '4', flag, value, '--out', path.join(tmp, 'bad.onnx'), '--quiet']);
+      assert.equal(bad.code, 2, flag);
+      assert.match(bad.err, why);
+      assert.ok(!fs.existsSync(path.join(tmp, 'bad.onnx')), 'nothing written');
+    }
+    assert.deepEqual(storeFolders(store), []);
+  });
+
   it('the CLI\'s --save-onnx of a multi-mode run: each FILE.<mode>.onnx is that mode\'s graph (its per-block errors are its Report\'s), typed and shaped; FP32 matches our graph per block within 1e-5', async () => {
     const base = path.join(tmp, 'cli-run.onnx');
     const json = path.join(tmp, 'cli-run.json');
