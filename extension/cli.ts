@@ -20,6 +20,11 @@ import { runModes, type LayerNormChoice } from './core/pipeline';
 import { ACCUMULATE, EP_CHOICES, LAYERNORM_MODES, PRECISIONS, reportToJson, type Accumulate, type EpChoice, type LayerNormMode, type PipelineOptions, type Precision, type Report } from './core/report';
 import { formatTable } from './core/table';
 
+/** The valid --layernorm values, in the help's order. */
+const LAYERNORM_CHOICES = [...LAYERNORM_MODES, 'minimal', 'all'];
+/** What `all` runs. */
+const ALL_MODES: readonly LayerNormChoice[] = LAYERNORM_MODES;
+
 const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--data TEST_DATA | --input CLIP] [options]
 
   --weights PATH          the checkpoint (.pyth, .pth, .pt) or a HuggingFace folder (config.json + weights)
@@ -29,7 +34,10 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
                           test_data.p (its video), or a .npy (B,3,T,H,W floats or T,H,W,3 uint8 frames)
   --mean R,G,B --std R,G,B   uint8 frames: normalization (default: the checkpoint's, else 0.45 / 0.225)
   --precision P           ${PRECISIONS.join(' | ')} (default fp32)
-  --layernorm M[,M...]    ${LAYERNORM_MODES.join(' | ')} | minimal | all (default plain); several modes run one after another
+  --layernorm M[,M...]    ${LAYERNORM_CHOICES.join(' | ')} (default plain); several modes run one after another.
+                          minimal: plain, with only the LayerNorms whose overflow the statistics predict in FP32.
+                          all: ${ALL_MODES.join(', ')} — every mode but minimal (a failing plain FP16 run
+                          already confirms its minimal fix with one more run); all,minimal adds it
   --fix-layernorms A,B    LayerNorms kept in FP32 on top of the mode (blocks.4.norm1, norm)
   --accumulate A          ${ACCUMULATE.join(' | ')}: where 16-bit engines accumulate reductions (default fp32)
   --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next
@@ -135,8 +143,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (!values.weights) throw new UsageError('run needs --weights');
   if (values.data && values.input) throw new UsageError('--input is the clip to use without test data; with --data, the test data\'s video is the clip');
   if (values.data && (values.mean || values.std)) throw new UsageError('--mean/--std normalize uint8 frames given with --input; with --data, the test data\'s video is already the model\'s input');
-  const lnArg = values.layernorm ?? 'plain';
-  const modes = (lnArg === 'all' ? [...LAYERNORM_MODES] : lnArg.split(',').map((m) => m.trim())) as LayerNormChoice[];
+  const modes = layerNormChoices(values.layernorm ?? 'plain');
   const fix = values['fix-layernorms']?.split(',').map((s) => s.trim()).filter(Boolean);
   const base: PipelineOptions = {
     weights: values.weights, data: values.data, input: values.input,
@@ -168,7 +175,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const reports = await runModes(base, modes, {
     log: values.quiet ? undefined : (l) => err(`  ${l}\n`),
     onResult: ({ report }) => {
-      out(formatTable(report) + '\n' + formatCost(report) + '\n\n');
+      out(formatTable(report, { choice: modes[done.length] }) + '\n' + formatCost(report) + '\n\n');
       done.push(report);
       // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
       if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
@@ -191,17 +198,33 @@ async function cmdRun(argv: string[]): Promise<number> {
   return failed.length ? 1 : 0;
 }
 
+/** Below this many bytes of weights the peak memory is onnxruntime's and Node's own, and a ratio to the weights says nothing. */
+export const RATIO_MIN_WEIGHT_BYTES = 64 * 2 ** 20;
+
+/** `--layernorm plain,all,minimal` -> the modes to run, in order, each once; an unknown name is refused with the valid ones. */
+export function layerNormChoices(arg: string): LayerNormChoice[] {
+  const out: LayerNormChoice[] = [];
+  for (const m of arg.split(',').map((x) => x.trim())) {
+    if (!LAYERNORM_CHOICES.includes(m)) throw new LabError('BAD_OPTION', `--layernorm must be one of ${LAYERNORM_CHOICES.join(', ')} (or several, comma-separated); got '${m}'`);
+    for (const c of m === 'all' ? ALL_MODES : [m as LayerNormChoice]) if (!out.includes(c)) out.push(c);
+  }
+  return out;
+}
+
 /** What the run cost: each stage's seconds, the peak memory against the checkpoint's weights, and what left the engine. */
 export function formatCost(r: Report): string {
   const t = r.run.timings;
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-  const parts = [`read ${s(t.readMs)}`, ...(t.headsMs >= 1 ? [`heads ${s(t.headsMs)}`] : []), ...(t.referenceMs >= 1 ? [`reference ${s(t.referenceMs)}`] : []),
+  // referenceMs is our FP32 graph's run on the CPU: the reference itself without test data; with test data, the probe run the statistics come from
+  const fp32Run = r.inputs.reference.kind === 'self' ? 'reference (fp32 run)' : 'fp32 probe run';
+  const parts = [`read ${s(t.readMs)}`, ...(t.headsMs >= 1 ? [`heads ${s(t.headsMs)}`] : []), ...(t.referenceMs >= 1 ? [`${fp32Run} ${s(t.referenceMs)}`] : []),
     `graph ${s(t.buildGraphMs)}`, `session ${s(t.sessionMs)}`, `run ${s(t.runMs)}`, `compare ${s(t.compareMs)}`];
   let line = `time: ${parts.join(', ')}; total ${s(t.totalMs)}`;
   if (t.peakRssBytes) {
     const w = r.inputs.weightBytes;
-    line += `; peak RSS ${MiB(t.peakRssBytes)}${w ? ` (${(t.peakRssBytes / w).toFixed(2)}× the checkpoint's ${MiB(w)} of weights)` : ''}`;
+    // the ratio only where it informs: for a small model the runtime's own memory is most of the peak
+    line += `; peak RSS ${MiB(t.peakRssBytes)}${w && w >= RATIO_MIN_WEIGHT_BYTES ? ` (${(t.peakRssBytes / w).toFixed(2)}× the checkpoint's ${MiB(w)} of weights)` : ''}`;
   }
   if (t.helperPeakRssBytes) line += `; the GPU helper process (half the modes' sessions) peaked at ${MiB(t.helperPeakRssBytes)} of its own`;
   if (r.run.outputBytes !== undefined) line += `; ${MiB(r.run.outputBytes)} of outputs left the engine`;

@@ -60,7 +60,7 @@ export type FromWorker =
   | { type: 'result'; id: number; report: Report }
   | { type: 'saved'; id: number; path: string }
   /** The TensorRT export: which LayerNorms are in FP32 and the trtexec line that keeps them there. */
-  | { type: 'exported'; id: number; path: string; layerNorm: LayerNormMode; fixed: string[]; trtexec?: string; nodes: number }
+  | { type: 'exported'; id: number; path: string; /** Size of the one file written (self-contained: the weights inline). */ bytes: number; layerNorm: LayerNormMode; fixed: string[]; trtexec?: string; nodes: number }
   | { type: 'providers'; id: number; providers: ProviderInfo[] }
   | { type: 'inspected'; id: number; results: InspectResult[] }
   | { type: 'error'; id: number; error: WorkerError };

@@ -54,9 +54,21 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
         });
-        const x = await exportForTensorRt(p, { layerNorm: m.layerNorm, prescaleShift: m.options.prescaleShift, onnxName: basename(m.path) });
-        fs.writeFileSync(m.path, x.model);
-        send({ type: 'exported', id, path: m.path, layerNorm: x.layerNorm, fixed: x.fixed, trtexec: x.trtexec, nodes: x.nodeNames.length });
+        // One self-contained file, the weights inline (x.model's initializers point at the
+        // preparation's store, which close() removes): written under a temporary name and renamed,
+        // so that a failed export leaves no half file; the store goes with the preparation.
+        let bytes: number;
+        let x: Awaited<ReturnType<typeof exportForTensorRt>>;
+        const partial = `${m.path}.partial`;
+        try {
+          x = await exportForTensorRt(p, { layerNorm: m.layerNorm, prescaleShift: m.options.prescaleShift, onnxName: basename(m.path) });
+          bytes = x.write(partial);
+          fs.renameSync(partial, m.path);
+        } finally {
+          p.close();
+          fs.rmSync(partial, { force: true });
+        }
+        send({ type: 'exported', id, path: m.path, bytes, layerNorm: x.layerNorm, fixed: x.fixed, trtexec: x.trtexec, nodes: x.nodeNames.length });
         return;
       }
       case 'inspect': {

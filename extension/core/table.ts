@@ -11,13 +11,15 @@ function overflowTag(l: LayerNormStats): string {
   return `${short} (${parts.join('; ') || `ch ${l.topChannels[0]?.channel}, ${l.overFp16Count} > 65504`})`;
 }
 
-export function formatTable(r: Report): string {
+/** `choice`: the --layernorm value the run was asked for ('minimal' runs plain with overrides: it is labelled as what was asked). */
+export function formatTable(r: Report, o: { choice?: string } = {}): string {
   const lines: string[] = [];
   const heads = `${r.config.heads} heads${r.config.headsSource === 'option' ? '' : ` (${r.config.headsSource})`}`;
   const over = Object.entries(r.run.layerNormOverrides ?? {});
   const names = (ns: string[]) => (ns.length > 4 ? `${ns.length} LayerNorms, ${ns.slice(0, 2).join(', ')} … ${ns[ns.length - 1]}` : ns.join(', '));
   const overText = over.length ? ` (${[...new Set(over.map(([, m]) => m))].map((m) => `${m}: ${names(over.filter(([, x]) => x === m).map(([n]) => n))}`).join('; ')})` : '';
-  lines.push(`${r.run.label} — LayerNorm ${r.run.layerNorm}${overText} — ${heads}`);
+  const ln = o.choice === 'minimal' ? `LayerNorm minimal fix${overText ? `${overText.slice(0, -1)}; the others ${r.run.layerNorm})` : ` (none overflows: all ${r.run.layerNorm})`}` : `LayerNorm ${r.run.layerNorm}${overText}`;
+  lines.push(`${r.run.label} — ${ln} — ${heads}`);
   lines.push(`reference: ${r.inputs.reference.label}; input: ${r.inputs.input.label}`);
   for (const f of r.run.fallbacks) lines.push(`  fallback: ${f.ep}: ${f.reason}`);
   lines.push('block   rel L2     max abs    cosine     LayerNorm overflow');

@@ -712,10 +712,10 @@ class Lab implements vscode.Disposable {
         } finally {
           this.state.runEnded();
         }
-        this.output.appendLine(`exported the ONNX graph of ${run.label} for TensorRT to ${uri.fsPath}: ${x.nodes} nodes, LayerNorm ${x.layerNorm}${x.fixed.length ? `, in FP32: ${x.fixed.join(', ')}` : ''}`);
+        this.output.appendLine(`exported the ONNX graph of ${run.label} for TensorRT to ${uri.fsPath} (${oneFile(x.bytes)}): ${x.nodes} nodes, LayerNorm ${x.layerNorm}${x.fixed.length ? `, in FP32: ${x.fixed.join(', ')}` : ''}`);
         if (x.trtexec) this.output.appendLine(`trtexec: ${x.trtexec}`);
         const COPY = 'Copy trtexec Line';
-        const pick = await notify.info(`TimeSformer: ${path.basename(uri.fsPath)} written for TensorRT${x.fixed.length ? ` with ${x.fixed.length} LayerNorm(s) in FP32` : ''}.`, ...(x.trtexec ? [COPY] : []));
+        const pick = await notify.info(`TimeSformer: ${path.basename(uri.fsPath)} written for TensorRT${x.fixed.length ? ` with ${x.fixed.length} LayerNorm(s) in FP32` : ''} — ${oneFile(x.bytes)}.`, ...(x.trtexec ? [COPY] : []));
         if (pick === COPY && x.trtexec) await vscode.env.clipboard.writeText(x.trtexec);
         return;
       }
@@ -728,8 +728,9 @@ class Lab implements vscode.Disposable {
           this.state.runEnded();
         }
       }
-      this.output.appendLine(`exported the ONNX graph of ${run.label} to ${uri.fsPath}`);
-      void notify.info(`TimeSformer: ONNX graph written to ${path.basename(uri.fsPath)}.`);
+      const bytes = fs.statSync(uri.fsPath).size;
+      this.output.appendLine(`exported the ONNX graph of ${run.label} to ${uri.fsPath} (${oneFile(bytes)})`);
+      void notify.info(`TimeSformer: ONNX graph written to ${path.basename(uri.fsPath)} — ${oneFile(bytes)}.`);
     } catch (e) {
       if (!(e instanceof RunError && e.code === 'CANCELLED')) this.reportError(e);
     }
@@ -753,4 +754,9 @@ class Lab implements vscode.Disposable {
 
 function errorText(e: unknown): { code: string; msg: string } {
   return { code: e instanceof RunError ? e.code : 'INTERNAL', msg: e instanceof Error ? e.message : String(e) };
+}
+
+/** What an ONNX export wrote: one file holding its weights (no external data beside it). */
+function oneFile(bytes: number): string {
+  return `one self-contained file, ${(bytes / 2 ** 20).toFixed(1)} MiB with its weights inline`;
 }

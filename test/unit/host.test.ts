@@ -10,6 +10,9 @@ import { fmtNum, reportToJson, reportToMarkdown } from '../../extension/core/mar
 import { RunError, WorkerClient } from '../../extension/host/runner';
 import { offersOf, runLabel } from '../../extension/host/state';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
+import { assertWholeOnnx, perBlockVsData, runExported } from './helpers/exports';
+import { readTestData } from '../../extension/core/formats/testdata';
+import { diff } from '../../extension/core/compare/metrics';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const WORKER = path.join(ROOT, 'out', 'extension', 'worker.js');
@@ -69,8 +72,13 @@ describe('engine process client (out/extension/worker.js)', function () {
       assert.equal(report.diagnosis.firstBadBlock, 4);
       const onnx = path.join(tmp, 'run.onnx');
       assert.equal(await client.saveModel(requestId, onnx), true);
-      assert.ok(fs.statSync(onnx).size > 100_000);
-      assert.equal(await client.saveModel(requestId + 100, onnx), false, 'only the last run is kept');
+      assert.equal(await client.saveModel(requestId + 100, path.join(tmp, 'other.onnx')), false, 'only the last run is kept');
+      // The file is this run's graph: onnxruntime runs it alone in a folder of its own, and its
+      // per-block errors against the test data are the run's own (block 4 fails as it did).
+      assertWholeOnnx(onnx);
+      const d1 = await readTestData(D1.data);
+      const fromFile = perBlockVsData(await runExported(onnx, d1.video), d1.blocks.map((b) => b.data), 64);
+      fromFile.forEach((e, i) => assert.ok(Math.abs(e - report.blocks[i].relL2) <= 1e-3 * report.blocks[i].relL2, `block ${i}: file ${e}, run ${report.blocks[i].relL2}`));
       const providers = await client.probe();
       assert.ok(providers.find((p) => p.ep === 'cpu')?.available);
       // Headers for pairing are read in the engine process too, never in the extension host.
@@ -86,7 +94,12 @@ describe('engine process client (out/extension/worker.js)', function () {
       assert.equal(x.layerNorm, 'plain');
       assert.ok(x.fixed.includes('blocks.4.temporal_norm1'), x.fixed.join());
       assert.match(x.trtexec ?? '', /^trtexec --onnx=trt\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/);
-      assert.ok(fs.readFileSync(trt).includes(Buffer.from('/model/blocks.4/temporal_norm1/LayerNormalization')));
+      // The file is whole (its weights inline) and computes the model: onnxruntime, from a folder
+      // holding it alone, gives the official model's probabilities (FP32 graph, 1e-5).
+      assert.equal(x.bytes, fs.statSync(trt).size);
+      assertWholeOnnx(trt);
+      const probs = diff((await runExported(trt, d1.video)).get('probs')!, d1.probs.data).relL2;
+      assert.ok(probs <= 1e-5, `probabilities off by ${probs}`);
     } finally {
       await client.cancel();
     }

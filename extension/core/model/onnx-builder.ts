@@ -185,7 +185,8 @@ export class OnnxGraphBuilder {
     return name;
   }
 
-  output(name: string, type: ElemTypeCode, dims?: readonly number[]): void {
+  /** A graph output, with its full type: element type and shape (onnx.checker refuses an output without a shape). */
+  output(name: string, type: ElemTypeCode, dims: readonly number[]): void {
     this.outputs.push(valueInfo(name, type, dims));
   }
 
@@ -298,14 +299,7 @@ function varintLength(n: number): number {
   return varint(n).length;
 }
 
-function valueInfo(name: string, type: ElemTypeCode, dims?: readonly number[]): onnx.IValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType: type,
-        shape: dims ? { dim: dims.map((d) => ({ dimValue: d })) } : undefined,
-      },
-    },
-  };
+function valueInfo(name: string, type: ElemTypeCode, dims: readonly number[]): onnx.IValueInfoProto {
+  if (!dims.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`graph input/output ${name}: shape [${dims.join(', ')}] is not a list of positive integers`);
+  return { name, type: { tensorType: { elemType: type, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }

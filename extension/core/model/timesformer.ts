@@ -371,12 +371,12 @@ class TimeSformerGraph {
     return this.g.op('Slice', [x, this.g.ints([start]), this.g.ints([end]), this.g.ints([axis])]);
   }
 
-  /** Expose a tensor as a graph output named `name`, in fp32. */
-  private expose(x: string, ctx: Ctx, name: string): string {
+  /** Expose a tensor of shape `dims` as a graph output named `name`, in fp32 (every graph output declares its shape: tools such as onnx.checker require it). */
+  private expose(x: string, ctx: Ctx, name: string, dims: readonly number[]): string {
     this.g.claim(name);
     if (ctx.t === ElemType.FLOAT) this.g.op('Identity', [x], undefined, name);
     else this.g.op('Cast', [x], { to: ElemType.FLOAT }, name);
-    this.g.output(name, ElemType.FLOAT);
+    this.g.output(name, ElemType.FLOAT, dims);
     return name;
   }
 
@@ -417,20 +417,20 @@ class TimeSformerGraph {
    * LayerNorm over the last dim, named after the model (`blocks.4.temporal_norm1`), in its mode (the
    * graph's, or its override). `x` is in the main region's representation; so is the result.
    */
-  private layerNorm(x: string, key: string, block: number | null): string {
+  private layerNorm(x: string, key: string, block: number | null, dims: readonly number[]): string {
     const mode = this.o.layerNormOverrides?.[key] ?? this.o.layerNorm;
     const info: LayerNormTensors = { name: key, block, mode };
     this.lns.push(info);
     const stats = this.o.probes && this.o.realization !== 'tensorrt';
     return this.module(key, () => {
       const internals: LnInternals = { t: this.main.t };
-      const y = this.layerNormBody(x, key, mode, info, internals);
+      const y = this.layerNormBody(x, key, mode, info, internals, dims);
       if (stats) this.layerNormStats(x, key, info, internals);
       return y;
     });
   }
 
-  private layerNormBody(x: string, key: string, mode: LayerNormMode, info: LayerNormTensors, internals: LnInternals): string {
+  private layerNormBody(x: string, key: string, mode: LayerNormMode, info: LayerNormTensors, internals: LnInternals, dims: readonly number[]): string {
     const main = this.main;
     const eps = this.o.config.layerNormEps;
     // Which region computes what.
@@ -469,9 +469,10 @@ class TimeSformerGraph {
     const std = this.r('Sqrt', [this.r('Add', [variance, this.scalar(epsv, statsCtx)], statsCtx)], statsCtx);
     Object.assign(internals, { t: statsCtx.t, mean, sq, variance });
     if (mode === 'expose') {
-      info.diff = this.expose(diff, statsCtx, `${key}.diff`);
-      info.mean = this.expose(mean, statsCtx, `${key}.mean`);
-      info.std = this.expose(std, statsCtx, `${key}.std`);
+      const rows = [...dims.slice(0, -1), 1];
+      info.diff = this.expose(diff, statsCtx, `${key}.diff`, dims);
+      info.mean = this.expose(mean, statsCtx, `${key}.mean`, rows);
+      info.std = this.expose(std, statsCtx, `${key}.std`, rows);
     }
     const d = this.convert(diff, statsCtx, affineCtx);
     const sd = this.convert(std, statsCtx, affineCtx);
@@ -557,7 +558,7 @@ class TimeSformerGraph {
     return this.module(k, () => {
       // temporal: attention over each patch's T tokens
       const xt = this.reshape(P, [B * S, T, C]);
-      const tn = this.layerNorm(xt, `${k}.temporal_norm1`, i);
+      const tn = this.layerNorm(xt, `${k}.temporal_norm1`, i, [B * S, T, C]);
       const ta = this.attention(tn, `${k}.temporal_attn`, B * S, T);
       const tf = this.linear(ta, `${k}.temporal_fc`, ctx, C, C, [B, S, T, C]);
       const Pt = this.r('Add', [P, tf], ctx);
@@ -565,7 +566,7 @@ class TimeSformerGraph {
       const frames = this.transpose(Pt, [0, 2, 1, 3]); // (B, T, S, C)
       const clsRep = this.g.op('Expand', [this.reshape(cls, [B, 1, 1, C]), this.g.ints([B, T, 1, C])]);
       const xs = this.reshape(this.g.op('Concat', [clsRep, frames], { axis: 2 }), [B * T, 1 + S, C]);
-      const sn = this.layerNorm(xs, `${k}.norm1`, i);
+      const sn = this.layerNorm(xs, `${k}.norm1`, i, [B * T, 1 + S, C]);
       const sa = this.reshape(this.attention(sn, `${k}.attn`, B * T, 1 + S), [B, T, 1 + S, C]);
       const clsRes = this.reduceMean(this.slice(sa, 0, 1, 2), ctx, 1, T, 0); // (B, 1, C): the class token averaged over frames
       const patchRes = this.transpose(this.slice(sa, 1, 1 + S, 2), [0, 2, 1, 3]); // (B, S, T, C)
@@ -574,7 +575,7 @@ class TimeSformerGraph {
       // MLP on every token
       const x = this.g.op('Concat', [cls2, this.reshape(P2, [B, S * T, C])], { axis: 1 }); // (B, 1+S*T, C)
       const N = 1 + S * T;
-      const n2 = this.layerNorm(x, `${k}.norm2`, i);
+      const n2 = this.layerNorm(x, `${k}.norm2`, i, [B, N, C]);
       const Hd = this.o.config.mlpHidden;
       const fc1 = this.linear(n2, `${k}.mlp.fc1`, ctx, C, Hd, [B, N, Hd]);
       const h = this.module(`${k}.mlp.act`, () => this.gelu(fc1, ctx));
@@ -647,20 +648,20 @@ class TimeSformerGraph {
     for (let i = from; i < to; i++) {
       const r = this.block(i, cls, P);
       // a segment's last block leaves it even when block outputs are not asked for: the next segment takes it
-      if (this.o.blockOutputs !== false || (i === to - 1 && to < cfg.depth)) blockNames.push(this.expose(r.out, ctx, `blocks.${i}.out`));
+      if (this.o.blockOutputs !== false || (i === to - 1 && to < cfg.depth)) blockNames.push(this.expose(r.out, ctx, `blocks.${i}.out`, [B, 1 + S * T, C]));
       cls = r.cls;
       P = r.P;
     }
     let probsName: string | null = null;
     if (to === cfg.depth) {
-      const n = this.layerNorm(cls, 'norm', null);
+      const n = this.layerNorm(cls, 'norm', null, [B, 1, C]);
       if (cfg.numClasses === 0) {
         // no classifier (HF TimesformerModel): the final LayerNorm's class token is the output
-        probsName = this.expose(this.reshape(n, [B, C]), ctx, 'features');
+        probsName = this.expose(this.reshape(n, [B, C]), ctx, 'features', [B, C]);
       } else {
         const logits = this.linear(n, 'head', ctx, C, cfg.numClasses, [B, cfg.numClasses]);
         const probs = this.r('Softmax', [logits], ctx, { axis: -1 });
-        probsName = this.expose(probs, ctx, 'probs');
+        probsName = this.expose(probs, ctx, 'probs', [B, cfg.numClasses]);
       }
     }
     const model = g.encode('timesformer', describe(this.o));
