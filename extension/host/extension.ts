@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { isHfCheckpointFolder } from '../core/inspect';
 import { reportToJson, reportToMarkdown } from '../core/markdown';
-import { STAGES, type Accumulate, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
+import { STAGES, type Stage, type Accumulate, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
 import type { InspectRequest, RunOptions } from '../protocol';
 import { GraphPanel } from './graphPanel';
 import type { Inspection } from './pairing';
@@ -466,10 +466,14 @@ class Lab implements vscode.Disposable {
         this.output.appendLine('cancel requested: killing the engine process');
         void this.client.cancel();
       });
+      let last: Stage | undefined;
       return this.client.run(o, {
         onProgress: (stage, detail) => {
           this.state.runProgress(stage);
-          progress.report({ message: `${stage}…${detail && stage !== 'reading checkpoint' && stage !== 'reading test data' ? ` (${plain(detail)})` : ''}`, increment: 100 / STAGES.length });
+          // a file's path is in the log; progress within a stage ("segment 2/4") is shown with it
+          const shown = detail && !/^reading /.test(stage) ? ` (${plain(detail)})` : '';
+          progress.report({ message: `${stage}…${shown}`, increment: stage === last ? 0 : 100 / STAGES.length });
+          last = stage;
         },
         onLog: (l) => this.output.appendLine(l),
       });
