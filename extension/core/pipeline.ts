@@ -14,7 +14,7 @@ import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
 import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
 import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
-import { WeightStore, type StoredKind } from './model/weight-store';
+import { WeightStore, type StoredKind, type StoreUsage } from './model/weight-store';
 import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor } from './tensor';
@@ -482,6 +482,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   const t0 = performance.now();
   stage('reading checkpoint', o.weights);
   const store = WeightStore.create({ expectBytes: sizeOf(o.weights) });
+  say(`weight store: ${store.dir} (${store.usage().inMemory ? 'a memory file system: its bytes are RAM, beside the RSS' : 'on disk'}; ${store.why}); removed when this run ends`);
   try {
     return await prepareWith(store, o, hooks, { log, say, stage, t0 });
   } catch (e) {
@@ -955,25 +956,47 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const { readMs, headsMs, referenceMs } = p.pending;
     p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+    const store = storeUsage(m.weights);
     report.run.timings = {
       readMs, headsMs, referenceMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs,
       compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, ...(warmRunMs !== undefined ? { warmRunMs } : {}), peakRssBytes,
+      ...(store ? { storeBytes: store.bytes, storeInMemory: store.inMemory } : {}),
     };
     report.run.outputBytes = outputBytes;
     say2(report.diagnosis.sentence);
-    say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`);
+    say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)${store ? `; ${memoryText(peakRssBytes, store)}` : ''}`);
     const result = { report };
     if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) {
       const t3 = performance.now();
       await confirmMinimalFix(p, o, report, hooks, say2, sharedPool);
       report.run.timings.confirmMs = performance.now() - t3;
       report.run.timings.confirmPeakRssBytes = process.resourceUsage().maxRSS * 1024;
+      // the confirmation may derive more of the store (another form of the weights)
+      const after = storeUsage(m.weights);
+      if (after) report.run.timings.storeBytes = after.bytes;
     }
     return result;
   } finally {
     if (pool !== sharedPool) void pool?.close();
     if (!released) await engine.release();
   }
+}
+
+/** The weight store's usage, when the weights are in one (the pipeline's way; not the in-memory tests'). */
+function storeUsage(w: Weights): StoreUsage | undefined {
+  return w instanceof WeightStore ? w.usage() : undefined;
+}
+
+/**
+ * The memory a run holds beyond its RSS, in words: the weight store's bytes, and where. In a tmpfs
+ * they are RAM that RSS does not count (except the pages the sessions mapped and touched, which are
+ * in both: the sum is an upper bound).
+ */
+export function memoryText(rssBytes: number, s: Pick<StoreUsage, 'bytes' | 'inMemory' | 'dir'>): string {
+  const m = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  return s.inMemory
+    ? `weight store ${m(s.bytes)} of RAM in ${s.dir} (not in the RSS): RSS + store ${m(rssBytes + s.bytes)} at most`
+    : `weight store ${m(s.bytes)} on disk in ${s.dir} (page cache, not RAM the run holds)`;
 }
 
 /**

@@ -259,6 +259,13 @@ export interface RunInfo {
      */
     confirmMs?: number;
     confirmPeakRssBytes?: number;
+    /**
+     * Bytes of the weight store's files (model/weight-store.ts) at the end of this mode (and of its
+     * confirmation run), and whether they are RAM (a tmpfs such as /dev/shm): memory the process
+     * holds that peakRssBytes does not count. Memory of the run: peakRssBytes + storeBytes at most.
+     */
+    storeBytes?: number;
+    storeInMemory?: boolean;
     /** Peak resident memory of the GPU helper process, when it ran some of the modes (a process of its own: not in peakRssBytes). */
     helperPeakRssBytes?: number;
   };
