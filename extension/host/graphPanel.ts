@@ -27,7 +27,9 @@ export class GraphPanel {
       if (asked || (!cur.panel.visible && !GraphPanel.sharesGroupWithEditor(cur.panel))) cur.panel.reveal(undefined, true);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(GraphPanel.viewType, 'TimeSformer Graph', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+    // beside what the active group shows; into it when it shows nothing (no empty group left behind)
+    const column = vscode.window.tabGroups.activeTabGroup.tabs.length ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
+    const panel = vscode.window.createWebviewPanel(GraphPanel.viewType, 'TimeSformer Graph', { viewColumn: column, preserveFocus: true }, {
       ...webviewOptions(extensionUri),
       retainContextWhenHidden: true,
     });
