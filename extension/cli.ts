@@ -225,6 +225,8 @@ export function formatCost(r: Report): string {
     const w = r.inputs.weightBytes;
     // the ratio only where it informs: for a small model the runtime's own memory is most of the peak
     line += `; peak RSS ${MiB(t.peakRssBytes)}${w && w >= RATIO_MIN_WEIGHT_BYTES ? ` (${(t.peakRssBytes / w).toFixed(2)}× the checkpoint's ${MiB(w)} of weights)` : ''}`;
+    // the weight store in /dev/shm is RAM the RSS does not count: both, and their sum (an upper bound)
+    if (t.storeBytes && t.storeInMemory) line += ` + weight store ${MiB(t.storeBytes)} in RAM (a tmpfs) = ${MiB(t.peakRssBytes + t.storeBytes)} at most`;
   }
   if (t.helperPeakRssBytes) line += `; the GPU helper process (half the modes' sessions) peaked at ${MiB(t.helperPeakRssBytes)} of its own`;
   if (r.run.outputBytes !== undefined) line += `; ${MiB(r.run.outputBytes)} of outputs left the engine`;

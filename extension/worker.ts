@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
+import { WeightStore } from './core/model/weight-store';
 import { runModes, saveOnnxOf } from './core/pipeline';
 import type { PipelineHooks, PipelineOptions, Report } from './core/report';
 import { toWorkerError, type FromWorker, type InspectResult, type RunOptions, type ToWorker } from './protocol';
@@ -20,6 +21,19 @@ import { toWorkerError, type FromWorker, type InspectResult, type RunOptions, ty
 const testDelayMs = Number(process.env.TIMESFORMER_LAB_TEST_DELAY_MS ?? 0) || 0;
 
 let lastRun: { run: number; options: PipelineOptions; report: Report } | undefined;
+
+/**
+ * A weight store (its bytes are RAM in /dev/shm) left open when a request ended is released after
+ * this long idle, and before the next request: TIMESFORMER_LAB_STORE_IDLE_MS, default 60 s.
+ */
+const STORE_IDLE_MS = Number(process.env.TIMESFORMER_LAB_STORE_IDLE_MS ?? 60_000) || 60_000;
+
+/** Closes the stores still open (WeightStore.releaseAll) and says so on stderr (the host's log). */
+function releaseStores(when: string): void {
+  for (const u of WeightStore.releaseAll()) {
+    process.stderr.write(`released the weight store ${u.dir} (${(u.bytes / 2 ** 20).toFixed(0)} MiB${u.inMemory ? ' of RAM' : ' on disk'}) ${when}\n`);
+  }
+}
 
 async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void> {
   const id = m.id;
@@ -107,8 +121,17 @@ if (require.main === module) {
   const send = (r: FromWorker) => process.send?.(r);
   // One message at a time: a run and a probe never share the native runtime concurrently.
   let queue = Promise.resolve();
+  let pending = 0;
+  let idle: NodeJS.Timeout | undefined;
   process.on('message', (m: ToWorker) => {
-    queue = queue.then(() => handle(m, send));
+    pending++;
+    if (idle) clearTimeout(idle);
+    queue = queue.then(async () => {
+      // a store is one request's: one still open now was left by an earlier request (another checkpoint, maybe)
+      releaseStores('before the next request');
+      await handle(m, send);
+      if (--pending === 0) idle = setTimeout(() => releaseStores(`after ${STORE_IDLE_MS / 1000} s idle`), STORE_IDLE_MS).unref();
+    });
   });
   // The host went away (closed, crashed): nothing left to do.
   process.on('disconnect', () => process.exit(0));

@@ -114,7 +114,9 @@ const sec = (ms: number) => (ms / 1000).toFixed(2);
 /** One row per run: the numbers the issue asks for. */
 export function summarize(o: Outcome, torch: { fp32_ms?: number; fp16_ms?: number } | null): Record<string, number | string | undefined> {
   const rs = o.reports;
-  const t = (k: Exclude<keyof Report['run']['timings'], 'warmRunMs'>) => sum(rs, (r) => r.run.timings[k] ?? 0);
+  const t = (k: Exclude<keyof Report['run']['timings'], 'warmRunMs' | 'storeInMemory'>) => sum(rs, (r) => r.run.timings[k] ?? 0);
+  // the weight store (RAM when in /dev/shm, not in the RSS): one per pipeline call, shared by its modes
+  const store = Math.max(0, ...rs.map((r) => (r.run.timings.storeInMemory ? r.run.timings.storeBytes ?? 0 : 0)));
   const weightBytes = rs[0]?.inputs.weightBytes;
   const peak = Math.max(0, ...rs.map((r) => r.run.timings.peakRssBytes ?? 0));
   const sessionRun = t('sessionMs') + t('runMs');
@@ -134,6 +136,8 @@ export function summarize(o: Outcome, torch: { fp32_ms?: number; fp16_ms?: numbe
     inference_s: t('runMs') / 1000,
     compare_s: t('compareMs') / 1000,
     peak_rss_mb: peak / 2 ** 20,
+    store_mb: store / 2 ** 20,
+    rss_plus_store_mb: (peak + store) / 2 ** 20,
     rss_over_weights: weightBytes ? peak / weightBytes : undefined,
     confirm_peak_rss_mb: Math.max(0, ...rs.map((r) => r.run.timings.confirmPeakRssBytes ?? 0)) / 2 ** 20 || undefined,
     helper_rss_mb: Math.max(0, ...rs.map((r) => r.run.timings.helperPeakRssBytes ?? 0)) / 2 ** 20 || undefined,
@@ -146,7 +150,7 @@ export function summarize(o: Outcome, torch: { fp32_ms?: number; fp16_ms?: numbe
 function table(rows: Record<string, number | string | undefined>[]): string {
   const cols: [string, string, number][] = [
     ['run', 'run', 0], ['modes', 'modes', 0], ['wall_s', 'wall s', 2], ['confirm_s', 'confirm', 2], ['wall_without_confirm_s', 'wall-confirm', 2], ['read_s', 'read', 2], ['reference_s', 'ref', 2], ['graph_s', 'graph', 2],
-    ['session_s', 'session', 2], ['inference_s', 'infer', 2], ['compare_s', 'compare', 2], ['peak_rss_mb', 'peak RSS MB', 0],
+    ['session_s', 'session', 2], ['inference_s', 'infer', 2], ['compare_s', 'compare', 2], ['peak_rss_mb', 'peak RSS MB', 0], ['store_mb', 'store MB', 0], ['rss_plus_store_mb', 'RSS+store MB', 0],
     ['rss_over_weights', 'RSS/weights', 2], ['helper_rss_mb', 'helper MB', 0], ['e2e_over_session_inference', 'e2e/(sess+inf)', 2], ['output_mb', 'out MB', 0], ['inference_over_torch', 'inf/torch', 1],
   ];
   const cell = (v: number | string | undefined, d: number) => (v === undefined ? '-' : typeof v === 'number' ? v.toFixed(d) : v);

@@ -14,6 +14,7 @@
 # Whole run kept under ~9 minutes (BUDGET_S); progress lines carry the wall time and seconds elapsed.
 # MODE=fullsize runs scripts/fullsize-check.sh after step 1 instead of steps 2-6.
 # MODE=e2e runs scripts/device-e2e.sh after step 1 instead (end to end at full size, under 8 minutes).
+# MODE=memory runs scripts/store-memory.js after step 1 instead (RSS + weight store, idle and during a run; EP=webgpu for the GPU).
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -37,6 +38,13 @@ unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1 | tail -1 | tee -a "$LOG"
 
+# MODE=memory: the engine process's RSS and weight store (/dev/shm) at full size, idle, during an
+# FP16 run and an Export ONNX for TensorRT, and after the idle release (scripts/store-memory.ts)
+if [ "${MODE:-}" = memory ]; then
+  [ -f "$CKPT" ] || step 120 node out/scripts/gen-checkpoint.js --out "$CKPT" --outlier-block 3 --outlier-channel 400 --outlier-value 300
+  step 300 node out/scripts/store-memory.js --weights "$CKPT" --ep "${EP:-cpu}" --heads 12 --out "$OUT/memory.json"
+  exit 0
+fi
 # MODE=fullsize: the full-size numerics check instead (scripts/fullsize-check.sh), then stop
 if [ "${MODE:-}" = fullsize ]; then
   # shellcheck source=scripts/fullsize-check.sh

@@ -14,7 +14,7 @@ import { checkHfSizes } from './model/hf';
 import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
 import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
 import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
-import { WeightStore, type StoredKind } from './model/weight-store';
+import { WeightStore, type StoredKind, type StoreUsage } from './model/weight-store';
 import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
 import { lnLimits, type RealizationSpec } from './model/realization';
 import { Tensor, findNonFinite, unravelIndex, type DType } from './tensor';
@@ -215,8 +215,8 @@ export async function detectHeads(m: LoadedModel, d: TestData, log?: (s: string)
 }
 
 /** One run of an fp32 graph on the CPU EP (head detection, the self-reference and LayerNorm probe run). */
-function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>): Promise<Pick<RanOnce, 'out' | 'sessionMs' | 'runMs' | 'bytes'>> {
-  return runOnce({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source }, g.inputName, video.data, [...video.shape]);
+function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>, onSegment?: (done: number, total: number) => void): Promise<Pick<RanOnce, 'out' | 'sessionMs' | 'runMs' | 'bytes'>> {
+  return runOnce({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source, onSegment }, g.inputName, video.data, [...video.shape]);
 }
 
 /**
@@ -530,7 +530,7 @@ export async function prepare(o: PipelineOptions, hooks: PipelineHooks = {}): Pr
   const t0 = performance.now();
   stage('reading checkpoint', o.weights);
   const store = WeightStore.create({ expectBytes: sizeOf(o.weights) });
-  say(`scratch: the weights as the graphs read them go to ${store.dir} (about 1-3x the model's float32 weights; removed at the end, on Ctrl-C, SIGTERM and SIGHUP)`);
+  say(`weight store: ${store.dir} (${store.usage().inMemory ? 'a memory file system: its bytes are RAM, beside the RSS' : 'on disk'}; ${store.why}; about 1-3x the model's float32 weights); removed when this run ends, on Ctrl-C, SIGTERM and SIGHUP`);
   try {
     return await prepareWith(store, o, hooks, { log, say, stage, t0 });
   } catch (e) {
@@ -552,7 +552,8 @@ async function prepareWith(
     checkAgreement(m, data);
     clip = { video: data.video, input: { kind: 'test-data', label: `video of ${basename(o.data)}`, path: o.data, shape: [...data.video.shape] } };
   } else {
-    stage('reading test data', o.input ?? 'synthetic clip');
+    // no test data: nothing to read but a clip file (a synthetic clip is made in no time)
+    if (o.input && !/^synthetic(:\d+)?$/.test(o.input)) stage('reading the clip', o.input);
     clip = await readClip(o.input, m, o);
     checkClip(m, clip.video, clip.input.path);
   }
@@ -595,10 +596,14 @@ async function prepareWith(
   const probeGraphOptions: GraphOptions = { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
   const fp32Probe = (how: ProbeHow = {}) => {
     probe ??= (async () => {
+      // waited on unless it runs beside an engine (then the engine's stages are what the user sees)
+      const what = data ? 'LayerNorm statistics: FP32 of this model on the CPU EP' : 'FP32 of this model on the CPU EP';
+      if (!how.beside) stage('computing the FP32 reference', what);
+      const onSegment = how.beside ? undefined : (k: number, n: number) => hooks.onProgress?.('computing the FP32 reference', `${what}, segment ${k}/${n}`);
       const t = performance.now();
       const g = cpuGraph(m.weights, probeGraphOptions);
       const onThread = how.beside ? await runFp32OnCpuThread(g, clip.video, say) : undefined;
-      const { out, sessionMs, runMs, bytes } = onThread ?? (await runFp32OnCpu(g, clip.video));
+      const { out, sessionMs, runMs, bytes } = onThread ?? (await runFp32OnCpu(g, clip.video, onSegment));
       pending.referenceMs += performance.now() - t;
       say(`fp32 probe run on the CPU EP${onThread ? ' (on a worker thread, beside the engine)' : ''}: ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
       return { g, out };
@@ -636,7 +641,6 @@ async function prepareWith(
           blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data, stats: [],
         })
         : (async () => {
-          if (!probe) stage('computing reference', 'FP32 of this model on the CPU EP');
           const { g, out } = await fp32Probe(how);
           const B = clip.video.shape[0];
           const tokens = 1 + config.numPatches * config.frames;
@@ -691,7 +695,7 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     const results = helper && w?.available ? await runWithHelper(p, opts, modes, helper, hooks) : undefined;
     const reports: Report[] = [];
     for (let i = 0; i < opts.length; i++) {
-      const r = results?.[i] ?? (await runMode(p, opts[i], hooks));
+      const r = results?.[i] ?? (await runMode(p, opts[i], modeHooks(hooks, modes, i)));
       hooks.onResult?.(r);
       reports.push(r.report);
     }
@@ -700,6 +704,13 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     helper?.close();
     p?.close();
   }
+}
+
+/** Several modes: each stage of mode i says which ("mode 2/3 fp32: cpu, FP16 LayerNorm fp32"). */
+function modeHooks(hooks: PipelineHooks, modes: readonly LayerNormChoice[], i: number): PipelineHooks {
+  if (modes.length < 2 || !hooks.onProgress) return hooks;
+  const on = hooks.onProgress;
+  return { ...hooks, onProgress: (s, d) => on(s, `mode ${i + 1}/${modes.length} ${modes[i]}${d ? `: ${d}` : ''}`) };
 }
 
 /**
@@ -768,7 +779,7 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   const realization = realizationFor(ep, precision);
   const videoFile = path.join(store.dir, 'video.f32');
   fs.writeFileSync(videoFile, new Uint8Array(p.video.data.buffer, p.video.data.byteOffset, p.video.data.byteLength));
-  const hooksFor = (i: number): PipelineHooks => ({ ...hooks, log: hooks.log && ((l: string) => hooks.log!(`(${modes[i]}) ${l}`)) });
+  const hooksFor = (i: number): PipelineHooks => ({ ...modeHooks(hooks, modes, i), log: hooks.log && ((l: string) => hooks.log!(`(${modes[i]}) ${l}`)) });
   const sent = opts.map((x, i) => ({ x, i })).filter(({ i }) => far[i]).map(({ x, i }) => {
     const t = performance.now();
     const g = buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization));
@@ -907,10 +918,12 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   const cacheKey = !given && needsKey && o.trtCacheDir
     ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${JSON.stringify(overrides)}|${config.heads}|${B}`).digest('hex').slice(0, 24)
     : undefined;
-  stage('building engine', o.ep ?? 'cpu');
+  stage('building engine', `${o.ep ?? 'cpu'}, ${precision.toUpperCase()} LayerNorm ${over ? `${layerNorm} (${over} in FP32)` : layerNorm}`);
   if (given) built.set(given.engine.realization, given.g);
   const engine: Engine = given?.engine ?? await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say2, probes: o.probes,
+    // progress within the run (a segmented CPU run), not logged: the stage line says it
+    onSegment: (k, n) => hooks.onProgress?.('running', `${o.ep ?? 'cpu'}, segment ${k}/${n}`),
     layerNormModes: layerNormModesOf(o),
     buildModel: (realization, ep) => {
       const go = graphOptions(config, B, o, realization);
@@ -994,19 +1007,24 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const { readMs, headsMs, referenceMs } = p.pending;
     p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+    const store = storeUsage(m.weights);
     report.run.timings = {
       readMs, headsMs, referenceMs, buildGraphMs: engine.buildGraphMs, sessionMs: engine.sessionMs, runMs,
       compareMs: performance.now() - t2, totalMs: performance.now() - t0 + readMs + headsMs, ...(warmRunMs !== undefined ? { warmRunMs } : {}), peakRssBytes,
+      ...(store ? { storeBytes: store.bytes, storeInMemory: store.inMemory } : {}),
     };
     report.run.outputBytes = outputBytes;
     say2(report.diagnosis.sentence);
-    say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`);
+    say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)${store ? `; ${memoryText(peakRssBytes, store)}` : ''}`);
     const result = { report };
     if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) {
       const t3 = performance.now();
       await confirmMinimalFix(p, o, report, hooks, say2, sharedPool);
       report.run.timings.confirmMs = performance.now() - t3;
       report.run.timings.confirmPeakRssBytes = process.resourceUsage().maxRSS * 1024;
+      // the confirmation may derive more of the store (another form of the weights)
+      const after = storeUsage(m.weights);
+      if (after) report.run.timings.storeBytes = after.bytes;
     }
     return result;
   } finally {
@@ -1015,12 +1033,39 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   }
 }
 
-/** One run with only the minimal fix's LayerNorms in FP32, on the same preparation; its result goes into the diagnosis. */
+/** The weight store's usage, when the weights are in one (the pipeline's way; not the in-memory tests'). */
+function storeUsage(w: Weights): StoreUsage | undefined {
+  return w instanceof WeightStore ? w.usage() : undefined;
+}
+
+/**
+ * The memory a run holds beyond its RSS, in words: the weight store's bytes, and where. In a tmpfs
+ * they are RAM that RSS does not count (except the pages the sessions mapped and touched, which are
+ * in both: the sum is an upper bound).
+ */
+export function memoryText(rssBytes: number, s: Pick<StoreUsage, 'bytes' | 'inMemory' | 'dir'>): string {
+  const m = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  return s.inMemory
+    ? `weight store ${m(s.bytes)} of RAM in ${s.dir} (not in the RSS): RSS + store ${m(rssBytes + s.bytes)} at most`
+    : `weight store ${m(s.bytes)} on disk in ${s.dir} (page cache, not RAM the run holds)`;
+}
+
+/**
+ * One run with only the minimal fix's LayerNorms in FP32, on the same preparation; its result goes
+ * into the diagnosis. A stage of its own: its engine's stages are its detail ("running (cpu,
+ * segment 2/4)"), so that the user sees a second engine build and run, not a long "comparing".
+ */
 async function confirmMinimalFix(p: Prepared, o: PipelineOptions, report: Report, hooks: PipelineHooks, say: (s: string) => void, pool?: WorkerPool): Promise<void> {
   const fix = report.diagnosis.minimalFix!;
+  const what = `${fix.layerNorms.length} LayerNorm${fix.layerNorms.length > 1 ? 's' : ''} in FP32`;
+  hooks.onProgress?.('confirming the minimal fix', what);
   say(`confirming the minimal fix: one run with only ${fix.layerNorms.join(', ')} in FP32`);
   const overrides = { ...(o.layerNormOverrides ?? {}), ...Object.fromEntries(fix.layerNorms.map((n) => [n, 'fp32' as const])) };
-  const r = (await runMode(p, { ...o, layerNormOverrides: overrides, confirmMinimalFix: false, saveOnnx: undefined, repeat: 0 }, { log: hooks.log, signal: hooks.signal }, undefined, pool)).report;
+  const inner: PipelineHooks = {
+    log: hooks.log, signal: hooks.signal,
+    onProgress: hooks.onProgress && ((s, d) => hooks.onProgress!('confirming the minimal fix', `${what}: ${s}${d && s !== 'building graph' ? ` (${d})` : ''}`)),
+  };
+  const r = (await runMode(p, { ...o, layerNormOverrides: overrides, confirmMinimalFix: false, saveOnnx: undefined, repeat: 0 }, inner, undefined, pool)).report;
   const worst = r.blocks.reduce((w, b) => (b.relL2 > w.relL2 ? b : w), r.blocks[0]);
   fix.confirmed = { verdict: r.diagnosis.verdict, firstBadBlock: r.diagnosis.firstBadBlock, worstBlock: worst.index, worstRelL2: worst.relL2, probsRelL2: r.probs.relL2 };
   const e = (x: number) => x.toExponential(1);

@@ -259,6 +259,13 @@ export interface RunInfo {
      */
     confirmMs?: number;
     confirmPeakRssBytes?: number;
+    /**
+     * Bytes of the weight store's files (model/weight-store.ts) at the end of this mode (and of its
+     * confirmation run), and whether they are RAM (a tmpfs such as /dev/shm): memory the process
+     * holds that peakRssBytes does not count. Memory of the run: peakRssBytes + storeBytes at most.
+     */
+    storeBytes?: number;
+    storeInMemory?: boolean;
     /** Peak resident memory of the GPU helper process, when it ran some of the modes (a process of its own: not in peakRssBytes). */
     helperPeakRssBytes?: number;
   };
@@ -336,8 +343,17 @@ export interface Report {
   log: string[];
 }
 
-export type Stage = 'reading checkpoint' | 'reading test data' | 'detecting heads' | 'computing reference' | 'building graph' | 'building engine' | 'running' | 'comparing';
-export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'detecting heads', 'computing reference', 'building graph', 'building engine', 'running', 'comparing'];
+/**
+ * What a run is doing, one line per stage the user waits on (the progress notification, the
+ * sidebar, the status bar), in the order they come. 'reading test data' only when there is test
+ * data ('reading the clip' for a clip file; a synthetic clip takes no time); 'computing the FP32
+ * reference' is the FP32 run on the CPU the comparison needs (the reference without test data,
+ * else the healthy LayerNorm statistics of a plain FP16 run); 'confirming the minimal fix' is the
+ * second engine and run a failing plain FP16 run's fix is proved by (its own engine and run are
+ * its detail). Long stages repeat with their progress as detail ("segment 2/4").
+ */
+export type Stage = 'reading checkpoint' | 'reading test data' | 'reading the clip' | 'detecting heads' | 'computing the FP32 reference' | 'building graph' | 'building engine' | 'running' | 'comparing' | 'confirming the minimal fix';
+export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'reading the clip', 'detecting heads', 'computing the FP32 reference', 'building graph', 'building engine', 'running', 'comparing', 'confirming the minimal fix'];
 
 /** What the pipeline takes (the CLI, the worker and the tests all build one of these). */
 export interface PipelineOptions {

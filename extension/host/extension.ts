@@ -9,15 +9,18 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { isHfCheckpointFolder } from '../core/inspect';
 import { reportToJson, reportToMarkdown } from '../core/markdown';
-import { STAGES, type Accumulate, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
+import { STAGES, type Stage, type Accumulate, type EpChoice, type LayerNormMode, type Precision, type Report } from '../core/report';
 import type { InspectRequest, RunOptions } from '../protocol';
 import { GraphPanel } from './graphPanel';
 import type { Inspection } from './pairing';
 import { confirmationText, LAYERNORM_CHOICES, type FixMode, type LayerNormChoice, type OptionKey, type SidebarToHost } from './protocol';
 import { RunError, WorkerClient } from './runner';
 import {
-  exportFileName, fixTitle, LabState, OPTION_KEYS, runPickItem, SETTING_OF, trtexecLine, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun,
+  exportFileName, fixTitle, LabState, OPTION_KEYS, SETTING_OF, trtexecLine, type FileEntry, type RunInputs, type SettingsDefaults, type StoredRun,
 } from './state';
+import { comparePair, runRows } from './commands/compare-pick';
+import { makeTestData } from './commands/make-test-data-command';
+import { consent } from './commands/trust';
 import { SidebarProvider } from './sidebar';
 import { exportTrtBundle, importTrtOutputs } from './commands/tensorrt';
 import { plain } from './text';
@@ -396,29 +399,31 @@ class Lab implements vscode.Disposable {
   private async checkFile(uri?: vscode.Uri): Promise<void> {
     if (!uri) return this.selectFile('checkpoint');
     await this.discovering;
+    // asked before the sidebar's checkpoint changes: "cancel" leaves everything as it was
+    if (!(await this.consent('Check FP16 with TimeSformer Lab', [uri.fsPath]))) return;
     this.state.chooseCheckpoint(uri.fsPath, vscode.workspace.asRelativePath(uri, false));
     if (this.state.settings.precision !== 'fp16') this.state.setOption('precision', 'fp16');
     this.inspect();
     await this.inspecting;
     await vscode.commands.executeCommand('workbench.view.extension.timesformerLab');
-    await this.run();
+    await this.run(true);
   }
 
   // -------------------------------------------------------------------------------------------
   // Running
 
-  /** Restricted Mode: nothing reads the files or runs the engine without the user's consent. */
-  private async consent(inputs: RunInputs): Promise<boolean> {
-    if (vscode.workspace.isTrusted) return true;
-    const RUN = 'Run Once';
-    const TRUST = 'Manage Workspace Trust';
-    const files = [inputs.checkpoint, inputs.testData].filter((x): x is string => !!x).map((p) => path.basename(p)).join(' and ');
-    const pick = await notify.warn(`TimeSformer: this workspace is in Restricted Mode. A run reads ${files} and runs ONNX Runtime on them in a separate process. Run once anyway?`, RUN, TRUST);
-    if (pick === TRUST) void vscode.commands.executeCommand('workbench.trust.manage');
-    return pick === RUN;
+  /** Restricted Mode: every command that reads the workspace's files or starts a program on them asks here first (commands/trust.ts). */
+  private consent(action: string, reads: readonly (string | null | undefined)[], runs = 'ONNX Runtime in a separate process'): Promise<boolean> {
+    return consent({
+      isTrusted: () => vscode.workspace.isTrusted,
+      ask: (msg, ...actions) => notify.warn(msg, ...actions),
+      manage: () => void vscode.commands.executeCommand('workbench.trust.manage'),
+      log: (l) => this.output.appendLine(l),
+    }, { action, reads: reads.filter((x): x is string => !!x), runs });
   }
 
-  private async run(): Promise<void> {
+  /** `consented`: the caller asked already (Check FP16, a fix), before it changed the sidebar. */
+  private async run(consented = false): Promise<void> {
     await this.discovering;
     await this.inspecting;
     if (this.state.running) {
@@ -436,7 +441,7 @@ class Lab implements vscode.Disposable {
       void notify.error(`TimeSformer: ${req.refused}`);
       return;
     }
-    if (!(await this.consent(req.inputs))) return;
+    if (!consented && !(await this.consent('Build & Run Engine', [req.inputs.checkpoint, req.inputs.testData]))) return;
     await this.execute(req.options, req.inputs);
   }
 
@@ -448,7 +453,7 @@ class Lab implements vscode.Disposable {
       const { requestId, report } = await this.withProgress('Build & Run Engine', o);
       const run = this.state.runFinished(report, o, requestId, inputs, t0);
       this.output.appendLine(`${run.label}: ${report.diagnosis.verdict.toUpperCase()} — ${report.diagnosis.sentence}`);
-      GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l));
+      GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l), false);
       this.offerFix(run);
     } catch (e) {
       if (e instanceof RunError && e.code === 'CANCELLED') {
@@ -469,10 +474,14 @@ class Lab implements vscode.Disposable {
         this.output.appendLine('cancel requested: killing the engine process');
         void this.client.cancel();
       });
+      let last: Stage | undefined;
       return this.client.run(o, {
         onProgress: (stage, detail) => {
           this.state.runProgress(stage);
-          progress.report({ message: `${stage}…${detail && stage !== 'reading checkpoint' && stage !== 'reading test data' ? ` (${plain(detail)})` : ''}`, increment: 100 / STAGES.length });
+          // a file's path is in the log; progress within a stage ("segment 2/4") is shown with it
+          const shown = detail && !/^reading /.test(stage) ? ` (${plain(detail)})` : '';
+          progress.report({ message: `${stage}…${shown}`, increment: stage === last ? 0 : 100 / STAGES.length });
+          last = stage;
         },
         onLog: (l) => this.output.appendLine(l),
       });
@@ -557,6 +566,8 @@ class Lab implements vscode.Disposable {
       }
     }
     fix ??= this.state.get(id)?.offers[0] ?? 'fp32';
+    const fixed = this.state.get(id);
+    if (fixed && !(await this.consent('The LayerNorm fix', [fixed.inputs.checkpoint, fixed.inputs.testData]))) return;
     const before = { checkpoint: this.state.checkpoint, testData: this.state.testData };
     const run = this.state.adoptFix(id, fix);
     if (typeof run === 'string') {
@@ -568,7 +579,7 @@ class Lab implements vscode.Disposable {
       void notify.info(`TimeSformer: the fix offered by ${run.short} runs on ${path.basename(run.inputs.checkpoint)}${run.inputs.testData ? ` + ${path.basename(run.inputs.testData)}` : ''}, the model it was offered for.`);
     }
     this.output.appendLine(`fix: LayerNorm ${fix} for ${run.label}, running again`);
-    await this.run();
+    await this.run(!!fixed);
   }
 
   private reportError(e: unknown): void {
@@ -590,14 +601,9 @@ class Lab implements vscode.Disposable {
     GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l));
   }
 
-  /** One line per run (its identity, verdict and depth): twenty runs fit the picker without scrolling. */
+  /** The picker's rows (commands/compare-pick.ts): short name and verdict, the whole identity below. */
   private runItems(runs: readonly StoredRun[], picked: readonly string[] = []): (vscode.QuickPickItem & { run: StoredRun })[] {
-    return [...runs].reverse().map((r) => ({
-      ...runPickItem(r),
-      label: plain(runPickItem(r).label),
-      picked: picked.includes(r.id),
-      run: r,
-    }));
+    return runRows(runs, picked);
   }
 
   /**
@@ -612,7 +618,7 @@ class Lab implements vscode.Disposable {
       if (runs.length) this.showGraph();
       return;
     }
-    const current = this.state.shown.length > 1 ? this.state.shown : runs.slice(-2).map((r) => r.id);
+    const current = this.state.shown.length > 1 ? this.state.shown : comparePair(runs);
     const picks = await vscode.window.showQuickPick(this.runItems(runs, current), {
       canPickMany: true, title: 'TimeSformer: runs to compare side by side (blocks aligned by index)', placeHolder: 'Pick two or more runs of models with the same depth',
     });
@@ -693,6 +699,7 @@ class Lab implements vscode.Disposable {
     ], { title: `TimeSformer: export ${plain(run.short)}` });
     if (!how) return;
     const trt = how.id === 'trt';
+    if (!(await this.consent(`Export ONNX (${how.label})`, [run.inputs.checkpoint, run.inputs.testData]))) return;
     const uri = await vscode.window.showSaveDialog({
       defaultUri: this.defaultUri(exportFileName(run, trt ? 'trt' : 'asRun')), filters: { ONNX: ['onnx'] },
       title: trt ? 'Export the ONNX graph for TensorRT' : 'Export the ONNX graph as run',
@@ -736,19 +743,9 @@ class Lab implements vscode.Disposable {
     }
   }
 
-  /** "Make Test Data from PyTorch…": the script that writes test_data.p, with how to run it. */
-  private async makeTestData(): Promise<void> {
-    const script = this.context.asAbsolutePath(path.join('scripts', 'make_test_data.py'));
-    if (fs.existsSync(script)) {
-      await vscode.window.showTextDocument(vscode.Uri.file(script), { preview: true });
-      void notify.info('TimeSformer: run this script with your PyTorch model (official repo or HF folder) and a clip; it writes test_data.p with every block\'s output. Its header says how.');
-      return;
-    }
-    const readme = vscode.Uri.file(this.context.asAbsolutePath('README.md'));
-    const doc = await vscode.workspace.openTextDocument(readme);
-    const line = doc.getText().split('\n').findIndex((l) => /^#+\s+Your own model/i.test(l));
-    const at = new vscode.Position(Math.max(0, line), 0);
-    await vscode.window.showTextDocument(doc, { preview: true, selection: new vscode.Range(at, at) });
+  /** "Make Test Data from PyTorch…" (commands/make-test-data-command.ts). */
+  private makeTestData(): Promise<void> {
+    return makeTestData((p) => this.context.asAbsolutePath(p), (l) => this.output.appendLine(l));
   }
 }
 

@@ -14,20 +14,33 @@ export class GraphPanel {
   private readonly disposables: vscode.Disposable[] = [];
   private lastSent = '';
 
-  /** Shows the panel (creating it if needed) with the store's shown runs. */
-  static show(extensionUri: vscode.Uri, store: LabState, log: (line: string) => void): void {
-    if (GraphPanel.current) {
-      GraphPanel.current.panel.reveal(undefined, true);
-      GraphPanel.current.refresh();
+  /**
+   * Shows the panel (creating it if needed) with the store's shown runs. It opens in a group of its
+   * own beside the editor (never in front of the file being edited) and never takes the keyboard:
+   * `asked` (Show Graph, Compare Runs) reveals it wherever it is; after a run (`asked` false) an open
+   * panel is only refreshed, and revealed only where that hides no editor (a group of its own).
+   */
+  static show(extensionUri: vscode.Uri, store: LabState, log: (line: string) => void, asked = true): void {
+    const cur = GraphPanel.current;
+    if (cur) {
+      cur.refresh();
+      if (asked || (!cur.panel.visible && !GraphPanel.sharesGroupWithEditor(cur.panel))) cur.panel.reveal(undefined, true);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(GraphPanel.viewType, 'TimeSformer Graph', { viewColumn: vscode.ViewColumn.Active, preserveFocus: true }, {
+    // beside what the active group shows; into it when it shows nothing (no empty group left behind)
+    const column = vscode.window.tabGroups.activeTabGroup.tabs.length ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
+    const panel = vscode.window.createWebviewPanel(GraphPanel.viewType, 'TimeSformer Graph', { viewColumn: column, preserveFocus: true }, {
       ...webviewOptions(extensionUri),
       retainContextWhenHidden: true,
     });
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.html = webviewHtml(panel.webview, extensionUri, { title: 'TimeSformer Graph', script: 'graph.js', style: 'graph.css' });
     GraphPanel.current = new GraphPanel(panel, store, log);
+  }
+
+  /** Whether a text editor is open in the panel's group (revealing the panel there would hide it). */
+  private static sharesGroupWithEditor(panel: vscode.WebviewPanel): boolean {
+    return vscode.window.visibleTextEditors.some((e) => e.viewColumn !== undefined && e.viewColumn === panel.viewColumn);
   }
 
   /** Re-sends the runs to an open panel (after a run); no-op when closed. */

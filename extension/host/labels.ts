@@ -111,7 +111,7 @@ export function attemptLabel(a: Attempt): string {
  * A run in the run pickers (Compare, Export, Remove): the verdict first and short, so that it is
  * never cut ("#3 ✗ FAIL · a_model.pyth + …"); where it fails, and the depth, after the label.
  */
-export function runPickItem(r: StoredRun): { label: string; description: string } {
+export function runPickItem(r: Pick<StoredRun, 'label' | 'report'>): { label: string; description: string } {
   const d = r.report.diagnosis;
   const verdict = d.verdict === 'pass' ? '✓ PASS' : '✗ FAIL';
   const where = d.verdict === 'pass' ? '' : d.firstBadBlock !== null ? `fails at block ${d.firstBadBlock} · ` : 'the probabilities fail · ';

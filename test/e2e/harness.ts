@@ -150,6 +150,11 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** Label used in log file names (default 'vscode'). */
   name?: string;
+  /**
+   * Workspace Trust on, the folder NOT trusted (Restricted Mode, no startup prompt). Default off:
+   * code-server gets --disable-workspace-trust and every folder is trusted.
+   */
+  untrusted?: boolean;
 }
 
 export interface VSCodeSession {
@@ -302,7 +307,8 @@ export async function startVSCode(opts: StartOptions): Promise<VSCodeSession> {
   }
 
   // 2. Settings.
-  const settings = { ...DEFAULT_SETTINGS, ...(opts.settings ?? {}) };
+  const trust = opts.untrusted ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.banner': 'never' } : {};
+  const settings = { ...DEFAULT_SETTINGS, ...trust, ...(opts.settings ?? {}) };
   fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
 
   const baseArgs = [
@@ -310,7 +316,7 @@ export async function startVSCode(opts: StartOptions): Promise<VSCodeSession> {
     '--user-data-dir', userDataDir,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(opts.untrusted ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}) };

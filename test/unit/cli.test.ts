@@ -56,7 +56,7 @@ describe('cli', function () {
     assert.match(r.out, /^trtexec: trtexec --onnx=timesformer\.onnx --fp16 /m);
     assert.match(r.out, /LayerNorm fused[\s\S]*^verdict: PASS — All 12 blocks within 0\.025/m);
     assert.match(r.out, /^overall: FAIL — fails: plain; passes: fused$/m);
-    const cost = /^time: read \d+\.\d\d s, .*graph \d+\.\d\d s, session \d+\.\d\d s, run \d+\.\d\d s, compare \d+\.\d\d s; total \d+\.\d\d s; peak RSS \d+ MiB; \d+ MiB of outputs left the engine(; then the minimal fix's confirmation run \d+\.\d\d s \(peak RSS \d+ MiB\))?$/gm;
+    const cost = /^time: read \d+\.\d\d s, .*graph \d+\.\d\d s, session \d+\.\d\d s, run \d+\.\d\d s, compare \d+\.\d\d s; total \d+\.\d\d s; peak RSS \d+ MiB(?: \+ weight store \d+ MiB in RAM \(a tmpfs\) = \d+ MiB at most)?; \d+ MiB of outputs left the engine(; then the minimal fix's confirmation run \d+\.\d\d s \(peak RSS \d+ MiB\))?$/gm;
     const costs = [...r.out.matchAll(cost)];
     assert.equal(costs.length, 2, 'a cost line after each table');
     assert.ok(costs[0][1], 'plain fails: its line gives the minimal fix\'s confirmation run');

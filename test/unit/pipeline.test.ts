@@ -267,7 +267,7 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     const stages: string[] = [];
     const logs: string[] = [];
     const r = (await runPipeline({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp32', heads: 4 }, { onProgress: (s) => stages.push(s), log: (l) => logs.push(l) })).report;
-    assert.ok(!stages.includes('computing reference'), stages.join(', '));
+    assert.ok(!stages.includes('computing the FP32 reference'), stages.join(', '));
     assert.equal(logs.filter((l) => /^cpu: (session|first of \d+ segments) ready/.test(l)).length, 1, 'one CPU engine');
     assert.ok(logs.includes('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)'));
     assert.equal(r.inputs.reference.kind, 'self');
@@ -280,7 +280,7 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     const { runModes } = await import('../../extension/core/pipeline');
     const reports = await runModes({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp16', heads: 4, confirmMinimalFix: false }, ['plain', 'fp32'], { log: (l) => logs.push(l) });
     const graphs = logs.filter((l) => /^graph: /.test(l));
-    assert.equal(logs.filter((l) => l === '[computing reference] FP32 of this model on the CPU EP').length, 1);
+    assert.equal(logs.filter((l) => l === '[computing the FP32 reference] FP32 of this model on the CPU EP').length, 1);
     // 12 blocks, the probabilities, and per LayerNorm (3 per block and the final one) its statistics and channel maxima
     assert.equal(logs.filter((l) => /^fp32 probe run on the CPU EP: 87 outputs \(0\.4 MiB\), session \d+ ms, run \d+ ms$/.test(l)).length, 1, logs.join('\n'));
     assert.equal(graphs.length, 2, 'graph lines are the modes\' engines');

@@ -52,6 +52,8 @@ export interface EngineRequest {
    */
   buildModel: (r: Realization, ep: EpName) => ModelSource;
   log?: (line: string) => void;
+  /** A segmented CPU run: called after each segment (`done` of `total`), for progress within the run. */
+  onSegment?: (done: number, total: number) => void;
   /** Whether the graphs carry LayerNorm statistics outputs (default true); see optimizationLevel(). */
   probes?: boolean;
   /** Every LayerNorm mode in the graph (`layerNorm` and its per-LayerNorm overrides); default [layerNorm]. */
@@ -170,7 +172,7 @@ export async function createEngine(req: EngineRequest): Promise<Engine> {
     const source = m.source;
     if (typeof source === 'object' && 'segments' in source) {
       if (ep !== 'cpu') throw new Error(`a segmented graph runs on the CPU EP only, not ${ep}`);
-      return segmentedEngine(source.segments, realization, fallbacks, sessionOptions(ep, req, realization).opts, m.ms, req.log);
+      return segmentedEngine(source.segments, realization, fallbacks, sessionOptions(ep, req, realization).opts, m.ms, req.log, req.onSegment);
     }
     const open = async (gpuOutputs: boolean) => {
       const { opts, cache } = sessionOptions(ep, req, realization, gpuOutputs);
@@ -288,7 +290,7 @@ function tensorsOf(feeds: Record<string, Float32Array | { data: Float32Array; di
  */
 async function segmentedEngine(
   segments: readonly ModelFile[], realization: Realization, fallbacks: Fallback[],
-  opts: ortTypes.InferenceSession.SessionOptions, buildGraphMs: number, log?: (line: string) => void,
+  opts: ortTypes.InferenceSession.SessionOptions, buildGraphMs: number, log?: (line: string) => void, onSegment?: (done: number, total: number) => void,
 ): Promise<Engine> {
   const open = async (m: ModelFile) => {
     const t = performance.now();
@@ -337,6 +339,7 @@ async function segmentedEngine(
         } finally {
           await session.release();
         }
+        onSegment?.(i + 1, segments.length);
       }
       this.lastRunMs = runMs;
       this.outputBytes = bytes;

@@ -18,6 +18,12 @@
  *
  * The folder is removed by close(); on exit; and, for a process that was killed, by the next store
  * created on this machine (folders of processes that no longer exist).
+ *
+ * Memory: in /dev/shm (a tmpfs) the files ARE memory — at full size an FP16 run holds two files of
+ * about 496 MB (float32, and the fp16 form) — and a process's RSS does not count them (only the
+ * pages a session has mapped and touched). usage() says where the store is, how big, and whether
+ * that is RAM, for every memory figure (the log, the Report's timings, the benchmarks); the engine
+ * process releases a store left open once it is idle (releaseAll, worker.ts).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -73,9 +79,49 @@ export interface NonFinite {
   count: number;
 }
 
+/** Where a store is and what it holds (the files' sizes, padding included). */
+export interface StoreUsage {
+  dir: string;
+  /** Bytes the files take (allocated blocks). */
+  bytes: number;
+  /** In a memory file system (tmpfs, e.g. /dev/shm): the bytes are RAM, beside the process's RSS. */
+  inMemory: boolean;
+}
+
+/** The Linux tmpfs magic number (statfs f_type). */
+const TMPFS_MAGIC = 0x01021994;
+
+/** Whether `dir` is on a memory file system (tmpfs); false where statfs cannot say. */
+export function isMemoryFs(dir: string): boolean {
+  try {
+    return Number(fs.statfsSync(dir).type) === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/** Free bytes for an unprivileged writer in `dir`'s file system (statfs bavail × bsize). */
+function freeBytesOf(dir: string): number {
+  const st = fs.statfsSync(dir);
+  return Number(st.bavail) * Number(st.bsize);
+}
+
+/** A parent folder choice (defaultParent): the /dev/shm to try, and how its free bytes are read (test seams). */
+export interface ParentProbe {
+  shm?: string;
+  freeBytes?: (dir: string) => number;
+}
+
+/** The room a store wants: its float32 file and two derived forms can reach about 3 × the checkpoint (at least 256 MiB). */
+export function roomNeeded(expectBytes: number): number {
+  return Math.max(3 * expectBytes, 256 * 2 ** 20);
+}
+
 export interface WeightStoreOptions {
   /** Parent folder (default: see defaultParent()). */
   parent?: string;
+  /** Where /dev/shm is and how its room is read (tests: a small "shm"); defaultParent's probe. */
+  probe?: ParentProbe;
   /** About how many bytes the weights are (the checkpoint's size): picks a parent with room for them. */
   expectBytes?: number;
 }
@@ -86,19 +132,31 @@ export interface WeightStoreOptions {
  * here, against 0.95 s on the ext4 disk: no journal, no writeback); else the OS temporary folder.
  * Containers often give /dev/shm 64 MB: then it is not used.
  */
-export function defaultParent(expectBytes = 0): string {
+export function defaultParent(expectBytes = 0, probe: ParentProbe = {}): string {
+  return chooseParent(expectBytes, probe).dir;
+}
+
+/** defaultParent with why: for the log line that says where the weights went. */
+export function chooseParent(expectBytes = 0, probe: ParentProbe = {}): { dir: string; why: string } {
   const env = process.env.TIMESFORMER_LAB_WEIGHTS_DIR;
-  if (env) return env;
-  const shm = '/dev/shm';
+  if (env) return { dir: env, why: 'TIMESFORMER_LAB_WEIGHTS_DIR' };
+  const shm = probe.shm ?? '/dev/shm';
+  const need = roomNeeded(expectBytes);
+  let why: string;
   try {
-    const st = fs.statfsSync(shm);
-    const free = Number(st.bavail) * Number(st.bsize);
+    const free = (probe.freeBytes ?? freeBytesOf)(shm);
     fs.accessSync(shm, fs.constants.W_OK);
-    if (free >= Math.max(3 * expectBytes, 256 * 2 ** 20)) return shm;
-  } catch {
+    if (free >= need) return { dir: shm, why: `${mib(free)} free there, ${mib(need)} wanted` };
+    why = `${shm} has ${mib(free)} free, ${mib(need)} wanted`;
+  } catch (e) {
     /* no /dev/shm (macOS, Windows), or not writable */
+    why = `${shm} cannot be used (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
-  return os.tmpdir();
+  return { dir: os.tmpdir(), why };
+}
+
+function mib(n: number): string {
+  return `${(n / 2 ** 20).toFixed(0)} MiB`;
 }
 
 export class WeightStore {
@@ -114,6 +172,8 @@ export class WeightStore {
   bytesWritten = 0;
   /** Milliseconds this thread spent deriving kinds and layouts. */
   deriveMs = 0;
+  /** Why the folder is where it is (chooseParent), for the log. */
+  why = '';
   private pool: WorkerPool | undefined;
 
   private constructor(dir: string) {
@@ -121,7 +181,8 @@ export class WeightStore {
   }
 
   static create(o: WeightStoreOptions = {}): WeightStore {
-    const parent = o.parent ?? defaultParent(o.expectBytes);
+    const chosen = o.parent ? { dir: o.parent, why: 'given' } : chooseParent(o.expectBytes, o.probe);
+    const parent = chosen.dir;
     for (const d of new Set([parent, os.tmpdir(), '/dev/shm'])) sweepStale(d);
     let dir: string;
     try {
@@ -130,6 +191,7 @@ export class WeightStore {
       throw new LabError('FILE_UNREADABLE', `cannot create a folder for the weights in ${parent} (${(e as Error).message})`, parent, { cause: e });
     }
     const s = new WeightStore(dir);
+    s.why = chosen.why;
     open.add(s);
     if (!exitHook) {
       exitHook = true;
@@ -139,6 +201,41 @@ export class WeightStore {
       for (const sig of CLEANUP_SIGNALS) process.on(sig, onSignal);
     }
     return s;
+  }
+
+  /**
+   * Where this store is, how many bytes its files take on the file system (blocks allocated: the
+   * 64 KiB alignment gaps are holes that take none), and whether that is RAM.
+   */
+  usage(): StoreUsage {
+    let bytes = 0;
+    for (const f of this.fds.values()) {
+      try {
+        bytes += fs.fstatSync(f.fd).blocks * 512;
+      } catch {
+        bytes += f.size;
+      }
+    }
+    return { dir: this.dir, bytes, inMemory: isMemoryFs(this.dir) };
+  }
+
+  /** The stores of this process not closed yet. */
+  static openStores(): StoreUsage[] {
+    return [...open].map((s) => s.usage());
+  }
+
+  /**
+   * Closes every store of this process (the engine process when idle, or before another request:
+   * a store is one pipeline call's, and one left open by an export or an error holds its bytes —
+   * RAM in /dev/shm — until the process ends). Returns what was released.
+   */
+  static releaseAll(): StoreUsage[] {
+    const released = [...open].map((s) => {
+      const u = s.usage();
+      s.close();
+      return u;
+    });
+    return released;
   }
 
   /** Keys of the weights added so far. */
