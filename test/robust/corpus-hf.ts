@@ -9,7 +9,7 @@ import { pickle2 } from '../unit/helpers/pyfiles';
 import * as fs from 'fs';
 import * as path from 'path';
 import { officialToHfKey, safetensorsBytes, torchStateDict, type StTensor } from '../unit/helpers/hf';
-import { TINY, numel, shapes, testData, tinyCheckpoint, values, type Recipe } from './corpus';
+import { TINY, numel, shapes, testData, tinyCheckpoint, values, type Recipe } from './corpus-files';
 
 const GOOD_W = 'good.pyth';
 /** What a link out of a model folder leads to in the corpus: no error may quote it. */

@@ -94,7 +94,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
-const COMMANDS = ['run', 'export-onnx', 'providers'];
+const COMMANDS = ['run', 'export-onnx', 'export-trt', 'import', 'providers'];
 /** The CLI options in a text; lines about trtexec (its own --onnx, --fp16…) are not ours. */
 const optionsIn = (text: string): string[] => {
   const ours = text.split('\n').filter((l) => !/trtexec/.test(l)).join('\n');

@@ -24,28 +24,10 @@ import { exportForTensorRt, layerNormNames } from '../export';
 import { torchDecomposedNodeNames } from '../compare/diagnosis';
 import type { Prepared } from '../pipeline';
 import { DEFAULT_TOLERANCE } from '../compare/verdict';
+import type { BundleManifest } from './manifest';
 import { pollyScript, readmeText, trtexecScript } from './scripts';
 
-/** What bundle.json holds: the importer reads the fix and the expected outputs from it. */
-export interface BundleManifest {
-  tool: 'timesformer-precision-lab';
-  kind: 'tensorrt-bundle';
-  version: 1;
-  /** Absolute paths of the checkpoint and test data the bundle was made from. */
-  weights: string;
-  data?: string;
-  /** The head count the graphs were built with (not in the weights: the importer builds the same). */
-  heads: number;
-  input: { name: string; shape: number[]; file: string; json: string };
-  /** Outputs of model.onnx (deployed) and model_marked.onnx, with their shapes. */
-  outputs: { deployed: Record<string, number[]>; marked: Record<string, number[]> };
-  /** LayerNorms the proposed fix keeps in FP32, and how it was chosen. */
-  fix: { layerNorms: string[]; source: 'statistics' | 'all'; layers: string[] };
-  /** reference/<file> per output name. */
-  reference: Record<string, string>;
-  referenceLabel: string;
-  tolerance: { fp16: number; fp32: number };
-}
+export type { BundleManifest } from './manifest';
 
 export interface BundleResult {
   dir: string;

@@ -15,7 +15,7 @@
  * loader.py:197), `--load-inputs` (comparator/data_loader.py:116), `--save-outputs`
  * (comparator/comparator.py:66), runners `--trt` / `--onnxrt` (backend/runner_select.py:85).
  */
-import type { BundleManifest } from './bundle';
+import type { BundleManifest } from './manifest';
 
 /** Single-quoted for sh (a ' inside becomes '\''). */
 export function shq(s: string): string {
