@@ -1,0 +1,246 @@
+/**
+ * Promises that hand-made and Stryker mutants showed no test held (issue 23; docs/mutation.md).
+ * Each test names the promise and fails under the mutant it was written against.
+ */
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { diagnose, type DiagnoseInput } from '../../extension/core/compare/diagnosis';
+import { layerNormStats, tensorStats } from '../../extension/core/compare/metrics';
+import { defaultTolerance } from '../../extension/core/compare/verdict';
+import { LabError } from '../../extension/core/errors';
+import { BASE_GLOBALS, readTestData, unpickle } from '../../extension/core/formats';
+import { MAX_HEADER_BYTES, openSafetensors } from '../../extension/core/formats/safetensors';
+import { disagreements, type DataSignature, type ModelSignature } from '../../extension/core/inspect';
+import { lnLimits, type RealizationSpec } from '../../extension/core/model/realization';
+import { LN_STAT_FIELDS, type GraphOptions, type LnStatField } from '../../extension/core/model/timesformer';
+import { engineCacheKey, graphOptions, runPipeline } from '../../extension/core/pipeline';
+import type { BlockResult, LayerNormMode, LayerNormStats, ModelConfig, ProbsResult } from '../../extension/core/report';
+import { type Py, f32bytes, npArray, pickle2 } from './helpers/pyfiles';
+
+const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
+let tmp = '';
+before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-promises-'))));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function rejects(p: Promise<unknown> | (() => unknown), code: LabError['code'], ...words: string[]): Promise<LabError> {
+  let err: unknown;
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof LabError, `expected a LabError ${code}, got ${err === undefined ? 'success' : String(err)}`);
+  assert.equal(err.code, code, err.message);
+  for (const w of words) assert.ok(err.message.includes(w), `message should contain "${w}": ${err.message}`);
+  return err;
+}
+
+// ---- the diagnosis: with several causes, every offered fix clears them all ----
+
+const ACC16: RealizationSpec = { precision: 'fp16', realization: 'native', accumulate: 'fp16' };
+const ACC32: RealizationSpec = { precision: 'fp16', realization: 'native', accumulate: 'fp32' };
+const EMULATED: RealizationSpec = { precision: 'fp16', realization: 'emulated', accumulate: 'fp32' };
+const ALL_MODES: LayerNormMode[] = ['fp32', 'fused', 'prescaled', 'expose'];
+
+/** A LayerNorm's statistics as the graph's outputs carry them, judged under `mode` on `spec`. */
+interface LnSpec { name: string; v: Partial<Record<LnStatField, number>> }
+function lnStats(l: LnSpec, spec: RealizationSpec, mode: LayerNormMode): LayerNormStats {
+  const defaults: Record<LnStatField, number> = {
+    maxSq: 900, overFp16Count: 0, maxSumSq: 9000, maxAbsSum: 200, inputNonFinite: 0, sqInf: 0, sqNonFinite: 0, varNonFinite: 0, meanNonFinite: 0,
+  };
+  const block = Number(/^blocks\.(\d+)/.exec(l.name)![1]);
+  const stats = Float32Array.from(LN_STAT_FIELDS.map((f) => l.v[f] ?? defaults[f]));
+  const channels = Float32Array.from({ length: 64 }, (_, i) => (i === 21 ? 310 : 5));
+  return layerNormStats({ name: l.name, block, mode }, 'engine', stats, channels, lnLimits(spec, mode, 3));
+}
+
+/** The diagnosis of a run whose LayerNorms `lns` hold these statistics, all in `mode`. */
+function diagnoseWith(lns: LnSpec[], spec: RealizationSpec, mode: LayerNormMode) {
+  const tolerance = defaultTolerance('fp16');
+  const stats = lns.map((l) => lnStats(l, spec, mode));
+  const t = tensorStats('o', new Float32Array(4), [1, 4]);
+  const errors = [0.003, 0.004, 0.005, 0.006, 0.3, 0.4, 0.5];
+  const blocks: BlockResult[] = errors.map((e, index) => ({
+    index, relL2: e, maxAbs: e, cosine: 1, passed: e <= tolerance, jump: false, tokenError: [], output: t, reference: t, exposed: [],
+    layerNorms: stats.filter((l) => l.block === index),
+  }));
+  const probs: ProbsResult = { relL2: 0.9, maxAbs: 0.1, top1: 1, refTop1: 1, top1Agree: false };
+  const input: DiagnoseInput = { blocks, probs, finalNorm: null, tolerance, spec, layerNorm: mode, prescaleShift: 3, channels: 768 };
+  return diagnose(input);
+}
+const overflowCauses = (d: ReturnType<typeof diagnose>) => d.causes.filter((c) => c.mechanism !== 'nonFiniteInput');
+
+/**
+ * Applying each offered fix (a LayerNorm mode, or fp32 accumulation) leaves no overflow; a mode not
+ * offered leaves one. "Applying" re-judges the same values under the fixed engine's limits, without
+ * the inf/NaN the broken engine saw (those are what a fix removes, when it fixes).
+ */
+function assertEveryFixClearsAll(lns: LnSpec[], spec: RealizationSpec): ReturnType<typeof diagnose> {
+  const d = diagnoseWith(lns, spec, 'plain');
+  assert.ok(overflowCauses(d).length >= 2, `two causes: ${d.sentence}`);
+  const values = lns.map((l) => ({ ...l, v: { ...l.v, sqInf: 0, sqNonFinite: 0, varNonFinite: 0, meanNonFinite: 0 } }));
+  assert.equal(overflowCauses(diagnoseWith(values, spec, 'plain')).length, overflowCauses(d).length, 'the values alone predict the same causes');
+  for (const mode of ALL_MODES) {
+    const after = overflowCauses(diagnoseWith(values, spec, mode));
+    if (d.fixes.includes(mode)) assert.deepEqual(after.map((c) => c.text), [], `offered fix ${mode} leaves causes`);
+    else assert.ok(after.length > 0, `${mode} clears every cause, but it was not offered (offered: ${d.fixes.join(', ')})`);
+  }
+  const acc32 = overflowCauses(diagnoseWith(values, { ...spec, accumulate: 'fp32' }, 'plain'));
+  if (d.accumulateFix) assert.deepEqual(acc32.map((c) => c.text), [], '--accumulate fp32 was offered but leaves causes');
+  else if (spec.accumulate === 'fp16') assert.ok(acc32.length > 0, '--accumulate fp32 clears every cause, but it was not offered');
+  return d;
+}
+
+describe('promise: with two causes, every offered fix clears both (and every mode that clears both is offered)', () => {
+  it('a square prescaling fixes (block 2) and one it does not (block 4): prescaled is not offered', () => {
+    const d = assertEveryFixClearsAll([
+      { name: 'blocks.2.norm1', v: { maxSq: 9.7e4, overFp16Count: 128, sqInf: 128, sqNonFinite: 128 } },
+      { name: 'blocks.4.norm1', v: { maxSq: 5e6, overFp16Count: 9, sqInf: 9, sqNonFinite: 9 } },
+    ], EMULATED);
+    assert.deepEqual(d.fixes, ['fp32', 'fused', 'expose']);
+    assert.doesNotMatch(d.sentence, /prescaled/);
+  });
+  it('a square and a sum of squares on fp16 accumulation: --accumulate fp32 clears only the sum, so it is not offered', () => {
+    const d = assertEveryFixClearsAll([
+      { name: 'blocks.1.norm1', v: { maxSumSq: 7e4, varNonFinite: 40 } },
+      { name: 'blocks.3.norm2', v: { maxSq: 9.7e4, overFp16Count: 128, sqInf: 128, sqNonFinite: 128 } },
+    ], ACC16);
+    assert.equal(d.accumulateFix, false);
+    assert.doesNotMatch(d.sentence, /--accumulate fp32/);
+  });
+  it('two sums on fp16 accumulation: --accumulate fp32 clears both, and is offered', () => {
+    const d = assertEveryFixClearsAll([
+      { name: 'blocks.1.norm1', v: { maxSumSq: 7e4, varNonFinite: 40 } },
+      { name: 'blocks.2.norm2', v: { maxAbsSum: 7.1e4, meanNonFinite: 3 } },
+    ], ACC16);
+    assert.equal(d.accumulateFix, true);
+    assert.match(d.sentence, /or --accumulate fp32\./);
+  });
+  it('a sum of x that 2^-3 does not bring under 65504 (6e5 / 8 = 75,000): prescaled is not offered', () => {
+    const d = assertEveryFixClearsAll([
+      { name: 'blocks.0.norm1', v: { maxSumSq: 7e4, varNonFinite: 40 } },
+      { name: 'blocks.2.norm2', v: { maxAbsSum: 6e5, meanNonFinite: 3 } },
+    ], ACC16);
+    assert.ok(!d.fixes.includes('prescaled'), d.fixes.join(', '));
+    // and one it does bring under (5e5 / 8 = 62,500): offered
+    const ok = assertEveryFixClearsAll([
+      { name: 'blocks.0.norm1', v: { maxSumSq: 7e4, varNonFinite: 40 } },
+      { name: 'blocks.2.norm2', v: { maxAbsSum: 5e5, meanNonFinite: 3 } },
+    ], ACC16);
+    assert.ok(ok.fixes.includes('prescaled'), ok.fixes.join(', '));
+  });
+  it('a sum of squares that 4^-3 does not bring under 65504 (5e6 / 64): prescaled is not offered; 4e6 / 64 is', () => {
+    const no = assertEveryFixClearsAll([
+      { name: 'blocks.0.norm1', v: { maxSumSq: 5e6, varNonFinite: 40 } },
+      { name: 'blocks.2.norm2', v: { maxAbsSum: 7e4, meanNonFinite: 3 } },
+    ], ACC16);
+    assert.ok(!no.fixes.includes('prescaled'), no.fixes.join(', '));
+    const yes = assertEveryFixClearsAll([
+      { name: 'blocks.0.norm1', v: { maxSumSq: 4e6, varNonFinite: 40 } },
+      { name: 'blocks.2.norm2', v: { maxAbsSum: 7e4, meanNonFinite: 3 } },
+    ], ACC16);
+    assert.ok(yes.fixes.includes('prescaled'), yes.fixes.join(', '));
+  });
+  it('fp32 accumulation has no 16-bit sums: the same statistics leave only the squares', () => {
+    const d = diagnoseWith([{ name: 'blocks.1.norm1', v: { maxSumSq: 7e4 } }, { name: 'blocks.3.norm2', v: { maxSq: 9.7e4, overFp16Count: 128 } }], ACC32, 'plain');
+    assert.deepEqual(overflowCauses(d).map((c) => [c.layerNorm, c.mechanism]), [['blocks.3.norm2', 'square']]);
+  });
+});
+
+// ---- pairing: test data that does not belong to the checkpoint ----
+
+describe('promise: test data whose block outputs have another token count is named as not belonging', () => {
+  const m: ModelSignature = { kind: 'checkpoint', format: 'zip', hf: false, frames: 8, imageSize: 32, patchSize: 16, embedDim: 64, depth: 12, numClasses: 10 };
+  const d: DataSignature = { kind: 'test-data', batch: 1, frames: 8, height: 32, width: 32, numClasses: 10, depth: 12, tokens: 33, embedDim: 64 };
+  it('1 + (32/16)² × 8 = 33 tokens agree; 17 tokens do not, and the sentence says so', () => {
+    assert.deepEqual(disagreements(m, d), []);
+    assert.deepEqual(disagreements(m, { ...d, tokens: 17 }), ['17 tokens per block output, the checkpoint makes 33']);
+    assert.deepEqual(disagreements(m, { ...d, tokens: undefined }), [], 'no block outputs: nothing to compare');
+  });
+});
+
+// ---- the TensorRT engine cache: one folder per graph ----
+
+describe('promise: the TensorRT engine cache never reuses an engine built for another graph', () => {
+  const config = { heads: 4 } as ModelConfig;
+  const base = graphOptions(config, 1, { weights: 'w.pyth', precision: 'fp16', layerNorm: 'plain' }, 'tensorrt');
+  const key = (g: Partial<GraphOptions>, heads = 4) => engineCacheKey('w'.repeat(64), { ...base, ...g, config: { ...config, heads } });
+  it('a key per LayerNorm mode, override, precision, accumulation, prescale shift, fp32 op set, attention, batch, head count and weights', () => {
+    const keys = new Map<string, string>([['base', key({})]]);
+    for (const m of ['fused', 'fp32', 'prescaled', 'expose'] as const) keys.set(`layerNorm ${m}`, key({ layerNorm: m }));
+    keys.set('override', key({ layerNormOverrides: { 'blocks.4.norm1': 'fp32' } }));
+    keys.set('bf16', key({ precision: 'bf16' }));
+    keys.set('accumulate fp16', key({ accumulate: 'fp16' }));
+    keys.set('prescale shift 4', key({ prescaleShift: 4 }));
+    keys.set('fp32 ops', key({ fp32Ops: ['Softmax'] }));
+    keys.set('attention', key({ attention: base.attention === 'decomposed' ? 'fused' : 'decomposed' }));
+    keys.set('batch 2', key({ batch: 2 }));
+    keys.set('heads 8', key({}, 8));
+    keys.set('other weights', engineCacheKey('v'.repeat(64), base));
+    const seen = new Map<string, string>();
+    for (const [what, k] of keys) {
+      assert.match(k, /^[0-9a-f]{24}$/);
+      assert.ok(!seen.has(k), `${what} shares its engine with ${seen.get(k)}`);
+      seen.set(k, what);
+    }
+    assert.equal(key({}), keys.get('base'), 'the same graph finds its engine again');
+  });
+});
+
+// ---- the readers' budgets ----
+
+describe('promise: the readers\' budgets trip on what they guard, not on something checked before', () => {
+  it('a safetensors header claiming 100,000,001 bytes in a 100 MB sparse file is refused by the header cap, before anything is allocated', async () => {
+    const file = path.join(tmp, 'huge_header.safetensors');
+    const n = MAX_HEADER_BYTES + 1;
+    const fh = await fs.promises.open(file, 'w');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(n));
+    await fh.write(len, 0, 8, 0);
+    await fh.truncate(8 + n + 16); // a hole: the file is large enough for the header it claims
+    await fh.close();
+    const before = process.memoryUsage().arrayBuffers;
+    await rejects(openSafetensors(file), 'BAD_WEIGHTS', file, `the header claims ${n} bytes, more than the ${MAX_HEADER_BYTES} a safetensors header may have`);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 32 * 2 ** 20, 'the header was never read');
+  });
+  for (const fn of ['bytes', 'bytearray']) {
+    it(`${fn}() of a memoized 100,000-item list, 1,000 times, is paid for at every use`, async () => {
+      const big: Py = { $put: 1, value: { $list: Array.from({ length: 100_000 }, (_, i) => i % 100) } };
+      const calls = Array.from({ length: 1000 }, (): Py => ({ $call: { $global: `builtins.${fn}` }, args: [{ $get: 1 }] }));
+      await rejects(() => unpickle(pickle2({ $list: [big, ...calls] }), { globals: BASE_GLOBALS, file: 'bytes.p' }), 'LIMIT_EXCEEDED', 'bytes.p', 'units of work');
+      const ok = unpickle(pickle2({ $list: [big, ...calls.slice(0, 2)] }), { globals: BASE_GLOBALS }) as unknown[];
+      assert.equal((ok[1] as Uint8Array).length, 100_000);
+      assert.equal((ok[1] as Uint8Array)[199], 99);
+    });
+  }
+});
+
+// ---- the pipeline: the user's tolerance, and test data of another model ----
+
+describe('promise: the pipeline judges with the user\'s tolerance and refuses test data of another model', function () {
+  const W = path.join(FIX, 'd1_outlier.pyth');
+  const D = path.join(FIX, 'd1_outlier_test_data.p');
+  it('d1 in FP16 with plain LayerNorm fails at 0.025 (block 4: 0.13) and passes with --tolerance 2', async () => {
+    const o = { weights: W, data: D, ep: 'cpu' as const, heads: 4, precision: 'fp16' as const, confirmMinimalFix: false };
+    const strict = (await runPipeline(o)).report;
+    assert.equal(strict.diagnosis.verdict, 'fail');
+    const loose = (await runPipeline({ ...o, tolerance: 2 })).report;
+    assert.equal(loose.tolerance, 2);
+    assert.equal(loose.toleranceSource, 'option');
+    assert.equal(loose.diagnosis.verdict, 'pass', loose.diagnosis.sentence);
+    assert.ok(loose.blocks.every((b) => b.passed), 'every block within 2');
+    assert.deepEqual(loose.blocks.map((b) => b.relL2), strict.blocks.map((b) => b.relL2), 'the same errors, judged against another tolerance');
+  });
+  it('test data with 9 classes for a 10-class head: a MISMATCH naming the file and the classes, not an internal error', async () => {
+    const td = await readTestData(D);
+    const arr = (t: { shape: readonly number[]; data: Float32Array }) => npArray('f4', [...t.shape], new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    const classes = td.probs.shape[td.probs.shape.length - 1];
+    const probs = { shape: [...td.probs.shape.slice(0, -1), classes - 1], data: td.probs.data.slice(0, classes - 1) };
+    const file = path.join(tmp, 'nine_classes_test_data.p');
+    fs.writeFileSync(file, pickle2([arr(td.video), { $list: [arr(probs), { $list: td.blocks.map(arr) }] }]));
+    const e = await rejects(runPipeline({ weights: W, data: file, ep: 'cpu', heads: 4, precision: 'fp32' }), 'MISMATCH', `the probabilities have ${classes - 1} classes, the head has ${classes}`);
+    assert.equal(e.file, file);
+  });
+});
