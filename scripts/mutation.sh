@@ -18,7 +18,7 @@ MODULES=(
   "inspect|extension/core/inspect.ts,extension/host/pairing.ts|inspect,promises|fast"
   "limits|extension/core/formats/safetensors.ts:84-140,extension/core/formats/pickle.ts:230-270,extension/core/formats/pickle.ts:857-900|limits,formats,promises|fast"
   "cli|extension/cli.ts|cli,cli-options|slow"
-  "pipeline|extension/core/pipeline.ts|pipeline,promises|slow"
+  "pipeline|extension/core/pipeline.ts|pipeline,promises-pipeline|slow"
 )
 
 want=("$@")
