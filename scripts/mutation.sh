@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 
 # name | files to mutate (Stryker's file[:line-line] ranges, comma-separated) | unit test files (out/test/unit/<name>.test.js) | speed
 MODULES=(
-  "diagnosis|extension/core/compare/diagnosis.ts,extension/core/compare/verdict.ts|diagnosis,promises|fast"
+  "diagnosis|extension/core/compare/diagnosis.ts,extension/core/compare/verdict.ts|diagnosis,diagnosis-sentences,promises|fast"
   "metrics|extension/core/compare/metrics.ts,extension/core/compare/blocks.ts|diagnosis,promises,core|fast"
-  "inspect|extension/core/inspect.ts,extension/host/pairing.ts|inspect,promises|fast"
+  "inspect|extension/core/inspect.ts|inspect,promises|fast"
+  "pairing|extension/host/pairing.ts|state,promises|fast"
   "limits|extension/core/formats/safetensors.ts:84-140,extension/core/formats/pickle.ts:230-270,extension/core/formats/pickle.ts:857-900|limits,formats,promises|fast"
   "cli|extension/cli.ts|cli,cli-options|slow"
   "pipeline|extension/core/pipeline.ts|pipeline,promises-pipeline|slow"
