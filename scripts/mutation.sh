@@ -17,7 +17,7 @@ MODULES=(
   "metrics|extension/core/compare/metrics.ts,extension/core/compare/blocks.ts|diagnosis,promises,core|fast"
   "inspect|extension/core/inspect.ts|inspect,promises|fast"
   "pairing|extension/host/pairing.ts|state,promises|fast"
-  "limits|extension/core/formats/safetensors.ts:84-140,extension/core/formats/pickle.ts:230-270,extension/core/formats/pickle.ts:857-900|limits,formats,promises|fast"
+  "limits|extension/core/formats/safetensors.ts:84-140,extension/core/formats/pickle.ts:230-270,extension/core/formats/pickle.ts:857-900|limits,formats,hfformats,promises|fast"
   "cli|extension/cli.ts|cli,cli-options|slow"
   "pipeline|extension/core/pipeline.ts|pipeline,promises-pipeline|slow"
 )
