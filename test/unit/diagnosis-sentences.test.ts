@@ -5,7 +5,8 @@
  * and each candidate when nothing measured explains a failure.
  */
 import { strict as assert } from 'assert';
-import { diagnose, type DiagnoseInput } from '../../extension/core/compare/diagnosis';
+import { describeLayerNorm, diagnose, torchDecomposedNodeNames, torchExportNodeName, trtexecCommand, type DiagnoseInput } from '../../extension/core/compare/diagnosis';
+import { firstFailing, markJump, passes } from '../../extension/core/compare/verdict';
 import { layerNormStats, tensorStats } from '../../extension/core/compare/metrics';
 import { lnLimits, type RealizationSpec } from '../../extension/core/model/realization';
 import { LN_STAT_FIELDS, type LnStatField } from '../../extension/core/model/timesformer';
@@ -127,5 +128,46 @@ describe('diagnosis sentences: candidates when nothing measured explains the fai
     const tf32 = run([0.004, 0.02], { spec: { precision: 'fp32', realization: 'tensorrt', accumulate: 'fp32' }, tolerance: 0.01 });
     assert.deepEqual(tf32.candidates.map((c) => c.kind), ['tf32', 'mismatch']);
     assert.match(tf32.sentence, /no LayerNorm there overflows \(FP32 has no 16-bit range to overflow\)\. Candidates: 1\) TF32 GEMMs/);
+  });
+});
+
+describe('diagnosis words: LayerNorm names, the trtexec line, the jump', () => {
+  it('describes every LayerNorm by block and kind, and anything else by its name', () => {
+    assert.equal(describeLayerNorm('blocks.11.temporal_norm1'), 'Block 11 temporal LayerNorm (blocks.11.temporal_norm1)');
+    assert.equal(describeLayerNorm('blocks.3.norm1'), 'Block 3 spatial LayerNorm (blocks.3.norm1)');
+    assert.equal(describeLayerNorm('blocks.0.norm2'), 'Block 0 MLP LayerNorm (blocks.0.norm2)');
+    assert.equal(describeLayerNorm('norm'), 'Final LayerNorm (norm)');
+    for (const odd of ['blocks.3.norm1x', 'xblocks.3.norm1', 'blocks.3.norm3']) assert.equal(describeLayerNorm(odd), `LayerNorm ${odd}`);
+  });
+  it('the trtexec line names each LayerNorm as torch.onnx.export scopes it, fused or decomposed, and its plan after the ONNX file', () => {
+    assert.equal(trtexecCommand(['blocks.10.norm1', 'norm'], { onnx: 'v2.onnx.onnx' }),
+      'trtexec --onnx=v2.onnx.onnx --fp16 --precisionConstraints=obey --layerPrecisions=/model/blocks.10/norm1/LayerNormalization:fp32,/model/norm/LayerNormalization:fp32 --saveEngine=v2.onnx_fp16.plan');
+    assert.equal(trtexecCommand(['norm'], { onnx: 'model' }), 'trtexec --onnx=model --fp16 --precisionConstraints=obey --layerPrecisions=/model/norm/LayerNormalization:fp32 --saveEngine=model_fp16.plan');
+    assert.deepEqual(torchDecomposedNodeNames('blocks.2.norm2').slice(0, 2), ['/model/blocks.2/norm2/ReduceMean', '/model/blocks.2/norm2/Sub']);
+    assert.equal(torchExportNodeName('xblocks.2.norm2'), '/model/xblocks.2.norm2/LayerNormalization');
+  });
+  it('a jump: at least 10× the block before it and over the tolerance; a block passes at exactly the tolerance, NaN fails', () => {
+    const t = tensorStats('o', new Float32Array(4), [1, 4]);
+    const bs = (errs: number[]): BlockResult[] => errs.map((e, index) => ({ index, relL2: e, maxAbs: e, cosine: 1, passed: passes(e, 0.025), jump: false, tokenError: [], output: t, reference: t, exposed: [] as never, layerNorms: [] }));
+    assert.equal(markJump(bs([0.003, 0.03]), 0.025), 1, 'exactly 10×');
+    assert.equal(markJump(bs([0.0031, 0.03]), 0.025), null, 'just under 10×');
+    assert.equal(markJump(bs([0.0025, 0.025]), 0.025), null, 'at the tolerance is no failure, so no jump');
+    assert.equal(markJump(bs([0, 0.5]), 0.025), null, 'nothing to jump from');
+    const jumped = bs([0.001, 0.002, 0.5, 0.9]);
+    assert.equal(markJump(jumped, 0.025), 2);
+    assert.deepEqual(jumped.map((b) => b.jump), [false, false, true, false], 'only the first jump is marked');
+    assert.equal(passes(0.025, 0.025), true);
+    assert.equal(passes(NaN, 0.025), false);
+    assert.equal(firstFailing(bs([0.01, NaN, 0.5])), 1);
+    assert.equal(firstFailing(bs([0.01, 0.02])), null);
+  });
+  it('a head count is offered only when block 0 then matches to under 1e-3 and 10× better', () => {
+    const offered = (tried: { heads: number; block0RelL2: number }[], b0 = 0.5) => run([b0, 0.6], { heads: { heads: 4, source: 'assumed', tried: [{ heads: 4, block0RelL2: b0 }, ...tried] } }).candidates[0].text;
+    assert.match(offered([{ heads: 8, block0RelL2: 0.01 }]), /^weights and reference that do not belong together/, '0.01 is not a match');
+    assert.match(offered([{ heads: 8, block0RelL2: 9e-4 }]), /with 8 heads it matches/);
+    assert.match(offered([{ heads: 8, block0RelL2: 9e-4 }, { heads: 2, block0RelL2: 1e-6 }]), /with 2 heads it matches the reference \(rel err 1\.0e-6\); run with --heads 2$/, 'the best of them');
+    const fp32 = (tried: { heads: number; block0RelL2: number }[]) => run([5e-3, 6e-3], { spec: { precision: 'fp32', realization: 'fp32', accumulate: 'fp32' }, tolerance: 1e-3, heads: { heads: 4, source: 'assumed', tried: [{ heads: 4, block0RelL2: 5e-3 }, ...tried] } }).candidates[0].text;
+    assert.match(fp32([{ heads: 8, block0RelL2: 9e-4 }]), /^weights and reference/, 'under 1e-3 but not 10× better than 5e-3');
+    assert.match(fp32([{ heads: 8, block0RelL2: 4e-4 }]), /with 8 heads it matches/);
   });
 });
