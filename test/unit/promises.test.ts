@@ -14,7 +14,7 @@ import { defaultTolerance } from '../../extension/core/compare/verdict';
 import { LabError } from '../../extension/core/errors';
 import { BASE_GLOBALS, unpickle } from '../../extension/core/formats';
 import { MAX_HEADER_BYTES, openSafetensors } from '../../extension/core/formats/safetensors';
-import { disagreements, type DataSignature, type ModelSignature } from '../../extension/core/inspect';
+import { describeSignature, disagreements, type DataSignature, type ModelSignature } from '../../extension/core/inspect';
 import { lnLimits, type RealizationSpec } from '../../extension/core/model/realization';
 import { LN_STAT_FIELDS, type GraphOptions, type LnStatField } from '../../extension/core/model/timesformer';
 import { engineCacheKey, graphOptions } from '../../extension/core/pipeline';
@@ -159,6 +159,22 @@ describe('promise: test data whose block outputs have another token count is nam
     assert.deepEqual(disagreements(m, d), []);
     assert.deepEqual(disagreements(m, { ...d, tokens: 17 }), ['17 tokens per block output, the checkpoint makes 33']);
     assert.deepEqual(disagreements(m, { ...d, tokens: undefined }), [], 'no block outputs: nothing to compare');
+  });
+  it('each disagreement in words: width or height alone, channels, classes, a model without a classifier; tokens only when all else agrees', () => {
+    assert.deepEqual(disagreements(m, { ...d, width: 16, tokens: 17 }), ['32×16 video, the checkpoint expects 32×32']);
+    assert.deepEqual(disagreements(m, { ...d, height: 16 }), ['16×32 video, the checkpoint expects 32×32']);
+    assert.deepEqual(disagreements(m, { ...d, embedDim: 48 }), ['width 48, the checkpoint has 64']);
+    assert.deepEqual(disagreements(m, { ...d, embedDim: undefined }), []);
+    assert.deepEqual(disagreements(m, { ...d, numClasses: 9 }), ['9 classes, the checkpoint has 10']);
+    assert.deepEqual(disagreements(m, { ...d, depth: 13 }), ['13 block outputs, the checkpoint has 12 blocks']);
+    assert.deepEqual(disagreements(m, { ...d, frames: 4 }), ['4 frames, the checkpoint has 8']);
+    const features = { ...m, numClasses: 0 };
+    assert.deepEqual(disagreements(features, { ...d, numClasses: 64 }), [], 'its final output is the width');
+    assert.deepEqual(disagreements(features, { ...d, numClasses: 10 }), ['10 final outputs, the checkpoint (no classifier) outputs 64']);
+    assert.equal(describeSignature(m), '8×32², width 64, 12 blocks, 10 classes');
+    assert.equal(describeSignature(features), '8×32², width 64, 12 blocks, no classifier');
+    assert.equal(describeSignature(d), '8×32², width 64, 12 blocks, 10 classes');
+    assert.equal(describeSignature({ ...d, width: 16, embedDim: undefined }), '8×32×16, 12 blocks, 10 classes');
   });
 });
 
