@@ -15,6 +15,7 @@ import { LabError } from '../../extension/core/errors';
 import { BASE_GLOBALS, unpickle } from '../../extension/core/formats';
 import { MAX_HEADER_BYTES, openSafetensors } from '../../extension/core/formats/safetensors';
 import { describeSignature, disagreements, type DataSignature, type ModelSignature } from '../../extension/core/inspect';
+import { agreement, nameScore, pairTestData, type Inspection } from '../../extension/host/pairing';
 import { lnLimits, type RealizationSpec } from '../../extension/core/model/realization';
 import { LN_STAT_FIELDS, type GraphOptions, type LnStatField } from '../../extension/core/model/timesformer';
 import { engineCacheKey, graphOptions } from '../../extension/core/pipeline';
@@ -232,4 +233,50 @@ describe('promise: the readers\' budgets trip on what they guard, not on somethi
       assert.equal((ok[1] as Uint8Array)[199], 99);
     });
   }
+});
+
+// ---- pairing: which test data goes with a checkpoint ----
+
+describe('promise: test data is paired by agreement first, then by name; generic words do not count', () => {
+  it('name scores: <stem>_test_data 100, the same stem 90, a prefix 80, 10 per shared word, 1 for the same folder', () => {
+    const cases: [string, string, number][] = [
+      ['a/d1_outlier.pyth', 'b/d1_outlier_test_data.p', 100],
+      ['a/D1.PTH', 'b/d1-test-data.pkl', 100],
+      ['a/x.safetensors', 'b/x_testdata.pickle', 100],
+      ['a/run7.ckpt', 'b/run7.p', 90],
+      ['a/abc.pt', 'b/abcdef.bin', 80],
+      ['a/ab.pt', 'b/abcd.p', 0],
+      ['a/ab.pt', 'a/abcd.p', 1],
+      ['a/timesformer_k400_model.pyth', 'b/k400_test_data.p', 10],
+      ['a/timesformer_k400_model.pyth', 'a/k400_timesformer.p', 21],
+      ['a/x.pyth', 'b/y.p', 0],
+    ];
+    for (const [c, d, s] of cases) assert.equal(nameScore(c, d), s, `${c} / ${d}`);
+    for (const w of ['model', 'models', 'test', 'data', 'testdata', 'weights', 'checkpoint', 'ckpt', 'state', 'dict', 'pytorch', 'final', 'best', 'p', 'pkl']) {
+      assert.equal(nameScore(`a/one_${w}.pyth`, `b/two_${w}.p`), 0, `"${w}" is generic`);
+    }
+  });
+  const sig = (numClasses: number): Inspection => ({ state: 'ok', signature: { kind: 'test-data', batch: 1, frames: 8, height: 32, width: 32, numClasses, depth: 12, tokens: 33, embedDim: 64 } });
+  const ck: Inspection = { state: 'ok', signature: { kind: 'checkpoint', format: 'zip', hf: false, frames: 8, imageSize: 32, patchSize: 16, embedDim: 64, depth: 12, numClasses: 10 } };
+  it('the agreement in words: agree, disagree, or why it is not known yet', () => {
+    assert.deepEqual(agreement(ck, sig(10), 'd.p'), { status: 'agree', detail: '8×32², width 64, 12 blocks, 10 classes' });
+    assert.deepEqual(agreement(ck, sig(9), 'd.p'), { status: 'disagree', problems: ['9 classes, the checkpoint has 10'] });
+    assert.equal(agreement(ck, sig(9), null).status, 'self');
+    assert.deepEqual(agreement(undefined, sig(10), 'd.p'), { status: 'unknown', reason: 'reading the checkpoint…' });
+    assert.deepEqual(agreement(ck, { state: 'pending' }, 'd.p'), { status: 'unknown', reason: 'reading the test data…' });
+    assert.deepEqual(agreement(ck, { state: 'skipped', reason: 'Restricted Mode' }, 'd.p'), { status: 'unknown', reason: 'Restricted Mode' });
+    assert.deepEqual(agreement({ state: 'error', code: 'BAD_PICKLE', message: 'truncated' }, sig(10), 'd.p'), { status: 'unknown', reason: 'the checkpoint could not be read: truncated' });
+    assert.deepEqual(agreement(sig(10), ck, 'd.p'), { status: 'unknown', reason: 'not a checkpoint and test data' });
+  });
+  it('pairs the best name among those that agree; else a name match not read yet; else none', () => {
+    const files: Record<string, Inspection | undefined> = {
+      'w/m.pyth': ck, 'w/m_test_data.p': sig(9), 'w/other.p': sig(10), 'w/m_extra.p': sig(10), 'w/unread_q.p': { state: 'pending' },
+    };
+    const look = (p: string) => files[p];
+    assert.equal(pairTestData('w/m.pyth', ['w/other.p', 'w/m_test_data.p', 'w/m_extra.p'], look), 'w/m_extra.p', 'the best-named file disagrees: the best among those that agree');
+    assert.equal(pairTestData('w/m.pyth', ['w/m_test_data.p', 'w/unread_q.p'], look), null, 'the unread one shares no word with "m", the other disagrees');
+    files['w/mx_test_data.p'] = { state: 'pending' };
+    assert.equal(pairTestData('w/mx.pyth', ['w/m_test_data.p', 'w/mx_test_data.p'], (p) => (p === 'w/mx.pyth' ? ck : files[p])), 'w/mx_test_data.p', 'not read yet, but its name fits');
+    assert.equal(pairTestData('w/m.pyth', ['w/b.p', 'w/a.p'].map((p) => ((files[p] = sig(10)), p)), look), 'w/a.p', 'equal names: the first by path');
+  });
 });
