@@ -18,8 +18,8 @@ MODULES=(
   "inspect|extension/core/inspect.ts|inspect,promises|fast"
   "pairing|extension/host/pairing.ts|state,promises|fast"
   "limits|extension/core/formats/safetensors.ts:84-140,extension/core/formats/pickle.ts:230-270,extension/core/formats/pickle.ts:857-900|limits,formats,hfformats,promises|fast"
-  "cli|extension/cli.ts|cli,cli-options|slow"
-  "pipeline|extension/core/pipeline.ts|pipeline,promises-pipeline|slow"
+  "cli|extension/cli.ts:150-176|cli,cli-options|slow"
+  "pipeline|extension/core/pipeline.ts:138-160,extension/core/pipeline.ts:1048-1125|pipeline,promises-pipeline|slow"
 )
 
 want=("$@")
