@@ -165,7 +165,17 @@ export function checkAgreement(m: LoadedModel, d: TestData): void {
  */
 export const DEFAULT_FP32_OPS: readonly string[] = [];
 
-function graphOptions(config: ModelConfig, batch: number, o: PipelineOptions, realization: Realization, extra?: Partial<GraphOptions>): GraphOptions {
+/**
+ * The TensorRT engine cache's folder name: the weights and every option that shapes the graph (the
+ * LayerNorm mode and overrides, precision, accumulation, prescale shift, fp32 ops, attention, batch,
+ * heads...), so that changing any of them never reuses an engine built for another graph.
+ */
+export function engineCacheKey(weightsDigest: string, g: GraphOptions): string {
+  const { config, ...shape } = g;
+  return crypto.createHash('sha256').update(`${weightsDigest}|${config.heads}|${JSON.stringify(shape)}`).digest('hex').slice(0, 24);
+}
+
+export function graphOptions(config: ModelConfig, batch: number, o: PipelineOptions, realization: Realization, extra?: Partial<GraphOptions>): GraphOptions {
   return {
     config, batch, precision: o.precision ?? 'fp32', realization, layerNorm: o.layerNorm ?? 'plain', layerNormOverrides: o.layerNormOverrides,
     accumulate: o.accumulate ?? 'fp32', probes: o.probes ?? true, prescaleShift: o.prescaleShift ?? 3, fp32Ops: o.fp32Ops ?? DEFAULT_FP32_OPS,
@@ -916,7 +926,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
   const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = !given && needsKey && o.trtCacheDir
-    ? crypto.createHash('sha256').update(`${await sha256Files(m.source.files)}|${precision}|${layerNorm}|${JSON.stringify(overrides)}|${config.heads}|${B}`).digest('hex').slice(0, 24)
+    ? engineCacheKey(await sha256Files(m.source.files), graphOptions(config, B, o, 'tensorrt'))
     : undefined;
   stage('building engine', `${o.ep ?? 'cpu'}, ${precision.toUpperCase()} LayerNorm ${over ? `${layerNorm} (${over} in FP32)` : layerNorm}`);
   if (given) built.set(given.engine.realization, given.g);

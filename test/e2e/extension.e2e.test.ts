@@ -58,7 +58,14 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await waitForCondition(async () => (await valueOf(sidebar, '#checkpoint')).endsWith('d1_outlier.pyth'), 30_000, 'the checkpoint');
     assert.match(await valueOf(sidebar, '#testData'), /d1_outlier_test_data\.p$/);
     const available = await waitForCondition(() => sidebar.$eval('#providers', (e) => e.getAttribute('data-available')), 60_000, 'the provider probe');
-    assert.ok(available.split(',').includes('cpu'), `providers available: ${available}`);
+    // exactly the providers a session loads on here (the same probe, run in this process), each unavailable one marked so in the list
+    const { probeProviders } = await import('../../extension/core/engine/session');
+    const probed = await probeProviders();
+    assert.deepStrictEqual(available.split(',').sort(), probed.filter((p) => p.available).map((p) => p.ep).sort(), `providers available: ${available}`);
+    const labels = await sidebar.$$eval('#ep option', (os) => os.map((o) => [o.getAttribute('value') ?? '', o.textContent ?? '']));
+    for (const p of probed.filter((x) => !x.available)) {
+      assert.ok(labels.some(([v, l]) => v === p.ep && l.endsWith('not available here')), `${p.ep} is marked unavailable: ${JSON.stringify(labels)}`);
+    }
     assert.strictEqual(await valueOf(sidebar, '#precision'), 'fp16');
     assert.strictEqual(await valueOf(sidebar, '#layerNorm'), 'plain');
     await vs!.screenshot('lab-01-sidebar');

@@ -56,7 +56,13 @@ describe('a workspace with only an HF folder and no test data', function () {
     const frame = await graphFrame(page, 'run-1', 5, 120_000);
     const b = await blocks(frame, 'run-1');
     assert.strictEqual(b.length, 6);
-    assert.ok(b.every((x) => /^rgb\(/.test(x.color) || /^#/.test(x.color)), 'every block is colored');
+    // every block is judged against FP16's 0.025 and colored by its judgment: no pass shares a color with a fail
+    for (const x of b) {
+      assert.strictEqual(x.status, x.error <= 0.025 ? 'pass' : 'fail', `block ${x.block}: error ${x.error}`);
+      assert.match(x.color, /^(rgb\(|#)/, `block ${x.block} is colored`);
+    }
+    const colors = (s: string) => new Set(b.filter((x) => x.status === s).map((x) => x.color));
+    assert.ok([...colors('pass')].every((c) => !colors('fail').has(c)), 'a failing block never has a passing block\'s color');
     assert.ok(b.some((x) => x.status === 'fail'), 'FP16 with a plain LayerNorm breaks after the planted activation');
     assert.match(await frame.$eval('#graph g.lane[data-run="run-1"] .lane-title', (e) => e.textContent ?? ''), /#1 hf_outlier · FP16 plain · cpu +reference: FP32 of this model \(CPU\)/);
     assert.match((await outcome(await sidebarFrame(page))).text, /#1 hf_outlier \+ own FP32 · FP16 · LayerNorm plain · cpu/);

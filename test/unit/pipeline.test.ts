@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { runPipeline } from '../../extension/core/pipeline';
 import { LabError } from '../../extension/core/errors';
-import { LAYERNORM_MODES, type LayerNormMode, type PipelineOptions, type Report } from '../../extension/core/report';
+import { LAYERNORM_MODES, type LayerNormMode, type PipelineOptions, type Report, type TensorStats } from '../../extension/core/report';
 import { createEngine } from '../../extension/core/engine/session';
 import { LN_STAT_FIELDS } from '../../extension/core/model/timesformer';
 
@@ -27,6 +27,16 @@ const tmpDir = () => {
   return d;
 };
 after(() => tmpDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+/** Two lists of tensor statistics describe the same tensors (to FP32 rounding across graph splits). */
+function assertSameStats(a: TensorStats[], b: TensorStats[]): void {
+  assert.equal(a.length, b.length);
+  a.forEach((x, i) => {
+    assert.deepEqual(x.shape, b[i].shape);
+    for (const k of ['min', 'max', 'mean', 'std', 'maxAbs'] as const) {
+      assert.ok(Math.abs(x[k] - b[i][k]) <= 1e-5 * Math.max(1, Math.abs(b[i][k])), `tensor ${i} ${k}: ${x[k]} vs ${b[i][k]}`);
+    }
+  });
+}
 const maxBlock = (r: Report) => Math.max(...r.blocks.map((b) => b.relL2));
 const errs = (r: Report) => r.blocks.map((b) => b.relL2.toExponential(2)).join(' ');
 
@@ -157,7 +167,8 @@ describe('pipeline: bad input gets a typed error naming the file', function () {
   });
   it('a test data file given as the checkpoint', async () => {
     const wrong = fx('d1_outlier').data;
-    await assert.rejects(runPipeline({ weights: wrong, data: wrong }), (e: unknown) => e instanceof LabError && e.message.includes(wrong) && e.code !== 'ENGINE_FAILED');
+    await expectError(runPipeline({ weights: wrong, data: wrong }), 'NOT_A_CHECKPOINT', wrong);
+    await assert.rejects(runPipeline({ weights: wrong, data: wrong }), /not a PyTorch checkpoint: the file is a Python pickle \(protocol \d\) without PyTorch's magic number — test data or a plain pickle\?/);
   });
   it('a missing file', async () => {
     const missing = path.join(os.tmpdir(), 'no-such-checkpoint.pyth');
@@ -258,7 +269,13 @@ describe('pipeline: one preparation for many modes, and runs without test data',
     const r = (await runPipeline({ weights: fx('d2_legacy').weights, input: 'synthetic:3', ep: 'cpu', precision: 'fp32' })).report;
     assert.equal(r.inputs.input.label, 'synthetic clip (seed 3)');
     assert.equal(r.config.headsSource, 'assumed');
-    assert.ok(r.blocks.every((b) => b.relL2 === 0) && r.probs.relL2 === 0, 'the same graph on the same EP gives the same numbers');
+    // FP32 is its own reference here; what makes that right is that the reference an FP16 run of the
+    // same clip computes (a separate FP32 run) holds the same numbers, and another seed's does not.
+    const f16 = (seed: number) => runPipeline({ weights: fx('d2_legacy').weights, input: `synthetic:${seed}`, ep: 'cpu', precision: 'fp16', confirmMinimalFix: false });
+    const [same, other] = [(await f16(3)).report, (await f16(4)).report];
+    assertSameStats(r.blocks.map((b) => b.output), same.blocks.map((b) => b.reference));
+    assert.ok(same.blocks.some((b) => b.relL2 > 0), 'the FP16 run is compared with that reference, not with itself');
+    assert.notEqual(other.blocks[0].reference.mean, same.blocks[0].reference.mean, 'another seed, another clip');
   });
 });
 
@@ -271,7 +288,13 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     assert.equal(logs.filter((l) => /^cpu: (session|first of \d+ segments) ready/.test(l)).length, 1, 'one CPU engine');
     assert.ok(logs.includes('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)'));
     assert.equal(r.inputs.reference.kind, 'self');
-    assert.ok(r.blocks.every((b) => b.relL2 === 0 && b.layerNorms.length === 3), 'compared with itself; LayerNorm statistics from its probes');
+    assert.ok(r.blocks.every((b) => b.layerNorms.length === 3), 'LayerNorm statistics from its probes');
+    // being its own reference is right only if it holds what a separately computed FP32 reference of
+    // the same clip holds: the one an FP16 run computes
+    const f16 = (await runPipeline({ weights: fx('d1_outlier').weights, ep: 'cpu', precision: 'fp16', heads: 4, confirmMinimalFix: false })).report;
+    assert.ok(f16.blocks.some((b) => b.relL2 > 0), 'the FP16 run is compared with a reference computed apart');
+    assertSameStats(r.blocks.map((b) => b.output), f16.blocks.map((b) => b.reference));
+    assert.equal(r.probs.top1, f16.probs.refTop1, 'the same top-1 class');
     assert.deepEqual({ ...r.blocks[3].reference, name: '' }, { ...r.blocks[3].output, name: '' });
     assert.equal(r.blocks[3].reference.name, 'blocks.3.ref');
   });

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Mutation testing (Stryker) over the modules whose decisions users rely on; docs/mutation.md.
+#   bash scripts/mutation.sh                 # the fast modules (CI-sized; a few minutes)
+#   bash scripts/mutation.sh all             # every module below, the slow ones too (manual)
+#   bash scripts/mutation.sh diagnosis cli   # the named modules
+# Each module is mutated against the unit test files that state its promises (a mutant is run only
+# against the tests that cover it: coverageAnalysis perTest). Prints the score per module and per
+# file, and exits 1 when a module scores under MUTATION_MIN (default 85).
+# Environment: MUTATION_CONCURRENCY (default 2), MUTATION_MIN (default 85), MUTATION_TIMEOUT_S
+# per module (default 1800).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# name | files to mutate (Stryker's file[:line-line] ranges, comma-separated) | unit test files (out/test/unit/<name>.test.js) | speed
+MODULES=(
+  "diagnosis|extension/core/compare/diagnosis.ts,extension/core/compare/verdict.ts|diagnosis,diagnosis-sentences,promises|fast"
+  "metrics|extension/core/compare/metrics.ts,extension/core/compare/blocks.ts|diagnosis,promises,core|fast"
+  "inspect|extension/core/inspect.ts|inspect,promises|fast"
+  "pairing|extension/host/pairing.ts|state,promises|fast"
+  "limits|extension/core/formats/safetensors.ts:84-140,extension/core/formats/pickle.ts:230-270,extension/core/formats/pickle.ts:857-900|limits,formats,hfformats,promises|fast"
+  "cli|extension/cli.ts:150-176|cli,cli-options|slow"
+  "pipeline|extension/core/pipeline.ts:138-160,extension/core/pipeline.ts:1048-1125|pipeline,promises-pipeline|slow"
+)
+
+want=("$@")
+[ ${#want[@]} -eq 0 ] && want=(fast)
+selected=()
+for m in "${MODULES[@]}"; do
+  IFS='|' read -r name _ _ speed <<<"$m"
+  for w in "${want[@]}"; do
+    if [ "$w" = all ] || [ "$w" = "$speed" ] || [ "$w" = "$name" ]; then selected+=("$m"); break; fi
+  done
+done
+[ ${#selected[@]} -gt 0 ] || { echo "no module named ${want[*]}; modules: $(printf '%s ' "${MODULES[@]%%|*}")" >&2; exit 2; }
+
+mkdir -p reports/mutation
+MIN="${MUTATION_MIN:-85}"
+status=0
+summary=()
+for m in "${selected[@]}"; do
+  IFS='|' read -r name mutate specs _ <<<"$m"
+  conf="reports/mutation/$name.conf.json"
+  NAME="$name" MUTATE="$mutate" SPECS="$specs" CONC="${MUTATION_CONCURRENCY:-2}" node -e '
+    const c = require("./stryker.conf.json");
+    delete c.$schema; delete c._comment;
+    c.mutate = process.env.MUTATE.split(",");
+    c.mochaOptions.spec = process.env.SPECS.split(",").map((s) => `out/test/unit/${s}.test.js`);
+    c.jsonReporter = { fileName: `reports/mutation/${process.env.NAME}.json` };
+    c.concurrency = Number(process.env.CONC);
+    require("fs").writeFileSync(`reports/mutation/${process.env.NAME}.conf.json`, JSON.stringify(c, null, 1));'
+  t0=$(date +%s)
+  echo "== mutation: $name ($mutate) against ${specs}"
+  if ! timeout "${MUTATION_TIMEOUT_S:-1800}" npx --no-install stryker run "$conf" >"reports/mutation/$name.log" 2>&1; then
+    echo "   stryker failed or ran out of time (reports/mutation/$name.log):"; tail -5 "reports/mutation/$name.log"; status=1; continue
+  fi
+  secs=$(( $(date +%s) - t0 ))
+  line=$(NAME="$name" SECS="$secs" MIN="$MIN" node -e '
+    const r = require(`./reports/mutation/${process.env.NAME}.json`);
+    const count = (ms) => { const k = ms.filter((x) => ["Killed", "Timeout"].includes(x.status)).length;
+      const n = ms.filter((x) => ["Killed", "Timeout", "Survived", "NoCoverage"].includes(x.status)).length; return [k, n]; };
+    let all = [];
+    for (const [file, f] of Object.entries(r.files)) { const [k, n] = count(f.mutants); all = all.concat(f.mutants);
+      console.error(`   ${file}: ${n ? (100 * k / n).toFixed(1) : "-"} % (${k}/${n})`);
+      for (const x of f.mutants.filter((x) => ["Survived", "NoCoverage"].includes(x.status)))
+        console.error(`     ${x.status.padEnd(10)} ${file}:${x.location.start.line}:${x.location.start.column} ${x.mutatorName}${x.replacement !== undefined ? ": " + JSON.stringify(x.replacement).slice(0, 70) : ""}`); }
+    const [k, n] = count(all); const s = n ? 100 * k / n : 100;
+    console.log(`${process.env.NAME}: ${s.toFixed(1)} % (${k}/${n} killed) in ${process.env.SECS} s${s < Number(process.env.MIN) ? "  < " + process.env.MIN + " %" : ""}`);
+    process.exitCode = s < Number(process.env.MIN) ? 3 : 0;' 2>"reports/mutation/$name.survivors.txt")  || status=1
+  cat "reports/mutation/$name.survivors.txt"
+  echo "   $line"
+  summary+=("$line")
+done
+echo
+echo "== mutation score per module (minimum $MIN %)"
+printf '   %s\n' "${summary[@]}"
+exit $status
