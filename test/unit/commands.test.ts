@@ -141,7 +141,7 @@ describe('Compare picker: two runs of one model preselected, labels whole', func
   it('rows: newest first, the verdict leading the whole label (never cut), where it fails and its depth beside it', () => {
     const rows = runRows([run(1, '/a.pyth', '/a.p'), run(2, '/a.pyth', '/a.p')], ['run-1']);
     assert.deepEqual(rows.map((r) => [r.label, r.description, r.picked]), [
-      ['#2 ✓ PASS · a.pyth + a.p · FP16 · LayerNorm plain · cpu · 05:01:00', '12 blocks', false],
+      ['#2 ✓ PASS · a.pyth + a.p · FP16 · LayerNorm plain · cpu · 05:02:00', '12 blocks', false],
       ['#1 ✗ FAIL · a.pyth + a.p · FP16 · LayerNorm plain · cpu · 05:01:00', 'fails at block 4 · 12 blocks', true],
     ]);
   });

@@ -19,11 +19,6 @@ const read = (f: string) => fs.readFileSync(f, 'utf8');
 const rel = (f: string) => path.relative(ROOT, f);
 const docFiles = (): string[] => [README, ...fs.readdirSync(DOCS).filter((f) => f.endsWith('.md')).sort().map((f) => path.join(DOCS, f))];
 
-/**
- * Files that other branches of the same merge add (issue 17). Links to them are allowed while they
- * are missing; once a file exists it is checked like any other. Remove these after the merge.
- */
-const ADDED_BY_OTHER_BRANCHES = ['docs/security.md', 'docs/exports.md', 'docs/report.schema.json', 'docs/tensorrt.md', 'docs/mutation.md'];
 
 const md = new MarkdownIt({ html: true });
 type Token = ReturnType<typeof md.parse>[number];
@@ -137,7 +132,7 @@ describe('the README and docs/ are true for a newcomer', function () {
         const target = p ? path.resolve(path.dirname(file), decodeURI(p)) : file;
         const where = `${rel(file)}:${line} ${image ? 'image' : 'link'} ${href}`;
         if (!fs.existsSync(target)) {
-          if (!ADDED_BY_OTHER_BRANCHES.includes(rel(target))) bad.push(`${where}: no ${rel(target)}`);
+          bad.push(`${where}: no ${rel(target)}`);
           continue;
         }
         if (frag && target.endsWith('.md') && !anchors(parse(target).headings).has(frag)) bad.push(`${where}: no heading #${frag} in ${rel(target)}`);
