@@ -114,7 +114,7 @@ describe('diagnosis sentences: candidates when nothing measured explains the fai
     assert.equal(detected.candidates[0].kind, 'mismatch', 'no head count fits better: heads ruled out');
     const fp32 = run([0.05], { spec: { precision: 'fp32', realization: 'fp32', accumulate: 'fp32' }, tolerance: 0.01 });
     assert.deepEqual(fp32.candidates.map((c) => c.kind), ['mismatch']);
-    assert.match(fp32.candidates[0].text, /off by 0\.05 in FP32,/);
+    assert.match(fp32.candidates[0].text, /off by 0\.05 in FP32$/);
     const small = run([0.03, 0.04]);
     assert.deepEqual(small.candidates.map((c) => c.kind), ['outside-layernorm'], 'FP16 block 0 only slightly off: no mismatch');
   });
