@@ -7,7 +7,8 @@
  * - 'compare': one block output against its reference (compare/metrics.ts compareBlock);
  * - 'stats': one exposed tensor's statistics (compare/metrics.ts tensorStats);
  * - 'cpuRun': one run of a graph on the CPU EP (engine/session.ts; onnxruntime-node is loaded in
- *   this thread only for it); the outputs' buffers are handed back, not copied.
+ *   this thread only for it); the outputs' buffers are handed back, not copied, and each segment
+ *   run is reported as it ends ({ id, progress: [done, total] }).
  */
 import { writeAtSync } from './formats/file';
 import { parentPort } from 'worker_threads';
@@ -19,14 +20,15 @@ import { LabError } from './errors';
 
 const scratch: Scratch = {};
 
-async function cpuRun(job: Extract<LabJob, { type: 'cpuRun' }>): Promise<CpuRunResult> {
+async function cpuRun(job: Extract<LabJob, { type: 'cpuRun' }>, id: number): Promise<CpuRunResult> {
   const { runOnce } = await import('./engine/session');
-  const r = await runOnce({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => job.source, cpuThreads: job.threads }, job.inputName, job.video, job.dims);
+  const onSegment = (done: number, total: number) => parentPort?.postMessage({ id, progress: [done, total] });
+  const r = await runOnce({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => job.source, cpuThreads: job.threads, onSegment }, job.inputName, job.video, job.dims);
   return { outputs: [...r.out], sessionMs: r.sessionMs, runMs: r.runMs, bytes: r.bytes };
 }
 
-function run(job: LabJob): unknown {
-  if (job.type === 'cpuRun') return cpuRun(job);
+function run(job: LabJob, id: number): unknown {
+  if (job.type === 'cpuRun') return cpuRun(job, id);
   if (job.type === 'stats') return tensorStats(job.name, job.a, job.shape, job.channels);
   if (job.type === 'weight') {
     const a = new Float32Array(job.buffer, job.byteOffset, job.length);
@@ -39,7 +41,7 @@ function run(job: LabJob): unknown {
 
 parentPort?.on('message', async ({ id, job }: { id: number; job: LabJob }) => {
   try {
-    const result = await run(job);
+    const result = await run(job, id);
     if (job.type !== 'cpuRun') return parentPort!.postMessage({ id, result });
     const buffers = [...new Set((result as CpuRunResult).outputs.map(([, a]) => a.buffer as ArrayBuffer))];
     try {

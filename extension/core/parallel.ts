@@ -35,6 +35,8 @@ export interface CpuRunResult {
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  /** How far the job is (a 'cpuRun' job's segments done, of all), as the thread says. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -76,9 +78,10 @@ export class WorkerPool {
         slot.pending.clear();
       };
       w.on('online', () => (slot.online = true));
-      w.on('message', (r: { id: number; result?: unknown; error?: string; code?: string }) => {
+      w.on('message', (r: { id: number; result?: unknown; error?: string; code?: string; progress?: [number, number] }) => {
         const p = slot.pending.get(r.id);
         if (!p) return;
+        if (r.progress) return p.onProgress?.(...r.progress);
         slot.pending.delete(r.id);
         if (r.error !== undefined) p.reject(Object.assign(new Error(r.error), r.code ? { code: r.code } : {}));
         else p.resolve(r.result);
@@ -96,14 +99,14 @@ export class WorkerPool {
     return this.slots.reduce((n, s) => n + (s.online ? Math.max(0, depth - s.pending.size) : 0), 0);
   }
 
-  /** Run a job on the least busy thread. `transfer`: buffers handed over instead of copied. */
-  run<R>(job: LabJob, transfer: ArrayBuffer[] = []): Promise<R> {
+  /** Run a job on the least busy thread. `transfer`: buffers handed over instead of copied; `onProgress`: how far it is, while it runs. */
+  run<R>(job: LabJob, transfer: ArrayBuffer[] = [], onProgress?: (done: number, total: number) => void): Promise<R> {
     // a started thread first (one still starting may take a while), then the one with least waiting
     const key = (s: { online: boolean; pending: Map<number, Pending> }) => (s.online ? 0 : 1e9) + s.pending.size;
     const slot = this.slots.reduce((a, b) => (key(b) < key(a) ? b : a));
     const id = ++this.next;
     return new Promise<R>((resolve, reject) => {
-      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
       try {
         slot.w.postMessage({ id, job }, transfer);
       } catch {

@@ -235,14 +235,14 @@ function runFp32OnCpu(g: BuiltGraph, video: Tensor<'float32'>, onSegment?: (done
  * thread can start or onnxruntime does not load in one (the caller then runs it itself); a
  * LabError from the run is the run's error.
  */
-async function runFp32OnCpuThread(g: BuiltGraph, video: Tensor<'float32'>, say: (s: string) => void): Promise<Awaited<ReturnType<typeof runFp32OnCpu>> | undefined> {
+async function runFp32OnCpuThread(g: BuiltGraph, video: Tensor<'float32'>, say: (s: string) => void, onSegment?: (done: number, total: number) => void): Promise<Awaited<ReturnType<typeof runFp32OnCpu>> | undefined> {
   const pool = startPool(1);
   if (!pool) return undefined;
   try {
     const clip = video.data.slice(); // its own buffer, handed over whole
     // all cores but two (the engine's thread, and what feeds the GPU), not spinning when idle
     const threads = Math.max(1, os.availableParallelism() - 2);
-    const r = await pool.run<CpuRunResult>({ type: 'cpuRun', source: g.source, inputName: g.inputName, video: clip, dims: [...video.shape], threads }, [clip.buffer]);
+    const r = await pool.run<CpuRunResult>({ type: 'cpuRun', source: g.source, inputName: g.inputName, video: clip, dims: [...video.shape], threads }, [clip.buffer], onSegment);
     return { out: new Map(r.outputs), sessionMs: r.sessionMs, runMs: r.runMs, bytes: r.bytes };
   } catch (e) {
     const code = (e as { code?: LabErrorCode }).code;
@@ -306,6 +306,11 @@ export interface Prepared {
   probeGraphOptions: GraphOptions;
   /** Whether fp32Probe() has run (or started). */
   hasProbe(): boolean;
+  /**
+   * fp32Probe()'s run while it runs beside an engine (undefined when it does not, or has ended):
+   * the last segment it finished, and a listener for the next ones (besideWait).
+   */
+  besideRun(): { what: string; segment?: [number, number]; listen(f?: (done: number, total: number) => void): void } | undefined;
   /**
    * Take a mode's own run as fp32Probe()'s: a mode that builds that very graph on the CPU EP
    * (FP32, plain) is the same computation, so it is not run twice.
@@ -604,19 +609,30 @@ async function prepareWith(
   let probe: Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }> | undefined;
   const pending = { readMs, headsMs, referenceMs: 0 };
   const probeGraphOptions: GraphOptions = { ...graphOptions(config, clip.video.shape[0], o, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
+  // the probe run beside an engine, while it runs: how far it is, and who waits for it (besideWait)
+  type BesideRun = { what: string; segment?: [number, number]; listener?: (k: number, n: number) => void };
+  let beside: BesideRun | undefined;
   const fp32Probe = (how: ProbeHow = {}) => {
     probe ??= (async () => {
-      // waited on unless it runs beside an engine (then the engine's stages are what the user sees)
+      // waited on unless it runs beside an engine (then the engine's stages are what the user sees,
+      // and besideWait's stage once the engine is done before it)
       const what = data ? 'LayerNorm statistics: FP32 of this model on the CPU EP' : 'FP32 of this model on the CPU EP';
       if (!how.beside) stage('computing the FP32 reference', what);
-      const onSegment = how.beside ? undefined : (k: number, n: number) => hooks.onProgress?.('computing the FP32 reference', `${what}, segment ${k}/${n}`);
+      const run: BesideRun | undefined = how.beside ? (beside = { what }) : undefined;
+      const onSegment = run
+        ? (k: number, n: number) => { run.segment = [k, n]; run.listener?.(k, n); }
+        : (k: number, n: number) => hooks.onProgress?.('computing the FP32 reference', `${what}, segment ${k}/${n}`);
       const t = performance.now();
-      const g = cpuGraph(m.weights, probeGraphOptions);
-      const onThread = how.beside ? await runFp32OnCpuThread(g, clip.video, say) : undefined;
-      const { out, sessionMs, runMs, bytes } = onThread ?? (await runFp32OnCpu(g, clip.video, onSegment));
-      pending.referenceMs += performance.now() - t;
-      say(`fp32 probe run on the CPU EP${onThread ? ' (on a worker thread, beside the engine)' : ''}: ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
-      return { g, out };
+      try {
+        const g = cpuGraph(m.weights, probeGraphOptions);
+        const onThread = how.beside ? await runFp32OnCpuThread(g, clip.video, say, onSegment) : undefined;
+        const { out, sessionMs, runMs, bytes } = onThread ?? (await runFp32OnCpu(g, clip.video, onSegment));
+        pending.referenceMs += performance.now() - t;
+        say(`fp32 probe run on the CPU EP${onThread ? ' (on a worker thread, beside the engine)' : ''}: ${out.size} outputs (${(bytes / 2 ** 20).toFixed(1)} MiB), session ${sessionMs.toFixed(0)} ms, run ${runMs.toFixed(0)} ms`);
+        return { g, out };
+      } finally {
+        if (run) beside = undefined;
+      }
     })();
     return probe;
   };
@@ -626,6 +642,7 @@ async function prepareWith(
     options: o, model: m, data, video: clip.video, input: clip.input, config, pending, say, log,
     fp32Probe, probeGraphOptions,
     hasProbe: () => !!probe,
+    besideRun: () => beside && { what: beside.what, segment: beside.segment, listen: (f) => void (beside && (beside.listener = f)) },
     adoptProbe: (g, out) => {
       if (probe) throw new Error('the fp32 probe run exists already');
       probe = Promise.resolve({ g, out });
@@ -697,7 +714,8 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     const opts: PipelineOptions[] = [];
     for (const choice of modes) {
       const saveOnnx = o.saveOnnx && modes.length > 1 ? o.saveOnnx.replace(/(\.onnx)?$/, `.${choice}.onnx`) : o.saveOnnx;
-      const mode = choice === 'minimal' ? await minimalOptions(p, o) : { layerNorm: choice };
+      // 'minimal' reads the probe run's statistics: a wait of its own while it runs beside
+      const mode = choice === 'minimal' ? await besideWait(p, minimalOptions(p, o), (s, d) => hooks.onProgress?.(s, d), hooks) : { layerNorm: choice };
       opts.push({ ...o, ...mode, saveOnnx });
     }
     const w = await warm;
@@ -714,6 +732,34 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     helper?.close();
     p?.close();
   }
+}
+
+/**
+ * `what` (the self-reference, the probe) from the fp32 run beside the engine: when that run is still
+ * going — the engine was done first — the wait is a stage of its own, with the run's segments.
+ */
+async function besideWait<T>(p: Prepared, what: Promise<T>, stage: (s: Stage, detail?: string) => void, hooks: PipelineHooks): Promise<T> {
+  const run = p.besideRun();
+  if (!run) return what;
+  const detail = (seg?: [number, number]) => `${run.what}, on a worker thread${seg ? `, segment ${seg[0]}/${seg[1]}` : ''}`;
+  stage('waiting for the FP32 reference (CPU)', detail(run.segment));
+  run.listen((k, n) => hooks.onProgress?.('waiting for the FP32 reference (CPU)', detail([k, n])));
+  try {
+    return await what;
+  } finally {
+    run.listen(undefined);
+  }
+}
+
+/** Calls of `f` at most every `ms` milliseconds, and always the last (done === total). */
+function throttled(ms: number, f: (done: number, total: number) => void): (done: number, total: number) => void {
+  let last = -Infinity;
+  return (done, total) => {
+    const now = performance.now();
+    if (done < total && now - last < ms) return;
+    last = now;
+    f(done, total);
+  };
 }
 
 /** Several modes: each stage of mode i says which ("mode 2/3 fp32: cpu, FP16 LayerNorm fp32"). */
@@ -978,7 +1024,8 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     // the outputs are ours now: free the session (weights, arena) before comparing
     released = true;
     await engine.release();
-    let ref = refP ? await refP : undefined;
+    // without test data the reference is the probe run (with it, the run beside is the statistics' only)
+    let ref = refP ? await (p.data ? refP : besideWait(p, refP, stage, hooks)) : undefined;
     if (!ref) {
       p.adoptProbe(g, out);
       say2('reference: this run (the fp32 probe run on the CPU EP: FP32 of this model)');
@@ -992,14 +1039,16 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
       // No statistics outputs in the engine (TensorRT: marking outputs changes its precision
       // choices). They come from the LayerNorm inputs of an fp32 run on the CPU.
       say2('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without statistics outputs)');
-      probe = await p.fp32Probe();
+      probe = await besideWait(p, p.fp32Probe(), stage, hooks);
     }
     const blocks = await compareBlocks(ref.blocks.map((r, i) => {
       const o = out.get(g.blockNames[i]);
       if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
       // the reference's statistics are the same for every mode (and a run that is its own reference has them)
       return { out: o, ref: r, outName: `blocks.${i}.out`, refName: ref!.stats[i] || r === o ? undefined : `blocks.${i}.ref` };
-    }), { S: config.numPatches, T: config.frames, C: config.embedDim, shape: ref.blockShape }, pool);
+    }), { S: config.numPatches, T: config.frames, C: config.embedDim, shape: ref.blockShape }, pool,
+    // at most ~10 lines a second: a block is compared in ~40 ms at full size, on several threads
+    throttled(100, (k, n) => hooks.onProgress?.('comparing', `block ${k}/${n}`)));
     // expose mode: the statistics of every exposed intermediate (166 MiB at full size) on the threads too
     const exposed = pool ? await exposedStats(g, out, config.embedDim, pool) : undefined;
     if (pool !== sharedPool) void pool?.close();
@@ -1007,7 +1056,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHo
     const { report, input } = compare({ o, p, ref, g, out, engine, log, probe, blocks, exposed });
     // more evidence where the first verdict asks for it
     if (report.diagnosis.verdict === 'fail' && report.diagnosis.causes.some((c) => c.mechanism !== 'nonFiniteInput') && precision === 'fp16') {
-      input.healthy = await healthyStats(p);
+      input.healthy = await besideWait(p, healthyStats(p), stage, hooks);
       report.diagnosis = diagnose(input);
     } else if (report.diagnosis.firstBadBlock === 0 && !report.diagnosis.causes.length && config.headsSource !== 'detected' && p.data) {
       say2('block 0 fails: trying every head count on block 0 for evidence');

@@ -350,10 +350,12 @@ export interface Report {
  * reference' is the FP32 run on the CPU the comparison needs (the reference without test data,
  * else the healthy LayerNorm statistics of a plain FP16 run); 'confirming the minimal fix' is the
  * second engine and run a failing plain FP16 run's fix is proved by (its own engine and run are
- * its detail). Long stages repeat with their progress as detail ("segment 2/4").
+ * its detail); 'waiting for the FP32 reference (CPU)' only when that FP32 run went beside a GPU
+ * engine (on a worker thread) and is still running when the engine is done. Long stages repeat with
+ * their progress as detail ("segment 2/4", "block 3/12").
  */
-export type Stage = 'reading checkpoint' | 'reading test data' | 'reading the clip' | 'detecting heads' | 'computing the FP32 reference' | 'building graph' | 'building engine' | 'running' | 'comparing' | 'confirming the minimal fix';
-export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'reading the clip', 'detecting heads', 'computing the FP32 reference', 'building graph', 'building engine', 'running', 'comparing', 'confirming the minimal fix'];
+export type Stage = 'reading checkpoint' | 'reading test data' | 'reading the clip' | 'detecting heads' | 'computing the FP32 reference' | 'building graph' | 'building engine' | 'running' | 'waiting for the FP32 reference (CPU)' | 'comparing' | 'confirming the minimal fix';
+export const STAGES: readonly Stage[] = ['reading checkpoint', 'reading test data', 'reading the clip', 'detecting heads', 'computing the FP32 reference', 'building graph', 'building engine', 'running', 'waiting for the FP32 reference (CPU)', 'comparing', 'confirming the minimal fix'];
 
 /** What the pipeline takes (the CLI, the worker and the tests all build one of these). */
 export interface PipelineOptions {

@@ -2,12 +2,16 @@
  * Progress that says what runs (issue 22.4): each stage the user waits on has its own line, in the
  * order it comes, and only when it happens — "reading test data" only with test data, the FP32
  * reference as its own stage, the minimal fix's confirmation as a stage of its own with its own
- * engine and run, each mode of a multi-mode run named — and long stages say how far they are.
+ * engine and run, each mode of a multi-mode run named, the wait for an FP32 run that went beside a
+ * GPU engine when the engine is done first — and long stages say how far they are.
  */
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { runModes } from '../../extension/core/pipeline';
-import type { LayerNormChoice } from '../../extension/core/pipeline';
+import { graphOptions, prepare, ranEngine, runMode, runModes } from '../../extension/core/pipeline';
+import type { LayerNormChoice, Prepared } from '../../extension/core/pipeline';
+import { runOnce } from '../../extension/core/engine/session';
+import { realizationFor } from '../../extension/core/engine/providers';
+import { buildTimeSformer } from '../../extension/core/model/timesformer';
 import type { PipelineOptions, Stage } from '../../extension/core/report';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
@@ -67,5 +71,91 @@ describe('progress: the stage list says what runs', function () {
     assert.deepEqual(lines.slice(0, 2), ['reading checkpoint', 'reading the clip']);
     const syn = await stagesOf({ input: 'synthetic:1', confirmMinimalFix: false, precision: 'fp32' });
     assert.ok(!syn.lines.some((s) => /^reading (test data|the clip)$/.test(s)), syn.lines.join(', '));
+  });
+
+  it('comparing says which block it is at (block k/n, up to n/n), at most ~10 lines a second', async () => {
+    const at: { detail: string; t: number }[] = [];
+    await runModes({ weights, data, ep: 'cpu', heads: 4, precision: 'fp32', confirmMinimalFix: false } as PipelineOptions, ['plain'], {
+      onProgress: (s, d) => void (s === 'comparing' && d && at.push({ detail: d, t: performance.now() })),
+    });
+    const counts = at.map((x) => /^block (\d+)\/(\d+)$/.exec(x.detail)!);
+    assert.ok(counts.length >= 1 && counts.every(Boolean), at.map((x) => x.detail).join(' | '));
+    assert.deepEqual(counts.at(-1)!.slice(1).map(Number), [12, 12], 'the last says every block is compared');
+    const k = counts.map((m) => Number(m[1]));
+    assert.deepEqual(k, [...k].sort((a, b) => a - b), 'counted up');
+    // throttled: 12 blocks of this small model compare in milliseconds; only the last may come sooner than 100 ms after the one before
+    for (let i = 1; i < at.length - 1; i++) assert.ok(at[i].t - at[i - 1].t >= 99, `updates ${i - 1} and ${i} ${(at[i].t - at[i - 1].t).toFixed(0)} ms apart`);
+    assert.ok(at.length < 12, `${at.length} updates for 12 blocks compared in ${(at.at(-1)!.t - at[0].t).toFixed(0)} ms`);
+  });
+
+  describe('the FP32 run beside a GPU engine (a worker thread)', () => {
+    // The engine ran elsewhere and is given to runMode, as the GPU helper process's engines are
+    // (runWithHelper: ranEngine): its outputs are those of this mode's graph, run here on the CPU EP.
+    // The mode asks for WebGPU, so its FP32 reference (no test data: the self-reference) goes beside
+    // the engine, on a worker thread, and the given engine is done long before that run is.
+    const o: PipelineOptions = { weights, ep: 'webgpu', heads: 4, precision: 'fp32', layerNorm: 'plain', confirmMinimalFix: false };
+    const given = async (p: Prepared) => {
+      const g = buildTimeSformer(p.model.weights, graphOptions(p.config, p.video.shape[0], o, 'fp32'));
+      const r = await runOnce({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => g.source }, g.inputName, p.video.data, [...p.video.shape]);
+      return { engine: ranEngine({ ep: 'webgpu', realization: 'fp32', fallbacks: [], cache: 'none' }, r.out, r.bytes, r.sessionMs, r.runMs, 0), g };
+    };
+    const modeStages = async (p: Prepared) => {
+      const engine = await given(p);
+      const seen: Seen[] = [];
+      const { report } = await runMode(p, o, { onProgress: (stage, detail) => seen.push({ stage, detail }) }, engine);
+      return { seen, lines: seen.map((s) => s.stage).filter((s, i, a) => i === 0 || a[i - 1] !== s), report };
+    };
+
+    it('the engine done first: the wait for the FP32 reference is a stage of its own, between running and comparing, with the run\'s segments', async () => {
+      const p = await prepare(o);
+      try {
+        const { seen, lines, report } = await modeStages(p);
+        assert.deepEqual(lines, ['building graph', 'building engine', 'running', 'waiting for the FP32 reference (CPU)', 'comparing']);
+        const wait = seen.filter((s) => s.stage === 'waiting for the FP32 reference (CPU)').map((s) => s.detail ?? '');
+        assert.match(wait[0], /^FP32 of this model on the CPU EP, on a worker thread/);
+        assert.match(wait.at(-1)!, /segment (\d+)\/\1$/, `the wait follows the run to its last segment: ${wait.join(' | ')}`);
+        assert.equal(report.inputs.reference.kind, 'self');
+        // said by the preparation once the run ends (after this mode took over its earlier lines)
+        assert.ok(p.log.some((l) => /^fp32 probe run on the CPU EP \(on a worker thread, beside the engine\)/.test(l)), `it did run beside the engine: ${p.log.join(' | ')}`);
+        assert.equal(report.diagnosis.verdict, 'pass', 'the same FP32 graph on the same EP');
+      } finally {
+        p.close();
+      }
+    });
+
+    it('with test data, a plain FP16 mode that fails: the wait for the FP32 statistics run beside it comes after comparing, before the diagnosis reads it', async () => {
+      // 'auto' on this machine (no GPU) is the CPU EP, and chooses the FP32 run beside the engine
+      // (pipeline.test: 'a GPU engine's fp32 CPU run ... goes on a worker thread beside it')
+      const o16: PipelineOptions = { weights, data, ep: 'auto', heads: 4, precision: 'fp16', layerNorm: 'plain', confirmMinimalFix: false };
+      const p = await prepare(o16);
+      try {
+        const realization = realizationFor('cpu', 'fp16');
+        const g = buildTimeSformer(p.model.weights, graphOptions(p.config, p.video.shape[0], o16, realization));
+        const r = await runOnce({ ep: 'cpu', precision: 'fp16', layerNorm: 'plain', buildModel: () => g.source }, g.inputName, p.video.data, [...p.video.shape]);
+        const seen: Seen[] = [];
+        const engine = ranEngine({ ep: 'cpu', realization, fallbacks: [], cache: 'none' }, r.out, r.bytes, r.sessionMs, r.runMs, 0);
+        const { report } = await runMode(p, o16, { onProgress: (stage, detail) => seen.push({ stage, detail }) }, { engine, g });
+        const lines = seen.map((s) => s.stage).filter((s, i, a) => i === 0 || a[i - 1] !== s);
+        assert.deepEqual(lines, ['building graph', 'building engine', 'running', 'comparing', 'waiting for the FP32 reference (CPU)']);
+        const wait = seen.filter((s) => s.stage === 'waiting for the FP32 reference (CPU)').map((s) => s.detail ?? '');
+        assert.match(wait[0], /^LayerNorm statistics: FP32 of this model on the CPU EP, on a worker thread/);
+        assert.match(wait.at(-1)!, /segment (\d+)\/\1$/, wait.join(' | '));
+        assert.equal(report.diagnosis.firstBadBlock, 4, 'the diagnosis read the statistics it waited for');
+        assert.ok(report.diagnosis.minimalFix?.layerNorms.length, 'and found the minimal fix in them');
+      } finally {
+        p.close();
+      }
+    });
+
+    it('the FP32 run done first: no waiting line (it shows only when the user waits)', async () => {
+      const p = await prepare(o);
+      try {
+        await p.reference({ beside: true }); // the run beside the engine, finished before the engine is
+        const { lines } = await modeStages(p);
+        assert.deepEqual(lines, ['building graph', 'building engine', 'running', 'comparing']);
+      } finally {
+        p.close();
+      }
+    });
   });
 });

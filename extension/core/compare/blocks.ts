@@ -28,12 +28,16 @@ export function comparePool(values: number, threads: number): WorkerPool | undef
   return values >= PARALLEL_COMPARE_MIN_VALUES && threads >= 2 ? startPool(threads) : undefined;
 }
 
+/** `onBlock`: how many blocks are compared, of all, each time one is (on this thread or a pool's). */
 export async function compareBlocks(
   jobs: readonly BlockJob[], dims: { S: number; T: number; C: number; shape: readonly number[] }, pool?: WorkerPool,
+  onBlock?: (done: number, total: number) => void,
 ): Promise<BlockComparison[]> {
   const { S, T, C, shape } = dims;
   const here = (j: BlockJob) => compareBlock(j.out, j.ref, S, T, C, shape, j.outName, j.refName);
   const results: BlockComparison[] = new Array(jobs.length);
+  let done = 0;
+  const compared = () => onBlock?.(++done, jobs.length);
   const sent: Promise<void>[] = [];
   let lo = 0;
   let hi = jobs.length;
@@ -45,7 +49,7 @@ export async function compareBlocks(
       const j = jobs[i];
       sent.push(
         pool.run<BlockComparison>({ type: 'compare', out: j.out, ref: j.ref, S, T, C, shape: [...shape], outName: j.outName, refName: j.refName })
-          .then((r) => void (results[i] = r), () => void (results[i] = here(j))),
+          .then((r) => void (results[i] = r), () => void (results[i] = here(j))).then(compared),
       );
     }
   };
@@ -53,6 +57,7 @@ export async function compareBlocks(
   while (lo < hi) {
     const i = --hi;
     results[i] = here(jobs[i]);
+    compared();
     // let finished threads report and take the next block
     await new Promise<void>((resolve) => setImmediate(resolve));
     deal();
