@@ -50,6 +50,9 @@ cp /tmp/export-fullsize/*.txt "$OUT/" 2>/dev/null
 step 100 node out/scripts/store-memory.js --weights "$CKPT" --ep cpu --heads 12 --out "$OUT/memory-cpu.json"
 step 100 node out/scripts/store-memory.js --weights "$CKPT" --ep webgpu --heads 12 --out "$OUT/memory-webgpu.json"
 
+# ---- 4b. issue 22.4: the stages of a WebGPU FP16 run without test data (the FP32 CPU run beside the engine)
+step 60 bash -c "node out/extension/cli.js run --weights '$CKPT' --heads 12 --ep webgpu --precision fp16 --no-confirm 2>&1 | grep -E '^\\[|^verdict|^time' | tee '$OUT/stages-webgpu.txt'"
+
 # ---- 2b. issue 19 at full size: export-trt, checker + onnxruntime, Polygraphy, import
 step 120 node out/extension/cli.js export-trt --weights "$CKPT" --input synthetic:0 --heads 12 --out /tmp/trt_full
 cp /tmp/trt_full/README.txt /tmp/trt_full/bundle.json "$OUT/" 2>/dev/null
