@@ -120,6 +120,10 @@ describe('histogram', () => {
     assert.deepEqual(h.edges, [0, 1, 2, 3]);
     assert.deepEqual(h.counts, [1, 1, 2]);
   });
+  it('a half-given range is no range: the tensor\'s own is used', () => {
+    assert.deepEqual(histogram(f32(0, 4), 2, 1), { edges: [0, 2, 4], counts: [1, 1] });
+    assert.deepEqual(histogram(f32(0, 4), 2, undefined, 1), { edges: [0, 2, 4], counts: [1, 1] });
+  });
   it('a given range: values outside it are left out', () => {
     const h = histogram(f32(-5, 0, 0.5, 1, 9), 2, 0, 1);
     assert.deepEqual(h.edges, [0, 0.5, 1]);
@@ -158,6 +162,11 @@ describe('tensorStats', () => {
     assert.equal(tensorStats('x', f32(1, -5, 0.5, -2), [2, 2], false).channelMaxAbs, undefined, 'not asked');
     assert.equal(tensorStats('x', f32(1, -5, 0.5), [3, 1]).channelMaxAbs, undefined, 'one channel: max |x| says it');
     assert.equal(tensorStats('x', f32(1, -5, 0.5), []).channelMaxAbs, undefined, 'a scalar shape');
+  });
+  it('values that are not rows of the last dimension: statistics over all of them, no channels', () => {
+    const s = tensorStats('x', f32(1, -5, 2, 7, 3), [2, 3]);
+    assert.equal(s.channelMaxAbs, undefined);
+    assert.deepEqual([s.min, s.max, s.infCount, s.nanCount, s.mean], [-5, 7, 0, 0, 1.6]);
   });
   it('a tensor with no finite value: zeros, not ±inf', () => {
     const s = tensorStats('x', f32(NaN, Infinity), [2]);
@@ -217,7 +226,7 @@ describe('compareBlock: one block output against its reference', () => {
     const b = compareBlock(out, r, S, T, C, [2, 1 + S * T, C], 'o');
     assert.ok(b.diff.relL2 > 0);
     assert.deepEqual(b.diff, diff(out, r, C));
-    assert.ok(b.tokenError.every((row) => row.every((e) => e === 0)));
+    assert.deepEqual(b.tokenError, [[0, 0], [0, 0]], 'one error per frame and patch of the first sample');
   });
   it('refuses outputs that are not rows of C values with 1 + S·T tokens, naming the sizes', () => {
     assert.throws(() => compareBlock(f32(1, 2, 3), f32(1, 2), 1, 1, 1, [3], 'o'), /compareBlock: length 3 vs 2/);
@@ -319,7 +328,8 @@ describe('compareBlocks: every block compared once, in order, by this thread or 
     const got: string[] = [];
     const pool = {
       room: () => room,
-      run: (job: { out: Float32Array; ref: Float32Array; S: number; T: number; C: number; shape: number[]; outName: string; refName?: string }) => {
+      run: (job: { type: string; out: Float32Array; ref: Float32Array; S: number; T: number; C: number; shape: number[]; outName: string; refName?: string }) => {
+        assert.equal(job.type, 'compare', 'a thread knows the job by its type');
         got.push(job.outName);
         if (fail) return Promise.reject(new Error('a worker thread stopped'));
         return Promise.resolve(compareBlock(job.out, job.ref, job.S, job.T, job.C, job.shape, `${job.outName}`, job.refName));
@@ -351,10 +361,14 @@ describe('compareBlocks: every block compared once, in order, by this thread or 
     assert.ok(got.length >= 2);
   });
   it('threads only for large comparisons on a machine with cores to spare', async () => {
+    // a fixture's 12 blocks of 33 tokens × 64 channels stay here
+    assert.equal(comparePool(12 * 33 * 64, 8), undefined);
     assert.equal(comparePool(PARALLEL_COMPARE_MIN_VALUES - 1, 4), undefined);
     assert.equal(comparePool(PARALLEL_COMPARE_MIN_VALUES, 1), undefined);
     assert.equal(comparePool(PARALLEL_COMPARE_MIN_VALUES, 0), undefined);
-    const pool = comparePool(PARALLEL_COMPARE_MIN_VALUES, 2);
+    // the full-size model's 12 blocks of 1,569 tokens × 768 channels go to threads
+    assert.ok(12 * 1569 * 768 >= PARALLEL_COMPARE_MIN_VALUES);
+    const pool = comparePool(12 * 1569 * 768, 2);
     try {
       assert.ok(pool, 'a pool of threads');
       assert.equal(pool!.size, 2);
