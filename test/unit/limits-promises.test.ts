@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { LabError } from '../../extension/core/errors';
 import { MAX_ENTRIES, openSafetensors } from '../../extension/core/formats/safetensors';
-import { BASE_GLOBALS, PyDictObject, unpickle, unpickleAt, type PyCallable } from '../../extension/core/formats/pickle';
+import { BASE_GLOBALS, LazyBytes, MemorySource, PyDictObject, unpickle, unpickleAt, type PyCallable } from '../../extension/core/formats/pickle';
 import { type Py, pickle2 } from './helpers/pyfiles';
 
 let tmpDir = '';
@@ -53,6 +53,7 @@ describe('safetensors: the header length is checked before the header is read', 
     assert.equal(e.file, file);
   });
   it('a header length under 2 is refused; 2 bytes ("{}") is the smallest header, a file with no tensors', async () => {
+    await rejects(openSafetensors(await st('', 0, Buffer.alloc(8))), 'BAD_WEIGHTS', 'header length 0');
     for (const n of [0, 1]) {
       const b = Buffer.alloc(16, 0x20);
       b.writeBigUInt64LE(BigInt(n));
@@ -165,8 +166,8 @@ describe('pickle: what each copy out of an argument is charged', () => {
     const what = `${name.slice(9)}()`;
     it(`${what}: a list is charged one unit per item; text one per character; bytes are passed through free`, () => {
       let ctx = counting();
-      assert.deepEqual(Array.from(call(name, [[1, 2, 255]], ctx) as Uint8Array), [1, 2, 255]);
-      assert.equal(ctx.units, 3);
+      assert.deepEqual(Array.from(call(name, [[0, 1, 2, 255]], ctx) as Uint8Array), [0, 1, 2, 255]);
+      assert.equal(ctx.units, 4);
       ctx = counting();
       assert.deepEqual(Array.from(call(name, ['aé', 'latin-1'], ctx) as Uint8Array), [0x61, 0xe9]);
       assert.equal(ctx.units, 2);
@@ -176,6 +177,8 @@ describe('pickle: what each copy out of an argument is charged', () => {
       const b = new Uint8Array([9, 8]);
       ctx = counting();
       assert.equal(call(name, [b], ctx), b);
+      const lazy = new LazyBytes(new MemorySource(new Uint8Array(1 << 20)), 0, 1 << 20);
+      assert.equal(call(name, [lazy], ctx), lazy, 'bytes left in the file stay there');
       assert.equal(ctx.units, 0);
       assert.deepEqual(Array.from(call(name, []) as Uint8Array), []);
     });
