@@ -115,6 +115,9 @@ describe('histogram', () => {
     assert.equal(h.counts[31], 1);
     assert.equal(h.counts[0], 1);
   });
+  it('its own range is the min and max wherever they lie', () => {
+    assert.deepEqual(histogram(f32(3, 0, 1, 2), 3), { edges: [0, 1, 2, 3], counts: [1, 1, 2] });
+  });
   it('3 bins over [0, 3]: edges 0, 1, 2, 3 and one value per bin but the last, which holds 2 and 3', () => {
     const h = histogram(f32(0, 1, 2, 3), 3);
     assert.deepEqual(h.edges, [0, 1, 2, 3]);
@@ -138,13 +141,13 @@ describe('histogram', () => {
 
 describe('tensorStats', () => {
   it('min, max, mean, std and max |x| of the finite values; NaN and inf counted apart', () => {
-    const s = tensorStats('x', f32(1, -3, 2, NaN, Infinity, -Infinity, 4), [7], false);
+    const s = tensorStats('x', f32(3, -3, 2, NaN, Infinity, -Infinity, 4), [7], false);
     assert.equal(s.name, 'x');
     assert.deepEqual(s.shape, [7]);
     assert.equal(s.min, -3);
     assert.equal(s.max, 4);
-    assert.equal(s.mean, 1);
-    close(s.std, Math.sqrt((0 + 16 + 1 + 9) / 4), 'std');
+    assert.equal(s.mean, 1.5);
+    close(s.std, Math.sqrt((2.25 + 20.25 + 0.25 + 6.25) / 4), 'std');
     assert.equal(s.maxAbs, 4);
     assert.equal(s.nanCount, 1);
     assert.equal(s.infCount, 2);
@@ -201,6 +204,8 @@ describe('compareBlock: one block output against its reference', () => {
     const out = r.map((x, i) => x * (1 + 0.01 * (i % 4)) - (i % 3) * 0.125);
     out[5] = 70000;
     out[2 * C + 2] = -80000;
+    out[3 * C + 2] = 65504; // fits FP16: not counted
+    for (let c = 0; c < C; c++) r[2 * C + c] = 0; // a token whose reference is zero: its absolute error
     const shape = [1, 1 + S * T, C];
     for (const poison of [false, true]) {
       const o = Float32Array.from(out);
@@ -343,12 +348,13 @@ describe('compareBlocks: every block compared once, in order, by this thread or 
     assert.deepEqual(await compareBlocks([], dims), []);
   });
   it('a pool takes blocks from the first while this thread takes them from the last; each block once', async () => {
-    const { pool, got } = fakePool(2, false);
-    const r = await compareBlocks(jobs, dims, pool);
-    assert.deepEqual(r, alone);
-    assert.deepEqual(got.slice(0, 2), ['block0', 'block1'], 'the pool is dealt the first blocks');
-    assert.ok(!got.includes('block4'), 'the last block is this thread\'s');
-    assert.equal(new Set(got).size, got.length, 'no block is sent twice');
+    for (const room of [2, 3]) {
+      const { pool, got } = fakePool(room, false);
+      const r = await compareBlocks(jobs, dims, pool);
+      assert.deepEqual(r, alone);
+      // blocks 0 and 1 (2 with room 3) at once, 2 and 3 as this thread finishes block 4; none twice
+      assert.deepEqual(got, ['block0', 'block1', 'block2', 'block3'], `room ${room}`);
+    }
   });
   it('a pool with no room gets nothing', async () => {
     const { pool, got } = fakePool(0, false);
