@@ -139,7 +139,7 @@ describe('safetensors: every entry is checked, and the error names the tensor', 
     await f.close();
   });
   it('a span that does not hold shape × dtype size bytes is refused, naming both', async () => {
-    await rejects(openSafetensors(await st({ w: entry('F32', [2, 2], [0, 12]) }, 16)), 'BAD_WEIGHTS', 'tensor w: shape [2, 2] of F32 needs 16 bytes, data_offsets span 12');
+    await rejects(openSafetensors(await st({ w: entry('F32', [2, 2], [4, 16]) }, 20)), 'BAD_WEIGHTS', 'tensor w: shape [2, 2] of F32 needs 16 bytes, data_offsets span 12');
     await rejects(openSafetensors(await st({ w: entry('F64', [2], [0, 8]) }, 16)), 'BAD_WEIGHTS', 'needs 16 bytes, data_offsets span 8');
     await rejects(openSafetensors(await st({ w: entry('C128', [1], [0, 8]) }, 16)), 'BAD_WEIGHTS', 'of C128 needs 16 bytes');
   });
@@ -183,7 +183,7 @@ describe('pickle: what each copy out of an argument is charged', () => {
       assert.deepEqual(Array.from(call(name, []) as Uint8Array), []);
     });
     it(`${what}: a list that is not all bytes, an unknown encoding or another type is a BAD_PICKLE naming the call`, async () => {
-      for (const bad of [[256], [-1], [1.5], ['a'], [null]]) await rejects(() => call(name, [bad]), 'BAD_PICKLE', `${what} of a list that is not all bytes`);
+      for (const bad of [[256], [-1], [1.5], ['a'], [null], [1, 256], [0, 'a']]) await rejects(() => call(name, [bad]), 'BAD_PICKLE', `${what} of a list that is not all bytes`);
       await rejects(() => call(name, ['abc', 'ascii']), 'BAD_PICKLE', `${what}: unsupported text encoding "ascii"`);
       await rejects(() => call(name, [5]), 'BAD_PICKLE', `${what} of a number`);
       await rejects(() => call(name, [new Map()]), 'BAD_PICKLE', `${what} of a dict`);
@@ -201,6 +201,7 @@ describe('pickle: what each copy out of an argument is charged', () => {
       assert.equal(ctx.units, 2);
       assert.deepEqual(call(name, []), new Set());
       assert.deepEqual(call(name, [[7]]), new Set([7]), 'with no context to charge');
+      assert.deepEqual(call(name, [new Set([7])]), new Set([7]), 'with no context to charge');
       await rejects(() => call(name, ['ab']), 'BAD_PICKLE', `${what} of a string`);
     });
   }
@@ -249,6 +250,11 @@ describe('pickle: the work budget', () => {
     return lo;
   };
 
+  it('each opcode is one unit: PROTO, NONE, STOP is read with a budget of 3 and refused with 2', async () => {
+    const none = Uint8Array.from([0x80, 0x02, 0x4e, 0x2e]);
+    assert.equal(unpickle(none, { ...opts, budget: 3 }), null);
+    await rejects(() => unpickle(none, { ...opts, budget: 2 }), 'LIMIT_EXCEEDED', 'more than 2 units of work for its 4 bytes');
+  });
   it('a pickle is read with exactly the work it does as its budget, and refused with one unit less, naming the budget and its size', async () => {
     const data = expander(3);
     const w = workOf(data);
