@@ -323,7 +323,8 @@ describe('compareBlocks: every block compared once, in order, by this thread or 
     const out = ref.map((x, i) => x * (1 + 0.01 * k) + (i === 3 ? k : 0));
     return { out, ref, outName: `block${k}`, refName: k % 2 ? `ref${k}` : undefined };
   });
-  const alone = jobs.map((j) => compareBlock(j.out, j.ref, S, T, C, dims.shape, j.outName, j.refName));
+  // computed in the tests, not while the file loads: a mutant that breaks compareBlock fails a test
+  const alone = () => jobs.map((j) => compareBlock(j.out, j.ref, S, T, C, dims.shape, j.outName, j.refName));
 
   /**
    * A stand-in for a pool of threads (parallel.test.ts runs the real one): `room` slots, answering
@@ -344,26 +345,26 @@ describe('compareBlocks: every block compared once, in order, by this thread or 
   };
 
   it('with no pool, this thread compares every block: the same results as compareBlock, in job order', async () => {
-    assert.deepEqual(await compareBlocks(jobs, dims), alone);
+    assert.deepEqual(await compareBlocks(jobs, dims), alone());
     assert.deepEqual(await compareBlocks([], dims), []);
   });
   it('a pool takes blocks from the first while this thread takes them from the last; each block once', async () => {
     for (const room of [2, 3]) {
       const { pool, got } = fakePool(room, false);
       const r = await compareBlocks(jobs, dims, pool);
-      assert.deepEqual(r, alone);
+      assert.deepEqual(r, alone());
       // blocks 0 and 1 (2 with room 3) at once, 2 and 3 as this thread finishes block 4; none twice
       assert.deepEqual(got, ['block0', 'block1', 'block2', 'block3'], `room ${room}`);
     }
   });
   it('a pool with no room gets nothing', async () => {
     const { pool, got } = fakePool(0, false);
-    assert.deepEqual(await compareBlocks(jobs, dims, pool), alone);
+    assert.deepEqual(await compareBlocks(jobs, dims, pool), alone());
     assert.deepEqual(got, []);
   });
   it('a thread that fails leaves its block to this one: the results are the same', async () => {
     const { pool, got } = fakePool(2, true);
-    assert.deepEqual(await compareBlocks(jobs, dims, pool), alone);
+    assert.deepEqual(await compareBlocks(jobs, dims, pool), alone());
     assert.ok(got.length >= 2);
   });
   it('threads only for large comparisons on a machine with cores to spare', async () => {
