@@ -14,11 +14,11 @@ cd "$(dirname "$0")/.."
 # name | files to mutate (Stryker's file[:line-line] ranges, comma-separated) | unit test files (out/test/unit/<name>.test.js) | speed
 MODULES=(
   "diagnosis|extension/core/compare/diagnosis.ts,extension/core/compare/verdict.ts|diagnosis,diagnosis-sentences,promises|fast"
-  "metrics|extension/core/compare/metrics.ts,extension/core/compare/blocks.ts|diagnosis,promises,core|fast"
+  "metrics|extension/core/compare/metrics.ts,extension/core/compare/blocks.ts|metrics-promises,diagnosis,promises,core|fast"
   "inspect|extension/core/inspect.ts|inspect,promises|fast"
   "pairing|extension/host/pairing.ts|state,promises|fast"
-  "limits|extension/core/formats/safetensors.ts:84-140,extension/core/formats/pickle.ts:230-270,extension/core/formats/pickle.ts:857-900|limits,formats,hfformats,promises|fast"
-  "cli|extension/cli.ts:150-176|cli,cli-options|slow"
+  "limits|extension/core/formats/safetensors.ts:98-148,extension/core/formats/pickle.ts:245-245,extension/core/formats/pickle.ts:259-268,extension/core/formats/pickle.ts:859-903|limits-promises,limits,formats,hfformats,promises|fast"
+  "cli|extension/cli.ts:169-197|cli-promises,cli,cli-options|slow"
   "pipeline|extension/core/pipeline.ts:138-160,extension/core/pipeline.ts:1048-1125|pipeline,promises-pipeline|slow"
 )
 
