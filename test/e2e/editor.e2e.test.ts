@@ -204,7 +204,9 @@ describe('Restricted Mode: every path that reads the workspace or runs the engin
     await sleep(1500);
     await openView(page, 'TimeSformer Lab');
     const sb2 = await sidebarFrame(page);
-    assert.strictEqual(await heldValue(sb2, 'checkpoint'), before, 'the sidebar\'s checkpoint did not change');
+    // (a sidebar shown again renders once the host has sent it the state: wait for a value, then compare)
+    const after = await waitForCondition(async () => (await heldValue(sb2, 'checkpoint')) || false, 10_000, 'the sidebar\'s checkpoint');
+    assert.strictEqual(after, before, 'the sidebar\'s checkpoint did not change');
     assert.doesNotMatch(await log(), /--- run:/);
   });
 
