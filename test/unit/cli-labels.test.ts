@@ -6,27 +6,14 @@
  */
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { formatCost, layerNormChoices, main, RATIO_MIN_WEIGHT_BYTES } from '../../extension/cli';
+import { formatCost, layerNormChoices, RATIO_MIN_WEIGHT_BYTES } from '../../extension/cli';
 import { makeReport } from './helpers/report';
+import { cli } from './helpers/cli';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const W = path.join(FIX, 'd1_outlier.pyth');
 const D = path.join(FIX, 'd1_outlier_test_data.p');
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 describe('cli: what it says about what it ran', function () {
   this.timeout(120_000);

@@ -8,27 +8,13 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../extension/cli';
 import { parseReportJson, type Report } from '../../extension/core/report';
+import { cli } from './helpers/cli';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const D1 = { w: path.join(FIX, 'd1_outlier.pyth'), d: path.join(FIX, 'd1_outlier_test_data.p') };
 const D3 = { w: path.join(FIX, 'd3_half_weights.pyth'), d: path.join(FIX, 'd3_half_weights_test_data.p') };
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 describe('cli: exit codes and what a run prints', function () {
   this.timeout(120_000);

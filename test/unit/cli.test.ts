@@ -8,9 +8,9 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../extension/cli';
 import { FP32_OP_NAMES, validateOptions } from '../../extension/core/options';
 import { parseReportJson, type Report } from '../../extension/core/report';
+import { cli } from './helpers/cli';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const W = path.join(FIX, 'd1_outlier.pyth');
@@ -19,21 +19,6 @@ const W3 = path.join(FIX, 'd3_half_weights.pyth');
 const D3 = path.join(FIX, 'd3_half_weights_test_data.p');
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string; ms: number }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  const t0 = Date.now();
-  try {
-    return { code: await main(args), out, err, ms: Date.now() - t0 };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 /** No stack trace: no "    at fn (file:line)" lines, no "Error:" class prefixes. */
 function assertNoStack(text: string): void {

@@ -12,10 +12,10 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../extension/cli';
 import { parseReportJson, type Report } from '../../extension/core/report';
 import { WorkerClient } from '../../extension/host/runner';
 import { assertWholeOnnx, ourFp32, perBlock, perBlockVsData, runExported, storeFolders } from './helpers/exports';
+import { cli } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const WORKER = path.join(ROOT, 'out', 'extension', 'worker.js');
@@ -23,20 +23,6 @@ const FIX = path.join(ROOT, 'test', 'fixtures');
 const D1 = { weights: path.join(FIX, 'd1_outlier.pyth'), data: path.join(FIX, 'd1_outlier_test_data.p') };
 const C = 64; // d1's embedding width
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 /** The Report's per-block errors and those of the exported graph on the same clip agree: the file is that run's graph. */
 function assertSameRun(fromFile: number[], report: Report, what: string): void {

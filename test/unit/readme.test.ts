@@ -10,7 +10,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import MarkdownIt from 'markdown-it';
-import { main } from '../../extension/cli';
+import { cli } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const DOCS = path.join(ROOT, 'docs');
@@ -74,20 +74,6 @@ function anchors(headings: string[]): Set<string> {
 }
 
 /** Runs the CLI in this process, as dist/cli.js does, and collects what it prints. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 const COMMANDS = ['run', 'export-onnx', 'export-trt', 'import', 'providers'];
 /** The CLI options in a text; lines about trtexec (its own --onnx, --fp16…) are not ours. */

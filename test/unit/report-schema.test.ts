@@ -10,10 +10,10 @@ import MarkdownIt from 'markdown-it';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../extension/cli';
 import { reportToMarkdown } from '../../extension/core/markdown';
 import { parseReportJson, REPORT_VERSION, reportToJson, type Report } from '../../extension/core/report';
 import { makeReport } from './helpers/report';
+import { cli } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const FIX = path.join(ROOT, 'test', 'fixtures');
@@ -21,20 +21,6 @@ const W = path.join(FIX, 'd1_outlier.pyth');
 const D = path.join(FIX, 'd1_outlier_test_data.p');
 const SCHEMA = JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'report.schema.json'), 'utf8'));
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validate = ajv.compile(SCHEMA);

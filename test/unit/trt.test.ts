@@ -12,7 +12,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { main } from '../../extension/cli';
 import { parseNpyHeader } from '../../extension/core/formats/npy';
 import { diff } from '../../extension/core/compare/metrics';
 import { prepare, type Prepared } from '../../extension/core/pipeline';
@@ -20,6 +19,7 @@ import { parseReportJson, type Report } from '../../extension/core/report';
 import { readManifest } from '../../extension/core/trt/bundle';
 import { observerEffects, readImports, type ImportedRun } from '../../extension/core/trt/import';
 import { parseJsonFile, readTrtexecOutputs } from '../../extension/core/trt/outputs';
+import { cli } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const FIX = path.join(ROOT, 'test', 'fixtures');
@@ -28,20 +28,6 @@ const D = path.join(FIX, 'd1_outlier_test_data.p');
 const STANDIN_TRTEXEC = path.join(FIX, 'trt', 'trtexec-standin.js');
 const STANDIN_POLY = path.join(FIX, 'trt', 'polygraphy-standin.js');
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 function f32(file: string): Float32Array {
   const b = fs.readFileSync(file);
