@@ -12,6 +12,7 @@ import { LabError } from '../../extension/core/errors';
 import { MAX_ENTRIES, openSafetensors } from '../../extension/core/formats/safetensors';
 import { BASE_GLOBALS, LazyBytes, MemorySource, PyDictObject, unpickle, unpickleAt, type PyCallable } from '../../extension/core/formats/pickle';
 import { type Py, pickle2 } from './helpers/pyfiles';
+import { rejects } from './helpers/errors';
 
 let tmpDir = '';
 before(async () => {
@@ -20,19 +21,6 @@ before(async () => {
 after(async () => {
   await fsp.rm(tmpDir, { recursive: true, force: true });
 });
-
-async function rejects(p: Promise<unknown> | (() => unknown), code: LabError['code'], ...words: string[]): Promise<LabError> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof LabError, `expected a LabError ${code}, got ${err === undefined ? 'success' : String(err)}`);
-  assert.equal(err.code, code, err.message);
-  for (const w of words) assert.ok(err.message.includes(w), `message should contain "${w}": ${err.message}`);
-  return err;
-}
 
 let fileNo = 0;
 /** A safetensors file with this header text (as written, not re-serialized) and `data` bytes of data. */

@@ -13,6 +13,7 @@ import { BASE_GLOBALS, MAX_DEPTH, openZip, readCheckpoint, readTestData, unpickl
 import { loadModel } from '../../extension/core/pipeline';
 import { tinyCheckpoint } from '../robust/corpus';
 import { type Py, f32bytes, npArray, pickle2, torchTensor, zipArchive } from './helpers/pyfiles';
+import { rejects } from './helpers/errors';
 
 let tmpDir = '';
 before(async () => {
@@ -26,19 +27,6 @@ const tmpFile = async (name: string, data: Uint8Array) => {
   await fsp.writeFile(p, data);
   return p;
 };
-async function rejects(p: Promise<unknown> | (() => unknown), code: LabError['code'], ...words: string[]): Promise<LabError> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof LabError, `expected a LabError ${code}, got ${err === undefined ? 'success' : String(err)}`);
-  assert.equal(err.code, code, err.message);
-  for (const w of words) assert.ok(err.message.includes(w), `message should contain "${w}": ${err.message}`);
-  return err;
-}
-
 /** `mib` MiB of zeros as a raw deflate stream of repeated flushed blocks (~1 KB per MiB). */
 function zeroBomb(mib: number): { compressed: Buffer; size: number } {
   const block = zlib.deflateRawSync(Buffer.alloc(1 << 20), { finishFlush: zlib.constants.Z_FULL_FLUSH, level: 9 });

@@ -10,24 +10,12 @@ import { LabError } from '../../extension/core/errors';
 import { readTestData } from '../../extension/core/formats';
 import { runPipeline } from '../../extension/core/pipeline';
 import { npArray, pickle2 } from './helpers/pyfiles';
+import { rejects } from './helpers/errors';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 let tmp = '';
 before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-promises-'))));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function rejects(p: Promise<unknown>, code: LabError['code'], ...words: string[]): Promise<LabError> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof LabError, `expected a LabError ${code}, got ${err === undefined ? 'success' : String(err)}`);
-  assert.equal(err.code, code, err.message);
-  for (const w of words) assert.ok(err.message.includes(w), `message should contain "${w}": ${err.message}`);
-  return err;
-}
 
 // ---- the pipeline: the user's tolerance, and test data of another model ----
 

@@ -21,23 +21,11 @@ import { LN_STAT_FIELDS, type GraphOptions, type LnStatField } from '../../exten
 import { engineCacheKey, graphOptions } from '../../extension/core/pipeline';
 import type { BlockResult, LayerNormMode, LayerNormStats, ModelConfig, ProbsResult } from '../../extension/core/report';
 import { type Py, pickle2 } from './helpers/pyfiles';
+import { rejects } from './helpers/errors';
 
 let tmp = '';
 before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-promises-'))));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function rejects(p: Promise<unknown> | (() => unknown), code: LabError['code'], ...words: string[]): Promise<LabError> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof LabError, `expected a LabError ${code}, got ${err === undefined ? 'success' : String(err)}`);
-  assert.equal(err.code, code, err.message);
-  for (const w of words) assert.ok(err.message.includes(w), `message should contain "${w}": ${err.message}`);
-  return err;
-}
 
 // ---- the diagnosis: with several causes, every offered fix clears them all ----
 
