@@ -202,8 +202,9 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     const exportRun = async (command: string, n: number, file: string, how?: 'As run' | 'For TensorRT') => {
       await runCommand(page, command);
       await waitForCondition(async () => (await rows.count()) === 3, 10_000, 'the list of runs');
-      for (let i = 0; i < n; i++) await page.keyboard.press('ArrowDown');
-      await page.keyboard.press('Enter');
+      // the n-th row, newest first, is run #(3 - n): clicked by its number (arrow keys sent while the
+      // picker is still taking focus were lost on a loaded machine, leaving #3 selected)
+      await rows.filter({ hasText: new RegExp(`^#${3 - n} `) }).first().click();
       if (how) {
         await waitForCondition(async () => (await quickPickLabels(page)).includes(how), 10_000, 'as run or for TensorRT');
         await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: how }).first().click();
