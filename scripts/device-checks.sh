@@ -42,6 +42,10 @@ step 120 env OUT="$OUT/d1" BUNDLE=/tmp/trt_d1 POLY_SRC="$POLY" bash scripts/trt-
 wait "$GEN"; say "checkpoint: $(ls -la "$CKPT" 2>&1)"
 [ -f "$CKPT" ] || { say "no full-size checkpoint: $(tail -3 "$OUT/gen.txt")"; exit 0; }
 
+# ---- 2c. issue 18: the full-size baseline the refactor must reproduce (per-block errors to the last
+#      digit, end-to-end times): WebGPU FP16 plain + fp32 LayerNorm (5 warm runs each), FP32, and the CPU emulation.
+step 150 bash -c "node out/extension/cli.js run --weights '$CKPT' --heads 12 --ep webgpu --precision fp16 --layernorm plain,fp32 --no-confirm --repeat 5 --json '$OUT/baseline18-webgpu-fp16.json' > '$OUT/baseline18-webgpu-fp16.txt' 2>&1; node out/extension/cli.js run --weights '$CKPT' --heads 12 --ep webgpu --precision fp32 --repeat 5 --json '$OUT/baseline18-webgpu-fp32.json' > '$OUT/baseline18-webgpu-fp32.txt' 2>&1; /usr/bin/time -v node out/extension/cli.js run --weights '$CKPT' --heads 12 --ep cpu --precision fp16 --no-confirm --json '$OUT/baseline18-cpu-fp16.json' > '$OUT/baseline18-cpu-fp16.txt' 2>&1; true"
+
 # ---- 3. issue 17: the exports at full size (CLI, engine process, as run) through check_export.py
 step 200 env FS_CKPT="$CKPT" PYTHON=python3 bash scripts/export-fullsize.sh /tmp/export-fullsize
 cp /tmp/export-fullsize/*.txt "$OUT/" 2>/dev/null
