@@ -65,4 +65,5 @@ mkdir -p "$OUT/full"
 rm -f "$OUT"/full/polygraphy_*.json
 cd /tmp/trt_full && step "$(( $(left) - 5 ))" node "$ROOT/out/extension/cli.js" import --weights "$CKPT" --heads 12 --json "$OUT/import_full.json" \
   polygraphy_onnxrt_fp32.json polygraphy_onnxrt_fp32_marked.json
+pack_out
 say "done; files in $OUT: $(cd "$OUT" && find . -type f | tr '\n' ' ')"

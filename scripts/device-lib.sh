@@ -8,6 +8,8 @@
 #                           /tmp/node/bin (put on PATH), node_modules and out/ into the repo root,
 #                           Debian's Vulkan/EGL loader .debs into $DEBS_ROOT (default /; dpkg -x,
 #                           ldconfig); VK_DRIVER_FILES points at NVIDIA's ICD.
+#   pack_out                at most 8 files come back from $OUT: packs every file under $OUT
+#                           (but the tarball) into $OUT/all.tar.xz, keeping the small ones beside it
 T0=$(date +%s)
 DEBS_ROOT="${DEBS_ROOT:-/}"
 elapsed() { echo $(( $(date +%s) - T0 )); }
@@ -46,4 +48,8 @@ unpack_carry() {
   export __EGL_VENDOR_LIBRARY_FILENAMES="${__EGL_VENDOR_LIBRARY_FILENAMES:-/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json}"
   export PYTHONUNBUFFERED=1
   say "node $(command -v node) $(node --version); libvulkan: $(ldconfig -p 2>/dev/null | grep -c 'libvulkan.so.1') entries; ICD $VK_DRIVER_FILES $([ -f "$VK_DRIVER_FILES" ] && echo present || echo MISSING)"
+}
+pack_out() {
+  ( cd "$OUT" && find . -type f ! -name all.tar.xz -size -16M -print0 | tar --null -cJf all.tar.xz -T - ) 2>&1 | tail -2
+  say "packed $(cd "$OUT" && find . -type f ! -name all.tar.xz | wc -l) files of $OUT into all.tar.xz ($(du -h "$OUT/all.tar.xz" | cut -f1))"
 }
