@@ -5,31 +5,31 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { LabError, type LabErrorCode } from './errors';
-import { readTestData, type TestData } from './formats/testdata';
-import { openRegularFile } from './formats/file';
-import { readNpy } from './formats/npy';
-import { inferConfig } from './model/config';
-import { checkHfSizes } from './model/hf';
-import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
-import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
-import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
-import { WeightStore, type StoredKind, type StoreUsage } from './model/weight-store';
-import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from './parallel';
-import { lnLimits, type RealizationSpec } from './model/realization';
-import { Tensor, findNonFinite, unravelIndex, type DType } from './tensor';
-import { createEngine, runOnce, type Engine, type RanOnce } from './engine/session';
-import { GpuHelper } from './helper';
-import { realizationFor, realizationLabel } from './engine/providers';
-import { diff, layerNormStats, tensorStats, type BlockComparison } from './compare/metrics';
-import { compareBlocks, comparePool } from './compare/blocks';
-import { diagnose, firingUnder, type DiagnoseInput } from './compare/diagnosis';
-import { defaultTolerance } from './compare/verdict';
-import { validateOptions } from './options';
+import { LabError, type LabErrorCode } from '../errors';
+import { readTestData, type TestData } from '../formats/testdata';
+import { openRegularFile } from '../formats/file';
+import { readNpy } from '../formats/npy';
+import { inferConfig } from '../model/config';
+import { checkHfSizes } from '../model/hf';
+import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from '../model/load';
+import { headCandidatesFor, streamModelWeights, type CheckingSink } from '../model/validate';
+import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from '../model/timesformer';
+import { WeightStore, type StoredKind, type StoreUsage } from '../model/weight-store';
+import { defaultThreads, startPool, type CpuRunResult, type WorkerPool } from '../parallel';
+import { lnLimits, type RealizationSpec } from '../model/realization';
+import { Tensor, findNonFinite, unravelIndex, type DType } from '../tensor';
+import { createEngine, runOnce, type Engine, type RanOnce } from '../engine/session';
+import { GpuHelper } from '../helper';
+import { realizationFor, realizationLabel } from '../engine/providers';
+import { diff, layerNormStats, tensorStats, type BlockComparison } from '../compare/metrics';
+import { compareBlocks, comparePool } from '../compare/blocks';
+import { diagnose, firingUnder, type DiagnoseInput } from '../compare/diagnosis';
+import { defaultTolerance } from '../compare/verdict';
+import { validateOptions } from '../options';
 import {
   REPORT_VERSION, type BlockResult, type EpName, type InputInfo, type ModelInfo, type LayerNormMode, type LayerNormStats, type ModelConfig, type PipelineHooks,
   type PipelineOptions, type ProbsResult, type Realization, type Report, type ReferenceInfo, type Stage, type TensorStats,
-} from './report';
+} from '../report';
 
 /** A LayerNorm mode, or 'minimal': plain, with only the LayerNorms whose mechanism fires (read from the statistics) in FP32. */
 export type LayerNormChoice = LayerNormMode | 'minimal';
