@@ -21,7 +21,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { writeTorchCheckpoint, type TensorSpec } from '../extension/core/formats/torch-writer';
+import { writeTorchCheckpoint, type TensorSpec } from '../test/tools/torch-writer';
 
 export interface GenOptions {
   embed: number;

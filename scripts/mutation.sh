@@ -19,7 +19,7 @@ MODULES=(
   "pairing|extension/host/pairing.ts|state,promises|fast"
   "limits|extension/core/formats/safetensors.ts:98-148,extension/core/formats/pickle.ts:245-245,extension/core/formats/pickle.ts:259-268,extension/core/formats/pickle.ts:859-903|limits-promises,limits,formats,hfformats,promises|fast"
   "cli|extension/cli.ts:169-197|cli-promises,cli,cli-options|slow"
-  "pipeline|extension/core/pipeline.ts:138-160,extension/core/pipeline.ts:1048-1125|pipeline,promises-pipeline|slow"
+  "pipeline|extension/core/pipeline/load.ts:118-138,extension/core/pipeline/compare.ts:100-157|pipeline,promises-pipeline|slow"
 )
 
 want=("$@")

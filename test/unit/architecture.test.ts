@@ -1,11 +1,12 @@
 /**
  * The house's rules, checked by dependency-cruiser over the sources (type-only imports included):
  * no import cycles; the core never imports vscode or the host; nothing that ships imports tests or
- * scripts; the readers (core/formats) sit at the bottom; the webview imports only the messages it
- * shares with the host. The rules and their reasons are in .dependency-cruiser.json.
+ * scripts; the readers (core/formats) sit at the bottom; no stage of core/pipeline imports its
+ * scheduler; the webview imports only the messages it shares with the host. The rules and their reasons are in .dependency-cruiser.json.
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -24,5 +25,18 @@ describe('architecture (dependency-cruiser)', function () {
     const lines = result.summary.violations.map((v) =>
       `${v.rule.name}: ${v.from} → ${v.to}${v.cycle?.length ? ` (cycle ${v.cycle.map((c) => c.name).join(' → ')})` : ''}`);
     assert.deepEqual(lines, []);
+  });
+
+  it('keeps the rules this file promises (a rule removed from .dependency-cruiser.json fails here, not silently)', function () {
+    const config = JSON.parse(fs.readFileSync(path.join(ROOT, '.dependency-cruiser.json'), 'utf8')) as { forbidden: { name: string; from: { path?: string } }[] };
+    const names = config.forbidden.map((r) => r.name);
+    for (const rule of ['no-cycles', 'core-without-vscode', 'product-without-tools', 'readers-at-the-bottom', 'stages-below-the-scheduler', 'webview-renders-only']) {
+      assert.ok(names.includes(rule), `.dependency-cruiser.json has no rule ${rule}`);
+    }
+    // the stage rule covers every module of core/pipeline but the scheduler and the index
+    const stage = config.forbidden.find((r) => r.name === 'stages-below-the-scheduler')!;
+    const stages = fs.readdirSync(path.join(ROOT, 'extension', 'core', 'pipeline')).filter((f) => f.endsWith('.ts') && !/^(scheduler|index)[.]ts$/.test(f));
+    assert.ok(stages.length >= 8, `only ${stages.length} stage modules in core/pipeline`);
+    for (const f of stages) assert.match(`extension/core/pipeline/${f}`, new RegExp(stage.from.path!));
   });
 });

@@ -17,7 +17,7 @@ import { defaultThreads, startPool } from '../../extension/core/parallel';
 import { openModel } from '../../extension/core/pipeline';
 import { outputsOnGpu } from '../../extension/core/engine/session';
 import { LabError } from '../../extension/core/errors';
-import { writeTorchCheckpoint } from '../../extension/core/formats/torch-writer';
+import { writeTorchCheckpoint } from '../tools/torch-writer';
 import { checkpointSpec, fillTensor, FULL_SIZE } from '../../scripts/gen-checkpoint';
 
 /** Every kind of float32 a weight can hold: ordinary values, fp16 ties and boundaries, subnormals, ±0, ±inf, NaN with payloads. */

@@ -11,11 +11,12 @@
  * record) is short. CRC-32 comes from zlib.crc32 (Node >= 20.15); a table fallback covers older
  * Node 20 releases.
  *
- * No vscode import: used by scripts and tests.
+ * Test and fixture tooling (scripts/gen-checkpoint.ts, the unit tests), not the product: the lab
+ * only reads checkpoints (core/formats/torch.ts).
  */
 import * as fs from 'fs';
 import * as zlib from 'zlib';
-import { DTYPE_SIZE, type DType } from '../tensor';
+import { DTYPE_SIZE, type DType } from '../../extension/core/tensor';
 
 // ---------------------------------------------------------------- CRC-32
 

@@ -1,0 +1,114 @@
+/**
+ * Engine run of one mode: build its graph (or take an engine built elsewhere: the GPU helper
+ * process, TensorRT), save the ONNX as run when asked, run it once (and `repeat` more times for a
+ * warm time). Gives back the outputs and the engine, not yet released: the caller frees it once
+ * its comparison's threads are started.
+ */
+import { LabError } from '../errors';
+import { buildTimeSformer, type BuiltGraph } from '../model/timesformer';
+import { createEngine, type Engine } from '../engine/session';
+import type { PipelineHooks, PipelineOptions, Realization } from '../report';
+import { check, type Voice } from './progress';
+import { cpuGraph, engineCacheKey, graphOptions, layerNormModesOf } from './graph';
+import { sha256Files } from './load';
+import type { Prepared } from './prepare';
+
+/** A mode's engine and graph when they were built beforehand (in the GPU helper process, or by TensorRT: core/trt/import.ts). */
+export interface GivenEngine {
+  engine: Engine;
+  g: BuiltGraph;
+}
+
+/** An engine that has run already (elsewhere, or for several modes, or outside: imported TensorRT outputs): run() gives these outputs. */
+export function ranEngine(
+  e: Pick<Engine, 'ep' | 'realization' | 'fallbacks' | 'cache'>, out: Map<string, Float32Array>, outputBytes: number, sessionMs: number, runMs: number, buildGraphMs: number,
+): Engine {
+  return {
+    ep: e.ep, realization: e.realization, fallbacks: e.fallbacks, cache: e.cache, sessionMs, lastRunMs: runMs, buildGraphMs, outputBytes,
+    run: async () => out,
+    release: async () => undefined,
+  };
+}
+
+export interface EngineRun {
+  /** Still holding its session: release() it. */
+  engine: Engine;
+  /** The graph the engine ran (its realization's). */
+  g: BuiltGraph;
+  out: Map<string, Float32Array>;
+  /** The engine's own measure of its first run. */
+  runMs: number;
+  outputBytes: number;
+  /** The median of the `repeat` runs after the first. */
+  warmRunMs?: number;
+}
+
+export async function runEngine(p: Prepared, o: PipelineOptions, hooks: PipelineHooks, v: Voice, given?: GivenEngine): Promise<EngineRun> {
+  const { config, model: m } = p;
+  const { say, stage } = v;
+  const precision = o.precision ?? 'fp32';
+  const layerNorm = o.layerNorm ?? 'plain';
+  const over = Object.keys(o.layerNormOverrides ?? {}).length;
+  const B = p.video.shape[0];
+  stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
+  const built = new Map<Realization, BuiltGraph>();
+  const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
+  const cacheKey = !given && needsKey && o.trtCacheDir
+    ? engineCacheKey(await sha256Files(m.source.files), graphOptions(config, B, o, 'tensorrt'))
+    : undefined;
+  stage('building engine', `${o.ep ?? 'cpu'}, ${precision.toUpperCase()} LayerNorm ${over ? `${layerNorm} (${over} in FP32)` : layerNorm}`);
+  if (given) built.set(given.engine.realization, given.g);
+  const engine: Engine = given?.engine ?? await createEngine({
+    ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say, probes: o.probes,
+    // progress within the run (a segmented CPU run), not logged: the stage line says it
+    onSegment: (k, n) => hooks.onProgress?.('running', `${o.ep ?? 'cpu'}, segment ${k}/${n}`),
+    layerNormModes: layerNormModesOf(o),
+    buildModel: (realization, ep) => {
+      const go = graphOptions(config, B, o, realization);
+      const b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);
+      built.set(realization, b);
+      say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
+      return b.source;
+    },
+  });
+  try {
+    const g = built.get(engine.realization)!;
+    if (o.saveOnnx) {
+      g.writeOnnx(o.saveOnnx);
+      say(`saved the ONNX graph as run to ${o.saveOnnx}`);
+    }
+    stage('running', engine.ep);
+    const feeds = { [g.inputName]: p.video.data };
+    const dims = { [g.inputName]: [...p.video.shape] };
+    const out = await engine.run(feeds, dims);
+    // the engine's own measure: a segmented CPU engine creates its segments' sessions inside run()
+    // (session time, not inference), and an engine given ran in the GPU helper process
+    const runMs = engine.lastRunMs;
+    const outputBytes = engine.outputBytes;
+    say(`ran in ${runMs.toFixed(0)} ms on ${engine.ep}; ${(outputBytes / 2 ** 20).toFixed(1)} MiB of outputs left the engine`);
+    let warmRunMs: number | undefined;
+    if (o.repeat && o.repeat > 0) {
+      const times: number[] = [];
+      for (let i = 0; i < o.repeat; i++) {
+        check(hooks.signal);
+        const t = performance.now();
+        await engine.run(feeds, dims);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      warmRunMs = times[Math.floor(times.length / 2)];
+      say(`${o.repeat} more runs: median ${warmRunMs.toFixed(1)} ms (min ${times[0].toFixed(1)} ms)`);
+    }
+    return { engine, g, out, runMs, outputBytes, warmRunMs };
+  } catch (e) {
+    await engine.release();
+    throw e;
+  }
+}
+
+/** The output of block i, or an error naming it (an engine that dropped an output). */
+export function blockOutput(r: Pick<EngineRun, 'g' | 'out'>, i: number): Float32Array {
+  const o = r.out.get(r.g.blockNames[i]);
+  if (!o) throw new LabError('ENGINE_FAILED', `the engine returned no output for block ${i}`);
+  return o;
+}
