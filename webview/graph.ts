@@ -6,7 +6,8 @@
  * expands to its parts with their values; clicking it (or Enter) opens the inspector. Fit shows
  * the whole graph (an overview when it is large; graph-zoom.ts); tooltips are anchored to their
  * node and follow zoom and pan.
- * Renders only what the host sends (buildGraph does the arithmetic; it is unit-tested).
+ * Renders only what the host sends (buildGraph does the arithmetic; it is unit-tested); the legend
+ * is legend.ts's.
  * Test hooks: g.lane[data-run], [data-block][data-status][data-error][data-break],
  * [data-layernorm][data-overflow], g.part[data-part] text.value, #verdicts .verdict[data-run].
  */
@@ -14,11 +15,11 @@ import { select, type Selection } from 'd3-selection';
 import { fromWire, parseHostToGraph, type GraphToHost, type RunView } from '../extension/host/protocol';
 import { graphZoom } from './graph-zoom';
 import { renderInspector, renderInspectorMessage } from './inspector';
-import { buildGraph, DECADES_BELOW, errorColor, fmtNum, type BlockNode, type GraphModel, type GraphNode, type LayerNormMark, type Lane } from './viewmodel';
+import { renderLegend } from './legend';
+import { buildGraph, fmtNum, type BlockNode, type GraphModel, type GraphNode, type LayerNormMark, type Lane } from './viewmodel';
 import { getState, h, post, setState } from './vscode';
 
 const send = (m: GraphToHost) => post(m);
-const SVG = 'http://www.w3.org/2000/svg';
 
 // Layout (px, before zoom).
 const NW = 104;
@@ -243,7 +244,7 @@ function draw(): void {
   hideTooltip();
   model = buildGraph(runs, shown);
   empty.hidden = model.lanes.length > 0;
-  drawLegend(model);
+  renderLegend(legend, model);
   drawChips(model);
   verdicts.replaceChildren(...model.lanes.map((l) =>
     h('div', { class: `verdict ${l.verdict}`, 'data-run': l.runId, 'data-verdict': l.verdict },
@@ -311,40 +312,6 @@ function onNodeKey(el: SVGGElement, e: KeyboardEvent): void {
     else next = inLane(lanes[lanes.indexOf(runId) + (e.key === 'ArrowDown' ? 1 : -1)] ?? null)[i];
     next?.focus();
   }
-}
-
-/** The one color scale, the same in every view: tolerance × 1e-4 … × 100, the tolerance marked. */
-function drawLegend(m: GraphModel): void {
-  const W = 300;
-  const s = m.scale;
-  const root = document.createElementNS(SVG, 'svg');
-  const lg = select(root).attr('width', W + 44).attr('height', 44).attr('class', 'legend-svg');
-  const grad = lg.append('defs').append('linearGradient').attr('id', 'legend-gradient');
-  for (let i = 0; i <= 60; i++) {
-    const t = i / 60;
-    grad.append('stop').attr('offset', `${(t * 100).toFixed(2)}%`).attr('stop-color', errorColor(t * 6 - DECADES_BELOW));
-  }
-  const g = lg.append('g').attr('transform', 'translate(22,16)');
-  g.append('rect').attr('width', W).attr('height', 10).attr('fill', 'url(#legend-gradient)').attr('class', 'legend-bar');
-  const tx = s.toleranceTick.t * W;
-  g.append('rect').attr('x', tx).attr('width', W - tx).attr('height', 10).attr('fill', 'url(#fail-hatch)').attr('class', 'hatch-overlay');
-  for (const t of s.ticks) {
-    g.append('line').attr('x1', t.t * W).attr('x2', t.t * W).attr('y1', 10).attr('y2', 14).attr('class', 'tick');
-    g.append('text').attr('x', t.t * W).attr('y', 25).attr('text-anchor', 'middle').attr('class', 'tick-label').attr('data-tick', t.ratio).text(t.label);
-  }
-  g.append('line').attr('x1', tx).attr('x2', tx).attr('y1', -4).attr('y2', 12).attr('class', 'tolerance');
-  g.append('text').attr('x', tx).attr('y', -6).attr('text-anchor', 'middle').attr('class', 'tolerance-label').text(s.toleranceTick.label);
-  legend.replaceChildren(
-    h('span', { class: 'caption' }, 'rel L2 error (log)'),
-    h('span', { class: 'key pass' }, '✓ pass'),
-    root,
-    h('span', { class: 'key fail' }, '✗ fail (hatched)'),
-    ...(s.uniform ? [] : [h('span', { class: 'key tolerances', id: 'tolerances' }, `tolerance per run: ${m.lanes.map((l) => `${l.short.split(' ')[0]} ${fmtNum(l.tolerance)}`).join(', ')}`)]),
-    h('span', { class: 'key break' }, '⚡ break: first failing block'),
-    h('span', { class: 'key overflow' }, '▲ LayerNorm overflowed (T temporal, S spatial, M MLP)'),
-  );
-  legend.dataset.tolerance = String(s.tolerance);
-  legend.dataset.uniform = String(s.uniform);
 }
 
 /** The shown runs as chips; × takes a run out of the comparison. */

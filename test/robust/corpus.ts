@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { BLOCK_PARAMS, TOP_PARAMS } from '../../extension/core/model/config';
-import { contiguousStrides } from '../../extension/core/formats/pickle';
+import { contiguousStrides } from '../../extension/core/formats/arrays';
 import { float32ToHalfArray } from '../../extension/core/tensor';
 import { rng } from './mutate';
 import { roundTwo } from './corpus-hf';

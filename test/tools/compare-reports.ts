@@ -2,7 +2,7 @@
  * Two Report JSON files (the CLI's --json: one Report or an array of them, one per mode) side by
  * side: per-block rel L2, the probabilities' and the verdict, and whether every number of the
  * stripped Reports (reports-golden.ts's stripReport: no times, dates, memory or paths) is equal.
- * For issue 18's full-size check: the baseline18-*.json of scripts/device-checks.sh from main and
+ * For issue 18's full-size check: the baseline18-*.json of scripts/device/device-checks.sh from main and
  * from the refactor.   node out/test/tools/compare-reports.js BEFORE.json AFTER.json
  * Exit 0 when the stripped Reports are equal, 1 when they differ, 2 on bad arguments.
  */

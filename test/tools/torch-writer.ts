@@ -11,7 +11,7 @@
  * record) is short. CRC-32 comes from zlib.crc32 (Node >= 20.15); a table fallback covers older
  * Node 20 releases.
  *
- * Test and fixture tooling (scripts/gen-checkpoint.ts, the unit tests), not the product: the lab
+ * Test and fixture tooling (scripts/fixtures/gen-checkpoint.ts, the unit tests), not the product: the lab
  * only reads checkpoints (core/formats/torch.ts).
  */
 import * as fs from 'fs';

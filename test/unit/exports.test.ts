@@ -4,7 +4,7 @@
  * numerically with the run it came from: the TensorRT export and the "as run" export, from the
  * extension's engine process (out/extension/worker.js) and from the CLI. Every graph input and output
  * declares its element type and shape (onnx.checker.check_model refuses an output without one; the
- * full check with Python onnx is scripts/check_export.py). No export leaves weights behind in the
+ * full check with Python onnx is scripts/device/check_export.py). No export leaves weights behind in the
  * engine's store.
  */
 import { strict as assert } from 'assert';
@@ -179,13 +179,13 @@ describe('exports: every ONNX file loaded by onnxruntime and compared with the r
     assert.deepEqual(storeFolders(store), []);
   });
 
-  it('onnx.checker.check_model(full_check=True) passes every kind of export (scripts/check_export.py --check-only, where Python has onnx)', function () {
+  it('onnx.checker.check_model(full_check=True) passes every kind of export (scripts/device/check_export.py --check-only, where Python has onnx)', function () {
     const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import onnx, numpy'], { stdio: 'ignore' }).status === 0);
-    if (!python) this.skip(); // no Python onnx here: the lead runs scripts/check_export.py on the GPU machine
+    if (!python) this.skip(); // no Python onnx here: the lead runs scripts/device/check_export.py on the GPU machine
     const files = fs.readdirSync(tmp).filter((f) => f.endsWith('.onnx'));
     assert.ok(files.length >= 8, files.join());
     for (const f of files) {
-      const r: { status: number | null; stdout: string; stderr: string } = spawnSync(python!, [path.join(ROOT, 'scripts', 'check_export.py'), path.join(tmp, f), '--check-only'], { encoding: 'utf8' });
+      const r: { status: number | null; stdout: string; stderr: string } = spawnSync(python!, [path.join(ROOT, 'scripts', 'device', 'check_export.py'), path.join(tmp, f), '--check-only'], { encoding: 'utf8' });
       assert.equal(r.status, 0, `${f}: ${r.stderr}`);
       assert.match(r.stdout, /onnx\.checker \(full\) passes; .* initializers inline, opset 17/);
     }

@@ -6,7 +6,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { checkpointSpec, FULL_SIZE, FULL_SIZE_PARAMS, generateWeights, paramCount, writeCheckpoint, type GenOptions } from '../../scripts/gen-checkpoint';
+import { checkpointSpec, FULL_SIZE, FULL_SIZE_PARAMS, generateWeights, paramCount, writeCheckpoint, type GenOptions } from '../../scripts/fixtures/gen-checkpoint';
 import { loadModel } from '../../extension/core/pipeline';
 
 describe('benchmark checkpoint generator', function () {

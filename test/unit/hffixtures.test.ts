@@ -1,5 +1,5 @@
 /**
- * The HuggingFace fixtures made by transformers on the GPU machine (scripts/make_hf_fixtures.py;
+ * The HuggingFace fixtures made by transformers on the GPU machine (scripts/fixtures/make_hf_fixtures.py;
  * test/fixtures/hf_*, test data from transformers' own forward): nobody here computed them.
  * Each has a massive activation planted in one block: plain FP16 breaks at the next block.
  */
@@ -29,7 +29,7 @@ describe('HuggingFace fixtures made by transformers', function () {
   this.timeout(300000);
   before(function () {
     if (present.length === 0) {
-      console.log('      test/fixtures/hf_* are not here yet (scripts/device-hf.sh makes them on the GPU machine): skipped');
+      console.log('      test/fixtures/hf_* are not here yet (scripts/device/device-hf.sh makes them on the GPU machine): skipped');
       this.skip();
     }
     assert.equal(present.length, EXPECT.length, `some HF fixtures are missing: ${EXPECT.filter((f) => !present.includes(f)).map((f) => f.name).join(', ')}`);

@@ -19,7 +19,7 @@ import { readTestData } from '../../extension/core/formats/testdata';
 import { diff } from '../../extension/core/compare/metrics';
 import { FP16_MAX, float32ToHalfBits, halfBitsToFloat } from '../../extension/core/tensor';
 import type { ModelConfig, PipelineOptions, Report } from '../../extension/core/report';
-import { FULL_SIZE, writeCheckpoint } from '../../scripts/gen-checkpoint';
+import { FULL_SIZE, writeCheckpoint } from '../../scripts/fixtures/gen-checkpoint';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const D1 = { weights: path.join(FIX, 'd1_outlier.pyth'), data: path.join(FIX, 'd1_outlier_test_data.p') };

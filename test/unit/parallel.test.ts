@@ -18,7 +18,7 @@ import { openModel } from '../../extension/core/pipeline';
 import { outputsOnGpu } from '../../extension/core/engine/session';
 import { LabError } from '../../extension/core/errors';
 import { writeTorchCheckpoint } from '../tools/torch-writer';
-import { checkpointSpec, fillTensor, FULL_SIZE } from '../../scripts/gen-checkpoint';
+import { checkpointSpec, fillTensor, FULL_SIZE } from '../../scripts/fixtures/gen-checkpoint';
 
 /** Every kind of float32 a weight can hold: ordinary values, fp16 ties and boundaries, subnormals, ±0, ±inf, NaN with payloads. */
 function awkward(n: number, seed = 1): Float32Array {
@@ -323,7 +323,7 @@ describe('WebGPU outputs', () => {
 
 describe('bench-e2e: runs with and without test data, the confirmation run apart', () => {
   it('reads @data, @no-confirm, @gpu-outputs, @one-process and @threads=N, and refuses anything else', async () => {
-    const { parseRuns, runLabel } = await import('../../scripts/bench-e2e');
+    const { parseRuns, runLabel } = await import('../../scripts/bench/bench-e2e');
     const [a, b, c] = parseRuns('webgpu:fp16:plain@data@threads=0,cpu:fp16:fp32+fused@no-confirm@gpu-outputs,webgpu:fp16:all@one-process');
     assert.deepEqual(a, { ep: 'webgpu', precision: 'fp16', layerNorm: 'plain', data: true, noConfirm: false, gpuOutputs: false, oneProcess: false, threads: 0 });
     assert.equal(runLabel(c), 'webgpu fp16 all one-process');
@@ -334,7 +334,7 @@ describe('bench-e2e: runs with and without test data, the confirmation run apart
   });
 
   it('reports the minimal fix\'s confirmation run apart from the mode it confirms', async () => {
-    const { summarize } = await import('../../scripts/bench-e2e');
+    const { summarize } = await import('../../scripts/bench/bench-e2e');
     const { makeReport } = await import('./helpers/report');
     const r = makeReport([1e-3, 0.2]);
     r.inputs.weightBytes = 100 * 2 ** 20;

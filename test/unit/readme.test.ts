@@ -163,7 +163,7 @@ describe('the README and docs/ are true for a newcomer', function () {
           seen++;
           if (!pkg.scripts[m[1]]) bad.push(`${rel(file)}: npm run ${m[1]}`);
         }
-        for (const m of text.matchAll(/(?<![\w/.-])(scripts\/[\w.-]+\.(?:sh|js|ts|py))\b/g)) {
+        for (const m of text.matchAll(/(?<![\w/.-])(scripts\/(?:[\w.-]+\/)*[\w.-]+\.(?:sh|js|ts|py))\b/g)) {
           seen++;
           if (!fs.existsSync(path.join(ROOT, m[1]))) bad.push(`${rel(file)}: ${m[1]}`);
         }

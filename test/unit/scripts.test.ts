@@ -47,7 +47,7 @@ describe('the Python scripts agree with the lab', function () {
     }
   });
   it('both scripts compile', () => {
-    const r = spawnSync(PYTHON!, ['-m', 'py_compile', path.join(SCRIPTS, 'make_test_data.py'), path.join(SCRIPTS, 'make_hf_fixtures.py')], { encoding: 'utf8' });
+    const r = spawnSync(PYTHON!, ['-m', 'py_compile', path.join(SCRIPTS, 'make_test_data.py'), path.join(SCRIPTS, 'fixtures', 'make_hf_fixtures.py')], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
   });
   for (const [shape, seed] of [[[1, 3, 8, 64, 64], 0], [[1, 3, 4, 32, 32], 7], [[2, 3, 2, 16, 16], 123456789]] as [number[], number][]) {

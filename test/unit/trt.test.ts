@@ -204,7 +204,7 @@ describe('trt: the TensorRT bundle and its outputs imported (issue 19)', functio
     assert.match(c.out, /verdict: PASS — All 12 blocks within 0\.01/);
   });
 
-  it('real Polygraphy (its ONNX Runtime backend, run on the GPU machine by scripts/trt-polygraphy-device.sh): its saved outputs of d1 import and match our FP32 graph within 1e-5 per block', async function () {
+  it('real Polygraphy (its ONNX Runtime backend, run on the GPU machine by scripts/device/trt-polygraphy-device.sh): its saved outputs of d1 import and match our FP32 graph within 1e-5 per block', async function () {
     const f = path.join(FIX, 'trt', 'polygraphy_onnxrt_fp32_marked.json');
     if (!fs.existsSync(f)) this.skip(); // made on the GPU machine (no Polygraphy dependencies here); see docs/tensorrt.md
     const runs = readImports(p, [f]);

@@ -1,7 +1,7 @@
 /** Pure comparison and statistics over Float32Arrays. No onnxruntime, no vscode. */
 import { FP16_MAX } from '../tensor';
 import type { Histogram, LayerNormMode, LayerNormStats, LnMechanism, Mechanism, TensorStats } from '../report';
-import { LN_STAT_FIELDS, type LnStatField } from '../model/timesformer';
+import { LN_STAT_FIELDS, type LnStatField } from '../model/graph-options';
 import type { LnLimits } from '../model/realization';
 
 /** Sums kept in float64. */

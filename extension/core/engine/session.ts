@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as ortTypes from 'onnxruntime-node';
 import { LabError } from '../errors';
-import type { ModelFile, ModelSource } from '../model/timesformer';
+import type { ModelFile, ModelSource } from '../model/model-file';
 import type { EpChoice, EpName, Fallback, LayerNormMode, Precision, Realization } from '../report';
 import { explainProviderError, optimizationLevel, providerOrder, realizationFor } from './providers';
 

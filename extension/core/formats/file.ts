@@ -101,7 +101,7 @@ export async function readAt(handle: fsp.FileHandle, target: Uint8Array, positio
 }
 
 /**
- * A file as a pickle ByteSource (formats/pickle.ts): synchronous positional reads into fresh
+ * A file as a pickle ByteSource (formats/byte-source.ts): synchronous positional reads into fresh
  * buffers. A read past the size recorded at open (the file shrank meanwhile) is FILE_UNREADABLE.
  */
 export class FileSource {

@@ -14,7 +14,8 @@ import { promises as fsp } from 'fs';
 import { openRegularFile } from './file';
 import { LabError, excerpt } from '../errors';
 import { DTYPE_SIZE, numel, type DType, type Tensor } from '../tensor';
-import { NumpyDType, bytesToTensor } from './pickle';
+import { bytesToTensor } from './arrays';
+import { NumpyDType } from './numpy-pickle';
 
 const MAGIC = '\x93NUMPY';
 /** numpy itself writes headers of a few hundred bytes; refuse anything past 1 MiB. */

@@ -18,7 +18,7 @@
 import { promises as fsp } from 'fs';
 import { LabError, excerpt } from '../errors';
 import { DTYPE_SIZE, Tensor, numel, type DType } from '../tensor';
-import { typedArrayFromBytes } from './pickle';
+import { typedArrayFromBytes } from './arrays';
 import { fileError, openRegularFile } from './file';
 import type { LazyTensor } from './torch';
 

@@ -15,7 +15,11 @@
 import { LabError } from '../errors';
 import { Tensor, findNonFinite, unravelIndex } from '../tensor';
 import { FileSource, openRegularFile } from './file';
-import { BASE_GLOBALS, NUMPY_GLOBALS, NdArray, typeName, unpickleFrom } from './pickle';
+import { NdArray } from './arrays';
+import { NUMPY_GLOBALS } from './numpy-pickle';
+import { unpickleFrom } from './pickle';
+import { BASE_GLOBALS } from './pickle-globals';
+import { typeName } from './pickle-values';
 
 export interface TestData {
   path: string;

@@ -15,14 +15,24 @@
  * - all tensors read from one checkpoint add up to at most twice the bytes that back them (the
  *   file, plus what its deflated storages may inflate to) + 1 MiB: tensors mapped onto the same
  *   bytes a thousand times over are refused, tied weights still load.
+ *
+ * Around this file: torch-globals.ts (torch's part of the pickle allow-list) and torch-meta.ts
+ * (the non-tensor entries as bounded plain data).
  */
 import { LabError, excerpt } from '../errors';
-import { DType, DTYPE_SIZE, Tensor, checkedNumel } from '../tensor';
+import { DType, DTYPE_SIZE, Tensor } from '../tensor';
 import { FileSource, OpenedFile, openRegularFile, readAt, readAtSync } from './file';
-import {
-  BASE_GLOBALS, LazyBytes, PyCallable, PyObject, contiguousStrides, gatherStrided, shortRepr, typeName, unpickleAt, unpickleFrom, viewAs,
-} from './pickle';
+import { contiguousStrides, gatherStrided, viewAs } from './arrays';
+import { unpickleAt, unpickleFrom } from './pickle';
+import { BASE_GLOBALS } from './pickle-globals';
+import { shortRepr, typeName } from './pickle-values';
+import { storageFromPid, TensorRef, TORCH_GLOBALS, type StorageRef } from './torch-globals';
+import { META_NODES, summarizeOptimizer, toPlain } from './torch-meta';
 import { ByteRange, openZipFile } from './zip';
+
+// The names this module has always exported, from their rooms.
+export { StorageType, TorchDType } from './torch-globals';
+export { toPlain } from './torch-meta';
 
 export interface LazyTensor {
   name: string;
@@ -46,112 +56,6 @@ export interface Checkpoint {
 
 /** The most bytes a checkpoint's pickle (data.pkl, a legacy header pickle) may span. Real ones are KBs. */
 export const MAX_PICKLE_BYTES = 16 * 2 ** 20;
-
-// ---- the torch part of the allow-list ----
-
-/** `torch.FloatStorage` etc.: an inert marker naming the element type. */
-export class StorageType {
-  constructor(readonly name: string, readonly dtype: DType | null) {}
-}
-
-const STORAGE_DTYPES: Record<string, DType | null> = {
-  FloatStorage: 'float32', HalfStorage: 'float16', BFloat16Storage: 'bfloat16', DoubleStorage: 'float64',
-  LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8', ByteStorage: 'uint8', BoolStorage: 'bool',
-  // Known to torch, not to the lab: reading them fails with UNSUPPORTED_DTYPE naming the type.
-  ComplexFloatStorage: null, ComplexDoubleStorage: null, QInt8Storage: null, QUInt8Storage: null, QInt32Storage: null,
-  QUInt4x2Storage: null, QUInt2x4Storage: null, UntypedStorage: null,
-};
-
-/** `torch.float32` etc. (appear in some metadata): inert markers. */
-export class TorchDType {
-  constructor(readonly dtype: DType | null, readonly name: string) {}
-}
-const TORCH_DTYPES: Record<string, DType | null> = {
-  float32: 'float32', float: 'float32', float16: 'float16', half: 'float16', bfloat16: 'bfloat16', float64: 'float64', double: 'float64',
-  int64: 'int64', long: 'int64', int32: 'int32', int: 'int32', int16: 'int16', short: 'int16', int8: 'int8', uint8: 'uint8', bool: 'bool',
-};
-
-/** A storage as referenced by a persistent id. Element counts and offsets are in elements of its dtype. */
-interface StorageRef {
-  key: string;
-  type: StorageType;
-  dtype: DType;
-  /** Elements in the root storage (what the file holds under this key). */
-  numel: number;
-  /** Legacy storage views: the part of the root storage this reference covers. */
-  viewOffset: number;
-  viewNumel: number;
-}
-
-/** What `_rebuild_tensor_v2` returns while parsing: a description, no data. */
-class TensorRef {
-  constructor(readonly storage: StorageRef, readonly offset: number, readonly shape: number[], readonly stride: number[], readonly numel: number) {}
-}
-
-/** numpy and PyTorch allow at most 64 dimensions. */
-const MAX_NDIM = 64;
-
-function intList(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || v.length > MAX_NDIM || !v.every((x) => typeof x === 'number' && Number.isSafeInteger(x))) {
-    throw new LabError('BAD_WEIGHTS', `${what} is not a tuple of at most ${MAX_NDIM} integers: ${shortRepr(v)}`);
-  }
-  return v as number[];
-}
-
-const rebuildTensor: PyCallable = (args) => {
-  const [storage, offset, size, stride] = args;
-  if (!(storage instanceof Object) || !('key' in storage) || !('dtype' in storage)) {
-    throw new LabError('BAD_WEIGHTS', `_rebuild_tensor got a ${typeName(storage)} instead of a storage`);
-  }
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new LabError('BAD_WEIGHTS', `invalid tensor storage offset ${shortRepr(offset)}`);
-  const shape = intList(size, 'tensor size');
-  const strides = stride === undefined ? contiguousStrides(shape) : intList(stride, 'tensor stride');
-  if (strides.length !== shape.length || shape.some((d) => d < 0)) throw new LabError('BAD_WEIGHTS', `tensor size [${shape}] and stride [${strides}] disagree`);
-  if (strides.some((x) => x < 0)) throw new LabError('BAD_WEIGHTS', `tensor stride [${strides}] is negative, which PyTorch does not allow`);
-  let n: number;
-  try {
-    n = checkedNumel(shape, `a tensor of size [${shape}]`);
-  } catch (e) {
-    throw new LabError('BAD_WEIGHTS', (e as LabError).detail);
-  }
-  return new TensorRef(storage as StorageRef, offset, shape, strides, n);
-};
-
-const TORCH_GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
-  ...BASE_GLOBALS,
-  ['torch._utils._rebuild_tensor_v2', rebuildTensor],
-  ['torch._utils._rebuild_tensor', rebuildTensor],
-  // nn.Parameter(data, requires_grad, backward_hooks[, state]) -> its data
-  ['torch._utils._rebuild_parameter', ((args) => args[0]) satisfies PyCallable],
-  ['torch._utils._rebuild_parameter_with_state', ((args) => args[0]) satisfies PyCallable],
-  ['torch.Size', ((args) => intList(args[0] ?? [], 'torch.Size')) satisfies PyCallable],
-  ...Object.entries(STORAGE_DTYPES).map(([name, dtype]): [string, unknown] => [`torch.${name}`, new StorageType(`torch.${name}`, dtype)]),
-  ...Object.entries(TORCH_DTYPES).map(([name, dtype]): [string, unknown] => [`torch.${name}`, new TorchDType(dtype, `torch.${name}`)]),
-  // Deliberately absent: torch.storage._load_from_bytes (a nested torch.load), torch.jit / __torch__ classes.
-]);
-
-const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-
-/** Parse a persistent id `('storage', storage_type, key, location, numel[, view_metadata])`. */
-function storageFromPid(pid: unknown, seen: Map<string, StorageRef>): StorageRef {
-  if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
-    throw new LabError('BAD_WEIGHTS', `unexpected persistent id ${Array.isArray(pid) ? shortRepr(pid[0]) : typeName(pid)} (expected a storage)`);
-  }
-  const [, type, key, , count, view] = pid as unknown[];
-  if (!(type instanceof StorageType)) throw new LabError('BAD_WEIGHTS', `storage type is a ${typeName(type)}`);
-  if (type.dtype === null) throw new LabError('UNSUPPORTED_DTYPE', `storage type ${type.name} is not supported (supported: ${Object.keys(STORAGE_DTYPES).filter((k) => STORAGE_DTYPES[k]).join(', ')})`);
-  if (typeof key !== 'string' || !isCount(count) || !Number.isSafeInteger(count * DTYPE_SIZE[type.dtype])) {
-    throw new LabError('BAD_WEIGHTS', 'malformed storage reference');
-  }
-  const root = seen.get(key) ?? { key, type, dtype: type.dtype, numel: count, viewOffset: 0, viewNumel: count };
-  seen.set(key, root);
-  if (view === undefined || view === null) return root;
-  // Legacy storage view: (view_key, offset, view_size), in elements of the root storage.
-  if (!Array.isArray(view) || !isCount(view[1]) || !isCount(view[2]) || view[1] + view[2] > root.numel) {
-    throw new LabError('BAD_WEIGHTS', `malformed storage view of storage ${key}`);
-  }
-  return { ...root, viewOffset: view[1], viewNumel: view[2] };
-}
 
 // ---- reading tensors ----
 
@@ -476,81 +380,4 @@ function assemble(path: string, format: 'zip' | 'legacy', top: unknown, read: St
       await close();
     },
   };
-}
-
-/** At most this many values are rendered into a checkpoint's meta, all entries together. */
-const META_NODES = 10_000;
-/** ... and no deeper than this. */
-const META_DEPTH = 32;
-
-/**
- * Plain, JSON-able data. Tensors become `{ tensor: { dtype, shape } }`; nothing is read. Shared
- * references are rendered each time they appear, so the rendering is bounded instead: at most
- * `budget.nodes` values and META_DEPTH levels, past which a value reads '<...>'.
- */
-export function toPlain(v: unknown, budget = { nodes: META_NODES }, depth = 0): unknown {
-  if (budget.nodes <= 0 || depth > META_DEPTH) return '<...>';
-  budget.nodes--;
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
-  if (typeof v === 'string') return v.length > 4096 ? `${v.slice(0, 4096)}<... ${v.length} characters>` : v;
-  if (typeof v !== 'object') return typeof v === 'function' ? '<function>' : v;
-  const sub = (x: unknown) => toPlain(x, budget, depth + 1);
-  if (v instanceof TensorRef) return { tensor: { dtype: v.storage.dtype, shape: [...v.shape] } };
-  if (v instanceof Tensor) return { tensor: { dtype: v.dtype, shape: [...v.shape] } };
-  if (v instanceof Uint8Array || v instanceof LazyBytes) return { bytes: v.length };
-  if (Array.isArray(v)) return v.slice(0, budget.nodes).map(sub);
-  if (v instanceof Set) return [...v].slice(0, budget.nodes).map(sub);
-  if (v instanceof Map) return plainObject([...v].slice(0, budget.nodes).map(([k, x]) => [typeof k === 'string' ? k : shortRepr(k), sub(x)]));
-  if (v instanceof PyObject) return plainObject([...v.attrs].slice(0, budget.nodes).map(([k, x]) => [k, sub(x)]));
-  if (v instanceof StorageType || v instanceof TorchDType) return v.name;
-  return `<${typeName(v)}>`;
-}
-
-/** An object whose keys come from the file: data properties only, never a prototype change. */
-function plainObject(entries: [string, unknown][]): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  return o;
-}
-
-/** Every tensor reference in a value, each object visited once (iterative: no depth limit needed). */
-function collectTensors(root: unknown): TensorRef[] {
-  const out: TensorRef[] = [];
-  const seen = new Set<object>();
-  const todo: unknown[] = [root];
-  while (todo.length) {
-    const v = todo.pop();
-    if (typeof v !== 'object' || v === null || seen.has(v)) continue;
-    seen.add(v);
-    if (v instanceof TensorRef) out.push(v);
-    else if (Array.isArray(v) || v instanceof Set) for (const x of v) todo.push(x);
-    else if (v instanceof Map) for (const x of v.values()) todo.push(x);
-    else if (v instanceof PyObject) for (const x of v.attrs.values()) todo.push(x);
-  }
-  return out;
-}
-
-/** The optimizer state, summarized: counts and hyper-parameters; its tensors are never read. */
-function summarizeOptimizer(v: unknown, budget: { nodes: number }): Record<string, unknown> {
-  const tensors = collectTensors(v);
-  const summary: Record<string, unknown> = {
-    loaded: false,
-    tensors: tensors.length,
-    elements: tensors.reduce((s, t) => s + t.numel, 0),
-  };
-  if (v instanceof Map) {
-    const state = v.get('state');
-    if (state instanceof Map) summary.stateEntries = state.size;
-    const groups = v.get('param_groups');
-    if (Array.isArray(groups)) {
-      summary.paramGroups = groups.slice(0, 64).map((g) => {
-        if (!(g instanceof Map)) return toPlain(g, budget);
-        const params = g.get('params');
-        const rest = new Map([...g].filter(([k]) => k !== 'params'));
-        return { ...(toPlain(rest, budget) as Record<string, unknown>), params: Array.isArray(params) ? params.length : 0 };
-      });
-    }
-  }
-  return summary;
 }

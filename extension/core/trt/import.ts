@@ -13,7 +13,7 @@ import { LabError } from '../errors';
 import { diff } from '../compare/metrics';
 import { defaultTolerance } from '../compare/verdict';
 import { ranEngine, runMode, type Prepared } from '../pipeline';
-import type { BuiltGraph } from '../model/timesformer';
+import type { BuiltGraph } from '../model/graph-options';
 import type { EpName, PipelineHooks, PipelineOptions, Precision, Realization, Report } from '../report';
 import { readManifest, type BundleManifest } from './bundle';
 import { readPolygraphyOutputs, readTrtexecOutputs, sniffTool, type RawRun } from './outputs';

@@ -3,7 +3,7 @@
  * from an official fixture's weights renamed to transformers' keys (the table below is written
  * out from transformers' modeling_timesformer.py, independently of the product's mapping), with a
  * config.json, as `save_pretrained` writes them. The real transformers-made fixtures
- * (test/fixtures/hf_*) come from scripts/make_hf_fixtures.py on the GPU machine.
+ * (test/fixtures/hf_*) come from scripts/fixtures/make_hf_fixtures.py on the GPU machine.
  */
 import * as fs from 'fs';
 import * as path from 'path';

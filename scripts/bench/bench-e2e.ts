@@ -2,7 +2,7 @@
  * End to end at full size: the CLI, from process start to the Report, on the generated full-size
  * checkpoint with a massive activation planted, for one LayerNorm mode and for all five.
  *
- *   node out/scripts/bench-e2e.js [--weights CKPT.pyth] [--data test_data.p] [--runs cpu:fp32:plain,cpu:fp16:plain,cpu:fp16:all]
+ *   node out/scripts/bench/bench-e2e.js [--weights CKPT.pyth] [--data test_data.p] [--runs cpu:fp32:plain,cpu:fp16:plain,cpu:fp16:all]
  *     [--repeat 1] [--baseline torch.json] [--json e2e.json] [--heads 12] [--timeout-s 300]
  *
  * Each run is one CLI process (`cli.js run --weights CKPT --ep EP --precision P --layernorm MODES`),
@@ -30,15 +30,15 @@
  *
  * Without --weights the checkpoint is generated once (gen-checkpoint.ts: full size, seed 1,
  * blocks.5.mlp.fc2.bias[21] = 300) into the temporary folder and reused (the same file as
- * scripts/fullsize-check.sh's).
+ * scripts/device/fullsize-check.sh's).
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { parseReportJson, type Report } from '../extension/core/report';
-import { FULL_SIZE, writeCheckpoint } from './gen-checkpoint';
+import { parseReportJson, type Report } from '../../extension/core/report';
+import { FULL_SIZE, writeCheckpoint } from '../fixtures/gen-checkpoint';
 
 interface RunSpec {
   ep: string;
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
   }
   const repeat = Math.max(1, Number(values.repeat ?? 1) || 1);
   const timeoutS = Number(values['timeout-s'] ?? 300) || 300;
-  const cli = path.join(__dirname, '..', 'extension', 'cli.js');
+  const cli = path.join(__dirname, '..', '..', 'extension', 'cli.js');
   let weights = values.weights;
   if (!weights) {
     weights = path.join(os.tmpdir(), 'timesformer_full_outlier5.pyth');

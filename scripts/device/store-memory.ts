@@ -6,16 +6,16 @@
  * with its minimal fix's confirmation), idle after it, during an Export ONNX for TensorRT and idle
  * after it, until the idle release (TIMESFORMER_LAB_STORE_IDLE_MS, set to 3 s here).
  *
- *   node out/scripts/store-memory.js --weights CKPT [--data test_data.p] [--ep cpu] [--heads 12] [--out memory.json]
+ *   node out/scripts/device/store-memory.js --weights CKPT [--data test_data.p] [--ep cpu] [--heads 12] [--out memory.json]
  *
- * On the GPU machine, full size: MODE=memory bash scripts/device-run.sh (see there).
+ * On the GPU machine, full size: MODE=memory bash scripts/device/device-run.sh (see there).
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { WorkerClient } from '../extension/host/runner';
-import type { EpChoice } from '../extension/core/report';
+import { WorkerClient } from '../../extension/host/runner';
+import type { EpChoice } from '../../extension/core/report';
 
 const MiB = 2 ** 20;
 const IDLE_MS = 3000;
@@ -58,7 +58,7 @@ function storeOf(pid: number, parents: string[]): { bytes: number; dirs: string[
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { weights: { type: 'string' }, data: { type: 'string' }, ep: { type: 'string', default: 'cpu' }, heads: { type: 'string', default: '12' }, out: { type: 'string' } } });
   if (!values.weights) throw new Error('--weights CKPT is required');
-  const script = path.join(__dirname, '..', 'extension', 'worker.js');
+  const script = path.join(__dirname, '..', '..', 'extension', 'worker.js');
   const lines: string[] = [];
   const client = new WorkerClient({ script, env: { ...process.env, TIMESFORMER_LAB_STORE_IDLE_MS: String(IDLE_MS) }, log: (l) => lines.push(l) });
   const parents = [...new Set(['/dev/shm', os.tmpdir(), process.env.TIMESFORMER_LAB_WEIGHTS_DIR].filter((x): x is string => !!x))];

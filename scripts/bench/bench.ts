@@ -3,7 +3,7 @@
  * against a same-run PyTorch baseline (bench_torch.py's JSON) and the peer model (the official
  * model as torch.onnx.export writes it).
  *
- *   node out/scripts/bench.js [--weights CKPT.pyth] [--ep cpu,webgpu] [--precision fp32,fp16]
+ *   node out/scripts/bench/bench.js [--weights CKPT.pyth] [--ep cpu,webgpu] [--precision fp32,fp16]
  *     [--iters 20] [--warmup 3] [--cpu-iters 3] [--cpu-fp16-iters 1] [--heads 12] [--layernorm plain[,fp32]]
  *     [--variants base,capture] [--peer timesformer_k400_torch_export.onnx] [--baseline torch.json]
  *     [--json out.json] [--all-outputs] [--no-isolate] [--deadline-s 420] [--job-timeout-s 240]
@@ -32,15 +32,15 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import type * as ortTypes from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { loadModel } from '../extension/core/pipeline';
-import { inferConfig, normalizeKeys, type WeightEntry } from '../extension/core/model/config';
-import { buildTimeSformer } from '../extension/core/model/timesformer';
-import { DEFAULT_FP32_OPS } from '../extension/core/pipeline';
-import { ort } from '../extension/core/engine/session';
-import { explainProviderError, realizationFor } from '../extension/core/engine/providers';
-import { Tensor } from '../extension/core/tensor';
-import type { EpName, LayerNormMode, ModelConfig, Precision, Realization } from '../extension/core/report';
-import { GEN_ARG_SPEC, genOptionsFrom, generateWeights, type GenOptions } from './gen-checkpoint';
+import { loadModel } from '../../extension/core/pipeline';
+import { inferConfig, normalizeKeys, type WeightEntry } from '../../extension/core/model/config';
+import { buildTimeSformer } from '../../extension/core/model/timesformer';
+import { DEFAULT_FP32_OPS } from '../../extension/core/pipeline';
+import { ort } from '../../extension/core/engine/session';
+import { explainProviderError, realizationFor } from '../../extension/core/engine/providers';
+import { Tensor } from '../../extension/core/tensor';
+import type { EpName, LayerNormMode, ModelConfig, Precision, Realization } from '../../extension/core/report';
+import { GEN_ARG_SPEC, genOptionsFrom, generateWeights, type GenOptions } from '../fixtures/gen-checkpoint';
 
 type Variant = 'base' | 'capture' | 'gpu-out' | 'tuned';
 const VARIANTS: readonly Variant[] = ['base', 'capture', 'gpu-out', 'tuned'];

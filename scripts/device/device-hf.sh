@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 9 on the GPU machine (torch, transformers, safetensors, numpy; Node travels in .carry):
-#   bash scripts/device-prep.sh      # here, once: .carry/ with node, node_modules, out/
-#   run(command="bash scripts/device-hf.sh", carry=[".carry"], timeout_s=600)
+#   bash scripts/device/device-prep.sh      # here, once: .carry/ with node, node_modules, out/
+#   run(command="bash scripts/device/device-hf.sh", carry=[".carry"], timeout_s=600)
 #
-# 1. the HF fixtures: scripts/make_hf_fixtures.py (transformers' models, weights scaled as the
+# 1. the HF fixtures: scripts/fixtures/make_hf_fixtures.py (transformers' models, weights scaled as the
 #    official fixtures, a massive activation planted), their test data from transformers' own
 #    forward through make_test_data.py, and transformers' fp16/bf16 errors -> hf_fixtures.tar.gz
 #    (copy its contents into test/fixtures/) and hf_fixtures.json;
@@ -18,7 +18,7 @@
 # Everything lands in $OUT (7 files): log.txt, hf_fixtures.tar.gz, hf_fixtures.json, d1_check.json,
 # hf_cli.json, full_precisions.json, full_cli.json. Kept under BUDGET_S (default 290 s).
 set -uo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 OUT="${OUT:-/tmp/device-hf-out}"
 mkdir -p "$OUT"
@@ -27,7 +27,7 @@ FIX="$ROOT/test/fixtures"
 W=/tmp/hf9
 LOG="$OUT/log.txt"
 TAG=device-hf
-source "$ROOT/scripts/device-lib.sh"
+source "$ROOT/scripts/device/device-lib.sh"
 
 : > "$LOG"
 rm -rf "$W"; mkdir -p "$W/fixtures" "$W/cli"
@@ -38,11 +38,11 @@ export PYTHONUNBUFFERED=1
 if [ -d .carry ]; then
   unpack_carry
 else
-  say "no .carry/: steps 3-4 need node (run scripts/device-prep.sh here first and carry .carry)"
+  say "no .carry/: steps 3-4 need node (run scripts/device/device-prep.sh here first and carry .carry)"
 fi
 
 # ---- 1. HF fixtures
-step 120 python3 scripts/make_hf_fixtures.py --out "$W/fixtures"
+step 120 python3 scripts/fixtures/make_hf_fixtures.py --out "$W/fixtures"
 cp -f "$W/fixtures/hf_fixtures.json" "$OUT/" 2>/dev/null
 (cd "$W/fixtures" && tar -czf "$OUT/hf_fixtures.tar.gz" --exclude=hf_fixtures.json . ) && say "hf_fixtures.tar.gz: $(du -h "$OUT/hf_fixtures.tar.gz" | cut -f1) ($(du -sh "$W/fixtures" | cut -f1) unpacked)"
 
@@ -89,7 +89,7 @@ fi
 CKPT=/tmp/timesformer_full_outlier5.pyth
 if command -v node >/dev/null; then
   # written aside and moved into place, so that a step stopped at its limit leaves no half checkpoint
-  step 120 bash -c "node out/scripts/gen-checkpoint.js --out '$CKPT.part' --outlier-block 5 --outlier-channel 21 --outlier-value 300 && mv '$CKPT.part' '$CKPT'"
+  step 120 bash -c "node out/scripts/fixtures/gen-checkpoint.js --out '$CKPT.part' --outlier-block 5 --outlier-channel 21 --outlier-value 300 && mv '$CKPT.part' '$CKPT'"
 fi
 if [ -f "$CKPT" ]; then
   step 120 python3 scripts/make_test_data.py --weights "$CKPT" --heads 12 --input synthetic:0 --out "$W/full_test_data.p" \

@@ -4,7 +4,7 @@
 #   say MSG                 a timestamped line on stdout and in $LOG
 #   step LIMIT CMD...       CMD with a time limit (never past the budget), its output in $LOG; a
 #                           failure or a timeout is logged and never stops the caller
-#   unpack_carry            unpacks .carry/ (made here by scripts/device-prep.sh): node ->
+#   unpack_carry            unpacks .carry/ (made here by scripts/device/device-prep.sh): node ->
 #                           /tmp/node/bin (put on PATH), node_modules and out/ into the repo root,
 #                           Debian's Vulkan/EGL loader .debs into $DEBS_ROOT (default /; dpkg -x,
 #                           ldconfig); VK_DRIVER_FILES points at NVIDIA's ICD.

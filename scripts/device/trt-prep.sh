@@ -3,11 +3,11 @@
 # (which has python3, numpy, onnx, onnxruntime, but no TensorRT and no Node):
 #   .carry/trt_d1/     the TensorRT bundle of the d1 fixture (timesformer-lab export-trt)
 #   .carry/Polygraphy/ Polygraphy's source (tools/Polygraphy of NVIDIA/TensorRT: polygraphy/ and bin/)
-# Usage: bash scripts/trt-prep.sh [TENSORRT_GIT_DIR]
+# Usage: bash scripts/device/trt-prep.sh [TENSORRT_GIT_DIR]
 #   TENSORRT_GIT_DIR: a git directory of NVIDIA/TensorRT (default: the fetch tool's mirror)
-# then on the GPU machine: run(command="bash scripts/trt-polygraphy-device.sh", carry=[".carry/trt_d1", ".carry/Polygraphy"])
+# then on the GPU machine: run(command="bash scripts/device/trt-polygraphy-device.sh", carry=[".carry/trt_d1", ".carry/Polygraphy"])
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 GIT_DIR_TRT="${1:-/work/.mirror/NVIDIA+TensorRT/repo}"
 [ -f out/extension/cli.js ] || npx tsc -p .

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Read a torch.save zip checkpoint without torch (zipfile + a restricted Unpickler + numpy) and check it.
 
-  python3 scripts/check_checkpoint.py CKPT [--manifest M.json] [--params N] [--like REF.pyth]
+  python3 scripts/device/check_checkpoint.py CKPT [--manifest M.json] [--params N] [--like REF.pyth]
 
 Checks: the zip layout torch writes (STORED entries, data at 64-byte boundaries, byteorder
 'little', version); every CRC (zipfile checks it on read); the pickle only names the globals torch

@@ -2,7 +2,7 @@
 """PyTorch eager baseline for bench.js: per-clip latency of HuggingFace's TimesformerForVideoClassification
 (divided space-time, the released full-size geometry), random init, batch 1, fp32 and fp16.
 
-  python3 scripts/bench_torch.py [--device cuda|cpu] [--precisions fp32,fp16] [--iters 50] [--warmup 10]
+  python3 scripts/bench/bench_torch.py [--device cuda|cpu] [--precisions fp32,fp16] [--iters 50] [--warmup 10]
                                  [--batch 1] [--json torch.json] [--small] [--tf32]
 
 Timing: eval() + torch.inference_mode(); for each timed iteration, torch.cuda.synchronize() before

@@ -1,8 +1,8 @@
-# End to end at full size, sourced by scripts/device-run.sh (MODE=e2e) once it has unpacked .carry
+# End to end at full size, sourced by scripts/device/device-run.sh (MODE=e2e) once it has unpacked .carry
 # (node, node_modules, out/, the Vulkan loaders): uses its say / step / left, $OUT and $LOG.
 #
-#   bash scripts/device-prep.sh                      # on this machine: fills .carry/
-#   run(command="MODE=e2e bash scripts/device-run.sh", carry=[".carry"], timeout_s=540)
+#   bash scripts/device/device-prep.sh                      # on this machine: fills .carry/
+#   run(command="MODE=e2e bash scripts/device/device-run.sh", carry=[".carry"], timeout_s=540)
 #
 # 1. the full-size checkpoint (gen-checkpoint: C=768, 12 heads, 121.6 M params, 486 MB) with the
 #    massive activation planted in block 5 (fc2 bias 300 in channel 21);
@@ -23,14 +23,14 @@ E2E_CKPT="${E2E_CKPT:-/tmp/timesformer_full_outlier5.pyth}"
 E2E_DATA="${E2E_DATA:-/tmp/timesformer_full_outlier5_test_data.p}"
 E2E_RUNS="${E2E_RUNS:-webgpu:fp16:fp32@data,webgpu:fp16:plain@data,webgpu:fp16:all@data,webgpu:fp32:plain@data,cpu:fp16:plain@data,cpu:fp32:plain@data,cpu:fp16:all@data,webgpu:fp16:fp32,webgpu:fp16:plain,webgpu:fp16:all,webgpu:fp32:plain,cpu:fp16:plain,cpu:fp32:plain,webgpu:fp16:fp32@data@threads=0}"
 say "end to end: budget $(left)s left"
-[ -f "$E2E_CKPT" ] || step 150 node out/scripts/gen-checkpoint.js --out "$E2E_CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300
+[ -f "$E2E_CKPT" ] || step 150 node out/scripts/fixtures/gen-checkpoint.js --out "$E2E_CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300
 if [ ! -f "$E2E_CKPT" ]; then say "no full-size checkpoint: nothing to measure"; return 0; fi
-step 150 python3 scripts/bench_torch.py --device cuda --precisions fp32,fp16 --iters 30 --warmup 10 --json "$OUT/torch.json"
+step 150 python3 scripts/bench/bench_torch.py --device cuda --precisions fp32,fp16 --iters 30 --warmup 10 --json "$OUT/torch.json"
 BASE=()
 [ -f "$OUT/torch.json" ] && BASE=(--baseline "$OUT/torch.json")
 [ -f "$E2E_DATA" ] || step 120 python3 scripts/make_test_data.py --weights "$E2E_CKPT" --heads 12 --input synthetic:0 --device cuda --out "$E2E_DATA"
 DATA=()
 if [ -f "$E2E_DATA" ]; then DATA=(--data "$E2E_DATA"); else say "no test data from PyTorch: the @data runs are dropped"; E2E_RUNS="$(echo "$E2E_RUNS" | tr ',' '\n' | grep -v '@data' | paste -sd,)"; fi
-step $(( $(left) - 10 )) node out/scripts/bench-e2e.js --weights "$E2E_CKPT" --heads 12 --repeat "${E2E_REPEAT:-2}" --timeout-s 120 \
+step $(( $(left) - 10 )) node out/scripts/bench/bench-e2e.js --weights "$E2E_CKPT" --heads 12 --repeat "${E2E_REPEAT:-2}" --timeout-s 120 \
   --runs "$E2E_RUNS" "${DATA[@]}" "${BASE[@]}" --json "$OUT/e2e.json"
 say "end to end done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

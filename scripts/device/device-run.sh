@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run ON the GPU machine, from the repo root, after scripts/device-prep.sh filled .carry/ here:
-#   run(command="bash scripts/device-run.sh", carry=[".carry"], timeout_s=600)      (npm run bench:gpu)
+# Run ON the GPU machine, from the repo root, after scripts/device/device-prep.sh filled .carry/ here:
+#   run(command="bash scripts/device/device-run.sh", carry=[".carry"], timeout_s=600)      (npm run bench:gpu)
 #
 # 1. unpacks .carry: node -> /tmp/node/bin, node_modules and out/ into the repo root, the Vulkan/EGL
 #    loader .debs into / (dpkg -x, ldconfig); VK_DRIVER_FILES points at NVIDIA's ICD;
@@ -12,11 +12,11 @@
 # Everything lands in $OUT (at most 8 files come back): log.txt (all output, the tables included),
 # torch.json, torch_after.json, bench.json, cli_webgpu.json (every CLI report).
 # Whole run kept under ~9 minutes (BUDGET_S); progress lines carry the wall time and seconds elapsed.
-# MODE=fullsize runs scripts/fullsize-check.sh after step 1 instead of steps 2-6.
-# MODE=e2e runs scripts/device-e2e.sh after step 1 instead (end to end at full size, under 8 minutes).
-# MODE=memory runs scripts/store-memory.js after step 1 instead (RSS + weight store, idle and during a run; EP=webgpu for the GPU).
+# MODE=fullsize runs scripts/device/fullsize-check.sh after step 1 instead of steps 2-6.
+# MODE=e2e runs scripts/device/device-e2e.sh after step 1 instead (end to end at full size, under 8 minutes).
+# MODE=memory runs scripts/device/store-memory.js after step 1 instead (RSS + weight store, idle and during a run; EP=webgpu for the GPU).
 set -uo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 OUT="${OUT:-/tmp/device-out}"
 mkdir -p "$OUT"
@@ -26,11 +26,11 @@ CKPT="${CKPT:-/tmp/timesformer_full_seed1.pyth}"
 FIX="$ROOT/test/fixtures"
 LOG="$OUT/log.txt"
 TAG=device-run
-source "$ROOT/scripts/device-lib.sh"
+source "$ROOT/scripts/device/device-lib.sh"
 
 : > "$LOG"
 say "host $(hostname), $(uname -srm), $(nproc) CPUs, repo $ROOT, OUT=$OUT, budget ${BUDGET_S}s"
-[ -d .carry ] || { say "no .carry/ here: run scripts/device-prep.sh first and name .carry in carry"; exit 1; }
+[ -d .carry ] || { say "no .carry/ here: run scripts/device/device-prep.sh first and name .carry in carry"; exit 1; }
 head -2 .carry/MANIFEST 2>/dev/null | tee -a "$LOG"
 
 # ---- 1. unpack (node, node_modules, out/, the Vulkan/EGL loaders)
@@ -39,28 +39,28 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "transformers", transformers.__version__)' 2>&1 | tail -1 | tee -a "$LOG"
 
 # MODE=memory: the engine process's RSS and weight store (/dev/shm) at full size, idle, during an
-# FP16 run and an Export ONNX for TensorRT, and after the idle release (scripts/store-memory.ts)
+# FP16 run and an Export ONNX for TensorRT, and after the idle release (scripts/device/store-memory.ts)
 if [ "${MODE:-}" = memory ]; then
-  [ -f "$CKPT" ] || step 120 node out/scripts/gen-checkpoint.js --out "$CKPT" --outlier-block 3 --outlier-channel 400 --outlier-value 300
-  step 300 node out/scripts/store-memory.js --weights "$CKPT" --ep "${EP:-cpu}" --heads 12 --out "$OUT/memory.json"
+  [ -f "$CKPT" ] || step 120 node out/scripts/fixtures/gen-checkpoint.js --out "$CKPT" --outlier-block 3 --outlier-channel 400 --outlier-value 300
+  step 300 node out/scripts/device/store-memory.js --weights "$CKPT" --ep "${EP:-cpu}" --heads 12 --out "$OUT/memory.json"
   exit 0
 fi
-# MODE=fullsize: the full-size numerics check instead (scripts/fullsize-check.sh), then stop
+# MODE=fullsize: the full-size numerics check instead (scripts/device/fullsize-check.sh), then stop
 if [ "${MODE:-}" = fullsize ]; then
-  # shellcheck source=scripts/fullsize-check.sh
-  . scripts/fullsize-check.sh
+  # shellcheck source=scripts/device/fullsize-check.sh
+  . scripts/device/fullsize-check.sh
   exit 0
 fi
-# MODE=e2e: end to end at full size instead (scripts/device-e2e.sh), then stop
+# MODE=e2e: end to end at full size instead (scripts/device/device-e2e.sh), then stop
 if [ "${MODE:-}" = e2e ]; then
-  # shellcheck source=scripts/device-e2e.sh
-  . scripts/device-e2e.sh
+  # shellcheck source=scripts/device/device-e2e.sh
+  . scripts/device/device-e2e.sh
   exit 0
 fi
 
 # ---- 2. the full-size checkpoint
-step 120 node out/scripts/gen-checkpoint.js --out "$CKPT" --manifest /tmp/ckpt_manifest.json
-step 60 python3 scripts/check_checkpoint.py "$CKPT" --manifest /tmp/ckpt_manifest.json --like "$FIX/d1_outlier.pyth"
+step 120 node out/scripts/fixtures/gen-checkpoint.js --out "$CKPT" --manifest /tmp/ckpt_manifest.json
+step 60 python3 scripts/device/check_checkpoint.py "$CKPT" --manifest /tmp/ckpt_manifest.json --like "$FIX/d1_outlier.pyth"
 
 # ---- 3. WebGPU correctness on the fixtures (the CLI), reports merged into one file
 rm -rf /tmp/cli; mkdir -p /tmp/cli
@@ -109,7 +109,7 @@ EOF
 if [ -n "${SKIP_BENCH:-}" ]; then say "SKIP_BENCH set: fixture checks only"; say "done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"; exit 0; fi
 
 # ---- 4. PyTorch baseline
-step 180 python3 scripts/bench_torch.py --device cuda --precisions fp32,fp16 --iters 50 --warmup 10 --json "$OUT/torch.json"
+step 180 python3 scripts/bench/bench_torch.py --device cuda --precisions fp32,fp16 --iters 50 --warmup 10 --json "$OUT/torch.json"
 BASE=()
 [ -f "$OUT/torch.json" ] && BASE=(--baseline "$OUT/torch.json")
 
@@ -121,12 +121,12 @@ BENCH_S=$(( $(left) - 75 ))
 say "bench budget ${BENCH_S}s"
 # BENCH_SEL picks the configurations (default: every provider, precision, LayerNorm mode and attention form below)
 read -r -a SEL <<< "${BENCH_SEL:---ep webgpu,cpu --precision fp32,fp16 --layernorm plain,fp32,fused --attention decomposed,fused --variants base,capture}"
-step $(( BENCH_S + 30 )) node out/scripts/bench.js --weights "$CKPT" "${SEL[@]}" --iters 30 --warmup 5 --cpu-iters 3 --cpu-fp16-iters 1 --heads 12 "${PEER[@]}" "${BASE[@]}" \
+step $(( BENCH_S + 30 )) node out/scripts/bench/bench.js --weights "$CKPT" "${SEL[@]}" --iters 30 --warmup 5 --cpu-iters 3 --cpu-fp16-iters 1 --heads 12 "${PEER[@]}" "${BASE[@]}" \
   --json "$OUT/bench.json" --deadline-s $(( BENCH_S - 60 )) --job-timeout-s 150
 
 # ---- 6. the baseline again, if there is time
 if [ "$(left)" -gt 60 ]; then
-  step $(( $(left) - 10 )) python3 scripts/bench_torch.py --device cuda --precisions fp32,fp16 --iters 50 --warmup 10 --json "$OUT/torch_after.json"
+  step $(( $(left) - 10 )) python3 scripts/bench/bench_torch.py --device cuda --precisions fp32,fp16 --iters 50 --warmup 10 --json "$OUT/torch_after.json"
 else
   say "no time left for the second PyTorch baseline"
 fi

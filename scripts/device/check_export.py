@@ -2,7 +2,7 @@
 """Check an ONNX file the lab exported, as the tools that will read it do: onnx.checker (full check,
 with strict shape inference), then onnxruntime on an input, its outputs compared with a reference.
 
-  python3 scripts/check_export.py MODEL.onnx
+  python3 scripts/device/check_export.py MODEL.onnx
       [--test-data test_data.p | --input VIDEO.npy|.bin]
       [--ref NAME=FILE.npy|.bin ...] [--ref-model OTHER.onnx]
       [--tolerance 1e-5] [--ep cpu|cuda] [--check-only]

@@ -1,8 +1,8 @@
-# Full-size numerics check, sourced by scripts/device-run.sh (MODE=fullsize) once it has unpacked
+# Full-size numerics check, sourced by scripts/device/device-run.sh (MODE=fullsize) once it has unpacked
 # .carry (node, node_modules, out/, the Vulkan loaders): uses its say / step / left, $OUT and $LOG.
 #
-#   bash scripts/device-prep.sh                      # on this machine: fills .carry/
-#   run(command="MODE=fullsize BUDGET_S=470 bash scripts/device-run.sh", carry=[".carry"], timeout_s=600)
+#   bash scripts/device/device-prep.sh                      # on this machine: fills .carry/
+#   run(command="MODE=fullsize BUDGET_S=470 bash scripts/device/device-run.sh", carry=[".carry"], timeout_s=600)
 #
 # 1. a full-size TimeSformer from gen-checkpoint (C=768, 12 heads, 8x224², 121.6 M params) with
 #    the massive activation planted in block 5 (fc2 bias 300 in channel 21): a plain FP16
@@ -13,7 +13,7 @@
 # 3. one CLI call per precision x accumulation, each running every LayerNorm mode and the minimal
 #    fix over one preparation, on WebGPU (10 warm runs per mode for the per-clip time), and the CPU
 #    emulation for comparison; statistics off once (they must not change the numbers);
-# 4. fullsize.md / fullsize.json: the tables (scripts/fullsize-table.ts).
+# 4. fullsize.md / fullsize.json: the tables (scripts/device/fullsize-table.ts).
 # Every step is time-limited; optional ones are skipped when the budget runs low. Into $OUT:
 # log.txt, fullsize.md, fullsize.json, torch_errors.json, fullsize_reports.tar.xz (every Report).
 
@@ -27,7 +27,7 @@ rm -rf "$FS_DIR"; mkdir -p "$FS_DIR"
 say "full-size check: budget $(left)s left"
 
 # shellcheck disable=SC2086
-step 150 node out/scripts/gen-checkpoint.js --out "$FS_CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300 $FS_GEN
+step 150 node out/scripts/fixtures/gen-checkpoint.js --out "$FS_CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300 $FS_GEN
 if [ ! -f "$FS_CKPT" ]; then say "no full-size checkpoint: nothing to check"; return 0; fi
 
 SELF=(--weights "$FS_CKPT" --input synthetic:0 --heads "$FS_HEADS" --quiet)
@@ -61,6 +61,6 @@ fi
 fs_cli cpu_fp16_acc16 90 50 "${SELF[@]}" --ep cpu --precision fp16 --accumulate fp16 --layernorm plain --no-confirm
 fs_cli cpu_bf16 60 40 "${SELF[@]}" --ep cpu --precision bf16 --layernorm plain --no-confirm
 
-step 30 node out/scripts/fullsize-table.js --dir "$FS_DIR" --torch "$OUT/torch_errors.json" --json "$OUT/fullsize.json" --md "$OUT/fullsize.md"
+step 30 node out/scripts/device/fullsize-table.js --dir "$FS_DIR" --torch "$OUT/torch_errors.json" --json "$OUT/fullsize.json" --md "$OUT/fullsize.md"
 if command -v xz >/dev/null; then tar -C "$FS_DIR" -cf - . | xz -6 > "$OUT/fullsize_reports.tar.xz"; else tar -C "$FS_DIR" -czf "$OUT/fullsize_reports.tar.gz" .; fi
 say "full-size check done; files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Prepare, on this (CPU, x86-64) machine, the folder .carry/ (git-ignored) with what the GPU machine
-# needs for scripts/device-run.sh and lacks: it has Python, PyTorch, CUDA and transformers, but no
+# needs for scripts/device/device-run.sh and lacks: it has Python, PyTorch, CUDA and transformers, but no
 # Node, no node_modules, no compiled out/, no Vulkan/EGL loader and no copy of ../shared.
 #
-#   bash scripts/device-prep.sh          # then: run(command="bash scripts/device-run.sh", carry=[".carry"])
-#                                        # or:   run(command="bash scripts/device-hf.sh", carry=[".carry"])
-#                                        # or:   run(command="MODE=e2e bash scripts/device-run.sh", carry=[".carry"], timeout_s=420)
+#   bash scripts/device/device-prep.sh          # then: run(command="bash scripts/device/device-run.sh", carry=[".carry"])
+#                                        # or:   run(command="bash scripts/device/device-hf.sh", carry=[".carry"])
+#                                        # or:   run(command="MODE=e2e bash scripts/device/device-run.sh", carry=[".carry"], timeout_s=420)
 #
 # .carry/ holds:
 #   node.xz             this machine's node binary, xz-compressed (reused while `node --version` is unchanged)
@@ -17,7 +17,7 @@
 #   MANIFEST            what is inside, sizes, node and onnxruntime versions
 # The whole working tree that travels (tracked files + .carry) must stay under 64 MiB; this checks it.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 CARRY="$ROOT/.carry"
 SHARED="${SHARED:-$(cd "$ROOT/.." && pwd)/shared}"
@@ -49,7 +49,7 @@ if ! npx --no-install tsc -p . > "$CARRY/tsc.log" 2>&1; then
   say "tsc reported errors (JavaScript is emitted anyway); first lines:"
   head -5 "$CARRY/tsc.log" | sed 's/^/    /'
 fi
-for f in out/scripts/bench.js out/scripts/bench-e2e.js out/scripts/gen-checkpoint.js out/extension/cli.js; do
+for f in out/scripts/bench/bench.js out/scripts/bench/bench-e2e.js out/scripts/fixtures/gen-checkpoint.js out/extension/cli.js; do
   [ -f "$f" ] || { echo "device-prep: $f is missing after tsc" >&2; exit 1; }
 done
 tar -C "$ROOT" --exclude='*.map' -cf - out | xz -9 -T0 > "$CARRY/out.tar.xz"
@@ -150,4 +150,4 @@ if [ "$TOTAL" -gt $((LIMIT_MIB * 1048576)) ] || [ $((TOTAL + TRACKED + UNTRACKED
   echo "device-prep: too large to travel" >&2
   exit 1
 fi
-say "ready: run(command=\"bash scripts/device-run.sh\", carry=[\".carry\"])"
+say "ready: run(command=\"bash scripts/device/device-run.sh\", carry=[\".carry\"])"

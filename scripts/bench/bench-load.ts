@@ -3,13 +3,13 @@
  * finite: pipeline.loadModel), and how much memory that takes, as ratios: MB/s of file read and
  * peak RSS / file size. Each run is a fresh process, so the page cache is the only thing shared.
  *
- *   node out/scripts/gen-checkpoint.js --out /tmp/full.pyth      # the full-size 486 MB checkpoint
- *   node out/scripts/bench-load.js --weights /tmp/full.pyth [--runs 5]
+ *   node out/scripts/fixtures/gen-checkpoint.js --out /tmp/full.pyth      # the full-size 486 MB checkpoint
+ *   node out/scripts/bench/bench-load.js --weights /tmp/full.pyth [--runs 5]
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { parseArgs } from 'util';
-import { loadModel } from '../extension/core/pipeline';
+import { loadModel } from '../../extension/core/pipeline';
 
 async function once(weights: string): Promise<void> {
   const t0 = performance.now();

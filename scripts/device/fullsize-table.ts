@@ -1,16 +1,16 @@
 /**
- * Tabulates a full-size check (scripts/fullsize-check.sh): every CLI Report in a folder, and
+ * Tabulates a full-size check (scripts/device/fullsize-check.sh): every CLI Report in a folder, and
  * PyTorch's own fp16/bf16 errors when make_test_data.py wrote them, into one JSON and a Markdown
  * table — per run, each block's rel L2, the verdict and what was named; our error against the CPU
  * emulation's and against PyTorch fp16's; the minimal fix; the statistics' effect on the numbers;
  * and the per-clip time of fp32 vs fp16 accumulation on WebGPU.
  *
- *   node out/scripts/fullsize-table.js --dir REPORTS_DIR [--torch torch_errors.json] --json OUT.json --md OUT.md
+ *   node out/scripts/device/fullsize-table.js --dir REPORTS_DIR [--torch torch_errors.json] --json OUT.json --md OUT.md
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { parseReportJson, type Report } from '../extension/core/report';
+import { parseReportJson, type Report } from '../../extension/core/report';
 
 export interface Row {
   id: string;

@@ -2,14 +2,14 @@
 # The full-size export checks of issues 17 and 19 on a machine without a GPU and without Python
 # onnxruntime (this project's CI kind): Debian's python3-onnx runs onnx.checker (full_check) and
 # onnxruntime-node runs every graph on the CPU. One clip (.npy, seed 0) for every step.
-#   npm run build && bash scripts/fullsize-exports-cpu.sh [DIR]
+#   npm run build && bash scripts/device/fullsize-exports-cpu.sh [DIR]
 # Writes DIR/summary.txt. About 5 minutes and 6 GB of disk on 2 cores.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 D="${1:-/tmp/fullsize-exports}"; mkdir -p "$D"
 CKPT="${FS_CKPT:-$D/full_outlier5.pyth}"
 PY=/usr/bin/python3
-[ -f "$CKPT" ] || node out/scripts/gen-checkpoint.js --out "$CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300
+[ -f "$CKPT" ] || node out/scripts/fixtures/gen-checkpoint.js --out "$CKPT" --outlier-block 5 --outlier-channel 21 --outlier-value 300
 "$PY" -c "import numpy as np,sys; np.save(sys.argv[1], np.random.default_rng(0).standard_normal((1,3,8,224,224)).astype(np.float32))" "$D/clip.npy"
 LAB=(--weights "$CKPT" --input "$D/clip.npy" --heads 12)
 node out/extension/cli.js run "${LAB[@]}" --precision fp32 --save-onnx "$D/fp32-as-run.onnx" --quiet --json "$D/fp32.json" | tail -n 2
@@ -26,7 +26,7 @@ const [w, clip, out] = process.argv.slice(1);
 })().catch((e) => { console.error(e.message); process.exit(2); });" "$CKPT" "$D/clip.npy" "$D/trt-extension.onnx"
 node out/extension/cli.js export-trt "${LAB[@]}" --out "$D/bundle" --quiet
 for f in trt-cli.onnx trt-extension.onnx fp32-as-run.onnx bundle/model.onnx bundle/model_marked.onnx; do
-  echo "== onnx.checker (full_check): $f"; "$PY" scripts/check_export.py "$D/$f" --check-only | tail -n 2
+  echo "== onnx.checker (full_check): $f"; "$PY" scripts/device/check_export.py "$D/$f" --check-only | tail -n 2
 done
 node - "$D" <<'JS' | tee "$D/summary.txt"
 // every graph run by onnxruntime-node on the same clip; outputs compared with our FP32 graph as run

@@ -2,20 +2,20 @@
 # On the GPU machine (no TensorRT): the bundle's ONNX files pass onnx.checker and run in Python
 # onnxruntime; real Polygraphy runs the bundle's run_polygraphy.sh with its ONNX Runtime backend
 # (POLYGRAPHY_BACKEND=--onnxrt). Everything it wrote comes back under $OUT.
-# Prepared by scripts/trt-prep.sh; run as:
-#   run(command="bash scripts/trt-polygraphy-device.sh", carry=[".carry/trt_d1", ".carry/Polygraphy"])
+# Prepared by scripts/device/trt-prep.sh; run as:
+#   run(command="bash scripts/device/trt-polygraphy-device.sh", carry=[".carry/trt_d1", ".carry/Polygraphy"])
 # Then: cp <files_at>/polygraphy_onnxrt_fp32*.json test/fixtures/trt/ (the test in
 # test/unit/trt.test.ts imports them and compares them per block with our own FP32 run).
 #
 # FULL=1: at full size instead (ViT-B TimeSformer, 8x224², the generated checkpoint with an outlier
 # channel; no test data, so the reference is our FP32 graph): needs node, node_modules and out/ from
-# scripts/device-prep.sh as well:
-#   bash scripts/device-prep.sh && bash scripts/trt-prep.sh
-#   run(command="FULL=1 bash scripts/trt-polygraphy-device.sh", carry=[".carry"], timeout_s=600)
+# scripts/device/device-prep.sh as well:
+#   bash scripts/device/device-prep.sh && bash scripts/device/trt-prep.sh
+#   run(command="FULL=1 bash scripts/device/trt-polygraphy-device.sh", carry=[".carry"], timeout_s=600)
 # It exports the bundle there (export-trt), runs real Polygraphy (onnxrt) on it and imports its
 # outputs (import): the per-block table against our FP32 run is in $OUT/import_full.txt.
 set -uo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUNDLE="${BUNDLE:-$ROOT/.carry/trt_d1}"
 POLY_SRC="${POLY_SRC:-$ROOT/.carry/Polygraphy}"
 OUT="${OUT:-/tmp/trt-out}"
@@ -24,12 +24,12 @@ if [ "${FULL:-}" = 1 ]; then
   cd "$ROOT" || exit 2
   LOG="$OUT/log.txt"; TAG=trt-full; BUDGET_S="${BUDGET_S:-560}"
   : > "$LOG"
-  # shellcheck source=scripts/device-lib.sh
-  source "$ROOT/scripts/device-lib.sh"
+  # shellcheck source=scripts/device/device-lib.sh
+  source "$ROOT/scripts/device/device-lib.sh"
   unpack_carry
   CKPT=/tmp/timesformer_full_outlier.pyth
   BUNDLE=/tmp/trt_full
-  step 120 node out/scripts/gen-checkpoint.js --out "$CKPT" --outlier-block 3 --outlier-channel 21 --outlier-value 300
+  step 120 node out/scripts/fixtures/gen-checkpoint.js --out "$CKPT" --outlier-block 3 --outlier-channel 21 --outlier-value 300
   step 180 node out/extension/cli.js export-trt --weights "$CKPT" --input synthetic:0 --out "$BUNDLE"
   cp "$BUNDLE/README.txt" "$BUNDLE/bundle.json" "$OUT/" 2>/dev/null
 fi
