@@ -1,10 +1,13 @@
 /**
- * LabState: the one store of the extension host (DESIGN.md, "Host state in one store"). It holds
- * the workspace's files and what their headers say, the chosen checkpoint and test data and how
- * they agree, the sidebar's options, the runs (keyed by id, each with its inputs, options, time,
- * report and fix offers) and the outcome of the last action. It changes only through the methods
- * below, each of which fires one change event; the sidebar, the graph panel, the status bar and
- * the commands render from it. No `vscode` import: unit-tested with mocha.
+ * LabState: the one store of the extension host (DESIGN.md, "Host state in one store"): intents
+ * in, events out. It holds the workspace's files and what their headers say, the chosen checkpoint
+ * and test data, the sidebar's options, the runs (keyed by id, each with its inputs, options, time,
+ * report and fix offers), the runs that ended without a report, and the run in progress. Its data
+ * (StoreData) changes only through the intents below (INTENTS lists them), each of which fires one
+ * change event; a finished run fires `onDidLand` too, from which the views build the verdict's
+ * notification and fix offer. The sidebar, the graph panel, the status bar and the commands read
+ * the derivations of state-derive.ts (StoreReader, which this class extends) and the view models
+ * of state-view.ts. No `vscode` import: unit-tested with mocha.
  *
  * What is chosen always is what runs: the test data is derived from the checkpoint (the user's
  * choice for that checkpoint, else the pairing by shape then name), so switching the checkpoint
@@ -14,72 +17,35 @@
  * options hold while that run's inputs are chosen, then the user's own choices come back.
  * Choices, options and runs persist in the workspace state (a Memento), never in settings.json:
  * the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
- *
- * Longer than the house's ≈400 lines on purpose: every change of the host's state is a method of
- * this one class (the single owner); the words it renders are in labels.ts and text.ts.
  */
-import * as path from 'path';
-import { validateOptions, type OptionNames } from '../core/options';
 import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
-import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
-import {
-  LAYERNORM_CHOICES, summarize,
-  type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type RunSettings, type RunView, type SidebarState,
-} from './protocol';
-import {
-  attemptLabel, headsNote, offersOf, pairingView, referenceText, runLabel, runShort, sameOptions, trtexecLine, withoutConfirmation,
-  type Attempt, type RunInputs, type StoredRun,
-} from './labels';
-import { layerNormTableNote } from './text';
+import type { Inspection } from './pairing';
+import type { LayerNormChoice, OptionKey, RunSettings, RunView, SidebarState } from './protocol';
+import { offersOf, referenceText, runLabel, runShort, type Attempt, type RunInputs, type StoredRun } from './labels';
+import { base, StoreReader, type ActiveFix, type FileEntry, type FileLists, type SettingsDefaults } from './state-derive';
+import { runViews, sidebarState } from './state-view';
 
 export type { Attempt, RunInputs, StoredRun } from './labels';
 export {
   attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
 } from './labels';
-
+export { OPTION_KEYS, SETTING_OF, StoreReader, type FileEntry, type Outcome, type SettingsDefaults } from './state-derive';
 export type { RunSettings };
 
-/** The user's settings (timesformerLab.*): defaults for the sidebar, plus settings-only values. */
-export interface SettingsDefaults extends RunSettings {
-  /** Absolute paths (resolved against the workspace folder); undefined when not set. */
-  checkpoint?: string;
-  testData?: string;
-  /** null: the precision's default tolerance (the pipeline's). */
-  tolerance: number | null;
-  deviceId: number;
-  trtCacheDir: string;
-}
-
-export const OPTION_KEYS: readonly OptionKey[] = ['precision', 'accumulate', 'layerNorm', 'exposeLayerNorm', 'ep', 'heads'];
-
-/** The setting behind each sidebar option. */
-export const SETTING_OF: Record<OptionKey, string> = {
-  precision: 'precision', accumulate: 'accumulate', layerNorm: 'layerNorm', exposeLayerNorm: 'exposeLayerNorm', ep: 'executionProvider', heads: 'heads',
-};
-
-/** Option names as the user sees them in the settings, for validation messages. */
-const SETTING_NAMES: OptionNames = {
-  precision: 'timesformerLab.precision', accumulate: 'timesformerLab.accumulate', layerNorm: 'timesformerLab.layerNorm', ep: 'timesformerLab.executionProvider',
-  heads: 'timesformerLab.heads', tolerance: 'timesformerLab.tolerance', deviceId: 'timesformerLab.deviceId',
-};
-
-export interface FileEntry {
-  path: string;
-  label: string;
-  /** An HF folder (config.json + weights). */
-  hf?: boolean;
-}
-
-export type Outcome = { kind: 'run'; runId: string } | Attempt;
-
-/** A fix being applied: the options of run `runId` with LayerNorm `mode`, while that run's inputs are chosen. */
-interface ActiveFix {
-  runId: string;
-  mode: FixMode;
-  inputs: RunInputs;
-  settings: RunSettings;
-}
+/**
+ * Every intent: the only methods that change the store. Views and commands send these and
+ * nothing else (test/unit/state.test.ts checks that the class has no other public writer).
+ */
+export const INTENTS = [
+  // files and what their headers say; the workspace's trust; the execution providers found
+  'setScan', 'setInspections', 'forget', 'setTrusted', 'setProviders',
+  // the user's choices
+  'chooseCheckpoint', 'chooseTestData', 'setOption', 'settingsChanged', 'saved',
+  // runs
+  'runStarted', 'runProgress', 'runFinished', 'runFailed', 'runCancelled', 'runEnded', 'adoptFix', 'show', 'clearRuns', 'removeRuns',
+] as const;
+export type Intent = (typeof INTENTS)[number];
 
 /** The subset of vscode.Memento used here. */
 export interface Memento {
@@ -92,7 +58,7 @@ interface Snapshot {
   checkpoint?: string;
   pairs: Record<string, string | null>;
   overrides: Partial<RunSettings>;
-  browsed: { checkpoints: FileEntry[]; testData: FileEntry[] };
+  browsed: FileLists;
   counter: number;
   shown: string[];
   attempts?: Attempt[];
@@ -107,42 +73,31 @@ const MAX_PERSISTED_BYTES = 16 * 2 ** 20;
 
 export type Listener = () => void;
 
-const base = (p: string) => path.basename(p);
-const same = (a: RunInputs | undefined, b: { checkpoint?: string; testData?: string | null }) =>
-  !!a && a.checkpoint === b.checkpoint && a.testData === b.testData;
-
-export class LabState {
-  private scanned: { checkpoints: FileEntry[]; testData: FileEntry[] } = { checkpoints: [], testData: [] };
-  private browsed: { checkpoints: FileEntry[]; testData: FileEntry[] } = { checkpoints: [], testData: [] };
-  private readonly inspections = new Map<string, Inspection>();
-  private checkpointChoice: string | undefined;
-  private pairs: Record<string, string | null> = {};
-  private overrides: Partial<RunSettings> = {};
-  private runs: StoredRun[] = [];
-  private counter = 0;
-  private shownIds: string[] = [];
-  /** Runs that ended without a report (errors, cancels), the newest last. */
-  private attempts: Attempt[] = [];
-  private fix: ActiveFix | undefined;
-  private runningValue: { inputs: RunInputs; options?: RunOptions; stage?: Stage; startedAt: number } | undefined;
-  private providersValue: ProviderInfo[] | null = null;
-  private trustedValue = true;
+export class LabState extends StoreReader {
   private readonly listeners = new Set<Listener>();
+  private readonly landListeners = new Set<(run: StoredRun) => void>();
 
   constructor(
     private readonly memento: Memento | undefined,
-    private readonly defaults: () => SettingsDefaults,
-    readonly maxRuns = 20,
+    defaults: () => SettingsDefaults,
+    maxRuns = 20,
   ) {
+    super(defaults, maxRuns);
     this.restore();
   }
 
   // -------------------------------------------------------------------------------------------
-  // Events
+  // Events out
 
   onDidChange(listener: Listener): { dispose(): void } {
     this.listeners.add(listener);
     return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /** A run finished with a Report (after its change event): the views say its verdict and offer its fixes. */
+  onDidLand(listener: (run: StoredRun) => void): { dispose(): void } {
+    this.landListeners.add(listener);
+    return { dispose: () => this.landListeners.delete(listener) };
   }
 
   private changed(persist = true): void {
@@ -151,99 +106,55 @@ export class LabState {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Files and what their headers say
+  // Views (computed from the store, state-view.ts)
+
+  views(): RunView[] {
+    return runViews(this);
+  }
+
+  sidebar(): SidebarState {
+    return sidebarState(this);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Intents: files and what their headers say
 
   /** The workspace scan's result (sorted by label). */
   setScan(checkpoints: FileEntry[], testData: FileEntry[]): void {
-    this.scanned = { checkpoints, testData };
+    this.s.scanned = { checkpoints, testData };
     this.changed(false);
   }
 
   setInspections(results: ReadonlyMap<string, Inspection>): void {
-    for (const [p, i] of results) this.inspections.set(p, i);
+    for (const [p, i] of results) this.s.inspections.set(p, i);
     this.changed(false);
-  }
-
-  inspection(p: string): Inspection | undefined {
-    return this.inspections.get(p);
-  }
-
-  /** Files whose headers are not read yet (or must be read again). */
-  uninspected(): { path: string; kind: 'checkpoint' | 'test-data' }[] {
-    const want = (kind: 'checkpoint' | 'test-data') => (f: FileEntry) => ({ path: f.path, kind });
-    return [...this.checkpointList().map(want('checkpoint')), ...this.testDataList().map(want('test-data'))]
-      .filter((f) => !this.inspections.has(f.path));
   }
 
   /** Drops what is known of these files (changed on disk). */
   forget(paths: readonly string[]): void {
-    for (const p of paths) this.inspections.delete(p);
+    for (const p of paths) this.s.inspections.delete(p);
     this.changed(false);
-  }
-
-  get trusted(): boolean {
-    return this.trustedValue;
   }
 
   setTrusted(on: boolean): void {
-    this.trustedValue = on;
+    this.s.trusted = on;
     this.changed(false);
-  }
-
-  get providers(): ProviderInfo[] | null {
-    return this.providersValue;
   }
 
   setProviders(p: ProviderInfo[]): void {
-    this.providersValue = p;
+    this.s.providers = p;
     this.changed(false);
   }
 
-  checkpointList(): FileEntry[] {
-    return merge(this.scanned.checkpoints, this.browsed.checkpoints, this.defaults().checkpoint);
-  }
-
-  testDataList(): FileEntry[] {
-    return merge(this.scanned.testData, this.browsed.testData, this.defaults().testData);
-  }
-
   // -------------------------------------------------------------------------------------------
-  // The chosen inputs
-
-  /** The checkpoint that runs: the user's choice, else the setting, else the first one found. */
-  get checkpoint(): string | undefined {
-    const list = this.checkpointList();
-    const has = (p: string | undefined) => !!p && list.some((f) => f.path === p);
-    if (has(this.checkpointChoice)) return this.checkpointChoice;
-    const d = this.defaults().checkpoint;
-    if (has(d)) return d;
-    return list[0]?.path;
-  }
-
-  /** The test data that runs with the checkpoint (null: none); undefined without a checkpoint. */
-  get testData(): string | null | undefined {
-    const ck = this.checkpoint;
-    if (!ck) return undefined;
-    const list = this.testDataList();
-    const has = (p: string | null | undefined) => p === null || (!!p && list.some((f) => f.path === p));
-    if (ck in this.pairs && has(this.pairs[ck])) return this.pairs[ck];
-    const d = this.defaults();
-    if (d.testData && has(d.testData) && (!d.checkpoint || d.checkpoint === ck)) return d.testData;
-    return pairTestData(ck, list.map((f) => f.path), (p) => this.inspections.get(p));
-  }
-
-  get agreement(): Agreement | undefined {
-    const ck = this.checkpoint;
-    const td = this.testData;
-    if (!ck || td === undefined) return undefined;
-    return agreement(this.inspections.get(ck), td === null ? undefined : this.inspections.get(td), td);
-  }
+  // Intents: the user's choices
 
   /** A checkpoint from the list or a browsed file: it runs from now on; its test data is paired again. */
   chooseCheckpoint(p: string, label?: string): void {
-    if (!this.checkpointList().some((f) => f.path === p)) this.browsed.checkpoints = [...this.browsed.checkpoints.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
-    this.checkpointChoice = p;
-    if (this.fix && this.fix.inputs.checkpoint !== p) this.fix = undefined;
+    const b = this.s.browsed;
+    if (!this.checkpointList().some((f) => f.path === p)) this.s.browsed = { ...b, checkpoints: [...b.checkpoints.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }] };
+    this.s.checkpointChoice = p;
+    if (this.s.fix && this.s.fix.inputs.checkpoint !== p) this.s.fix = undefined;
     this.changed();
   }
 
@@ -251,222 +162,93 @@ export class LabState {
   chooseTestData(p: string | null, label?: string): void {
     const ck = this.checkpoint;
     if (!ck) return;
-    if (p !== null && !this.testDataList().some((f) => f.path === p)) this.browsed.testData = [...this.browsed.testData.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }];
-    this.pairs = { ...this.pairs, [ck]: p };
-    if (this.fix && this.fix.inputs.testData !== p) this.fix = undefined;
+    const b = this.s.browsed;
+    if (p !== null && !this.testDataList().some((f) => f.path === p)) this.s.browsed = { ...b, testData: [...b.testData.filter((f) => f.path !== p), { path: p, label: label ?? base(p) }] };
+    this.s.pairs = { ...this.s.pairs, [ck]: p };
+    if (this.s.fix && this.s.fix.inputs.testData !== p) this.s.fix = undefined;
     this.changed();
-  }
-
-  isListed(kind: 'checkpoint' | 'testData', p: string): boolean {
-    return (kind === 'checkpoint' ? this.checkpointList() : this.testDataList()).some((f) => f.path === p);
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Options
-
-  /** The options that run: a fix's while its run's inputs are chosen, else the user's. */
-  get settings(): RunSettings {
-    return this.activeFix()?.settings ?? this.chosenSettings();
-  }
-
-  /** The user's options: the sidebar's choices over the settings. */
-  private chosenSettings(): RunSettings {
-    const d = this.defaults();
-    const pick = <K extends OptionKey>(k: K): RunSettings[K] => (k in this.overrides ? this.overrides[k] : d[k]) as RunSettings[K];
-    return {
-      precision: pick('precision'), accumulate: pick('accumulate'), layerNorm: pick('layerNorm'), exposeLayerNorm: pick('exposeLayerNorm'), ep: pick('ep'), heads: pick('heads'),
-    };
-  }
-
-  /** The fix being applied, while its run's inputs are the chosen ones. */
-  private activeFix(): ActiveFix | undefined {
-    const f = this.fix;
-    return f && same(f.inputs, { checkpoint: this.checkpoint, testData: this.testData }) ? f : undefined;
   }
 
   /** The user's choice: it holds from now on, for this model and the next (a fix being applied takes it too). */
   setOption<K extends OptionKey>(key: K, value: RunSettings[K]): void {
-    this.overrides = { ...this.overrides, [key]: value };
+    this.s.overrides = { ...this.s.overrides, [key]: value };
     const f = this.activeFix();
-    if (f) this.fix = { ...f, settings: { ...f.settings, [key]: value } };
+    if (f) this.s.fix = { ...f, settings: { ...f.settings, [key]: value } };
     this.changed();
-  }
-
-  /** The options shown that differ from the settings. */
-  unsaved(): OptionKey[] {
-    const d = this.defaults();
-    const s = this.settings;
-    return OPTION_KEYS.filter((k) => s[k] !== d[k]);
   }
 
   /** The user edited these settings: their new values win over the sidebar's. */
   settingsChanged(keys: readonly (OptionKey | 'checkpoint' | 'testData')[]): void {
-    const o = { ...this.overrides };
+    const o = { ...this.s.overrides };
     const d = this.defaults();
     for (const k of keys) {
       if (k === 'checkpoint' || k === 'testData') continue;
       delete o[k];
-      if (this.fix) this.fix = { ...this.fix, settings: { ...this.fix.settings, [k]: d[k] } };
+      if (this.s.fix) this.s.fix = { ...this.s.fix, settings: { ...this.s.fix.settings, [k]: d[k] } };
     }
-    this.overrides = o;
-    if (keys.includes('checkpoint')) this.checkpointChoice = undefined;
-    if (keys.includes('testData')) this.pairs = {};
+    this.s.overrides = o;
+    if (keys.includes('checkpoint')) this.s.checkpointChoice = undefined;
+    if (keys.includes('testData')) this.s.pairs = {};
     this.changed();
   }
 
   /** After "Save as Workspace Settings": the settings now hold these values. */
   saved(): void {
-    this.overrides = {};
-    this.fix = undefined;
+    this.s.overrides = {};
+    this.s.fix = undefined;
     this.changed();
   }
 
-  /** The LayerNorm mode that runs (the expose toggle overrides the select). */
-  get effectiveLayerNorm(): LayerNormChoice {
-    const s = this.settings;
-    return s.exposeLayerNorm ? 'expose' : s.layerNorm;
-  }
-
-  /** What Run would run now, or why it cannot. */
-  request(): { options: RunOptions; inputs: RunInputs } | { missing: 'checkpoint' } | { refused: string } {
-    const ck = this.checkpoint;
-    if (!ck) return { missing: 'checkpoint' };
-    const td = this.testData ?? null;
-    const a = this.agreement;
-    if (a?.status === 'disagree') return { refused: `${base(ck)} and ${td ? base(td) : 'its test data'} do not belong together: the test data has ${a.problems.join('; ')}. Choose other test data, or none to compare with the model's own FP32.` };
-    const s = this.settings;
-    const d = this.defaults();
-    const options: RunOptions = {
-      weights: ck,
-      ...(td !== null ? { data: td } : {}),
-      ...(s.heads ? { heads: s.heads } : {}),
-      precision: s.precision,
-      // Accumulation is an FP16 option (the sidebar shows it for FP16 only): other precisions run as the default.
-      ...(s.precision === 'fp16' ? { accumulate: s.accumulate } : {}),
-      layerNorm: this.effectiveLayerNorm,
-      ep: s.ep,
-      deviceId: d.deviceId,
-      ...(d.trtCacheDir ? { trtCacheDir: d.trtCacheDir } : {}),
-      ...(d.tolerance !== null ? { tolerance: d.tolerance } : {}),
-    };
-    const ln = options.layerNorm!;
-    if (!LAYERNORM_CHOICES.includes(ln)) return { refused: `${SETTING_NAMES.layerNorm} must be one of ${LAYERNORM_CHOICES.join(', ')}; got '${String(ln)}'` };
-    try {
-      // 'minimal' is plain LayerNorms until the engine process reads which ones to keep in FP32.
-      validateOptions({ ...options, layerNorm: ln === 'minimal' ? 'plain' : ln }, SETTING_NAMES);
-    } catch (e) {
-      return { refused: e instanceof Error ? e.message : String(e) };
-    }
-    return { options, inputs: { checkpoint: ck, testData: td } };
-  }
-
   // -------------------------------------------------------------------------------------------
-  // Runs
-
-  get running(): boolean {
-    return !!this.runningValue;
-  }
-
-  get stage(): Stage | undefined {
-    return this.runningValue?.stage;
-  }
+  // Intents: runs
 
   /** A run starts (`options`: what it runs; absent for an export, which stores no run). */
   runStarted(inputs: RunInputs, options?: RunOptions): void {
-    this.runningValue = { inputs, options, startedAt: Date.now() };
+    this.s.running = { inputs, options, startedAt: Date.now() };
     this.changed(false);
   }
 
   runProgress(stage: Stage): void {
-    if (!this.runningValue) return;
-    this.runningValue = { ...this.runningValue, stage };
+    if (!this.s.running) return;
+    this.s.running = { ...this.s.running, stage };
     this.changed(false);
   }
 
   /** A finished run: stored, shown alone in the graph; the outcome for its inputs and options. */
-  runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.runningValue?.startedAt ?? Date.now()): StoredRun {
-    const n = ++this.counter;
+  runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.s.running?.startedAt ?? Date.now()): StoredRun {
+    const n = ++this.s.counter;
     const run: StoredRun = {
       id: `run-${n}`, n, inputs, options, startedAt, report, requestId,
       label: runLabel(n, inputs, report, startedAt), short: runShort(n, inputs, report), reference: referenceText(inputs, report),
       offers: offersOf(report),
     };
-    this.runs = [...this.runs, run];
-    if (this.runs.length > this.maxRuns) this.runs = this.runs.slice(-this.maxRuns);
-    this.shownIds = [run.id];
-    this.runningValue = undefined;
+    this.s.runs = [...this.s.runs, run];
+    if (this.s.runs.length > this.maxRuns) this.s.runs = this.s.runs.slice(-this.maxRuns);
+    this.s.shownIds = [run.id];
+    this.s.running = undefined;
     this.changed();
+    for (const l of [...this.landListeners]) l(run);
     return run;
   }
 
   runFailed(inputs: RunInputs, code: string, message: string): void {
-    this.attempt({ kind: 'error', inputs, options: this.runningValue?.options, code, message, at: Date.now(), after: this.counter });
+    this.attempt({ kind: 'error', inputs, options: this.s.running?.options, code, message, at: Date.now(), after: this.s.counter });
   }
 
   runCancelled(inputs: RunInputs): void {
-    this.attempt({ kind: 'cancelled', inputs, options: this.runningValue?.options, at: Date.now(), after: this.counter });
+    this.attempt({ kind: 'cancelled', inputs, options: this.s.running?.options, at: Date.now(), after: this.s.counter });
   }
 
   private attempt(a: Attempt): void {
-    this.runningValue = undefined;
-    this.attempts = [...this.attempts, a].slice(-this.maxRuns);
+    this.s.running = undefined;
+    this.s.attempts = [...this.s.attempts, a].slice(-this.maxRuns);
     this.changed();
   }
 
   /** An engine run that stores nothing (Export ONNX of an older run) ended. */
   runEnded(): void {
-    this.runningValue = undefined;
+    this.s.running = undefined;
     this.changed(false);
-  }
-
-  get all(): readonly StoredRun[] {
-    return this.runs;
-  }
-
-  get latest(): StoredRun | undefined {
-    return this.runs[this.runs.length - 1];
-  }
-
-  get(id: string): StoredRun | undefined {
-    return this.runs.find((r) => r.id === id);
-  }
-
-  /** What Run would run now (undefined when it cannot). */
-  private wouldRun(): { options: RunOptions; inputs: RunInputs } | undefined {
-    const req = this.request();
-    return 'options' in req ? req : undefined;
-  }
-
-  /** The latest completed run of the chosen inputs and options: what the sidebar and the status bar show. */
-  currentRun(): StoredRun | undefined {
-    const now = this.wouldRun();
-    if (!now) return undefined;
-    for (let i = this.runs.length - 1; i >= 0; i--) {
-      const r = this.runs[i];
-      if (same(r.inputs, now.inputs) && sameOptions(r.options, now.options)) return r;
-    }
-    return undefined;
-  }
-
-  /** The latest cancel or error of the chosen inputs and options, when it is newer than `run` (shown beside it). */
-  currentAttempt(run = this.currentRun()): Attempt | undefined {
-    const now = this.wouldRun();
-    if (!now) return undefined;
-    const a = [...this.attempts].reverse().find((x) => same(x.inputs, now.inputs) && (!x.options || sameOptions(x.options, now.options)));
-    return a && (!run || (a.after ?? 0) >= run.n) ? a : undefined;
-  }
-
-  /** The outcome for the chosen inputs and options: the latest completed run, else a cancel or error (a switch hides them). */
-  currentOutcome(): Outcome | undefined {
-    const run = this.currentRun();
-    return run ? { kind: 'run', runId: run.id } : this.currentAttempt(run);
-  }
-
-  /** The run whose fixes the palette's "Fix LayerNorm Overflow" applies: the current outcome's. */
-  currentRunWithOffers(): StoredRun | undefined {
-    const o = this.currentOutcome();
-    const run = o?.kind === 'run' ? this.get(o.runId) : undefined;
-    return run?.offers.length ? run : undefined;
   }
 
   /**
@@ -479,14 +261,14 @@ export class LabState {
     if (!run) return `run ${runId} is no longer kept (runs are pruned to the newest ${this.maxRuns}); run again to get new offers`;
     if (mode === 'plain' || !run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
     const ck = run.inputs.checkpoint;
-    if (!this.checkpointList().some((f) => f.path === ck)) this.browsed.checkpoints = [...this.browsed.checkpoints, { path: ck, label: base(ck) }];
+    if (!this.checkpointList().some((f) => f.path === ck)) this.s.browsed = { ...this.s.browsed, checkpoints: [...this.s.browsed.checkpoints, { path: ck, label: base(ck) }] };
     const td = run.inputs.testData;
-    if (td !== null && !this.testDataList().some((f) => f.path === td)) this.browsed.testData = [...this.browsed.testData, { path: td, label: base(td) }];
-    this.checkpointChoice = ck;
-    this.pairs = { ...this.pairs, [ck]: td };
+    if (td !== null && !this.testDataList().some((f) => f.path === td)) this.s.browsed = { ...this.s.browsed, testData: [...this.s.browsed.testData, { path: td, label: base(td) }] };
+    this.s.checkpointChoice = ck;
+    this.s.pairs = { ...this.s.pairs, [ck]: td };
     const o = run.options;
     // The fix's options hold while this run's inputs are chosen; the next model gets the user's own.
-    this.fix = {
+    this.s.fix = {
       runId, mode, inputs: run.inputs,
       settings: {
         ...chosen,
@@ -501,86 +283,21 @@ export class LabState {
 
   /** These runs are drawn side by side (unknown ids dropped). */
   show(ids: readonly string[]): void {
-    this.shownIds = ids.filter((id) => this.get(id));
+    this.s.shownIds = ids.filter((id) => this.get(id));
     this.changed();
   }
 
-  get shown(): string[] {
-    return this.shownIds.filter((id) => this.get(id));
-  }
-
   clearRuns(): void {
-    this.runs = [];
-    this.shownIds = [];
-    this.attempts = [];
+    this.s.runs = [];
+    this.s.shownIds = [];
+    this.s.attempts = [];
     this.changed();
   }
 
   removeRuns(ids: readonly string[]): void {
-    this.runs = this.runs.filter((r) => !ids.includes(r.id));
-    this.shownIds = this.shownIds.filter((id) => !ids.includes(id));
+    this.s.runs = this.s.runs.filter((r) => !ids.includes(r.id));
+    this.s.shownIds = this.s.shownIds.filter((id) => !ids.includes(id));
     this.changed();
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Views
-
-  views(): RunView[] {
-    return this.runs.map((r) => {
-      const note = layerNormTableNote(r.report);
-      return { id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report), ...(note ? { layerNormNote: note } : {}) };
-    });
-  }
-
-  sidebar(): SidebarState {
-    const ck = this.checkpoint;
-    const td = this.testData;
-    const s = this.settings;
-    const a = this.agreement;
-    const ckInsp = ck ? this.inspections.get(ck) : undefined;
-    const testData: FileChoice[] = this.testDataList().map((f) => {
-      const fa = ck ? agreement(ckInsp, this.inspections.get(f.path), f.path) : undefined;
-      const fit = fa?.status === 'agree' ? 'agree' : fa?.status === 'disagree' ? 'disagree' : 'unknown';
-      return { path: f.path, label: f.label, fit, ...(fa?.status === 'disagree' ? { note: fa.problems[0] } : {}) };
-    });
-    const req = this.request();
-    const run = this.currentRun();
-    const att = this.currentAttempt(run);
-    const attView = (a: Attempt): AttemptView => (a.kind === 'error' ? { kind: 'error', label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled', label: attemptLabel(a) });
-    let outcome: OutcomeView | undefined;
-    if (run) {
-      const mf = run.report.diagnosis.minimalFix;
-      const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: trtexecLine(run)! } : undefined;
-      const heads = headsNote(run.report);
-      outcome = {
-        kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict,
-        // The minimal fix's note below says what its confirmation run found: the sentence does not say it again.
-        sentence: minimal && run.offers.includes('minimal') ? withoutConfirmation(run.report.diagnosis.sentence) : run.report.diagnosis.sentence,
-        reference: run.reference, realization: run.report.run.label, fixes: run.offers,
-        ...(minimal ? { minimal } : {}),
-        ...(heads ? { heads } : {}),
-        ...(att ? { after: attView(att) } : {}),
-      };
-    } else if (att) outcome = attView(att);
-    return {
-      checkpoints: this.checkpointList().map((f) => ({ path: f.path, label: f.label, ...(f.hf ? { note: 'HF folder' } : {}) })),
-      testData,
-      checkpoint: ck,
-      testDataPath: td,
-      pairing: a && pairingView(a, { checkpoint: ck!, testData: td ?? null }, this.trustedValue),
-      precision: s.precision, accumulate: s.accumulate, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
-      unsaved: this.unsaved(),
-      providers: this.providersValue,
-      running: this.running,
-      stage: this.stage,
-      canRun: !this.running && 'options' in req,
-      ...('missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
-        : 'refused' in req ? { whyNot: a?.status === 'disagree' ? 'Run waits for test data that matches the checkpoint (see above), or none: the model is then compared with its own FP32.' : req.refused }
-          : {}),
-      trusted: this.trustedValue,
-      outcome,
-      runCount: this.runs.length,
-    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -588,45 +305,40 @@ export class LabState {
 
   private save(): void {
     if (!this.memento) return;
+    const s = this.s;
     // Newest runs first until the budget is spent; requestIds belong to this session's engine.
     const kept: StoredRun[] = [];
     let bytes = 0;
-    for (const r of [...this.runs].reverse()) {
+    for (const r of [...s.runs].reverse()) {
       const text = reportToJson({ ...r, requestId: undefined }, 0);
       if (bytes + text.length > MAX_PERSISTED_BYTES) break;
       bytes += text.length;
       kept.unshift({ ...r, requestId: undefined });
     }
     const snap: Snapshot = {
-      v: 1, checkpoint: this.checkpointChoice, pairs: this.pairs, overrides: this.overrides, browsed: this.browsed,
-      counter: this.counter, shown: this.shownIds, attempts: this.attempts, ...(this.fix ? { fix: this.fix } : {}), runs: reportToJson(kept, 0),
+      v: 1, checkpoint: s.checkpointChoice, pairs: s.pairs, overrides: s.overrides, browsed: s.browsed,
+      counter: s.counter, shown: s.shownIds, attempts: s.attempts, ...(s.fix ? { fix: s.fix } : {}), runs: reportToJson(kept, 0),
     };
     void this.memento.update(STATE_KEY, snap);
   }
 
   private restore(): void {
-    const s = this.memento?.get<Snapshot>(STATE_KEY);
-    if (!s || s.v !== 1) return;
+    const snap = this.memento?.get<Snapshot>(STATE_KEY);
+    if (!snap || snap.v !== 1) return;
+    const s = this.s;
     try {
-      this.checkpointChoice = typeof s.checkpoint === 'string' ? s.checkpoint : undefined;
-      this.pairs = s.pairs && typeof s.pairs === 'object' ? s.pairs : {};
-      this.overrides = s.overrides && typeof s.overrides === 'object' ? s.overrides : {};
-      this.browsed = { checkpoints: s.browsed?.checkpoints ?? [], testData: s.browsed?.testData ?? [] };
-      this.runs = typeof s.runs === 'string' ? parseReportJson<StoredRun[]>(s.runs) : [];
-      this.counter = Math.max(Number(s.counter) || 0, ...this.runs.map((r) => r.n));
-      this.shownIds = Array.isArray(s.shown) ? s.shown : [];
-      this.attempts = Array.isArray(s.attempts) ? s.attempts : [];
-      this.fix = s.fix && typeof s.fix === 'object' ? s.fix : undefined;
+      s.checkpointChoice = typeof snap.checkpoint === 'string' ? snap.checkpoint : undefined;
+      s.pairs = snap.pairs && typeof snap.pairs === 'object' ? snap.pairs : {};
+      s.overrides = snap.overrides && typeof snap.overrides === 'object' ? snap.overrides : {};
+      s.browsed = { checkpoints: snap.browsed?.checkpoints ?? [], testData: snap.browsed?.testData ?? [] };
+      s.runs = typeof snap.runs === 'string' ? parseReportJson<StoredRun[]>(snap.runs) : [];
+      s.counter = Math.max(Number(snap.counter) || 0, ...s.runs.map((r) => r.n));
+      s.shownIds = Array.isArray(snap.shown) ? snap.shown : [];
+      s.attempts = Array.isArray(snap.attempts) ? snap.attempts : [];
+      s.fix = snap.fix && typeof snap.fix === 'object' ? snap.fix : undefined;
     } catch {
       // A damaged snapshot is dropped, never fatal: the extension starts fresh.
-      this.runs = [];
+      s.runs = [];
     }
   }
-}
-
-function merge(scanned: FileEntry[], browsed: FileEntry[], fromSettings: string | undefined): FileEntry[] {
-  const out = [...scanned];
-  for (const f of browsed) if (!out.some((x) => x.path === f.path)) out.push(f);
-  if (fromSettings && !out.some((x) => x.path === fromSettings)) out.push({ path: fromSettings, label: base(fromSettings) });
-  return out;
 }

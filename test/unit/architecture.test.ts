@@ -2,7 +2,9 @@
  * The house's rules, checked by dependency-cruiser over the sources (type-only imports included):
  * no import cycles; the core never imports vscode or the host; nothing that ships imports tests or
  * scripts; the readers (core/formats) sit at the bottom; no stage of core/pipeline imports its
- * scheduler; the webview imports only the messages it shares with the host. The rules and their reasons are in .dependency-cruiser.json.
+ * scheduler; the webview imports only the messages it shares with the host; in the host, a command
+ * group (commands/*.ts) imports no other group, the views import no command, and the store stays
+ * free of vscode. The rules and their reasons are in .dependency-cruiser.json.
  */
 import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';

@@ -20,8 +20,9 @@ const FIX = path.join(ROOT, 'test', 'fixtures');
  * tests; the e2e suite runs the real one): every API object is an inert stub, settings read their
  * defaults, `commands.registerCommand` records the id and handler. Returns what was registered.
  */
-function activateWithFakeVscode(): { registered: Map<string, unknown>; dispose: () => void } {
+function activateWithFakeVscode(): { registered: Map<string, unknown>; calls: string[]; dispose: () => void } {
   const registered = new Map<string, unknown>();
+  const calls: string[] = [];
   const stub = (p: string): unknown => {
     const cache = new Map<PropertyKey, unknown>();
     return new Proxy(function () {}, {
@@ -31,7 +32,7 @@ function activateWithFakeVscode(): { registered: Map<string, unknown>; dispose: 
         if (k === Symbol.toPrimitive) return () => 0;
         if (k === 'workspaceFolders' || k === 'activeTextEditor') return undefined;
         if (p === 'vscode.commands' && k === 'registerCommand') {
-          return (id: string, handler: unknown) => (registered.set(id, handler), { dispose() {} });
+          return (id: string, handler: unknown) => (calls.push(id), registered.set(id, handler), { dispose() {} });
         }
         if (!cache.has(k)) cache.set(k, stub(`${p}.${String(k)}`));
         return cache.get(k);
@@ -58,15 +59,16 @@ function activateWithFakeVscode(): { registered: Map<string, unknown>; dispose: 
   } finally {
     M._load = load;
   }
-  return { registered, dispose: () => context.subscriptions.forEach((d) => d.dispose()) };
+  return { registered, calls, dispose: () => context.subscriptions.forEach((d) => d.dispose()) };
 }
 
 describe('manifest', () => {
-  it('every contributed command is registered by the extension when it activates, and every registered one is contributed', () => {
-    const { registered, dispose } = activateWithFakeVscode();
+  it('every contributed command is registered by the extension when it activates, once (no two command groups claim one id), and every registered one is contributed', () => {
+    const { registered, calls, dispose } = activateWithFakeVscode();
     try {
       const contributed = (pkg.contributes.commands as { command: string }[]).map((c) => c.command).sort();
       assert.deepEqual([...registered.keys()].sort(), contributed);
+      assert.deepEqual([...calls].sort(), contributed, 'a command registered twice');
       for (const [id, handler] of registered) assert.equal(typeof handler, 'function', `${id} has a handler`);
     } finally {
       dispose();

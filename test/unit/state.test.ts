@@ -9,7 +9,7 @@ import * as path from 'path';
 import { inspectCheckpoint, inspectTestData } from '../../extension/core/inspect';
 import type { Report } from '../../extension/core/report';
 import { nameScore, pairTestData, type Inspection } from '../../extension/host/pairing';
-import { exportFileName, fixTitle, LabState, runPickItem, type Memento, type SettingsDefaults } from '../../extension/host/state';
+import { exportFileName, fixTitle, INTENTS, LabState, runPickItem, type Memento, type SettingsDefaults } from '../../extension/host/state';
 import { fixLabel, layerNormHelp } from '../../extension/host/protocol';
 import { layerNormTableNote, plain, visible } from '../../extension/host/text';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
@@ -276,6 +276,22 @@ describe('host state: runs, outcomes and offers', () => {
     s.chooseCheckpoint(`${W}/b_model.pyth`);
     s.setOption('heads', 4);
     assert.equal(n, 2);
+  });
+
+  it('changes only through its intents: the class has no public writer that INTENTS does not list; a landed run is announced once, after its change', async () => {
+    // TypeScript's private methods are on the prototype too: these are the store's own helpers and its read-outs.
+    const own = ['constructor', 'changed', 'attempt', 'save', 'restore', 'onDidChange', 'onDidLand', 'views', 'sidebar'];
+    const writers = Object.getOwnPropertyNames(LabState.prototype).filter((k) => !own.includes(k));
+    assert.deepEqual([...writers].sort(), [...INTENTS].sort());
+    const { s } = await workspace();
+    const seen: string[] = [];
+    s.onDidChange(() => seen.push('change'));
+    s.onDidLand((r) => seen.push(`landed ${r.id} ${r.report.diagnosis.verdict}`));
+    const req = s.request() as { options: never; inputs: never };
+    s.runStarted(req.inputs, req.options);
+    s.runFinished(report(D1_FP16_ERRORS, { overflowFrom: 4 }), req.options, 1, req.inputs);
+    s.runCancelled(req.inputs);
+    assert.deepEqual(seen, ['change', 'change', 'landed run-1 fail', 'change']);
   });
 });
 

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { command, type CommandGroup } from '../lab';
 import { plain } from '../text';
 import { checkPython, copyScript, missingText } from './make-test-data';
 
@@ -43,3 +44,8 @@ export async function makeTestData(asset: (p: string) => string, log: (line: str
   t.show();
   t.sendText(`python3 ${JSON.stringify(copy.path)} --weights MODEL --out test_data.p`, false);
 }
+
+export const makeTestDataGroup: CommandGroup = {
+  name: 'make test data',
+  register: (lab) => [command('makeTestData', () => makeTestData((p) => lab.context.asAbsolutePath(p), lab.log))],
+};

@@ -15,6 +15,7 @@ import * as vscode from 'vscode';
 import { parseReportJson, type Report } from '../../core/report';
 import { readManifest } from '../../core/trt/bundle';
 import type { RunOptions } from '../../protocol';
+import { command, type CommandGroup } from '../lab';
 import type { LabState, RunInputs } from '../state';
 import { plain } from '../text';
 
@@ -136,3 +137,11 @@ export async function importTrtOutputs(d: TensorRtDeps, given?: vscode.Uri[]): P
     fs.rmSync(path.dirname(json), { recursive: true, force: true });
   }
 }
+
+export const tensorRtGroup: CommandGroup = {
+  name: 'TensorRT',
+  register: (lab) => [
+    command('exportTrt', () => exportTrtBundle(lab)),
+    command('importTrtOutputs', (uri?: vscode.Uri, uris?: vscode.Uri[]) => importTrtOutputs(lab, uris ?? (uri ? [uri] : undefined))),
+  ],
+};

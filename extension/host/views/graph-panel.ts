@@ -1,12 +1,16 @@
 /**
- * The graph panel: one webview panel (webview/graph.ts) drawing the shown runs side by side, one
- * lane per run, from the host's LabState. It answers the inspector's requests for a block's full
- * result from the runs the state keeps, and passes the panel's intents (show, pick) back.
+ * The graph panel and its inspector: one webview panel (webview/graph.ts) drawing the shown runs
+ * side by side, one lane per run, from the host's store. It answers the inspector's requests for a
+ * block's full result from the runs the store keeps, and sends the panel's intents back: `show` to
+ * the store, `pick` as the Compare Runs command (by its id: a view imports no command).
  */
 import * as vscode from 'vscode';
-import { webviewHtml, webviewOptions } from './html';
-import { parseGraphMessage, toWire, type GraphToHost, type HostToGraph } from './protocol';
-import type { LabState } from './state';
+import { webviewHtml, webviewOptions } from '../html';
+import { parseGraphMessage, toWire, type GraphToHost, type HostToGraph } from '../protocol';
+import type { LabState, StoreReader } from '../state';
+
+/** What the panel reads of the store, and the one intent it sends (show). */
+export type GraphStore = StoreReader & Pick<LabState, 'views' | 'show'>;
 
 export class GraphPanel {
   static readonly viewType = 'timesformerLab.graph';
@@ -20,7 +24,7 @@ export class GraphPanel {
    * `asked` (Show Graph, Compare Runs) reveals it wherever it is; after a run (`asked` false) an open
    * panel is only refreshed, and revealed only where that hides no editor (a group of its own).
    */
-  static show(extensionUri: vscode.Uri, store: LabState, log: (line: string) => void, asked = true): void {
+  static show(extensionUri: vscode.Uri, store: GraphStore, log: (line: string) => void, asked = true): void {
     const cur = GraphPanel.current;
     if (cur) {
       cur.refresh();
@@ -48,7 +52,7 @@ export class GraphPanel {
     GraphPanel.current?.refresh();
   }
 
-  private constructor(private readonly panel: vscode.WebviewPanel, private readonly store: LabState, log: (line: string) => void) {
+  private constructor(private readonly panel: vscode.WebviewPanel, private readonly store: GraphStore, log: (line: string) => void) {
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
     panel.webview.onDidReceiveMessage((raw: unknown) => {
       const m = parseGraphMessage(raw);

@@ -1,0 +1,118 @@
+/**
+ * Running the pipeline in the engine process (runner.ts), as a service the commands share: "what
+ * the store would run now" checked, asked for in Restricted Mode, run behind a cancellable progress
+ * notification, and its outcome sent to the store as an intent (runStarted, runProgress, then
+ * runFinished, runCancelled or runFailed). What the user is told after a run is built from the
+ * store by the views (views/index.ts, on the store's onDidLand), not here.
+ */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { STAGES, type Report, type Stage } from '../core/report';
+import type { ProviderInfo, RunOptions } from '../protocol';
+import type { WorkspaceFiles } from './files';
+import { errorText, isCancel, notify } from './notify';
+import type { WorkerClient } from './runner';
+import type { LabState, RunInputs } from './state';
+import { plain } from './text';
+
+export interface EngineDeps {
+  state: LabState;
+  client: WorkerClient;
+  files: WorkspaceFiles;
+  log(line: string): void;
+  consent(action: string, reads: readonly (string | null | undefined)[]): Promise<boolean>;
+  reportError(e: unknown): void;
+}
+
+export class Engine {
+  private probing: Promise<void> | undefined;
+
+  constructor(private readonly d: EngineDeps) {}
+
+  get client(): WorkerClient {
+    return this.d.client;
+  }
+
+  cancel(): Promise<void> {
+    return this.d.client.cancel();
+  }
+
+  /** Which execution providers load here, asked of the engine process once per session. */
+  ensureProviders(): void {
+    const { state, log } = this.d;
+    if (state.providers || this.probing) return;
+    this.probing = this.d.client.probe()
+      .then((p: ProviderInfo[]) => {
+        state.setProviders(p);
+        log(`execution providers: ${p.map((x) => `${x.ep} ${x.available ? 'available' : `unavailable (${x.reason})`}`).join('; ')}`);
+      })
+      .catch((e: unknown) => log(`could not probe the execution providers: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => (this.probing = undefined));
+  }
+
+  /** Runs what the store would run now. `consented`: the caller asked already (Check FP16, a fix), before it changed the sidebar. */
+  async runChosen(consented = false): Promise<void> {
+    const { state, files } = this.d;
+    await files.discovering;
+    await files.inspecting;
+    if (state.running) {
+      void notify.info('TimeSformer: a run is already in progress.');
+      return;
+    }
+    const req = state.request();
+    if ('missing' in req) {
+      const pick = await notify.error('TimeSformer: no checkpoint (*.pyth, *.pth, *.pt, or an HF folder) found in the workspace.', 'Select…');
+      if (pick) await files.browse('checkpoint');
+      return;
+    }
+    if ('refused' in req) {
+      this.d.log(`not run: ${req.refused}`);
+      void notify.error(`TimeSformer: ${req.refused}`);
+      return;
+    }
+    if (!consented && !(await this.d.consent('Build & Run Engine', [req.inputs.checkpoint, req.inputs.testData]))) return;
+    await this.execute(req.options, req.inputs);
+  }
+
+  private async execute(o: RunOptions, inputs: RunInputs): Promise<void> {
+    const { state, log } = this.d;
+    state.runStarted(inputs, o);
+    const t0 = Date.now();
+    log(`--- run: ${path.basename(inputs.checkpoint)} + ${inputs.testData ? path.basename(inputs.testData) : 'no test data (own FP32)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
+    try {
+      const { requestId, report } = await this.withProgress('Build & Run Engine', o);
+      state.runFinished(report, o, requestId, inputs, t0);
+    } catch (e) {
+      if (isCancel(e)) {
+        log('run cancelled');
+        state.runCancelled(inputs);
+      } else {
+        const { code, msg } = errorText(e);
+        state.runFailed(inputs, code, msg);
+        this.d.reportError(e);
+      }
+    }
+  }
+
+  /** Runs the pipeline in the engine process behind a cancellable progress notification. */
+  withProgress(title: string, o: RunOptions): Thenable<{ requestId: number; report: Report }> {
+    const { state, log, client } = this.d;
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `TimeSformer: ${title}`, cancellable: true }, (progress, token) => {
+      token.onCancellationRequested(() => {
+        log('cancel requested: killing the engine process');
+        void client.cancel();
+      });
+      let last: Stage | undefined;
+      return client.run(o, {
+        onProgress: (stage, detail) => {
+          state.runProgress(stage);
+          // a file's path is in the log; progress within a stage ("segment 2/4") is shown with it
+          const shown = detail && !/^reading /.test(stage) ? ` (${plain(detail)})` : '';
+          progress.report({ message: `${stage}…${shown}`, increment: stage === last ? 0 : 100 / STAGES.length });
+          last = stage;
+        },
+        onLog: (l) => log(l),
+      });
+    });
+  }
+}

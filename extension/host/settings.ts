@@ -1,0 +1,40 @@
+/**
+ * The user's settings (timesformerLab.*) read as the store's defaults: paths resolved against the
+ * first workspace folder. Never written here: "Save as Workspace Settings" (commands/settings.ts)
+ * is the one place that writes them, when asked.
+ */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { Accumulate, EpChoice, Precision } from '../core/report';
+import type { LayerNormChoice } from './protocol';
+import type { SettingsDefaults } from './state';
+
+export const SECTION = 'timesformerLab';
+
+export function config(): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION);
+}
+
+/** A setting's path: absolute, or relative to the first workspace folder. */
+function resolvePath(p: string | undefined): string | undefined {
+  if (!p) return undefined;
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return path.isAbsolute(p) || !root ? p : path.join(root, p);
+}
+
+export function settingsDefaults(): SettingsDefaults {
+  const c = config();
+  return {
+    checkpoint: resolvePath(c.get<string>('checkpoint')),
+    testData: resolvePath(c.get<string>('testData')),
+    precision: c.get<Precision>('precision', 'fp16'),
+    accumulate: c.get<Accumulate>('accumulate', 'fp32'),
+    layerNorm: c.get<LayerNormChoice>('layerNorm', 'plain'),
+    exposeLayerNorm: c.get<boolean>('exposeLayerNorm', false),
+    ep: c.get<EpChoice>('executionProvider', 'cpu'),
+    heads: c.get<number | null>('heads', null) || null,
+    tolerance: c.get<number | null>('tolerance', null) ?? null,
+    deviceId: c.get<number>('deviceId', 0),
+    trtCacheDir: c.get<string>('tensorrtCacheDir', ''),
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The store rendered for the webviews: the sidebar's SidebarState (files and how each fits the
+ * checkpoint, the pairing, the options, why Run waits, the latest verdict of the chosen inputs
+ * and options with its fixes) and the graph's RunViews. Pure functions of the store's read side
+ * (StoreReader, state-derive.ts): nothing here is kept, all of it is computed when a view renders.
+ */
+import { agreement } from './pairing';
+import { summarize, type AttemptView, type FileChoice, type OutcomeView, type RunView, type SidebarState } from './protocol';
+import { attemptLabel, headsNote, pairingView, trtexecLine, withoutConfirmation, type Attempt } from './labels';
+import type { StoreReader } from './state-derive';
+import { layerNormTableNote } from './text';
+
+/** The graph panel's lanes: every kept run, with its summary. */
+export function runViews(store: StoreReader): RunView[] {
+  return store.all.map((r) => {
+    const note = layerNormTableNote(r.report);
+    return { id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report), ...(note ? { layerNormNote: note } : {}) };
+  });
+}
+
+export function sidebarState(store: StoreReader): SidebarState {
+  const ck = store.checkpoint;
+  const td = store.testData;
+  const s = store.settings;
+  const a = store.agreement;
+  const ckInsp = ck ? store.inspection(ck) : undefined;
+  const testData: FileChoice[] = store.testDataList().map((f) => {
+    const fa = ck ? agreement(ckInsp, store.inspection(f.path), f.path) : undefined;
+    const fit = fa?.status === 'agree' ? 'agree' : fa?.status === 'disagree' ? 'disagree' : 'unknown';
+    return { path: f.path, label: f.label, fit, ...(fa?.status === 'disagree' ? { note: fa.problems[0] } : {}) };
+  });
+  const req = store.request();
+  const run = store.currentRun();
+  const att = store.currentAttempt(run);
+  const attView = (a: Attempt): AttemptView => (a.kind === 'error' ? { kind: 'error', label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled', label: attemptLabel(a) });
+  let outcome: OutcomeView | undefined;
+  if (run) {
+    const mf = run.report.diagnosis.minimalFix;
+    const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: trtexecLine(run)! } : undefined;
+    const heads = headsNote(run.report);
+    outcome = {
+      kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict,
+      // The minimal fix's note below says what its confirmation run found: the sentence does not say it again.
+      sentence: minimal && run.offers.includes('minimal') ? withoutConfirmation(run.report.diagnosis.sentence) : run.report.diagnosis.sentence,
+      reference: run.reference, realization: run.report.run.label, fixes: run.offers,
+      ...(minimal ? { minimal } : {}),
+      ...(heads ? { heads } : {}),
+      ...(att ? { after: attView(att) } : {}),
+    };
+  } else if (att) outcome = attView(att);
+  return {
+    checkpoints: store.checkpointList().map((f) => ({ path: f.path, label: f.label, ...(f.hf ? { note: 'HF folder' } : {}) })),
+    testData,
+    checkpoint: ck,
+    testDataPath: td,
+    pairing: a && pairingView(a, { checkpoint: ck!, testData: td ?? null }, store.trusted),
+    precision: s.precision, accumulate: s.accumulate, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
+    unsaved: store.unsaved(),
+    providers: store.providers,
+    running: store.running,
+    stage: store.stage,
+    canRun: !store.running && 'options' in req,
+    ...('missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
+      : 'refused' in req ? { whyNot: a?.status === 'disagree' ? 'Run waits for test data that matches the checkpoint (see above), or none: the model is then compared with its own FP32.' : req.refused }
+        : {}),
+    trusted: store.trusted,
+    outcome,
+    runCount: store.all.length,
+  };
+}
