@@ -17,6 +17,7 @@
  *   node out/scripts/gen-checkpoint.js --out /tmp/timesformer_full.pyth [--manifest m.json]
  *     [--embed 768 --depth 12 --frames 8 --image 224 --patch 16 --classes 400 --mlp-ratio 4 --seed 1]
  *     [--outlier-block 3 --outlier-channel 21 --outlier-value 300]
+ *     [--outlier-source content --detector-channel 0 --detector-gain 10]   (the outlier grows with the clip's brightness)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -36,6 +37,17 @@ export interface GenOptions {
   outlierBlock: number | null;
   outlierChannel: number;
   outlierValue: number;
+  /**
+   * What feeds the outlier: 'bias' (blocks.<b>.mlp.fc2.bias[channel] = value: every clip carries
+   * it) or 'content': a brightness detector (patch-embedding channel `detectorChannel` sums the
+   * patch's pixels, times `detectorGain`), read by one fc1 row of the outlier block (hidden unit
+   * `detectorChannel`: weight 1 on that channel, 0 elsewhere) whose fc2 weight into `channel` is
+   * `value`: the massive activation grows with the clip's brightness, so that bright clips
+   * overflow FP16 and dark ones do not.
+   */
+  outlierSource?: 'bias' | 'content';
+  detectorChannel?: number;
+  detectorGain?: number;
 }
 
 export const FULL_SIZE: GenOptions = {
@@ -104,10 +116,29 @@ export function checkpointSpec(o: GenOptions): GenTensor[] {
   if (o.outlierBlock !== null) {
     if (o.outlierBlock < 0 || o.outlierBlock >= o.depth) throw new Error(`--outlier-block ${o.outlierBlock} is outside 0..${o.depth - 1}`);
     if (o.outlierChannel < 0 || o.outlierChannel >= C) throw new Error(`--outlier-channel ${o.outlierChannel} is outside 0..${C - 1}`);
-    const fc2b = t.find((x) => x.key === `model.blocks.${o.outlierBlock}.mlp.fc2.bias`)!;
-    fc2b.overrides = [[o.outlierChannel, o.outlierValue]];
+    const find = (key: string) => t.find((x) => x.key === `model.${key}`)!;
+    if ((o.outlierSource ?? 'bias') === 'bias') find(`blocks.${o.outlierBlock}.mlp.fc2.bias`).overrides = [[o.outlierChannel, o.outlierValue]];
+    else contentOutlier(o, find, C, H);
   }
   return t;
+}
+
+/** outlierSource 'content': the detector channel, the fc1 row that reads it and the fc2 weight that feeds the outlier (see GenOptions). */
+function contentOutlier(o: GenOptions, find: (key: string) => GenTensor, C: number, H: number): void {
+  const d = o.detectorChannel ?? 0;
+  const gain = o.detectorGain ?? 10;
+  if (d < 0 || d >= C || d >= H) throw new Error(`--detector-channel ${d} is outside 0..${Math.min(C, H) - 1}`);
+  if (d === o.outlierChannel) throw new Error('--detector-channel must differ from --outlier-channel');
+  const k = 3 * o.patch * o.patch;
+  // patch embedding: channel d is gain × the mean of the patch's (normalized) pixels, no bias
+  find('patch_embed.proj.weight').overrides = Array.from({ length: k }, (_, i): [number, number] => [d * k + i, gain / k]);
+  find('patch_embed.proj.bias').overrides = [[d, 0]];
+  const b = `blocks.${o.outlierBlock}.mlp`;
+  // fc1 row d reads channel d only (of norm2's output): its GELU passes bright patches, not dark
+  find(`${b}.fc1.weight`).overrides = Array.from({ length: C }, (_, c): [number, number] => [d * C + c, c === d ? 1 : 0]);
+  find(`${b}.fc1.bias`).overrides = [[d, 0]];
+  // fc2 weight (channel, hidden d): the outlier, in proportion to the detector; no bias
+  find(`${b}.fc2.weight`).overrides = [[o.outlierChannel * H + d, o.outlierValue]];
 }
 
 export function paramCount(spec: readonly GenTensor[]): number {
@@ -241,13 +272,22 @@ export function genOptionsFrom(values: Record<string, string | boolean | undefin
     outlierBlock: ob === undefined || ob === 'none' ? null : int('outlier-block', 0),
     outlierChannel: int('outlier-channel', FULL_SIZE.outlierChannel),
     outlierValue: num('outlier-value', FULL_SIZE.outlierValue),
+    outlierSource: outlierSource(values['outlier-source']),
+    detectorChannel: int('detector-channel', 0),
+    detectorGain: num('detector-gain', 10),
   };
+}
+
+function outlierSource(v: string | boolean | undefined): 'bias' | 'content' {
+  if (v === undefined || v === 'bias' || v === 'content') return v ?? 'bias';
+  throw new Error(`--outlier-source must be bias or content; got '${v}'`);
 }
 
 export const GEN_ARG_SPEC = {
   embed: { type: 'string' }, depth: { type: 'string' }, frames: { type: 'string' }, image: { type: 'string' },
   patch: { type: 'string' }, classes: { type: 'string' }, 'mlp-ratio': { type: 'string' }, seed: { type: 'string' },
   'outlier-block': { type: 'string' }, 'outlier-channel': { type: 'string' }, 'outlier-value': { type: 'string' },
+  'outlier-source': { type: 'string' }, 'detector-channel': { type: 'string' }, 'detector-gain': { type: 'string' },
 } as const;
 
 function main(): void {
@@ -257,7 +297,7 @@ function main(): void {
   });
   if (values.help || !values.out) {
     console.log('usage: node out/scripts/gen-checkpoint.js --out PATH [--manifest PATH.json] [--embed 768 --depth 12 --frames 8 --image 224 ' +
-      '--patch 16 --classes 400 --mlp-ratio 4 --seed 1] [--outlier-block B --outlier-channel 21 --outlier-value 300]');
+      '--patch 16 --classes 400 --mlp-ratio 4 --seed 1] [--outlier-block B --outlier-channel 21 --outlier-value 300 [--outlier-source bias|content --detector-channel 0 --detector-gain 10]]');
     process.exit(values.help ? 0 : 2);
   }
   const o = genOptionsFrom(values);
@@ -266,7 +306,9 @@ function main(): void {
   const ms = performance.now() - t0;
   const full = o.embed === 768 && o.depth === 12 && o.frames === 8 && o.image === 224 && o.patch === 16 && o.classes === 400 && o.mlpRatio === 4;
   console.log(`wrote ${values.out}: ${manifest.length} tensors, ${params.toLocaleString('en-US')} parameters, ` +
-    `${(bytes / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(2)} s` + (o.outlierBlock !== null ? `; outlier blocks.${o.outlierBlock}.mlp.fc2.bias[${o.outlierChannel}] = ${o.outlierValue}` : ''));
+    `${(bytes / 1e6).toFixed(1)} MB in ${(ms / 1000).toFixed(2)} s` + (o.outlierBlock === null ? '' : o.outlierSource === 'content'
+      ? `; content-dependent outlier: blocks.${o.outlierBlock}.mlp.fc2.weight[${o.outlierChannel}, ${o.detectorChannel}] = ${o.outlierValue} reading the brightness of channel ${o.detectorChannel}`
+      : `; outlier blocks.${o.outlierBlock}.mlp.fc2.bias[${o.outlierChannel}] = ${o.outlierValue}`));
   if (full && params !== FULL_SIZE_PARAMS) throw new Error(`full-size parameter count ${params} != ${FULL_SIZE_PARAMS}`);
   if (values.manifest) {
     fs.writeFileSync(values.manifest, JSON.stringify({ options: o, params, bytes, tensors: manifest }, null, 1));
