@@ -20,7 +20,7 @@ export function sweepMarkdown(r: SweepResult): string {
       lines.push(`| ${i + 1} | ${name(c.clip)} | ERROR | | | | ${mdText(`${c.error?.code}: ${c.error?.message}`)} |`);
       return;
     }
-    const first = c.firstFailingBlock === null || c.firstFailingBlock === undefined ? '—' : c.firstFailingBlock === -1 ? 'probs' : String(c.firstFailingBlock);
+    const first = c.firstFailingBlock === null || c.firstFailingBlock === undefined ? '—' : String(c.firstFailingBlock);
     lines.push(`| ${i + 1} | ${name(c.clip)} | ${c.verdict === 'pass' ? 'pass' : '**FAIL**'} | ${c.worstBlock} | ${fmtNum(c.worstRelL2 ?? NaN)} | ${first} | ${c.fix?.length ? mdText(c.fix.join(', ')) : '—'} |`);
   });
   lines.push('', '## Headroom per LayerNorm', '');

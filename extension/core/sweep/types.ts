@@ -69,7 +69,7 @@ export interface ClipResult {
   blockErrors?: number[];
   worstBlock?: number;
   worstRelL2?: number;
-  /** The first block above the tolerance (null: none; -1: only the probabilities fail). */
+  /** The first failing block (the diagnosis's firstBadBlock; null: none, or only the probabilities fail). */
   firstFailingBlock?: number | null;
   probsRelL2?: number;
   top1Agree?: boolean;
