@@ -23,6 +23,7 @@ import { makeTestData } from './commands/make-test-data-command';
 import { consent } from './commands/trust';
 import { SidebarProvider } from './sidebar';
 import { exportTrtBundle, importTrtOutputs } from './commands/tensorrt';
+import { openSweepClip, sweepClips } from './commands/sweep';
 import { plain } from './text';
 
 const SECTION = 'timesformerLab';
@@ -96,6 +97,8 @@ class Lab implements vscode.Disposable {
       cmd('exportReport', () => this.exportReport()),
       cmd('exportOnnx', () => this.exportOnnx()),
       cmd('exportTrt', () => exportTrtBundle({ context, state: this.state, log })),
+      cmd('sweepClips', (uri?: vscode.Uri, uris?: vscode.Uri[]) => sweepClips({ context, state: this.state, client: this.client, log }, uris ?? (uri ? [uri] : undefined))),
+      cmd('openSweepClip', (clip?: string) => openSweepClip({ context, state: this.state, client: this.client, log }, clip)),
       cmd('importTrtOutputs', (uri?: vscode.Uri, uris?: vscode.Uri[]) => importTrtOutputs({ context, state: this.state, log }, uris ?? (uri ? [uri] : undefined))),
       vscode.workspace.onDidChangeConfiguration((e) => this.onSettings(e)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
