@@ -102,9 +102,9 @@ export class SweepEngines {
 }
 
 /** The FP32 reference run of one clip on the kept reference engine: outputs and graph, as fp32Probe gives them. */
-export async function referenceRun(k: Kept, clip: ReadClip): Promise<{ g: BuiltGraph; out: Map<string, Float32Array> }> {
+export async function referenceRun(k: Kept, clip: ReadClip): Promise<{ g: BuiltGraph; out: Map<string, Float32Array>; ep: string }> {
   const out = await k.engine.run({ [k.g.inputName]: clip.video.data }, { [k.g.inputName]: [...clip.video.shape] });
-  return { g: k.g, out };
+  return { g: k.g, out, ep: k.engine.ep };
 }
 
 /**
@@ -113,7 +113,7 @@ export async function referenceRun(k: Kept, clip: ReadClip): Promise<{ g: BuiltG
  */
 export function clipPrepared(
   base: { options: PipelineOptions; model: LoadedModel; config: ModelConfig },
-  clip: ReadClip, probe: { g: BuiltGraph; out: Map<string, Float32Array> }, log?: (line: string) => void,
+  clip: ReadClip, probe: { g: BuiltGraph; out: Map<string, Float32Array>; ep?: string }, log?: (line: string) => void,
 ): Prepared {
   const { config } = base;
   const lines: string[] = [];
@@ -124,7 +124,7 @@ export function clipPrepared(
       blocks: clip.data.blocks.map((b) => b.data), blockShape: [...(clip.data.blocks[0]?.shape ?? [])], probs: clip.data.probs.data, stats: [],
     }
     : {
-      info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
+      info: { kind: 'self', label: `FP32 of this model (${(probe.ep ?? 'cpu') === 'cpu' ? 'CPU' : probe.ep} EP)` },
       blocks: probe.g.blockNames.map((n) => probe.out.get(n)!),
       blockShape: [B, 1 + config.numPatches * config.frames, config.embedDim],
       probs: probe.out.get(probe.g.probsName!)!,
