@@ -16,7 +16,7 @@ import { sweep, CLIPS_FILE, MARKDOWN_FILE, RESULT_FILE, SWEEP_VERSION, type Clip
 import { runPipeline } from '../../extension/core/pipeline';
 import { parseReportJson } from '../../extension/core/report';
 import { writeSweepFixture, writeNpyU8, frames, LEVELS, type SweepFixture } from '../../scripts/gen-sweep-fixture';
-import { checkpointSpec } from '../../scripts/gen-checkpoint';
+import { checkpointSpec, genOptionsFrom } from '../../scripts/gen-checkpoint';
 import { cli } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -46,6 +46,9 @@ describe('sweep: many clips, one model', function () {
     assert.equal(fc2b.overrides, undefined, 'the outlier comes from no bias');
     const H = fx.options.embed * fx.options.mlpRatio;
     assert.deepEqual(spec.find((t) => t.key === 'model.blocks.0.mlp.fc2.weight')!.overrides, [[21 * H + 5, 75]]);
+    assert.throws(() => genOptionsFrom({ 'outlier-source': 'weights' }), /--outlier-source must be bias or content/);
+    assert.throws(() => checkpointSpec({ ...fx.options, detectorChannel: 21 }), /must differ/);
+    assert.equal(genOptionsFrom({ 'outlier-source': 'content', 'outlier-block': '1' }).outlierSource, 'content');
   });
 
   it('only the bright clips overflow: they fail, the dark and synthetic ones pass, ranked worst first', () => {
