@@ -17,7 +17,7 @@ import { defaultThreads } from '../parallel';
 import { checkAgreement, detectHeads, healthyStats, prepare, runMode, type Prepared } from '../pipeline';
 import type { EpName, ModelConfig, PipelineOptions, Report } from '../report';
 import { readTestData } from '../formats/testdata';
-import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec } from './clips';
+import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
 import { clipPrepared, lend, referenceRun, SweepEngines, type Kept } from './engines';
 import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';
 import { sweepMarkdown } from './markdown';
@@ -88,8 +88,19 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     let limits = limitsFor(referenceEp === 'auto' || po.ep === 'auto' ? 'cpu' : (po.ep as EpName));
 
     /** One clip through the reference and `which` engine: the Report of runMode, and the clip's healthy statistics. */
-    const runClip = async (clip: string, which: (B: number) => Promise<{ kept: Kept; overrides: PipelineOptions['layerNormOverrides'] }>): Promise<{ report: Report; healthy: Awaited<ReturnType<typeof healthyStats>>; label: string; shape: number[]; refKind: 'self' | 'test-data' }> => {
-      const c = await readSweepClip(clip, p.model, po);
+    // the next clip is read (decoded) while this one runs: one clip ahead, its promise kept here
+    const ahead = new Map<string, Promise<ReadClip>>();
+    const readAhead = (clip: string | undefined) => {
+      if (clip === undefined || ahead.has(clip)) return;
+      const r = readSweepClip(clip, p.model, po);
+      r.catch(() => undefined); // its error is that clip's, when its turn comes
+      ahead.set(clip, r);
+    };
+    const runClip = async (clip: string, which: (B: number) => Promise<{ kept: Kept; overrides: PipelineOptions['layerNormOverrides'] }>, next?: string): Promise<{ report: Report; healthy: Awaited<ReturnType<typeof healthyStats>>; label: string; shape: number[]; refKind: 'self' | 'test-data' }> => {
+      const pending = ahead.get(clip) ?? readSweepClip(clip, p.model, po);
+      ahead.delete(clip);
+      const c = await pending;
+      readAhead(next);
       if (c.data) checkAgreement(p.model, c.data);
       const B = c.video.shape[0];
       const probe = await referenceRun(await engines.reference(config, B, po, referenceEp), c);
@@ -122,7 +133,8 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       let r: ClipResult;
       try {
         if (spec.refused) throw spec.refused;
-        const run = await runClip(spec.clip, modeEngine);
+        const next = specs.slice(i + 1).find((s) => !s.refused && !store?.done(hashOf(optionsKey, clipIdentity(s.clip))));
+        const run = await runClip(spec.clip, modeEngine, next?.clip);
         const { report } = run;
         engineInfo ??= { ep: report.run.ep, realization: report.run.realization, label: report.run.label };
         limits = lnLimits({ precision: report.run.precision, realization: report.run.realization, accumulate: report.run.accumulate }, 'plain', po.prescaleShift!);
@@ -172,7 +184,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
           stage('confirming the fix', `${cover.layerNorms.length} LayerNorm(s) in FP32: clip ${i + 1}/${done.length}: ${c.clip}`);
           const t = performance.now();
           try {
-            const { report } = await runClip(c.clip, fixEngine);
+            const { report } = await runClip(c.clip, fixEngine, done[i + 1]?.clip);
             const worst = report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
             r = { clip: c.clip, key: c.key, fixKey, status: 'done', verdict: report.diagnosis.verdict, worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock, ms: performance.now() - t };
           } catch (e) {
