@@ -4,6 +4,7 @@
  *   timesformer-lab run --weights W|HF_FOLDER [--data D | --input CLIP] [options]   (see RUN_USAGE, or `run --help`)
  *   timesformer-lab export-onnx --weights W [--data D | --input …] [--heads N] [--layernorm MODE|minimal] [--fix-layernorms a,b] [--form fused|decomposed] --out F
  *   timesformer-lab export-trt … --out DIR | import … OUTPUTS…   (trt-cli.ts: the TensorRT bundle and its outputs)
+ *   timesformer-lab sweep --weights W --clips DIR|FILES… --out DIR [options]   (sweep-cli.ts: many clips, one model)
  *   timesformer-lab providers
  * Exit code (as Polygraphy's: a failed comparison is not a success):
  *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
@@ -68,6 +69,8 @@ const USAGE = `usage:
                                                                          the FP32 graph for TensorRT and its trtexec line
   timesformer-lab export-trt --weights CHECKPOINT [--data TEST_DATA] --out DIR   a bundle for trtexec and Polygraphy
   timesformer-lab import --weights CHECKPOINT [--data TEST_DATA] OUTPUTS.json...  their outputs as runs (import --help)
+  timesformer-lab sweep --weights CHECKPOINT --clips DIR|FILE... --out DIR [--precision fp16] [--layernorm MODE]
+                                                                         every clip against FP32: ranking, headroom, one fix (sweep --help)
   timesformer-lab providers                                              which execution providers load here
   timesformer-lab --help`;
 
@@ -250,6 +253,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (cmd === 'run') return await cmdRun(rest);
     if (cmd === 'providers') return await cmdProviders(rest);
+    if (cmd === 'sweep') return await (await import('./sweep-cli')).cmdSweep(rest, { out, err }, (m) => new UsageError(m));
     if (cmd === 'export-onnx') {
       if (rest.includes('--help') || rest.includes('-h')) {
         process.stdout.write(`${USAGE}\n`);
@@ -266,10 +270,10 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === undefined) throw new UsageError('no command given');
-    throw new UsageError(`unknown command '${cmd}' (the commands are run, export-onnx, export-trt, import and providers)`);
+    throw new UsageError(`unknown command '${cmd}' (the commands are run, sweep, export-onnx, export-trt, import and providers)`);
   } catch (e) {
     if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
-      err(`error: ${e.message}\n${cmd === 'run' ? 'see: timesformer-lab run --help' : USAGE}\n`);
+      err(`error: ${e.message}\n${cmd === 'run' || cmd === 'sweep' ? `see: timesformer-lab ${cmd} --help` : USAGE}\n`);
     } else if (isLabError(e)) err(`error [${e.code}]: ${e.message}\n`);
     else err(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
     return 2;

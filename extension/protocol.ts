@@ -2,8 +2,8 @@
  * The messages between the extension host (host/runner.ts) and the engine process (worker.ts):
  * a neutral module both sides import, so that neither reaches into the other's folder.
  *
- *   host -> worker: run(options) | saveModel(path) | exportTrt(options, path) | probe | inspect(files)
- *   worker -> host: progress(stage)* log(line)* then result(report) | saved | exported | providers | inspected | error
+ *   host -> worker: run(options) | saveModel(path) | exportTrt(options, path) | probe | inspect(files) | sweep(weights, clips, options)
+ *   worker -> host: progress(stage)* log(line)* sweepClip(result)* then result(report) | saved | exported | providers | inspected | swept | error
  *
  * Messages travel over Node's IPC with `serialization: 'advanced'`, which keeps Infinity, NaN and
  * typed arrays intact.
@@ -12,6 +12,14 @@ import { LabError } from './core/errors';
 import type { DataSignature, ModelSignature } from './core/inspect';
 import type { LayerNormChoice } from './core/pipeline';
 import type { EpName, LayerNormMode, PipelineOptions, Report, Stage } from './core/report';
+import type { ClipResult, ConfirmedClip, SweepOptions, SweepResult } from './core/sweep/types';
+
+/** A sweep's request: the clips (folders, files, synthetic:SEED), its options and its output folder (core/sweep). */
+export interface SweepRequest {
+  weights: string;
+  clips: string[];
+  options: Omit<SweepOptions, 'weights'> & { out: string };
+}
 
 /**
  * What the host asks the engine to run: PipelineOptions whose test data may be absent — the
@@ -52,7 +60,9 @@ export type ToWorker =
   | { type: 'exportTrt'; id: number; options: RunOptions; layerNorm: LayerNormMode | 'minimal'; path: string }
   | { type: 'probe'; id: number }
   /** Read the headers of these files (checkpoint geometry, test-data shapes); never their tensors. */
-  | { type: 'inspect'; id: number; files: InspectRequest[] };
+  | { type: 'inspect'; id: number; files: InspectRequest[] }
+  /** Sweep a set of clips (core/sweep): a sweepClip per clip as it finishes, then swept. */
+  | { type: 'sweep'; id: number; request: SweepRequest };
 
 export type FromWorker =
   | { type: 'progress'; id: number; stage: Stage; detail?: string }
@@ -63,6 +73,9 @@ export type FromWorker =
   | { type: 'exported'; id: number; path: string; /** Size of the one file written (self-contained: the weights inline). */ bytes: number; layerNorm: LayerNormMode; fixed: string[]; trtexec?: string; nodes: number }
   | { type: 'providers'; id: number; providers: ProviderInfo[] }
   | { type: 'inspected'; id: number; results: InspectResult[] }
+  | { type: 'sweepClip'; id: number; clip: ClipResult; index: number; total: number; skipped: boolean }
+  | { type: 'sweepConfirm'; id: number; clip: ConfirmedClip; index: number; total: number }
+  | { type: 'swept'; id: number; result: SweepResult }
   | { type: 'error'; id: number; error: WorkerError };
 
 export function toWorkerError(e: unknown): WorkerError {

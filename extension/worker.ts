@@ -97,6 +97,19 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         send({ type: 'inspected', id, results });
         return;
       }
+      case 'sweep': {
+        // the clips' results are written one by one in the output folder: Cancel (this process
+        // killed) keeps the clips done, and the next sweep into it resumes
+        const { sweep } = await import('./core/sweep');
+        const { weights, clips, options } = m.request;
+        const result = await sweep(weights, clips, options, {
+          onStage: (stage, detail) => send({ type: 'log', id, line: `[${stage}]${detail ? ' ' + detail : ''}` }),
+          onClip: (clip, p) => send({ type: 'sweepClip', id, clip, ...p }),
+          onConfirm: (clip, p) => send({ type: 'sweepConfirm', id, clip, ...p }),
+        });
+        send({ type: 'swept', id, result });
+        return;
+      }
       case 'probe': {
         const { probeProviders } = await import('./core/engine/session');
         send({ type: 'providers', id, providers: await probeProviders() });

@@ -8,7 +8,7 @@
  *                       folder of the bundle that runs: reading and comparing at full size)
  *   dist/gpu-helper.js  the second process that runs half the GPU sessions of a multi-mode run
  *                       (extension/core/helper.ts starts it from the same folder)
- *   dist/webview/{graph,sidebar}.js   the webviews, with d3, for the browser
+ *   dist/webview/{graph,sidebar,sweep}.js   the webviews, with d3, for the browser
  * onnxruntime-node stays external: a native module, loaded from node_modules at run time with the
  * binaries of the platform the .vsix is built for (scripts/package.js). `vscode` is the host's.
  * onnx-proto's own protobufjs 6 is replaced by the project's protobufjs 7 (its generated code
@@ -40,7 +40,7 @@ if (only !== 'node') {
   if (tsc.status !== 0) process.exit(tsc.status ?? 1);
   builds.push({
     ...common,
-    entryPoints: ['graph', 'sidebar'].map((n) => path.join(root, 'webview', `${n}.ts`)),
+    entryPoints: ['graph', 'sidebar', 'sweep'].map((n) => path.join(root, 'webview', `${n}.ts`)),
     outdir: path.join(root, 'dist', 'webview'),
     format: 'iife', platform: 'browser', target: 'es2022', legalComments: 'none',
   });

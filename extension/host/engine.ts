@@ -74,7 +74,8 @@ export class Engine {
     await this.execute(req.options, req.inputs);
   }
 
-  private async execute(o: RunOptions, inputs: RunInputs): Promise<void> {
+  /** Runs these options and inputs as Build & Run does (the store's run flow): a swept clip opened as a run. */
+  async execute(o: RunOptions, inputs: RunInputs): Promise<void> {
     const { state, log } = this.d;
     state.runStarted(inputs, o);
     const t0 = Date.now();

@@ -6,7 +6,8 @@
  */
 import { fork, type ChildProcess } from 'child_process';
 import type { LayerNormMode, Report, Stage } from '../core/report';
-import type { FromWorker, InspectRequest, InspectResult, ProviderInfo, RunOptions, ToWorker, WorkerError } from '../protocol';
+import type { ClipResult, ConfirmedClip, SweepResult } from '../core/sweep/types';
+import type { FromWorker, InspectRequest, InspectResult, ProviderInfo, RunOptions, SweepRequest, ToWorker, WorkerError } from '../protocol';
 
 export class RunError extends Error {
   constructor(readonly code: string, message: string, readonly file?: string) {
@@ -21,6 +22,9 @@ export class RunError extends Error {
 export interface RunHooks {
   onProgress?: (stage: Stage, detail?: string) => void;
   onLog?: (line: string) => void;
+  /** A sweep's clips as they finish, and its confirmation runs. */
+  onSweepClip?: (clip: ClipResult, p: { index: number; total: number; skipped: boolean }) => void;
+  onSweepConfirm?: (clip: ConfirmedClip, p: { index: number; total: number }) => void;
 }
 
 interface Pending {
@@ -94,6 +98,13 @@ export class WorkerClient {
     return r.results;
   }
 
+  /** Sweeps a set of clips in the engine process (core/sweep); Cancel kills it, the clips done stay in the request's output folder. */
+  async sweep(request: SweepRequest, hooks: RunHooks = {}): Promise<SweepResult> {
+    const r = await this.request({ type: 'sweep', id: this.nextId++, request }, hooks);
+    if (r.type !== 'swept') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
+    return r.result;
+  }
+
   async probe(): Promise<ProviderInfo[]> {
     const r = await this.request({ type: 'probe', id: this.nextId++ });
     if (r.type !== 'providers') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
@@ -145,6 +156,8 @@ export class WorkerClient {
       if (!q) return;
       if (msg.type === 'progress') q.hooks?.onProgress?.(msg.stage, msg.detail);
       else if (msg.type === 'log') q.hooks?.onLog?.(msg.line);
+      else if (msg.type === 'sweepClip') q.hooks?.onSweepClip?.(msg.clip, msg);
+      else if (msg.type === 'sweepConfirm') q.hooks?.onSweepConfirm?.(msg.clip, msg);
       else {
         p.pending.delete(msg.id);
         if (msg.type === 'error') q.reject(RunError.from(msg.error));

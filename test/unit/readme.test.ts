@@ -75,7 +75,7 @@ function anchors(headings: string[]): Set<string> {
 
 /** Runs the CLI in this process, as dist/cli.js does, and collects what it prints. */
 
-const COMMANDS = ['run', 'export-onnx', 'export-trt', 'import', 'providers'];
+const COMMANDS = ['run', 'sweep', 'export-onnx', 'export-trt', 'import', 'providers'];
 /** The CLI options in a text; lines about trtexec (its own --onnx, --fp16…) are not ours. */
 const optionsIn = (text: string): string[] => {
   const ours = text.split('\n').filter((l) => !/trtexec/.test(l)).join('\n');
@@ -212,6 +212,9 @@ describe('the README and docs/ are true for a newcomer', function () {
     const run = await cli(['run', '--help']);
     assert.equal(run.code, 0);
     help.set('run', optionsIn(run.out));
+    const sweep = await cli(['sweep', '--help']);
+    assert.equal(sweep.code, 0);
+    help.set('sweep', optionsIn(sweep.out));
     // the top-level usage: one entry per command, continued on the lines below it
     const top = await cli(['--help']);
     assert.equal(top.code, 0);
@@ -222,6 +225,7 @@ describe('the README and docs/ are true for a newcomer', function () {
       if (COMMANDS.includes(current)) help.set(current, [...(help.get(current) ?? []), ...optionsIn(line.replace(/^\s+timesformer-lab \S+/, ''))]);
     }
     assert.ok((help.get('run') ?? []).length >= 25, `run --help lists ${help.get('run')}`);
+    assert.ok((help.get('sweep') ?? []).length >= 15, `sweep --help lists ${help.get('sweep')}`);
     assert.ok((help.get('export-onnx') ?? []).includes('--form'), `export-onnx's usage: ${help.get('export-onnx')}`);
     const missing: string[] = [];
     for (const [cmd, opts] of help) for (const o of opts) if (!documented.get(cmd)?.has(o)) missing.push(`${cmd} ${o}`);

@@ -11,6 +11,7 @@ import { makeTestDataGroup } from './make-test-data-command';
 import { runAndFix } from './run-fix';
 import { runsAndCompare } from './runs';
 import { settingsGroup } from './settings';
+import { sweepGroup } from './sweep';
 import { tensorRtGroup } from './tensorrt';
 
 export const COMMAND_GROUPS: readonly CommandGroup[] = [
@@ -20,6 +21,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   filesAndExplorer,
   settingsGroup,
   tensorRtGroup,
+  sweepGroup,
   makeTestDataGroup,
 ];
 

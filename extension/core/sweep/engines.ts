@@ -1,0 +1,153 @@
+/**
+ * The sessions of a sweep, built once per sweep and run on every clip: the FP32 reference (with
+ * LayerNorm statistics) and the engine under test; and a per-clip Prepared over them, so that the
+ * pipeline's own runMode compares and diagnoses each clip exactly as a single run does.
+ *
+ * The seam (pipeline's public API only): runMode takes a GivenEngine — an engine built beforehand —
+ * and releases it after its run. Here the given engine forwards run() to the sweep's engine and
+ * its release() is a no-op: the session outlives the clip and is released when the sweep ends.
+ * The FP32 reference run goes into the clip's Prepared as its fp32 probe run (the self-reference,
+ * the healthy statistics the diagnosis and the minimal fix read).
+ */
+import { buildTimeSformer, type BuiltGraph } from '../model/timesformer';
+import { createEngine, type Engine } from '../engine/session';
+import { graphOptions, type GivenEngine, type LoadedModel, type Prepared, type Reference } from '../pipeline';
+import type { EpChoice, ModelConfig, PipelineOptions } from '../report';
+import type { ReadClip } from './clips';
+
+/** An engine and the graph it runs, kept for the sweep. */
+export interface Kept {
+  engine: Engine;
+  g: BuiltGraph;
+}
+
+/** A view of a kept engine that runMode may "release" after each clip without ending the session. */
+export function lend(k: Kept): GivenEngine {
+  const e = k.engine;
+  const view: Engine = {
+    get ep() { return e.ep; },
+    get realization() { return e.realization; },
+    get fallbacks() { return e.fallbacks; },
+    get cache() { return e.cache; },
+    get sessionMs() { return e.sessionMs; },
+    get lastRunMs() { return e.lastRunMs; },
+    get buildGraphMs() { return e.buildGraphMs; },
+    get outputBytes() { return e.outputBytes; },
+    run: (feeds, dims) => e.run(feeds, dims),
+    release: async () => undefined,
+  };
+  return { engine: view, g: k.g };
+}
+
+/**
+ * The engines of one batch size, built on first use: `reference` (FP32, plain, with statistics, on
+ * `referenceEp`), `mode` (the options under test) and `fix` (the same with the covering fix's
+ * LayerNorms in FP32, for the confirmation). `built` counts the sessions created.
+ */
+export class SweepEngines {
+  private readonly kept = new Map<string, Promise<Kept>>();
+  built = 0;
+
+  constructor(private readonly model: LoadedModel, private readonly log?: (line: string) => void) {}
+
+  reference(config: ModelConfig, batch: number, o: PipelineOptions, ep: EpChoice): Promise<Kept> {
+    const ro: PipelineOptions = { ...o, precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true, ep };
+    return this.get(`ref|${batch}`, config, batch, ro);
+  }
+
+  mode(config: ModelConfig, batch: number, o: PipelineOptions, name = 'mode'): Promise<Kept> {
+    return this.get(`${name}|${batch}|${JSON.stringify(o.layerNormOverrides ?? {})}`, config, batch, o);
+  }
+
+  private get(key: string, config: ModelConfig, batch: number, o: PipelineOptions): Promise<Kept> {
+    let k = this.kept.get(key);
+    if (!k) {
+      k = this.build(config, batch, o);
+      this.kept.set(key, k);
+      k.catch(() => this.kept.delete(key)); // a failed build is tried again by the next clip
+    }
+    return k;
+  }
+
+  private async build(config: ModelConfig, batch: number, o: PipelineOptions): Promise<Kept> {
+    let g: BuiltGraph | undefined;
+    const precision = o.precision ?? 'fp32';
+    const layerNorm = o.layerNorm ?? 'plain';
+    const engine = await createEngine({
+      ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, log: this.log, probes: o.probes,
+      layerNormModes: [layerNorm, ...Object.values(o.layerNormOverrides ?? {})],
+      // the whole graph in one session (as --repeat builds it): the session serves every clip
+      buildModel: (realization) => {
+        g = buildTimeSformer(this.model.weights, graphOptions(config, batch, o, realization));
+        return g.source;
+      },
+    });
+    this.built++;
+    this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization}) built once for the sweep`);
+    return { engine, g: g! };
+  }
+
+  /** Drop the engines whose key starts with `prefix` (the fix's, between confirmations). */
+  async drop(prefix: string): Promise<void> {
+    for (const [key, k] of [...this.kept]) {
+      if (!key.startsWith(prefix)) continue;
+      this.kept.delete(key);
+      await (await k.catch(() => undefined))?.engine.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.drop('');
+  }
+}
+
+/** The FP32 reference run of one clip on the kept reference engine: outputs and graph, as fp32Probe gives them. */
+export async function referenceRun(k: Kept, clip: ReadClip): Promise<{ g: BuiltGraph; out: Map<string, Float32Array>; ep: string }> {
+  const out = await k.engine.run({ [k.g.inputName]: clip.video.data }, { [k.g.inputName]: [...clip.video.shape] });
+  return { g: k.g, out, ep: k.engine.ep };
+}
+
+/**
+ * A Prepared for one clip over the sweep's model and configuration, with its FP32 run given: what
+ * runMode needs of a preparation, none of it read or computed again.
+ */
+export function clipPrepared(
+  base: { options: PipelineOptions; model: LoadedModel; config: ModelConfig },
+  clip: ReadClip, probe: { g: BuiltGraph; out: Map<string, Float32Array>; ep?: string }, log?: (line: string) => void,
+): Prepared {
+  const { config } = base;
+  const lines: string[] = [];
+  const B = clip.video.shape[0];
+  const reference: Reference = clip.data
+    ? {
+      info: { kind: 'test-data', label: `test data ${clip.data.path.split(/[\\/]/).pop()} (PyTorch)`, path: clip.data.path },
+      blocks: clip.data.blocks.map((b) => b.data), blockShape: [...(clip.data.blocks[0]?.shape ?? [])], probs: clip.data.probs.data, stats: [],
+    }
+    : {
+      info: { kind: 'self', label: `FP32 of this model (${(probe.ep ?? 'cpu') === 'cpu' ? 'CPU' : probe.ep} EP)` },
+      blocks: probe.g.blockNames.map((n) => probe.out.get(n)!),
+      blockShape: [B, 1 + config.numPatches * config.frames, config.embedDim],
+      probs: probe.out.get(probe.g.probsName!)!,
+      stats: [],
+    };
+  return {
+    options: { ...base.options, input: clip.input.path ?? base.options.input, data: clip.data?.path },
+    model: base.model, data: clip.data, video: clip.video, input: clip.input, config,
+    reference: async () => reference,
+    fp32Probe: async () => probe,
+    probeGraphOptions: { ...graphOptions(config, B, base.options, 'fp32'), precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true },
+    hasProbe: () => true,
+    besideRun: () => undefined,
+    adoptProbe: () => {
+      throw new Error('a sweep clip has its fp32 run already');
+    },
+    close: () => undefined,
+    headsEvidence: async () => config.headsTried,
+    pending: { readMs: 0, headsMs: 0, referenceMs: 0 },
+    say: (s) => {
+      lines.push(s);
+      log?.(s);
+    },
+    log: lines,
+  };
+}

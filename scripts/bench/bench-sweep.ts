@@ -1,0 +1,100 @@
+/**
+ * Sweep benchmark (issue 21): clips/s and peak RSS of `sweep` over N clips at a model's size, the
+ * RSS growth over 1,000 small clips, and — where python3 with torch and transformers is there —
+ * PyTorch eager (fp32 + fp16 forward of the same clips, scripts/bench/bench_sweep_torch.py) in the same run.
+ *
+ *   node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu|cuda|cpu] [--reference-ep cpu|webgpu|...]
+ *        [--rss-clips 1000] [--out DIR] [--json bench-sweep.json] [--no-torch]
+ *
+ * The checkpoint is gen-sweep-fixture's content-dependent one at that size (full: 768×12, 8×224²),
+ * the clips uint8 frames of several brightnesses, so that some overflow. clips/s is steady state
+ * (from the first clip's end to the last's) and overall (the sweep's own, checkpoint read
+ * included); the sweep runs without the confirmation (--no-confirm), as the timing is per clip.
+ */
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { sweep } from '../../extension/core/sweep';
+import type { EpChoice } from '../../extension/core/report';
+import { writeSweepFixture } from '../fixtures/gen-sweep-fixture';
+
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string' }, clips: { type: 'string' }, ep: { type: 'string' }, 'reference-ep': { type: 'string' },
+      'rss-clips': { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, 'no-torch': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log('usage: node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu] [--reference-ep cpu] [--rss-clips 1000] [--out DIR] [--json F] [--no-torch]');
+    return;
+  }
+  const size = values.size ?? 'full';
+  const n = Number(values.clips ?? 50);
+  const rssClips = Number(values['rss-clips'] ?? 1000);
+  const ep = (values.ep ?? 'cpu') as EpChoice;
+  const referenceEp = (values['reference-ep'] ?? 'cpu') as EpChoice;
+  const dir = values.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-sweep-'));
+  const full = { embed: 768, depth: 12, frames: 8, image: 224, classes: 400, outlierValue: 200 };
+  const result: Record<string, unknown> = { size, clips: n, ep, referenceEp, node: process.version, cpus: os.cpus().length };
+
+  // 1. clips/s and peak RSS over N clips at this size
+  const t0 = performance.now();
+  const fx = writeSweepFixture(path.join(dir, size), n, size === 'full' ? full : {});
+  console.log(`[bench-sweep] wrote ${fx.weights} and ${n} clips in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const ends: number[] = [];
+  const r = await sweep(fx.weights, [fx.clipsDir], { precision: 'fp16', ep, referenceEp, confirm: false, out: path.join(dir, `${size}-out-${Date.now()}`) }, {
+    onClip: (c, p) => {
+      ends.push(performance.now());
+      if (c.status !== 'done') console.log(`[bench-sweep] clip ${p.index + 1}: ${c.error?.message}`);
+    },
+  });
+  const steady = ends.length > 1 ? (ends.length - 1) / ((ends[ends.length - 1] - ends[0]) / 1000) : 0;
+  Object.assign(result, {
+    engine: r.engine?.label, done: r.summary.done, failed: r.summary.failed, sessionsBuilt: r.timings.sessionsBuilt,
+    clipsPerSecondSteady: steady, clipsPerSecondOverall: r.timings.clipsPerSecond, peakRssBytes: r.timings.peakRssBytes, totalMs: r.timings.totalMs,
+  });
+  console.log(`[bench-sweep] ${size}: ${r.summary.done} clips (${r.summary.failed} fail) on ${r.engine?.label}; ` +
+    `${steady.toFixed(2)} clips/s steady, ${r.timings.clipsPerSecond.toFixed(2)} overall (checkpoint read included); ` +
+    `${r.timings.sessionsBuilt} sessions built; peak RSS ${MiB(r.timings.peakRssBytes)}`);
+
+  // 2. RSS growth over many small clips (synthetic: nothing to read), sampled after 10 % and at the end
+  if (rssClips > 0) {
+    const small = writeSweepFixture(path.join(dir, 'rss'), 0);
+    const specs = Array.from({ length: rssClips }, (_, i) => `synthetic:${i}`);
+    const at = Math.max(1, Math.floor(rssClips / 10));
+    let early = 0;
+    let late = 0;
+    const rss = await sweep(small.weights, specs, { precision: 'fp16', heads: 4, ep, referenceEp, confirm: false, out: path.join(dir, `rss-out-${Date.now()}`) }, {
+      onClip: (_c, p) => {
+        if (p.index + 1 === at) early = process.memoryUsage().rss;
+        if (p.index + 1 === rssClips) late = process.memoryUsage().rss;
+      },
+    });
+    const growth = early ? (late - early) / early : NaN;
+    Object.assign(result, { rssClips, rssAfterTenthBytes: early, rssAtEndBytes: late, rssGrowth: growth, rssClipsPerSecond: rss.timings.clipsPerSecond });
+    console.log(`[bench-sweep] RSS over ${rssClips} small clips: ${MiB(early)} after ${at}, ${MiB(late)} at the end: growth ${(growth * 100).toFixed(1)} % (target ≤ 5 %); ${rss.timings.clipsPerSecond.toFixed(1)} clips/s`);
+  }
+
+  // 3. PyTorch eager on the same clips, where it is installed
+  if (!values['no-torch'] && spawnSync('python3', ['-c', 'import torch, transformers'], { stdio: 'ignore' }).status === 0) {
+    const json = path.join(dir, 'torch-sweep.json');
+    const py = path.join(__dirname, '..', '..', '..', 'scripts', 'bench', 'bench_sweep_torch.py');
+    execFileSync('python3', [py, '--clips', fx.clipsDir, '--size', size, '--json', json], { stdio: 'inherit' });
+    const t = JSON.parse(fs.readFileSync(json, 'utf8'));
+    result.torch = t;
+    console.log(`[bench-sweep] PyTorch eager (${t.device}): ${t.clips_per_second.toFixed(2)} clips/s for fp32 + fp16 forwards, peak RSS ${MiB(t.peak_rss_bytes)}; ` +
+      `ours ${steady.toFixed(2)} clips/s (FP16 engine + FP32 reference + comparison): ratio ${(steady / t.clips_per_second).toFixed(2)}×`);
+  } else console.log('[bench-sweep] PyTorch eager: skipped (no python3 with torch and transformers, or --no-torch)');
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify(result, null, 1));
+}
+
+main().catch((e) => {
+  console.error(`bench-sweep: ${e instanceof Error ? e.stack : String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+/**
+ * Sweep Clips… in real VS Code (code-server + Chromium, see harness.ts), on a workspace holding
+ * the content-dependent checkpoint (scripts/fixtures/gen-sweep-fixture.ts: its massive activation grows with
+ * the clip's brightness) and a folder of clips of eight brightnesses: swept from the palette, the
+ * view shows the two bright clips failing and the headroom below 65504 where they overflow, the
+ * covering fix passes on every clip, and a clip clicked opens as a single run in the graph.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Frame } from 'playwright-core';
+import { VSCodeSession, findWebviewFrame, runCommand, startVSCode, waitForCondition } from './harness';
+import { EXTENSION_DIR, ROOT, graphFrame, quickPickLabels, blocks } from './lab';
+import { writeSweepFixture, LEVELS } from '../../scripts/fixtures/gen-sweep-fixture';
+
+describe('Sweep Clips… (a folder of clips, one model)', function () {
+  let tmp: string;
+  let vs: VSCodeSession | undefined;
+  let view: Frame;
+
+  before(async function () {
+    this.timeout(240_000);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-sweep-'));
+    const workspace = path.join(tmp, 'workspace');
+    writeSweepFixture(workspace);
+    assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'webview', 'sweep.js')), 'build first: npm run build');
+    vs = await startVSCode({
+      workspace,
+      extensionDir: EXTENSION_DIR,
+      name: 'sweep',
+      settings: {
+        'timesformerLab.checkpoint': 'content.pyth', 'timesformerLab.precision': 'fp16', 'timesformerLab.layerNorm': 'plain',
+        'timesformerLab.executionProvider': 'cpu', 'timesformerLab.heads': 4,
+      },
+    });
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`sweep-FAILED-${this.currentTest.title}`);
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await vs?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('swept from the palette: the bright clips fail, the others pass, with the tolerance line', async function () {
+    this.timeout(240_000);
+    const page = vs!.page;
+    await runCommand(page, 'TimeSformer: Sweep Clips…');
+    await waitForCondition(async () => (await quickPickLabels(page)).includes('clips'), 60_000, 'the clip folders offered');
+    await page.keyboard.type('clips');
+    await waitForCondition(async () => (await quickPickLabels(page))[0] === 'clips', 10_000, 'the clips folder first');
+    await page.keyboard.press('Enter');
+    view = await findWebviewFrame(page, '.summary[data-status="done"]', 180_000);
+    const clips = await view.$$eval('rect.clip', (els) => els.map((e) => ({ clip: e.getAttribute('data-clip') ?? '', status: e.getAttribute('data-status'), error: Number(e.getAttribute('data-error')) })));
+    assert.equal(clips.length, LEVELS.length);
+    const failing = clips.filter((c) => c.status === 'fail').map((c) => path.basename(c.clip)).sort();
+    assert.deepEqual(failing, ['clip0006_level200.npy', 'clip0007_level245.npy'], JSON.stringify(clips));
+    // worst first, and the failing clips above the tolerance line, the passing ones below it
+    const tol = Number(await view.getAttribute('line#tolerance', 'data-tolerance'));
+    assert.equal(tol, 0.025);
+    for (const c of clips) assert.equal(c.error > tol, c.status === 'fail', `${c.clip}: ${c.error}`);
+    assert.ok(clips[0].status === 'fail' && clips[1].status === 'fail');
+    assert.equal(await view.getAttribute('.summary', 'data-verdict'), 'fail');
+    await vs!.screenshot('sweep-view');
+  });
+
+  it('the headroom per LayerNorm: the 65504 line, below 1× from block 1 on (where the bright clips overflow), far above in block 0', async () => {
+    assert.ok(await view.$('line#fp16max'), 'the 65504 line');
+    const lns = await view.$$eval('rect.ln', (els) => els.map((e) => ({ ln: e.getAttribute('data-ln')!, factor: Number(e.getAttribute('data-factor')), overflow: e.getAttribute('data-overflow') === 'true' })));
+    const by = new Map(lns.map((l) => [l.ln, l]));
+    for (const n of ['blocks.1.temporal_norm1', 'blocks.1.norm1', 'blocks.1.norm2']) assert.ok(by.get(n)?.overflow && by.get(n)!.factor < 1, `${n}: ${JSON.stringify(by.get(n))}`);
+    for (const n of ['blocks.0.temporal_norm1', 'blocks.0.norm1', 'blocks.0.norm2']) assert.ok(!by.get(n)?.overflow && by.get(n)!.factor > 10, `${n}: ${JSON.stringify(by.get(n))}`);
+  });
+
+  it('the covering fix passes on every clip', async () => {
+    assert.equal(await view.getAttribute('.fix', 'data-confirmed'), 'pass');
+    const fix = (await view.getAttribute('.fix', 'data-layernorms'))!.split(',');
+    assert.ok(fix.includes('blocks.1.temporal_norm1') && fix.every((n) => !n.startsWith('blocks.0.')), fix.join(','));
+    assert.match((await view.textContent('.fix')) ?? '', /Confirmed: the set re-run with it passes on all 8 clips/);
+  });
+
+  it('a clip clicked opens as a single run: the graph shows its blocks, block 1 failing', async function () {
+    this.timeout(180_000);
+    await view.click('rect.clip[data-clip$="clip0007_level245.npy"]');
+    const frame = await graphFrame(vs!.page, 'run-1', 2, 120_000);
+    const b = await blocks(frame, 'run-1');
+    assert.deepEqual(b.map((x) => x.status === 'fail'), [false, true, true], JSON.stringify(b));
+  });
+});
