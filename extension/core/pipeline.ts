@@ -11,7 +11,8 @@ import { openRegularFile } from './formats/file';
 import { readNpy } from './formats/npy';
 import { inferConfig } from './model/config';
 import { checkHfSizes } from './model/hf';
-import { DEFAULT_NORMALIZATION, openModelSource, type Normalization } from './model/load';
+import { DEFAULT_NORMALIZATION, openModelSource, type Normalization, type VideoConfig } from './model/load';
+import { isVideoSpec, readVideoClip, videoClipOptions } from './video';
 import { headCandidatesFor, streamModelWeights, type CheckingSink } from './model/validate';
 import { buildSegmented, buildTimeSformer, readsAsF32, takesTransposed, type BuiltGraph, type GraphOptions, type Weights } from './model/timesformer';
 import { WeightStore, type StoredKind, type StoreUsage } from './model/weight-store';
@@ -50,6 +51,8 @@ export interface LoadedModel<W extends Weights = Weights> {
   labels?: string[];
   /** How frames become the model's input, when the checkpoint's configuration says. */
   normalization?: Normalization;
+  /** How a video becomes the clip, when the checkpoint says (core/video). */
+  videoConfig?: VideoConfig;
   /** Official or HuggingFace, with or without a classifier, which files. */
   source: ModelInfo;
 }
@@ -107,7 +110,7 @@ async function readModel(
     const { dtype, bytes } = await streamModelWeights(entries, base, weightsPath, sink, src.loadMany);
     const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
     return {
-      weightsPath, format: src.format, dtype, weightBytes: bytes, base, heads: src.heads, labels, normalization: src.normalization,
+      weightsPath, format: src.format, dtype, weightBytes: bytes, base, heads: src.heads, labels, normalization: src.normalization, videoConfig: src.videoConfig,
       source: { ...src.info, head: base.numClasses > 0 },
     };
   } finally {
@@ -371,6 +374,7 @@ export async function readClip(spec: string | undefined, m: LoadedModel, o: Pipe
     // the header is checked against the model before the data is read
     return clipFromArray(await readNpy(path, (h) => clipLayout(h.dtype, h.shape, m, path)), m, path, norm);
   }
+  if (await isVideoSpec(path)) return readVideoClip(path, videoClipOptions(m, clipNormalization(m, o)));
   const d = await readTestData(path, m.base);
   return { video: d.video, input: { kind: 'test-data', label: `video of ${basename(path)}`, path, shape: [...d.video.shape] } };
 }
