@@ -22,6 +22,9 @@ ff -f lavfi -i "$(printf "$SRC" 64x64 30)" -frames:v 37 -c:v libx264 -preset ver
 ff -f lavfi -i "$(printf "$SRC" 96x72 30)" -frames:v 120 -vf "setpts='if(lt(N,60),N/30,2+(N-60)/10)/TB'" -fps_mode vfr -c:v libx264 -preset veryslow -crf 32 -pix_fmt yuv420p "$D/h264_vfr_96x72.mp4"
 # a folder of frames: 20 JPEG frames 80x60 named frame_1.jpg .. frame_20.jpg (natural order)
 ff -f lavfi -i "testsrc2=size=80x60:rate=30" -frames:v 20 -q:v 4 -start_number 1 "$D/frames/frame_%d.jpg"
+# a folder of 12 PNG frames 48x80 (portrait; lossless: PIL and cv2 read the same pixels)
+mkdir -p "$D/frames_png"
+ff -f lavfi -i "testsrc2=size=48x80:rate=30" -frames:v 12 -start_number 0 "$D/frames_png/%03d.png"
 # ---- bad clips ----
 printf 'this is not a video\n' > "$D/bad/text.mp4"
 ff -f lavfi -i "testsrc2=size=32x32:rate=1" -frames:v 1 "$D/bad/image.webm.png" && mv "$D/bad/image.webm.png" "$D/bad/image.webm"

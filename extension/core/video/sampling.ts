@@ -74,7 +74,9 @@ export function officialPreprocess(tree: unknown, model: { frames: number; image
   if (shortSide < model.imageSize) shortSide = model.imageSize;
   return {
     kind: 'official', numFrames, samplingRate, targetFps, shortSide, crop: model.imageSize, views: posInt(get(test, 'NUM_ENSEMBLE_VIEWS')) ?? 1,
-    source: found ? "DATA/TEST in the checkpoint's cfg (missing keys: TimeSformer's defaults)" : `no cfg in the checkpoint: the released ${model.frames}-frame config's SAMPLING_RATE ${samplingRate}, short side ${shortSide}`,
+    source: found
+      ? "DATA/TEST in the checkpoint's cfg (a missing key: the released config's value)"
+      : `${tree === undefined ? 'no cfg in the checkpoint' : "no DATA in the checkpoint's cfg"}: the released ${model.frames}-frame config's SAMPLING_RATE ${samplingRate}, short side ${shortSide}, centre crop`,
   };
 }
 
