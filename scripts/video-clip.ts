@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const o = videoClipOptions(m, clipNormalization(m, {}));
   const r = await readVideoClip(values.input, o);
   fs.writeFileSync(values.out, npyBytes(r.video.shape, r.video.data));
-  const info = { input: r.input, preprocess: o.preprocess };
+  const info = { input: r.input, preprocess: o.preprocess, hf_config: m.videoConfig?.kind === 'huggingface' ? m.videoConfig.file : undefined };
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(info, null, 2));
   console.log(JSON.stringify({ out: values.out, shape: r.video.shape, indices: r.input.video?.indices, decoder: r.input.video?.decoder }));
 }

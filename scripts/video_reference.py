@@ -88,6 +88,26 @@ def decode_pyav(path, a, notes):
     return [frames[i] for i in idx], idx, meta
 
 
+def decode_cv2(path, a, notes):
+    """Every frame through OpenCV's VideoCapture (its own FFmpeg build), BGR -> RGB: a second decoder, not the official path."""
+    import cv2
+    cap = cv2.VideoCapture(path)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+    cap.release()
+    if not frames:
+        raise SystemExit(f'OpenCV decodes no frame of {path}')
+    clip_size = a.sampling_rate * a.num_frames / a.target_fps * fps
+    s, e = start_end(len(frames), clip_size, 0, a.views)
+    idx = linspace_indices(s, e, a.num_frames, len(frames))
+    return [frames[i] for i in idx], idx, {'fps': fps, 'decoded': len(frames), 'opencv': cv2.__version__}
+
+
 def probe_ffmpeg(ffmpeg, path):
     err = subprocess.run([ffmpeg, '-hide_banner', '-nostdin', '-i', path], capture_output=True, text=True).stderr
     m = re.search(r'Stream #0:\d+.*?: Video: .*?[ ,](\d+)x(\d+)[ ,].*?([\d.]+)(k?) (fps|tbr)', err)
@@ -210,7 +230,7 @@ def hf_transform(frames, a, mean, std, notes):
     return np.stack(out)[None].transpose(0, 2, 1, 3, 4).astype(np.float32)
 
 
-def main():
+def parser():
     p = argparse.ArgumentParser()
     p.add_argument('--clip', required=True)
     p.add_argument('--out', required=True)
@@ -224,12 +244,16 @@ def main():
     p.add_argument('--hf-config')
     p.add_argument('--mean', required=True)
     p.add_argument('--std', required=True)
-    p.add_argument('--decode', choices=['pyav', 'ffmpeg'], default='pyav')
+    p.add_argument('--decode', choices=['pyav', 'ffmpeg', 'cv2'], default='pyav')
     p.add_argument('--ffmpeg', default='ffmpeg')
     p.add_argument('--transform', choices=['torch', 'numpy'], default='torch')
     p.add_argument('--hf-impl', choices=['transformers', 'pil'], default='transformers')
     p.add_argument('--frames-reader', choices=['pil', 'cv2'], default='pil')
-    a = p.parse_args()
+    return p
+
+
+def build(a):
+    """The reference clip (1, 3, T, H, W) float32 and what it took, for parsed arguments."""
     mean = [float(v) for v in a.mean.split(',')]
     std = [float(v) for v in a.std.split(',')]
     notes = []
@@ -237,11 +261,18 @@ def main():
         frames, idx, meta = decode_folder(a.clip, a, notes)
     elif a.decode == 'pyav':
         frames, idx, meta = decode_pyav(a.clip, a, notes)
+    elif a.decode == 'cv2':
+        frames, idx, meta = decode_cv2(a.clip, a, notes)
     else:
         frames, idx, meta = decode_ffmpeg(a.clip, a, notes)
     x = hf_transform(frames, a, mean, std, notes) if a.hf_config else official_transform(frames, a, mean, std)
-    np.save(a.out, np.ascontiguousarray(x, dtype=np.float32))
-    info = {'indices': idx, 'shape': list(x.shape), 'notes': notes, **meta}
+    return np.ascontiguousarray(x, dtype=np.float32), {'indices': idx, 'shape': list(x.shape), 'notes': notes, **meta}
+
+
+def main():
+    a = parser().parse_args()
+    x, info = build(a)
+    np.save(a.out, x)
     if a.json:
         json.dump(info, open(a.json, 'w'), indent=1, default=str)
     print(json.dumps(info, default=str))

@@ -73,11 +73,33 @@ export function findDecoder(env: NodeJS.ProcessEnv = process.env): Decoder {
   const platform = `${process.platform}-${process.platform === 'win32' ? 'x64' : process.arch}`;
   for (const dir of packageDirs(platform)) {
     const bin = nodePath.join(dir, BINARY);
-    if (isFile(bin)) return (found = { path: bin, label: `${versionOf(bin)} (@ffmpeg-installer/${platform})` });
+    if (!isFile(bin)) continue;
+    executable(bin);
+    let version = '';
+    try {
+      version = ` ${JSON.parse(fs.readFileSync(nodePath.join(dir, 'package.json'), 'utf8')).version}`;
+    } catch {
+      // the label only
+    }
+    return (found = { path: bin, label: `${versionOf(bin)} (@ffmpeg-installer/${platform}${version})` });
   }
   const onPath = spawnSync('ffmpeg', ['-hide_banner', '-version'], { encoding: 'utf8', timeout: 10_000 });
   if (onPath.status === 0) return (found = { path: 'ffmpeg', label: `${firstVersion(onPath.stdout)} (PATH)` });
   throw new LabError('PROVIDER_UNAVAILABLE', `no video decoder: the package @ffmpeg-installer/${platform} is not installed beside the lab and there is no ffmpeg on PATH (or set TIMESFORMER_LAB_FFMPEG to an ffmpeg executable)`);
+}
+
+/** The package's install script only sets the executable bit (chmod u+x): an archive that lost it (a .vsix unpacked without modes) gets it back here. */
+function executable(bin: string): void {
+  if (process.platform === 'win32') return;
+  try {
+    fs.accessSync(bin, fs.constants.X_OK);
+  } catch {
+    try {
+      fs.chmodSync(bin, 0o755);
+    } catch {
+      // versionOf names the failure
+    }
+  }
 }
 
 function firstVersion(text: string): string {
