@@ -24,10 +24,12 @@ import { consent } from './commands/trust';
 import { SidebarProvider } from './sidebar';
 import { exportTrtBundle, importTrtOutputs } from './commands/tensorrt';
 import { plain } from './text';
+import { runOnVideo } from './commands/video';
+import { VIDEO_GLOB_EXTS } from './video';
 
 const SECTION = 'timesformerLab';
 const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt,safetensors}';
-const TEST_DATA_GLOB = '**/*.{p,pkl,pickle}';
+const TEST_DATA_GLOB = `**/*.{p,pkl,pickle,${VIDEO_GLOB_EXTS}}`;
 const HF_CONFIG_GLOB = '**/config.json';
 const EXCLUDE_GLOB = '**/{node_modules,.git,out,dist}/**';
 /** Reading one batch of headers may take this long before the reading process is ended. */
@@ -75,7 +77,7 @@ class Lab implements vscode.Disposable {
     this.state.setTrusted(vscode.workspace.isTrusted);
     this.sidebar = new SidebarProvider(context.extensionUri, (m) => this.onSidebar(m), log);
     const cmd = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(`${SECTION}.${id}`, f);
-    const watcher = vscode.workspace.createFileSystemWatcher('**/*.{pyth,pth,pt,ckpt,p,pkl,pickle,json,safetensors,bin}');
+    const watcher = vscode.workspace.createFileSystemWatcher(`**/*.{pyth,pth,pt,ckpt,p,pkl,pickle,json,safetensors,bin,${VIDEO_GLOB_EXTS}}`);
     this.disposables.push(
       this.output, this.status, watcher,
       { dispose: () => this.client.dispose() },
@@ -86,6 +88,7 @@ class Lab implements vscode.Disposable {
       cmd('cancel', () => this.client.cancel()),
       cmd('selectCheckpoint', (uri?: vscode.Uri) => this.selectFile('checkpoint', uri)),
       cmd('selectTestData', () => this.selectFile('testData')),
+      cmd('runOnVideo', (uri?: vscode.Uri) => runOnVideo(uri, { state: this.state, selectCheckpoint: () => this.selectFile('checkpoint'), run: () => this.run() })),
       cmd('checkFile', (uri?: vscode.Uri) => this.checkFile(uri)),
       cmd('showGraph', () => this.showGraph()),
       cmd('compareRuns', () => this.compareRuns()),
@@ -351,10 +354,10 @@ class Lab implements vscode.Disposable {
   private async browse(kind: 'checkpoint' | 'testData'): Promise<void> {
     const filters: Record<string, string[]> = kind === 'checkpoint'
       ? { 'PyTorch checkpoint': ['pyth', 'pth', 'pt', 'ckpt'], 'All files': ['*'] }
-      : { 'Test data (pickle)': ['p', 'pkl', 'pickle'], 'All files': ['*'] };
+      : { 'Test data (pickle)': ['p', 'pkl', 'pickle'], 'Videos': VIDEO_GLOB_EXTS.split(','), 'All files': ['*'] };
     const uris = await vscode.window.showOpenDialog({
       canSelectMany: false, canSelectFiles: true, canSelectFolders: kind === 'checkpoint', filters,
-      title: kind === 'checkpoint' ? 'Select the checkpoint (a file, or an HF folder)' : 'Select the test data',
+      title: kind === 'checkpoint' ? 'Select the checkpoint (a file, or an HF folder)' : 'Select the test data or a video',
     });
     const p = uris?.[0]?.fsPath;
     if (!p) return;

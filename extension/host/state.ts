@@ -23,6 +23,7 @@ import { validateOptions, type OptionNames } from '../core/options';
 import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
+import { clipOption, isVideoPath, VIDEO_AGREEMENT_DETAIL } from './video';
 import {
   LAYERNORM_CHOICES, summarize,
   type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type RunSettings, type RunView, type SidebarState,
@@ -171,7 +172,7 @@ export class LabState {
   /** Files whose headers are not read yet (or must be read again). */
   uninspected(): { path: string; kind: 'checkpoint' | 'test-data' }[] {
     const want = (kind: 'checkpoint' | 'test-data') => (f: FileEntry) => ({ path: f.path, kind });
-    return [...this.checkpointList().map(want('checkpoint')), ...this.testDataList().map(want('test-data'))]
+    return [...this.checkpointList().map(want('checkpoint')), ...this.testDataList().filter((f) => !isVideoPath(f.path)).map(want('test-data'))]
       .filter((f) => !this.inspections.has(f.path));
   }
 
@@ -236,6 +237,7 @@ export class LabState {
     const ck = this.checkpoint;
     const td = this.testData;
     if (!ck || td === undefined) return undefined;
+    if (td !== null && isVideoPath(td)) return { status: 'self', detail: VIDEO_AGREEMENT_DETAIL };
     return agreement(this.inspections.get(ck), td === null ? undefined : this.inspections.get(td), td);
   }
 
@@ -338,7 +340,7 @@ export class LabState {
     const d = this.defaults();
     const options: RunOptions = {
       weights: ck,
-      ...(td !== null ? { data: td } : {}),
+      ...clipOption(td),
       ...(s.heads ? { heads: s.heads } : {}),
       precision: s.precision,
       // Accumulation is an FP16 option (the sidebar shows it for FP16 only): other precisions run as the default.
