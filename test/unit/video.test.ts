@@ -145,12 +145,20 @@ describe('video input: committed clips', function () {
     });
   }
 
-  it('a frames folder: natural order (frame_2 before frame_10), the file names in the provenance', async () => {
-    const r = await readVideoClip(path.join(V, 'frames'), official());
+  it("a JPEG frames folder: natural order (frame_2 before frame_10), the file names in the provenance, Pillow's pixels within 2 levels", async function () {
+    const dir = path.join(V, 'frames');
+    const r = await readVideoClip(dir, official());
     assert.deepEqual(r.input.video!.indices, [0, 19, 19, 19, 19, 19, 19, 19]);
     assert.deepEqual(r.input.video!.files!.slice(0, 2), ['frame_1.jpg', 'frame_20.jpg']);
     assert.equal(r.input.video!.fps, 30);
     assert.match(r.input.video!.fpsSource, /assumed/);
+    assert.match(r.input.video!.decoder, /JPEG colour as libjpeg/);
+    if (!PYTHON) this.skip();
+    // Pillow decodes with libjpeg: its upsampling and colour tables are reproduced, the IDCT differs by ±2 levels at most
+    // (swscale's conversion, before: up to 86 levels on this test pattern's colour edges)
+    const ref = reference(dir, ['--num-frames', '8', '--sampling-rate', '32', '--short-side', '64', '--crop', '64']);
+    const levels = maxAbs(r.video.data, ref.data) * 0.225 * 255;
+    assert.ok(levels <= 2 + 1e-3, `max |ours − Pillow| ${levels.toFixed(3)} levels`);
   });
 
   it("a PNG frames folder (portrait, upscaled) equals Pillow's pixels through the official transform", async function () {

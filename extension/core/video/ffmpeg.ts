@@ -210,14 +210,16 @@ export async function probe(dec: Decoder, file: string, signal?: AbortSignal): P
 export async function decodeFrames(
   dec: Decoder, file: string, p: Pick<Probe, 'width' | 'height'>, maxFrames: number,
   onFrame: (index: number, rgb: Uint8Array) => boolean, signal?: AbortSignal,
+  /** Another output than rgb24 (a JPEG's own planes), its frame size, and decoder options before -i. */
+  raw?: { pixFmt: string; frameBytes: number; inputArgs: string[] },
 ): Promise<number> {
-  const frameBytes = p.width * p.height * 3;
+  const frameBytes = raw?.frameBytes ?? p.width * p.height * 3;
   const frame = new Uint8Array(frameBytes);
   let filled = 0;
   let index = 0;
   let more = true;
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-noautorotate', '-i', file, '-map', '0:v:0', '-vsync', '0',
-    '-frames:v', String(maxFrames), '-sws_flags', 'bilinear', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-noautorotate', ...(raw?.inputArgs ?? []), '-i', file, '-map', '0:v:0', '-vsync', '0',
+    '-frames:v', String(maxFrames), '-sws_flags', 'bilinear', '-f', 'rawvideo', '-pix_fmt', raw?.pixFmt ?? 'rgb24', 'pipe:1'];
   const r = await run(dec, args, file, signal, (chunk) => {
     let off = 0;
     while (off < chunk.length && more) {

@@ -19,6 +19,7 @@ import { Tensor } from '../tensor';
 import { decodeFrames, findDecoder, probe, type Decoder, type Probe } from './ffmpeg';
 import { hfPreprocess, officialPreprocess, testView, type VideoPreprocess } from './sampling';
 import { imageHeaderSize } from './image-header';
+import { JPEG_PLANAR, jpegPlanesToRgb, planarLayout, type JpegPlanar } from './jpeg-color';
 import { outputSize, transformFrame } from './transform';
 
 export { findDecoder } from './ffmpeg';
@@ -133,10 +134,15 @@ async function folderSource(dir: string, dec: Decoder, targetFps: number, signal
         if (p.width !== first.width || p.height !== first.height) {
           throw new LabError('BAD_CLIP', `a ${p.width}×${p.height} frame in a folder of ${first.width}×${first.height} frames (${names[0]})`, file);
         }
-        const got = await decodeFrames(dec, file, p, 1, (_, rgb) => {
-          keep(i, rgb);
+        const jpeg = p.codec === 'mjpeg' && (JPEG_PLANAR as readonly string[]).includes(p.pixelFormat) ? (p.pixelFormat as JpegPlanar) : undefined;
+        const rgbOut = jpeg ? new Uint8Array(p.width * p.height * 3) : undefined;
+        // a JPEG frame: its planes (the IJG integer IDCT), then libjpeg's upsampling and colour conversion, as Pillow and OpenCV read it
+        const raw = jpeg ? { pixFmt: jpeg, frameBytes: planarLayout(jpeg, p.width, p.height).bytes, inputArgs: ['-idct', 'int'] } : undefined;
+        const got = await decodeFrames(dec, file, p, 1, (_, px) => {
+          if (jpeg) jpegPlanesToRgb(px, jpeg, p.width, p.height, rgbOut!);
+          keep(i, rgbOut ?? px);
           return false;
-        }, signal);
+        }, signal, raw);
         if (got !== 1) throw new LabError('BAD_CLIP', 'the image holds no frame', file);
       }
       return files.length;
@@ -180,7 +186,7 @@ export async function readVideoClip(path: string, o: VideoClipOptions): Promise<
   const shape = [1, 3, T, S0, S1];
   const fmt = (v: number[]) => v.map((n) => +n.toFixed(4)).join(', ');
   const provenance: VideoProvenance = {
-    decoder: dec.label,
+    decoder: isDir && src.probe.codec === 'mjpeg' ? `${dec.label}; JPEG colour as libjpeg (fancy upsampling)` : dec.label,
     container: src.probe.container,
     codec: src.probe.codec,
     width: W, height: H,
