@@ -10,6 +10,8 @@
 #  - python3-numpy, python3-yaml: the unit tests check that scripts/make_test_data.py (run where
 #    PyTorch is) makes the lab's synthetic clip, test-data pickles, frame normalization and key
 #    names exactly as the lab does (test/unit/scripts.test.ts).
+#  - python3-pil: test/unit/video.test.ts checks the lab's video preprocessing against
+#    scripts/video_reference.py (numpy, and Pillow's own resize for HF image processors).
 #  - python3-onnx: the ONNX project's own checker (onnx.checker.check_model, full_check) reads
 #    every ONNX file the CLI writes, as trtexec's and Polygraphy's users do before building an
 #    engine (test/unit/onnx-checker.test.ts).
@@ -17,7 +19,7 @@
 #    (scripts/install-code-server.sh); a fresh Debian image may lack them.
 # Runs as root (CI); otherwise uses sudo.
 set -euo pipefail
-pkgs=(chromium fonts-dejavu-core ripgrep libkrb5-dev python3-numpy python3-yaml python3-onnx g++ make python3)
+pkgs=(chromium fonts-dejavu-core ripgrep libkrb5-dev python3-numpy python3-yaml python3-pil python3-onnx g++ make python3)
 need=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

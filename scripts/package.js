@@ -14,7 +14,8 @@
  *   dist/node_modules/{onnxruntime-node,onnxruntime-common}: the one runtime dependency, a native
  *   module, with this platform's binaries only. It sits under dist/ so that the bundles find it by
  *   Node's resolution and `vsce --no-dependencies` needs no npm tree; its install script and the
- *   packages only that script uses are left out.
+ *   packages only that script uses are left out; and dist/node_modules/@ffmpeg-installer/<platform>/
+ *   (ffmpeg, package.json, a NOTICE): the video decoder, run as a child process (docs/video.md).
  * then `vsce package --target <target> --no-dependencies` writes vsix/<name>-<target>-<version>.vsix.
  *
  * Usage: node scripts/package.js [--target linux-x64[,win32-x64...]] [--out DIR]
@@ -52,6 +53,28 @@ const wanted = arg('target') ? arg('target').split(',') : shipped;
 for (const t of wanted) {
   if (!TARGETS[t]) fail(`unknown target '${t}' (known: ${Object.keys(TARGETS).join(', ')})`);
   if (!shipped.includes(t)) fail(`onnxruntime-node has no binaries for ${t} in ${path.join(ORT, 'bin', 'napi-v6', TARGETS[t])}`);
+}
+/**
+ * vsce target -> the @ffmpeg-installer platform package whose ffmpeg executable decodes videos
+ * (docs/video.md). Windows on ARM gets the x64 build (Windows runs it under emulation; the package
+ * has no arm64 build). npm installs only this machine's package; another target's is fetched here
+ * with `npm pack` at the version @ffmpeg-installer/ffmpeg pins (packaging time, never install time).
+ */
+const FFMPEG = { 'linux-x64': 'linux-x64', 'linux-arm64': 'linux-arm64', 'darwin-arm64': 'darwin-arm64', 'win32-x64': 'win32-x64', 'win32-arm64': 'win32-x64' };
+function ffmpegPackage(target) {
+  const name = `@ffmpeg-installer/${FFMPEG[target]}`;
+  const local = path.join(root, 'node_modules', name);
+  if (fs.existsSync(path.join(local, 'package.json'))) return local;
+  const wrapper = path.join(root, 'node_modules', '@ffmpeg-installer', 'ffmpeg', 'package.json');
+  if (!fs.existsSync(wrapper)) fail(`${wrapper} is missing: npm install (the video decoder's package)`);
+  const version = JSON.parse(fs.readFileSync(wrapper, 'utf8')).optionalDependencies[name];
+  const cache = path.join(root, '.package', 'cache', `${FFMPEG[target]}-${version}`);
+  if (!fs.existsSync(path.join(cache, 'package', 'package.json'))) {
+    fs.mkdirSync(cache, { recursive: true });
+    const tgz = execFileSync('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', cache], { encoding: 'utf8', shell: process.platform === 'win32' }).trim().split('\n').pop();
+    execFileSync('tar', ['-xzf', path.join(cache, tgz), '-C', cache]);
+  }
+  return path.join(cache, 'package');
 }
 const outDir = path.resolve(arg('out') ?? path.join(root, 'vsix'));
 for (const f of ['dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/lab-worker.js', 'dist/gpu-helper.js', 'dist/webview/graph.js', 'dist/webview/sidebar.js', 'LICENSE', 'README.md']) {
@@ -95,6 +118,17 @@ for (const target of wanted) {
   fs.mkdirSync(commonTo, { recursive: true });
   fs.copyFileSync(path.join(ORT_COMMON, 'package.json'), path.join(commonTo, 'package.json'));
   copy(path.join(ORT_COMMON, 'dist', 'cjs'), path.join(commonTo, 'dist', 'cjs'));
+  // the video decoder: the ffmpeg executable of this platform (a separate program, run as a child process)
+  const ff = ffmpegPackage(target);
+  const ffTo = path.join(nm, '@ffmpeg-installer', FFMPEG[target]);
+  fs.mkdirSync(ffTo, { recursive: true });
+  for (const f of ['package.json', 'README.md', 'ffmpeg', 'ffmpeg.exe']) {
+    if (fs.existsSync(path.join(ff, f))) fs.copyFileSync(path.join(ff, f), path.join(ffTo, f));
+  }
+  if (fs.existsSync(path.join(ffTo, 'ffmpeg'))) fs.chmodSync(path.join(ffTo, 'ffmpeg'), 0o755);
+  fs.writeFileSync(path.join(ffTo, 'NOTICE.txt'), 'FFmpeg (https://ffmpeg.org), a static build licensed under the GPL (see `ffmpeg -L`), shipped unmodified\n' +
+    `from the npm package ${path.basename(path.dirname(ffTo))}/${FFMPEG[target]} as a separate program that the lab runs to decode videos.\n` +
+    'Its source: https://ffmpeg.org/download.html (the build is described by `ffmpeg -version`).\n');
   fs.writeFileSync(path.join(stage, '.vscodeignore'), '# Staged by scripts/package.js: everything here ships.\n');
   const file = path.join(outDir, `${pkg.name}-${target}-${pkg.version}.vsix`);
   execFileSync(process.execPath, [require.resolve('@vscode/vsce/vsce'), 'package', '--target', target, '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', file], {

@@ -275,8 +275,39 @@ export interface ReferenceInfo {
 }
 
 /** The clip the engine ran on. */
+/** How a video file or frames folder became the clip (InputInfo.video): see core/video/. */
+export interface VideoProvenance {
+  /** e.g. "ffmpeg 4.1 (@ffmpeg-installer/linux-x64)". */
+  decoder: string;
+  /** The demuxer ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"; a folder: its first frame's, "png_pipe"). */
+  container: string;
+  codec: string;
+  /** The decoded frames' size, before the transform. */
+  width: number;
+  height: number;
+  /** The rate the view was sampled at. */
+  fps: number;
+  fpsSource: 'stream' | 'assumed (a frames folder has no rate: DATA.TARGET_FPS)';
+  durationS?: number;
+  /** Frames decoded (decoding stops after the last one the view takes); a folder: the frames it holds. */
+  framesRead: number;
+  /** The clip ended before the view did: the last frame stands for the missing ones, as in the official loader. */
+  clipEnded: boolean;
+  /** The frame index taken for each of the clip's T frames. */
+  indices: number[];
+  /** A frames folder: the file taken for each of the T frames. */
+  files?: string[];
+  /** The temporal sampling in words (the official test view). */
+  sampling: string;
+  /** The spatial transform and normalization in words. */
+  transform: string;
+  /** Where the preprocessing settings came from (the checkpoint's cfg, preprocessor_config.json, defaults). */
+  preprocessSource: string;
+}
+
 export interface InputInfo {
-  kind: 'test-data' | 'npy' | 'frames' | 'synthetic';
+  /** 'video': a video file or a folder of frames, decoded and preprocessed here (see `video`). */
+  kind: 'test-data' | 'npy' | 'frames' | 'synthetic' | 'video';
   /** e.g. "video of d1_outlier_test_data.p", "synthetic (seed 0)". */
   label: string;
   path?: string;
@@ -285,6 +316,8 @@ export interface InputInfo {
   shape: number[];
   /** uint8 frames only: how they were normalized (x / 255, then (x − mean) / std per channel) and why. */
   normalization?: { mean: number[]; std: number[]; source: string };
+  /** kind 'video' only: which frames were taken and how they were transformed. */
+  video?: VideoProvenance;
 }
 
 /** Which model the weights are (official TimeSformer or HuggingFace transformers), and whether it has a classifier. */

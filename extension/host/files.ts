@@ -12,9 +12,10 @@ import type { Inspection } from './pairing';
 import { RunError, type WorkerClient } from './runner';
 import { SECTION } from './settings';
 import type { FileEntry, LabState } from './state';
+import { VIDEO_GLOB_EXTS } from './video';
 
 const CHECKPOINT_GLOB = '**/*.{pyth,pth,pt,ckpt,safetensors}';
-const TEST_DATA_GLOB = '**/*.{p,pkl,pickle}';
+const TEST_DATA_GLOB = `**/*.{p,pkl,pickle,${VIDEO_GLOB_EXTS}}`;
 const HF_CONFIG_GLOB = '**/config.json';
 const EXCLUDE_GLOB = '**/{node_modules,.git,out,dist}/**';
 /** Reading one batch of headers may take this long before the reading process is ended. */
@@ -98,10 +99,10 @@ export class WorkspaceFiles {
   async browse(kind: 'checkpoint' | 'testData'): Promise<void> {
     const filters: Record<string, string[]> = kind === 'checkpoint'
       ? { 'PyTorch checkpoint': ['pyth', 'pth', 'pt', 'ckpt'], 'All files': ['*'] }
-      : { 'Test data (pickle)': ['p', 'pkl', 'pickle'], 'All files': ['*'] };
+      : { 'Test data (pickle)': ['p', 'pkl', 'pickle'], 'Videos': VIDEO_GLOB_EXTS.split(','), 'All files': ['*'] };
     const uris = await vscode.window.showOpenDialog({
       canSelectMany: false, canSelectFiles: true, canSelectFolders: kind === 'checkpoint', filters,
-      title: kind === 'checkpoint' ? 'Select the checkpoint (a file, or an HF folder)' : 'Select the test data',
+      title: kind === 'checkpoint' ? 'Select the checkpoint (a file, or an HF folder)' : 'Select the test data or a video',
     });
     const p = uris?.[0]?.fsPath;
     if (!p) return;

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
 import type { Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
+import { clipOption, isVideoPath, VIDEO_AGREEMENT_DETAIL } from './video';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
 import { LAYERNORM_CHOICES, type FixMode, type LayerNormChoice, type OptionKey, type RunSettings } from './protocol';
 import { sameOptions, type Attempt, type RunInputs, type StoredRun } from './labels';
@@ -114,7 +115,7 @@ export class StoreReader {
   /** Files whose headers are not read yet (or must be read again). */
   uninspected(): { path: string; kind: 'checkpoint' | 'test-data' }[] {
     const want = (kind: 'checkpoint' | 'test-data') => (f: FileEntry) => ({ path: f.path, kind });
-    return [...this.checkpointList().map(want('checkpoint')), ...this.testDataList().map(want('test-data'))]
+    return [...this.checkpointList().map(want('checkpoint')), ...this.testDataList().filter((f) => !isVideoPath(f.path)).map(want('test-data'))]
       .filter((f) => !this.s.inspections.has(f.path));
   }
 
@@ -167,6 +168,7 @@ export class StoreReader {
     const ck = this.checkpoint;
     const td = this.testData;
     if (!ck || td === undefined) return undefined;
+    if (td !== null && isVideoPath(td)) return { status: 'self', detail: VIDEO_AGREEMENT_DETAIL };
     return agreement(this.s.inspections.get(ck), td === null ? undefined : this.s.inspections.get(td), td);
   }
 
@@ -218,7 +220,7 @@ export class StoreReader {
     const d = this.defaults();
     const options: RunOptions = {
       weights: ck,
-      ...(td !== null ? { data: td } : {}),
+      ...clipOption(td),
       ...(s.heads ? { heads: s.heads } : {}),
       precision: s.precision,
       // Accumulation is an FP16 option (the sidebar shows it for FP16 only): other precisions run as the default.

@@ -87,6 +87,12 @@ function visit(dir) {
     if (!c) throw new Error(`${dep} (needed by ${path.relative(root, dir)}) is not installed`);
     visit(c);
   }
+  // an optional dependency travels when npm installed it here (@ffmpeg-installer/ffmpeg's
+  // linux-x64 package: the video decoder, ffmpeg)
+  for (const dep of Object.keys(pj.optionalDependencies || {})) {
+    const c = find(dep, dir);
+    if (c) visit(c);
+  }
 }
 for (const r of roots) {
   const c = find(r, root);

@@ -84,12 +84,23 @@ describe('manifest', () => {
 
   it('offers "Check FP16 with TimeSformer Lab" on checkpoints and HF folders in the explorer only', () => {
     const entries = pkg.contributes.menus['explorer/context'] as { command: string; when: string }[];
-    assert.deepEqual(entries.map((e) => e.command), ['timesformerLab.checkFile', 'timesformerLab.checkFile']);
+    assert.deepEqual(entries.map((e) => e.command), ['timesformerLab.checkFile', 'timesformerLab.checkFile', 'timesformerLab.runOnVideo']);
     const re = /resourceExtname =~ \/(.*)\/$/.exec(entries[0].when)![1];
     for (const f of ['.pyth', '.pth', '.pt', '.ckpt']) assert.match(f, new RegExp(re));
     for (const f of ['.p', '.pthx', '.json']) assert.doesNotMatch(f, new RegExp(re));
     assert.match(entries[1].when, /explorerResourceIsFolder && resourcePath in timesformerLab\.hfFolders/);
     const palette = (pkg.contributes.menus.commandPalette as { command: string; when: string }[]).find((e) => e.command === 'timesformerLab.checkFile');
+    assert.equal(palette?.when, 'false');
+  });
+
+  it('offers "Run TimeSformer Lab on this Video" on video files in the explorer only', () => {
+    const entry = (pkg.contributes.menus['explorer/context'] as { command: string; when: string }[]).find((e) => e.command === 'timesformerLab.runOnVideo')!;
+    const m = /resourceExtname =~ \/(.*)\/(i?)/.exec(entry.when)!;
+    const re = new RegExp(m[1], m[2]);
+    for (const f of ['.mp4', '.avi', '.mkv', '.webm', '.MOV', '.m4v']) assert.match(f, re);
+    for (const f of ['.p', '.mp3', '.npy', '.mp4x']) assert.doesNotMatch(f, re);
+    assert.match(entry.when, /!explorerResourceIsFolder/);
+    const palette = (pkg.contributes.menus.commandPalette as { command: string; when: string }[]).find((e) => e.command === 'timesformerLab.runOnVideo');
     assert.equal(palette?.when, 'false');
   });
 

@@ -71,6 +71,13 @@ describe('the Report JSON validates against docs/report.schema.json', function (
     assertValid(self, 'self reference');
   });
 
+  it('a run on a video (kind video, its frames and transform in inputs.input.video)', async () => {
+    const r = (await written(['--weights', W, '--heads', '4', '--input', path.join(FIX, 'video', 'vp9_80x60_25fps.webm')], 'video.json')) as Report;
+    assertValid(r, 'video');
+    assert.equal(r.inputs.input.kind, 'video');
+    assert.deepEqual(r.inputs.input.video?.indices, [0, 30, 60, 91, 121, 151, 182, 212]);
+  });
+
   it('HuggingFace fixtures: a model with named classes and one without a classifier (features)', async () => {
     for (const hf of ['hf_outlier', 'hf_base']) {
       const r = (await written(['--weights', path.join(FIX, hf), '--data', path.join(FIX, `${hf}_test_data.p`), '--precision', 'fp16'], `${hf}.json`)) as Report;

@@ -626,3 +626,23 @@ function applyTo(t: LabState, what: string): void {
     default: return t.chooseTestData(null);
   }
 }
+
+describe('LabState: a video as the clip (extension/host/video.ts)', () => {
+  it('a chosen video runs as --input (no reference of its own), is never inspected as test data, and pairs as "self"', async () => {
+    const { s } = await workspace();
+    s.chooseCheckpoint(`${W}/a_model.pyth`);
+    s.chooseTestData(`${W}/clips/walk.mp4`, 'clips/walk.mp4');
+    const req = s.request();
+    assert.ok('options' in req, JSON.stringify(req));
+    assert.equal(req.options.input, `${W}/clips/walk.mp4`);
+    assert.equal(req.options.data, undefined);
+    assert.equal(s.agreement?.status, 'self');
+    assert.ok(!s.uninspected().some((f) => f.path.endsWith('.mp4')));
+    // test data again: --data, as before
+    s.chooseTestData(`${W}/a_test_data.p`);
+    const back = s.request();
+    assert.ok('options' in back);
+    assert.equal(back.options.data, `${W}/a_test_data.p`);
+    assert.equal(back.options.input, undefined);
+  });
+});

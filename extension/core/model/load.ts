@@ -33,6 +33,9 @@ export interface Normalization {
 /** The official data loader's defaults (TimeSformer's DATA.MEAN / DATA.STD). */
 export const DEFAULT_NORMALIZATION: Normalization = { mean: [0.45, 0.45, 0.45], std: [0.225, 0.225, 0.225], source: 'default (mean 0.45, std 0.225, as the official loader)' };
 
+/** The checkpoint's own word on video preprocessing: the official cfg's tree, or an HF folder's preprocessor_config.json. */
+export type VideoConfig = { kind: 'official'; tree?: unknown } | { kind: 'huggingface'; json?: unknown; file?: string };
+
 export interface ModelSource {
   /** 'zip' | 'legacy' | 'safetensors' | 'safetensors (3 shards)' | 'pytorch_model.bin' ... */
   format: string;
@@ -43,6 +46,8 @@ export interface ModelSource {
   layerNormEps?: number;
   labels?: string[];
   normalization?: Normalization;
+  /** What says how a video becomes this model's clip (core/video/sampling.ts reads it). */
+  videoConfig?: VideoConfig;
   hfConfig?: HfConfig;
   info: Omit<ModelInfo, 'head'>;
   /** Reads several weights at once (a torch checkpoint reads a shared storage once); absent: one by one. */
@@ -92,7 +97,7 @@ async function openHfFolder(dir: string, asked: string): Promise<ModelSource> {
     const { entries } = mapHfWeights(w.stateDict, w.files[0], { qkvBias: cfg.qkvBias });
     return {
       format: w.format, entries, headOptional: true, heads: cfg.heads, layerNormEps: cfg.layerNormEps, labels: cfg.labels,
-      normalization: await hfNormalization(dir, tree), hfConfig: cfg,
+      normalization: await hfNormalization(dir, tree), videoConfig: await hfVideoConfig(dir, tree), hfConfig: cfg,
       info: { kind: 'huggingface', architecture: cfg.architecture, config: configPath, files: w.files },
       close: () => w.close(),
     };
@@ -108,11 +113,11 @@ async function fromStateDict(path: string, format: string, sd: Map<string, LazyT
     if (hfPrefix(sd.keys()) !== null) {
       // no config.json: a qkv bias is zero where the file has none
       const { entries } = mapHfWeights(sd, path, { qkvBias: false });
-      return { format, entries, headOptional: true, info: { kind: 'huggingface', files: [path] }, loadMany, close };
+      return { format, entries, headOptional: true, videoConfig: { kind: 'huggingface' }, info: { kind: 'huggingface', files: [path] }, loadMany, close };
     }
     const entries = normalizeKeys(sd as ReadonlyMap<string, WeightEntry>, path);
     const official = officialConfig(cfg, path);
-    return { format, entries, headOptional: false, normalization: official.normalization, info: { kind: 'official', files: [path], ...(official.found ? { config: 'cfg in the checkpoint' } : {}) }, loadMany, close };
+    return { format, entries, headOptional: false, normalization: official.normalization, videoConfig: { kind: 'official', tree: official.tree }, info: { kind: 'official', files: [path], ...(official.found ? { config: 'cfg in the checkpoint' } : {}) }, loadMany, close };
   } catch (e) {
     await close();
     throw e;
@@ -123,7 +128,7 @@ async function fromStateDict(path: string, format: string, sd: Map<string, LazyT
  * The official checkpoint's `cfg`: the trainer's YAML dump (yacs), read for what changes the
  * computation: TIMESFORMER.ATTENTION_TYPE (refused unless divided_space_time) and DATA.MEAN/STD.
  */
-export function officialConfig(cfg: unknown, path: string): { found: boolean; normalization?: Normalization } {
+export function officialConfig(cfg: unknown, path: string): { found: boolean; normalization?: Normalization; tree?: unknown } {
   if (cfg === undefined || cfg === null) return { found: false };
   let tree: unknown = cfg;
   if (typeof cfg === 'string') {
@@ -142,7 +147,7 @@ export function officialConfig(cfg: unknown, path: string): { found: boolean; no
   const data = get(tree, 'DATA');
   const mean = triple(get(data, 'MEAN'));
   const std = triple(get(data, 'STD'));
-  return { found: true, normalization: mean && std ? { mean, std, source: "DATA.MEAN / DATA.STD in the checkpoint's cfg" } : undefined };
+  return { found: true, tree, normalization: mean && std ? { mean, std, source: "DATA.MEAN / DATA.STD in the checkpoint's cfg" } : undefined };
 }
 
 /** [a, b, c] or a single number for all three channels. */
@@ -150,6 +155,17 @@ function triple(v: unknown): number[] | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) return [v, v, v];
   if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x))) return v as number[];
   return undefined;
+}
+
+/** The folder's preprocessor_config.json as read (resize, crop, rescale for a video: core/video/sampling.ts). */
+async function hfVideoConfig(dir: string, tree: string): Promise<VideoConfig> {
+  const p = nodePath.join(dir, 'preprocessor_config.json');
+  try {
+    if (!(await fsp.stat(p)).isFile()) return { kind: 'huggingface' };
+  } catch {
+    return { kind: 'huggingface' };
+  }
+  return { kind: 'huggingface', json: await readJsonFile(p, 'preprocessor_config.json', tree), file: p };
 }
 
 /** image_mean / image_std from the folder's (video_)preprocessor_config.json, when there is one. */

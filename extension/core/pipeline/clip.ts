@@ -1,8 +1,8 @@
 /**
  * Clip: the model's input as float32 (B, 3, T, H, W) and where it came from (InputInfo) — the test
  * data's video, a synthetic clip, or a .npy array (the model's input, or uint8 frames normalized as
- * the official loader does). Each kind is a ClipReader; readClip asks them in order. A reader of
- * another kind (video files: core/video/) plugs in as one more ClipReader returning a Clip.
+ * the official loader does), a video file or a folder of frames (core/video/). Each kind is a
+ * ClipReader; readClip asks them in order.
  */
 import * as fs from 'fs';
 import { LabError } from '../errors';
@@ -10,6 +10,7 @@ import { readTestData, type TestData } from '../formats/testdata';
 import { openRegularFile } from '../formats/file';
 import { readNpy } from '../formats/npy';
 import { DEFAULT_NORMALIZATION, type Normalization } from '../model/load';
+import { isVideoSpec, readVideoClip, videoClipOptions } from '../video';
 import { Tensor, findNonFinite, unravelIndex, type DType } from '../tensor';
 import type { InputInfo, PipelineOptions } from '../report';
 import { checkAgreement, type LoadedModel } from './load';
@@ -54,6 +55,13 @@ export const npyClips: ClipReader = {
   },
 };
 
+/** A video file (.mp4, .avi, .mkv, .webm …) or a folder of frames: decoded and sampled as the model was evaluated (core/video). */
+export const videoClips: ClipReader = {
+  name: 'video',
+  accepts: (spec) => isVideoSpec(spec),
+  read: (path, m, o) => readVideoClip(path, videoClipOptions(m, clipNormalization(m, o))),
+};
+
 /** A test_data.p: its video (anything else: the test-data reader names the problem). */
 export const testDataClips: ClipReader = {
   name: 'test-data',
@@ -65,7 +73,7 @@ export const testDataClips: ClipReader = {
 };
 
 /** The readers readClip asks, in order: the first that accepts a spec reads it (test data takes the rest). */
-export const CLIP_READERS: readonly ClipReader[] = [syntheticClips, npyClips, testDataClips];
+export const CLIP_READERS: readonly ClipReader[] = [syntheticClips, npyClips, videoClips, testDataClips];
 
 /** The deterministic clip used when there is no test data: N(0, 1) values as a normalized video has. */
 export function syntheticVideo(shape: readonly number[], seed: number): Tensor<'float32'> {

@@ -9,7 +9,7 @@ import { LabError } from '../errors';
 import type { TestData } from '../formats/testdata';
 import { inferConfig } from '../model/config';
 import { checkHfSizes } from '../model/hf';
-import { openModelSource, type Normalization } from '../model/load';
+import { openModelSource, type Normalization, type VideoConfig } from '../model/load';
 import { streamModelWeights, type CheckingSink } from '../model/validate';
 import { readsAsF32, takesTransposed, type Weights } from '../model/timesformer';
 import { WeightStore, type StoredKind } from '../model/weight-store';
@@ -34,6 +34,8 @@ export interface LoadedModel<W extends Weights = Weights> {
   labels?: string[];
   /** How frames become the model's input, when the checkpoint's configuration says. */
   normalization?: Normalization;
+  /** How a video becomes the clip, when the checkpoint says (core/video). */
+  videoConfig?: VideoConfig;
   /** Official or HuggingFace, with or without a classifier, which files. */
   source: ModelInfo;
 }
@@ -87,7 +89,7 @@ async function readModel(
     const { dtype, bytes } = await streamModelWeights(entries, base, weightsPath, sink, src.loadMany);
     const labels = src.labels && base.numClasses > 0 ? src.labels.slice(0, base.numClasses) : undefined;
     return {
-      weightsPath, format: src.format, dtype, weightBytes: bytes, base, heads: src.heads, labels, normalization: src.normalization,
+      weightsPath, format: src.format, dtype, weightBytes: bytes, base, heads: src.heads, labels, normalization: src.normalization, videoConfig: src.videoConfig,
       source: { ...src.info, head: base.numClasses > 0 },
     };
   } finally {

@@ -1,11 +1,12 @@
 /**
  * Commands that act on the workspace's files: Select Checkpoint, Select Test Data, the explorer's
- * "Check FP16 with TimeSformer Lab" on a checkpoint or an HF folder; and the workspace scan kept
+ * "Check FP16 with TimeSformer Lab" on a checkpoint or an HF folder, "Run TimeSformer Lab on this Video"; and the workspace scan kept
  * current (a watcher on the model and test-data files, the workspace's folders, its trust).
  */
 import * as vscode from 'vscode';
 import { command, type CommandGroup, type Lab } from '../lab';
 import { plain } from '../text';
+import { VIDEO_GLOB_EXTS } from '../video';
 
 async function selectFile(lab: Lab, kind: 'checkpoint' | 'testData', uri?: vscode.Uri): Promise<void> {
   const { state, files } = lab;
@@ -54,16 +55,32 @@ async function checkFile(lab: Lab, uri?: vscode.Uri): Promise<void> {
   await lab.engine.runChosen(true);
 }
 
+/** Explorer: "Run TimeSformer Lab on this Video": the video is the chosen checkpoint's clip (asked for first when none is chosen), compared with the model's own FP32. */
+async function runOnVideo(lab: Lab, uri?: vscode.Uri): Promise<void> {
+  if (!uri) return;
+  const { state, files } = lab;
+  await files.discovering;
+  if (!state.checkpoint) await selectFile(lab, 'checkpoint');
+  if (!state.checkpoint) {
+    void vscode.window.showInformationMessage('TimeSformer: choose a checkpoint to run the video with.');
+    return;
+  }
+  if (!(await lab.consent('Run TimeSformer Lab on this Video', [state.checkpoint, uri.fsPath]))) return;
+  state.chooseTestData(uri.fsPath, vscode.workspace.asRelativePath(uri, false));
+  await lab.engine.runChosen(true);
+}
+
 export const filesAndExplorer: CommandGroup = {
   name: 'files and explorer',
   register: (lab) => {
     const { files } = lab;
-    const watcher = vscode.workspace.createFileSystemWatcher('**/*.{pyth,pth,pt,ckpt,p,pkl,pickle,json,safetensors,bin}');
+    const watcher = vscode.workspace.createFileSystemWatcher(`**/*.{pyth,pth,pt,ckpt,p,pkl,pickle,json,safetensors,bin,${VIDEO_GLOB_EXTS}}`);
     const disposables = [
       watcher,
       command('selectCheckpoint', (uri?: vscode.Uri) => selectFile(lab, 'checkpoint', uri)),
       command('selectTestData', () => selectFile(lab, 'testData')),
       command('checkFile', (uri?: vscode.Uri) => checkFile(lab, uri)),
+      command('runOnVideo', (uri?: vscode.Uri) => runOnVideo(lab, uri)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => files.trusted()),
       watcher.onDidCreate(() => files.rescan()),
       watcher.onDidDelete(() => files.rescan()),
