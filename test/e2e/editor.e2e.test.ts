@@ -16,7 +16,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Page } from 'playwright-core';
 import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, clearNotifications, graphFrame, heldValue, quickPickLabels, sidebarFrame, sleep } from './lab';
+import { EXTENSION_DIR, FIXTURES, ROOT, clearNotifications, graphFrame, heldValue, pickItem, quickPickLabels, sidebarFrame, sleep } from './lab';
 
 const QUIET_EDITOR = { 'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' }, 'editor.wordBasedSuggestions': 'off', 'editor.suggestOnTriggerCharacters': false, 'files.autoSave': 'off' };
 
@@ -222,8 +222,7 @@ describe('Restricted Mode: every path that reads the workspace or runs the engin
     const runsBefore = ((await log()).match(/--- run:/g) ?? []).length;
     for (const how of ['For TensorRT', 'As run']) {
       await runCommand(page, 'TimeSformer: Export ONNX');
-      await waitForCondition(async () => (await quickPickLabels(page)).includes(how), 10_000, how);
-      await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: how }).first().click();
+      await pickItem(page, how, { title: /^TimeSformer: export #1 / });
       await dismiss(page, new RegExp(`Export ONNX \\(${how}\\) reads d1_outlier\\.pyth`));
       await waitForCondition(async () => new RegExp(`Export ONNX \\(${how}\\) not run \\(no consent\\)`).test(await log()), 10_000, 'the refusal logged');
       assert.ok(await page.locator('.quick-input-widget').first().isHidden(), 'no save dialog after "cancel"');
