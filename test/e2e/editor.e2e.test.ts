@@ -234,4 +234,31 @@ describe('Restricted Mode: every path that reads the workspace or runs the engin
     assert.doesNotMatch(after, /exported the ONNX graph/);
     await vs!.screenshot('restricted-01-after-cancelled-exports');
   });
+
+  it('the prompt\'s "Manage Workspace Trust" opens the trust editor; once trusted, the lab reads what Restricted Mode skipped (the pair is checked, the banner goes) and Run no longer asks', async function () {
+    this.timeout(240_000);
+    const { page } = vs!;
+    await openView(page, 'TimeSformer Lab');
+    const sb = await sidebarFrame(page);
+    // untrusted: the banner says so and the pair is not read
+    assert.strictEqual(await sb.$eval('#restricted', (e) => e.hasAttribute('hidden')), false, 'the Restricted Mode banner shows');
+    assert.strictEqual(await sb.getAttribute('#pairing', 'data-status'), 'unknown');
+    assert.match(await sb.$eval('#pairing', (e) => e.textContent ?? ''), /^Not checked in Restricted Mode/);
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    await waitForNotification(page, /Build & Run Engine reads d1_outlier\.pyth/, 30_000);
+    await page.locator('.notifications-toasts .monaco-button', { hasText: /^Manage Workspace Trust$/ }).first().click();
+    const trust = page.locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ }).first();
+    await trust.waitFor({ state: 'visible', timeout: 20_000 });
+    await vs!.screenshot('restricted-02-trust-editor');
+    await trust.click();
+    // trusted: the headers skipped so far are read, the banner goes
+    await waitForCondition(async () => (await sb.getAttribute('#pairing', 'data-status')) === 'agree', 30_000, 'the pair checked once trusted');
+    assert.match(await sb.$eval('#pairing', (e) => e.textContent ?? ''), /^d1_outlier_test_data\.p matches d1_outlier\.pyth: /);
+    await waitForCondition(() => sb.$eval('#restricted', (e) => e.hasAttribute('hidden')), 10_000, 'the banner hidden');
+    const asked = ((await log()).match(/Restricted Mode: /g) ?? []).length;
+    await clearNotifications(page);
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    await graphFrame(page, 'run-2', 11, 150_000);
+    assert.strictEqual(((await log()).match(/Restricted Mode: /g) ?? []).length, asked, 'nothing asked');
+  });
 });

@@ -96,9 +96,14 @@ export async function quickPickLabels(page: Page): Promise<string[]> {
  * In an open multi-select quick pick, checks exactly the rows whose label matches one of `want`,
  * then accepts. Each row's box is read back until it holds (the list re-renders while it settles).
  */
-export async function pickMany(page: Page, want: RegExp[]): Promise<void> {
+export async function pickMany(page: Page, want: RegExp[], opts: { title?: string | RegExp } = {}): Promise<void> {
   const rows = page.locator(QUICK_ROWS);
-  await waitForCondition(async () => (await quickPickLabels(page)).some((l) => want.some((re) => re.test(l))), 10_000, 'the quick pick rows');
+  // the picker itself, shown (a hidden widget still holds the rows of the last picker: see pickItem)
+  const titled = (t: string) => opts.title === undefined || (typeof opts.title === 'string' ? t === opts.title : opts.title.test(t));
+  await waitForCondition(async () => {
+    const s = await quickInputState(page);
+    return s.visible && titled(s.title) && s.rows.some((r) => want.some((re) => re.test(r.label)));
+  }, 10_000, 'the quick pick rows');
   await sleep(300);
   const state = async (i: number) => {
     const row = rows.nth(i);
