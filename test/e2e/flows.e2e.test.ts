@@ -249,7 +249,7 @@ describe('UI flows: pickers, watcher, settings, sidebar fields, graph panel, cli
     await clearNotifications(page);
   });
 
-  it('the sidebar\'s "Compare…" opens the run picker; the chosen runs are the graph\'s lanes and chips; a chip\'s × takes its run out (kept when the graph is shown again); "Choose runs…" picks again', async function () {
+  it('the sidebar\'s "Compare…" opens the run picker; the chosen runs are the graph\'s lanes and chips; a chip\'s × takes its run out (kept when Show Graph opens it again); "Choose runs…" picks again; the sidebar\'s "Show graph" reopens it', async function () {
     this.timeout(120_000);
     const { page } = vs!;
     const sb = await sidebar();
@@ -278,6 +278,11 @@ describe('UI flows: pickers, watcher, settings, sidebar fields, graph panel, cli
     await pickMany(page, [/^#1 /, /^#2 /]);
     await waitForCondition(async () => (await g2.$$eval('#graph g.lane', (els) => els.map((e) => e.getAttribute('data-run')).join())) === 'run-1,run-2', 15_000, 'the lanes chosen');
     await vs!.screenshot('flows-03-chips');
+    // The sidebar's "Show graph" opens the panel again, on the runs chosen.
+    await runCommand(page, 'View: Close All Editors');
+    await (await sidebar()).click('#show-graph');
+    const g3 = await graphFrame(page, 'run-2', 11);
+    await waitForCondition(async () => (await g3.$$eval('#graph g.lane', (els) => els.map((e) => e.getAttribute('data-run')).join())) === 'run-1,run-2', 15_000, 'the sidebar\'s Show graph: the chosen lanes');
   });
 
   it('the graph panel\'s zoom buttons scale by 1.25 and back by 0.8, Fit fits again; arrow keys move along a lane and between lanes; Enter inspects, Escape closes the inspector', async function () {
