@@ -119,7 +119,11 @@ export async function pickMany(page: Page, want: RegExp[], opts: { title?: strin
       const s = await state(i);
       if (s.checked !== s.should) {
         settled = false;
-        await s.box.click();
+        // The mouse left on the row clicked before shows that row's hover, which can cover the
+        // next row's box (a click then waits for it until its timeout): move it away first, and
+        // keep each click short so that the loop reads the rows again.
+        await page.mouse.move(1, 1);
+        await s.box.click({ timeout: 2000 });
         await sleep(150);
       }
     }
