@@ -3,6 +3,9 @@
 #   bash scripts/mutation.sh                 # the fast modules (CI-sized; a few minutes)
 #   bash scripts/mutation.sh all             # every module below, the slow ones too (manual)
 #   bash scripts/mutation.sh diagnosis cli   # the named modules
+#   bash scripts/mutation.sh --incremental   # (CI) reuse test/mutation/incremental/<module>.json: only
+#                                            # mutants whose code or covering tests changed run again
+#   bash scripts/mutation.sh --record        # a full run that rewrites those committed reports
 # Each module is mutated against the unit test files that state its promises (a mutant is run only
 # against the tests that cover it: coverageAnalysis perTest). Prints the score per module and per
 # file, and exits 1 when a module scores under MUTATION_MIN (default 85).
@@ -22,7 +25,15 @@ MODULES=(
   "pipeline|extension/core/pipeline/load.ts:118-138,extension/core/pipeline/compare.ts:100-157|pipeline,promises-pipeline|slow"
 )
 
-want=("$@")
+mode=full
+want=()
+for a in "$@"; do
+  case "$a" in
+    --incremental) mode=incremental ;;
+    --record) mode=record ;;
+    *) want+=("$a") ;;
+  esac
+done
 [ ${#want[@]} -eq 0 ] && want=(fast)
 selected=()
 for m in "${MODULES[@]}"; do
@@ -33,29 +44,59 @@ for m in "${MODULES[@]}"; do
 done
 [ ${#selected[@]} -gt 0 ] || { echo "no module named ${want[*]}; modules: $(printf '%s ' "${MODULES[@]%%|*}")" >&2; exit 2; }
 
-mkdir -p reports/mutation
+mkdir -p reports/mutation test/mutation/incremental
+if [ "$mode" != full ]; then
+  # The incremental report keys tests by their file (out/test/unit/*.js, compiled): Stryker must
+  # read those files as they are now, so build them first (the sandbox builds its own copy too).
+  npx --no-install tsc -p .
+fi
 MIN="${MUTATION_MIN:-85}"
 status=0
 summary=()
 for m in "${selected[@]}"; do
   IFS='|' read -r name mutate specs _ <<<"$m"
   conf="reports/mutation/$name.conf.json"
-  NAME="$name" MUTATE="$mutate" SPECS="$specs" CONC="${MUTATION_CONCURRENCY:-2}" node -e '
+  MODE="$mode" NAME="$name" MUTATE="$mutate" SPECS="$specs" CONC="${MUTATION_CONCURRENCY:-2}" node -e '
     const c = require("./stryker.conf.json");
     delete c.$schema; delete c._comment;
     c.mutate = process.env.MUTATE.split(",");
     c.mochaOptions.spec = process.env.SPECS.split(",").map((s) => `out/test/unit/${s}.test.js`);
     c.jsonReporter = { fileName: `reports/mutation/${process.env.NAME}.json` };
     c.concurrency = Number(process.env.CONC);
+    if (process.env.MODE !== "full") {
+      // Incremental: the previous result is read from, and the new one written to, the committed
+      // report; "record" ignores what it holds (--force) and measures every mutant again.
+      c.incremental = true;
+      c.force = process.env.MODE === "record";
+      c.incrementalFile = `test/mutation/incremental/${process.env.NAME}.json`;
+      // The compiled test files are what the report matches tests by: Stryker must see them.
+      c.ignorePatterns = c.ignorePatterns.filter((p) => p !== "out").concat(["out/*", "!out/test", "out/test/*", "!out/test/unit"]);
+    }
     require("fs").writeFileSync(`reports/mutation/${process.env.NAME}.conf.json`, JSON.stringify(c, null, 1));'
   t0=$(date +%s)
   echo "== mutation: $name ($mutate) against ${specs}"
-  if ! timeout "${MUTATION_TIMEOUT_S:-1800}" npx --no-install stryker run "$conf" >"reports/mutation/$name.log" 2>&1; then
+  report="reports/mutation/$name.json"
+  # --incremental: a module whose mutated files, compiled test files and mutate ranges are exactly
+  # those of its committed report is not run at all: Stryker would reuse every result (it diffs
+  # only those files), so the recorded result is the result. Otherwise Stryker runs incrementally.
+  if [ "$mode" = incremental ] && MUTATE="$mutate" SPECS="$specs" INC="test/mutation/incremental/$name.json" node -e '
+    const fs = require("fs");
+    if (!fs.existsSync(process.env.INC)) process.exit(1);
+    const r = JSON.parse(fs.readFileSync(process.env.INC, "utf8"));
+    const same = (files) => Object.entries(files ?? {}).every(([f, v]) => fs.existsSync(f) && fs.readFileSync(f, "utf8") === v.source);
+    const specs = process.env.SPECS.split(",").map((s) => `out/test/unit/${s}.test.js`);
+    const ok = JSON.stringify(r.config?.mutate) === JSON.stringify(process.env.MUTATE.split(","))
+      && JSON.stringify(Object.keys(r.testFiles ?? {}).sort()) === JSON.stringify([...specs].sort())
+      && same(r.files) && same(r.testFiles);
+    process.exit(ok ? 0 : 1);'; then
+    echo "   unchanged since test/mutation/incremental/$name.json: its recorded result (Stryker not run)"
+    cp "test/mutation/incremental/$name.json" "$report"
+  elif ! timeout "${MUTATION_TIMEOUT_S:-1800}" npx --no-install stryker run "$conf" >"reports/mutation/$name.log" 2>&1; then
     echo "   stryker failed or ran out of time (reports/mutation/$name.log):"; tail -5 "reports/mutation/$name.log"; status=1; continue
   fi
   secs=$(( $(date +%s) - t0 ))
   line=$(NAME="$name" SECS="$secs" MIN="$MIN" node -e '
-    const r = require(`./reports/mutation/${process.env.NAME}.json`);
+    const r = JSON.parse(require("fs").readFileSync(`reports/mutation/${process.env.NAME}.json`, "utf8"));
     const count = (ms) => { const k = ms.filter((x) => ["Killed", "Timeout"].includes(x.status)).length;
       const n = ms.filter((x) => ["Killed", "Timeout", "Survived", "NoCoverage"].includes(x.status)).length; return [k, n]; };
     let all = [];

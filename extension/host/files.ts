@@ -4,6 +4,7 @@
  * for a run; skipped in Restricted Mode), and the open dialog that browses for a file. Every
  * result goes into the store through its intents (setScan, setInspections, choose*).
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { isHfCheckpointFolder } from '../core/inspect';
@@ -36,7 +37,9 @@ export class WorkspaceFiles {
 
   private async discover(): Promise<void> {
     const entry = (u: vscode.Uri): FileEntry => ({ path: u.fsPath, label: vscode.workspace.asRelativePath(u, false) });
-    const find = async (glob: string) => (await vscode.workspace.findFiles(glob, EXCLUDE_GLOB, 500)).map(entry);
+    // Only files that exist: a name holding a newline comes back from the search split in two
+    // (ripgrep lists one path a line), and "line.pyth" of "new\nline.pyth" was offered as a checkpoint.
+    const find = async (glob: string) => (await vscode.workspace.findFiles(glob, EXCLUDE_GLOB, 500)).filter((u) => fs.existsSync(u.fsPath)).map(entry);
     const [files, testData, configs] = await Promise.all([find(CHECKPOINT_GLOB), find(TEST_DATA_GLOB), find(HF_CONFIG_GLOB)]);
     // HF folders: a config.json of a timesformer model beside its weights (a small JSON read, size-capped).
     const hf: FileEntry[] = [];

@@ -16,7 +16,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Page } from 'playwright-core';
 import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, clearNotifications, graphFrame, heldValue, quickPickLabels, sidebarFrame, sleep } from './lab';
+import { EXTENSION_DIR, FIXTURES, ROOT, clearNotifications, graphFrame, heldValue, pickItem, quickPickLabels, sidebarFrame, sleep } from './lab';
 
 const QUIET_EDITOR = { 'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' }, 'editor.wordBasedSuggestions': 'off', 'editor.suggestOnTriggerCharacters': false, 'files.autoSave': 'off' };
 
@@ -226,8 +226,7 @@ describe('Restricted Mode: every path that reads the workspace or runs the engin
       const vp = page.viewportSize() ?? { width: 1400, height: 900 };
       await page.mouse.move(vp.width / 2, vp.height - 150);
       await runCommand(page, 'TimeSformer: Export ONNX');
-      await waitForCondition(async () => (await quickPickLabels(page)).includes(how), 10_000, how);
-      await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: how }).first().click();
+      await pickItem(page, how, { title: /^TimeSformer: export #1 / });
       await dismiss(page, new RegExp(`Export ONNX \\(${how}\\) reads d1_outlier\\.pyth`));
       await waitForCondition(async () => new RegExp(`Export ONNX \\(${how}\\) not run \\(no consent\\)`).test(await log()), 10_000, 'the refusal logged');
       assert.ok(await page.locator('.quick-input-widget').first().isHidden(), 'no save dialog after "cancel"');
@@ -238,5 +237,32 @@ describe('Restricted Mode: every path that reads the workspace or runs the engin
     assert.strictEqual((after.match(/--- run:/g) ?? []).length, runsBefore, 'no run');
     assert.doesNotMatch(after, /exported the ONNX graph/);
     await vs!.screenshot('restricted-01-after-cancelled-exports');
+  });
+
+  it('the prompt\'s "Manage Workspace Trust" opens the trust editor; once trusted, the lab reads what Restricted Mode skipped (the pair is checked, the banner goes) and Run no longer asks', async function () {
+    this.timeout(240_000);
+    const { page } = vs!;
+    await openView(page, 'TimeSformer Lab');
+    const sb = await sidebarFrame(page);
+    // untrusted: the banner says so and the pair is not read
+    assert.strictEqual(await sb.$eval('#restricted', (e) => e.hasAttribute('hidden')), false, 'the Restricted Mode banner shows');
+    assert.strictEqual(await sb.getAttribute('#pairing', 'data-status'), 'unknown');
+    assert.match(await sb.$eval('#pairing', (e) => e.textContent ?? ''), /^Not checked in Restricted Mode/);
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    await waitForNotification(page, /Build & Run Engine reads d1_outlier\.pyth/, 30_000);
+    await page.locator('.notifications-toasts .monaco-button', { hasText: /^Manage Workspace Trust$/ }).first().click();
+    const trust = page.locator('.workspace-trust-editor .monaco-button', { hasText: /^Trust$/ }).first();
+    await trust.waitFor({ state: 'visible', timeout: 20_000 });
+    await vs!.screenshot('restricted-02-trust-editor');
+    await trust.click();
+    // trusted: the headers skipped so far are read, the banner goes
+    await waitForCondition(async () => (await sb.getAttribute('#pairing', 'data-status')) === 'agree', 30_000, 'the pair checked once trusted');
+    assert.match(await sb.$eval('#pairing', (e) => e.textContent ?? ''), /^d1_outlier_test_data\.p matches d1_outlier\.pyth: /);
+    await waitForCondition(() => sb.$eval('#restricted', (e) => e.hasAttribute('hidden')), 10_000, 'the banner hidden');
+    const asked = ((await log()).match(/Restricted Mode: /g) ?? []).length;
+    await clearNotifications(page);
+    await runCommand(page, 'TimeSformer: Build & Run Engine');
+    await graphFrame(page, 'run-2', 11, 150_000);
+    assert.strictEqual(((await log()).match(/Restricted Mode: /g) ?? []).length, asked, 'nothing asked');
   });
 });

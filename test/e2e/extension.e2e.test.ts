@@ -13,7 +13,7 @@ import * as yauzl from 'yauzl';
 import {
   VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
 } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, outcome, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
+import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, outcome, pickItem, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
 
 /** The worker pauses this long before each run, so that Cancel lands while it is busy. */
 const TEST_DELAY_MS = 1500;
@@ -197,18 +197,11 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     this.timeout(120_000);
     const { page } = vs!;
     const input = page.locator('.quick-input-widget .quick-input-box input').first();
-    const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
-    /** Picks the n-th run of the "which run?" list (newest first), then accepts the save dialog's default path. */
+    /** Picks the n-th run of the "which run?" list (newest first: run #(3 - n)), then accepts the save dialog's default path. */
     const exportRun = async (command: string, n: number, file: string, how?: 'As run' | 'For TensorRT') => {
       await runCommand(page, command);
-      await waitForCondition(async () => (await rows.count()) === 3, 10_000, 'the list of runs');
-      // the n-th row, newest first, is run #(3 - n): clicked by its number (arrow keys sent while the
-      // picker is still taking focus were lost on a loaded machine, leaving #3 selected)
-      await rows.filter({ hasText: new RegExp(`^#${3 - n} `) }).first().click();
-      if (how) {
-        await waitForCondition(async () => (await quickPickLabels(page)).includes(how), 10_000, 'as run or for TensorRT');
-        await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: how }).first().click();
-      }
+      await pickItem(page, new RegExp(`^#${3 - n} `), { title: 'TimeSformer: which run?' });
+      if (how) await pickItem(page, how, { title: new RegExp(`^TimeSformer: export #${3 - n} `) });
       await waitForCondition(async () => (await input.inputValue()).endsWith(file), 10_000, `the save dialog with ${file}`);
       await vs!.screenshot(`lab-08-${path.basename(file, path.extname(file))}-dialog`);
       await page.keyboard.press('Enter');
@@ -398,7 +391,7 @@ describe('the platform .vsix for this machine (scripts/package.js, as npm run pa
     assert.deepStrictEqual((await quickPickLabels(page)).filter((l) => l.startsWith('Fix')), [
       'Fix: only the 25 overflowing LayerNorms in FP32', 'Fix: FP32 LayerNorm', 'Fix: fused', 'Fix: prescaled', 'Fix: expose LayerNorm entries',
     ]);
-    await page.keyboard.press('Enter');
+    await pickItem(page, 'Fix: only the 25 overflowing LayerNorms in FP32', { title: /^TimeSformer: fix #1 / });
     const { blocks: b } = await waitForRun(page, 'run-2', 12);
     assert.ok(b.every((x) => x.status === 'pass'), JSON.stringify(b));
     await runCommand(page, 'TimeSformer: Compare Runs');

@@ -96,9 +96,14 @@ export async function quickPickLabels(page: Page): Promise<string[]> {
  * In an open multi-select quick pick, checks exactly the rows whose label matches one of `want`,
  * then accepts. Each row's box is read back until it holds (the list re-renders while it settles).
  */
-export async function pickMany(page: Page, want: RegExp[]): Promise<void> {
+export async function pickMany(page: Page, want: RegExp[], opts: { title?: string | RegExp } = {}): Promise<void> {
   const rows = page.locator(QUICK_ROWS);
-  await waitForCondition(async () => (await quickPickLabels(page)).some((l) => want.some((re) => re.test(l))), 10_000, 'the quick pick rows');
+  // the picker itself, shown (a hidden widget still holds the rows of the last picker: see pickItem)
+  const titled = (t: string) => opts.title === undefined || (typeof opts.title === 'string' ? t === opts.title : opts.title.test(t));
+  await waitForCondition(async () => {
+    const s = await quickInputState(page);
+    return s.visible && titled(s.title) && s.rows.some((r) => want.some((re) => re.test(r.label)));
+  }, 10_000, 'the quick pick rows');
   await sleep(300);
   const state = async (i: number) => {
     const row = rows.nth(i);
@@ -114,7 +119,11 @@ export async function pickMany(page: Page, want: RegExp[]): Promise<void> {
       const s = await state(i);
       if (s.checked !== s.should) {
         settled = false;
-        await s.box.click();
+        // The mouse left on the row clicked before shows that row's hover, which can cover the
+        // next row's box (a click then waits for it until its timeout): move it away first, and
+        // keep each click short so that the loop reads the rows again.
+        await page.mouse.move(1, 1);
+        await s.box.click({ timeout: 2000 });
         await sleep(150);
       }
     }
@@ -155,4 +164,75 @@ export async function acceptOpenDialog(page: Page, file: string): Promise<void> 
   }
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-widget').first().waitFor({ state: 'hidden', timeout: 10_000 });
+}
+
+const QUICK = '.quick-input-widget';
+
+/** What the quick input shows now: visible, its title, its input's text, each row's label and whether it has the focus. */
+export async function quickInputState(page: Page): Promise<{ visible: boolean; title: string; value: string; rows: { label: string; focused: boolean }[] }> {
+  return page.evaluate(`(() => {
+    const w = document.querySelector('${QUICK}');
+    const visible = !!w && w.offsetParent !== null && getComputedStyle(w).display !== 'none';
+    const title = w ? (w.querySelector('.quick-input-title') || {}).textContent || '' : '';
+    const input = w && w.querySelector('.quick-input-box input');
+    const rows = w ? [...w.querySelectorAll('.quick-input-list .monaco-list-row')].map((r) => ({
+      label: ((r.querySelector('.label-name') || r).textContent || '').replace(/\\s+/g, ' ').trim(),
+      focused: r.classList.contains('focused'),
+    })) : [];
+    return { visible, title: title.trim(), value: input ? input.value : '', rows };
+  })()`);
+}
+
+/**
+ * Picks one row of a single-select quick pick by its label, as a user who types to find it: waits
+ * until the picker titled `title` shows (not the palette that opened it: the quick input widget is
+ * shared, and after a palette command its rows and input stay the palette's until the command's
+ * own picker replaces them, an extension-host round trip later), types `filter` (by default the
+ * label) into its input, waits until the list holds exactly the wanted row and that row has the
+ * focus, then presses Enter and waits until the picker is gone or replaced. Keys and clicks sent
+ * before that land in the palette or on rows about to be replaced: the race this replaces (see
+ * docs/development.md, "e2e: picking from a quick pick").
+ */
+export async function pickItem(page: Page, label: string | RegExp, opts: { title?: string | RegExp; filter?: string; timeoutMs?: number } = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const matches = (l: string) => (typeof label === 'string' ? l === label : label.test(l));
+  const titled = (t: string) => opts.title === undefined || (typeof opts.title === 'string' ? t === opts.title : opts.title.test(t));
+  const seen: string[] = [];
+  const trace = (s: Awaited<ReturnType<typeof quickInputState>>) => {
+    const line = `${s.visible ? 'shown' : 'hidden'} "${s.title}" [${s.value}] ${s.rows.map((r) => `${r.focused ? '>' : ''}${r.label}`).join(' | ')}`;
+    if (seen[seen.length - 1] !== line) seen.push(line);
+  };
+  const fail = (e: Error) => { throw new Error(`${e.message}; quick input states seen:\n  ${seen.slice(-8).join('\n  ')}`); };
+  // 1. The picker itself, with its items.
+  let filter = opts.filter;
+  await waitForCondition(async () => {
+    const s = await quickInputState(page);
+    trace(s);
+    const row = s.visible && titled(s.title) ? s.rows.find((r) => matches(r.label)) : undefined;
+    if (row && filter === undefined) filter = typeof label === 'string' ? label : row.label;
+    return !!row;
+  }, timeoutMs, `a quick pick${opts.title ? ` titled ${String(opts.title)}` : ''} listing ${String(label)}`, 100).catch(fail);
+  // 2. Typed into its filter: exactly that row left, and focused (the list focuses the first match).
+  const input = page.locator(`${QUICK} .quick-input-box input`).first();
+  let title = '';
+  await waitForCondition(async () => {
+    const s = await quickInputState(page);
+    trace(s);
+    if (!s.visible || !titled(s.title)) return false;
+    title = s.title;
+    if (s.value !== filter) {
+      await input.fill(filter!);
+      return false;
+    }
+    return s.rows.length === 1 && matches(s.rows[0].label) && s.rows[0].focused;
+  }, timeoutMs, `"${filter}" typed into the picker, leaving only its row, focused`, 100).catch(fail);
+  await page.keyboard.press('Enter');
+  // 3. Accepted: the picker hides, or the next one (another title or input) replaces it.
+  await waitForCondition(async () => {
+    const s = await quickInputState(page);
+    trace(s);
+    return !s.visible || s.title !== title || s.value !== filter;
+  }, timeoutMs, `the pick of ${String(label)} to be accepted`, 100).catch(fail);
+  // E2E_TRACE_PICK=1: every state the quick input went through, to see what a test met on its way.
+  if (process.env.E2E_TRACE_PICK) console.log(`pickItem ${String(label)}:\n  ${seen.join('\n  ')}`);
 }

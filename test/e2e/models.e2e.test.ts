@@ -12,7 +12,7 @@ import * as path from 'path';
 import type { Frame } from 'playwright-core';
 import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import {
-  EXTENSION_DIR, FIXTURES, acceptOpenDialog, blocks, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, pickMany, quickPickLabels,
+  EXTENSION_DIR, FIXTURES, acceptOpenDialog, blocks, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, pickItem, pickMany, quickPickLabels,
   runAndConfirm, sleep, statusBarText, valueOf,
 } from './lab';
 
@@ -182,7 +182,7 @@ describe('several models and runs in one workspace (issue 10)', function () {
     assert.deepStrictEqual((await quickPickLabels(page)).filter((l) => l.startsWith('Fix')), [
       'Fix: only the 25 overflowing LayerNorms in FP32', 'Fix: FP32 LayerNorm', 'Fix: fused', 'Fix: prescaled', 'Fix: expose LayerNorm entries',
     ]);
-    await page.locator('.quick-input-widget .quick-input-list .monaco-list-row').filter({ hasText: 'Fix: FP32 LayerNorm' }).first().click();
+    await pickItem(page, 'Fix: FP32 LayerNorm', { title: /^TimeSformer: fix #\d+ / });
     const fixed = await graphFrame(page, run.aFixed, 0, 120_000);
     await sleep(500);
     const b = await blocks(fixed, run.aFixed);

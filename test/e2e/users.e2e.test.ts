@@ -12,7 +12,7 @@ import * as path from 'path';
 import type { Frame } from 'playwright-core';
 import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition } from './harness';
 import {
-  EXTENSION_DIR, FIXTURES, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, quickPickLabels, sleep, statusBarText,
+  EXTENSION_DIR, FIXTURES, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, pickItem, quickPickLabels, sleep, statusBarText,
 } from './lab';
 
 describe('what users hit: HF folders with their own test data beside official checkpoints (issues 17 and 22)', function () {
@@ -139,7 +139,6 @@ describe('what users hit: HF folders with their own test data beside official ch
     const trtexec = (await sb.getAttribute('#copy-trtexec', 'title')) ?? '';
     assert.match(trtexec, new RegExp(`^trtexec --onnx=timesformer-${fp16}-tensorrt\\.onnx `));
     await runCommand(page, 'TimeSformer: Export ONNX');
-    const rows = page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
 
     // The run pickers lead with the verdict, so it is never cut (rows render as they come: wait for every label).
     const labels = await waitForCondition(async () => {
@@ -150,9 +149,8 @@ describe('what users hit: HF folders with their own test data beside official ch
     assert.match(labels[0], new RegExp(`^#${runs} ✗ FAIL · d1_outlier\\.pyth \\+ d1_outlier_test_data\\.p · FP16`));
     assert.match(labels[1], /^#1 ✓ PASS · hf3 \+ hf3\/test_data\.p/);
     await vs!.screenshot('users-03-run-picker-verdict-first');
-    await page.keyboard.press('Enter');
-    await waitForCondition(async () => (await quickPickLabels(page)).includes('For TensorRT'), 10_000, 'for TensorRT');
-    await rows.filter({ hasText: 'For TensorRT' }).first().click();
+    await pickItem(page, labels[0], { title: 'TimeSformer: which run?' });
+    await pickItem(page, 'For TensorRT', { title: new RegExp(`^TimeSformer: export #${runs} `) });
     const input = page.locator('.quick-input-widget .quick-input-box input').first();
     await waitForCondition(async () => (await input.inputValue()).endsWith(`timesformer-${fp16}-tensorrt.onnx`), 10_000, 'the save dialog with the name the trtexec line names');
     await page.keyboard.press('Escape');
