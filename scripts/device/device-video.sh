@@ -18,6 +18,14 @@
 #    reference's (--input <clip>.ref.npy): per-block relative errors and verdicts compared.
 # Writes $OUT/video.txt (the summary), $OUT/video.jsonl (every comparison), $OUT/log.txt.
 # Kept under BUDGET_S (default 120 s).
+#
+# In three phases when PyAV is wanted (the GPU machine lacks it, and its 36 MB wheel does not fit in
+# one call beside the node carry), PHASE=ours | refs | models:
+#   PHASE=ours bash scripts/device/device-video.sh        # here: step 1 into .carry-video/ (the lab's
+#                                                           # clips, the same bundled ffmpeg), and the av wheel into .whl/
+#   run(command="PHASE=refs bash scripts/device/device-video.sh", carry=[".carry-video", ".whl"], timeout_s=300)
+#   PHASE=models REFS=<files_at>/refs.tar.xz bash scripts/device/device-video.sh   # here: step 3 + the summary
+PHASE="${PHASE:-all}"
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -31,7 +39,7 @@ LOG="$OUT/log.txt"
 TAG=device-video
 source "$ROOT/scripts/device/device-lib.sh"
 : > "$LOG"
-rm -rf "$W"; mkdir -p "$W/clips" "$W/runs" "$W/hf"
+[ "$PHASE" = models ] || { rm -rf "$W"; mkdir -p "$W/clips" "$W/runs" "$W/hf"; }
 say "host $(hostname), $(nproc) CPUs, OUT=$OUT, budget ${BUDGET_S}s"
 python3 - <<'PY' 2>&1 | tee -a "$LOG"
 import importlib
@@ -42,12 +50,19 @@ for m in ('torch', 'torchvision', 'transformers', 'av', 'cv2', 'PIL', 'numpy'):
     except Exception as e:
         print(f'{m} MISSING ({type(e).__name__})')
 PY
-if [ -d .carry ]; then unpack_carry; else say "no .carry/: node must be on PATH and out/ built"; fi
+if [ "$PHASE" = refs ]; then
+  # the wheel's files, xz-packed here (a wheel is its install tree; xz keeps the call under 64 MiB)
+  mkdir -p /tmp/site && tar -xJf .whl/av-site.tar.xz -C /tmp/site
+  export PYTHONPATH=/tmp/site
+  python3 -c 'import av; print("PyAV", av.__version__)' 2>&1 | tee -a "$LOG"
+  cp -r .carry-video/clips .carry-video/hfclips .carry-video/hf "$W/"
+elif [ -d .carry ] && [ "$PHASE" = all ]; then unpack_carry; else say "node from PATH, out/ built here"; fi
 export NODE_PATH="$ROOT/node_modules${NODE_PATH:+:$NODE_PATH}"
 say "decoder: $(node -e "try { console.log(require('./out/extension/core/video/ffmpeg.js').findDecoder().label) } catch (e) { console.log('NONE: ' + e.message) }")"
 
-# ---- 1. our clips
 CLIPS=(h264_96x72_30fps.mp4 vp9_80x60_25fps.webm mpeg4_72x96_24fps.avi mjpeg_67x45_41frames.mkv h264_vfr_96x72.mp4 h264_64x64_37frames.mp4 frames frames_png)
+if [ "$PHASE" = all ] || [ "$PHASE" = ours ]; then
+# ---- 1. our clips
 for c in "${CLIPS[@]}"; do
   step 20 node out/scripts/device/video-clip.js --weights "$FIX/d1_outlier.pyth" --input "$V/$c" --out "$W/clips/$c.ours.npy" --json "$W/clips/$c.ours.json"
 done
@@ -62,13 +77,31 @@ mkdir -p "$W/hfclips"
 for c in h264_96x72_30fps.mp4 mpeg4_72x96_24fps.avi; do
   step 20 node out/scripts/device/video-clip.js --weights "$W/hf" --input "$V/$c" --out "$W/hfclips/$c.ours.npy" --json "$W/hfclips/$c.ours.json"
 done
+if [ "$PHASE" = ours ]; then
+  rm -rf .carry-video; mkdir -p .carry-video; cp -r "$W/clips" "$W/hfclips" "$W/hf" .carry-video/
+  rm -f .carry-video/hf/model.safetensors .carry-video/hf/config.json   # the references read only preprocessor_config.json
+  if [ ! -f .whl/av-site.tar.xz ]; then
+    mkdir -p .whl /tmp/avwhl /tmp/avsite; python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d /tmp/avwhl av
+    ( cd /tmp/avsite && python3 -m zipfile -e /tmp/avwhl/av-*.whl . && tar -cf - . | xz -9 -T2 > "$ROOT/.whl/av-site.tar.xz" )
+  fi
+  say "ready: .carry-video ($(du -sh .carry-video | cut -f1)), .whl ($(du -sh .whl | cut -f1))"; exit 0
+fi
+fi
 
+if [ "$PHASE" = all ] || [ "$PHASE" = refs ]; then
 # ---- 2. the references
 say "references (one python process)"
 : > "$OUT/video.jsonl"
 # shellcheck disable=SC2046
 step 60 python3 scripts/device/video_device_compare.py "$OUT/video.jsonl" "$W/clips" $(printf "$V/%s " "${CLIPS[@]}")
 step 30 python3 scripts/device/video_device_compare.py "$OUT/video.jsonl" "$W/hfclips" "$V/h264_96x72_30fps.mp4" "$V/mpeg4_72x96_24fps.avi"
+if [ "$PHASE" = refs ]; then
+  ( cd "$W" && tar -cJf "$OUT/refs.tar.xz" clips/*.ref.npy hfclips/*.ref.npy 2>/dev/null ); say "done in $(elapsed)s: $OUT/refs.tar.xz, $OUT/video.jsonl"; exit 0
+fi
+fi
+if [ "$PHASE" = models ]; then
+  tar -xJf "$REFS" -C "$W"; cp "$(dirname "$REFS")/video.jsonl" "$OUT/video.jsonl"
+fi
 
 # ---- 3. d1 on ours and on the reference's clip
 for c in h264_96x72_30fps.mp4 vp9_80x60_25fps.webm mpeg4_72x96_24fps.avi; do
