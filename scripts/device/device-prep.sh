@@ -89,7 +89,8 @@ function visit(dir) {
   }
   // an optional dependency travels when npm installed it here (@ffmpeg-installer/ffmpeg's
   // linux-x64 package: the video decoder, ffmpeg)
-  for (const dep of Object.keys(pj.optionalDependencies || {})) {
+  // (NO_OPTIONAL=1: left out, for a call that decodes no video and needs the room)
+  for (const dep of process.env.NO_OPTIONAL ? [] : Object.keys(pj.optionalDependencies || {})) {
     const c = find(dep, dir);
     if (c) visit(c);
   }
