@@ -12,12 +12,14 @@
  */
 import { select, type Selection } from 'd3-selection';
 import { fromWire, parseHostToGraph, type GraphToHost, type RunView } from '../extension/host/protocol';
+import { installDrop } from './graph-drop';
 import { graphZoom } from './graph-zoom';
 import { renderInspector, renderInspectorMessage } from './inspector';
 import { buildGraph, DECADES_BELOW, errorColor, fmtNum, type BlockNode, type GraphModel, type GraphNode, type LayerNormMark, type Lane } from './viewmodel';
 import { getState, h, post, setState } from './vscode';
 
 const send = (m: GraphToHost) => post(m);
+installDrop(send);
 const SVG = 'http://www.w3.org/2000/svg';
 
 // Layout (px, before zoom).

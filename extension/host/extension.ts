@@ -23,6 +23,7 @@ import { makeTestData } from './commands/make-test-data-command';
 import { consent } from './commands/trust';
 import { SidebarProvider } from './sidebar';
 import { exportTrtBundle, importTrtOutputs } from './commands/tensorrt';
+import { cancelTrtexec, detectTrtexec, runWithTrtexec, type TrtexecDeps } from './commands/trtexec';
 import { plain } from './text';
 
 const SECTION = 'timesformerLab';
@@ -83,7 +84,7 @@ class Lab implements vscode.Disposable {
       vscode.window.registerWebviewViewProvider(SidebarProvider.viewId, this.sidebar),
       cmd('run', () => this.run()),
       cmd('applyFix', (runId?: string, mode?: FixMode) => this.applyFix(runId, mode)),
-      cmd('cancel', () => this.client.cancel()),
+      cmd('cancel', () => this.cancel()),
       cmd('selectCheckpoint', (uri?: vscode.Uri) => this.selectFile('checkpoint', uri)),
       cmd('selectTestData', () => this.selectFile('testData')),
       cmd('checkFile', (uri?: vscode.Uri) => this.checkFile(uri)),
@@ -157,6 +158,7 @@ class Lab implements vscode.Disposable {
   /** A setting the user edited wins over the sidebar's value for it. */
   private onSettings(e: vscode.ConfigurationChangeEvent): void {
     if (!e.affectsConfiguration(SECTION)) return;
+    if (e.affectsConfiguration(`${SECTION}.trtexecPath`)) void detectTrtexec(this.trtexecDeps());
     const keys: (OptionKey | 'checkpoint' | 'testData')[] = [];
     for (const k of OPTION_KEYS) if (e.affectsConfiguration(`${SECTION}.${SETTING_OF[k]}`)) keys.push(k);
     if (e.affectsConfiguration(`${SECTION}.checkpoint`)) keys.push('checkpoint');
@@ -301,7 +303,7 @@ class Lab implements vscode.Disposable {
    */
   private onSidebar(m: SidebarToHost): void {
     if (m.type === 'cancel') {
-      void this.client.cancel();
+      this.cancel();
       return;
     }
     this.sidebarQueue = this.sidebarQueue.then(() => this.handleSidebar(m)).catch((e: unknown) => this.reportError(e));
@@ -312,6 +314,10 @@ class Lab implements vscode.Disposable {
       case 'ready':
         this.render();
         this.ensureProviders();
+        if (this.state.trtexec === null) void detectTrtexec(this.trtexecDeps());
+        return;
+      case 'exportTrt':
+        await vscode.commands.executeCommand(`${SECTION}.exportTrt`);
         return;
       case 'set':
         this.state.setOption(m.option.key, m.option.value);
@@ -450,7 +456,7 @@ class Lab implements vscode.Disposable {
     const t0 = Date.now();
     this.output.appendLine(`--- run: ${path.basename(inputs.checkpoint)} + ${inputs.testData ? path.basename(inputs.testData) : 'no test data (own FP32)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
     try {
-      const { requestId, report } = await this.withProgress('Build & Run Engine', o);
+      const { requestId, report } = o.engine === 'trtexec' ? await this.withTrtexecProgress(o) : await this.withProgress('Build & Run Engine', o);
       const run = this.state.runFinished(report, o, requestId, inputs, t0);
       this.output.appendLine(`${run.label}: ${report.diagnosis.verdict.toUpperCase()} — ${report.diagnosis.sentence}`);
       GraphPanel.show(this.context.extensionUri, this.state, (l) => this.output.appendLine(l), false);
@@ -465,6 +471,30 @@ class Lab implements vscode.Disposable {
         this.reportError(e);
       }
     }
+  }
+
+  /** Cancel: the engine process's run, or trtexec's. */
+  private cancel(): void {
+    if (!cancelTrtexec((l) => this.output.appendLine(l))) void this.client.cancel();
+  }
+
+  private trtexecDeps(): TrtexecDeps {
+    const c = this.config();
+    return {
+      context: this.context, state: this.state, log: (l) => this.output.appendLine(l),
+      settings: () => ({ trtexecPath: c.get<string>('trtexecPath', ''), cacheDir: this.resolvePath(c.get<string>('tensorrtCacheDir', '')) ?? '' }),
+    };
+  }
+
+  /** A run with TensorRT (trtexec): the CLI's trt-run behind the same cancellable notification (commands/trtexec.ts). */
+  private withTrtexecProgress(o: RunOptions): Thenable<{ requestId: undefined; report: Report }> {
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'TimeSformer: Build & Run Engine (trtexec)', cancellable: true }, (progress, token) => {
+      token.onCancellationRequested(() => cancelTrtexec((l) => this.output.appendLine(l)));
+      return runWithTrtexec(this.trtexecDeps(), o, (stage, detail) => {
+        this.state.runProgress(stage);
+        progress.report({ message: `${stage}…${detail ? ` (${plain(detail)})` : ''}` });
+      });
+    });
   }
 
   /** Runs the pipeline in the engine process behind a cancellable progress notification. */

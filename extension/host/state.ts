@@ -21,11 +21,12 @@
 import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
 import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
+import { trtexecRefusal } from '../core/trt/trtexec';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
 import {
   LAYERNORM_CHOICES, summarize,
-  type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type RunSettings, type RunView, type SidebarState,
+  type AttemptView, type FileChoice, type FixMode, type LayerNormChoice, type OptionKey, type OutcomeView, type RunSettings, type RunView, type SidebarState, type TrtexecView,
 } from './protocol';
 import {
   attemptLabel, headsNote, offersOf, pairingView, referenceText, runLabel, runShort, sameOptions, trtexecLine, withoutConfirmation,
@@ -126,6 +127,7 @@ export class LabState {
   private fix: ActiveFix | undefined;
   private runningValue: { inputs: RunInputs; options?: RunOptions; stage?: Stage; startedAt: number } | undefined;
   private providersValue: ProviderInfo[] | null = null;
+  private trtexecValue: TrtexecView | null = null;
   private trustedValue = true;
   private readonly listeners = new Set<Listener>();
 
@@ -196,6 +198,16 @@ export class LabState {
 
   setProviders(p: ProviderInfo[]): void {
     this.providersValue = p;
+    this.changed(false);
+  }
+
+  /** trtexec, for the engine choice "TensorRT (trtexec)" (host/commands/trtexec.ts looks for it). */
+  get trtexec(): TrtexecView | null {
+    return this.trtexecValue;
+  }
+
+  setTrtexec(t: TrtexecView | null): void {
+    this.trtexecValue = t;
     this.changed(false);
   }
 
@@ -344,7 +356,8 @@ export class LabState {
       // Accumulation is an FP16 option (the sidebar shows it for FP16 only): other precisions run as the default.
       ...(s.precision === 'fp16' ? { accumulate: s.accumulate } : {}),
       layerNorm: this.effectiveLayerNorm,
-      ep: s.ep,
+      // trtexec runs in the CLI (trt-run), its Report's provider is TensorRT
+      ...(s.ep === 'trtexec' ? { ep: 'tensorrt' as const, engine: 'trtexec' as const } : { ep: s.ep }),
       deviceId: d.deviceId,
       ...(d.trtCacheDir ? { trtCacheDir: d.trtCacheDir } : {}),
       ...(d.tolerance !== null ? { tolerance: d.tolerance } : {}),
@@ -356,6 +369,13 @@ export class LabState {
       validateOptions({ ...options, layerNorm: ln === 'minimal' ? 'plain' : ln }, SETTING_NAMES);
     } catch (e) {
       return { refused: e instanceof Error ? e.message : String(e) };
+    }
+    if (options.engine === 'trtexec') {
+      const t = this.trtexecValue;
+      if (!t) return { refused: 'Looking for trtexec…' };
+      if (!t.available) return { refused: `TensorRT (trtexec) is not available: ${t.reason}. Export for TensorRT… writes a bundle to run where TensorRT is.` };
+      const why = trtexecRefusal(options, { fp16: t.fp16, layerPrecisions: t.layerPrecisions, version: t.version });
+      if (why) return { refused: why };
     }
     return { options, inputs: { checkpoint: ck, testData: td } };
   }
@@ -490,7 +510,7 @@ export class LabState {
       runId, mode, inputs: run.inputs,
       settings: {
         ...chosen,
-        precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
+        precision: o.precision ?? 'fp32', ep: o.engine === 'trtexec' ? 'trtexec' : o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
         exposeLayerNorm: mode === 'expose',
         ...(mode === 'expose' ? {} : { layerNorm: mode }),
       },
@@ -571,6 +591,7 @@ export class LabState {
       precision: s.precision, accumulate: s.accumulate, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
       unsaved: this.unsaved(),
       providers: this.providersValue,
+      trtexec: this.trtexecValue,
       running: this.running,
       stage: this.stage,
       canRun: !this.running && 'options' in req,
