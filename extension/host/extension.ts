@@ -321,6 +321,8 @@ class Lab implements vscode.Disposable {
         return;
       case 'set':
         this.state.setOption(m.option.key, m.option.value);
+        // choosing TensorRT (trtexec) looks for it again (it may have been installed since)
+        if (m.option.key === 'ep' && m.option.value === 'trtexec') void detectTrtexec(this.trtexecDeps());
         return;
       case 'choose':
         // Only files the sidebar was given: a webview cannot name an arbitrary path.

@@ -339,8 +339,11 @@ export class LabState {
     return s.exposeLayerNorm ? 'expose' : s.layerNorm;
   }
 
-  /** What Run would run now, or why it cannot. */
-  request(): { options: RunOptions; inputs: RunInputs } | { missing: 'checkpoint' } | { refused: string } {
+  /**
+   * What Run would run now, or why it cannot. `engine` false: the inputs and options whatever the
+   * engine choice can do (Export for TensorRT… is what the sidebar offers where trtexec is absent).
+   */
+  request(engine = true): { options: RunOptions; inputs: RunInputs } | { missing: 'checkpoint' } | { refused: string } {
     const ck = this.checkpoint;
     if (!ck) return { missing: 'checkpoint' };
     const td = this.testData ?? null;
@@ -370,7 +373,7 @@ export class LabState {
     } catch (e) {
       return { refused: e instanceof Error ? e.message : String(e) };
     }
-    if (options.engine === 'trtexec') {
+    if (engine && options.engine === 'trtexec') {
       const t = this.trtexecValue;
       if (!t) return { refused: 'Looking for trtexec…' };
       if (!t.available) return { refused: `TensorRT (trtexec) is not available: ${t.reason}. Export for TensorRT… writes a bundle to run where TensorRT is.` };
