@@ -21,7 +21,8 @@ import {
   cacheKey, commandLine, EngineCache, locateTrtexec, parseHelp, parseLogLine, parseTrtVersion, probeTrtexec, trtexecArgs, trtexecRefusal, type TrtexecInfo,
 } from '../../extension/core/trt/trtexec';
 import { trtexecRun } from '../../extension/core/trt/trtexec-run';
-import { cliErrorText, progressLine, trtRunArgs } from '../../extension/host/commands/trtexec';
+import { cancelTrtexec, cliErrorText, progressLine, runWithTrtexec, trtRunArgs, type TrtexecDeps } from '../../extension/host/commands/trtexec';
+import { RunError } from '../../extension/host/runner';
 import { dropTargets } from '../../extension/host/commands/drop';
 import { parseGraphMessage, parseSidebarMessage, MAX_DROP_BYTES } from '../../extension/host/protocol';
 import { LabState, type SettingsDefaults } from '../../extension/host/state';
@@ -382,5 +383,61 @@ describe('trtexec in the host: the sidebar choice, the CLI it forks, the graph d
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('the host\'s run: the bundled CLI forked as the extension forks it (dist/cli.js), Cancel, errors', function () {
+    this.timeout(180000);
+    let tmp: string;
+    let deps: TrtexecDeps;
+    let lines: string[];
+    const options = { weights: W, data: D, precision: 'fp16' as const, layerNorm: 'plain' as const, ep: 'tensorrt' as const, engine: 'trtexec' as const };
+    before(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-host-trtexec-'));
+      assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'cli.js')), 'build first: npm run build');
+      const state = new LabState(undefined, () => DEFAULTS);
+      state.setTrtexec({ available: true, path: STANDIN, version: '10.16.0', fp16: true, layerPrecisions: true });
+      lines = [];
+      deps = {
+        context: { asAbsolutePath: (p: string) => path.join(ROOT, p), globalStorageUri: { fsPath: path.join(tmp, 'global') } } as unknown as TrtexecDeps['context'],
+        state, log: (l) => lines.push(l), settings: () => ({ trtexecPath: STANDIN, cacheDir: '' }),
+      };
+    });
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    it('runs: progress from the CLI\'s lines, the Report back, the engine cached in the global storage', async () => {
+      const stages: string[] = [];
+      const r = await runWithTrtexec(deps, options, (s, d) => stages.push(`${s}: ${d ?? ''}`));
+      assert.equal(r.report.blocks.length, 12);
+      assert.equal(r.report.diagnosis.verdict, 'pass');
+      assert.match(r.report.run.label!, /^TensorRT 10\.16\.0 \(trtexec\) FP16, marked/);
+      assert.ok(stages.some((x) => /^building engine: trtexec: building the FP16 engine/.test(x)), stages.join(' | '));
+      assert.ok(stages.some((x) => /^running: /.test(x)) && stages.some((x) => /^comparing/.test(x)), stages.join(' | '));
+      assert.equal(fs.readdirSync(path.join(tmp, 'global', 'trtexec-engines')).filter((n) => n.endsWith('.plan')).length, 1);
+      assert.ok(lines.some((l) => /^\[trtexec\] timesformer-lab trt-run --weights /.test(l)));
+    });
+
+    it('Cancel: the CLI ends, trtexec and its child with it, no partial engine; the run rejects CANCELLED', async () => {
+      const pids = path.join(tmp, 'pids');
+      const cacheDir = path.join(tmp, 'cache-cancel');
+      const d = { ...deps, settings: () => ({ trtexecPath: STANDIN, cacheDir }) };
+      const pending = withEnv({ STANDIN_HANG: '1', STANDIN_PIDS: pids }, async () => runWithTrtexec(d, options, () => undefined).then(() => 'resolved', (e: unknown) => e));
+      await until(() => fs.existsSync(pids) && fs.readFileSync(pids, 'utf8').includes(' '), 90000, 'the stand-in to start building');
+      const [standin, child] = fs.readFileSync(pids, 'utf8').trim().split(' ').map(Number);
+      assert.equal(cancelTrtexec(), true);
+      const e = await pending;
+      assert.ok(e instanceof RunError && e.code === 'CANCELLED', String(e));
+      await until(() => !alive(standin) && !alive(child), 5000, 'trtexec and its child to end');
+      assert.deepEqual(fs.readdirSync(cacheDir), []);
+      assert.equal(cancelTrtexec(), false, 'nothing left to cancel');
+    });
+
+    it('an error: the RunError has the CLI\'s code and the whole message (trtexec\'s command line and last log lines)', async () => {
+      const d = { ...deps, settings: () => ({ trtexecPath: STANDIN, cacheDir: path.join(tmp, 'cache-fail') }) };
+      const e = await withEnv({ STANDIN_FAIL: 'build' }, () => runWithTrtexec(d, options, () => undefined).then(() => undefined, (x: unknown) => x));
+      assert.ok(e instanceof RunError, String(e));
+      assert.equal(e.code, 'ENGINE_FAILED');
+      assert.match(e.message, /^trtexec exited with code 1\.\ncommand: .*trtexec-standin\.js --onnx=.*\nits last log lines:\n(.*\n)*.*Engine set up failed/);
+      assert.deepEqual(fs.readdirSync(path.join(tmp, 'cache-fail')), []);
+    });
   });
 });
