@@ -17,7 +17,8 @@ import type { Prepared } from '../pipeline';
 import type { PipelineHooks, Report } from '../report';
 import { f32Bytes } from './bundle';
 import { compareImports, readImports } from './import';
-import { cacheKey, commandLine, EngineCache, fileHash, onAbnormalExit, parseLogLine, runProcess, trtexecArgs, trtexecRefusal, type TrtexecInfo, type TrtexecLayerNorm } from './trtexec';
+import { cacheKey, EngineCache, fileHash } from './engine-cache';
+import { commandLine, onAbnormalExit, parseLogLine, runProcess, trtexecArgs, trtexecRefusal, type TrtexecInfo, type TrtexecLayerNorm } from './trtexec';
 
 export { trtexecRefusal, TRTEXEC_LAYERNORMS, type TrtexecLayerNorm } from './trtexec';
 
