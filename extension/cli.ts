@@ -45,7 +45,8 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
                           already confirms its minimal fix with one more run); all,minimal adds it
   --fix-layernorms A,B    LayerNorms kept in FP32 on top of the mode (blocks.4.norm1, norm)
   --accumulate A          ${ACCUMULATE.join(' | ')}: where 16-bit engines accumulate reductions (default fp32)
-  --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next
+  --ep E                  ${EP_CHOICES.join(' | ')} (default cpu); one that cannot load falls back to the next;
+                          trtexec: the user's TensorRT through trtexec (trt-run --help for its options)
   --heads N               attention heads (default: the checkpoint's config, else detected from the test data)
   --tolerance X           a block passes when its rel L2 error is at most X (default ${Object.entries(DEFAULT_TOLERANCE).map(([p, t]) => `${p.toUpperCase()} ${t}`).join(', ')})
   --max-block-error X     also fail when any block or the probabilities exceed X
@@ -75,6 +76,8 @@ const USAGE = `usage:
   timesformer-lab import --weights CHECKPOINT [--data TEST_DATA] OUTPUTS.json...  their outputs as runs (import --help)
   timesformer-lab sweep --weights CHECKPOINT --clips DIR|FILE... --out DIR [--precision fp16] [--layernorm MODE]
                                                                          every clip against FP32: ranking, headroom, one fix (sweep --help)
+  timesformer-lab trt-run --weights CHECKPOINT [--data TEST_DATA] [--trtexec PATH]   a run of trtexec's engine (trt-run --help;
+                                                                         also: run --ep trtexec)
   timesformer-lab providers                                              which execution providers load here
   timesformer-lab --help`;
 
@@ -255,6 +258,10 @@ async function cmdProviders(argv: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
+    // `run --ep trtexec` is trtexec's run (trtexec-cli.ts): another engine than the pipeline's providers
+    if (cmd === 'trt-run' || (cmd === 'run' && rest.some((a, i) => a === '--ep=trtexec' || (a === '--ep' && rest[i + 1] === 'trtexec')))) {
+      return await (await import('./trtexec-cli')).cmdTrtRun(rest);
+    }
     if (cmd === 'run') return await cmdRun(rest);
     if (cmd === 'providers') return await cmdProviders(rest);
     if (cmd === 'sweep') return await (await import('./sweep-cli')).cmdSweep(rest, { out, err }, (m) => new UsageError(m));
@@ -274,7 +281,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (cmd === undefined) throw new UsageError('no command given');
-    throw new UsageError(`unknown command '${cmd}' (the commands are run, sweep, export-onnx, export-trt, import and providers)`);
+    throw new UsageError(`unknown command '${cmd}' (the commands are run, sweep, export-onnx, export-trt, import, trt-run and providers)`);
   } catch (e) {
     if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
       err(`error: ${e.message}\n${cmd === 'run' || cmd === 'sweep' ? `see: timesformer-lab ${cmd} --help` : USAGE}\n`);

@@ -27,7 +27,12 @@ export interface SweepRequest {
  * LayerNorm may be 'minimal': plain, with the LayerNorms whose overflow fires kept in FP32, read
  * by the engine process from the statistics (the CLI's `--layernorm minimal`).
  */
-export type RunOptions = Omit<PipelineOptions, 'data' | 'layerNorm'> & { data?: string; layerNorm?: LayerNormChoice };
+export type RunOptions = Omit<PipelineOptions, 'data' | 'layerNorm'> & {
+  data?: string;
+  layerNorm?: LayerNormChoice;
+  /** 'trtexec': the user's TensorRT through trtexec (the CLI's trt-run, host/trtexec.ts), not the engine process; `ep` is then 'tensorrt'. */
+  engine?: 'trtexec';
+};
 
 export interface ProviderInfo {
   ep: EpName;

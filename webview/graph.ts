@@ -13,6 +13,7 @@
  */
 import { select, type Selection } from 'd3-selection';
 import { fromWire, parseHostToGraph, type GraphToHost, type RunView } from '../extension/host/protocol';
+import { installDrop } from './graph-drop';
 import { graphZoom } from './graph-zoom';
 import { renderInspector, renderInspectorMessage } from './inspector';
 import { renderLegend } from './legend';
@@ -20,6 +21,7 @@ import { buildGraph, fmtNum, type BlockNode, type GraphModel, type GraphNode, ty
 import { getState, h, post, setState } from './vscode';
 
 const send = (m: GraphToHost) => post(m);
+installDrop(send);
 
 // Layout (px, before zoom).
 const NW = 104;

@@ -9,7 +9,7 @@
  * options were slotted in — the sidebar then kept showing the old checkpoint (issue 10, bug 1).
  * Test hooks: the controls' ids, [data-value] (what the host holds), #pairing[data-status],
  * #last[data-kind][data-after], .fix[data-run][data-fix], #minimal-note, #copy-trtexec[data-run], #realization,
- * #heads-note, #after.
+ * #heads-note, #after, #trtexec-note[data-available], #export-trt.
  */
 import { ACCUMULATE, EP_CHOICES, PRECISIONS } from '../extension/core/report';
 import {
@@ -81,6 +81,7 @@ const accNote = h('div', { id: 'accumulate-note', class: 'note' });
 const accField = field('Accumulation', accumulate, accNote);
 const exposeNote = h('div', { class: 'note' }, 'LayerNorm difference, mean and std tensors become graph outputs; overrides the mode above.');
 const epNote = h('div', { id: 'providers', class: 'note' });
+const trtexecNote = h('div', { id: 'trtexec-note', class: 'note' });
 const whyNot = h('div', { id: 'why-not', class: 'note warn', hidden: true });
 const status = h('div', { id: 'status', class: 'status', role: 'status' });
 const last = h('div', { id: 'last', class: 'last', 'aria-live': 'polite' });
@@ -118,7 +119,7 @@ document.getElementById('root')!.append(
     accField,
     field('LayerNorm mode', layerNorm, lnNote),
     h('div', { class: 'field' }, h('label', { class: 'check' }, expose, 'Expose LayerNorm entries'), exposeNote),
-    field('Execution provider', ep, epNote),
+    field('Execution provider', ep, epNote, trtexecNote),
     field('Heads', heads),
     h('div', { class: 'actions' }, runButton, cancelButton),
     whyNot,
@@ -225,10 +226,15 @@ function render(s: SidebarState): void {
   accNote.textContent = ACC_HELP[s.accumulate] ?? '';
   setOptions(layerNorm, LAYERNORM_CHOICES.map((m) => ({ value: m, label: m, title: layerNormHelp(m, s.precision) })), s.layerNorm);
   const prov = new Map((s.providers ?? []).map((p) => [p.ep, p]));
-  setOptions(ep, EP_CHOICES.map((e) => {
+  setOptions(ep, EP_CHOICES.map((e): { value: string; label: string; title?: string } => {
     const p = prov.get(e as never);
     return { value: e, label: e === 'auto' ? 'auto (best available)' : p && !p.available ? `${e} — not available here` : e, title: p?.reason };
-  }), s.ep);
+  }).concat([{
+    value: 'trtexec',
+    label: s.trtexec === null || s.trtexec === undefined ? 'TensorRT (trtexec) — looking for it…' : s.trtexec.available ? `TensorRT (trtexec) ${s.trtexec.version}` : 'TensorRT (trtexec) — not found here',
+    title: s.trtexec?.available ? s.trtexec.path : s.trtexec?.reason,
+  }]), s.ep);
+  renderTrtexec(s);
 
   expose.checked = s.exposeLayerNorm;
   expose.dataset.value = String(s.exposeLayerNorm);
@@ -264,6 +270,25 @@ function render(s: SidebarState): void {
   runsLine.querySelector('#compare')?.addEventListener('click', () => send({ type: 'compare' }));
   saveLink.hidden = !s.unsaved.length;
   saveLink.title = `Write ${s.unsaved.join(', ')} (and the chosen files) into the workspace settings`;
+}
+
+/** Where trtexec is, or why it is not and what to do instead (the bundle). */
+function renderTrtexec(s: SidebarState): void {
+  const t = s.trtexec;
+  trtexecNote.dataset.available = t ? String(t.available) : 'unknown';
+  if (!t) {
+    trtexecNote.replaceChildren(s.ep === 'trtexec' ? 'Looking for trtexec…' : '');
+    return;
+  }
+  if (t.available) {
+    trtexecNote.replaceChildren(`TensorRT (trtexec): TensorRT ${t.version}, ${t.path}${t.fp16 ? '' : ' (no --fp16: strongly typed, FP32 here)'}`);
+    trtexecNote.title = 'Builds the engine with trtexec (cached by model, precision, fix and TensorRT version), runs it once on the clip and compares every block';
+    return;
+  }
+  const exportTrt = h('button', { id: 'export-trt', class: 'link', type: 'button', title: 'A folder with the ONNX, the clip, the reference and run_trtexec.sh, for a machine with TensorRT' }, 'Export for TensorRT…');
+  exportTrt.addEventListener('click', () => send({ type: 'exportTrt' }));
+  trtexecNote.title = t.reason;
+  trtexecNote.replaceChildren(`TensorRT (trtexec) is not available here: ${t.reason}. `, exportTrt);
 }
 
 window.addEventListener('message', (e: MessageEvent) => {

@@ -10,12 +10,16 @@ import * as vscode from 'vscode';
 import { STAGES, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import type { WorkspaceFiles } from './files';
+import { config, resolvePath } from './settings';
 import { errorText, isCancel, notify } from './notify';
 import type { WorkerClient } from './runner';
 import type { LabState, RunInputs } from './state';
 import { plain } from './text';
+import { cancelTrtexec, detectTrtexec, runWithTrtexec, type TrtexecDeps } from './trtexec';
 
 export interface EngineDeps {
+  /** The extension's folder (dist/cli.js runs trtexec's runs) and its global storage (their engine cache). */
+  context: vscode.ExtensionContext;
   state: LabState;
   client: WorkerClient;
   files: WorkspaceFiles;
@@ -33,13 +37,28 @@ export class Engine {
     return this.d.client;
   }
 
+  /** Cancel: trtexec's run when one is in flight, else the engine process's. */
   cancel(): Promise<void> {
+    if (cancelTrtexec(this.d.log)) return Promise.resolve();
     return this.d.client.cancel();
+  }
+
+  /** Looks for trtexec (again: it may have been installed, or its setting changed) and tells the store. */
+  findTrtexec(): void {
+    void detectTrtexec(this.trtexecDeps()).catch((e: unknown) => this.d.log(`could not look for trtexec: ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  private trtexecDeps(): TrtexecDeps {
+    return {
+      context: this.d.context, state: this.d.state, log: this.d.log,
+      settings: () => ({ trtexecPath: config().get<string>('trtexecPath', ''), cacheDir: resolvePath(config().get<string>('tensorrtCacheDir', '')) ?? '' }),
+    };
   }
 
   /** Which execution providers load here, asked of the engine process once per session. */
   ensureProviders(): void {
     const { state, log } = this.d;
+    if (state.trtexec === null) this.findTrtexec();
     if (state.providers || this.probing) return;
     this.probing = this.d.client.probe()
       .then((p: ProviderInfo[]) => {
@@ -81,7 +100,7 @@ export class Engine {
     const t0 = Date.now();
     log(`--- run: ${path.basename(inputs.checkpoint)} + ${inputs.testData ? path.basename(inputs.testData) : 'no test data (own FP32)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
     try {
-      const { requestId, report } = await this.withProgress('Build & Run Engine', o);
+      const { requestId, report } = o.engine === 'trtexec' ? await this.withTrtexecProgress(o) : await this.withProgress('Build & Run Engine', o);
       state.runFinished(report, o, requestId, inputs, t0);
     } catch (e) {
       if (isCancel(e)) {
@@ -93,6 +112,18 @@ export class Engine {
         this.d.reportError(e);
       }
     }
+  }
+
+  /** A run with TensorRT (trtexec): the bundled CLI's trt-run behind the same cancellable notification (trtexec.ts). */
+  private withTrtexecProgress(o: RunOptions): Thenable<{ requestId: undefined; report: Report }> {
+    const { state, log } = this.d;
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'TimeSformer: Build & Run Engine (trtexec)', cancellable: true }, (progress, token) => {
+      token.onCancellationRequested(() => cancelTrtexec(log));
+      return runWithTrtexec(this.trtexecDeps(), o, (stage, detail) => {
+        state.runProgress(stage);
+        progress.report({ message: `${stage}…${detail ? ` (${plain(detail)})` : ''}` });
+      });
+    });
   }
 
   /** Runs the pipeline in the engine process behind a cancellable progress notification. */

@@ -19,6 +19,7 @@ export function activate(context: vscode.ExtensionContext): void {
       extensionUri: context.extensionUri, state: lab.state, log: lab.log,
       actions: {
         probe: () => lab.engine.ensureProviders(),
+        findTrtexec: () => lab.engine.findTrtexec(),
         browse: (kind) => lab.files.browse(kind),
         copyTrtexec: (runId) => copyTrtexec(lab.state, runId, lab.log, lab.showLog),
         error: (e) => lab.reportError(e),

@@ -60,7 +60,7 @@ export function createLab(context: vscode.ExtensionContext): { lab: Lab; disposa
     manage: () => void vscode.commands.executeCommand('workbench.trust.manage'),
     log,
   }, { action, reads: reads.filter((x): x is string => !!x), runs });
-  const engine = new Engine({ state, client, files, log, consent: ask, reportError });
+  const engine = new Engine({ context, state, client, files, log, consent: ask, reportError });
   const lab: Lab = { context, state, engine, files, log, showLog: () => output.show(true), consent: ask, reportError };
   return { lab, disposables: [output, { dispose: () => client.dispose() }, { dispose: () => reader.dispose() }] };
 }

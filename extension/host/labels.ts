@@ -89,9 +89,14 @@ function acc16(r: Report): boolean {
 }
 
 /** "#3 a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12" ("· FP16 · fp16 acc ·" with fp16 accumulation). */
+/** The engine in a run's name: its provider, or trtexec for the user's own TensorRT (its Report's label says "(trtexec)"). */
+function engineName(r: Report): string {
+  return /\(trtexec\)/.test(r.run.label ?? '') ? 'trtexec' : r.run.ep;
+}
+
 export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: number): string {
   const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
-  return `#${n} ${base(inputs.checkpoint)} + ${dataName(inputs)} · ${r.run.precision.toUpperCase()}${acc} · ${layerNormText(r)} · ${r.run.ep} · ${clock(startedAt)}`;
+  return `#${n} ${base(inputs.checkpoint)} + ${dataName(inputs)} · ${r.run.precision.toUpperCase()}${acc} · ${layerNormText(r)} · ${engineName(r)} · ${clock(startedAt)}`;
 }
 
 /**
@@ -104,7 +109,7 @@ export function attemptLabel(a: Attempt): string {
   const precision = o.precision ?? 'fp32';
   const acc = precision === 'fp16' && o.accumulate === 'fp16' ? ' · fp16 acc' : '';
   const ln = o.layerNorm === 'minimal' ? 'minimal fix' : `LayerNorm ${o.layerNorm ?? 'plain'}`;
-  return `${base(a.inputs.checkpoint)} + ${dataName(a.inputs)} · ${precision.toUpperCase()}${acc} · ${ln} · ${o.ep ?? 'cpu'} · ${clock(a.at)}`;
+  return `${base(a.inputs.checkpoint)} + ${dataName(a.inputs)} · ${precision.toUpperCase()}${acc} · ${ln} · ${o.engine === 'trtexec' ? 'trtexec' : o.ep ?? 'cpu'} · ${clock(a.at)}`;
 }
 
 /**
@@ -121,7 +126,7 @@ export function runPickItem(r: Pick<StoredRun, 'label' | 'report'>): { label: st
 /** "#3 a_model · FP16 plain · cpu": a lane's title ("FP16 minimal fix", "FP16 plain · fp16 acc"). */
 export function runShort(n: number, inputs: RunInputs, r: Report): string {
   const acc = acc16(r) ? ` · ${r.run.precision} acc` : '';
-  return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${layerNormText(r, true)}${acc} · ${r.run.ep}`;
+  return `#${n} ${base(inputs.checkpoint).replace(/\.(pyth|pth|pt|ckpt)$/i, '')} · ${r.run.precision.toUpperCase()} ${layerNormText(r, true)}${acc} · ${engineName(r)}`;
 }
 
 /** What the run compared with: the Report's `inputs.reference` (self: this model's FP32 on the CPU), else the test data. */

@@ -24,6 +24,16 @@ export type LayerNormChoice = LayerNormMode | 'minimal';
  */
 export const LAYERNORM_CHOICES: readonly LayerNormChoice[] = [...LAYERNORM_MODES, 'minimal'];
 
+/**
+ * The sidebar's engine choice: our providers, or 'trtexec' — the user's TensorRT through trtexec
+ * (core/trt/trtexec-run.ts), run by the CLI's trt-run rather than the engine process.
+ */
+export type SidebarEp = EpChoice | 'trtexec';
+export const SIDEBAR_EPS: readonly SidebarEp[] = [...EP_CHOICES, 'trtexec'];
+
+/** Where trtexec is and which TensorRT, or why it is not here; null while it is looked for. */
+export type TrtexecView = { available: true; path: string; version: string; fp16: boolean; layerPrecisions: boolean } | { available: false; reason: string };
+
 /** A fix a failing run offers: a LayerNorm mode other than plain, or the minimal fix. */
 export type FixMode = Exclude<LayerNormChoice, 'plain'>;
 
@@ -122,7 +132,7 @@ export interface RunSettings {
   layerNorm: LayerNormChoice;
   /** The "Expose LayerNorm entries" toggle: when on, it overrides `layerNorm` with `expose`. */
   exposeLayerNorm: boolean;
-  ep: EpChoice;
+  ep: SidebarEp;
   /** Attention heads; null = detect from the test data. */
   heads: number | null;
 }
@@ -139,6 +149,8 @@ export interface SidebarState extends RunSettings {
   unsaved: OptionKey[];
   /** Which providers load here; null while the worker probes them. */
   providers: ProviderInfo[] | null;
+  /** trtexec (the engine choice "TensorRT (trtexec)"); null while it is looked for. */
+  trtexec?: TrtexecView | null;
   running: boolean;
   stage?: Stage;
   /** Whether Run can start, and why not. */
@@ -156,7 +168,7 @@ export type SidebarOption =
   | { key: 'accumulate'; value: Accumulate }
   | { key: 'layerNorm'; value: LayerNormChoice }
   | { key: 'exposeLayerNorm'; value: boolean }
-  | { key: 'ep'; value: EpChoice }
+  | { key: 'ep'; value: SidebarEp }
   | { key: 'heads'; value: number | null };
 
 export type HostToSidebar = { type: 'state'; state: SidebarState };
@@ -175,6 +187,8 @@ export type SidebarToHost =
   | { type: 'copyTrtexec'; runId: string }
   | { type: 'cancel' }
   | { type: 'saveSettings' }
+  /** "Export for TensorRT…" (offered where trtexec is not). */
+  | { type: 'exportTrt' }
   | { type: 'compare' }
   | { type: 'showGraph' };
 
@@ -210,7 +224,20 @@ export type GraphToHost =
   /** Open the run picker (Compare Runs). */
   | { type: 'pick' }
   /** The inspector wants block `block` of run `runId` in full. */
-  | { type: 'inspect'; requestId: number; runId: string; block: number };
+  | { type: 'inspect'; requestId: number; runId: string; block: number }
+  /**
+   * Files dropped onto the graph, to import as runs (trtexec / Polygraphy outputs): `uris` from the
+   * editor's explorer (file: URIs), or `files` read by the webview (a browser's drop has no path).
+   */
+  | { type: 'drop'; uris: string[]; files: DroppedFile[] };
+
+/** A dropped file's name and text (at most MAX_DROP_BYTES). */
+export interface DroppedFile {
+  name: string;
+  text: string;
+}
+/** The largest file the graph panel reads from a drop (a full-size trtexec JSON of a marked engine is ~130 MiB). */
+export const MAX_DROP_BYTES = 512 * 2 ** 20;
 
 export function summarize(report: Report): ReportSummary {
   const { blocks, log: _log, ...rest } = report;
@@ -243,7 +270,7 @@ function parseOption(o: unknown): SidebarOption | undefined {
     case 'exposeLayerNorm':
       return typeof v === 'boolean' ? { key: 'exposeLayerNorm', value: v } : undefined;
     case 'ep':
-      return oneOf(EP_CHOICES, v) ? { key: 'ep', value: v } : undefined;
+      return oneOf(SIDEBAR_EPS, v) ? { key: 'ep', value: v } : undefined;
     case 'heads':
       return v === null || isInt(v, 1, 1024) ? { key: 'heads', value: v } : undefined;
     default:
@@ -259,6 +286,7 @@ export function parseSidebarMessage(m: unknown): SidebarToHost | undefined {
     case 'run':
     case 'cancel':
     case 'saveSettings':
+    case 'exportTrt':
     case 'compare':
     case 'showGraph':
       return { type: m.type };
@@ -294,6 +322,15 @@ export function parseGraphMessage(m: unknown): GraphToHost | undefined {
       return isInt(m.requestId, 0, Number.MAX_SAFE_INTEGER) && isId(m.runId) && isInt(m.block, 0, 10_000)
         ? { type: 'inspect', requestId: m.requestId, runId: m.runId, block: m.block }
         : undefined;
+    case 'drop': {
+      const uris = Array.isArray(m.uris) ? m.uris : [];
+      const files = Array.isArray(m.files) ? m.files : [];
+      if (uris.length + files.length === 0 || uris.length > 16 || files.length > 16) return undefined;
+      if (!uris.every((u) => isStr(u) && /^file:/.test(u as string))) return undefined;
+      const okFile = (f: unknown) => isObj(f) && isStr(f.name, 255) && !/[\\/\0]/.test(f.name as string) && typeof f.text === 'string' && (f.text as string).length <= MAX_DROP_BYTES;
+      if (!files.every(okFile)) return undefined;
+      return { type: 'drop', uris: uris as string[], files: files.map((f) => ({ name: (f as Obj).name as string, text: (f as Obj).text as string })) };
+    }
     default:
       return undefined;
   }

@@ -16,7 +16,7 @@ export function config(): vscode.WorkspaceConfiguration {
 }
 
 /** A setting's path: absolute, or relative to the first workspace folder. */
-function resolvePath(p: string | undefined): string | undefined {
+export function resolvePath(p: string | undefined): string | undefined {
   if (!p) return undefined;
   const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   return path.isAbsolute(p) || !root ? p : path.join(root, p);

@@ -10,10 +10,11 @@
 import * as path from 'path';
 import { validateOptions, type OptionNames } from '../core/options';
 import type { Stage } from '../core/report';
+import { trtexecRefusal } from '../core/trt/trtexec';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import { clipOption, isVideoPath, VIDEO_AGREEMENT_DETAIL } from './video';
 import { agreement, pairTestData, type Agreement, type Inspection } from './pairing';
-import { LAYERNORM_CHOICES, type FixMode, type LayerNormChoice, type OptionKey, type RunSettings } from './protocol';
+import { LAYERNORM_CHOICES, type FixMode, type LayerNormChoice, type OptionKey, type RunSettings, type TrtexecView } from './protocol';
 import { sameOptions, type Attempt, type RunInputs, type StoredRun } from './labels';
 
 /** The user's settings (timesformerLab.*): defaults for the sidebar, plus settings-only values. */
@@ -86,13 +87,15 @@ export interface StoreData {
   fix: ActiveFix | undefined;
   running: Running | undefined;
   providers: ProviderInfo[] | null;
+  /** trtexec, for the engine choice "TensorRT (trtexec)" (host/trtexec.ts looks for it); null: not looked for yet. */
+  trtexec: TrtexecView | null;
   trusted: boolean;
 }
 
 export function emptyStoreData(): StoreData {
   return {
     scanned: { checkpoints: [], testData: [] }, browsed: { checkpoints: [], testData: [] }, inspections: new Map(), checkpointChoice: undefined,
-    pairs: {}, overrides: {}, runs: [], counter: 0, shownIds: [], attempts: [], fix: undefined, running: undefined, providers: null, trusted: true,
+    pairs: {}, overrides: {}, runs: [], counter: 0, shownIds: [], attempts: [], fix: undefined, running: undefined, providers: null, trtexec: null, trusted: true,
   };
 }
 
@@ -125,6 +128,10 @@ export class StoreReader {
 
   get providers(): ProviderInfo[] | null {
     return this.s.providers;
+  }
+
+  get trtexec(): TrtexecView | null {
+    return this.s.trtexec;
   }
 
   checkpointList(): FileEntry[] {
@@ -209,8 +216,11 @@ export class StoreReader {
     return s.exposeLayerNorm ? 'expose' : s.layerNorm;
   }
 
-  /** What Run would run now, or why it cannot. */
-  request(): { options: RunOptions; inputs: RunInputs } | { missing: 'checkpoint' } | { refused: string } {
+  /**
+   * What Run would run now, or why it cannot. `engine` false: the inputs and options whatever the
+   * engine choice can do (Export for TensorRT… is what the sidebar offers where trtexec is absent).
+   */
+  request(engine = true): { options: RunOptions; inputs: RunInputs } | { missing: 'checkpoint' } | { refused: string } {
     const ck = this.checkpoint;
     if (!ck) return { missing: 'checkpoint' };
     const td = this.testData ?? null;
@@ -226,7 +236,8 @@ export class StoreReader {
       // Accumulation is an FP16 option (the sidebar shows it for FP16 only): other precisions run as the default.
       ...(s.precision === 'fp16' ? { accumulate: s.accumulate } : {}),
       layerNorm: this.effectiveLayerNorm,
-      ep: s.ep,
+      // trtexec runs in the CLI (trt-run), its Report's provider is TensorRT
+      ...(s.ep === 'trtexec' ? { ep: 'tensorrt' as const, engine: 'trtexec' as const } : { ep: s.ep }),
       deviceId: d.deviceId,
       ...(d.trtCacheDir ? { trtCacheDir: d.trtCacheDir } : {}),
       ...(d.tolerance !== null ? { tolerance: d.tolerance } : {}),
@@ -238,6 +249,13 @@ export class StoreReader {
       validateOptions({ ...options, layerNorm: ln === 'minimal' ? 'plain' : ln }, SETTING_NAMES);
     } catch (e) {
       return { refused: e instanceof Error ? e.message : String(e) };
+    }
+    if (engine && options.engine === 'trtexec') {
+      const t = this.s.trtexec;
+      if (!t) return { refused: 'Looking for trtexec…' };
+      if (!t.available) return { refused: `TensorRT (trtexec) is not available: ${t.reason}. Export for TensorRT… writes a bundle to run where TensorRT is.` };
+      const why = trtexecRefusal(options, { fp16: t.fp16, layerPrecisions: t.layerPrecisions, version: t.version });
+      if (why) return { refused: why };
     }
     return { options, inputs: { checkpoint: ck, testData: td } };
   }

@@ -57,6 +57,7 @@ export function sidebarState(store: StoreReader): SidebarState {
     precision: s.precision, accumulate: s.accumulate, layerNorm: s.layerNorm, exposeLayerNorm: s.exposeLayerNorm, ep: s.ep, heads: s.heads,
     unsaved: store.unsaved(),
     providers: store.providers,
+    trtexec: store.trtexec,
     running: store.running,
     stage: store.stage,
     canRun: !store.running && 'options' in req,

@@ -21,7 +21,7 @@
 import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import type { Inspection } from './pairing';
-import type { LayerNormChoice, OptionKey, RunSettings, RunView, SidebarState } from './protocol';
+import type { LayerNormChoice, OptionKey, RunSettings, RunView, SidebarState, TrtexecView } from './protocol';
 import { offersOf, referenceText, runLabel, runShort, type Attempt, type RunInputs, type StoredRun } from './labels';
 import { base, StoreReader, type ActiveFix, type FileEntry, type FileLists, type SettingsDefaults } from './state-derive';
 import { runViews, sidebarState } from './state-view';
@@ -39,7 +39,7 @@ export type { RunSettings };
  */
 export const INTENTS = [
   // files and what their headers say; the workspace's trust; the execution providers found
-  'setScan', 'setInspections', 'forget', 'setTrusted', 'setProviders',
+  'setScan', 'setInspections', 'forget', 'setTrusted', 'setProviders', 'setTrtexec',
   // the user's choices
   'chooseCheckpoint', 'chooseTestData', 'setOption', 'settingsChanged', 'saved',
   // runs
@@ -143,6 +143,12 @@ export class LabState extends StoreReader {
 
   setProviders(p: ProviderInfo[]): void {
     this.s.providers = p;
+    this.changed(false);
+  }
+
+  /** Where trtexec is, or why not (host/trtexec.ts looked). */
+  setTrtexec(t: TrtexecView | null): void {
+    this.s.trtexec = t;
     this.changed(false);
   }
 
@@ -272,7 +278,7 @@ export class LabState extends StoreReader {
       runId, mode, inputs: run.inputs,
       settings: {
         ...chosen,
-        precision: o.precision ?? 'fp32', ep: o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
+        precision: o.precision ?? 'fp32', ep: o.engine === 'trtexec' ? 'trtexec' : o.ep ?? 'cpu', heads: o.heads ?? null, accumulate: o.accumulate ?? 'fp32',
         exposeLayerNorm: mode === 'expose',
         ...(mode === 'expose' ? {} : { layerNorm: mode }),
       },

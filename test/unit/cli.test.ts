@@ -190,7 +190,7 @@ describe('cli', function () {
   it('an unknown command says so; no command prints the usage and exits 2; --help exits 0', async () => {
     const r = await cli(['frobnicate', '--weights', W]);
     assert.equal(r.code, 2);
-    assert.match(r.err, /^error: unknown command 'frobnicate' \(the commands are run, sweep, export-onnx, export-trt, import and providers\)\nusage:/);
+    assert.match(r.err, /^error: unknown command 'frobnicate' \(the commands are run, sweep, export-onnx, export-trt, import, trt-run and providers\)\nusage:/);
     const none = await cli([]);
     assert.equal(none.code, 2);
     assert.match(none.err, /^error: no command given\nusage:/);

@@ -78,7 +78,7 @@ describe('manifest', () => {
   it('declares limited support in Restricted Mode, with the path settings restricted', () => {
     const u = pkg.capabilities.untrustedWorkspaces;
     assert.equal(u.supported, 'limited');
-    assert.deepEqual(u.restrictedConfigurations, ['timesformerLab.checkpoint', 'timesformerLab.testData', 'timesformerLab.tensorrtCacheDir']);
+    assert.deepEqual(u.restrictedConfigurations, ['timesformerLab.checkpoint', 'timesformerLab.testData', 'timesformerLab.tensorrtCacheDir', 'timesformerLab.trtexecPath']);
     assert.match(u.description, /runs nothing without asking/);
   });
 

@@ -75,7 +75,7 @@ function anchors(headings: string[]): Set<string> {
 
 /** Runs the CLI in this process, as dist/cli.js does, and collects what it prints. */
 
-const COMMANDS = ['run', 'sweep', 'export-onnx', 'export-trt', 'import', 'providers'];
+const COMMANDS = ['run', 'sweep', 'export-onnx', 'export-trt', 'import', 'trt-run', 'providers'];
 /** The CLI options in a text; lines about trtexec (its own --onnx, --fp16…) are not ours. */
 const optionsIn = (text: string): string[] => {
   const ours = text.split('\n').filter((l) => !/trtexec/.test(l)).join('\n');

@@ -75,6 +75,8 @@ export interface ImportOptions {
   manifest?: BundleManifest;
   /** A file may hold at most this many runs (Polygraphy: runners × iterations). Default 8. */
   maxRuns?: number;
+  /** The LayerNorms a fixed engine kept in FP32, when no manifest says (trtexec-run.ts knows them). */
+  fixLayerNorms?: readonly string[];
 }
 
 /** The outputs this model's deployed and marked graphs have, with their shapes. */
@@ -180,8 +182,9 @@ export async function compareImports(p: Prepared, runs: readonly ImportedRun[], 
       deployed.push({ run, relL2: d.relL2, maxAbs: d.maxAbs, top1: argmax(run.outputs.get('probs')!), refTop1: argmax(ref.probs), tolerance, passed: d.relL2 <= tolerance });
       continue;
     }
-    if (run.fix && !manifest) p.say(`${path.basename(run.file)}: no bundle.json beside it, so the fix's LayerNorms are unknown: diagnosed as plain`);
-    const overrides = run.fix && manifest ? Object.fromEntries(manifest.fix.layerNorms.map((n) => [n, 'fp32' as const])) : {};
+    const fixLns = o.fixLayerNorms ?? manifest?.fix.layerNorms;
+    if (run.fix && !fixLns) p.say(`${path.basename(run.file)}: no bundle.json beside it, so the fix's LayerNorms are unknown: diagnosed as plain`);
+    const overrides = run.fix && fixLns ? Object.fromEntries(fixLns.map((n) => [n, 'fp32' as const])) : {};
     const ep: EpName = run.backend === 'onnxrt' ? 'cpu' : 'tensorrt';
     const realization: Realization = run.backend === 'onnxrt' ? 'fp32' : 'tensorrt';
     const opts: PipelineOptions = {

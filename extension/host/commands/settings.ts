@@ -28,6 +28,7 @@ async function saveSettings(lab: Lab): Promise<void> {
 /** A setting the user edited wins over the sidebar's value for it. */
 function onSettings(lab: Lab, e: vscode.ConfigurationChangeEvent): void {
   if (!e.affectsConfiguration(SECTION)) return;
+  if (e.affectsConfiguration(`${SECTION}.trtexecPath`)) lab.engine.findTrtexec();
   const keys: (OptionKey | 'checkpoint' | 'testData')[] = [];
   for (const k of OPTION_KEYS) if (e.affectsConfiguration(`${SECTION}.${SETTING_OF[k]}`)) keys.push(k);
   if (e.affectsConfiguration(`${SECTION}.checkpoint`)) keys.push('checkpoint');

@@ -57,7 +57,8 @@ function cliError(err: string): string {
 
 /** The chosen checkpoint and test data, or undefined after saying why. */
 function chosen(d: TensorRtDeps): { options: RunOptions; inputs: RunInputs } | undefined {
-  const r = d.state.request();
+  // the inputs, whatever the engine choice (trtexec may be the one that is absent)
+  const r = d.state.request(false);
   if ('missing' in r) {
     void vscode.window.showWarningMessage('TimeSformer: choose a checkpoint first (TimeSformer: Select Checkpoint).');
     return undefined;

@@ -4,7 +4,11 @@
  * block's full result from the runs the store keeps, and sends the panel's intents back: `show` to
  * the store, `pick` as the Compare Runs command (by its id: a view imports no command).
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as vscode from 'vscode';
+import { dropTargets } from '../drop';
 import { webviewHtml, webviewOptions } from '../html';
 import { parseGraphMessage, toWire, type GraphToHost, type HostToGraph } from '../protocol';
 import type { LabState, StoreReader } from '../state';
@@ -52,7 +56,7 @@ export class GraphPanel {
     GraphPanel.current?.refresh();
   }
 
-  private constructor(private readonly panel: vscode.WebviewPanel, private readonly store: GraphStore, log: (line: string) => void) {
+  private constructor(private readonly panel: vscode.WebviewPanel, private readonly store: GraphStore, private readonly log: (line: string) => void) {
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
     panel.webview.onDidReceiveMessage((raw: unknown) => {
       const m = parseGraphMessage(raw);
@@ -93,6 +97,22 @@ export class GraphPanel {
         else this.post({ type: 'blockDetailError', requestId: m.requestId, message: `run ${m.runId} has no block ${m.block} (it may have been removed)` });
         return;
       }
+      case 'drop':
+        void this.importDropped(m);
+        return;
+    }
+  }
+
+  /** Dropped output files -> Import TensorRT Outputs (commands/tensorrt.ts) on them. */
+  private async importDropped(m: Extract<GraphToHost, { type: 'drop' }>): Promise<void> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-drop-'));
+    try {
+      const { files, refused } = dropTargets(m, dir);
+      this.log(`graph: dropped ${m.uris.length + m.files.length} file(s): importing ${files.map((f) => path.basename(f)).join(', ') || 'none'}${refused.length ? `; not imported: ${refused.join('; ')}` : ''}`);
+      if (refused.length) void vscode.window.showWarningMessage(`TimeSformer: not imported: ${refused.join('; ')}`);
+      if (files.length) await vscode.commands.executeCommand('timesformerLab.importTrtOutputs', undefined, files.map((f) => vscode.Uri.file(f)));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   }
 

@@ -30,6 +30,7 @@ export function registerViews(d: ViewDeps): vscode.Disposable[] {
       render();
       d.actions.probe();
     },
+    findTrtexec: () => d.actions.findTrtexec(),
     command: (id, ...args) => vscode.commands.executeCommand(`${SECTION}.${id}`, ...args),
     log,
   });
@@ -57,7 +58,8 @@ export function registerViews(d: ViewDeps): vscode.Disposable[] {
     vscode.window.registerWebviewViewProvider(SidebarProvider.viewId, sidebar),
     state.onDidChange(schedule),
     state.onDidLand((run) => {
-      if (run.requestId === undefined) return;
+      // this session's runs: the engine process's (a requestId) and trtexec's; imported outputs are told by their command
+      if (run.requestId === undefined && run.options?.engine !== 'trtexec') return;
       const dg = run.report.diagnosis;
       log(`${run.label}: ${dg.verdict.toUpperCase()} — ${dg.sentence}`);
       GraphPanel.show(d.extensionUri, state, log, false);

@@ -14,10 +14,12 @@ import type { LabState, StoreReader } from '../state';
 export type SidebarStore = StoreReader & Pick<LabState, 'setOption' | 'chooseCheckpoint' | 'chooseTestData'>;
 
 export interface SidebarActions {
-  /** The view (re)loaded: render it, and probe the execution providers once. */
+  /** The view (re)loaded: render it, and probe the execution providers (and trtexec) once. */
   ready(): void;
+  /** Look for trtexec again (the engine choice "TensorRT (trtexec)" was chosen: it may have been installed since). */
+  findTrtexec(): void;
   /** Runs `timesformerLab.<id>` (awaited: the next message waits for it). */
-  command(id: 'run' | 'applyFix' | 'cancel' | 'saveSettings' | 'compareRuns' | 'showGraph', ...args: unknown[]): Thenable<unknown>;
+  command(id: 'run' | 'applyFix' | 'cancel' | 'saveSettings' | 'compareRuns' | 'showGraph' | 'exportTrt', ...args: unknown[]): Thenable<unknown>;
   browse(kind: 'checkpoint' | 'testData'): Promise<void>;
   copyTrtexec(runId: string): Promise<void>;
   error(e: unknown): void;
@@ -68,6 +70,10 @@ export class SidebarProvider implements vscode.WebviewViewProvider {
         return;
       case 'set':
         store.setOption(m.option.key, m.option.value);
+        if (m.option.key === 'ep' && m.option.value === 'trtexec') actions.findTrtexec();
+        return;
+      case 'exportTrt':
+        await actions.command('exportTrt');
         return;
       case 'choose':
         // Only files the sidebar was given: a webview cannot name an arbitrary path.
