@@ -6,13 +6,17 @@
  * changed on disk is read again; the bounds evict; idle releases the store's folder.
  */
 import { strict as assert } from 'assert';
+import Ajv from 'ajv';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runModes, type LayerNormChoice } from '../../extension/core/pipeline';
-import type { PipelineHooks, PipelineOptions, Report, Stage } from '../../extension/core/report';
+import { reportToJson, type PipelineHooks, type PipelineOptions, type Report, type Stage } from '../../extension/core/report';
 import { WarmEngines, warmLimits, type WarmLimits } from '../../extension/core/warm';
-import { FIX, stripReport } from './helpers/reports-golden';
+import { FIX, ROOT, stripReport } from './helpers/reports-golden';
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'docs', 'report.schema.json'), 'utf8')));
 
 /** A Report without its times, its log and run.warm: what must be equal warm and cold. */
 function results(r: Report, tmp: string): unknown {
@@ -73,6 +77,10 @@ describe('warm engines (core/warm.ts)', function () {
       assert.deepStrictEqual(stripReport(first.report, tmp), { ...(stripReport(cold, tmp) as object), run: { ...(stripReport(cold, tmp) as { run: object }).run, warm: first.report.run.warm } });
       assert.deepStrictEqual(findings(second.report), findings(cold));
       assert.equal(second.report.blocks[4].relL2, cold.blocks[4].relL2);
+      // run.warm is in the published schema (and the schema refuses a wrong one)
+      const json = JSON.parse(reportToJson(second.report)) as { run: object };
+      assert.ok(validate(json), ajv.errorsText(validate.errors));
+      assert.ok(!validate({ ...json, run: { ...json.run, warm: { prepared: 'yes', sessionsReused: 1, sessionsBuilt: 0 } } }));
     } finally {
       await w.release('test end');
     }
