@@ -127,7 +127,8 @@ export class WarmEngines {
     this.request = { reused: 0, built: 0 };
     try {
       if (this.held) {
-        hooks.log?.(`warm: the checkpoint, clip and FP32 reference prepared ${((Date.now() - this.held.at) / 1000).toFixed(0)} s ago are kept by the engine process: nothing read again (${this.held.engines.size} session${this.held.engines.size === 1 ? '' : 's'} kept)`);
+        // said by the preparation: the host's log now, and the first lines of this run's Report log
+        this.held.p.say(`warm: the checkpoint, clip and FP32 reference prepared ${((Date.now() - this.held.at) / 1000).toFixed(0)} s ago are kept by the engine process: nothing read again (${this.held.engines.size} session${this.held.engines.size === 1 ? '' : 's'} kept)`);
       } else {
         // the preparation speaks to whichever request is using it (its stages: a later mode's probe run)
         const now = () => this.current;

@@ -68,6 +68,7 @@ describe('warm engines (core/warm.ts)', function () {
       assert.deepEqual(second.stages, ['running', 'comparing']);
       assert.equal(second.report.run.timings.readMs, 0);
       assert.equal(second.report.run.timings.buildGraphMs, 0);
+      assert.match(second.report.log[0], /^warm: the checkpoint, clip and FP32 reference prepared \d+ s ago are kept by the engine process: nothing read again \(1 session kept\)$/);
       assert.ok(second.report.log.some((l) => /^engine: the cpu session built for these options by an earlier request, kept/.test(l)), second.report.log.join('\n'));
       // the cold run, as the CLI and the golden Reports run it
       const [cold] = await runModes(o, ['expose']);
