@@ -4,16 +4,18 @@
  * A native crash or an out-of-memory ends this process only; Cancel kills it. The messages are in
  * extension/protocol.ts.
  *
- * The last run's options and what it settled stay here; `saveModel` builds its graph again and
- * writes it where Export ONNX asks (keeping the model's bytes between runs would hold a second copy
- * of the weights in this process: 486 MB at full size).
+ * The last run's preparation (weights in their store, clip, FP32 reference) and the sessions it
+ * built stay here between run requests, bounded, and are released on other inputs, when idle and
+ * before a sweep or an export (core/warm.ts: warm engines). `saveModel` builds the last run's graph
+ * again and writes it where Export ONNX asks.
  */
 import * as fs from 'fs';
 import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
 import { WeightStore } from './core/model/weight-store';
-import { runModes, saveOnnxOf } from './core/pipeline';
+import { saveOnnxOf } from './core/pipeline';
+import { WarmEngines, warmLimits } from './core/warm';
 import type { PipelineHooks, PipelineOptions, Report } from './core/report';
 import { toWorkerError, type FromWorker, type InspectResult, type RunOptions, type ToWorker } from './protocol';
 
@@ -24,13 +26,18 @@ let lastRun: { run: number; options: PipelineOptions; report: Report } | undefin
 
 /**
  * A weight store (its bytes are RAM in /dev/shm) left open when a request ended is released after
- * this long idle, and before the next request: TIMESFORMER_LAB_STORE_IDLE_MS, default 60 s.
+ * this long idle, and before the next request: TIMESFORMER_LAB_STORE_IDLE_MS, default 60 s. The warm
+ * preparation's store is spared before a request and released with it (core/warm.ts) when idle.
  */
-const STORE_IDLE_MS = Number(process.env.TIMESFORMER_LAB_STORE_IDLE_MS ?? 60_000) || 60_000;
+const limits = warmLimits();
+const STORE_IDLE_MS = limits.idleMs;
 
-/** Closes the stores still open (WeightStore.releaseAll) and says so on stderr (the host's log). */
+/** The preparation and sessions kept between run requests; its lines go to stderr (the host's log). */
+const warm = new WarmEngines(limits, (line) => process.stderr.write(`${line}\n`));
+
+/** Closes the stores still open (WeightStore.releaseAll) but the warm one, and says so on stderr (the host's log). */
 function releaseStores(when: string): void {
-  for (const u of WeightStore.releaseAll()) {
+  for (const u of WeightStore.releaseAll(warm.storeDir)) {
     process.stderr.write(`released the weight store ${u.dir} (${(u.bytes / 2 ** 20).toFixed(0)} MiB${u.inMemory ? ' of RAM' : ' on disk'}) ${when}\n`);
   }
 }
@@ -50,18 +57,20 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         // One mode, as the CLI runs it: 'minimal' (the one-click minimal fix) is plain, with the
         // LayerNorms whose overflow fires kept in FP32; the run's overrides are what Export ONNX rebuilds.
         const options = pipelineOptions(m.options);
-        const [report] = await runModes(options, [m.options.layerNorm ?? 'plain'], hooks);
+        const report = await warm.run(options, m.options.layerNorm ?? 'plain', hooks);
         lastRun = { run: id, options: { ...options, layerNormOverrides: report.run.layerNormOverrides }, report };
         send({ type: 'result', id, report });
         return;
       }
       case 'saveModel': {
         if (lastRun?.run !== m.run) throw new LabError('BAD_OPTION', 'the engine process no longer holds this run\'s model');
+        await warm.release('before Export ONNX (it reads the checkpoint again)');
         await saveOnnxOf(lastRun.report, lastRun.options, m.path);
         send({ type: 'saved', id, path: m.path });
         return;
       }
       case 'exportTrt': {
+        await warm.release('before the export for TensorRT (it reads the checkpoint again)');
         const { exportForTensorRt } = await import('./core/export');
         const { prepare } = await import('./core/pipeline');
         const p = await prepare(pipelineOptions(m.options), {
@@ -100,6 +109,7 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
       case 'sweep': {
         // the clips' results are written one by one in the output folder: Cancel (this process
         // killed) keeps the clips done, and the next sweep into it resumes
+        await warm.release('before the sweep (it reads the checkpoint for itself)');
         const { sweep } = await import('./core/sweep');
         const { weights, clips, options } = m.request;
         const result = await sweep(weights, clips, options, {
@@ -143,6 +153,8 @@ if (require.main === module) {
       // a store is one request's: one still open now was left by an earlier request (another checkpoint, maybe)
       releaseStores('before the next request');
       await handle(m, send);
+      // the answer is sent: now the warm engines' bounds (and its own idle timer)
+      await warm.settle().catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
       if (--pending === 0) idle = setTimeout(() => releaseStores(`after ${STORE_IDLE_MS / 1000} s idle`), STORE_IDLE_MS).unref();
     });
   });

@@ -260,6 +260,14 @@ export interface RunInfo {
   extraOutputs: number;
   /** Bytes of the outputs that left the engine in its run (from the GPU on a GPU provider). */
   outputBytes?: number;
+  /**
+   * Set by the engine process (core/warm.ts) that kept this run's preparation or engines from an
+   * earlier request: `prepared`, the checkpoint, clip and FP32 reference were not read or computed
+   * again; `sessionsReused` / `sessionsBuilt`, the engines (the mode's and its minimal fix's
+   * confirmation) run again as kept / built for this request. Absent from a CLI run. Nothing else
+   * of the Report differs from a cold run's but the times and the log.
+   */
+  warm?: { prepared: boolean; sessionsReused: number; sessionsBuilt: number };
 }
 
 /**

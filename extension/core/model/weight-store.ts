@@ -154,10 +154,11 @@ export class WeightStore {
   /**
    * Closes every store of this process (the engine process when idle, or before another request:
    * a store is one pipeline call's, and one left open by an export or an error holds its bytes —
-   * RAM in /dev/shm — until the process ends). Returns what was released.
+   * RAM in /dev/shm — until the process ends), but the one in `except` (the folder the engine
+   * process keeps warm: core/warm.ts). Returns what was released.
    */
-  static releaseAll(): StoreUsage[] {
-    const released = [...open].map((s) => {
+  static releaseAll(except?: string): StoreUsage[] {
+    const released = [...open].filter((s) => s.dir !== except).map((s) => {
       const u = s.usage();
       s.close();
       return u;

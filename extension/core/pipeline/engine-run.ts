@@ -50,15 +50,21 @@ export async function runEngine(p: Prepared, o: PipelineOptions, hooks: Pipeline
   const layerNorm = o.layerNorm ?? 'plain';
   const over = Object.keys(o.layerNormOverrides ?? {}).length;
   const B = p.video.shape[0];
-  stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
+  // an engine this preparation built for these options before (a warm engine process): run it again
+  const kept = given ? undefined : p.engines?.take(o);
+  if (kept) {
+    say(`engine: the ${kept.engine.ep} session built for these options by an earlier request, kept by the engine process: no graph built, no session created`);
+    given = kept;
+  }
+  if (!kept) stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
   const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = !given && needsKey && o.trtCacheDir
     ? engineCacheKey(await sha256Files(m.source.files), graphOptions(config, B, o, 'tensorrt'))
     : undefined;
-  stage('building engine', `${o.ep ?? 'cpu'}, ${precision.toUpperCase()} LayerNorm ${over ? `${layerNorm} (${over} in FP32)` : layerNorm}`);
+  if (!kept) stage('building engine', `${o.ep ?? 'cpu'}, ${precision.toUpperCase()} LayerNorm ${over ? `${layerNorm} (${over} in FP32)` : layerNorm}`);
   if (given) built.set(given.engine.realization, given.g);
-  const engine: Engine = given?.engine ?? await createEngine({
+  const made = given?.engine ?? await createEngine({
     ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say, probes: o.probes,
     // progress within the run (a segmented CPU run), not logged: the stage line says it
     onSegment: (k, n) => hooks.onProgress?.('running', `${o.ep ?? 'cpu'}, segment ${k}/${n}`),
@@ -71,6 +77,8 @@ export async function runEngine(p: Prepared, o: PipelineOptions, hooks: Pipeline
       return b.source;
     },
   });
+  // a warm engine process keeps what it built (the view it gives back is released, not the session)
+  const engine: Engine = !given && p.engines ? p.engines.keep(o, { engine: made, g: built.get(made.realization)! }).engine : made;
   try {
     const g = built.get(engine.realization)!;
     if (o.saveOnnx) {

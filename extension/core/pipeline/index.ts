@@ -24,8 +24,8 @@ export {
   CLIP_READERS, MAX_CLIP_BYTES, clipFromArray, clipLayout, clipNormalization, readClip, syntheticVideo, type Clip, type ClipReader,
 } from './clip';
 export type { ProbeHow, ProbeRun, Reference } from './reference';
-export { prepare, type Prepared } from './prepare';
-export { DEFAULT_FP32_OPS, cpuSegmentBlocks, engineCacheKey, graphOptions } from './graph';
+export { prepare, type EngineShelf, type Prepared } from './prepare';
+export { DEFAULT_FP32_OPS, cpuSegmentBlocks, engineCacheKey, graphOptions, intendedSpec } from './graph';
 export { ranEngine, type EngineRun, type GivenEngine } from './engine-run';
 export { healthyStats, minimalOptions } from './diagnose';
 export { memoryText } from './assemble';

@@ -5,7 +5,8 @@
  */
 import { LabError } from '../errors';
 import type { TestData } from '../formats/testdata';
-import type { GraphOptions } from '../model/timesformer';
+import type { Engine } from '../engine/session';
+import type { BuiltGraph, GraphOptions } from '../model/timesformer';
 import { WeightStore } from '../model/weight-store';
 import type { Tensor } from '../tensor';
 import { validateOptions } from '../options';
@@ -16,6 +17,17 @@ import { headsEvidenceOf, settleHeads, type HeadsTried } from './heads';
 import { expectedKinds, openModel, sizeOf, type LoadedModel } from './load';
 import { voice, type Voice } from './progress';
 import { references, type References } from './reference';
+
+/**
+ * Where a preparation kept by the engine process keeps the engines its modes built (core/warm.ts),
+ * so that a later request for the same mode runs the same session again: `take` gives a kept
+ * engine for these options (a view whose release() does not end the session), `keep` takes a new
+ * one over and gives back such a view of it. (An engine and its graph: engine-run.ts's GivenEngine.)
+ */
+export interface EngineShelf {
+  take(o: PipelineOptions): { engine: Engine; g: BuiltGraph } | undefined;
+  keep(o: PipelineOptions, built: { engine: Engine; g: BuiltGraph }): { engine: Engine; g: BuiltGraph };
+}
 
 /**
  * Everything a run needs before its mode is chosen, read and computed once per pipeline call and
@@ -42,6 +54,8 @@ export interface Prepared extends References {
   pending: { readMs: number; headsMs: number; referenceMs: number };
   say(line: string): void;
   log: string[];
+  /** Where a preparation kept between requests keeps its modes' engines (core/warm.ts); absent: each engine is released after its run. */
+  engines?: EngineShelf;
 }
 
 /**

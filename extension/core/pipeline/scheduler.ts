@@ -37,16 +37,18 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
 /**
  * Several LayerNorm modes over one preparation: the checkpoint and test data are read once, the
  * heads detected once, the FP32 CPU results reused; each mode's engine is released before the next.
- * 'minimal' runs plain with only the LayerNorms whose mechanism fires kept in FP32.
+ * 'minimal' runs plain with only the LayerNorms whose mechanism fires kept in FP32. `prepared`: a
+ * preparation of these inputs kept by the caller (the engine process's, core/warm.ts), used instead
+ * of reading them, and left open.
  */
-export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}): Promise<Report[]> {
+export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}, prepared?: Prepared): Promise<Report[]> {
   // a second process for half the GPU sessions (helper.ts), started first: its onnxruntime and
   // GPU device come up while this process reads the checkpoint
   const helper = helperWanted(o, modes) ? GpuHelper.start() : undefined;
   const warm = helper?.warm(o.ep as EpName).catch((e: Error) => ({ available: false, reason: e.message }));
   let p: Prepared | undefined;
   try {
-    p = await prepare(o, hooks);
+    p = prepared ?? await prepare(o, hooks);
     // the fp32 CPU run that GPU modes will want (the self-reference without test data; the probe a
     // plain FP16 mode is diagnosed from) starts now, on a worker thread, beside their engine (under
     // 'auto' also when the engine falls back to the CPU EP: a segmented run holds little)
@@ -72,7 +74,7 @@ export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoi
     return reports;
   } finally {
     helper?.close();
-    p?.close();
+    if (!prepared) p?.close();
   }
 }
 

@@ -1,0 +1,152 @@
+/**
+ * Warm toggle benchmark (issue 21, item 4): from the run request to the Report, through the engine
+ * process as the extension host drives it (WorkerClient forking out/extension/worker.js), for
+ *   cold           the first request on a checkpoint (read, FP32 reference, sessions built);
+ *   warm new mode  another LayerNorm mode on the same checkpoint (the preparation kept);
+ *   warm same mode a mode already built (the preparation and its sessions kept);
+ * and "today": the same toggles with nothing kept (TIMESFORMER_LAB_WARM_MIB=0, every request cold).
+ * Each round toggles the sidebar's "Expose LayerNorm entries": plain (FP16, a planted massive
+ * activation: it fails, and its minimal fix's confirmation is a second engine), expose, plain,
+ * expose; the checkpoint is touched before each round so that its first request is cold. Both
+ * engine processes have loaded onnxruntime and probed the providers first (a probe request), as the
+ * sidebar does when it opens. It prints medians and the ratios to cold, and checks that the warm
+ * Reports are the cold ones (every block's error equal to the last bit, the verdict the same).
+ *
+ *   npm run build
+ *   node out/scripts/bench/bench-warm.js [--size full|small] [--ep webgpu|cpu|cuda] [--rounds 3] [--data test_data.p] [--weights CKPT] [--json F]
+ *
+ * Without --weights the checkpoint is generated (scripts/fixtures/gen-checkpoint.ts): full is the
+ * released model's size (768×12, 8×224², 486 MB), small 64×4, 4×32²; both with
+ * blocks.5.mlp.fc2.bias[21] = 300 (small: block 2), so that plain FP16 overflows.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { WorkerClient } from '../../extension/host/runner';
+import type { EpChoice, Report } from '../../extension/core/report';
+import type { RunOptions } from '../../extension/protocol';
+import { FULL_SIZE, writeCheckpoint, type GenOptions } from '../fixtures/gen-checkpoint';
+
+const WORKER = path.join(__dirname, '..', '..', 'extension', 'worker.js');
+
+type Kind = 'cold' | 'warm new mode' | 'warm same mode' | 'today';
+
+interface Row {
+  kind: Kind;
+  mode: 'plain' | 'expose';
+  ms: number;
+  reportMs: number;
+  warm?: Report['run']['warm'];
+  verdict: string;
+  blocks: number[];
+}
+
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+
+async function timed(client: WorkerClient, o: RunOptions, kind: Kind, log: (l: string) => void): Promise<Row> {
+  const t0 = performance.now();
+  const { report } = await client.run(o, { onLog: (l) => /^warm:|^engine: /.test(l) && log(`    ${l}`) });
+  const ms = performance.now() - t0;
+  const row: Row = {
+    kind, mode: o.layerNorm === 'expose' ? 'expose' : 'plain', ms, reportMs: report.run.timings.totalMs + (report.run.timings.confirmMs ?? 0),
+    warm: report.run.warm, verdict: report.diagnosis.sentence, blocks: report.blocks.map((b) => b.relL2),
+  };
+  log(`  ${kind.padEnd(15)} ${row.mode.padEnd(6)} ${ms.toFixed(0).padStart(6)} ms (Report's total ${row.reportMs.toFixed(0)} ms; warm ${JSON.stringify(report.run.warm)})`);
+  return row;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string' }, ep: { type: 'string' }, rounds: { type: 'string' }, data: { type: 'string' }, weights: { type: 'string' },
+      json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log('usage: node out/scripts/bench/bench-warm.js [--size full|small] [--ep webgpu|cpu|cuda] [--rounds 3] [--data test_data.p] [--weights CKPT] [--json F]');
+    return;
+  }
+  if (!fs.existsSync(WORKER)) throw new Error(`${WORKER} is missing: npm run build first`);
+  const size = values.size ?? 'full';
+  if (size !== 'full' && size !== 'small') throw new Error(`--size ${size}: full or small`);
+  const ep = (values.ep ?? 'webgpu') as EpChoice;
+  const rounds = Math.max(1, Number(values.rounds ?? 3));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-warm-'));
+  let weights = values.weights;
+  if (!weights) {
+    const g: GenOptions = size === 'full'
+      ? { ...FULL_SIZE, outlierBlock: 5 }
+      : { ...FULL_SIZE, embed: 64, depth: 4, frames: 4, image: 32, classes: 10, outlierBlock: 2 };
+    weights = path.join(dir, `${size}.pyth`);
+    const t = performance.now();
+    const w = writeCheckpoint(g, weights);
+    console.log(`[bench-warm] wrote ${weights} (${(w.bytes / 1e6).toFixed(0)} MB, ${w.params.toLocaleString('en-US')} params) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  const base: RunOptions = { weights, ...(values.data ? { data: values.data } : {}), ep, precision: 'fp16' };
+  const log = (l: string) => console.log(l);
+  const rows: Row[] = [];
+  const touch = () => {
+    const t = new Date();
+    fs.utimesSync(weights!, t, t);
+  };
+
+  // the warm engine process: each round's first request cold (the checkpoint touched), then the toggles
+  const warm = new WorkerClient({ script: WORKER, log: (l) => /warm:/.test(l) && log(`    ${l}`) });
+  try {
+    const p = await warm.probe();
+    log(`[bench-warm] providers: ${p.map((x) => `${x.ep} ${x.available ? 'yes' : 'no'}`).join(', ')}`);
+    for (let r = 0; r < rounds; r++) {
+      log(`[bench-warm] round ${r + 1}/${rounds} (warm engine process)`);
+      touch();
+      await new Promise((res) => setTimeout(res, 20));
+      rows.push(await timed(warm, { ...base, layerNorm: 'plain' }, 'cold', log));
+      rows.push(await timed(warm, { ...base, layerNorm: 'expose' }, 'warm new mode', log));
+      rows.push(await timed(warm, { ...base, layerNorm: 'plain' }, 'warm same mode', log));
+      rows.push(await timed(warm, { ...base, layerNorm: 'expose' }, 'warm same mode', log));
+    }
+  } finally {
+    await warm.cancel();
+  }
+  // today: nothing kept between requests
+  const today = new WorkerClient({ script: WORKER, env: { ...process.env, TIMESFORMER_LAB_WARM_MIB: '0' } });
+  try {
+    await today.probe();
+    for (let r = 0; r < rounds; r++) {
+      log(`[bench-warm] round ${r + 1}/${rounds} (nothing kept: TIMESFORMER_LAB_WARM_MIB=0)`);
+      rows.push(await timed(today, { ...base, layerNorm: 'plain' }, 'today', log));
+      rows.push(await timed(today, { ...base, layerNorm: 'expose' }, 'today', log));
+    }
+  } finally {
+    await today.cancel();
+  }
+
+  // the warm Reports are the cold ones
+  const same = (a: Row, b: Row) => a.verdict === b.verdict && a.blocks.length === b.blocks.length && a.blocks.every((x, i) => Object.is(x, b.blocks[i]));
+  const cold = { plain: rows.find((x) => x.kind === 'cold')!, expose: rows.find((x) => x.kind === 'today' && x.mode === 'expose')! };
+  const mismatched = rows.filter((x) => !same(x, cold[x.mode]));
+  const med = (k: Kind, mode?: Row['mode']) => median(rows.filter((x) => x.kind === k && (!mode || x.mode === mode)).map((x) => x.ms));
+  const c = med('cold');
+  const lines = [
+    `[bench-warm] ${size} size, ${ep}, FP16, ${values.data ? 'with test data' : 'no test data (reference: our FP32 on the CPU EP)'}, ${rounds} round(s); request → Report through the engine process`,
+    `  cold (first request on the checkpoint, plain)   median ${c.toFixed(0)} ms   1.00×`,
+    `  warm new mode (expose, preparation kept)        median ${med('warm new mode').toFixed(0)} ms   ${(med('warm new mode') / c).toFixed(2)}× cold   (target ≤ 1500 ms)`,
+    `  warm same mode (plain / expose, sessions kept)  median ${med('warm same mode').toFixed(0)} ms   ${(med('warm same mode') / c).toFixed(2)}× cold   (target ≤ 500 ms)`,
+    `      plain ${med('warm same mode', 'plain').toFixed(0)} ms, expose ${med('warm same mode', 'expose').toFixed(0)} ms`,
+    `  today (nothing kept), plain ${med('today', 'plain').toFixed(0)} ms, expose ${med('today', 'expose').toFixed(0)} ms   ${(med('today') / c).toFixed(2)}× cold`,
+    `  Reports warm = cold (every block's error to the last bit, the verdict): ${mismatched.length ? `NO, ${mismatched.length} differ` : 'yes'}`,
+  ];
+  console.log(lines.join('\n'));
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ size, ep, rounds, data: !!values.data, rows: rows.map(({ blocks: _b, ...r }) => r), medians: { cold: c, warmNewMode: med('warm new mode'), warmSameMode: med('warm same mode'), today: med('today') }, reportsEqual: !mismatched.length }, null, 1));
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (mismatched.length) process.exitCode = 1;
+}
+
+main().catch((e: Error) => {
+  console.error(e.stack ?? e.message);
+  process.exit(1);
+});
