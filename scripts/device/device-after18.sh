@@ -3,7 +3,7 @@
 # device-checks.sh's baseline on main 4dd7581, compared number for number with its Reports in
 # docs/device-runs/session17-h100-baseline/ by test/tools/compare-reports.ts), then the sweep
 # benchmark of issue 21 (scripts/bench/bench-sweep.ts, CLIPS full-size clips on WebGPU beside
-# PyTorch eager). Prepared here by `NO_OPTIONAL=1 bash scripts/device/device-prep.sh` (no video
+# PyTorch eager) and the warm toggle (scripts/bench/bench-warm.ts). Prepared here by `NO_OPTIONAL=1 bash scripts/device/device-prep.sh` (no video
 # decoder, no Polygraphy: the tree must stay under 64 MiB); then
 #   run(command="bash scripts/device/device-after18.sh", carry=[".carry"], timeout_s=600)
 set -uo pipefail
@@ -30,6 +30,8 @@ for k in webgpu-fp16 webgpu-fp32 cpu-fp16; do
   step 20 bash -c "node out/test/tools/compare-reports.js '/tmp/baseline18-$k.json' '$OUT/after18-$k.json' > '$OUT/compare18-$k.txt' 2>&1; echo \"compare $k: exit \$?\"; cat '$OUT/compare18-$k.txt'"
 done
 grep -hE "more runs|^time:" "$OUT"/after18-*.txt | tee -a "$LOG"
+# issue 21.4: the warm toggle (bench-warm.ts: cold, warm same mode, warm new mode, from the request to the Report)
+step 150 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --weights "$CKPT" --json "$OUT/bench-warm-webgpu.json"
 CLIPS="${CLIPS:-50}"
 step "$(( $(left) - 30 ))" node out/scripts/bench/bench-sweep.js --size full --clips "$CLIPS" --ep webgpu --reference-ep webgpu --rss-clips 1000 --out /tmp/bench-sweep --json "$OUT/bench-sweep-webgpu.json"
 say "done"
