@@ -84,9 +84,10 @@ describe('promise: test data of another model is refused as MISMATCH naming the 
     assert.doesNotMatch(msg, /block \d output has shape/);
   });
 
-  it('each wrong dimension of a block output (rank, batch, token count, width) is refused, naming the block and both shapes', () => {
+  it('each wrong dimension of a block output (rank, batch, token count, width) (a rank-4 array whose first three sizes agree too) is refused, naming the block and both shapes', () => {
     const cases: [number[], RegExp][] = [
       [[9, 8], /block 2 output has shape \[9, 8\], expected \[1, 9, 8\]/],
+      [[1, 9, 8, 2], /block 2 output has shape \[1, 9, 8, 2\], expected \[1, 9, 8\]/],
       [[2, 9, 8], /block 2 output has shape \[2, 9, 8\], expected \[1, 9, 8\]/],
       [[1, 10, 8], /block 2 output has shape \[1, 10, 8\], expected \[1, 9, 8\]/],
       [[1, 9, 16], /block 2 output has shape \[1, 9, 16\], expected \[1, 9, 8\]/],
