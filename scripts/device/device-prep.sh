@@ -131,8 +131,12 @@ else
 fi
 
 # ---- 5. the peer model (../shared does not travel to the GPU machine)
+# (NO_PEER=1: left out, for a call that runs no peer comparison and needs the room)
 PEER="$SHARED/peers/timesformer_k400_torch_export.onnx"
-if [ -f "$PEER" ]; then
+rm -f "$CARRY/peer/"*
+if [ -n "${NO_PEER:-}" ]; then
+  say "peer model left out (NO_PEER)"
+elif [ -f "$PEER" ]; then
   cp -f "$PEER" "$CARRY/peer/"
 else
   say "no peer model at $PEER: the bench will run without --peer"
