@@ -4,7 +4,11 @@
  * PyTorch eager (fp32 + fp16 forward of the same clips, scripts/bench/bench_sweep_torch.py) in the same run.
  *
  *   node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu|cuda|cpu] [--reference-ep cpu|webgpu|...]
- *        [--rss-clips 1000] [--out DIR] [--json bench-sweep.json] [--no-torch]
+ *        [--host-clips 10] [--rss-clips 1000] [--rss-size small|full] [--out DIR] [--json bench-sweep.json] [--no-torch]
+ *
+ * With the reference on the engine's EP the sweep compares inside one graph (model/paired-graph.ts);
+ * --host-clips N also sweeps N of the clips the old way (two sessions, every block output read back
+ * and compared on the host) and prints the ratio of the two, and of what a clip reads back.
  *
  * The checkpoint is gen-sweep-fixture's content-dependent one at that size (full: 768×12, 8×224²),
  * the clips uint8 frames of several brightnesses, so that some overflow. clips/s is steady state
@@ -26,19 +30,20 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       size: { type: 'string' }, clips: { type: 'string' }, ep: { type: 'string' }, 'reference-ep': { type: 'string' },
-      'rss-clips': { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, 'no-torch': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'rss-clips': { type: 'string' }, 'rss-size': { type: 'string' }, 'host-clips': { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, 'no-torch': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu] [--reference-ep cpu] [--rss-clips 1000] [--out DIR] [--json F] [--no-torch]');
+    console.log('usage: node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu] [--reference-ep E (default: --ep)] [--host-clips 10] [--rss-clips 1000] [--rss-size small|full] [--out DIR] [--json F] [--no-torch]');
     return;
   }
   const size = values.size ?? 'full';
   const n = Number(values.clips ?? 50);
   const rssClips = Number(values['rss-clips'] ?? 1000);
+  const hostClips = Number(values['host-clips'] ?? 0);
   const ep = (values.ep ?? 'cpu') as EpChoice;
-  const referenceEp = (values['reference-ep'] ?? 'cpu') as EpChoice;
+  const referenceEp = (values['reference-ep'] ?? ep) as EpChoice;
   const dir = values.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-sweep-'));
   const full = { embed: 768, depth: 12, frames: 8, image: 224, classes: 400, outlierValue: 200 };
   const result: Record<string, unknown> = { size, clips: n, ep, referenceEp, node: process.version, cpus: os.cpus().length };
@@ -58,19 +63,37 @@ async function main(): Promise<void> {
   Object.assign(result, {
     engine: r.engine?.label, done: r.summary.done, failed: r.summary.failed, sessionsBuilt: r.timings.sessionsBuilt,
     clipsPerSecondSteady: steady, clipsPerSecondOverall: r.timings.clipsPerSecond, peakRssBytes: r.timings.peakRssBytes, totalMs: r.timings.totalMs,
+    compare: r.options.compare, readBackBytesPerClip: r.timings.readBackBytesPerClip,
   });
-  console.log(`[bench-sweep] ${size}: ${r.summary.done} clips (${r.summary.failed} fail) on ${r.engine?.label}; ` +
+  console.log(`[bench-sweep] ${size}: ${r.summary.done} clips (${r.summary.failed} fail) on ${r.engine?.label}, blocks compared ${r.options.compare === 'graph' ? 'inside the graph' : 'on the host'}; ` +
     `${steady.toFixed(2)} clips/s steady, ${r.timings.clipsPerSecond.toFixed(2)} overall (checkpoint read included); ` +
-    `${r.timings.sessionsBuilt} sessions built; peak RSS ${MiB(r.timings.peakRssBytes)}`);
+    `${r.timings.sessionsBuilt} sessions built; ${(r.timings.readBackBytesPerClip / 1024).toFixed(1)} KiB read back per clip; peak RSS ${MiB(r.timings.peakRssBytes)}`);
 
-  // 2. RSS growth over many small clips (synthetic: nothing to read), sampled after 10 % and at the end
+  // 1b. the same clips compared on the host (two sessions, every block output read back): the before
+  if (hostClips > 0 && r.options.compare === 'graph') {
+    const hEnds: number[] = [];
+    const h = await sweep(fx.weights, fx.clips.slice(0, hostClips), { precision: 'fp16', ep, referenceEp, compare: 'host', confirm: false }, { onClip: () => hEnds.push(performance.now()) });
+    const hSteady = hEnds.length > 1 ? (hEnds.length - 1) / ((hEnds[hEnds.length - 1] - hEnds[0]) / 1000) : 0;
+    const same = h.clips.every((c) => {
+      const g = r.clips.find((x) => x.clip === c.clip);
+      return g && g.verdict === c.verdict && g.firstFailingBlock === c.firstFailingBlock && g.blockErrors!.every((e, i) => Math.abs(e - c.blockErrors![i]) <= 1e-4 * c.blockErrors![i]);
+    });
+    result.host = { clips: h.summary.done, clipsPerSecondSteady: hSteady, readBackBytesPerClip: h.timings.readBackBytesPerClip, peakRssBytes: h.timings.peakRssBytes, sameVerdictsAndErrors: same };
+    console.log(`[bench-sweep] compared on the host (two sessions): ${hSteady.toFixed(2)} clips/s steady, ${(h.timings.readBackBytesPerClip / 2 ** 20).toFixed(1)} MiB read back per clip; ` +
+      `in the graph ${(steady / hSteady).toFixed(2)}× the clips/s, ${(h.timings.readBackBytesPerClip / Math.max(1, r.timings.readBackBytesPerClip)).toFixed(0)}× less read back; ` +
+      `verdicts, first failing blocks and errors (within 1e-4) ${same ? 'the same' : 'DIFFER'}`);
+  }
+
+  // 2. RSS growth over many clips (synthetic: nothing to read), sampled after 10 % and at the end;
+  //    --rss-size full: at the model's size, on the checkpoint of part 1
   if (rssClips > 0) {
-    const small = writeSweepFixture(path.join(dir, 'rss'), 0);
+    const rssFull = values['rss-size'] === 'full';
+    const small = rssFull ? fx : writeSweepFixture(path.join(dir, 'rss'), 0);
     const specs = Array.from({ length: rssClips }, (_, i) => `synthetic:${i}`);
     const at = Math.max(1, Math.floor(rssClips / 10));
     let early = 0;
     let late = 0;
-    const rss = await sweep(small.weights, specs, { precision: 'fp16', heads: 4, ep, referenceEp, confirm: false, out: path.join(dir, `rss-out-${Date.now()}`) }, {
+    const rss = await sweep(small.weights, specs, { precision: 'fp16', ...(rssFull ? {} : { heads: 4 }), ep, referenceEp, confirm: false, out: path.join(dir, `rss-out-${Date.now()}`) }, {
       onClip: (_c, p) => {
         if (p.index + 1 === at) early = process.memoryUsage().rss;
         if (p.index + 1 === rssClips) late = process.memoryUsage().rss;
@@ -78,7 +101,8 @@ async function main(): Promise<void> {
     });
     const growth = early ? (late - early) / early : NaN;
     Object.assign(result, { rssClips, rssAfterTenthBytes: early, rssAtEndBytes: late, rssGrowth: growth, rssClipsPerSecond: rss.timings.clipsPerSecond });
-    console.log(`[bench-sweep] RSS over ${rssClips} small clips: ${MiB(early)} after ${at}, ${MiB(late)} at the end: growth ${(growth * 100).toFixed(1)} % (target ≤ 5 %); ${rss.timings.clipsPerSecond.toFixed(1)} clips/s`);
+    result.rssSize = rssFull ? size : 'small';
+    console.log(`[bench-sweep] RSS over ${rssClips} ${rssFull ? size : 'small'} clips: ${MiB(early)} after ${at}, ${MiB(late)} at the end: growth ${(growth * 100).toFixed(1)} % (target ≤ 5 %); ${rss.timings.clipsPerSecond.toFixed(1)} clips/s`);
   }
 
   // 3. PyTorch eager on the same clips, where it is installed

@@ -92,8 +92,26 @@ describe('sweep: many clips, one model', function () {
     assert.ok(c.clips.every((x) => x.verdict === 'pass' && x.worstRelL2! < 0.025), JSON.stringify(c.clips.map((x) => x.worstRelL2)));
   });
 
-  it('the sessions are built once per sweep (reference, engine, fix), not per clip', () => {
-    assert.equal(first.timings.sessionsBuilt, 3);
+  it('the sessions are built once per sweep (the engine paired with its reference, the fix paired with its), not per clip', () => {
+    assert.equal(first.options.compare, 'graph');
+    assert.equal(first.timings.sessionsBuilt, 2);
+  });
+
+  it('blocks compared inside the graph = compared on the host: same verdicts, first failing blocks, fix; errors within 1e-5; a clip reads back a fraction', async () => {
+    const host = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'host' });
+    assert.equal(host.options.compare, 'host');
+    assert.equal(host.timings.sessionsBuilt, 3, 'host: reference, engine, fix');
+    for (const g of first.clips) {
+      const h = host.clips.find((c) => c.clip === g.clip)!;
+      assert.deepEqual([g.verdict, g.firstFailingBlock, g.worstBlock, g.top1Agree, g.fix], [h.verdict, h.firstFailingBlock, h.worstBlock, h.top1Agree, h.fix], g.clip);
+      assert.equal(g.sentence, h.sentence);
+      g.blockErrors!.forEach((e, i) => assert.ok(Math.abs(e - h.blockErrors![i]) <= 1e-5 * h.blockErrors![i], `${base(g.clip)} block ${i}: ${e} vs ${h.blockErrors![i]}`));
+      assert.equal(g.probsRelL2, h.probsRelL2, 'the same probabilities, compared on the host in both');
+    }
+    assert.deepEqual(first.fix.layerNorms, host.fix.layerNorms);
+    assert.equal(first.fix.confirmed!.verdict, host.fix.confirmed!.verdict);
+    const [gb, hb] = [first.timings.readBackBytesPerClip, host.timings.readBackBytesPerClip];
+    assert.ok(gb > 0 && gb * 3 < hb, `read back per clip: graph ${gb} B, host ${hb} B`);
   });
 
   it('a clip\'s errors are a single run\'s (runPipeline with that clip as --input)', async () => {

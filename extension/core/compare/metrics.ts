@@ -39,7 +39,7 @@ export function diff(a: Float32Array, ref: Float32Array, from = 0): Diff {
 }
 
 /** A Diff from its sums: Σ(a−b)², Σb², Σa², Σab over the finite values, max |a−b|, and whether any value was not finite. */
-function diffOf(d2: number, r2: number, a2: number, dot: number, maxAbs: number, bad: boolean): Diff {
+export function diffOf(d2: number, r2: number, a2: number, dot: number, maxAbs: number, bad: boolean): Diff {
   if (bad) return { relL2: Infinity, maxAbs: Infinity, cosine: NaN };
   return {
     relL2: r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2),

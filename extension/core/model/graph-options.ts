@@ -102,6 +102,11 @@ export interface BuiltGraph {
   initializerBytes: number;
   /** Output names other than probabilities and block outputs. */
   extraOutputs: string[];
+  /**
+   * A graph paired with its reference (paired-graph.ts): its block outputs are compared inside it
+   * and are not outputs; these name the reductions that compare/in-graph.ts reads instead.
+   */
+  inGraph?: InGraphComparison;
 }
 
 /**
@@ -130,4 +135,34 @@ export function describe(o: Pick<GraphOptions, 'precision' | 'realization' | 'la
     `${o.config.frames}x${o.config.imageSize}x${o.config.imageSize}; precision ${o.precision} (${o.realization}` +
     `${o.precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}), LayerNorm ${o.layerNorm}` +
     (over.length ? ` (${over.map(([k, m]) => `${k}: ${m}`).join(', ')})` : '');
+}
+
+// ---- a paired graph's comparison outputs (paired-graph.ts writes them, compare/in-graph.ts reads them)
+
+/** Order of a `cmp/blocks.<i>.diff` output: Σ(a−b)², Σb², Σa², Σab, max |a−b|, non-finite values of a (over elements [C, end), as diff(a, b, C)). */
+export const IN_GRAPH_DIFF = ['d2', 'r2', 'a2', 'dot', 'maxAbs', 'bad'] as const;
+/** Order of a `cmp/blocks.<i>.{out,ref}.stats` output: finite count, NaN, ±inf, finite |x| > 65504, min, max, Σx, Σx², max |x| (finite values). */
+export const IN_GRAPH_STATS = ['n', 'nan', 'inf', 'over', 'min', 'max', 'sum', 'sum2', 'maxAbs'] as const;
+
+/** The names of one block's in-graph comparison outputs. */
+export interface InGraphBlock {
+  /** IN_GRAPH_DIFF. */
+  diff: string;
+  /** Per-token relative error of batch 0's patch tokens, in token order (patch-major, frame-minor): (N − 1) values. */
+  tokens: string;
+  /** IN_GRAPH_STATS and max |x| per channel of the block output under test, and of the reference. */
+  outStats: string;
+  outChannels: string;
+  refStats: string;
+  refChannels: string;
+}
+
+/** What a paired graph computes of its blocks, for compare/in-graph.ts. */
+export interface InGraphComparison {
+  blocks: InGraphBlock[];
+  /** The block outputs' shape (B, 1 + S·T, C). */
+  shape: number[];
+  S: number;
+  T: number;
+  C: number;
 }

@@ -8,6 +8,7 @@ import { lnLimits, type RealizationSpec } from '../model/realization';
 import type { WorkerPool } from '../parallel';
 import { diff, layerNormStats, tensorStats, type BlockComparison } from '../compare/metrics';
 import { compareBlocks } from '../compare/blocks';
+import { inGraphComparisons } from '../compare/in-graph';
 import { defaultTolerance } from '../compare/verdict';
 import { LabError } from '../errors';
 import type { BlockResult, LayerNormMode, LayerNormStats, PipelineHooks, PipelineOptions, ProbsResult, TensorStats } from '../report';
@@ -36,7 +37,8 @@ export async function compareOutputs(p: Prepared, ref: Reference, run: Pick<Engi
     v.say('LayerNorm statistics from an fp32 probe run on the CPU (the engine ran without statistics outputs)');
     probe = await besideWait(p, p.fp32Probe(), v.stage, hooks);
   }
-  const blocks = await compareBlocks(ref.blocks.map((r, i) => {
+  // a paired graph compared its blocks with the reference inside itself: read its reductions
+  const blocks = g.inGraph ? inGraphComparisons(g.inGraph, out) : await compareBlocks(ref.blocks.map((r, i) => {
     const o = blockOutput(run, i);
     // the reference's statistics are the same for every mode (and a run that is its own reference has them)
     return { out: o, ref: r, outName: `blocks.${i}.out`, refName: ref.stats[i] || r === o ? undefined : `blocks.${i}.ref` };
@@ -113,8 +115,7 @@ export function judge(p: Prepared, o: PipelineOptions, ref: Reference, run: Pick
   const lnStats = c.probe
     ? statsFrom(c.probe.g, c.probe.out, 'fp32-probe', limitsFor, (name) => overrides[name] ?? layerNorm)
     : statsFrom(g, out, 'engine', limitsFor, (_n, built) => built);
-  const blocks: BlockResult[] = ref.blocks.map((_refBlock, i) => {
-    const cmp = c.blocks[i];
+  const blocks: BlockResult[] = c.blocks.map((cmp, i) => {
     const { diff: d, output } = cmp;
     ref.stats[i] ??= cmp.reference ?? { ...output, name: `blocks.${i}.ref` };
     const exposed = exposedTensors(g, i, C).map((t) => {

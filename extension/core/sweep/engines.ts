@@ -10,15 +10,19 @@
  * the healthy statistics the diagnosis and the minimal fix read).
  */
 import { buildTimeSformer, type BuiltGraph } from '../model/timesformer';
+import { pairGraphs } from '../model/paired-graph';
+import { WeightStore } from '../model/weight-store';
 import { createEngine, type Engine } from '../engine/session';
-import { graphOptions, type GivenEngine, type LoadedModel, type Prepared, type Reference } from '../pipeline';
+import { graphOptions, ranEngine, type GivenEngine, type LoadedModel, type Prepared, type Reference } from '../pipeline';
 import type { EpChoice, ModelConfig, PipelineOptions } from '../report';
 import type { ReadClip } from './clips';
 
-/** An engine and the graph it runs, kept for the sweep. */
+/** An engine and the graph it runs, kept for the sweep; a paired engine's graph carries its FP32 reference (`ref`). */
 export interface Kept {
   engine: Engine;
   g: BuiltGraph;
+  /** Paired (model/paired-graph.ts): the reference inside the same graph, as a probe run is read. */
+  ref?: BuiltGraph;
 }
 
 /** A view of a kept engine that runMode may "release" after each clip without ending the session. */
@@ -59,32 +63,47 @@ export class SweepEngines {
     return this.get(`${name}|${batch}|${JSON.stringify(o.layerNormOverrides ?? {})}`, config, batch, o);
   }
 
-  private get(key: string, config: ModelConfig, batch: number, o: PipelineOptions): Promise<Kept> {
+  /**
+   * The options under test paired with the FP32 reference in one graph on one EP (the reference's
+   * EP is the engine's): one session, one run per clip, the blocks compared inside the graph.
+   */
+  paired(config: ModelConfig, batch: number, o: PipelineOptions, name = 'mode'): Promise<Kept> {
+    return this.get(`paired|${name}|${batch}|${JSON.stringify(o.layerNormOverrides ?? {})}`, config, batch, o, true);
+  }
+
+  private get(key: string, config: ModelConfig, batch: number, o: PipelineOptions, paired = false): Promise<Kept> {
     let k = this.kept.get(key);
     if (!k) {
-      k = this.build(config, batch, o);
+      k = this.build(config, batch, o, paired);
       this.kept.set(key, k);
       k.catch(() => this.kept.delete(key)); // a failed build is tried again by the next clip
     }
     return k;
   }
 
-  private async build(config: ModelConfig, batch: number, o: PipelineOptions): Promise<Kept> {
+  private async build(config: ModelConfig, batch: number, o: PipelineOptions, paired: boolean): Promise<Kept> {
     let g: BuiltGraph | undefined;
+    let ref: BuiltGraph | undefined;
     const precision = o.precision ?? 'fp32';
     const layerNorm = o.layerNorm ?? 'plain';
+    const w = this.model.weights;
     const engine = await createEngine({
       ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, log: this.log, probes: o.probes,
-      layerNormModes: [layerNorm, ...Object.values(o.layerNormOverrides ?? {})],
+      layerNormModes: [layerNorm, ...Object.values(o.layerNormOverrides ?? {}), ...(paired ? ['plain' as const] : [])],
       // the whole graph in one session (as --repeat builds it): the session serves every clip
       buildModel: (realization) => {
-        g = buildTimeSformer(this.model.weights, graphOptions(config, batch, o, realization));
+        g = buildTimeSformer(w, graphOptions(config, batch, o, realization));
+        if (!paired) return g.source;
+        const ro: PipelineOptions = { ...o, precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
+        const p = pairGraphs(g, buildTimeSformer(w, graphOptions(config, batch, ro, 'fp32')), w instanceof WeightStore ? w : undefined);
+        g = p.test;
+        ref = p.ref;
         return g.source;
       },
     });
     this.built++;
-    this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization}) built once for the sweep`);
-    return { engine, g: g! };
+    this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization})${paired ? ' paired with its FP32 reference (blocks compared inside the graph)' : ''} built once for the sweep`);
+    return { engine, g: g!, ref };
   }
 
   /** Drop the engines whose key starts with `prefix` (the fix's, between confirmations). */
@@ -99,6 +118,17 @@ export class SweepEngines {
   async close(): Promise<void> {
     await this.drop('');
   }
+}
+
+/**
+ * One clip through a paired engine: the run of the graph under test (an engine that has run: the
+ * pipeline reads its outputs) and its reference as an fp32 probe run is read — both from one run.
+ */
+export async function pairedRun(k: Kept, clip: ReadClip): Promise<{ given: GivenEngine; probe: { g: BuiltGraph; out: Map<string, Float32Array>; ep: string } }> {
+  const e = k.engine;
+  const out = await e.run({ [k.g.inputName]: clip.video.data }, { [k.g.inputName]: [...clip.video.shape] });
+  const ran = ranEngine(e, out, e.outputBytes, 0, e.lastRunMs, 0);
+  return { given: { engine: ran, g: k.g }, probe: { g: k.ref!, out, ep: e.ep } };
 }
 
 /** The FP32 reference run of one clip on the kept reference engine: outputs and graph, as fp32Probe gives them. */

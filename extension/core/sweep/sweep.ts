@@ -18,7 +18,7 @@ import { checkAgreement, detectHeads, healthyStats, prepare, runMode, type Prepa
 import type { EpName, ModelConfig, PipelineOptions, Report } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
-import { clipPrepared, lend, referenceRun, SweepEngines, type Kept } from './engines';
+import { clipPrepared, lend, pairedRun, referenceRun, SweepEngines, type Kept } from './engines';
 import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';
 import { sweepMarkdown } from './markdown';
 import { SweepStore } from './store';
@@ -64,7 +64,11 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     mean: o.mean, std: o.std, deviceId: o.deviceId, confirmMinimalFix: false, probes: true,
   });
   validateOptions({ ep: o.referenceEp });
-  const referenceEp = o.referenceEp ?? 'cpu';
+  // the reference runs where the engine runs unless told otherwise; there, both are one graph
+  const referenceEp = o.referenceEp ?? po.ep!;
+  const inGraph = o.compare !== 'host' && referenceEp === po.ep;
+  let readBackBytes = 0;
+  let readBackClips = 0;
   const specs = listClips(clips);
   const store = o.out ? new SweepStore(o.out) : undefined;
 
@@ -78,7 +82,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     po.heads = config.heads;
     const modelSha256 = await sha256Files(p.model.source.files);
     const { weights: _w, ...shaping } = po;
-    const optionsKey = hashOf(modelSha256, JSON.stringify({ ...shaping, referenceEp, heads: config.heads }));
+    const optionsKey = hashOf(modelSha256, JSON.stringify({ ...shaping, referenceEp, heads: config.heads, ...(inGraph ? {} : { compare: 'host' }) }));
     const tolerance = po.tolerance ?? defaultTolerance(po.precision!);
     const tokens = 1 + config.numPatches * config.frames;
     pool = comparePool(config.depth * tokens * config.embedDim * 2, defaultThreads());
@@ -96,20 +100,33 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       r.catch(() => undefined); // its error is that clip's, when its turn comes
       ahead.set(clip, r);
     };
-    const runClip = async (clip: string, which: (B: number) => Promise<{ kept: Kept; overrides: PipelineOptions['layerNormOverrides'] }>, next?: string): Promise<{ report: Report; healthy: Awaited<ReturnType<typeof healthyStats>>; label: string; shape: number[]; refKind: 'self' | 'test-data' }> => {
+    const runClip = async (clip: string, which: (B: number, paired: boolean) => Promise<{ kept: Kept; overrides: PipelineOptions['layerNormOverrides'] }>, next?: string): Promise<{ report: Report; healthy: Awaited<ReturnType<typeof healthyStats>>; label: string; shape: number[]; refKind: 'self' | 'test-data' }> => {
       const pending = ahead.get(clip) ?? readSweepClip(clip, p.model, po);
       ahead.delete(clip);
       const c = await pending;
       readAhead(next);
       if (c.data) checkAgreement(p.model, c.data);
       const B = c.video.shape[0];
-      const probe = await referenceRun(await engines.reference(config, B, po, referenceEp), c);
-      const cp = clipPrepared(base, c, probe);
-      const k = await which(B);
-      const report = (await runMode(cp, { ...po, layerNormOverrides: k.overrides }, { signal: hooks.signal }, lend(k.kept), pool)).report;
+      let report: Report;
+      let cp: Prepared;
+      if (inGraph && !c.data) {
+        // one run of the paired graph: the engine and its FP32 reference, compared inside it
+        const k = await which(B, true);
+        const { given, probe } = await pairedRun(k.kept, c);
+        readBackBytes += k.kept.engine.outputBytes;
+        cp = clipPrepared(base, c, probe);
+        report = (await runMode(cp, { ...po, layerNormOverrides: k.overrides }, { signal: hooks.signal }, given, pool)).report;
+      } else {
+        const probe = await referenceRun(await engines.reference(config, B, po, referenceEp), c);
+        cp = clipPrepared(base, c, probe);
+        const k = await which(B, false);
+        report = (await runMode(cp, { ...po, layerNormOverrides: k.overrides }, { signal: hooks.signal }, lend(k.kept), pool)).report;
+        readBackBytes += [...probe.out.values()].reduce((n, a) => n + a.byteLength, 0) + (report.run.outputBytes ?? 0);
+      }
+      readBackClips++;
       return { report, healthy: await healthyStats(cp), label: c.input.label, shape: c.input.shape, refKind: c.data ? 'test-data' : 'self' };
     };
-    const modeEngine = async (B: number) => ({ kept: await engines.mode(config, B, po), overrides: po.layerNormOverrides });
+    const modeEngine = async (B: number, paired: boolean) => ({ kept: await (paired ? engines.paired(config, B, po) : engines.mode(config, B, po)), overrides: po.layerNormOverrides });
 
     const results: ClipResult[] = [];
     let skipped = 0;
@@ -171,7 +188,10 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     else {
       const overrides = { ...(po.layerNormOverrides ?? {}), ...Object.fromEntries(cover.layerNorms.map((n) => [n, 'fp32' as const])) };
       const fixKey = hashOf(optionsKey, JSON.stringify(cover.layerNorms));
-      const fixEngine = async (B: number) => ({ kept: await engines.mode(config, B, { ...po, layerNormOverrides: overrides }, 'fix'), overrides });
+      const fixEngine = async (B: number, paired: boolean) => {
+        const fo = { ...po, layerNormOverrides: overrides };
+        return { kept: await (paired ? engines.paired(config, B, fo, 'fix') : engines.mode(config, B, fo, 'fix')), overrides };
+      };
       const list: ConfirmedClip[] = [];
       for (let i = 0; i < done.length; i++) {
         const c = done[i];
@@ -217,7 +237,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       modelSha256,
       options: {
         precision: po.precision!, layerNorm: po.layerNorm!, layerNormOverrides: po.layerNormOverrides ?? {}, accumulate: po.accumulate!,
-        ep: po.ep!, referenceEp, tolerance, heads: config.heads, prescaleShift: po.prescaleShift!,
+        ep: po.ep!, referenceEp, compare: inGraph ? 'graph' : 'host', tolerance, heads: config.heads, prescaleShift: po.prescaleShift!,
       },
       engine: engineInfo ?? (po.ep === 'auto' ? null : { ep: po.ep as EpName, realization: realizationFor(po.ep as EpName, po.precision!), label: realizationLabel(po.ep as EpName, po.precision!, realizationFor(po.ep as EpName, po.precision!), po.accumulate) }),
       clips: rankClips(results),
@@ -228,7 +248,8 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
         verdict: isCancelled ? 'incomplete' : failed ? 'fail' : bad ? 'incomplete' : 'pass',
       },
       cancelled: isCancelled,
-      timings: { totalMs, clipsPerSecond: ran > 0 ? ran / (totalMs / 1000) : 0, sessionsBuilt: engines.built, peakRssBytes: process.resourceUsage().maxRSS * 1024 },
+      timings: { totalMs, clipsPerSecond: ran > 0 ? ran / (totalMs / 1000) : 0, sessionsBuilt: engines.built, peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        readBackBytesPerClip: readBackClips ? Math.round(readBackBytes / readBackClips) : 0 },
     };
     store?.writeResult(result, sweepMarkdown(result));
     return result;

@@ -23,8 +23,14 @@ export interface SweepOptions {
   layerNormOverrides?: Record<string, LayerNormMode>;
   accumulate?: Accumulate;
   ep?: EpChoice;
-  /** Where the FP32 self-reference runs (default cpu, as a single run's). */
+  /** Where the FP32 self-reference runs (default: where the engine runs; a single run's is the CPU EP's). */
   referenceEp?: EpChoice;
+  /**
+   * Where the blocks are compared with the self-reference: 'graph' (default where the reference runs
+   * on the engine's EP: one graph holds both, model/paired-graph.ts, a clip reads back kilobytes)
+   * or 'host' (two sessions, every block output read back and compared on threads).
+   */
+  compare?: 'graph' | 'host';
   tolerance?: number;
   heads?: number;
   prescaleShift?: number;
@@ -133,6 +139,8 @@ export interface SweepResult {
     accumulate: Accumulate;
     ep: EpChoice;
     referenceEp: EpChoice;
+    /** Where the blocks were compared with the self-reference (SweepOptions.compare; per-clip test data is always compared on the host). */
+    compare: 'graph' | 'host';
     tolerance: number;
     heads: number;
     prescaleShift: number;
@@ -155,5 +163,6 @@ export interface SweepResult {
   };
   summary: { clips: number; done: number; passed: number; failed: number; bad: number; skipped: number; verdict: 'pass' | 'fail' | 'incomplete' };
   cancelled: boolean;
-  timings: { totalMs: number; clipsPerSecond: number; sessionsBuilt: number; peakRssBytes: number };
+  /** readBackBytesPerClip: what the engine(s) returned per clip, on average (graph: kilobytes; host: every block output of both runs). */
+  timings: { totalMs: number; clipsPerSecond: number; sessionsBuilt: number; peakRssBytes: number; readBackBytesPerClip: number };
 }

@@ -1,0 +1,193 @@
+/**
+ * A graph under test and its FP32 reference in one ONNX model, compared inside it (issue 21: a
+ * sweep reads back kilobytes per clip instead of both graphs' block outputs, 2 × 12 × 4.8 MB at
+ * full size, and compares nothing on the host's threads).
+ *
+ * The two graphs are built as always (timesformer.ts) and merged here at the protobuf level: the
+ * reference's tensors and nodes are renamed under `ref/` (its initializers that are the very same
+ * bytes as the test graph's — the same external data, or equal inline constants — are shared, not
+ * loaded twice), both take the same `video` input, and their block outputs stop being graph
+ * outputs: a comparison subgraph reduces each block pair to the sums that compare/in-graph.ts turns
+ * into exactly what compare/metrics.ts's compareBlock gives on the host (the Diff, the per-token
+ * errors, both tensors' statistics), in fp32 GPU reductions instead of float64 host sums.
+ *
+ * What leaves the engine per clip: both graphs' probabilities and LayerNorm statistics (small
+ * already), and per block 6 + (N−1) + 2 × (9 + C) floats — 90 KB at full size instead of 115 MB.
+ * The one thing not reduced is the histogram of each block output (32 bins over its range: a
+ * second pass per tensor, 32 comparisons an element); a paired run's TensorStats holds a one-bin
+ * histogram over [min, max], and says so (compare/in-graph.ts).
+ */
+import { onnx } from 'onnx-proto';
+import { IN_GRAPH_DIFF, IN_GRAPH_STATS, type BuiltGraph, type InGraphBlock, type InGraphComparison, type LayerNormTensors } from './graph-options';
+import { ElemType, executionFriendlyOrder, OnnxGraphBuilder, OPSET } from './onnx-builder';
+import type { WeightStore } from './weight-store';
+
+/** FLT_MAX: |v| <= it is false exactly for inf and NaN (the WebGPU EP has no IsInf/IsNaN). */
+const FLT_MAX = 3.4028234663852886e38;
+const FP16_MAX = 65504;
+
+export interface PairedGraph {
+  /**
+   * The graph under test as the pipeline reads it: its probabilities and LayerNorm statistics under
+   * their own names, its block outputs compared inside (`inGraph`), none of them an output.
+   */
+  test: BuiltGraph;
+  /** The reference as an fp32 probe run is read: probabilities and LayerNorm statistics under `ref/` names. */
+  ref: BuiltGraph;
+  /** Bytes the merged model's outputs take per run. */
+  outputBytes: number;
+}
+
+const REF = 'ref/';
+
+/** Pair `test` with its FP32 reference `ref` (both built on the same weights, with the same input); with a store, the model is saved beside its weights. */
+export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStore): PairedGraph {
+  if (test.inputName !== ref.inputName) throw new Error(`pairGraphs: inputs ${test.inputName} and ${ref.inputName} differ`);
+  if (test.blockNames.length !== ref.blockNames.length || !test.blockNames.length) throw new Error(`pairGraphs: ${test.blockNames.length} and ${ref.blockNames.length} block outputs`);
+  if (!test.probsName || !ref.probsName) throw new Error('pairGraphs: both graphs need their final output');
+  const tm = onnx.ModelProto.decode(test.model);
+  const rm = onnx.ModelProto.decode(ref.model);
+  const tg = tm.graph!;
+  const rg = rm.graph!;
+  const input = tg.input![0];
+  const shape = input.type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue));
+
+  // the reference's names under ref/, but for the input and the initializers shared with the test graph
+  const testInits = new Map(tg.initializer!.map((t) => [t.name!, t]));
+  const rename = new Map<string, string>([[test.inputName, test.inputName], ['', '']]);
+  const initializers = [...tg.initializer!];
+  for (const t of rg.initializer!) {
+    const same = testInits.get(t.name!);
+    if (same && sameTensor(same, t)) rename.set(t.name!, t.name!);
+    else {
+      rename.set(t.name!, REF + t.name!);
+      initializers.push({ ...t, name: REF + t.name! } as onnx.TensorProto);
+    }
+  }
+  const r = (n: string) => rename.get(n) ?? REF + n;
+  const refNodes = rg.node!.map((n) => ({ ...n, name: `/ref${n.name ?? ''}`, input: n.input!.map(r), output: n.output!.map(r) }) as onnx.INodeProto);
+
+  // the comparison subgraph
+  const b = new OnnxGraphBuilder();
+  const T = shape[2];
+  const blockShape = blockShapeOf(tg, test.blockNames[0]);
+  const [, tokens, channels] = blockShape;
+  const S = (tokens - 1) / T;
+  const blocks = b.scoped('/compare', () => test.blockNames.map((name, i) => compareBlock(b, name, r(ref.blockNames[i]), i, blockShape)));
+  // its constants under cmp/ (the builder names them as the two graphs' builders did: const/…)
+  const cmpInit = new Map(b.initializers.map((t) => [t.name!, `cmp/${t.name}`]));
+  const cmpNodes = b.nodes.map((n) => ({ ...n, input: n.input!.map((x) => cmpInit.get(x) ?? x) }) as onnx.INodeProto);
+  const cmpInits = b.initializers.map((t) => ({ ...t, name: cmpInit.get(t.name!)! }) as onnx.ITensorProto);
+  const blockOut = new Set([...test.blockNames, ...ref.blockNames.map(r)]);
+  const outputs = [
+    ...tg.output!.filter((o) => !blockOut.has(o.name!)),
+    ...rg.output!.map((o) => ({ ...o, name: r(o.name!) }) as onnx.IValueInfoProto).filter((o) => !blockOut.has(o.name!)),
+    ...b.outputs,
+  ];
+  const domains = new Map<string, number>();
+  for (const o of [...tm.opsetImport!, ...rm.opsetImport!, { domain: '', version: OPSET }]) domains.set(o.domain ?? '', Math.max(domains.get(o.domain ?? '') ?? 0, Number(o.version)));
+  const model = onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: tm.irVersion, producerName: tm.producerName, producerVersion: tm.producerVersion,
+    docString: `${tm.docString}; paired with its FP32 reference (${rm.docString}), block outputs compared inside the graph`,
+    opsetImport: [...domains].map(([domain, version]) => ({ domain, version })),
+    graph: {
+      name: 'timesformer-paired',
+      node: executionFriendlyOrder([...tg.node!, ...refNodes, ...cmpNodes]),
+      initializer: [...initializers, ...cmpInits],
+      input: [input],
+      output: outputs,
+    },
+  })).finish();
+  const outputBytes = outputs.reduce((s, o) => s + 4 * o.type!.tensorType!.shape!.dim!.reduce((p, d) => p * Number(d.dimValue), 1), 0);
+  const source = store ? store.saveModel(model, 'paired') : model;
+  const refLns: LayerNormTensors[] = ref.layerNorms.map((l) => ({ ...l, stats: l.stats && r(l.stats), channels: l.channels && r(l.channels), diff: undefined, mean: undefined, std: undefined }));
+  const inGraph: InGraphComparison = { blocks, shape: blockShape, S, T, C: channels };
+  return {
+    test: {
+      ...test, model, source, inGraph,
+      writeOnnx: () => {
+        throw new Error('a paired graph is not written as a model of its own: write the graph under test');
+      },
+      extraOutputs: test.extraOutputs,
+    },
+    ref: { ...ref, model, source, probsName: r(ref.probsName), blockNames: [], layerNorms: refLns, extraOutputs: [] },
+    outputBytes,
+  };
+}
+
+/** The same initializer: name, type, dims, and the same external bytes or equal inline bytes. */
+function sameTensor(a: onnx.ITensorProto, b: onnx.ITensorProto): boolean {
+  if (a.dataType !== b.dataType || (a.dims ?? []).join(',') !== (b.dims ?? []).join(',')) return false;
+  const ext = (t: onnx.ITensorProto) => (t.externalData ?? []).map((e) => `${e.key}=${e.value}`).join(';');
+  if (ext(a) || ext(b)) return ext(a) === ext(b);
+  const ra = a.rawData ?? new Uint8Array(0);
+  const rb = b.rawData ?? new Uint8Array(0);
+  return ra.length === rb.length && ra.every((v, i) => v === rb[i]);
+}
+
+function blockShapeOf(g: onnx.IGraphProto, name: string): [number, number, number] {
+  const o = g.output!.find((x) => x.name === name);
+  const dims = o?.type?.tensorType?.shape?.dim?.map((d) => Number(d.dimValue)) ?? [];
+  if (dims.length !== 3) throw new Error(`pairGraphs: block output ${name} is not (B, N, C)`);
+  return dims as [number, number, number];
+}
+
+/**
+ * One block pair's reductions: a = the block under test, r = the reference, (B, N, C) fp32.
+ * diff over the elements from C on (diff(a, r, C): the first class token left out), per-token
+ * errors of batch 0's patch tokens (tokenErrors), and each tensor's statistics (tensorStats).
+ */
+function compareBlock(g: OnnxGraphBuilder, a: string, ref: string, i: number, [B, N, C]: [number, number, number]): InGraphBlock {
+  return g.scoped(`blocks.${i}`, () => {
+    const f = (v: number) => g.scalar(v, ElemType.FLOAT);
+    const all = (op: string, x: string) => g.op('Reshape', [g.op(op, [x], { keepdims: 0 }), g.ints([1])]);
+    const count = (cond: string) => all('ReduceSum', g.op('Cast', [cond], { to: ElemType.FLOAT }));
+    const finite = (x: string) => g.op('LessOrEqual', [g.op('Abs', [x]), f(FLT_MAX)]);
+    const out = (name: string, parts: string[], dims: number[]) => {
+      g.claim(name);
+      g.op('Concat', parts, { axis: 0 }, name);
+      g.output(name, ElemType.FLOAT, dims);
+      return name;
+    };
+    // diff(a, r, C)
+    const flatFrom = (x: string) => g.op('Slice', [g.op('Reshape', [x, g.ints([-1])]), g.ints([C]), g.ints([B * N * C]), g.ints([0])]);
+    const af = flatFrom(a);
+    const rf = flatFrom(ref);
+    const d = g.op('Sub', [af, rf]);
+    const diff = out(`cmp/blocks.${i}.diff`, [
+      all('ReduceSumSquare', d), all('ReduceSumSquare', rf), all('ReduceSumSquare', af), all('ReduceSum', g.op('Mul', [af, rf])),
+      all('ReduceMax', g.op('Abs', [d])), count(g.op('Not', [finite(af)])),
+    ], [IN_GRAPH_DIFF.length]);
+    // tokenErrors(a, r, S, T, C): batch 0, tokens 1 .. N-1
+    const patches = (x: string) => g.op('Slice', [x, g.ints([0, 1]), g.ints([1, N]), g.ints([0, 1])]);
+    const ap = patches(a);
+    const rp = patches(ref);
+    const td2 = g.op('ReduceSumSquare', [g.op('Sub', [ap, rp])], { axes: [2], keepdims: 0 });
+    const tr2 = g.op('ReduceSumSquare', [rp], { axes: [2], keepdims: 0 });
+    const ratio = g.op('Where', [g.op('Greater', [tr2, f(0)]), g.op('Div', [td2, tr2]), td2]);
+    const tokens = `cmp/blocks.${i}.tokens`;
+    g.claim(tokens);
+    g.op('Reshape', [g.op('Sqrt', [ratio]), g.ints([N - 1])], undefined, tokens);
+    g.output(tokens, ElemType.FLOAT, [N - 1]);
+    // tensorStats of each
+    const stats = (x: string, which: 'out' | 'ref') => {
+      const fin = finite(x);
+      const ax = g.op('Abs', [x]);
+      const xf = g.op('Where', [fin, x, f(0)]);
+      const axf = g.op('Abs', [xf]);
+      const s = out(`cmp/blocks.${i}.${which}.stats`, [
+        count(fin), count(g.op('Not', [g.op('Equal', [x, x])])), count(g.op('Greater', [ax, f(FLT_MAX)])), count(g.op('Greater', [axf, f(FP16_MAX)])),
+        all('ReduceMin', g.op('Where', [fin, x, f(Infinity)])), all('ReduceMax', g.op('Where', [fin, x, f(-Infinity)])),
+        all('ReduceSum', xf), all('ReduceSumSquare', xf), all('ReduceMax', axf),
+      ], [IN_GRAPH_STATS.length]);
+      const ch = `cmp/blocks.${i}.${which}.channels`;
+      g.claim(ch);
+      g.op('ReduceMax', [axf], { axes: [0, 1], keepdims: 0 }, ch);
+      g.output(ch, ElemType.FLOAT, [C]);
+      return { s, ch };
+    };
+    const o = stats(a, 'out');
+    const rr = stats(ref, 'ref');
+    return { diff, tokens, outStats: o.s, outChannels: o.ch, refStats: rr.s, refChannels: rr.ch };
+  });
+}
