@@ -93,10 +93,14 @@ async function main(): Promise<void> {
     const at = Math.max(1, Math.floor(rssClips / 10));
     let early = 0;
     let late = 0;
+    const tRss = performance.now();
     const rss = await sweep(small.weights, specs, { precision: 'fp16', ...(rssFull ? {} : { heads: 4 }), ep, referenceEp, confirm: false, out: path.join(dir, `rss-out-${Date.now()}`) }, {
       onClip: (_c, p) => {
-        if (p.index + 1 === at) early = process.memoryUsage().rss;
-        if (p.index + 1 === rssClips) late = process.memoryUsage().rss;
+        const k = p.index + 1;
+        if (k === at) early = process.memoryUsage().rss;
+        if (k === rssClips) late = process.memoryUsage().rss;
+        // a line every 10 %: the trend survives a run cut short
+        if (k % at === 0) console.log(`[bench-sweep] RSS after ${k} clips: ${MiB(process.memoryUsage().rss)} (${((performance.now() - tRss) / 1000).toFixed(0)} s)`);
       },
     });
     const growth = early ? (late - early) / early : NaN;
