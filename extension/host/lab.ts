@@ -13,6 +13,10 @@ import { errorText, notify } from './notify';
 import { WorkerClient } from './runner';
 import { SECTION, settingsDefaults } from './settings';
 import { LabState } from './state';
+import { plain } from './text';
+
+/** A request with its checkpoint chosen and its options accepted. */
+type Chosen = Exclude<ReturnType<LabState['request']>, { missing: 'checkpoint' } | { refused: string }>;
 
 export interface Lab {
   readonly context: vscode.ExtensionContext;
@@ -31,6 +35,24 @@ export interface Lab {
 export interface CommandGroup {
   name: string;
   register(lab: Lab): vscode.Disposable[];
+}
+
+/**
+ * The store's request for a command that needs the chosen checkpoint (Sweep Clips…, the TensorRT
+ * commands), or undefined after telling the user why not: no checkpoint chosen, or an option
+ * refused. `engine`: as LabState.request's (false: whatever the engine choice).
+ */
+export function chosenRequest(state: Pick<LabState, 'request'>, engine = true): Chosen | undefined {
+  const r = state.request(engine);
+  if ('missing' in r) {
+    void vscode.window.showWarningMessage('TimeSformer: choose a checkpoint first (TimeSformer: Select Checkpoint).');
+    return undefined;
+  }
+  if ('refused' in r) {
+    void vscode.window.showErrorMessage(plain(`TimeSformer: ${r.refused}`));
+    return undefined;
+  }
+  return r;
 }
 
 /** Registers `timesformerLab.<id>`. */

@@ -184,7 +184,7 @@ describe('promise: judge compares each block with the tolerance and marks LayerN
     const { j } = judged({});
     assert.deepEqual(j.spec, { precision: 'fp32', realization: 'native', accumulate: 'fp32' });
     assert.equal(j.layerNorm, 'plain');
-    assert.deepEqual(j.overrides, {});
+    assert.deepEqual(j.layerNormOverrides, {});
     assert.equal(j.prescaleShift, 3);
     assert.equal(j.tolerance, defaultTolerance('fp32'));
   });

@@ -39,7 +39,7 @@ export function assembleReport(a: Assembly): Report {
     },
     config: p.config,
     run: {
-      precision, layerNorm: j.layerNorm, layerNormOverrides: j.overrides, accumulate, requestedEp: o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
+      precision, layerNorm: j.layerNorm, layerNormOverrides: j.layerNormOverrides, accumulate, requestedEp: o.ep ?? 'cpu', ep: engine.ep, realization: engine.realization,
       label: realizationLabel(engine.ep, precision, engine.realization, accumulate),
       fallbacks: engine.fallbacks, engine: { cache: engine.cache },
       timings: { readMs: 0, headsMs: 0, referenceMs: 0, buildGraphMs: 0, sessionMs: 0, runMs: 0, compareMs: 0, totalMs: 0 },

@@ -10,6 +10,7 @@ import { diff, layerNormStats, tensorStats, type BlockComparison } from '../comp
 import { compareBlocks } from '../compare/blocks';
 import { inGraphComparisons } from '../compare/in-graph';
 import { defaultTolerance } from '../compare/verdict';
+import type { DiagnoseInput } from '../compare/diagnosis';
 import { LabError } from '../errors';
 import type { BlockResult, LayerNormMode, LayerNormStats, PipelineHooks, PipelineOptions, ProbsResult, TensorStats } from '../report';
 import { blockOutput, type EngineRun } from './engine-run';
@@ -86,17 +87,11 @@ export function statsFrom(
   return res;
 }
 
-/** A mode's results as the Report holds them, and the settings they were judged by. */
-export interface Judged {
-  blocks: BlockResult[];
-  probs: ProbsResult;
-  finalNorm: LayerNormStats | null;
-  tolerance: number;
-  spec: RealizationSpec;
-  layerNorm: LayerNormMode;
-  overrides: Record<string, LayerNormMode>;
-  prescaleShift: number;
-}
+/**
+ * A mode's results as the Report holds them, and the settings they were judged by: what the
+ * diagnosis reads (DiagnoseInput), before diagnoseRun adds the model's width and its evidence.
+ */
+export type Judged = Omit<DiagnoseInput, 'channels' | 'heads' | 'healthy' | 'layerNormOverrides'> & { layerNormOverrides: Record<string, LayerNormMode> };
 
 /** The block results, LayerNorm statistics and final output of a run against its reference (sets the reference's statistics on first use). */
 export function judge(p: Prepared, o: PipelineOptions, ref: Reference, run: Pick<EngineRun, 'g' | 'out' | 'engine'>, c: Compared): Judged {
@@ -154,5 +149,5 @@ export function judge(p: Prepared, o: PipelineOptions, ref: Reference, run: Pick
     };
   }
   const finalNorm = lnStats.get('norm') ?? null;
-  return { blocks, probs, finalNorm, tolerance, spec, layerNorm, overrides, prescaleShift: shift };
+  return { blocks, probs, finalNorm, tolerance, spec, layerNorm, layerNormOverrides: overrides, prescaleShift: shift };
 }

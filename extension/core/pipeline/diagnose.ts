@@ -38,8 +38,7 @@ export async function minimalOptions(p: Pick<Prepared, 'fp32Probe' | 'say'>, o: 
 export async function diagnoseRun(p: Prepared, o: PipelineOptions, j: Judged, v: Voice, hooks: PipelineHooks): Promise<Diagnosis> {
   const { config } = p;
   const input: DiagnoseInput = {
-    blocks: j.blocks, probs: j.probs, finalNorm: j.finalNorm, tolerance: j.tolerance, spec: j.spec, layerNorm: j.layerNorm,
-    layerNormOverrides: j.overrides, prescaleShift: j.prescaleShift, channels: config.embedDim,
+    ...j, channels: config.embedDim,
     heads: { heads: config.heads, source: config.headsSource, tried: config.headsTried },
   };
   const first = diagnose(input);

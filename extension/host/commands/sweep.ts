@@ -15,7 +15,7 @@ import { defaultTolerance } from '../../core/compare/verdict';
 import { CLIP_EXTENSIONS } from '../../core/sweep/clips';
 import type { SweepResult } from '../../core/sweep/types';
 import type { RunOptions, SweepRequest } from '../../protocol';
-import { command, type CommandGroup, type Lab } from '../lab';
+import { chosenRequest, command, type CommandGroup, type Lab } from '../lab';
 import { RunError } from '../runner';
 import { SweepPanel } from '../views/sweep-panel';
 import { plain } from '../text';
@@ -54,15 +54,8 @@ function outDir(d: Lab, weights: string, clips: string[], o: RunOptions): string
 let last: { request: SweepRequest; options: RunOptions } | undefined;
 
 export async function sweepClips(d: Lab, given?: vscode.Uri[]): Promise<SweepResult | undefined> {
-  const r = d.state.request();
-  if ('missing' in r) {
-    void vscode.window.showWarningMessage('TimeSformer: choose a checkpoint first (TimeSformer: Select Checkpoint).');
-    return undefined;
-  }
-  if ('refused' in r) {
-    void vscode.window.showErrorMessage(plain(`TimeSformer: ${r.refused}`));
-    return undefined;
-  }
+  const r = chosenRequest(d.state);
+  if (!r) return undefined;
   const client = d.engine.client;
   if (client.busy) {
     void vscode.window.showInformationMessage('TimeSformer: a run is in progress; sweep when it ends.');

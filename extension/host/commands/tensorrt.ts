@@ -15,7 +15,7 @@ import * as vscode from 'vscode';
 import { parseReportJson, type Report } from '../../core/report';
 import { readManifest } from '../../core/trt/bundle';
 import type { RunOptions } from '../../protocol';
-import { command, type CommandGroup } from '../lab';
+import { chosenRequest, command, type CommandGroup } from '../lab';
 import type { LabState, RunInputs } from '../state';
 import { plain } from '../text';
 
@@ -58,16 +58,7 @@ function cliError(err: string): string {
 /** The chosen checkpoint and test data, or undefined after saying why. */
 function chosen(d: TensorRtDeps): { options: RunOptions; inputs: RunInputs } | undefined {
   // the inputs, whatever the engine choice (trtexec may be the one that is absent)
-  const r = d.state.request(false);
-  if ('missing' in r) {
-    void vscode.window.showWarningMessage('TimeSformer: choose a checkpoint first (TimeSformer: Select Checkpoint).');
-    return undefined;
-  }
-  if ('refused' in r) {
-    void vscode.window.showErrorMessage(plain(`TimeSformer: ${r.refused}`));
-    return undefined;
-  }
-  return r;
+  return chosenRequest(d.state, false);
 }
 
 export async function exportTrtBundle(d: TensorRtDeps): Promise<void> {
