@@ -29,6 +29,7 @@ export const SWEEP_USAGE = `usage: timesformer-lab sweep --weights CHECKPOINT|HF
   --reference-ep E        where the FP32 reference runs (default: the engine's EP; there both run as one
                           graph that compares the blocks inside it, and a clip reads back kilobytes)
   --compare-on-host       two sessions, every block output read back and compared on the host's threads
+  --batch N               clips a run of the paired graph (default 4 on webgpu and cuda, else 1)
   --heads N               attention heads (default: the checkpoint's config, else detected from a test_data.p clip)
   --tolerance X           a block passes when its rel L2 error is at most X (default per precision)
   --mean R,G,B --std R,G,B   uint8 frames: normalization (default: the checkpoint's, else 0.45 / 0.225)
@@ -62,7 +63,7 @@ export async function cmdSweep(argv: string[], print: { out: (s: string) => void
         precision: { type: 'string' }, layernorm: { type: 'string' }, 'fix-layernorms': { type: 'string' }, accumulate: { type: 'string' },
         ep: { type: 'string' }, 'reference-ep': { type: 'string' }, heads: { type: 'string' }, tolerance: { type: 'string' },
         mean: { type: 'string' }, std: { type: 'string' }, 'prescale-shift': { type: 'string' }, 'device-id': { type: 'string' },
-        'compare-on-host': { type: 'boolean' }, 'no-confirm': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'compare-on-host': { type: 'boolean' }, batch: { type: 'string' }, 'no-confirm': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: true,
@@ -88,6 +89,7 @@ export async function cmdSweep(argv: string[], print: { out: (s: string) => void
     ep: (values.ep ?? 'cpu') as EpChoice,
     referenceEp: (values['reference-ep'] ?? values.ep ?? 'cpu') as EpChoice,
     compare: values['compare-on-host'] ? ('host' as const) : undefined,
+    batch: num('--batch', values.batch, true),
     heads: num('--heads', values.heads, true),
     tolerance: values.tolerance === undefined ? undefined : checkTolerance(num('--tolerance', values.tolerance), '--tolerance'),
     mean: list('--mean', values.mean), std: list('--std', values.std),

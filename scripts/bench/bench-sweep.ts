@@ -4,11 +4,13 @@
  * PyTorch eager (fp32 + fp16 forward of the same clips, scripts/bench/bench_sweep_torch.py) in the same run.
  *
  *   node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu|cuda|cpu] [--reference-ep cpu|webgpu|...]
- *        [--host-clips 10] [--rss-clips 1000] [--rss-size small|full] [--out DIR] [--json bench-sweep.json] [--no-torch]
+ *        [--host-clips 10] [--batches 1,8] [--rss-clips 1000] [--rss-size small|full] [--out DIR] [--json bench-sweep.json] [--no-torch]
  *
  * With the reference on the engine's EP the sweep compares inside one graph (model/paired-graph.ts);
  * --host-clips N also sweeps N of the clips the old way (two sessions, every block output read back
- * and compared on the host) and prints the ratio of the two, and of what a clip reads back.
+ * and compared on the host) and prints the ratio of the two, and of what a clip reads back;
+ * --batches B,… sweeps the same clips again with B clips a run of the paired graph (the default run
+ * uses the sweep's own default: 4 on WebGPU).
  *
  * The checkpoint is gen-sweep-fixture's content-dependent one at that size (full: 768×12, 8×224²),
  * the clips uint8 frames of several brightnesses, so that some overflow. clips/s is steady state
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       size: { type: 'string' }, clips: { type: 'string' }, ep: { type: 'string' }, 'reference-ep': { type: 'string' },
-      'rss-clips': { type: 'string' }, 'rss-size': { type: 'string' }, 'host-clips': { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, 'no-torch': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'rss-clips': { type: 'string' }, 'rss-size': { type: 'string' }, 'host-clips': { type: 'string' }, batches: { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, 'no-torch': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -59,13 +61,15 @@ async function main(): Promise<void> {
       if (c.status !== 'done') console.log(`[bench-sweep] clip ${p.index + 1}: ${c.error?.message}`);
     },
   });
-  const steady = ends.length > 1 ? (ends.length - 1) / ((ends[ends.length - 1] - ends[0]) / 1000) : 0;
+  // steady state: from the end of the first run's clips (a batch's clips end together) to the last clip's
+  const b0 = Math.min(r.timings.batch, ends.length);
+  const steady = ends.length > b0 ? (ends.length - b0) / ((ends[ends.length - 1] - ends[b0 - 1]) / 1000) : 0;
   Object.assign(result, {
     engine: r.engine?.label, done: r.summary.done, failed: r.summary.failed, sessionsBuilt: r.timings.sessionsBuilt,
     clipsPerSecondSteady: steady, clipsPerSecondOverall: r.timings.clipsPerSecond, peakRssBytes: r.timings.peakRssBytes, totalMs: r.timings.totalMs,
-    compare: r.options.compare, readBackBytesPerClip: r.timings.readBackBytesPerClip,
+    compare: r.options.compare, readBackBytesPerClip: r.timings.readBackBytesPerClip, batch: r.timings.batch,
   });
-  console.log(`[bench-sweep] ${size}: ${r.summary.done} clips (${r.summary.failed} fail) on ${r.engine?.label}, blocks compared ${r.options.compare === 'graph' ? 'inside the graph' : 'on the host'}; ` +
+  console.log(`[bench-sweep] ${size}: ${r.summary.done} clips (${r.summary.failed} fail) on ${r.engine?.label}, blocks compared ${r.options.compare === 'graph' ? `inside the graph, ${r.timings.batch} clip(s) a run` : 'on the host'}; ` +
     `${steady.toFixed(2)} clips/s steady, ${r.timings.clipsPerSecond.toFixed(2)} overall (checkpoint read included); ` +
     `${r.timings.sessionsBuilt} sessions built; ${(r.timings.readBackBytesPerClip / 1024).toFixed(1)} KiB read back per clip; peak RSS ${MiB(r.timings.peakRssBytes)}`);
 
@@ -82,6 +86,19 @@ async function main(): Promise<void> {
     console.log(`[bench-sweep] compared on the host (two sessions): ${hSteady.toFixed(2)} clips/s steady, ${(h.timings.readBackBytesPerClip / 2 ** 20).toFixed(1)} MiB read back per clip; ` +
       `in the graph ${(steady / hSteady).toFixed(2)}× the clips/s, ${(h.timings.readBackBytesPerClip / Math.max(1, r.timings.readBackBytesPerClip)).toFixed(0)}× less read back; ` +
       `verdicts, first failing blocks and errors (within 1e-4) ${same ? 'the same' : 'DIFFER'}`);
+  }
+
+  // 1c. other batch sizes on the same clips
+  const batches = (values.batches ?? '').split(',').filter(Boolean).map(Number);
+  result.batches = [];
+  for (const b of batches) {
+    const bEnds: number[] = [];
+    const rb = await sweep(fx.weights, [fx.clipsDir], { precision: 'fp16', ep, referenceEp, batch: b, confirm: false }, { onClip: () => bEnds.push(performance.now()) });
+    // steady state: from the first group's end (its clips end together) to the last clip's
+    const firstEnd = bEnds[Math.min(b, bEnds.length) - 1];
+    const bSteady = bEnds.length > b ? (bEnds.length - Math.min(b, bEnds.length)) / ((bEnds[bEnds.length - 1] - firstEnd) / 1000) : 0;
+    (result.batches as unknown[]).push({ batch: rb.timings.batch, clipsPerSecondSteady: bSteady, clipsPerSecondOverall: rb.timings.clipsPerSecond, peakRssBytes: rb.timings.peakRssBytes });
+    console.log(`[bench-sweep] batch ${rb.timings.batch}: ${bSteady.toFixed(2)} clips/s steady, ${rb.timings.clipsPerSecond.toFixed(2)} overall; peak RSS ${MiB(rb.timings.peakRssBytes)}`);
   }
 
   // 2. RSS growth over many clips (synthetic: nothing to read), sampled after 10 % and at the end;

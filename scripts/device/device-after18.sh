@@ -23,9 +23,9 @@ source "$ROOT/scripts/device/device-lib.sh"
 say "host $(hostname), $(nproc) CPUs, budget ${BUDGET_S}s, commit $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$LOG"
-CLIPS="${CLIPS:-40}"; HOST_CLIPS="${HOST_CLIPS:-8}"; RSS_CLIPS="${RSS_CLIPS:-1000}"
-step 240 node out/scripts/bench/bench-sweep.js --size full --clips "$CLIPS" --ep webgpu --host-clips "$HOST_CLIPS" --rss-clips 0 --out /tmp/bench-sweep --json "$OUT/bench-sweep-webgpu.json"
-step 170 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --json "$OUT/bench-warm-webgpu.json"
+CLIPS="${CLIPS:-32}"; HOST_CLIPS="${HOST_CLIPS:-8}"; RSS_CLIPS="${RSS_CLIPS:-1000}"
+step 260 node out/scripts/bench/bench-sweep.js --size full --clips "$CLIPS" --ep webgpu --host-clips "$HOST_CLIPS" --batches 1,8 --rss-clips 0 --out /tmp/bench-sweep --json "$OUT/bench-sweep-webgpu.json"
+step 160 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --json "$OUT/bench-warm-webgpu.json"
 step "$(( $(left) - 25 ))" node out/scripts/bench/bench-sweep.js --size full --clips 1 --ep webgpu --rss-clips "$RSS_CLIPS" --rss-size full --no-torch --out /tmp/bench-rss --json "$OUT/bench-sweep-rss.json"
 say "done"
 pack_out

@@ -114,6 +114,24 @@ describe('sweep: many clips, one model', function () {
     assert.ok(gb > 0 && gb * 3 < hb, `read back per clip: graph ${gb} B, host ${hb} B`);
   });
 
+  it('a batch of clips in one run of the paired graph = one clip a run: same verdicts, first failing blocks, headroom and fix; the padded last group too', async () => {
+    const b = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, batch: 4 });
+    assert.equal(b.timings.batch, 4);
+    assert.equal(first.timings.batch, 1, 'the CPU EP runs one clip a run');
+    assert.equal(b.timings.sessionsBuilt, 2);
+    assert.equal(b.clips.length, first.clips.length);
+    for (const g of b.clips) {
+      const one = first.clips.find((c) => c.clip === g.clip)!;
+      assert.deepEqual([g.verdict, g.firstFailingBlock, g.worstBlock, g.fix], [one.verdict, one.firstFailingBlock, one.worstBlock, one.fix], g.clip);
+      g.blockErrors!.forEach((e, i) => assert.ok(Math.abs(e - one.blockErrors![i]) <= 1e-3 * one.blockErrors![i], `${base(g.clip)} block ${i}: batch ${e}, alone ${one.blockErrors![i]}`));
+      g.layerNorms!.forEach((l, i) => assert.ok(Math.abs(l.square - one.layerNorms![i].square) <= 1e-4 * one.layerNorms![i].square, `${base(g.clip)} ${l.name}: its own statistics, not the batch's`));
+    }
+    assert.deepEqual(b.fix.layerNorms, first.fix.layerNorms);
+    assert.equal(b.fix.confirmed!.verdict, 'pass');
+    assert.deepEqual(b.fix.confirmed!.clips.map((c) => c.clip), first.fix.confirmed!.clips.map((c) => c.clip), 'confirmed in the order of the clips');
+    await assert.rejects(sweep(fx.weights, [fx.clips[0]], { precision: 'fp16', heads: 4, batch: 0 }), /batch 0/);
+  });
+
   it('a clip\'s errors are a single run\'s (runPipeline with that clip as --input)', async () => {
     const bright = first.clips.find((c) => levelOf(c.clip) === 245)!;
     const dark = first.clips.find((c) => levelOf(c.clip) === 40)!;

@@ -338,14 +338,21 @@ export abstract class BlockGraph {
    */
   protected layerNormStats(x: string, key: string, info: LayerNormTensors, internals: LnInternals): void {
     const g = this.g;
+    // per clip (probesPerClip): every tensor as (B, rest) — each LayerNorm input holds its batch
+    // element's rows together (temporal (B·S, T, C), spatial (B·T, 1+S, C), MLP (B, N, C)) — reduced
+    // over the rest; else one value over everything
+    const B = this.o.probesPerClip ? this.B : 0;
     const f32 = (t: string, type: ElemTypeCode) => (type === ElemType.FLOAT ? t : g.op('Cast', [t], { to: ElemType.FLOAT }));
-    const one = (t: string) => this.reshape(t, [1]);
-    const reduceAll = (op: 'ReduceMax' | 'ReduceSum', t: string) => one(g.op(op, [t], { keepdims: 1 }));
+    const reduceAll = (op: 'ReduceMax' | 'ReduceSum', t: string) => (B
+      ? (op === 'ReduceSum' ? g.op(op, [this.reshape(t, [B, -1]), g.ints([1])], { keepdims: 1 }) : g.op(op, [this.reshape(t, [B, -1])], { axes: [1], keepdims: 1 }))
+      : this.reshape(g.op(op, [t], { keepdims: 1 }), [1]));
     const count = (cond: string) => reduceAll('ReduceSum', g.op('Cast', [cond], { to: ElemType.FLOAT }));
     const fltMax = g.scalar(FLT_MAX, ElemType.FLOAT);
     const nonFinite = (t: string) => count(g.op('Not', [g.op('LessOrEqual', [g.op('Abs', [t]), fltMax])]));
     const inf = (t: string) => count(g.op('Greater', [g.op('Abs', [t]), fltMax]));
-    const missing = () => (this.statMissing ??= g.floatInit('const/stat_missing', [1], Float32Array.of(-1)));
+    const missing = () => (B
+      ? g.op('Expand', [(this.statMissing ??= g.floatInit('const/stat_missing', [1], Float32Array.of(-1))), g.ints([B, 1])])
+      : (this.statMissing ??= g.floatInit('const/stat_missing', [1], Float32Array.of(-1))));
     const x32 = f32(x, this.main.t);
     const mean = g.op('ReduceMean', [x32], { axes: [-1], keepdims: 1 });
     const d = g.op('Sub', [x32, mean]);
@@ -363,11 +370,13 @@ export abstract class BlockGraph {
       meanNonFinite: internals.mean ? nonFinite(f32(internals.mean, internals.t)) : missing(),
     };
     info.stats = g.claim(`${key}.stats`);
-    g.op('Concat', LN_STAT_FIELDS.map((f) => fields[f]), { axis: 0 }, info.stats);
-    g.output(info.stats, ElemType.FLOAT, [LN_STAT_FIELDS.length]);
+    g.op('Concat', LN_STAT_FIELDS.map((f) => fields[f]), { axis: B ? 1 : 0 }, info.stats);
+    g.output(info.stats, ElemType.FLOAT, B ? [B, LN_STAT_FIELDS.length] : [LN_STAT_FIELDS.length]);
     info.channels = g.claim(`${key}.channels`);
-    g.op('ReduceMax', [g.op('Abs', [x32])], { axes: [0, 1], keepdims: 0 }, info.channels); // every LayerNorm input is (N, L, C)
-    g.output(info.channels, ElemType.FLOAT, [this.C]);
+    const ax = g.op('Abs', [x32]);
+    if (B) g.op('ReduceMax', [this.reshape(ax, [B, -1, this.C])], { axes: [1], keepdims: 0 }, info.channels);
+    else g.op('ReduceMax', [ax], { axes: [0, 1], keepdims: 0 }, info.channels); // every LayerNorm input is (N, L, C)
+    g.output(info.channels, ElemType.FLOAT, B ? [B, this.C] : [this.C]);
   }
 
   /** Multi-head self-attention (timm's Attention) over (N, L, C). */

@@ -45,6 +45,11 @@ export interface GraphOptions {
    * from its own square, variance and mean. Never under TensorRT: outputs change its precision choices.
    */
   probes: boolean;
+  /**
+   * The statistics per batch element, for a batch of independent clips (a sweep): `<ln>.stats`
+   * (B, LN_STAT_FIELDS) and `<ln>.channels` (B, C) instead of one set over the whole batch.
+   */
+  probesPerClip?: boolean;
   /** Expose every block's output (default true; the export for TensorRT has only `probs`). */
   blockOutputs?: boolean;
   /** An fp32-mode LayerNorm in an fp32 graph: decomposed (default) or one LayerNormalization node (the export for TensorRT). */

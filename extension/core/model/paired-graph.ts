@@ -34,8 +34,10 @@ export interface PairedGraph {
   test: BuiltGraph;
   /** The reference as an fp32 probe run is read: probabilities and LayerNorm statistics under `ref/` names. */
   ref: BuiltGraph;
-  /** Bytes the merged model's outputs take per run. */
+  /** Bytes the merged model's outputs take per run (all its clips). */
   outputBytes: number;
+  /** Clips per run: every output's first axis (clipOutputs gives one clip's). */
+  batch: number;
 }
 
 const REF = 'ref/';
@@ -71,7 +73,12 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
   const b = new OnnxGraphBuilder();
   const T = shape[2];
   const blockShape = blockShapeOf(tg, test.blockNames[0]);
-  const [, tokens, channels] = blockShape;
+  const [batch, tokens, channels] = blockShape;
+  if (batch > 1) {
+    // a batch of clips is read clip by clip: every statistics output must be per clip too
+    const whole = [...test.layerNorms, ...ref.layerNorms].find((l) => l.stats && (tg.output!.concat(rg.output!).find((o) => o.name === l.stats)?.type?.tensorType?.shape?.dim?.length ?? 0) !== 2);
+    if (whole) throw new Error(`pairGraphs: a batch of ${batch} clips needs per-clip LayerNorm statistics (probesPerClip); ${whole.stats} is over the whole batch`);
+  }
   const S = (tokens - 1) / T;
   const blocks = b.scoped('/compare', () => test.blockNames.map((name, i) => compareBlock(b, name, r(ref.blockNames[i]), i, blockShape)));
   // its constants under cmp/ (the builder names them as the two graphs' builders did: const/…)
@@ -101,7 +108,8 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
   const outputBytes = outputs.reduce((s, o) => s + 4 * o.type!.tensorType!.shape!.dim!.reduce((p, d) => p * Number(d.dimValue), 1), 0);
   const source = store ? store.saveModel(model, 'paired') : model;
   const refLns: LayerNormTensors[] = ref.layerNorms.map((l) => ({ ...l, stats: l.stats && r(l.stats), channels: l.channels && r(l.channels), diff: undefined, mean: undefined, std: undefined }));
-  const inGraph: InGraphComparison = { blocks, shape: blockShape, S, T, C: channels };
+  // read per clip (clipOutputs): one clip's block shape
+  const inGraph: InGraphComparison = { blocks, shape: [1, tokens, channels], S, T, C: channels };
   return {
     test: {
       ...test, model, source, inGraph,
@@ -112,6 +120,7 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
     },
     ref: { ...ref, model, source, probsName: r(ref.probsName), blockNames: [], layerNorms: refLns, extraOutputs: [] },
     outputBytes,
+    batch,
   };
 }
 
@@ -133,43 +142,48 @@ function blockShapeOf(g: onnx.IGraphProto, name: string): [number, number, numbe
 }
 
 /**
- * One block pair's reductions: a = the block under test, r = the reference, (B, N, C) fp32.
- * diff over the elements from C on (diff(a, r, C): the first class token left out), per-token
- * errors of batch 0's patch tokens (tokenErrors), and each tensor's statistics (tensorStats).
+ * One block pair's reductions, per batch element (each a clip of a sweep): a = the block under
+ * test, r = the reference, (B, N, C) fp32. The diff over each clip's tokens 1 .. N−1 (diff(a, r, C)
+ * of a one-clip batch: the class token left out), per-token errors of those tokens (tokenErrors),
+ * and each tensor's statistics (tensorStats): outputs (B, k), one row a clip.
  */
 function compareBlock(g: OnnxGraphBuilder, a: string, ref: string, i: number, [B, N, C]: [number, number, number]): InGraphBlock {
   return g.scoped(`blocks.${i}`, () => {
     const f = (v: number) => g.scalar(v, ElemType.FLOAT);
-    const all = (op: string, x: string) => g.op('Reshape', [g.op(op, [x], { keepdims: 0 }), g.ints([1])]);
-    const count = (cond: string) => all('ReduceSum', g.op('Cast', [cond], { to: ElemType.FLOAT }));
+    // over each clip's values of x (B, L, C): (B, 1). Sums in two stages, over each token's C values
+    // and then over the tokens: fp32 partial sums of C values, not one running sum of L·C values
+    // (a flat fp32 sum over a block, 1.2 M values at full size, drifts from the host's float64 sum)
+    const per = (op: 'ReduceSum' | 'ReduceSumSquare' | 'ReduceMax' | 'ReduceMin', x: string) => {
+      if (op === 'ReduceMax' || op === 'ReduceMin') return g.op(op, [g.op('Reshape', [x, g.ints([B, -1])])], { axes: [1], keepdims: 1 });
+      const tokens = op === 'ReduceSum' ? g.op(op, [x, g.ints([2])], { keepdims: 0 }) : g.op(op, [x], { axes: [2], keepdims: 0 });
+      return g.op('ReduceSum', [tokens, g.ints([1])], { keepdims: 1 });
+    };
+    const count = (cond: string) => per('ReduceSum', g.op('Cast', [cond], { to: ElemType.FLOAT }));
     const finite = (x: string) => g.op('LessOrEqual', [g.op('Abs', [x]), f(FLT_MAX)]);
-    const out = (name: string, parts: string[], dims: number[]) => {
+    const out = (name: string, parts: string[], k: number) => {
       g.claim(name);
-      g.op('Concat', parts, { axis: 0 }, name);
-      g.output(name, ElemType.FLOAT, dims);
+      g.op('Concat', parts, { axis: 1 }, name);
+      g.output(name, ElemType.FLOAT, [B, k]);
       return name;
     };
-    // diff(a, r, C)
-    const flatFrom = (x: string) => g.op('Slice', [g.op('Reshape', [x, g.ints([-1])]), g.ints([C]), g.ints([B * N * C]), g.ints([0])]);
-    const af = flatFrom(a);
-    const rf = flatFrom(ref);
-    const d = g.op('Sub', [af, rf]);
-    const diff = out(`cmp/blocks.${i}.diff`, [
-      all('ReduceSumSquare', d), all('ReduceSumSquare', rf), all('ReduceSumSquare', af), all('ReduceSum', g.op('Mul', [af, rf])),
-      all('ReduceMax', g.op('Abs', [d])), count(g.op('Not', [finite(af)])),
-    ], [IN_GRAPH_DIFF.length]);
-    // tokenErrors(a, r, S, T, C): batch 0, tokens 1 .. N-1
-    const patches = (x: string) => g.op('Slice', [x, g.ints([0, 1]), g.ints([1, N]), g.ints([0, 1])]);
+    // diff(a, r, C) of each clip: its patch tokens
+    const patches = (x: string) => g.op('Slice', [x, g.ints([1]), g.ints([N]), g.ints([1])]); // (B, N-1, C)
     const ap = patches(a);
     const rp = patches(ref);
-    const td2 = g.op('ReduceSumSquare', [g.op('Sub', [ap, rp])], { axes: [2], keepdims: 0 });
+    const d = g.op('Sub', [ap, rp]);
+    const diff = out(`cmp/blocks.${i}.diff`, [
+      per('ReduceSumSquare', d), per('ReduceSumSquare', rp), per('ReduceSumSquare', ap), per('ReduceSum', g.op('Mul', [ap, rp])),
+      per('ReduceMax', g.op('Abs', [d])), count(g.op('Not', [finite(ap)])),
+    ], IN_GRAPH_DIFF.length);
+    // tokenErrors(a, r, S, T, C): per patch token, (B, N-1)
+    const td2 = g.op('ReduceSumSquare', [d], { axes: [2], keepdims: 0 });
     const tr2 = g.op('ReduceSumSquare', [rp], { axes: [2], keepdims: 0 });
     const ratio = g.op('Where', [g.op('Greater', [tr2, f(0)]), g.op('Div', [td2, tr2]), td2]);
     const tokens = `cmp/blocks.${i}.tokens`;
     g.claim(tokens);
-    g.op('Reshape', [g.op('Sqrt', [ratio]), g.ints([N - 1])], undefined, tokens);
-    g.output(tokens, ElemType.FLOAT, [N - 1]);
-    // tensorStats of each
+    g.op('Sqrt', [ratio], undefined, tokens);
+    g.output(tokens, ElemType.FLOAT, [B, N - 1]);
+    // tensorStats of each: (B, 9) and the channel maxima (B, C)
     const stats = (x: string, which: 'out' | 'ref') => {
       const fin = finite(x);
       const ax = g.op('Abs', [x]);
@@ -177,17 +191,31 @@ function compareBlock(g: OnnxGraphBuilder, a: string, ref: string, i: number, [B
       const axf = g.op('Abs', [xf]);
       const s = out(`cmp/blocks.${i}.${which}.stats`, [
         count(fin), count(g.op('Not', [g.op('Equal', [x, x])])), count(g.op('Greater', [ax, f(FLT_MAX)])), count(g.op('Greater', [axf, f(FP16_MAX)])),
-        all('ReduceMin', g.op('Where', [fin, x, f(Infinity)])), all('ReduceMax', g.op('Where', [fin, x, f(-Infinity)])),
-        all('ReduceSum', xf), all('ReduceSumSquare', xf), all('ReduceMax', axf),
-      ], [IN_GRAPH_STATS.length]);
+        per('ReduceMin', g.op('Where', [fin, x, f(Infinity)])), per('ReduceMax', g.op('Where', [fin, x, f(-Infinity)])),
+        per('ReduceSum', xf), per('ReduceSumSquare', xf), per('ReduceMax', axf),
+      ], IN_GRAPH_STATS.length);
       const ch = `cmp/blocks.${i}.${which}.channels`;
       g.claim(ch);
-      g.op('ReduceMax', [axf], { axes: [0, 1], keepdims: 0 }, ch);
-      g.output(ch, ElemType.FLOAT, [C]);
+      g.op('ReduceMax', [axf], { axes: [1], keepdims: 0 }, ch);
+      g.output(ch, ElemType.FLOAT, [B, C]);
       return { s, ch };
     };
     const o = stats(a, 'out');
     const rr = stats(ref, 'ref');
     return { diff, tokens, outStats: o.s, outChannels: o.ch, refStats: rr.s, refChannels: rr.ch };
   });
+}
+
+/**
+ * Batch element `b` of a paired graph's outputs (every output's first axis is the batch: the
+ * probabilities, the per-clip LayerNorm statistics, the comparisons), as a one-clip run's outputs.
+ */
+export function clipOutputs(out: ReadonlyMap<string, Float32Array>, b: number, batch: number): Map<string, Float32Array> {
+  const res = new Map<string, Float32Array>();
+  for (const [name, a] of out) {
+    if (a.length % batch !== 0) throw new Error(`paired graph output ${name}: ${a.length} values are not ${batch} clips`);
+    const n = a.length / batch;
+    res.set(name, a.subarray(b * n, (b + 1) * n));
+  }
+  return res;
 }

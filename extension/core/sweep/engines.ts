@@ -10,7 +10,7 @@
  * the healthy statistics the diagnosis and the minimal fix read).
  */
 import { buildTimeSformer, type BuiltGraph } from '../model/timesformer';
-import { pairGraphs } from '../model/paired-graph';
+import { clipOutputs, pairGraphs } from '../model/paired-graph';
 import { WeightStore } from '../model/weight-store';
 import { createEngine, type Engine } from '../engine/session';
 import { graphOptions, ranEngine, type GivenEngine, type LoadedModel, type Prepared, type Reference } from '../pipeline';
@@ -23,6 +23,8 @@ export interface Kept {
   g: BuiltGraph;
   /** Paired (model/paired-graph.ts): the reference inside the same graph, as a probe run is read. */
   ref?: BuiltGraph;
+  /** Clips per run. */
+  batch: number;
 }
 
 /** A view of a kept engine that runMode may "release" after each clip without ending the session. */
@@ -92,18 +94,20 @@ export class SweepEngines {
       layerNormModes: [layerNorm, ...Object.values(o.layerNormOverrides ?? {}), ...(paired ? ['plain' as const] : [])],
       // the whole graph in one session (as --repeat builds it): the session serves every clip
       buildModel: (realization) => {
-        g = buildTimeSformer(w, graphOptions(config, batch, o, realization));
+        // paired: the LayerNorm statistics per clip, as every other output of a batch of clips
+        const perClip = paired ? { probesPerClip: true } : undefined;
+        g = buildTimeSformer(w, graphOptions(config, batch, o, realization, perClip));
         if (!paired) return g.source;
         const ro: PipelineOptions = { ...o, precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
-        const p = pairGraphs(g, buildTimeSformer(w, graphOptions(config, batch, ro, 'fp32')), w instanceof WeightStore ? w : undefined);
+        const p = pairGraphs(g, buildTimeSformer(w, graphOptions(config, batch, ro, 'fp32', perClip)), w instanceof WeightStore ? w : undefined);
         g = p.test;
         ref = p.ref;
         return g.source;
       },
     });
     this.built++;
-    this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization})${paired ? ' paired with its FP32 reference (blocks compared inside the graph)' : ''} built once for the sweep`);
-    return { engine, g: g!, ref };
+    this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization})${paired ? `, paired with its FP32 reference (blocks compared inside the graph), ${batch} clip(s) a run` : ''} built once for the sweep`);
+    return { engine, g: g!, ref, batch };
   }
 
   /** Drop the engines whose key starts with `prefix` (the fix's, between confirmations). */
@@ -121,14 +125,31 @@ export class SweepEngines {
 }
 
 /**
- * One clip through a paired engine: the run of the graph under test (an engine that has run: the
- * pipeline reads its outputs) and its reference as an fp32 probe run is read — both from one run.
+ * Clips of one shape (1, 3, T, H, W) through a paired engine of batch B ≥ their count, as one run
+ * (a shorter group padded with its last clip): for each clip, the run of the graph under test (an
+ * engine that has run: the pipeline reads its rows of the outputs) and its reference as an fp32
+ * probe run is read.
  */
-export async function pairedRun(k: Kept, clip: ReadClip): Promise<{ given: GivenEngine; probe: { g: BuiltGraph; out: Map<string, Float32Array>; ep: string } }> {
+export async function pairedRun(k: Kept, clips: readonly ReadClip[]): Promise<{ given: GivenEngine; probe: { g: BuiltGraph; out: Map<string, Float32Array>; ep: string } }[]> {
   const e = k.engine;
-  const out = await e.run({ [k.g.inputName]: clip.video.data }, { [k.g.inputName]: [...clip.video.shape] });
-  const ran = ranEngine(e, out, e.outputBytes, 0, e.lastRunMs, 0);
-  return { given: { engine: ran, g: k.g }, probe: { g: k.ref!, out, ep: e.ep } };
+  const B = k.batch;
+  if (!clips.length || clips.length > B) throw new Error(`pairedRun: ${clips.length} clips for a batch of ${B}`);
+  const one = clips[0].video;
+  const n = one.data.length;
+  const data = new Float32Array(B * n);
+  for (let b = 0; b < B; b++) {
+    const c = clips[Math.min(b, clips.length - 1)].video;
+    if (c.data.length !== n) throw new Error(`pairedRun: clips of different sizes (${c.shape.join('×')} and ${one.shape.join('×')})`);
+    data.set(c.data, b * n);
+  }
+  const out = await e.run({ [k.g.inputName]: data }, { [k.g.inputName]: [B, ...one.shape.slice(1)] });
+  return clips.map((_c, b) => {
+    const mine = clipOutputs(out, b, B);
+    return {
+      given: { engine: ranEngine(e, mine, e.outputBytes / B, 0, e.lastRunMs / B, 0), g: k.g },
+      probe: { g: k.ref!, out: mine, ep: e.ep },
+    };
+  });
 }
 
 /** The FP32 reference run of one clip on the kept reference engine: outputs and graph, as fp32Probe gives them. */

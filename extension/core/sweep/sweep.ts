@@ -7,18 +7,22 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { isLabError } from '../errors';
+import { isLabError, LabError } from '../errors';
 import { comparePool } from '../compare/blocks';
 import { defaultTolerance } from '../compare/verdict';
 import { realizationFor, realizationLabel } from '../engine/providers';
 import { lnLimits } from '../model/realization';
 import { validateOptions } from '../options';
 import { defaultThreads } from '../parallel';
-import { checkAgreement, detectHeads, healthyStats, prepare, runMode, type Prepared } from '../pipeline';
+import { detectHeads, prepare, type Prepared } from '../pipeline';
 import type { EpName, ModelConfig, PipelineOptions, Report } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
-import { clipPrepared, lend, pairedRun, referenceRun, SweepEngines, type Kept } from './engines';
+
+/** Clips a run of the paired graph on a GPU EP, unless --batch says otherwise. */
+export const DEFAULT_GPU_BATCH = 4;
+import { SweepEngines } from './engines';
+import { ClipRunner, type ClipRun } from './batch';
 import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';
 import { sweepMarkdown } from './markdown';
 import { SweepStore } from './store';
@@ -67,8 +71,9 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
   // the reference runs where the engine runs unless told otherwise; there, both are one graph
   const referenceEp = o.referenceEp ?? po.ep!;
   const inGraph = o.compare !== 'host' && referenceEp === po.ep;
-  let readBackBytes = 0;
-  let readBackClips = 0;
+  // clips a run: on a GPU EP a batch amortizes the per-kernel dispatch; the CPU EP gains nothing from it
+  let batch = o.batch ?? (inGraph && (po.ep === 'webgpu' || po.ep === 'cuda') ? DEFAULT_GPU_BATCH : 1);
+  if (!(Number.isInteger(batch) && batch >= 1 && batch <= 64)) throw new LabError('BAD_OPTION', `batch ${batch}: give a whole number of clips from 1 to 64`);
   const specs = listClips(clips);
   const store = o.out ? new SweepStore(o.out) : undefined;
 
@@ -84,97 +89,95 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     const { weights: _w, ...shaping } = po;
     const optionsKey = hashOf(modelSha256, JSON.stringify({ ...shaping, referenceEp, heads: config.heads, ...(inGraph ? {} : { compare: 'host' }) }));
     const tolerance = po.tolerance ?? defaultTolerance(po.precision!);
+    // host comparisons (per-clip test data, --compare-on-host) on threads; the paired graph needs none
     const tokens = 1 + config.numPatches * config.frames;
     pool = comparePool(config.depth * tokens * config.embedDim * 2, defaultThreads());
-    const base = { options: po, model: p.model, config };
     let engineInfo: SweepResult['engine'] = null;
     const limitsFor = (ep: EpName) => lnLimits({ precision: po.precision!, realization: realizationFor(ep, po.precision!), accumulate: po.accumulate! }, 'plain', po.prescaleShift!);
     let limits = limitsFor(referenceEp === 'auto' || po.ep === 'auto' ? 'cpu' : (po.ep as EpName));
+    const todo = specs.filter((s) => !s.refused && !store?.done(hashOf(optionsKey, clipIdentity(s.clip)))).length;
+    // clips a run of the paired graph: never more than there are to run (a shorter last group is padded)
+    batch = Math.max(1, Math.min(batch, todo));
+    const runner = new ClipRunner({ p, engines, config, po, referenceEp, inGraph, batch, pool, signal: hooks.signal, log });
 
-    /** One clip through the reference and `which` engine: the Report of runMode, and the clip's healthy statistics. */
-    // the next clip is read (decoded) while this one runs: one clip ahead, its promise kept here
+    // clips are read (decoded) a group ahead: the next group's reads run while this group runs
     const ahead = new Map<string, Promise<ReadClip>>();
-    const readAhead = (clip: string | undefined) => {
-      if (clip === undefined || ahead.has(clip)) return;
-      const r = readSweepClip(clip, p.model, po);
-      r.catch(() => undefined); // its error is that clip's, when its turn comes
-      ahead.set(clip, r);
-    };
-    const runClip = async (clip: string, which: (B: number, paired: boolean) => Promise<{ kept: Kept; overrides: PipelineOptions['layerNormOverrides'] }>, next?: string): Promise<{ report: Report; healthy: Awaited<ReturnType<typeof healthyStats>>; label: string; shape: number[]; refKind: 'self' | 'test-data' }> => {
-      const pending = ahead.get(clip) ?? readSweepClip(clip, p.model, po);
-      ahead.delete(clip);
-      const c = await pending;
-      readAhead(next);
-      if (c.data) checkAgreement(p.model, c.data);
-      const B = c.video.shape[0];
-      let report: Report;
-      let cp: Prepared;
-      if (inGraph && !c.data) {
-        // one run of the paired graph: the engine and its FP32 reference, compared inside it
-        const k = await which(B, true);
-        const { given, probe } = await pairedRun(k.kept, c);
-        readBackBytes += k.kept.engine.outputBytes;
-        cp = clipPrepared(base, c, probe);
-        report = (await runMode(cp, { ...po, layerNormOverrides: k.overrides }, { signal: hooks.signal }, given, pool)).report;
-      } else {
-        const probe = await referenceRun(await engines.reference(config, B, po, referenceEp), c);
-        cp = clipPrepared(base, c, probe);
-        const k = await which(B, false);
-        report = (await runMode(cp, { ...po, layerNormOverrides: k.overrides }, { signal: hooks.signal }, lend(k.kept), pool)).report;
-        readBackBytes += [...probe.out.values()].reduce((n, a) => n + a.byteLength, 0) + (report.run.outputBytes ?? 0);
+    const read = (clip: string) => {
+      let r = ahead.get(clip);
+      if (!r) {
+        r = readSweepClip(clip, p.model, po);
+        r.catch(() => undefined); // its error is that clip's, when its turn comes
+        ahead.set(clip, r);
       }
-      readBackClips++;
-      return { report, healthy: await healthyStats(cp), label: c.input.label, shape: c.input.shape, refKind: c.data ? 'test-data' : 'self' };
+      return r;
     };
-    const modeEngine = async (B: number, paired: boolean) => ({ kept: await (paired ? engines.paired(config, B, po) : engines.mode(config, B, po)), overrides: po.layerNormOverrides });
+    /** Run `group` (clips not refused): each clip's run or error, in order. */
+    const runGroup = async (group: readonly string[], next: readonly string[], name: 'mode' | 'fix', overrides: PipelineOptions['layerNormOverrides']) => {
+      const got = await Promise.allSettled(group.map(read));
+      group.forEach((c) => ahead.delete(c));
+      next.forEach(read);
+      const ok = got.flatMap((g, i) => (g.status === 'fulfilled' ? [{ i, c: g.value }] : []));
+      const runs = await runner.run(ok.map((x) => x.c), name, overrides);
+      const res: (ClipRun | { error: unknown })[] = got.map((g) => (g.status === 'rejected' ? { error: g.reason } : { error: undefined }));
+      ok.forEach((x, k) => (res[x.i] = runs[k]));
+      return res;
+    };
 
     const results: ClipResult[] = [];
     let skipped = 0;
     let isCancelled = false;
-    for (let i = 0; i < specs.length; i++) {
-      const spec: ClipSpec = specs[i];
-      if (hooks.signal?.aborted) {
-        isCancelled = true;
-        break;
-      }
+    const pending: { spec: ClipSpec; index: number; key: string }[] = [];
+    specs.forEach((spec, index) => {
       const key = hashOf(optionsKey, clipIdentity(spec.clip));
       const had = store?.done(key);
       if (had) {
         results.push(had);
         skipped++;
-        hooks.onClip?.(had, { index: i, total: specs.length, skipped: true });
-        continue;
+        hooks.onClip?.(had, { index, total: specs.length, skipped: true });
+      } else pending.push({ spec, index, key });
+    });
+    for (let k = 0; k < pending.length && !isCancelled; k += batch) {
+      if (hooks.signal?.aborted) {
+        isCancelled = true;
+        break;
       }
-      stage('sweeping', `clip ${i + 1}/${specs.length}: ${spec.clip}`);
+      const group = pending.slice(k, k + batch);
+      const first = group[0].index + 1;
+      stage('sweeping', group.length > 1 ? `clips ${first}–${group[group.length - 1].index + 1}/${specs.length}: ${group.map((g) => g.spec.clip).join(', ')}` : `clip ${first}/${specs.length}: ${group[0].spec.clip}`);
       const t = performance.now();
-      let r: ClipResult;
+      const live = group.filter((g) => !g.spec.refused);
+      let runs: (ClipRun | { error: unknown })[];
       try {
-        if (spec.refused) throw spec.refused;
-        const next = specs.slice(i + 1).find((s) => !s.refused && !store?.done(hashOf(optionsKey, clipIdentity(s.clip))));
-        const run = await runClip(spec.clip, modeEngine, next?.clip);
-        const { report } = run;
-        engineInfo ??= { ep: report.run.ep, realization: report.run.realization, label: report.run.label };
-        limits = lnLimits({ precision: report.run.precision, realization: report.run.realization, accumulate: report.run.accumulate }, 'plain', po.prescaleShift!);
-        const lns = clipLayerNorms(run.healthy, limits);
-        const worst = report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
-        r = {
-          clip: spec.clip, key, status: 'done', label: run.label, shape: run.shape, reference: run.refKind,
-          verdict: report.diagnosis.verdict, blockErrors: report.blocks.map((b) => b.relL2),
-          worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock,
-          probsRelL2: report.probs.relL2, top1Agree: report.probs.top1Agree, sentence: report.diagnosis.sentence,
-          layerNorms: lns, fix: lns.filter((l) => l.fires.length).map((l) => l.name), ms: performance.now() - t,
-        };
+        runs = await runGroup(live.map((g) => g.spec.clip), pending.slice(k + batch, k + 2 * batch).filter((g) => !g.spec.refused).map((g) => g.spec.clip), 'mode', po.layerNormOverrides);
       } catch (e) {
-        if (cancelled(e)) {
-          isCancelled = true;
-          break;
-        }
-        r = { clip: spec.clip, key, status: 'error', error: clipError(e), ms: performance.now() - t };
-        log?.(`${spec.clip}: ${r.error!.message}`);
+        if (!cancelled(e)) throw e;
+        isCancelled = true;
+        break;
       }
-      results.push(r);
-      store?.addClip(r);
-      hooks.onClip?.(r, { index: i, total: specs.length, skipped: false });
+      for (const g of group) {
+        const run = g.spec.refused ? { error: g.spec.refused } : runs[live.indexOf(g)];
+        let r: ClipResult;
+        if ('report' in run) {
+          const { report } = run;
+          engineInfo ??= { ep: report.run.ep, realization: report.run.realization, label: report.run.label };
+          limits = lnLimits({ precision: report.run.precision, realization: report.run.realization, accumulate: report.run.accumulate }, 'plain', po.prescaleShift!);
+          const lns = clipLayerNorms(run.healthy, limits);
+          const worst = report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
+          r = {
+            clip: g.spec.clip, key: g.key, status: 'done', label: run.label, shape: run.shape, reference: run.refKind,
+            verdict: report.diagnosis.verdict, blockErrors: report.blocks.map((b) => b.relL2),
+            worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock,
+            probsRelL2: report.probs.relL2, top1Agree: report.probs.top1Agree, sentence: report.diagnosis.sentence,
+            layerNorms: lns, fix: lns.filter((l) => l.fires.length).map((l) => l.name), ms: run.ms,
+          };
+        } else {
+          r = { clip: g.spec.clip, key: g.key, status: 'error', error: clipError(run.error), ms: (performance.now() - t) / group.length };
+          log?.(`${g.spec.clip}: ${r.error!.message}`);
+        }
+        results.push(r);
+        store?.addClip(r);
+        hooks.onClip?.(r, { index: g.index, total: specs.length, skipped: false });
+      }
     }
 
     const cover = coveringFix(results);
@@ -188,37 +191,46 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     else {
       const overrides = { ...(po.layerNormOverrides ?? {}), ...Object.fromEntries(cover.layerNorms.map((n) => [n, 'fp32' as const])) };
       const fixKey = hashOf(optionsKey, JSON.stringify(cover.layerNorms));
-      const fixEngine = async (B: number, paired: boolean) => {
-        const fo = { ...po, layerNormOverrides: overrides };
-        return { kept: await (paired ? engines.paired(config, B, fo, 'fix') : engines.mode(config, B, fo, 'fix')), overrides };
-      };
       const list: ConfirmedClip[] = [];
-      for (let i = 0; i < done.length; i++) {
-        const c = done[i];
+      const left = done.filter((c) => !store?.confirmed(fixKey, c.key));
+      const confirmOne = (c: ClipResult, i: number, r: ConfirmedClip) => {
+        list.push(r);
+        hooks.onConfirm?.(r, { index: i, total: done.length });
+      };
+      // the ones confirmed by an earlier run into this folder first, as they were
+      done.forEach((c, i) => {
+        const had = store?.confirmed(fixKey, c.key);
+        if (had) confirmOne(c, i, had);
+      });
+      for (let k = 0; k < left.length; k += batch) {
         if (hooks.signal?.aborted) {
           isCancelled = true;
           break;
         }
-        let r = store?.confirmed(fixKey, c.key);
-        if (!r) {
-          stage('confirming the fix', `${cover.layerNorms.length} LayerNorm(s) in FP32: clip ${i + 1}/${done.length}: ${c.clip}`);
-          const t = performance.now();
-          try {
-            const { report } = await runClip(c.clip, fixEngine, done[i + 1]?.clip);
-            const worst = report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
-            r = { clip: c.clip, key: c.key, fixKey, status: 'done', verdict: report.diagnosis.verdict, worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock, ms: performance.now() - t };
-          } catch (e) {
-            if (cancelled(e)) {
-              isCancelled = true;
-              break;
-            }
-            r = { clip: c.clip, key: c.key, fixKey, status: 'error', error: clipError(e), ms: performance.now() - t };
-          }
-          store?.addConfirm(r);
+        const group = left.slice(k, k + batch);
+        stage('confirming the fix', `${cover.layerNorms.length} LayerNorm(s) in FP32: clip ${list.length + 1}${group.length > 1 ? `–${list.length + group.length}` : ''}/${done.length}: ${group.map((c) => c.clip).join(', ')}`);
+        const t = performance.now();
+        let runs: (ClipRun | { error: unknown })[];
+        try {
+          runs = await runGroup(group.map((c) => c.clip), left.slice(k + batch, k + 2 * batch).map((c) => c.clip), 'fix', overrides);
+        } catch (e) {
+          if (!cancelled(e)) throw e;
+          isCancelled = true;
+          break;
         }
-        list.push(r);
-        hooks.onConfirm?.(r, { index: i, total: done.length });
+        group.forEach((c, j) => {
+          const run = runs[j];
+          let r: ConfirmedClip;
+          if ('report' in run) {
+            const { report } = run;
+            const worst = report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
+            r = { clip: c.clip, key: c.key, fixKey, status: 'done', verdict: report.diagnosis.verdict, worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock, ms: run.ms };
+          } else r = { clip: c.clip, key: c.key, fixKey, status: 'error', error: clipError(run.error), ms: (performance.now() - t) / group.length };
+          store?.addConfirm(r);
+          confirmOne(c, done.indexOf(c), r);
+        });
       }
+      list.sort((a, b) => done.findIndex((c) => c.key === a.key) - done.findIndex((c) => c.key === b.key));
       await engines.drop('fix');
       if (isCancelled) note = 'cancelled during the confirmation';
       else confirmed = { verdict: list.every((r) => r.status === 'done' && r.verdict === 'pass') ? 'pass' : 'fail', clips: list };
@@ -249,7 +261,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       },
       cancelled: isCancelled,
       timings: { totalMs, clipsPerSecond: ran > 0 ? ran / (totalMs / 1000) : 0, sessionsBuilt: engines.built, peakRssBytes: process.resourceUsage().maxRSS * 1024,
-        readBackBytesPerClip: readBackClips ? Math.round(readBackBytes / readBackClips) : 0 },
+        readBackBytesPerClip: runner.clipsRun ? Math.round(runner.readBackBytes / runner.clipsRun) : 0, batch },
     };
     store?.writeResult(result, sweepMarkdown(result));
     return result;

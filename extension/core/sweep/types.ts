@@ -31,6 +31,11 @@ export interface SweepOptions {
    * or 'host' (two sessions, every block output read back and compared on threads).
    */
   compare?: 'graph' | 'host';
+  /**
+   * Clips a run of the paired graph (default 4 on the WebGPU and CUDA EPs, 1 elsewhere): on a GPU a
+   * batch amortizes each kernel's dispatch over several clips; each clip is still judged on its own rows.
+   */
+  batch?: number;
   tolerance?: number;
   heads?: number;
   prescaleShift?: number;
@@ -164,5 +169,5 @@ export interface SweepResult {
   summary: { clips: number; done: number; passed: number; failed: number; bad: number; skipped: number; verdict: 'pass' | 'fail' | 'incomplete' };
   cancelled: boolean;
   /** readBackBytesPerClip: what the engine(s) returned per clip, on average (graph: kilobytes; host: every block output of both runs). */
-  timings: { totalMs: number; clipsPerSecond: number; sessionsBuilt: number; peakRssBytes: number; readBackBytesPerClip: number };
+  timings: { totalMs: number; clipsPerSecond: number; sessionsBuilt: number; peakRssBytes: number; readBackBytesPerClip: number; batch: number };
 }
