@@ -19,6 +19,7 @@
  *     /dev/shm), the clip, the test data, the FP32 probe run's outputs, and each kept session's
  *     weights (its graph's initializer bytes; a segmented CPU engine holds no session between runs,
  *     counted 0). Over it with no engine left, the preparation goes too.
+ * The comparison's worker threads are kept with the preparation (Prepared.pool) and go with it.
  * Released: all of it on a request for other inputs (a checkpoint switch, a file changed on disk),
  * after a failed request, before a sweep (which reads its own), after TIMESFORMER_LAB_STORE_IDLE_MS
  * idle (default 60 s), and on Cancel (the process is killed; its store folder goes with it).
@@ -28,6 +29,8 @@ import * as path from 'path';
 import type { Engine } from './engine/session';
 import type { BuiltGraph } from './model/timesformer';
 import { WeightStore } from './model/weight-store';
+import { comparePool } from './compare/blocks';
+import { defaultThreads } from './parallel';
 import { engineCacheKey, graphOptions, intendedSpec, prepare, runModes, type LayerNormChoice, type Prepared } from './pipeline';
 import { validateOptions } from './options';
 import type { PipelineHooks, PipelineOptions, Report } from './report';
@@ -141,6 +144,9 @@ export class WarmEngines {
         this.counts.prepared++;
         const held: Held = { key, stamps, p, engines: new Map(), at: Date.now() };
         p.engines = this.shelf(held);
+        // the comparison's threads too: started once, for every request on these inputs
+        const { depth, numPatches, frames, embedDim } = p.config;
+        p.pool = comparePool(depth * p.video.shape[0] * (1 + numPatches * frames) * embedDim, defaultThreads());
         this.held = held;
       }
       const [report] = await runModes(o, [mode], hooks, this.held!.p);
@@ -184,6 +190,8 @@ export class WarmEngines {
     for (const k of h.engines.values()) await k.engine.release().catch(() => undefined);
     const n = h.engines.size;
     h.engines.clear();
+    void h.p.pool?.close();
+    h.p.pool = undefined;
     h.p.close();
     this.counts.released++;
     this.log(`warm: released the kept preparation and ${n} session${n === 1 ? '' : 's'} (${mib(bytes)}) ${why}`);

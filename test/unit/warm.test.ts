@@ -10,7 +10,8 @@ import Ajv from 'ajv';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runModes, type LayerNormChoice } from '../../extension/core/pipeline';
+import { prepare, runModes, type LayerNormChoice } from '../../extension/core/pipeline';
+import { startPool } from '../../extension/core/parallel';
 import { reportToJson, type PipelineHooks, type PipelineOptions, type Report, type Stage } from '../../extension/core/report';
 import { WarmEngines, warmLimits, type WarmLimits } from '../../extension/core/warm';
 import { FIX, ROOT, stripReport } from './helpers/reports-golden';
@@ -187,6 +188,36 @@ describe('warm engines (core/warm.ts)', function () {
     assert.ok(lines.some((l) => /released the kept preparation .* after a failed run/.test(l)), lines.join('\n'));
     assert.ok(!fs.existsSync(store));
     assert.equal(w.storeDir, undefined);
+  });
+
+  it('a kept preparation\'s comparison threads serve each mode and its fix\'s confirmation, and stay for the next request; the Reports are the same', async () => {
+    const p = await prepare(o);
+    const pool = startPool(2)!;
+    let jobs = 0;
+    const run = pool.run.bind(pool);
+    pool.run = ((...a: Parameters<typeof run>) => {
+      jobs++;
+      return run(...a);
+    }) as typeof pool.run;
+    p.pool = pool;
+    try {
+      const [kept] = await runModes(o, ['plain'], {}, p);
+      assert.ok(kept.diagnosis.minimalFix?.confirmed, 'the plain mode failed and its fix was confirmed: two runs compared');
+      const first = jobs;
+      assert.ok(first > 0, 'blocks compared on the kept threads');
+      // still open: the next request compares on it too
+      const [again] = await runModes(o, ['plain'], {}, p);
+      assert.ok(jobs > first, `${jobs} after the second request, ${first} after the first`);
+      // and open after it: no mode closed the threads it did not start
+      const st = await run<{ name: string }>({ type: 'stats', name: 'still-open', a: new Float32Array(4), shape: [4], channels: false });
+      assert.equal(st.name, 'still-open');
+      const [alone] = await runModes(o, ['plain']);
+      assert.deepStrictEqual(results(kept, tmp), results(alone, tmp));
+      assert.deepStrictEqual(results(again, tmp), results(alone, tmp));
+    } finally {
+      await pool.close();
+      p.close();
+    }
   });
 
   it('warmLimits reads its variables', () => {

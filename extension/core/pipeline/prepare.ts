@@ -3,6 +3,7 @@
  * every mode — the weights (load), the clip (clip), the head count (heads), the reference
  * (reference). Nothing here depends on the precision or the LayerNorm mode.
  */
+import type { WorkerPool } from '../parallel';
 import { LabError } from '../errors';
 import type { TestData } from '../formats/testdata';
 import type { Engine } from '../engine/session';
@@ -56,6 +57,12 @@ export interface Prepared extends References {
   log: string[];
   /** Where a preparation kept between requests keeps its modes' engines (core/warm.ts); absent: each engine is released after its run. */
   engines?: EngineShelf;
+  /**
+   * Comparison threads kept with a preparation kept between requests (core/warm.ts): each mode (and
+   * its minimal fix's confirmation) compares on them instead of starting threads of its own (a pool
+   * of 8 took ~100 ms to answer its first job on the 2-core development machine).
+   */
+  pool?: WorkerPool;
 }
 
 /**
