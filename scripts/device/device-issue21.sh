@@ -6,11 +6,11 @@
 #     (fp32 + fp16 forwards of the same clips) in the same run;
 #  2. the warm toggle (scripts/bench/bench-warm.ts): cold, warm new mode, warm same mode, "today";
 #  3. peak RSS over RSS_CLIPS full-size clips (a line every 10 %), in what time is left.
-# (The name is the previous stop's, where this call also re-ran issue 18's baseline; that check ran on
-# the CPU EP instead and is in docs/device-runs/session17-refactor-fullsize-cpu.md.)
+# (It replaces device-sweep.sh, device-warm.sh and device-after18.sh; issue 18's after-run was done
+# on the CPU EP instead: docs/device-runs/session17-refactor-fullsize-cpu.md.)
 # Prepared here by `NO_PEER=1 NO_OPTIONAL=1 bash scripts/device/device-prep.sh` (the tree must stay
 # under 64 MiB); then
-#   run(command="bash scripts/device/device-after18.sh", carry=[".carry"], timeout_s=600)
+#   run(command="bash scripts/device/device-issue21.sh", carry=[".carry"], timeout_s=600)
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
