@@ -71,7 +71,8 @@ async function main(): Promise<void> {
   });
   console.log(`[bench-sweep] ${size}: ${r.summary.done} clips (${r.summary.failed} fail) on ${r.engine?.label}, blocks compared ${r.options.compare === 'graph' ? `inside the graph, ${r.timings.batch} clip(s) a run` : 'on the host'}; ` +
     `${steady.toFixed(2)} clips/s steady, ${r.timings.clipsPerSecond.toFixed(2)} overall (checkpoint read included); ` +
-    `${r.timings.sessionsBuilt} sessions built; ${(r.timings.readBackBytesPerClip / 1024).toFixed(1)} KiB read back per clip; peak RSS ${MiB(r.timings.peakRssBytes)}`);
+    `${r.timings.sessionsBuilt} sessions built; ${(r.timings.readBackBytesPerClip / 1024).toFixed(1)} KiB read back per clip; peak RSS ${MiB(r.timings.peakRssBytes)}` +
+    (r.timings.pairedRunMs ? `; per clip ${(r.timings.pairedRunMs / r.summary.done).toFixed(0)} ms in the paired graph's runs, ${(r.timings.judgeMs! / r.summary.done).toFixed(0)} ms judging on the host` : ''));
 
   // 1b. the same clips compared on the host (two sessions, every block output read back): the before
   if (hostClips > 0 && r.options.compare === 'graph') {
@@ -98,7 +99,8 @@ async function main(): Promise<void> {
     const firstEnd = bEnds[Math.min(b, bEnds.length) - 1];
     const bSteady = bEnds.length > b ? (bEnds.length - Math.min(b, bEnds.length)) / ((bEnds[bEnds.length - 1] - firstEnd) / 1000) : 0;
     (result.batches as unknown[]).push({ batch: rb.timings.batch, clipsPerSecondSteady: bSteady, clipsPerSecondOverall: rb.timings.clipsPerSecond, peakRssBytes: rb.timings.peakRssBytes });
-    console.log(`[bench-sweep] batch ${rb.timings.batch}: ${bSteady.toFixed(2)} clips/s steady, ${rb.timings.clipsPerSecond.toFixed(2)} overall; peak RSS ${MiB(rb.timings.peakRssBytes)}`);
+    console.log(`[bench-sweep] batch ${rb.timings.batch}: ${bSteady.toFixed(2)} clips/s steady, ${rb.timings.clipsPerSecond.toFixed(2)} overall; peak RSS ${MiB(rb.timings.peakRssBytes)}` +
+      (rb.timings.pairedRunMs ? `; per clip ${(rb.timings.pairedRunMs / rb.summary.done).toFixed(0)} ms in the runs, ${(rb.timings.judgeMs! / rb.summary.done).toFixed(0)} ms judging` : ''));
   }
 
   // 2. RSS growth over many clips (synthetic: nothing to read), sampled after 10 % and at the end;

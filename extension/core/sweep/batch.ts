@@ -45,6 +45,9 @@ export class ClipRunner {
   /** What the engines returned, over the clips run, and how many. */
   readBackBytes = 0;
   clipsRun = 0;
+  /** Milliseconds in the engines' runs (outputs read back included), and judging clips on this thread (runMode on the outputs, the healthy statistics). */
+  engineMs = 0;
+  judgeMs = 0;
 
   constructor(private readonly s: RunnerSetup) {}
 
@@ -87,7 +90,9 @@ export class ClipRunner {
     let bytes: number;
     try {
       const k = await engines.paired(config, this.s.batch, o, name);
+      const tr = performance.now();
       runs = await pairedRun(k, cs);
+      this.engineMs += performance.now() - tr;
       bytes = k.engine.outputBytes;
     } catch (e) {
       if (cancelled(e)) throw e;
@@ -105,6 +110,7 @@ export class ClipRunner {
         const cp = clipPrepared(base, c, runs[j].probe);
         const report = (await runMode(cp, o, { signal }, runs[j].given, pool)).report;
         out.push({ report, healthy: await healthyStats(cp), label: c.input.label, shape: c.input.shape, refKind: 'self', ms: share + performance.now() - t });
+        this.judgeMs += performance.now() - t;
       } catch (e) {
         if (cancelled(e)) throw e;
         out.push({ error: e });

@@ -261,7 +261,8 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       },
       cancelled: isCancelled,
       timings: { totalMs, clipsPerSecond: ran > 0 ? ran / (totalMs / 1000) : 0, sessionsBuilt: engines.built, peakRssBytes: process.resourceUsage().maxRSS * 1024,
-        readBackBytesPerClip: runner.clipsRun ? Math.round(runner.readBackBytes / runner.clipsRun) : 0, batch },
+        readBackBytesPerClip: runner.clipsRun ? Math.round(runner.readBackBytes / runner.clipsRun) : 0, batch,
+        ...(runner.engineMs ? { pairedRunMs: runner.engineMs, judgeMs: runner.judgeMs } : {}) },
     };
     store?.writeResult(result, sweepMarkdown(result));
     return result;

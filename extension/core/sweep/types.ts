@@ -169,5 +169,9 @@ export interface SweepResult {
   summary: { clips: number; done: number; passed: number; failed: number; bad: number; skipped: number; verdict: 'pass' | 'fail' | 'incomplete' };
   cancelled: boolean;
   /** readBackBytesPerClip: what the engine(s) returned per clip, on average (graph: kilobytes; host: every block output of both runs). */
-  timings: { totalMs: number; clipsPerSecond: number; sessionsBuilt: number; peakRssBytes: number; readBackBytesPerClip: number; batch: number };
+  timings: {
+    totalMs: number; clipsPerSecond: number; sessionsBuilt: number; peakRssBytes: number; readBackBytesPerClip: number; batch: number;
+    /** Paired graph: milliseconds in its runs (all clips, outputs read back included) and judging its clips on the host (runMode on their rows). */
+    pairedRunMs?: number; judgeMs?: number;
+  };
 }
