@@ -14,7 +14,7 @@ source "$ROOT/scripts/device/device-lib.sh"
 say "host $(hostname), $(nproc) CPUs, budget ${BUDGET_S}s"
 unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$LOG"
-step 150 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 3 --json "$OUT/bench-warm-webgpu.json"
-step 130 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --batches 8,16 --rss-clips 0 --no-torch --out /tmp/bench-sweep --json "$OUT/bench-sweep-batch.json"
+step 150 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds "${ROUNDS:-3}" --json "$OUT/bench-warm-webgpu.json"
+[ -n "${WARM_ONLY:-}" ] || step 130 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --batches 8,16 --rss-clips 0 --no-torch --out /tmp/bench-sweep --json "$OUT/bench-sweep-batch.json"
 say "done"
 pack_out
