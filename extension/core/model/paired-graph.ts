@@ -11,8 +11,10 @@
  * into exactly what compare/metrics.ts's compareBlock gives on the host (the Diff, the per-token
  * errors, both tensors' statistics), in fp32 GPU reductions instead of float64 host sums.
  *
- * What leaves the engine per clip: both graphs' probabilities and LayerNorm statistics (small
- * already), and per block 6 + (N−1) + 2 × (9 + C) floats — 90 KB at full size instead of 115 MB.
+ * What leaves the engine per clip: both graphs' probabilities and LayerNorm statistics (9 values
+ * and C channel maxima for each of the 2 × 37 LayerNorms), and per block 6 + (N−1) + 2 × (9 + C)
+ * floats — 374 KiB at full size instead of 110.5 MiB (measured on the H200 machine). Every output's
+ * first axis is the batch: a run may carry several clips (sweep/batch.ts; clipOutputs reads one).
  * The one thing not reduced is the histogram of each block output (32 bins over its range: a
  * second pass per tensor, 32 comparisons an element); a paired run's TensorStats holds a one-bin
  * histogram over [min, max], and says so (compare/in-graph.ts).

@@ -1,7 +1,9 @@
 /**
- * The sessions of a sweep, built once per sweep and run on every clip: the FP32 reference (with
- * LayerNorm statistics) and the engine under test; and a per-clip Prepared over them, so that the
- * pipeline's own runMode compares and diagnoses each clip exactly as a single run does.
+ * The sessions of a sweep, built once per sweep and run on every clip: the engine under test paired
+ * with its FP32 reference in one graph (model/paired-graph.ts: the blocks compared inside it, B clips
+ * a run) — or, for per-clip test data and --compare-on-host, the FP32 reference and the engine as
+ * two sessions; and a per-clip Prepared over them, so that the pipeline's own runMode compares and
+ * diagnoses each clip exactly as a single run does.
  *
  * The seam (pipeline's public API only): runMode takes a GivenEngine — an engine built beforehand —
  * and releases it after its run. Here the given engine forwards run() to the sweep's engine and

@@ -1,6 +1,7 @@
 /**
  * sweep(): every clip of a set against the model's own FP32 (or its per-clip test data), with the
- * checkpoint read once and the sessions built once (engines.ts); per clip the worst block error,
+ * checkpoint read once and the sessions built once (engines.ts), clips run in groups (batch.ts: one
+ * run of the paired graph for a group, read a group ahead); per clip the worst block error,
  * the first failing block and the LayerNorm statistics, written as each clip finishes (store.ts);
  * over the set the headroom per LayerNorm and the minimal fix that covers every clip, confirmed by
  * re-running the set with it (headroom.ts). Bad clips are listed with their error; the sweep goes on.
