@@ -158,7 +158,12 @@ export function summary(r: SweepResult, out: string): string {
     lines.push(f.confirmed ? `  confirmed on the set: ${f.confirmed.verdict.toUpperCase()} (${f.confirmed.clips.filter((c) => c.verdict === 'pass').length}/${f.confirmed.clips.length} clips pass)` : `  ${f.note ?? 'not confirmed'}`);
     lines.push(`  run with: --fix-layernorms ${f.layerNorms.join(',')}`);
   } else lines.push(`covering fix: none — ${f.note ?? ''}`);
-  lines.push(`${fmtNum(r.timings.clipsPerSecond)} clips/s, ${r.timings.sessionsBuilt} session(s) built, peak RSS ${Math.round(r.timings.peakRssBytes / 2 ** 20)} MiB`);
+  const how = r.options.compare === 'graph'
+    ? `the engine and its FP32 reference as one graph, blocks compared inside it, ${r.timings.batch} clip(s) a run`
+    : 'the engine and its FP32 reference as two sessions, blocks compared here';
+  const kib = r.timings.readBackBytesPerClip / 1024;
+  lines.push(`${fmtNum(r.timings.clipsPerSecond)} clips/s (${how}; ${kib >= 1024 ? `${(kib / 1024).toFixed(1)} MiB` : `${kib.toFixed(0)} KiB`} read back a clip), ` +
+    `${r.timings.sessionsBuilt} session(s) built, peak RSS ${Math.round(r.timings.peakRssBytes / 2 ** 20)} MiB`);
   lines.push(`wrote ${path.join(out, RESULT_FILE)}, ${path.join(out, MARKDOWN_FILE)}, ${path.join(out, CLIPS_FILE)}`);
   return lines.join('\n') + '\n';
 }

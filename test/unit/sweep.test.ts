@@ -170,6 +170,7 @@ describe('sweep: many clips, one model', function () {
     assert.match(rows[0], /<strong>FAIL<\/strong>/);
     assert.equal(tables[1].split('<tr>').slice(2).length, first.headroom.length);
     assert.match(html, /Confirmed: the set re-run with them in FP32 passes on all 10 clips/);
+    assert.match(html, /clips\/s, the engine and its FP32 reference as one graph \(blocks compared inside it, 1 clip\(s\) a run\), 2 session\(s\) built/);
   });
 
   it('Cancel keeps the clips done; a rerun into the same folder skips them and gives the same result', async () => {
@@ -238,6 +239,7 @@ describe('sweep: many clips, one model', function () {
     assert.match(fail.err, /\[1\/3\] clip0007_level245\.npy FAIL worst .* clips\/s, ETA \d+ s/);
     assert.match(fail.out, /covering fix: \d+ LayerNorm\(s\) in FP32: blocks\.1\.temporal_norm1/);
     assert.match(fail.out, /confirmed on the set: PASS \(3\/3 clips pass\)/);
+    assert.match(fail.out, /clips\/s \(the engine and its FP32 reference as one graph, blocks compared inside it, 1 clip\(s\) a run; \d+ KiB read back a clip\)/);
     const written = parseReportJson<SweepResult>(fs.readFileSync(path.join(o, RESULT_FILE), 'utf8'));
     assert.ok(validate(JSON.parse(fs.readFileSync(path.join(o, RESULT_FILE), 'utf8'))));
     assert.equal(written.summary.failed, 1);

@@ -40,7 +40,8 @@ export function sweepMarkdown(r: SweepResult): string {
     } else lines.push(mdText(f.note ?? 'Not confirmed.'));
   }
   const t = r.timings;
-  lines.push('', `${fmtNum(t.totalMs / 1000)} s, ${fmtNum(t.clipsPerSecond)} clips/s, ${t.sessionsBuilt} session(s) built, peak RSS ${Math.round(t.peakRssBytes / 2 ** 20)} MiB${s.skipped ? `; ${s.skipped} clip(s) resumed from an earlier run` : ''}.`, '');
+  const how = r.options.compare === 'graph' ? `the engine and its FP32 reference as one graph (blocks compared inside it, ${t.batch} clip(s) a run)` : 'the engine and its FP32 reference as two sessions (blocks compared on the host)';
+  lines.push('', `${fmtNum(t.totalMs / 1000)} s, ${fmtNum(t.clipsPerSecond)} clips/s, ${how}, ${t.sessionsBuilt} session(s) built, peak RSS ${Math.round(t.peakRssBytes / 2 ** 20)} MiB${s.skipped ? `; ${s.skipped} clip(s) resumed from an earlier run` : ''}.`, '');
   return lines.join('\n');
 }
 
