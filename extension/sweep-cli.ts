@@ -26,9 +26,11 @@ export const SWEEP_USAGE = `usage: timesformer-lab sweep --weights CHECKPOINT|HF
   --fix-layernorms A,B    LayerNorms kept in FP32 on top of the mode
   --accumulate A          ${ACCUMULATE.join(' | ')} (default fp32)
   --ep E                  ${EP_CHOICES.join(' | ')} (default cpu): the engine under test
-  --reference-ep E        where the FP32 reference runs (default: the engine's EP; there both run as one
-                          graph that compares the blocks inside it, and a clip reads back kilobytes)
-  --compare-on-host       two sessions, every block output read back and compared on the host's threads
+  --reference-ep E        where the FP32 reference runs (default: the engine's EP)
+  --compare M             graph: the engine and its reference as one graph that compares the blocks
+                          inside it (a clip reads back kilobytes; the reference on the engine's EP);
+                          host: two sessions, every block output compared here
+                          (default: graph on webgpu and cuda, host elsewhere)
   --batch N               clips a run of the paired graph (default 4 on webgpu and cuda, else 1)
   --heads N               attention heads (default: the checkpoint's config, else detected from a test_data.p clip)
   --tolerance X           a block passes when its rel L2 error is at most X (default per precision)
@@ -63,7 +65,7 @@ export async function cmdSweep(argv: string[], print: { out: (s: string) => void
         precision: { type: 'string' }, layernorm: { type: 'string' }, 'fix-layernorms': { type: 'string' }, accumulate: { type: 'string' },
         ep: { type: 'string' }, 'reference-ep': { type: 'string' }, heads: { type: 'string' }, tolerance: { type: 'string' },
         mean: { type: 'string' }, std: { type: 'string' }, 'prescale-shift': { type: 'string' }, 'device-id': { type: 'string' },
-        'compare-on-host': { type: 'boolean' }, batch: { type: 'string' }, 'no-confirm': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        compare: { type: 'string' }, batch: { type: 'string' }, 'no-confirm': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: true,
@@ -88,7 +90,7 @@ export async function cmdSweep(argv: string[], print: { out: (s: string) => void
     accumulate: (values.accumulate ?? 'fp32') as Accumulate,
     ep: (values.ep ?? 'cpu') as EpChoice,
     referenceEp: (values['reference-ep'] ?? values.ep ?? 'cpu') as EpChoice,
-    compare: values['compare-on-host'] ? ('host' as const) : undefined,
+    compare: values.compare as 'graph' | 'host' | undefined,
     batch: num('--batch', values.batch, true),
     heads: num('--heads', values.heads, true),
     tolerance: values.tolerance === undefined ? undefined : checkTolerance(num('--tolerance', values.tolerance), '--tolerance'),
@@ -99,6 +101,7 @@ export async function cmdSweep(argv: string[], print: { out: (s: string) => void
     out: values.out,
   };
   validateOptions({ ...o, ep: o.ep }, { precision: '--precision', layerNorm: '--layernorm', ep: '--ep', heads: '--heads', prescaleShift: '--prescale-shift', deviceId: '--device-id', accumulate: '--accumulate' });
+  if (o.compare !== undefined && o.compare !== 'graph' && o.compare !== 'host') throw usage(`--compare must be graph or host, not '${o.compare}'`);
   validateOptions({ ep: o.referenceEp }, { ep: '--reference-ep' });
 
   const ac = new AbortController();

@@ -92,44 +92,47 @@ describe('sweep: many clips, one model', function () {
     assert.ok(c.clips.every((x) => x.verdict === 'pass' && x.worstRelL2! < 0.025), JSON.stringify(c.clips.map((x) => x.worstRelL2)));
   });
 
-  it('the sessions are built once per sweep (the engine paired with its reference, the fix paired with its), not per clip', () => {
-    assert.equal(first.options.compare, 'graph');
-    assert.equal(first.timings.sessionsBuilt, 2);
+  it('the sessions are built once per sweep (reference, engine, fix; the CPU EP compares on the host by default), not per clip', () => {
+    assert.equal(first.options.compare, 'host');
+    assert.equal(first.timings.sessionsBuilt, 3);
   });
 
+  let graph: SweepResult;
   it('blocks compared inside the graph = compared on the host: same verdicts, first failing blocks, fix; errors within 1e-5; a clip reads back a fraction', async () => {
-    const host = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'host' });
-    assert.equal(host.options.compare, 'host');
-    assert.equal(host.timings.sessionsBuilt, 3, 'host: reference, engine, fix');
-    for (const g of first.clips) {
+    graph = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph' });
+    const host = first;
+    assert.equal(graph.options.compare, 'graph');
+    assert.equal(graph.timings.sessionsBuilt, 2, 'graph: the engine paired with its reference, the fix paired with its');
+    for (const g of graph.clips) {
       const h = host.clips.find((c) => c.clip === g.clip)!;
       assert.deepEqual([g.verdict, g.firstFailingBlock, g.worstBlock, g.top1Agree, g.fix], [h.verdict, h.firstFailingBlock, h.worstBlock, h.top1Agree, h.fix], g.clip);
       assert.equal(g.sentence, h.sentence);
       g.blockErrors!.forEach((e, i) => assert.ok(Math.abs(e - h.blockErrors![i]) <= 1e-5 * h.blockErrors![i], `${base(g.clip)} block ${i}: ${e} vs ${h.blockErrors![i]}`));
       assert.equal(g.probsRelL2, h.probsRelL2, 'the same probabilities, compared on the host in both');
     }
-    assert.deepEqual(first.fix.layerNorms, host.fix.layerNorms);
-    assert.equal(first.fix.confirmed!.verdict, host.fix.confirmed!.verdict);
-    const [gb, hb] = [first.timings.readBackBytesPerClip, host.timings.readBackBytesPerClip];
+    assert.deepEqual(graph.fix.layerNorms, host.fix.layerNorms);
+    assert.equal(graph.fix.confirmed!.verdict, host.fix.confirmed!.verdict);
+    const [gb, hb] = [graph.timings.readBackBytesPerClip, host.timings.readBackBytesPerClip];
     assert.ok(gb > 0 && gb * 3 < hb, `read back per clip: graph ${gb} B, host ${hb} B`);
   });
 
   it('a batch of clips in one run of the paired graph = one clip a run: same verdicts, first failing blocks, headroom and fix; the padded last group too', async () => {
-    const b = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, batch: 4 });
+    const b = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 });
     assert.equal(b.timings.batch, 4);
-    assert.equal(first.timings.batch, 1, 'the CPU EP runs one clip a run');
+    assert.equal(graph.timings.batch, 1, 'the CPU EP runs one clip a run');
     assert.equal(b.timings.sessionsBuilt, 2);
-    assert.equal(b.clips.length, first.clips.length);
+    assert.equal(b.clips.length, graph.clips.length);
     for (const g of b.clips) {
-      const one = first.clips.find((c) => c.clip === g.clip)!;
+      const one = graph.clips.find((c) => c.clip === g.clip)!;
       assert.deepEqual([g.verdict, g.firstFailingBlock, g.worstBlock, g.fix], [one.verdict, one.firstFailingBlock, one.worstBlock, one.fix], g.clip);
       g.blockErrors!.forEach((e, i) => assert.ok(Math.abs(e - one.blockErrors![i]) <= 1e-3 * one.blockErrors![i], `${base(g.clip)} block ${i}: batch ${e}, alone ${one.blockErrors![i]}`));
       g.layerNorms!.forEach((l, i) => assert.ok(Math.abs(l.square - one.layerNorms![i].square) <= 1e-4 * one.layerNorms![i].square, `${base(g.clip)} ${l.name}: its own statistics, not the batch's`));
     }
-    assert.deepEqual(b.fix.layerNorms, first.fix.layerNorms);
+    assert.deepEqual(b.fix.layerNorms, graph.fix.layerNorms);
     assert.equal(b.fix.confirmed!.verdict, 'pass');
-    assert.deepEqual(b.fix.confirmed!.clips.map((c) => c.clip), first.fix.confirmed!.clips.map((c) => c.clip), 'confirmed in the order of the clips');
+    assert.deepEqual(b.fix.confirmed!.clips.map((c) => c.clip), graph.fix.confirmed!.clips.map((c) => c.clip), 'confirmed in the order of the clips');
     await assert.rejects(sweep(fx.weights, [fx.clips[0]], { precision: 'fp16', heads: 4, batch: 0 }), /batch 0/);
+    await assert.rejects(sweep(fx.weights, [fx.clips[0]], { precision: 'fp16', heads: 4, compare: 'graph', referenceEp: 'webgpu' }), /needs the reference on the engine's EP/);
   });
 
   it('a clip\'s errors are a single run\'s (runPipeline with that clip as --input)', async () => {
@@ -170,7 +173,7 @@ describe('sweep: many clips, one model', function () {
     assert.match(rows[0], /<strong>FAIL<\/strong>/);
     assert.equal(tables[1].split('<tr>').slice(2).length, first.headroom.length);
     assert.match(html, /Confirmed: the set re-run with them in FP32 passes on all 10 clips/);
-    assert.match(html, /clips\/s, the engine and its FP32 reference as one graph \(blocks compared inside it, 1 clip\(s\) a run\), 2 session\(s\) built/);
+    assert.match(html, /clips\/s, the engine and its FP32 reference as two sessions \(blocks compared on the host\), 3 session\(s\) built/);
   });
 
   it('Cancel keeps the clips done; a rerun into the same folder skips them and gives the same result', async () => {
@@ -239,7 +242,13 @@ describe('sweep: many clips, one model', function () {
     assert.match(fail.err, /\[1\/3\] clip0007_level245\.npy FAIL worst .* clips\/s, ETA \d+ s/);
     assert.match(fail.out, /covering fix: \d+ LayerNorm\(s\) in FP32: blocks\.1\.temporal_norm1/);
     assert.match(fail.out, /confirmed on the set: PASS \(3\/3 clips pass\)/);
-    assert.match(fail.out, /clips\/s \(the engine and its FP32 reference as one graph, blocks compared inside it, 1 clip\(s\) a run; \d+ KiB read back a clip\)/);
+    assert.match(fail.out, /clips\/s \(the engine and its FP32 reference as two sessions, blocks compared here; \d+ KiB read back a clip\)/);
+    const inGraph = await cli(['sweep', '--weights', fx.weights, '--clips', fx.clips[7], '--heads', '4', '--out', path.join(tmp, 'cli6'), '--quiet', '--no-confirm', '--compare', 'graph', '--batch', '2']);
+    assert.equal(inGraph.code, 1, inGraph.err);
+    assert.match(inGraph.out, /clips\/s \(the engine and its FP32 reference as one graph, blocks compared inside it, 1 clip\(s\) a run; \d+ KiB read back a clip\)/, 'a batch of 2 for one clip: one clip a run');
+    const badCompare = await cli(['sweep', '--weights', fx.weights, '--clips', fx.clips[7], '--out', path.join(tmp, 'cli7'), '--compare', 'gpu']);
+    assert.equal(badCompare.code, 2);
+    assert.match(badCompare.err, /--compare must be graph or host/);
     const written = parseReportJson<SweepResult>(fs.readFileSync(path.join(o, RESULT_FILE), 'utf8'));
     assert.ok(validate(JSON.parse(fs.readFileSync(path.join(o, RESULT_FILE), 'utf8'))));
     assert.equal(written.summary.failed, 1);

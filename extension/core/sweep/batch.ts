@@ -30,7 +30,7 @@ export interface RunnerSetup {
   /** The sweep's options (its mode; `layerNormOverrides` per run). */
   po: PipelineOptions;
   referenceEp: EpChoice;
-  /** Compare inside a paired graph (the reference on the engine's EP, not --compare-on-host). */
+  /** Compare inside a paired graph (the reference on the engine's EP, --compare graph). */
   inGraph: boolean;
   /** Clips per run of the paired graph (a shorter group is padded with its last clip). */
   batch: number;

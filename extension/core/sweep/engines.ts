@@ -1,7 +1,7 @@
 /**
  * The sessions of a sweep, built once per sweep and run on every clip: the engine under test paired
  * with its FP32 reference in one graph (model/paired-graph.ts: the blocks compared inside it, B clips
- * a run) — or, for per-clip test data and --compare-on-host, the FP32 reference and the engine as
+ * a run) — or, for per-clip test data and --compare host, the FP32 reference and the engine as
  * two sessions; and a per-clip Prepared over them, so that the pipeline's own runMode compares and
  * diagnoses each clip exactly as a single run does.
  *

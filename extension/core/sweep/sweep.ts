@@ -69,11 +69,16 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     mean: o.mean, std: o.std, deviceId: o.deviceId, confirmMinimalFix: false, probes: true,
   });
   validateOptions({ ep: o.referenceEp });
-  // the reference runs where the engine runs unless told otherwise; there, both are one graph
+  // the reference runs where the engine runs unless told otherwise. On a GPU EP both are one graph
+  // that compares inside it (nothing read back but kilobytes); on the CPU EP there is no read-back to
+  // save, and one session holding both whole graphs took more memory and time than two (full size:
+  // 2,134 MiB and 35.5 s against 1,671 MiB and 28.0 s for two clips on the 2-core machine)
   const referenceEp = o.referenceEp ?? po.ep!;
-  const inGraph = o.compare !== 'host' && referenceEp === po.ep;
+  const gpu = po.ep === 'webgpu' || po.ep === 'cuda';
+  const inGraph = referenceEp === po.ep && (o.compare === 'graph' || (o.compare === undefined && gpu));
+  if (o.compare === 'graph' && !inGraph) throw new LabError('BAD_OPTION', `comparing in the graph needs the reference on the engine's EP (${po.ep}), not ${referenceEp}`);
   // clips a run: on a GPU EP a batch amortizes the per-kernel dispatch; the CPU EP gains nothing from it
-  let batch = o.batch ?? (inGraph && (po.ep === 'webgpu' || po.ep === 'cuda') ? DEFAULT_GPU_BATCH : 1);
+  let batch = o.batch ?? (inGraph && gpu ? DEFAULT_GPU_BATCH : 1);
   if (!(Number.isInteger(batch) && batch >= 1 && batch <= 64)) throw new LabError('BAD_OPTION', `batch ${batch}: give a whole number of clips from 1 to 64`);
   const specs = listClips(clips);
   const store = o.out ? new SweepStore(o.out) : undefined;
@@ -90,7 +95,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     const { weights: _w, ...shaping } = po;
     const optionsKey = hashOf(modelSha256, JSON.stringify({ ...shaping, referenceEp, heads: config.heads, ...(inGraph ? {} : { compare: 'host' }) }));
     const tolerance = po.tolerance ?? defaultTolerance(po.precision!);
-    // host comparisons (per-clip test data, --compare-on-host) on threads; the paired graph needs none
+    // host comparisons (per-clip test data, --compare host) on threads; the paired graph needs none
     const tokens = 1 + config.numPatches * config.frames;
     pool = comparePool(config.depth * tokens * config.embedDim * 2, defaultThreads());
     let engineInfo: SweepResult['engine'] = null;

@@ -26,9 +26,10 @@ export interface SweepOptions {
   /** Where the FP32 self-reference runs (default: where the engine runs; a single run's is the CPU EP's). */
   referenceEp?: EpChoice;
   /**
-   * Where the blocks are compared with the self-reference: 'graph' (default where the reference runs
-   * on the engine's EP: one graph holds both, model/paired-graph.ts, a clip reads back kilobytes)
-   * or 'host' (two sessions, every block output read back and compared on threads).
+   * Where the blocks are compared with the self-reference: 'graph' (one graph holds both,
+   * model/paired-graph.ts, a clip reads back kilobytes; needs the reference on the engine's EP) or
+   * 'host' (two sessions, every block output read back and compared on threads). Default: 'graph'
+   * on the WebGPU and CUDA EPs with the reference there, else 'host'.
    */
   compare?: 'graph' | 'host';
   /**
