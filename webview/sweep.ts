@@ -28,6 +28,16 @@ window.addEventListener('message', (e: MessageEvent) => {
 });
 send({ type: 'ready' });
 
+/** How the clips ran: speed, where the blocks were compared, what a clip read back. */
+function timing(r: NonNullable<SweepView['result']>): string {
+  const t = r.timings;
+  const how = r.options.compare === 'graph'
+    ? `the engine and its FP32 reference as one graph, blocks compared inside it (${t.batch} clip${t.batch === 1 ? '' : 's'} a run)`
+    : 'the engine and its FP32 reference as two sessions, blocks compared on the host';
+  const kib = t.readBackBytesPerClip / 1024;
+  return `${(t.totalMs / 1000).toFixed(1)} s, ${t.clipsPerSecond.toFixed(2)} clips/s · ${how} · ${kib >= 1024 ? `${(kib / 1024).toFixed(1)} MiB` : `${kib.toFixed(0)} KiB`} read back a clip`;
+}
+
 function render(v: SweepView): void {
   root.replaceChildren();
   const done = v.clips.filter((c) => c.status === 'done');
@@ -36,7 +46,8 @@ function render(v: SweepView): void {
   root.append(h('div', { class: 'summary', 'data-verdict': verdict, 'data-done': done.length, 'data-total': v.total, 'data-status': v.status },
     h('span', { class: 'verdict' }, verdict.toUpperCase()),
     ` — ${done.length - failed} of ${done.length} clips pass, ${failed} fail${v.clips.length - done.length ? `, ${v.clips.length - done.length} could not be read` : ''}${v.total ? ` (${v.clips.length}/${v.total})` : ''} · ${base(v.weights)}`,
-    v.message ? h('div', { class: 'note' }, v.message) : undefined));
+    v.message ? h('div', { class: 'note' }, v.message) : undefined,
+    v.result ? h('div', { class: 'note timing' }, timing(v.result)) : undefined));
   root.append(h('h2', {}, 'Worst block error per clip (worst first; the dashed line is the tolerance)'));
   root.append(clipStrip(v));
   if (v.result) {

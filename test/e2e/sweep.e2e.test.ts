@@ -65,6 +65,8 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
     for (const c of clips) assert.equal(c.error > tol, c.status === 'fail', `${c.clip}: ${c.error}`);
     assert.ok(clips[0].status === 'fail' && clips[1].status === 'fail');
     assert.equal(await view.getAttribute('.summary', 'data-verdict'), 'fail');
+    // how it ran: the CPU EP here compares on the host, two sessions
+    assert.match((await view.textContent('.timing')) ?? '', /^\d+\.\d s, \d+\.\d\d clips\/s · the engine and its FP32 reference as two sessions, blocks compared on the host · \d+ KiB read back a clip$/);
     await vs!.screenshot('sweep-view');
   });
 
