@@ -118,7 +118,6 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
       writeOnnx: () => {
         throw new Error('a paired graph is not written as a model of its own: write the graph under test');
       },
-      extraOutputs: test.extraOutputs,
     },
     ref: { ...ref, model, source, probsName: r(ref.probsName), blockNames: [], layerNorms: refLns, extraOutputs: [] },
     outputBytes,

@@ -39,6 +39,11 @@ export interface SweepHooks {
   onConfirm?: (r: ConfirmedClip, p: { index: number; total: number }) => void;
 }
 
+/** A Report's worst block (NaN counts as worst). */
+function worstBlock(report: Report): Report['blocks'][number] {
+  return report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
+}
+
 /** The error of a clip, as its result lists it. */
 function clipError(e: unknown): ClipError {
   return isLabError(e) ? { code: e.code, message: e.message } : { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
@@ -101,9 +106,22 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     let engineInfo: SweepResult['engine'] = null;
     const limitsFor = (ep: EpName) => lnLimits({ precision: po.precision!, realization: realizationFor(ep, po.precision!), accumulate: po.accumulate! }, 'plain', po.prescaleShift!);
     let limits = limitsFor(referenceEp === 'auto' || po.ep === 'auto' ? 'cpu' : (po.ep as EpName));
-    const todo = specs.filter((s) => !s.refused && !store?.done(hashOf(optionsKey, clipIdentity(s.clip)))).length;
+    // the clips done by an earlier run into this folder are taken as they were; the others are to run
+    const results: ClipResult[] = [];
+    let skipped = 0;
+    let isCancelled = false;
+    const pending: { spec: ClipSpec; index: number; key: string }[] = [];
+    specs.forEach((spec, index) => {
+      const key = hashOf(optionsKey, clipIdentity(spec.clip));
+      const had = store?.done(key);
+      if (had) {
+        results.push(had);
+        skipped++;
+        hooks.onClip?.(had, { index, total: specs.length, skipped: true });
+      } else pending.push({ spec, index, key });
+    });
     // clips a run of the paired graph: never more than there are to run (a shorter last group is padded)
-    batch = Math.max(1, Math.min(batch, todo));
+    batch = Math.max(1, Math.min(batch, pending.filter((g) => !g.spec.refused).length));
     const runner = new ClipRunner({ p, engines, config, po, referenceEp, inGraph, batch, pool, signal: hooks.signal, log });
 
     // clips are read (decoded) a group ahead: the next group's reads run while this group runs
@@ -129,19 +147,6 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       return res;
     };
 
-    const results: ClipResult[] = [];
-    let skipped = 0;
-    let isCancelled = false;
-    const pending: { spec: ClipSpec; index: number; key: string }[] = [];
-    specs.forEach((spec, index) => {
-      const key = hashOf(optionsKey, clipIdentity(spec.clip));
-      const had = store?.done(key);
-      if (had) {
-        results.push(had);
-        skipped++;
-        hooks.onClip?.(had, { index, total: specs.length, skipped: true });
-      } else pending.push({ spec, index, key });
-    });
     for (let k = 0; k < pending.length && !isCancelled; k += batch) {
       if (hooks.signal?.aborted) {
         isCancelled = true;
@@ -168,7 +173,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
           engineInfo ??= { ep: report.run.ep, realization: report.run.realization, label: report.run.label };
           limits = lnLimits({ precision: report.run.precision, realization: report.run.realization, accumulate: report.run.accumulate }, 'plain', po.prescaleShift!);
           const lns = clipLayerNorms(run.healthy, limits);
-          const worst = report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
+          const worst = worstBlock(report);
           r = {
             clip: g.spec.clip, key: g.key, status: 'done', label: run.label, shape: run.shape, reference: run.refKind,
             verdict: report.diagnosis.verdict, blockErrors: report.blocks.map((b) => b.relL2),
@@ -197,16 +202,18 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     else {
       const overrides = { ...(po.layerNormOverrides ?? {}), ...Object.fromEntries(cover.layerNorms.map((n) => [n, 'fp32' as const])) };
       const fixKey = hashOf(optionsKey, JSON.stringify(cover.layerNorms));
-      const list: ConfirmedClip[] = [];
-      const left = done.filter((c) => !store?.confirmed(fixKey, c.key));
-      const confirmOne = (c: ClipResult, i: number, r: ConfirmedClip) => {
-        list.push(r);
+      // by the clip's place among the done ones: the list keeps the clips' order
+      const byIndex: (ConfirmedClip | undefined)[] = new Array(done.length);
+      const confirmOne = (i: number, r: ConfirmedClip) => {
+        byIndex[i] = r;
         hooks.onConfirm?.(r, { index: i, total: done.length });
       };
       // the ones confirmed by an earlier run into this folder first, as they were
+      const left: { c: ClipResult; i: number }[] = [];
       done.forEach((c, i) => {
         const had = store?.confirmed(fixKey, c.key);
-        if (had) confirmOne(c, i, had);
+        if (had) confirmOne(i, had);
+        else left.push({ c, i });
       });
       for (let k = 0; k < left.length; k += batch) {
         if (hooks.signal?.aborted) {
@@ -214,29 +221,30 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
           break;
         }
         const group = left.slice(k, k + batch);
-        stage('confirming the fix', `${cover.layerNorms.length} LayerNorm(s) in FP32: clip ${list.length + 1}${group.length > 1 ? `–${list.length + group.length}` : ''}/${done.length}: ${group.map((c) => c.clip).join(', ')}`);
+        const had = done.length - left.length + k;
+        stage('confirming the fix', `${cover.layerNorms.length} LayerNorm(s) in FP32: clip ${had + 1}${group.length > 1 ? `–${had + group.length}` : ''}/${done.length}: ${group.map((x) => x.c.clip).join(', ')}`);
         const t = performance.now();
         let runs: (ClipRun | { error: unknown })[];
         try {
-          runs = await runGroup(group.map((c) => c.clip), left.slice(k + batch, k + 2 * batch).map((c) => c.clip), 'fix', overrides);
+          runs = await runGroup(group.map((x) => x.c.clip), left.slice(k + batch, k + 2 * batch).map((x) => x.c.clip), 'fix', overrides);
         } catch (e) {
           if (!cancelled(e)) throw e;
           isCancelled = true;
           break;
         }
-        group.forEach((c, j) => {
+        group.forEach(({ c, i }, j) => {
           const run = runs[j];
           let r: ConfirmedClip;
           if ('report' in run) {
             const { report } = run;
-            const worst = report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
+            const worst = worstBlock(report);
             r = { clip: c.clip, key: c.key, fixKey, status: 'done', verdict: report.diagnosis.verdict, worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock, ms: run.ms };
           } else r = { clip: c.clip, key: c.key, fixKey, status: 'error', error: clipError(run.error), ms: (performance.now() - t) / group.length };
           store?.addConfirm(r);
-          confirmOne(c, done.indexOf(c), r);
+          confirmOne(i, r);
         });
       }
-      list.sort((a, b) => done.findIndex((c) => c.key === a.key) - done.findIndex((c) => c.key === b.key));
+      const list = byIndex.filter((r): r is ConfirmedClip => r !== undefined);
       await engines.drop('fix');
       if (isCancelled) note = 'cancelled during the confirmation';
       else confirmed = { verdict: list.every((r) => r.status === 'done' && r.verdict === 'pass') ? 'pass' : 'fail', clips: list };
