@@ -63,10 +63,12 @@ export async function runOneMode(p: Prepared, o: PipelineOptions, hooks: Pipelin
   const run = await runEngine(p, o, hooks, v, given);
   const { engine, g, out } = run;
   let released = false;
+  // threads given (several modes' shared set, or the ones a kept preparation holds) stay open after this mode
+  const keptPool = sharedPool ?? p.pool;
   let pool: WorkerPool | undefined;
   try {
     // threads for the comparison start now, while the engine is released (not before its runs: they hold memory)
-    pool = sharedPool ?? p.pool ?? comparePool(g.blockNames.reduce((n, b) => n + (out.get(b)?.length ?? 0), 0), defaultThreads());
+    pool = keptPool ?? comparePool(g.blockNames.reduce((n, b) => n + (out.get(b)?.length ?? 0), 0), defaultThreads());
     // the outputs are ours now: free the session (weights, arena) before comparing
     released = true;
     await engine.release();
@@ -81,7 +83,7 @@ export async function runOneMode(p: Prepared, o: PipelineOptions, hooks: Pipelin
     stage('comparing');
     const t2 = performance.now();
     const compared = await compareOutputs(p, ref, run, pool, v, hooks);
-    if (pool !== sharedPool && pool !== p.pool) void pool?.close();
+    if (pool !== keptPool) void pool?.close();
     pool = undefined;
     const judged = judge(p, o, ref, run, compared);
     const diagnosis = await diagnoseRun(p, o, judged, v, hooks);
@@ -94,7 +96,7 @@ export async function runOneMode(p: Prepared, o: PipelineOptions, hooks: Pipelin
     say2(`peak RSS ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (${(peakRssBytes / m.weightBytes).toFixed(2)}× the checkpoint's ${(m.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)${store ? `; ${memoryText(peakRssBytes, store)}` : ''}`);
     return { report };
   } finally {
-    if (pool !== sharedPool && pool !== p.pool) void pool?.close();
+    if (pool !== keptPool) void pool?.close();
     if (!released) await engine.release();
   }
 }

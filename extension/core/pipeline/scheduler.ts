@@ -156,7 +156,7 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   // each held threads and their copies of the blocks: peak 2.1-2.2 GB at full size in device run 18,
   // 1.9-2.0 GB with one set in run 19)
   const { depth, numPatches, frames, embedDim } = p.config;
-  const pool = comparePool(n * depth * B * (1 + numPatches * frames) * embedDim, defaultThreads());
+  const pool = p.pool ?? comparePool(n * depth * B * (1 + numPatches * frames) * embedDim, defaultThreads());
   const here = (async () => {
     for (let i = 0; i < n; i++) if (!far[i]) results[i] = await runMode(p, opts[i], hooksFor(i), undefined, pool);
   })();
@@ -177,7 +177,7 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   try {
     await Promise.all([here, there]);
   } finally {
-    void pool?.close();
+    if (pool !== p.pool) void pool?.close();
   }
   fs.rmSync(videoFile, { force: true });
   for (const r of results) r.report.run.timings.helperPeakRssBytes = Math.max(helperPeak, helper.peakRssBytes);
