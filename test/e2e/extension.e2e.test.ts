@@ -13,7 +13,7 @@ import * as yauzl from 'yauzl';
 import {
   VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
 } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, outcome, pickItem, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
+import { EXTENSION_DIR, FIXTURES, ROOT, copyD1, waitForD1, choose, clearNotifications, clickRun, graphFrame, outcome, pickItem, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
 
 /** The worker pauses this long before each run, so that Cancel lands while it is busy. */
 const TEST_DELAY_MS = 1500;
@@ -28,8 +28,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     this.timeout(240_000);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-lab-'));
     workspace = path.join(tmp, 'workspace');
-    fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
-    for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, 'models', f));
+    copyD1(path.join(workspace, 'models'));
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'webview', 'graph.js')), 'build first: npm run build');
     vs = await startVSCode({
       workspace,
@@ -55,8 +54,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     const { page } = vs!;
     await openView(page, 'TimeSformer Lab');
     const sidebar = await sidebarFrame(page);
-    await waitForCondition(async () => (await valueOf(sidebar, '#checkpoint')).endsWith('d1_outlier.pyth'), 30_000, 'the checkpoint');
-    assert.match(await valueOf(sidebar, '#testData'), /d1_outlier_test_data\.p$/);
+    await waitForD1(sidebar);
     const available = await waitForCondition(() => sidebar.$eval('#providers', (e) => e.getAttribute('data-available')), 60_000, 'the provider probe');
     // exactly the providers a session loads on here (the same probe, run in this process), each unavailable one marked so in the list
     const { probeProviders } = await import('../../extension/core/engine/session');

@@ -41,6 +41,18 @@ export async function waitForRun(page: Page, runId: string, depth: number): Prom
   return { frame, blocks: await blocks(frame, runId) };
 }
 
+/** Copy d1 (checkpoint and test data) into `dir` (made if missing): the workspace most suites run on. */
+export function copyD1(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(dir, f));
+}
+
+/** Until the sidebar holds d1's checkpoint and test data (the workspace search found and paired them). */
+export async function waitForD1(sidebar: Frame): Promise<void> {
+  await waitForCondition(async () => (await valueOf(sidebar, '#checkpoint')).endsWith('d1_outlier.pyth'), 30_000, 'the checkpoint');
+  await waitForCondition(async () => (await valueOf(sidebar, '#testData')).endsWith('d1_outlier_test_data.p'), 30_000, 'the test data');
+}
+
 /** A sidebar control's value as shown, and as the host holds it (data-value). */
 export async function valueOf(frame: Frame, selector: string): Promise<string> {
   return frame.$eval(selector, (e) => (e as unknown as { value: string }).value);

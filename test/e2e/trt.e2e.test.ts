@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, acceptOpenDialog, clearNotifications, graphFrame, pickMany, sidebarFrame, valueOf, waitForRun } from './lab';
+import { EXTENSION_DIR, ROOT, copyD1, waitForD1, acceptOpenDialog, clearNotifications, graphFrame, pickMany, sidebarFrame, waitForRun } from './lab';
 
 describe('TensorRT in the loop in VS Code (d1_outlier, stand-in trtexec)', function () {
   let tmp: string;
@@ -23,8 +23,7 @@ describe('TensorRT in the loop in VS Code (d1_outlier, stand-in trtexec)', funct
     this.timeout(240_000);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-trt-'));
     workspace = path.join(tmp, 'workspace');
-    fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
-    for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, 'models', f));
+    copyD1(path.join(workspace, 'models'));
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'cli.js')), 'build first: npm run build');
     vs = await startVSCode({
       workspace, extensionDir: EXTENSION_DIR, name: 'trt',
@@ -47,8 +46,7 @@ describe('TensorRT in the loop in VS Code (d1_outlier, stand-in trtexec)', funct
     const { page } = vs!;
     await openView(page, 'TimeSformer Lab');
     const sidebar = await sidebarFrame(page);
-    await waitForCondition(async () => (await valueOf(sidebar, '#checkpoint')).endsWith('d1_outlier.pyth'), 30_000, 'the checkpoint');
-    await waitForCondition(async () => (await valueOf(sidebar, '#testData')).endsWith('d1_outlier_test_data.p'), 30_000, 'the test data');
+    await waitForD1(sidebar);
     // our own FP16 run (plain LayerNorm: fails from block 4)
     await runCommand(page, 'TimeSformer: Build & Run Engine');
     const ours = await waitForRun(page, 'run-1', depth);

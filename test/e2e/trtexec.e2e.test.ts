@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, acceptOpenDialog, choose, clearNotifications, clickRun, graphFrame, pickMany, sidebarFrame, valueOf, waitForRun } from './lab';
+import { EXTENSION_DIR, ROOT, copyD1, waitForD1, acceptOpenDialog, choose, clearNotifications, clickRun, graphFrame, pickMany, sidebarFrame, waitForRun } from './lab';
 
 const STANDIN = path.join(ROOT, 'test', 'fixtures', 'trt', 'trtexec-standin.js');
 
@@ -40,8 +40,7 @@ describe('TensorRT (trtexec) as an engine in VS Code (d1_outlier, stand-in trtex
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-trtexec-'));
     workspace = path.join(tmp, 'workspace');
     cache = path.join(tmp, 'engines');
-    fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
-    for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, 'models', f));
+    copyD1(path.join(workspace, 'models'));
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'cli.js')), 'build first: npm run build');
     trtexecPath = path.join(tmp, 'tensorrt', 'bin', 'trtexec'); // not there yet
     vs = await startVSCode({ workspace, extensionDir: EXTENSION_DIR, name: 'trtexec', settings: settings(trtexecPath) });
@@ -62,8 +61,7 @@ describe('TensorRT (trtexec) as an engine in VS Code (d1_outlier, stand-in trtex
     const { page } = vs!;
     await openView(page, 'TimeSformer Lab');
     const sidebar = await sidebarFrame(page);
-    await waitForCondition(async () => (await valueOf(sidebar, '#checkpoint')).endsWith('d1_outlier.pyth'), 30_000, 'the checkpoint');
-    await waitForCondition(async () => (await valueOf(sidebar, '#testData')).endsWith('d1_outlier_test_data.p'), 30_000, 'the test data');
+    await waitForD1(sidebar);
     await clickRun(page);
     const ours = await waitForRun(page, 'run-1', depth);
     assert.strictEqual(ours.blocks[4].status, 'fail');

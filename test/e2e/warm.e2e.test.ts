@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VSCodeSession, openView, startVSCode, waitForCondition } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, clickRun, sidebarFrame, valueOf, waitForRun, type BlockAttrs } from './lab';
+import { EXTENSION_DIR, ROOT, copyD1, waitForD1, clickRun, sidebarFrame, waitForRun, type BlockAttrs } from './lab';
 
 const REUSED = /engine: the cpu session built for these options by an earlier request, kept by the engine process/;
 const PREPARED = /warm: the checkpoint, clip and FP32 reference prepared \d+ s ago are kept by the engine process: nothing read again/;
@@ -24,8 +24,7 @@ describe('warm engines: toggling expose off and on answers from what the engine 
     this.timeout(240_000);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-warm-'));
     const workspace = path.join(tmp, 'workspace');
-    fs.mkdirSync(workspace, { recursive: true });
-    for (const f of ['d1_outlier.pyth', 'd1_outlier_test_data.p']) fs.copyFileSync(path.join(FIXTURES, f), path.join(workspace, f));
+    copyD1(workspace);
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'webview', 'graph.js')), 'build first: npm run build');
     vs = await startVSCode({
       workspace, extensionDir: EXTENSION_DIR, name: 'warm',
@@ -77,7 +76,7 @@ describe('warm engines: toggling expose off and on answers from what the engine 
     const { page } = vs!;
     await openView(page, 'TimeSformer Lab');
     const sidebar = await sidebarFrame(page);
-    await waitForCondition(async () => (await valueOf(sidebar, '#checkpoint')).endsWith('d1_outlier.pyth'), 30_000, 'the checkpoint');
+    await waitForD1(sidebar);
 
     const plain1 = await toggleAndRun(false, 1);
     const log1 = await runLog(1, /Block 4 fails/);
