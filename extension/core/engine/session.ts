@@ -112,6 +112,8 @@ function sessionOptions(
   const base: ortTypes.InferenceSession.SessionOptions = {
     graphOptimizationLevel: optimizationLevel(realization, req.layerNormModes ?? [req.layerNorm], req.probes ?? true),
     logSeverityLevel: 3,
+    // benchmarks only (scripts/bench/bench-paired.ts): onnxruntime's trace, written when the session ends
+    ...(process.env.TIMESFORMER_LAB_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.TIMESFORMER_LAB_ORT_PROFILE } : {}),
   };
   const deviceId = req.deviceId ?? 0;
   if (ep === 'cpu') {

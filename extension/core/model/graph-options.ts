@@ -112,6 +112,15 @@ export interface BuiltGraph {
    * and are not outputs; these name the reductions that compare/in-graph.ts reads instead.
    */
   inGraph?: InGraphComparison;
+  /** A paired graph's outputs, packed into one (paired-graph.ts): where each named output lies in a clip's row. */
+  packed?: PackedOutputs;
+}
+
+/** Outputs concatenated into one (B, perClip) output `name`: each part `length` values from `offset` of a clip's row. */
+export interface PackedOutputs {
+  name: string;
+  parts: { name: string; offset: number; length: number }[];
+  perClip: number;
 }
 
 /**

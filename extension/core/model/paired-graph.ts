@@ -20,8 +20,9 @@
  * histogram over [min, max], and says so (compare/in-graph.ts).
  */
 import { onnx } from 'onnx-proto';
-import { IN_GRAPH_DIFF, IN_GRAPH_STATS, type BuiltGraph, type InGraphBlock, type InGraphComparison, type LayerNormTensors } from './graph-options';
+import { IN_GRAPH_DIFF, IN_GRAPH_STATS, type BuiltGraph, type PackedOutputs, type InGraphBlock, type InGraphComparison, type LayerNormTensors } from './graph-options';
 import { ElemType, executionFriendlyOrder, OnnxGraphBuilder, OPSET } from './onnx-builder';
+import { packNodes, unpackOutputs } from './packed-outputs';
 import type { WeightStore } from './weight-store';
 
 /** FLT_MAX: |v| <= it is false exactly for inf and NaN (the WebGPU EP has no IsInf/IsNaN). */
@@ -44,8 +45,12 @@ export interface PairedGraph {
 
 const REF = 'ref/';
 
-/** Pair `test` with its FP32 reference `ref` (both built on the same weights, with the same input); with a store, the model is saved beside its weights. */
-export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStore): PairedGraph {
+/**
+ * Pair `test` with its FP32 reference `ref` (both built on the same weights, with the same input);
+ * with a store, the model is saved beside its weights. `pack` (default): every output in one
+ * (packed-outputs.ts); false keeps them apart (a benchmark's before).
+ */
+export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStore, o: { pack?: boolean } = {}): PairedGraph {
   if (test.inputName !== ref.inputName) throw new Error(`pairGraphs: inputs ${test.inputName} and ${ref.inputName} differ`);
   if (test.blockNames.length !== ref.blockNames.length || !test.blockNames.length) throw new Error(`pairGraphs: ${test.blockNames.length} and ${ref.blockNames.length} block outputs`);
   if (!test.probsName || !ref.probsName) throw new Error('pairGraphs: both graphs need their final output');
@@ -83,16 +88,17 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
   }
   const S = (tokens - 1) / T;
   const blocks = b.scoped('/compare', () => test.blockNames.map((name, i) => compareBlock(b, name, r(ref.blockNames[i]), i, blockShape)));
-  // its constants under cmp/ (the builder names them as the two graphs' builders did: const/…)
-  const cmpInit = new Map(b.initializers.map((t) => [t.name!, `cmp/${t.name}`]));
-  const cmpNodes = b.nodes.map((n) => ({ ...n, input: n.input!.map((x) => cmpInit.get(x) ?? x) }) as onnx.INodeProto);
-  const cmpInits = b.initializers.map((t) => ({ ...t, name: cmpInit.get(t.name!)! }) as onnx.ITensorProto);
   const blockOut = new Set([...test.blockNames, ...ref.blockNames.map(r)]);
   const outputs = [
     ...tg.output!.filter((o) => !blockOut.has(o.name!)),
     ...rg.output!.map((o) => ({ ...o, name: r(o.name!) }) as onnx.IValueInfoProto).filter((o) => !blockOut.has(o.name!)),
     ...b.outputs,
   ];
+  const packed = o.pack === false ? undefined : packNodes(b, outputs, batch);
+  // the comparison's and the packing's constants under cmp/ (the builder names them as the two graphs' builders did: const/…)
+  const cmpInit = new Map(b.initializers.map((t) => [t.name!, `cmp/${t.name}`]));
+  const cmpNodes = b.nodes.map((n) => ({ ...n, input: n.input!.map((x) => cmpInit.get(x) ?? x) }) as onnx.INodeProto);
+  const cmpInits = b.initializers.map((t) => ({ ...t, name: cmpInit.get(t.name!)! }) as onnx.ITensorProto);
   const domains = new Map<string, number>();
   for (const o of [...tm.opsetImport!, ...rm.opsetImport!, { domain: '', version: OPSET }]) domains.set(o.domain ?? '', Math.max(domains.get(o.domain ?? '') ?? 0, Number(o.version)));
   const model = onnx.ModelProto.encode(onnx.ModelProto.create({
@@ -104,7 +110,7 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
       node: executionFriendlyOrder([...tg.node!, ...refNodes, ...cmpNodes]),
       initializer: [...initializers, ...cmpInits],
       input: [input],
-      output: outputs,
+      output: packed ? [packed.output] : outputs,
     },
   })).finish();
   const outputBytes = outputs.reduce((s, o) => s + 4 * o.type!.tensorType!.shape!.dim!.reduce((p, d) => p * Number(d.dimValue), 1), 0);
@@ -114,12 +120,12 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
   const inGraph: InGraphComparison = { blocks, shape: [1, tokens, channels], S, T, C: channels };
   return {
     test: {
-      ...test, model, source, inGraph,
+      ...test, model, source, inGraph, packed: packed?.layout,
       writeOnnx: () => {
         throw new Error('a paired graph is not written as a model of its own: write the graph under test');
       },
     },
-    ref: { ...ref, model, source, probsName: r(ref.probsName), blockNames: [], layerNorms: refLns, extraOutputs: [] },
+    ref: { ...ref, model, source, probsName: r(ref.probsName), blockNames: [], layerNorms: refLns, extraOutputs: [], packed: packed?.layout },
     outputBytes,
     batch,
   };
@@ -211,12 +217,6 @@ function compareBlock(g: OnnxGraphBuilder, a: string, ref: string, i: number, [B
  * Batch element `b` of a paired graph's outputs (every output's first axis is the batch: the
  * probabilities, the per-clip LayerNorm statistics, the comparisons), as a one-clip run's outputs.
  */
-export function clipOutputs(out: ReadonlyMap<string, Float32Array>, b: number, batch: number): Map<string, Float32Array> {
-  const res = new Map<string, Float32Array>();
-  for (const [name, a] of out) {
-    if (a.length % batch !== 0) throw new Error(`paired graph output ${name}: ${a.length} values are not ${batch} clips`);
-    const n = a.length / batch;
-    res.set(name, a.subarray(b * n, (b + 1) * n));
-  }
-  return res;
+export function clipOutputs(out: ReadonlyMap<string, Float32Array>, b: number, batch: number, packed?: PackedOutputs): Map<string, Float32Array> {
+  return unpackOutputs(out, packed, b, batch);
 }

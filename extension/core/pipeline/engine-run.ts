@@ -7,7 +7,9 @@
 import { LabError } from '../errors';
 import { buildTimeSformer, type BuiltGraph } from '../model/timesformer';
 import { createEngine, type Engine } from '../engine/session';
-import type { PipelineHooks, PipelineOptions, Realization } from '../report';
+import type { EpName, PipelineHooks, PipelineOptions, Realization } from '../report';
+import { packGraph, unpackOutputs } from '../model/packed-outputs';
+import { WeightStore } from '../model/weight-store';
 import { check, type Voice } from './progress';
 import { cpuGraph, engineCacheKey, graphOptions, layerNormModesOf } from './graph';
 import { sha256Files } from './load';
@@ -28,6 +30,18 @@ export function ranEngine(
     run: async () => out,
     release: async () => undefined,
   };
+}
+
+/**
+ * Whether a single run's graph on `ep` has its outputs packed into one (model/packed-outputs.ts):
+ * on WebGPU, where each output is read back on its own (0.46 ms an output on the H100); not on the
+ * CPU EP (nothing to read back), nor on CUDA and TensorRT (not measured; TensorRT's choices change
+ * with the graph's outputs). TIMESFORMER_LAB_PACK_OUTPUTS=1 packs on every EP (tests), =0 on none.
+ */
+export function packsOutputs(ep: EpName, env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.TIMESFORMER_LAB_PACK_OUTPUTS;
+  if (v === '1' || v === '0') return v === '1';
+  return ep === 'webgpu';
 }
 
 export interface EngineRun {
@@ -71,9 +85,11 @@ export async function runEngine(p: Prepared, o: PipelineOptions, hooks: Pipeline
     layerNormModes: layerNormModesOf(o),
     buildModel: (realization, ep) => {
       const go = graphOptions(config, B, o, realization);
-      const b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);
+      let b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);
+      if (packsOutputs(ep) && (typeof b.source === 'string' || b.source instanceof Uint8Array)) b = packGraph(b, m.weights instanceof WeightStore ? m.weights : undefined);
       built.set(realization, b);
-      say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})`);
+      say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})` +
+        (b.packed ? `; its ${b.packed.parts.length} outputs packed into one, read back at once` : ''));
       return b.source;
     },
   });
@@ -88,7 +104,8 @@ export async function runEngine(p: Prepared, o: PipelineOptions, hooks: Pipeline
     stage('running', engine.ep);
     const feeds = { [g.inputName]: p.video.data };
     const dims = { [g.inputName]: [...p.video.shape] };
-    const out = await engine.run(feeds, dims);
+    // a packed graph's one output (model/packed-outputs.ts) read as the graph's own outputs
+    const out = unpackOutputs(await engine.run(feeds, dims), g.packed);
     // the engine's own measure: a segmented CPU engine creates its segments' sessions inside run()
     // (session time, not inference), and an engine given ran in the GPU helper process
     const runMs = engine.lastRunMs;

@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { buildTimeSformer } from '../model/timesformer';
+import { packGraph } from '../model/packed-outputs';
 import { WeightStore } from '../model/weight-store';
 import { defaultThreads, type WorkerPool } from '../parallel';
 import { GpuHelper } from '../helper';
@@ -15,7 +16,7 @@ import { comparePool } from '../compare/blocks';
 import type { EpName, PipelineHooks, PipelineOptions, Report, LayerNormMode } from '../report';
 import { storeUsage } from './assemble';
 import { minimalOptions } from './diagnose';
-import { ranEngine, type GivenEngine } from './engine-run';
+import { packsOutputs, ranEngine, type GivenEngine } from './engine-run';
 import { graphOptions, layerNormModesOf } from './graph';
 import { besideEngine, runOneMode, type PipelineResult } from './mode';
 import { prepare, type Prepared } from './prepare';
@@ -41,7 +42,19 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
  * preparation of these inputs kept by the caller (the engine process's, core/warm.ts), used instead
  * of reading them, and left open.
  */
-export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: PipelineHooks & { onResult?: (r: PipelineResult) => void } = {}, prepared?: Prepared): Promise<Report[]> {
+/**
+ * A run's hooks, and `onModeReport`: a mode's Report as soon as it is compared and diagnosed, when
+ * the minimal fix's confirmation run follows. Its blocks, statistics and verdict are final; what the
+ * confirmation finds (`diagnosis.minimalFix.confirmed`, the sentence's last words) comes with the
+ * Report that runMode gives back. The extension colors the graph with it while the confirmation
+ * runs. It is the very object the pipeline goes on to complete: a listener that keeps it copies it
+ * (the engine process sends it at once, which copies).
+ */
+export interface ModeHooks extends PipelineHooks {
+  onModeReport?: (report: Report) => void;
+}
+
+export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: ModeHooks & { onResult?: (r: PipelineResult) => void } = {}, prepared?: Prepared): Promise<Report[]> {
   // a second process for half the GPU sessions (helper.ts), started first: its onnxruntime and
   // GPU device come up while this process reads the checkpoint
   const helper = helperWanted(o, modes) ? GpuHelper.start() : undefined;
@@ -139,7 +152,9 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   const hooksFor = (i: number): PipelineHooks => ({ ...modeHooks(hooks, modes, i), log: hooks.log && ((l: string) => hooks.log!(`(${modes[i]}) ${l}`)) });
   const sent = opts.map((x, i) => ({ x, i })).filter(({ i }) => far[i]).map(({ x, i }) => {
     const t = performance.now();
-    const g = buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization));
+    const built = buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization));
+    // one output to read back (model/packed-outputs.ts); runMode reads the run as the graph's outputs
+    const g = packsOutputs(ep) ? packGraph(built, store) : built;
     const buildGraphMs = performance.now() - t;
     const run = helper.run({
       model: g.source as string, ep, precision, layerNorm: x.layerNorm ?? 'plain', layerNormModes: layerNormModesOf(x), probes: x.probes,
@@ -189,10 +204,11 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
  * minimal fix, confirm it by one more run (confirmMinimalFix). `o`'s input fields (weights, data,
  * input, heads) are ignored.
  */
-export async function runMode(p: Prepared, o: PipelineOptions, hooks: PipelineHooks = {}, given?: GivenEngine, sharedPool?: WorkerPool): Promise<PipelineResult> {
+export async function runMode(p: Prepared, o: PipelineOptions, hooks: ModeHooks = {}, given?: GivenEngine, sharedPool?: WorkerPool): Promise<PipelineResult> {
   const result = await runOneMode(p, o, hooks, given, sharedPool);
   const { report } = result;
   if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) {
+    hooks.onModeReport?.(report);
     const say = (s: string) => {
       report.log.push(s);
       hooks.log?.(s);

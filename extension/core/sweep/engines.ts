@@ -146,7 +146,7 @@ export async function pairedRun(k: Kept, clips: readonly ReadClip[]): Promise<{ 
   }
   const out = await e.run({ [k.g.inputName]: data }, { [k.g.inputName]: [B, ...one.shape.slice(1)] });
   return clips.map((_c, b) => {
-    const mine = clipOutputs(out, b, B);
+    const mine = clipOutputs(out, b, B, k.g.packed);
     return {
       given: { engine: ranEngine(e, mine, e.outputBytes / B, 0, e.lastRunMs / B, 0), g: k.g },
       probe: { g: k.ref!, out: mine, ep: e.ep },
