@@ -73,6 +73,8 @@ export type FromWorker =
   | { type: 'progress'; id: number; stage: Stage; detail?: string }
   | { type: 'log'; id: number; line: string }
   | { type: 'result'; id: number; report: Report }
+  /** A run's mode compared and diagnosed, before its minimal fix's confirmation (the pipeline's onModeReport); its 'result' follows. */
+  | { type: 'early'; id: number; report: Report }
   | { type: 'saved'; id: number; path: string }
   /** The TensorRT export: which LayerNorms are in FP32 and the trtexec line that keeps them there. */
   | { type: 'exported'; id: number; path: string; /** Size of the one file written (self-contained: the weights inline). */ bytes: number; layerNorm: LayerNormMode; fixed: string[]; trtexec?: string; nodes: number }

@@ -14,9 +14,9 @@ import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
 import { WeightStore } from './core/model/weight-store';
-import { saveOnnxOf } from './core/pipeline';
+import { saveOnnxOf, type ModeHooks } from './core/pipeline';
 import { WarmEngines, warmLimits } from './core/warm';
-import type { PipelineHooks, PipelineOptions, Report } from './core/report';
+import type { PipelineOptions, Report } from './core/report';
 import { toWorkerError, type FromWorker, type InspectResult, type RunOptions, type ToWorker } from './protocol';
 
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
@@ -50,9 +50,11 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         lastRun = undefined;
         if (testDelayMs) await new Promise((r) => setTimeout(r, testDelayMs));
         // Test data may be absent (a self-reference run): the pipeline compares with the model's own FP32.
-        const hooks: PipelineHooks = {
+        const hooks: ModeHooks = {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
+          // the graph is colored while the minimal fix's confirmation runs (sent now: a copy)
+          onModeReport: (report) => send({ type: 'early', id, report }),
         };
         // One mode, as the CLI runs it: 'minimal' (the one-click minimal fix) is plain, with the
         // LayerNorms whose overflow fires kept in FP32; the run's overrides are what Export ONNX rebuilds.

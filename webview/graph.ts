@@ -9,7 +9,7 @@
  * Renders only what the host sends (buildGraph does the arithmetic; it is unit-tested); the legend
  * is legend.ts's.
  * Test hooks: g.lane[data-run], [data-block][data-status][data-error][data-break],
- * [data-layernorm][data-overflow], g.part[data-part] text.value, #verdicts .verdict[data-run].
+ * [data-layernorm][data-overflow], g.part[data-part] text.value, #verdicts .verdict[data-run][data-confirming].
  */
 import { select, type Selection } from 'd3-selection';
 import { fromWire, parseHostToGraph, type GraphToHost, type RunView } from '../extension/host/protocol';
@@ -249,8 +249,9 @@ function draw(): void {
   renderLegend(legend, model);
   drawChips(model);
   verdicts.replaceChildren(...model.lanes.map((l) =>
-    h('div', { class: `verdict ${l.verdict}`, 'data-run': l.runId, 'data-verdict': l.verdict },
-      h('b', {}, l.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'), ` ${l.label} — ${l.reference}. `, h('span', { class: 'sentence' }, l.sentence))));
+    h('div', { class: `verdict ${l.verdict}`, 'data-run': l.runId, 'data-verdict': l.verdict, ...(l.confirming ? { 'data-confirming': 'true' } : {}) },
+      h('b', {}, l.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'), ` ${l.label} — ${l.reference}. `, h('span', { class: 'sentence' }, l.sentence),
+      ...(l.confirming ? [h('span', { class: 'confirming' }, ' Confirming the minimal fix by one run…')] : []))));
   // Columns: node i of every lane sits in column i; an expanded block widens its column.
   const count = Math.max(0, ...model.lanes.map((l) => l.nodes.length));
   const widths = Array.from({ length: count }, (_, i) => {

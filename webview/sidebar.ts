@@ -155,7 +155,7 @@ function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, running: boolean):
   if (o.fixes.includes('minimal') && o.minimal) {
     const copy = h('button', { id: 'copy-trtexec', class: 'link', type: 'button', 'data-run': runId, title: o.minimal.trtexec }, 'Copy trtexec line');
     copy.addEventListener('click', () => send({ type: 'copyTrtexec', runId }));
-    minimal.push(h('div', { id: 'minimal-note', class: 'note' }, `Minimal fix ${confirmationText(o.minimal.confirmed)}. `, copy));
+    minimal.push(h('div', { id: 'minimal-note', class: 'note' }, `Minimal fix ${confirmationText(o.minimal.confirmed, o.minimal.confirming)}. `, copy));
   }
   return [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons), ...minimal];
 }

@@ -177,6 +177,8 @@ export interface Lane {
   /** Index of the first failing block (the break), or null. */
   breakAt: number | null;
   nodes: GraphNode[];
+  /** The minimal fix's confirmation run is still running: the sentence's last words are to come. */
+  confirming: boolean;
 }
 
 export interface GraphModel {
@@ -248,7 +250,7 @@ function lane(run: RunView, scale: ErrorScale): Lane {
   ];
   return {
     runId: run.id, label: run.label, short: run.short, reference: run.reference, tolerance: r.tolerance,
-    verdict: r.diagnosis.verdict, sentence: r.diagnosis.sentence, breakAt, nodes,
+    verdict: r.diagnosis.verdict, sentence: r.diagnosis.sentence, breakAt, nodes, confirming: !!run.confirming,
   };
 }
 

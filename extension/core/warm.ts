@@ -31,7 +31,7 @@ import type { BuiltGraph } from './model/timesformer';
 import { WeightStore } from './model/weight-store';
 import { comparePool } from './compare/blocks';
 import { defaultThreads } from './parallel';
-import { engineCacheKey, graphOptions, intendedSpec, prepare, runModes, type LayerNormChoice, type Prepared } from './pipeline';
+import { engineCacheKey, graphOptions, intendedSpec, prepare, runModes, type LayerNormChoice, type ModeHooks, type Prepared } from './pipeline';
 import { validateOptions } from './options';
 import type { PipelineHooks, PipelineOptions, Report } from './report';
 
@@ -117,7 +117,7 @@ export class WarmEngines {
   }
 
   /** One run request's mode, on the kept preparation when its inputs are the same. */
-  async run(o: PipelineOptions, mode: LayerNormChoice, hooks: PipelineHooks = {}): Promise<Report> {
+  async run(o: PipelineOptions, mode: LayerNormChoice, hooks: ModeHooks = {}): Promise<Report> {
     this.stopIdle();
     validateOptions(o); // prepare() checks them on a cold request
     const key = inputsKey(o);
@@ -149,8 +149,11 @@ export class WarmEngines {
         p.pool = comparePool(depth * p.video.shape[0] * (1 + numPatches * frames) * embedDim, defaultThreads());
         this.held = held;
       }
-      const [report] = await runModes(o, [mode], hooks, this.held!.p);
-      report.run.warm = { prepared: warm, sessionsReused: this.request.reused, sessionsBuilt: this.request.built };
+      const warmOf = () => ({ prepared: warm, sessionsReused: this.request.reused, sessionsBuilt: this.request.built });
+      // the mode's Report before its fix's confirmation says what was kept so far
+      const onModeReport = hooks.onModeReport && ((r: Report) => hooks.onModeReport!(Object.assign(r, { run: Object.assign(r.run, { warm: warmOf() }) })));
+      const [report] = await runModes(o, [mode], { ...hooks, onModeReport }, this.held!.p);
+      report.run.warm = warmOf();
       return report;
     } catch (e) {
       await this.release('after a failed run');

@@ -12,8 +12,8 @@ import type { ProviderInfo, RunOptions } from '../protocol';
 import type { WorkspaceFiles } from './files';
 import { config, resolvePath } from './settings';
 import { errorText, isCancel, notify } from './notify';
-import type { WorkerClient } from './runner';
-import type { LabState, RunInputs } from './state';
+import type { RunHooks, WorkerClient } from './runner';
+import type { LabState, RunInputs, StoredRun } from './state';
 import { plain } from './text';
 import { cancelTrtexec, detectTrtexec, runWithTrtexec, type TrtexecDeps } from './trtexec';
 
@@ -99,9 +99,13 @@ export class Engine {
     state.runStarted(inputs, o);
     const t0 = Date.now();
     log(`--- run: ${path.basename(inputs.checkpoint)} + ${inputs.testData ? path.basename(inputs.testData) : 'no test data (own FP32)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);
+    // the mode's Report before its minimal fix's confirmation: the graph is colored while that runs
+    let early: StoredRun | undefined;
+    const onModeReport = (report: Report, requestId: number) => (early = state.runFinished(report, o, requestId, inputs, t0, true));
     try {
-      const { requestId, report } = o.engine === 'trtexec' ? await this.withTrtexecProgress(o) : await this.withProgress('Build & Run Engine', o);
-      state.runFinished(report, o, requestId, inputs, t0);
+      const { requestId, report } = o.engine === 'trtexec' ? await this.withTrtexecProgress(o) : await this.withProgress('Build & Run Engine', o, onModeReport);
+      if (early) state.runConfirmed(early.id, report);
+      else state.runFinished(report, o, requestId, inputs, t0);
     } catch (e) {
       if (isCancel(e)) {
         log('run cancelled');
@@ -127,7 +131,7 @@ export class Engine {
   }
 
   /** Runs the pipeline in the engine process behind a cancellable progress notification. */
-  withProgress(title: string, o: RunOptions): Thenable<{ requestId: number; report: Report }> {
+  withProgress(title: string, o: RunOptions, onModeReport?: RunHooks['onModeReport']): Thenable<{ requestId: number; report: Report }> {
     const { state, log, client } = this.d;
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `TimeSformer: ${title}`, cancellable: true }, (progress, token) => {
       token.onCancellationRequested(() => {
@@ -144,6 +148,7 @@ export class Engine {
           last = stage;
         },
         onLog: (l) => log(l),
+        onModeReport,
       });
     });
   }

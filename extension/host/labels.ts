@@ -32,6 +32,11 @@ export interface StoredRun {
   offers: FixMode[];
   /** The engine request that produced it, in this session only (Export ONNX asks the engine for its model). */
   requestId?: number;
+  /**
+   * Landed before its minimal fix's confirmation run ended (the pipeline's onModeReport): blocks and
+   * verdict final, the confirmation to come (runConfirmed). Never persisted.
+   */
+  confirming?: true;
 }
 
 /**

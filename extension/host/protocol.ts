@@ -70,7 +70,8 @@ export function layerNormHelp(mode: LayerNormChoice, precision: Precision): stri
 }
 
 /** What the minimal fix's confirmation run found, in a few words. */
-export function confirmationText(c: MinimalFix['confirmed']): string {
+export function confirmationText(c: MinimalFix['confirmed'], confirming = false): string {
+  if (!c && confirming) return 'being confirmed by one run with only them in FP32…';
   if (!c) return 'not confirmed by a run (the run that offered it skipped the confirmation)';
   return c.verdict === 'pass'
     ? `confirmed by one run with only them in FP32: every block passes (worst ${c.worstRelL2.toExponential(1)} at block ${c.worstBlock})`
@@ -113,7 +114,7 @@ export type OutcomeView =
     /** The fixes offered, in order (the minimal fix first when offered). */
     fixes: FixMode[];
     /** The diagnosis' minimal fix, when it has one: how many LayerNorms, its confirmation run, its trtexec line. */
-    minimal?: { count: number; confirmed?: MinimalFix['confirmed']; trtexec: string };
+    minimal?: { count: number; confirmed?: MinimalFix['confirmed']; confirming?: true; trtexec: string };
     /** Where the head count came from, when the user should know (assumed without test data). */
     heads?: string;
     /** A cancel or error of the same inputs and options after this run. */
@@ -210,6 +211,8 @@ export interface RunView {
   summary: ReportSummary;
   /** What the inspector's LayerNorm counts mean in this run's realization (absent: a plain FP16 run's own overflows). */
   layerNormNote?: string;
+  /** Its minimal fix's confirmation run is still running (the verdict's last words come with it). */
+  confirming?: true;
 }
 
 export type HostToGraph =

@@ -25,6 +25,8 @@ export interface RunHooks {
   /** A sweep's clips as they finish, and its confirmation runs. */
   onSweepClip?: (clip: ClipResult, p: { index: number; total: number; skipped: boolean }) => void;
   onSweepConfirm?: (clip: ConfirmedClip, p: { index: number; total: number }) => void;
+  /** A run's Report before its minimal fix's confirmation (the run's own result follows). */
+  onModeReport?: (report: Report, requestId: number) => void;
 }
 
 interface Pending {
@@ -158,6 +160,7 @@ export class WorkerClient {
       else if (msg.type === 'log') q.hooks?.onLog?.(msg.line);
       else if (msg.type === 'sweepClip') q.hooks?.onSweepClip?.(msg.clip, msg);
       else if (msg.type === 'sweepConfirm') q.hooks?.onSweepConfirm?.(msg.clip, msg);
+      else if (msg.type === 'early') q.hooks?.onModeReport?.(msg.report, msg.id);
       else {
         p.pending.delete(msg.id);
         if (msg.type === 'error') q.reject(RunError.from(msg.error));

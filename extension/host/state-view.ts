@@ -14,7 +14,7 @@ import { layerNormTableNote } from './text';
 export function runViews(store: StoreReader): RunView[] {
   return store.all.map((r) => {
     const note = layerNormTableNote(r.report);
-    return { id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report), ...(note ? { layerNormNote: note } : {}) };
+    return { id: r.id, label: r.label, short: r.short, reference: r.reference, summary: summarize(r.report), ...(note ? { layerNormNote: note } : {}), ...(r.confirming ? { confirming: true as const } : {}) };
   });
 }
 
@@ -36,7 +36,7 @@ export function sidebarState(store: StoreReader): SidebarState {
   let outcome: OutcomeView | undefined;
   if (run) {
     const mf = run.report.diagnosis.minimalFix;
-    const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), trtexec: trtexecLine(run)! } : undefined;
+    const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), ...(run.confirming ? { confirming: true as const } : {}), trtexec: trtexecLine(run)! } : undefined;
     const heads = headsNote(run.report);
     outcome = {
       kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict,

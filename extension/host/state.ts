@@ -43,7 +43,7 @@ export const INTENTS = [
   // the user's choices
   'chooseCheckpoint', 'chooseTestData', 'setOption', 'settingsChanged', 'saved',
   // runs
-  'runStarted', 'runProgress', 'runFinished', 'runFailed', 'runCancelled', 'runEnded', 'adoptFix', 'show', 'clearRuns', 'removeRuns',
+  'runStarted', 'runProgress', 'runFinished', 'runConfirmed', 'runFailed', 'runCancelled', 'runEnded', 'adoptFix', 'show', 'clearRuns', 'removeRuns',
 ] as const;
 export type Intent = (typeof INTENTS)[number];
 
@@ -220,18 +220,38 @@ export class LabState extends StoreReader {
     this.changed(false);
   }
 
-  /** A finished run: stored, shown alone in the graph; the outcome for its inputs and options. */
-  runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.s.running?.startedAt ?? Date.now()): StoredRun {
+  /**
+   * A finished run: stored, shown alone in the graph; the outcome for its inputs and options.
+   * `confirming`: the mode's Report before its minimal fix's confirmation run (onModeReport): the
+   * graph is colored now, the run still running until runConfirmed gives its whole Report.
+   */
+  runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.s.running?.startedAt ?? Date.now(), confirming = false): StoredRun {
     const n = ++this.s.counter;
     const run: StoredRun = {
       id: `run-${n}`, n, inputs, options, startedAt, report, requestId,
       label: runLabel(n, inputs, report, startedAt), short: runShort(n, inputs, report), reference: referenceText(inputs, report),
-      offers: offersOf(report),
+      offers: offersOf(report), ...(confirming ? { confirming: true as const } : {}),
     };
     this.s.runs = [...this.s.runs, run];
     if (this.s.runs.length > this.maxRuns) this.s.runs = this.s.runs.slice(-this.maxRuns);
     this.s.shownIds = [run.id];
+    if (!confirming) this.s.running = undefined;
+    this.changed();
+    for (const l of [...this.landListeners]) l(run);
+    return run;
+  }
+
+  /** A run landed before its minimal fix's confirmation (runFinished's `confirming`), now with its whole Report. */
+  runConfirmed(id: string, report: Report): StoredRun | undefined {
     this.s.running = undefined;
+    const old = this.get(id);
+    if (!old) {
+      this.changed();
+      return undefined;
+    }
+    const { confirming: _c, ...rest } = old;
+    const run: StoredRun = { ...rest, report, label: runLabel(old.n, old.inputs, report, old.startedAt), short: runShort(old.n, old.inputs, report), offers: offersOf(report) };
+    this.s.runs = this.s.runs.map((r) => (r.id === id ? run : r));
     this.changed();
     for (const l of [...this.landListeners]) l(run);
     return run;
@@ -247,6 +267,8 @@ export class LabState extends StoreReader {
 
   private attempt(a: Attempt): void {
     this.s.running = undefined;
+    // a run landed before its confirmation, which was then cancelled or failed: it stays, unconfirmed
+    this.s.runs = this.s.runs.map((r) => (r.confirming ? (({ confirming: _c, ...rest }) => rest)(r) : r));
     this.s.attempts = [...this.s.attempts, a].slice(-this.maxRuns);
     this.changed();
   }
@@ -316,10 +338,10 @@ export class LabState extends StoreReader {
     const kept: StoredRun[] = [];
     let bytes = 0;
     for (const r of [...s.runs].reverse()) {
-      const text = reportToJson({ ...r, requestId: undefined }, 0);
+      const text = reportToJson({ ...r, requestId: undefined, confirming: undefined }, 0);
       if (bytes + text.length > MAX_PERSISTED_BYTES) break;
       bytes += text.length;
-      kept.unshift({ ...r, requestId: undefined });
+      kept.unshift({ ...r, requestId: undefined, confirming: undefined });
     }
     const snap: Snapshot = {
       v: 1, checkpoint: s.checkpointChoice, pairs: s.pairs, overrides: s.overrides, browsed: s.browsed,

@@ -292,13 +292,23 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await sidebar.click('#expose');
     await sidebar.waitForSelector('#expose[data-value="false"]', { timeout: 10_000 });
     assert.strictEqual(await valueOf(sidebar, '#layerNorm'), 'plain');
+    // the run lands colored before its minimal fix's confirmation has run: the graph says so meanwhile
+    const before = await graphFrame(page, 'run-4', depth - 1);
+    await before.evaluate(`(() => {
+      window.confirmingSeen = false;
+      new MutationObserver(() => {
+        if (document.querySelector('#verdicts .verdict[data-run="run-5"][data-confirming] .confirming')) window.confirmingSeen = true;
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    })()`);
     await clickRun(page);
-    const { blocks: failed } = await waitForRun(page, 'run-5', depth);
+    const { blocks: failed, frame: g5 } = await waitForRun(page, 'run-5', depth);
+    assert.strictEqual(await g5.evaluate('window.confirmingSeen'), true, 'the graph showed run 5 while its fix was being confirmed');
     assert.strictEqual(failed.findIndex((x) => x.status === 'fail'), 4);
     await sidebar.waitForSelector('#fix-minimal[data-run="run-5"]', { timeout: 15_000 });
     assert.deepStrictEqual(await sidebar.$$eval('button.fix', (els) => els.map((e) => e.getAttribute('data-fix'))), ['minimal', 'fp32', 'fused', 'prescaled', 'expose']);
     assert.strictEqual((await sidebar.$eval('#fix-minimal', (e) => e.textContent ?? '')).trim(), 'Fix: only the 25 overflowing LayerNorms in FP32');
-    assert.match(await sidebar.$eval('#minimal-note', (e) => e.textContent ?? ''), /confirmed by one run with only them in FP32: every block passes/);
+    // the run landed before its confirmation ("being confirmed…"); the note says what it found once it ran
+    await waitForCondition(async () => /confirmed by one run with only them in FP32: every block passes/.test(await sidebar.$eval('#minimal-note', (e) => e.textContent ?? '')), 30_000, 'the minimal fix\'s confirmation in the sidebar');
     await sidebar.click('#copy-trtexec');
     await vs!.readOutputChannel('TimeSformer Lab', { contains: /the minimal fix's trtexec line of #5 .*: trtexec --onnx=timesformer-run-5-tensorrt\.onnx --fp16 .*\/model\/blocks\.4\/temporal_norm1\/LayerNormalization:fp32/ });
     await vs!.screenshot('lab-12-minimal-fix-offered');

@@ -17,9 +17,14 @@ export interface BlockAttrs { block: number; status: string; error: number; colo
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The graph panel's frame (the one drawing run `runId`, block `block`). */
-export function graphFrame(page: Page, runId: string, block = 0, timeoutMs = 90_000): Promise<Frame> {
-  return findWebviewFrame(page, `#graph g.node.block[data-run="${runId}"][data-block="${block}"]`, timeoutMs);
+/**
+ * The graph panel's frame (the one drawing run `runId`, block `block`), once the run is whole: a run
+ * lands before its minimal fix's confirmation (its verdict data-confirming) and is whole after it.
+ */
+export async function graphFrame(page: Page, runId: string, block = 0, timeoutMs = 90_000): Promise<Frame> {
+  const frame = await findWebviewFrame(page, `#graph g.node.block[data-run="${runId}"][data-block="${block}"]`, timeoutMs);
+  await frame.waitForSelector(`#verdicts .verdict[data-run="${runId}"]:not([data-confirming])`, { state: 'attached', timeout: timeoutMs });
+  return frame;
 }
 
 export function sidebarFrame(page: Page): Promise<Frame> {

@@ -13,6 +13,7 @@ import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
 import { assertWholeOnnx, perBlockVsData, runExported } from './helpers/exports';
 import { readTestData } from '../../extension/core/formats/testdata';
 import { diff } from '../../extension/core/compare/metrics';
+import type { Report } from '../../extension/core/report';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const WORKER = path.join(ROOT, 'out', 'extension', 'worker.js');
@@ -66,8 +67,22 @@ describe('engine process client (out/extension/worker.js)', function () {
     const client = new WorkerClient({ script: WORKER });
     try {
       const stages: string[] = [];
-      const { requestId, report } = await client.run({ ...D1, precision: 'fp16', layerNorm: 'plain', ep: 'cpu', heads: 4 }, { onProgress: (s) => stages.push(s) });
+      const early: { report: Report; id: number; stage: string | undefined }[] = [];
+      const { requestId, report } = await client.run({ ...D1, precision: 'fp16', layerNorm: 'plain', ep: 'cpu', heads: 4 }, {
+        onProgress: (s) => stages.push(s),
+        onModeReport: (r, id) => early.push({ report: r, id, stage: stages[stages.length - 1] }),
+      });
       assert.ok(client.pid && client.pid !== process.pid);
+      // the mode's Report came once, before its minimal fix's confirmation: the same blocks and verdict, nothing confirmed yet
+      assert.equal(early.length, 1);
+      assert.equal(early[0].id, requestId);
+      assert.equal(early[0].stage, 'comparing', 'before the confirmation began');
+      assert.deepEqual(early[0].report.blocks, report.blocks);
+      assert.equal(early[0].report.diagnosis.verdict, report.diagnosis.verdict);
+      assert.deepEqual(early[0].report.diagnosis.minimalFix?.layerNorms, report.diagnosis.minimalFix?.layerNorms);
+      assert.equal(early[0].report.diagnosis.minimalFix?.confirmed, undefined);
+      assert.equal(report.diagnosis.minimalFix?.confirmed?.verdict, 'pass');
+      assert.ok(report.diagnosis.sentence.startsWith(early[0].report.diagnosis.sentence) && report.diagnosis.sentence.length > early[0].report.diagnosis.sentence.length);
       // one line per stage (a stage repeats with its progress: segment k/n)
       assert.deepEqual(stages.filter((s, i, a) => i === 0 || a[i - 1] !== s),
         ['reading checkpoint', 'reading test data', 'computing the FP32 reference', 'building graph', 'building engine', 'running', 'comparing', 'confirming the minimal fix']);

@@ -293,6 +293,40 @@ describe('host state: runs, outcomes and offers', () => {
     s.runCancelled(req.inputs);
     assert.deepEqual(seen, ['change', 'change', 'landed run-1 fail', 'change']);
   });
+
+  it('a run lands before its minimal fix\'s confirmation: the graph has it and Run waits; then its whole Report replaces it (or a cancel leaves it unconfirmed)', async () => {
+    const { s } = await workspace();
+    const req = s.request() as { options: never; inputs: never };
+    const seen: string[] = [];
+    s.onDidLand((r) => seen.push(`landed ${r.id}${r.confirming ? ' confirming' : ''}`));
+    const early = withMinimalFix(report(D1_FP16_ERRORS, { overflowFrom: 4 }), 'none');
+    for (const end of ['confirmed', 'cancelled'] as const) {
+      s.runStarted(req.inputs, req.options);
+      const run = s.runFinished(early, req.options, 1, req.inputs, Date.now(), true);
+      assert.equal(run.confirming, true);
+      assert.equal(s.views().find((v) => v.id === run.id)?.confirming, true, 'the graph says the confirmation is running');
+      let side = s.sidebar();
+      assert.equal(side.running, true);
+      assert.equal(side.canRun, false, 'Run waits for the confirmation');
+      assert.equal(side.outcome?.kind === 'run' && side.outcome.minimal?.confirming, true);
+      if (end === 'confirmed') {
+        const whole = withMinimalFix(report(D1_FP16_ERRORS, { overflowFrom: 4 }), 'pass');
+        const done = s.runConfirmed(run.id, whole)!;
+        assert.equal(done.id, run.id);
+        assert.equal(done.confirming, undefined);
+        assert.equal(s.get(run.id)!.report, whole);
+        side = s.sidebar();
+        assert.equal(side.outcome?.kind === 'run' && side.outcome.minimal?.confirmed?.verdict, 'pass');
+      } else {
+        s.runCancelled(req.inputs);
+        assert.equal(s.get(run.id)!.confirming, undefined, 'kept, unconfirmed');
+        side = s.sidebar();
+      }
+      assert.equal(side.running, false);
+      assert.equal(side.outcome?.kind === 'run' && side.outcome.minimal?.confirming, undefined);
+    }
+    assert.deepEqual(seen, ['landed run-1 confirming', 'landed run-1', 'landed run-2 confirming']);
+  });
 });
 
 /** d1's 25 LayerNorms from block 4 on (and the final norm): the ones its minimal fix keeps in FP32. */

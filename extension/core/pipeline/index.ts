@@ -30,5 +30,5 @@ export { ranEngine, type EngineRun, type GivenEngine } from './engine-run';
 export { healthyStats, minimalOptions } from './diagnose';
 export { memoryText } from './assemble';
 export { runOneMode, type PipelineResult } from './mode';
-export { helperModes, runMode, runModes, runPipeline, type LayerNormChoice } from './scheduler';
+export { helperModes, runMode, runModes, runPipeline, type LayerNormChoice, type ModeHooks } from './scheduler';
 export { saveOnnxOf } from './save-onnx';

@@ -73,7 +73,8 @@ export class GraphPanel {
   private refresh(): void {
     const runs = this.store.views();
     const shown = this.store.shown;
-    const sig = `${runs.map((r) => r.id).join()}|${shown.join()}`;
+    // a run landed before its minimal fix's confirmation is sent again once confirmed (same id, whole Report)
+    const sig = `${runs.map((r) => `${r.id}${r.confirming ? ':confirming' : ''}`).join()}|${shown.join()}`;
     if (sig === this.lastSent) return;
     this.lastSent = sig;
     this.post({ type: 'runs', runs, shown });

@@ -61,9 +61,10 @@ export function registerViews(d: ViewDeps): vscode.Disposable[] {
       // this session's runs: the engine process's (a requestId) and trtexec's; imported outputs are told by their command
       if (run.requestId === undefined && run.options?.engine !== 'trtexec') return;
       const dg = run.report.diagnosis;
-      log(`${run.label}: ${dg.verdict.toUpperCase()} — ${dg.sentence}`);
+      log(`${run.label}: ${dg.verdict.toUpperCase()} — ${dg.sentence}${run.confirming ? ' (confirming the minimal fix by one run…)' : ''}`);
+      // landed before its minimal fix's confirmation: the graph now, the fixes once it is confirmed
       GraphPanel.show(d.extensionUri, state, log, false);
-      offerFix(run);
+      if (!run.confirming) offerFix(run);
     }),
   ];
   render();
