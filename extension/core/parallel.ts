@@ -131,12 +131,24 @@ export class WorkerPool {
 function ownBuffers(job: LabJob, transfer: ArrayBuffer[]): LabJob {
   let copy: Record<string, unknown> | undefined;
   for (const [k, v] of Object.entries(job)) {
-    if (!ArrayBuffer.isView(v) || v instanceof DataView || v.byteLength === v.buffer.byteLength) continue;
+    if (!ArrayBuffer.isView(v) || v instanceof DataView || v.byteLength === v.buffer.byteLength || v.buffer instanceof SharedArrayBuffer) continue;
     const own = (v as Float32Array).slice();
     (copy ??= { ...job })[k] = own;
     transfer.push(own.buffer);
   }
   return (copy as LabJob | undefined) ?? job;
+}
+
+/**
+ * `a`'s values in memory the worker threads share: a message carries such an array without a copy.
+ * For what is sent to the threads again and again (the reference's blocks, every run of a warm
+ * engine process compares with them: 2 × 55 MiB of copies a request at full size otherwise).
+ */
+export function toShared(a: Float32Array): Float32Array {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
+  s.set(a);
+  return s;
 }
 
 /** A pool of `n` threads, or undefined where n is 0 or threads cannot start. */

@@ -17,7 +17,8 @@ import { loadModel, openModel, runPipeline } from '../../extension/core/pipeline
 import { packsOutputs } from '../../extension/core/pipeline/engine-run';
 import { readTestData } from '../../extension/core/formats/testdata';
 import { tensorStats } from '../../extension/core/compare/metrics';
-import { startPool } from '../../extension/core/parallel';
+import { startPool, toShared } from '../../extension/core/parallel';
+import { compareBlocks } from '../../extension/core/compare/blocks';
 import type { ModelConfig, Report } from '../../extension/core/report';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
@@ -118,6 +119,14 @@ describe('outputs packed into one', function () {
       assert.deepEqual(await pool!.run({ type: 'stats', name: 'x', a: view, shape: [4096], channels: false }), tensorStats('x', view, [4096], false));
       assert.equal(all.buffer.byteLength, 3 * 4096 * 4, 'the packed buffer stays with this thread');
       assert.equal(view[0], all[4096]);
+      // the reference's blocks live in shared memory: sent as they are, and compared as the same values
+      const shared = toShared(view);
+      assert.ok(shared.buffer instanceof SharedArrayBuffer);
+      assert.equal(toShared(shared), shared, 'shared already: the same array');
+      assert.deepEqual(await pool!.run({ type: 'stats', name: 'x', a: shared, shape: [4096], channels: false }), tensorStats('x', view, [4096], false));
+      const other = all.subarray(2 * 4096).map((v) => v + 1e-3);
+      assert.deepEqual(await compareBlocks([{ out: other, ref: shared, outName: 'o', refName: 'r' }], { S: 7, T: 1, C: 512, shape: [1, 8, 512] }, pool),
+        await compareBlocks([{ out: other, ref: view.slice(), outName: 'o', refName: 'r' }], { S: 7, T: 1, C: 512, shape: [1, 8, 512] }));
     } finally {
       await pool!.close();
     }

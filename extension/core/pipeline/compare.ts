@@ -39,15 +39,19 @@ export async function compareOutputs(p: Prepared, ref: Reference, run: Pick<Engi
     probe = await besideWait(p, p.fp32Probe(), v.stage, hooks);
   }
   // a paired graph compared its blocks with the reference inside itself: read its reductions
-  const blocks = g.inGraph ? inGraphComparisons(g.inGraph, out) : await compareBlocks(ref.blocks.map((r, i) => {
+  const blocksP = g.inGraph ? Promise.resolve(inGraphComparisons(g.inGraph, out)) : compareBlocks(ref.blocks.map((r, i) => {
     const o = blockOutput(run, i);
     // the reference's statistics are the same for every mode (and a run that is its own reference has them)
     return { out: o, ref: r, outName: `blocks.${i}.out`, refName: ref.stats[i] || r === o ? undefined : `blocks.${i}.ref` };
   }), { S: config.numPatches, T: config.frames, C: config.embedDim, shape: ref.blockShape }, pool,
   // at most ~10 lines a second: a block is compared in ~40 ms at full size, on several threads
   throttled(100, (k, n) => hooks.onProgress?.('comparing', `block ${k}/${n}`)));
-  // expose mode: the statistics of every exposed intermediate (166 MiB at full size) on the threads too
+  blocksP.catch(() => undefined); // awaited below
+  // expose mode: the statistics of every exposed intermediate (166 MiB at full size) on the threads
+  // too, queued behind the blocks the threads were dealt (compareBlocks deals before it first waits):
+  // a thread done with its blocks takes them instead of waiting for the last block
   const exposed = pool ? await exposedStats(g, out, config.embedDim, pool) : undefined;
+  const blocks = await blocksP;
   return { blocks, exposed, probe };
 }
 

@@ -6,8 +6,9 @@
  */
 import type { TestData } from '../formats/testdata';
 import type { BuiltGraph, GraphOptions } from '../model/timesformer';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import type { ModelConfig, PipelineHooks, ReferenceInfo, Stage, TensorStats } from '../report';
+import { toShared } from '../parallel';
 import { runFp32OnCpu, runFp32OnCpuThread } from './cpu-run';
 import { cpuGraph } from './graph';
 import type { LoadedModel } from './load';
@@ -118,7 +119,13 @@ export function references(x: ReferenceInputs): References {
       reference ??= data
         ? Promise.resolve({
           info: { kind: 'test-data', label: `test data ${basename(data.path)} (PyTorch)`, path: data.path },
-          blocks: data.blocks.map((b) => b.data), blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data, stats: [],
+          // in shared memory: every mode (and every request of a warm engine process) sends them to the comparison's threads
+          blocks: data.blocks.map((b, i) => {
+            const t = new Tensor('float32', b.shape, toShared(b.data));
+            data.blocks[i] = t; // the read arrays released
+            return t.data;
+          }),
+          blockShape: [...(data.blocks[0]?.shape ?? [])], probs: data.probs.data, stats: [],
         })
         : (async () => {
           const { g, out } = await fp32Probe(how);
@@ -126,7 +133,13 @@ export function references(x: ReferenceInputs): References {
           const tokens = 1 + config.numPatches * config.frames;
           return {
             info: { kind: 'self', label: 'FP32 of this model (CPU EP)' },
-            blocks: g.blockNames.map((n) => out.get(n)!), blockShape: [B, tokens, config.embedDim], probs: out.get(g.probsName!)!, stats: [],
+            // in shared memory (the run's own arrays released): sent to the comparison's threads by every mode, no copy
+            blocks: g.blockNames.map((n) => {
+              const s = toShared(out.get(n)!);
+              out.set(n, s);
+              return s;
+            }),
+            blockShape: [B, tokens, config.embedDim], probs: out.get(g.probsName!)!, stats: [],
           };
         })();
       return reference;
