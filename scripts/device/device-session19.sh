@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Run ON the GPU machine: where a sweep's time goes (bench-paired.ts: the paired graph against its
-# parts, its ~200 outputs packed into one against apart, onnxruntime's profile of one run), the
-# sweep's per-clip split between the paired runs and judging on the host (bench-sweep.ts, batches
-# 4/8/16, with 4 clips compared on the host as the check that packing changed nothing), and the warm
-# toggle with its stages (bench-warm.ts).
-# AFTER=1: the second call (after packing every single run's outputs and landing a run before its fix's
-# confirmation): the warm toggle (default threads and 12), the sweep beside PyTorch eager.
-#   NO_PEER=1 NO_OPTIONAL=1 bash scripts/device/device-prep.sh; run(command="bash scripts/device/device-session19.sh", carry=[".carry"])
+# Run ON the GPU machine (issue 21, session 19). MODE picks what runs:
+#   profile (default)  where a sweep's time goes (bench-paired.ts: the paired graph against its parts, its
+#                      outputs packed against apart, onnxruntime's profile of one run), the sweep's per-clip
+#                      split between the paired runs and judging (bench-sweep.ts, batches 4/8/16, 4 clips
+#                      compared on the host as the check), and the warm toggle with its stages (bench-warm.ts)
+#   after              the warm toggle (8 and 12 comparison threads) and the sweep beside PyTorch eager
+#   warm               the warm toggle alone: 8 threads (3 rounds) and 12 (2 rounds)
+#   rss                peak RSS over 1,000 full-size clips
+#   NO_PEER=1 NO_OPTIONAL=1 bash scripts/device/device-prep.sh; run(command="MODE=warm bash scripts/device/device-session19.sh", carry=[".carry"])
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -16,30 +17,26 @@ LOG="$OUT/log.txt"; TAG=s19; BUDGET_S="${BUDGET_S:-540}"
 : > "$LOG"
 # shellcheck source=scripts/device/device-lib.sh
 source "$ROOT/scripts/device/device-lib.sh"
-say "host $(hostname), $(nproc) CPUs, budget ${BUDGET_S}s"
+say "host $(hostname), $(nproc) CPUs, budget ${BUDGET_S}s, mode ${MODE:-profile}"
 unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$LOG"
-if [ -n "${WARM_ONLY:-}" ]; then
-  # the warm toggle alone: default comparison threads (rounds 3) and 12 (rounds 2)
-  step 200 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 3 --json "$OUT/bench-warm.json"
-  step 150 env TIMESFORMER_LAB_THREADS=12 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --json "$OUT/bench-warm-t12.json"
-  say "done"
-  pack_out
-  exit 0
-fi
-if [ -n "${AFTER:-}" ]; then
-  # the second call: the warm toggle with packed outputs and the graph colored before the fix's confirmation,
-  # with 12 comparison threads beside the default 8, and the sweep with PyTorch eager in the same run
-  step 150 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --json "$OUT/bench-warm.json"
-  step 100 env TIMESFORMER_LAB_THREADS=12 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 1 --json "$OUT/bench-warm-t12.json"
-  step 200 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --host-clips 4 --batches 8,16 --rss-clips 0 --out /tmp/bench-sweep --json "$OUT/bench-sweep.json"
-  say "done"
-  pack_out
-  exit 0
-fi
-step 200 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches "${PAIRED_BATCHES:-8}" --runs 5 --profile --json "$OUT/bench-paired.json"
-step 60 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 1 --runs 5 --only '^paired' --json "$OUT/bench-paired-b1.json"
-step 150 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --host-clips 4 --batches 8,16 --rss-clips 0 --no-torch --out /tmp/bench-sweep --json "$OUT/bench-sweep.json"
-step 120 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --json "$OUT/bench-warm.json"
+warm() { step "$1" env TIMESFORMER_LAB_THREADS="$2" node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds "$3" --json "$OUT/bench-warm-t$2.json"; }
+case "${MODE:-profile}" in
+  profile)
+    step 200 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 8 --runs 5 --profile --json "$OUT/bench-paired.json"
+    step 60 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 1 --runs 5 --only '^paired' --json "$OUT/bench-paired-b1.json"
+    step 150 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --host-clips 4 --batches 8,16 --rss-clips 0 --no-torch --out /tmp/bench-sweep --json "$OUT/bench-sweep.json"
+    warm 120 8 2 ;;
+  after)
+    warm 150 8 2
+    warm 100 12 1
+    step 200 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --host-clips 4 --batches 8,16 --rss-clips 0 --out /tmp/bench-sweep --json "$OUT/bench-sweep.json" ;;
+  warm)
+    warm 200 8 3
+    warm 150 12 2 ;;
+  rss)
+    step 420 node out/scripts/bench/bench-sweep.js --size full --clips 1 --ep webgpu --rss-clips 1000 --rss-size full --no-torch --out /tmp/bench-rss --json "$OUT/bench-sweep-rss.json" ;;
+  *) say "unknown MODE ${MODE}" ;;
+esac
 say "done"
 pack_out

@@ -429,12 +429,19 @@ function zipEntries(file: string): Promise<string[]> {
   });
 }
 
+/** Whether the process runs: a zombie (ended, not yet reaped by the extension host, whose loop may be busy) has ended. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // /proc/PID/stat: "pid (comm) S …" — the state after the command's closing parenthesis
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

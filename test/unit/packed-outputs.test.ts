@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { createEngine } from '../../extension/core/engine/session';
+import { runOnCpu } from './helpers/engine';
 import { buildTimeSformer, type BuiltGraph } from '../../extension/core/model/timesformer';
 import { packGraph, PACKED_OUTPUT, unpackOutputs } from '../../extension/core/model/packed-outputs';
 import { WeightStore } from '../../extension/core/model/weight-store';
@@ -23,15 +23,6 @@ import type { ModelConfig, Report } from '../../extension/core/report';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const D1 = { weights: path.join(FIX, 'd1_outlier.pyth'), data: path.join(FIX, 'd1_outlier_test_data.p') };
-
-async function runOnCpu(source: BuiltGraph['source'], feeds: Record<string, Float32Array>, dims: Record<string, number[]>): Promise<Map<string, Float32Array>> {
-  const e = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => source });
-  try {
-    return await e.run(feeds, dims);
-  } finally {
-    await e.release();
-  }
-}
 
 /** A Report without what differs between two runs of the same work (times, memory, the log). */
 function numbers(r: Report): unknown {

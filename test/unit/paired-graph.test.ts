@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { createEngine } from '../../extension/core/engine/session';
+import { runOnCpu } from './helpers/engine';
 import { buildTimeSformer, type BuiltGraph, type GraphOptions } from '../../extension/core/model/timesformer';
 import { clipOutputs, pairGraphs } from '../../extension/core/model/paired-graph';
 import { ElemType, OnnxGraphBuilder } from '../../extension/core/model/onnx-builder';
@@ -52,15 +52,6 @@ function sameComparison(p: BlockComparison, h: BlockComparison, what: string, re
   p.tokenError.forEach((row, t) => row.forEach((e, s) => close(e, h.tokenError[t][s], rel, `${what} token (${t}, ${s})`)));
   sameStats(p.output, h.output, `${what} output`);
   sameStats(p.reference!, h.reference!, `${what} reference`);
-}
-
-async function runOnCpu(source: BuiltGraph['source'], feeds: Record<string, Float32Array>, dims: Record<string, number[]>): Promise<Map<string, Float32Array>> {
-  const e = await createEngine({ ep: 'cpu', precision: 'fp32', layerNorm: 'plain', buildModel: () => source });
-  try {
-    return await e.run(feeds, dims);
-  } finally {
-    await e.release();
-  }
 }
 
 let tmp: string;
