@@ -157,6 +157,8 @@ if (require.main === module) {
       await handle(m, send);
       // the answer is sent: now the warm engines' bounds (and its own idle timer)
       await warm.settle().catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
+      // and, after a run when nothing else waits, the session the sidebar's expose toggle asks for next (a request that comes meanwhile waits for it)
+      if (m.type === 'run' && pending === 1) await warm.buildAhead(pipelineOptions(m.options)).catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
       if (--pending === 0) idle = setTimeout(() => releaseStores(`after ${STORE_IDLE_MS / 1000} s idle`), STORE_IDLE_MS).unref();
     });
   });

@@ -31,7 +31,7 @@ import type { BuiltGraph } from './model/timesformer';
 import { WeightStore } from './model/weight-store';
 import { comparePool } from './compare/blocks';
 import { defaultThreads } from './parallel';
-import { engineCacheKey, graphOptions, intendedSpec, prepare, runModes, type LayerNormChoice, type ModeHooks, type Prepared } from './pipeline';
+import { buildEngine, engineCacheKey, graphOptions, intendedSpec, prepare, runModes, type LayerNormChoice, type ModeHooks, type Prepared } from './pipeline';
 import { validateOptions } from './options';
 import type { PipelineHooks, PipelineOptions, Report } from './report';
 
@@ -100,8 +100,8 @@ export class WarmEngines {
   private current: PipelineHooks = {};
   private idle: NodeJS.Timeout | undefined;
   private request = { reused: 0, built: 0 };
-  /** Test seam and log: preparations made (checkpoint reads), engines built and reused, engines evicted, releases. */
-  readonly counts = { prepared: 0, built: 0, reused: 0, evicted: 0, released: 0 };
+  /** Test seam and log: preparations made (checkpoint reads), engines built and reused, engines built ahead, evicted, releases. */
+  readonly counts = { prepared: 0, built: 0, reused: 0, ahead: 0, evicted: 0, released: 0 };
 
   constructor(private readonly limits: WarmLimits = warmLimits(), private readonly log: (line: string) => void = () => undefined) {}
 
@@ -181,6 +181,43 @@ export class WarmEngines {
       this.idle = setTimeout(() => void this.release(`after ${this.limits.idleMs / 1000} s idle`), this.limits.idleMs);
       this.idle.unref();
     }
+  }
+
+  /**
+   * After a run of `o` (its answer sent), while the engine process waits for the next request: the
+   * engine of the mode the sidebar's "Expose LayerNorm entries" toggle asks for next (expose after
+   * plain, plain after expose), built and kept but not run — when the bounds leave room for it and
+   * it is not kept already. So the toggle answers as a mode already built (~0.4 s at full size on
+   * the H100) instead of building a session (~0.9 s of its ~1.5 s); a request that comes while it is
+   * being built waits for it (the requests are served one at a time), no longer than building it
+   * itself would take. Only where a kept session skips the session's creation: a GPU provider (the
+   * CPU EP's engines are segmented: each run creates its segments' sessions), unless
+   * TIMESFORMER_LAB_BUILD_AHEAD=1 (tests, a CPU engine in one session); =0 never.
+   */
+  async buildAhead(o: PipelineOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+    const h = this.held;
+    const switched = env.TIMESFORMER_LAB_BUILD_AHEAD;
+    if (!h || switched === '0' || (switched !== '1' && (o.ep ?? 'cpu') === 'cpu') || inputsKey(o) !== h.key) return;
+    const layerNorm = o.layerNorm === 'expose' ? 'plain' : o.layerNorm === 'plain' || o.layerNorm === undefined ? 'expose' : undefined;
+    if (!layerNorm || Object.keys(o.layerNormOverrides ?? {}).length || o.saveOnnx || o.repeat) return;
+    const next: PipelineOptions = { ...o, layerNorm };
+    const key = this.engineKey(h, next);
+    if (h.engines.has(key) || h.engines.size >= this.limits.sessions) return;
+    // room for its weights: the graph under test's initializers, as a kept session is counted
+    const t0 = performance.now();
+    const lines: string[] = [];
+    const built = await buildEngine(h.p, next, (l) => lines.push(l)).catch((e: Error) => {
+      this.log(`warm: building the ${layerNorm} session ahead failed (${e.message}); it is built when asked for`);
+      return undefined;
+    });
+    if (!built) return;
+    if (this.held !== h || (await this.bytes(h)) + built.g.initializerBytes > this.limits.bytes) {
+      await built.engine.release().catch(() => undefined);
+      return;
+    }
+    h.engines.set(key, { ...built, bytes: built.g.initializerBytes, used: performance.now() });
+    this.counts.ahead++;
+    this.log(`warm: built the ${built.engine.ep} session of LayerNorm ${layerNorm} ahead (the sidebar's expose toggle) in ${(performance.now() - t0).toFixed(0)} ms; kept, not run`);
   }
 
   /** Everything released: the sessions, then the preparation's weight store. */

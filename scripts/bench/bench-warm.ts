@@ -15,6 +15,11 @@
  *   npm run build
  *   node out/scripts/bench/bench-warm.js [--size full|small] [--ep webgpu|cpu|cuda] [--rounds 3] [--data test_data.p] [--weights CKPT] [--json F]
  *
+ * After each run the engine process builds the session of the expose toggle's other mode ahead
+ * (core/warm.ts buildAhead, on a GPU provider): a request that comes at once waits for it, one that
+ * comes after a pause (--think-ms, a user's) finds it built. TIMESFORMER_LAB_BUILD_AHEAD=0 turns it
+ * off (the before); =1 on the CPU EP too (with TIMESFORMER_LAB_SEGMENT_BLOCKS=0: one whole session).
+ *
  * Without --weights the checkpoint is generated (scripts/fixtures/gen-checkpoint.ts): full is the
  * released model's size (768×12, 8×224², 486 MB), small 64×4, 4×32²; both with
  * blocks.5.mlp.fc2.bias[21] = 300 (small: block 2), so that plain FP16 overflows.
@@ -69,12 +74,12 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       size: { type: 'string' }, ep: { type: 'string' }, rounds: { type: 'string' }, data: { type: 'string' }, weights: { type: 'string' },
-      json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      json: { type: 'string' }, 'think-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: node out/scripts/bench/bench-warm.js [--size full|small] [--ep webgpu|cpu|cuda] [--rounds 3] [--data test_data.p] [--weights CKPT] [--json F]');
+    console.log('usage: node out/scripts/bench/bench-warm.js [--size full|small] [--ep webgpu|cpu|cuda] [--rounds 3] [--think-ms 0] [--data test_data.p] [--weights CKPT] [--json F]');
     return;
   }
   if (!fs.existsSync(WORKER)) throw new Error(`${WORKER} is missing: npm run build first`);
@@ -82,6 +87,9 @@ async function main(): Promise<void> {
   if (size !== 'full' && size !== 'small') throw new Error(`--size ${size}: full or small`);
   const ep = (values.ep ?? 'webgpu') as EpChoice;
   const rounds = Math.max(1, Number(values.rounds ?? 3));
+  // a user's pause between clicks in the warm engine process (0: each request as soon as the last is answered)
+  const thinkMs = Math.max(0, Number(values['think-ms'] ?? 0));
+  const think = () => new Promise((res) => setTimeout(res, thinkMs));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-warm-'));
   let weights = values.weights;
   if (!weights) {
@@ -111,8 +119,11 @@ async function main(): Promise<void> {
       touch();
       await new Promise((res) => setTimeout(res, 20));
       rows.push(await timed(warm, { ...base, layerNorm: 'plain' }, 'cold', log));
+      await think();
       rows.push(await timed(warm, { ...base, layerNorm: 'expose' }, 'warm new mode', log));
+      await think();
       rows.push(await timed(warm, { ...base, layerNorm: 'plain' }, 'warm same mode', log));
+      await think();
       rows.push(await timed(warm, { ...base, layerNorm: 'expose' }, 'warm same mode', log));
     }
   } finally {
@@ -138,7 +149,8 @@ async function main(): Promise<void> {
   const med = (k: Kind, mode?: Row['mode'], f: 'ms' | 'graphMs' = 'ms') => median(rows.filter((x) => x.kind === k && (!mode || x.mode === mode)).map((x) => x[f]));
   const c = med('cold');
   const lines = [
-    `[bench-warm] ${size} size, ${ep}, FP16, ${values.data ? 'with test data' : 'no test data (reference: our FP32 on the CPU EP)'}, ${rounds} round(s); request → Report through the engine process`,
+    `[bench-warm] ${size} size, ${ep}, FP16, ${values.data ? 'with test data' : 'no test data (reference: our FP32 on the CPU EP)'}, ${rounds} round(s); request → Report through the engine process; ` +
+    `${thinkMs} ms between requests; the expose toggle's other mode built ahead: ${process.env.TIMESFORMER_LAB_BUILD_AHEAD === '0' ? 'no (TIMESFORMER_LAB_BUILD_AHEAD=0)' : 'yes, where a GPU provider runs'}`,
     `  cold (first request on the checkpoint, plain)   median ${c.toFixed(0)} ms   1.00×`,
     `  warm new mode (expose, preparation kept)        median ${med('warm new mode').toFixed(0)} ms   ${(med('warm new mode') / c).toFixed(2)}× cold   (target ≤ 1500 ms)`,
     `  warm same mode (plain / expose, sessions kept)  median ${med('warm same mode').toFixed(0)} ms   ${(med('warm same mode') / c).toFixed(2)}× cold`,
@@ -151,7 +163,7 @@ async function main(): Promise<void> {
     `  Reports warm = cold (every block's error to the last bit, the verdict): ${mismatched.length ? `NO, ${mismatched.length} differ` : 'yes'}`,
   ];
   console.log(lines.join('\n'));
-  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ size, ep, rounds, data: !!values.data, rows: rows.map(({ blocks: _b, ...r }) => r), medians: { cold: c, warmNewMode: med('warm new mode'), warmSameMode: med('warm same mode'), today: med('today') },
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ size, ep, rounds, thinkMs, buildAhead: process.env.TIMESFORMER_LAB_BUILD_AHEAD !== '0', data: !!values.data, rows: rows.map(({ blocks: _b, ...r }) => r), medians: { cold: c, warmNewMode: med('warm new mode'), warmSameMode: med('warm same mode'), today: med('today') },
     graphMedians: { cold: med('cold', undefined, 'graphMs'), warmNewMode: med('warm new mode', undefined, 'graphMs'), warmSameMode: med('warm same mode', undefined, 'graphMs'), warmSamePlain: med('warm same mode', 'plain', 'graphMs'), warmSameExpose: med('warm same mode', 'expose', 'graphMs'), today: med('today', undefined, 'graphMs') }, reportsEqual: !mismatched.length }, null, 1));
   fs.rmSync(dir, { recursive: true, force: true });
   if (mismatched.length) process.exitCode = 1;

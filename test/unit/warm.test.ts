@@ -64,7 +64,7 @@ describe('warm engines (core/warm.ts)', function () {
       assert.ok(fs.existsSync(store), 'the store is kept after the request');
       const second = await request(w, 'expose');
       assert.deepEqual(second.report.run.warm, { prepared: true, sessionsReused: 1, sessionsBuilt: 0 });
-      assert.deepEqual(w.counts, { prepared: 1, built: 1, reused: 1, evicted: 0, released: 0 });
+      assert.deepEqual(w.counts, { prepared: 1, built: 1, reused: 1, ahead: 0, evicted: 0, released: 0 });
       for (const s of ['reading checkpoint', 'reading test data', 'building graph', 'building engine'] as Stage[]) assert.ok(!second.stages.includes(s), `stage ${s} in ${second.stages.join(', ')}`);
       assert.deepEqual(second.stages, ['running', 'comparing']);
       assert.equal(second.report.run.timings.readMs, 0);
@@ -111,6 +111,47 @@ describe('warm engines (core/warm.ts)', function () {
       assert.equal((await w.usage()).sessions, 3);
     } finally {
       await w.release('test end');
+    }
+  });
+
+  it('after a run, the expose toggle\'s other mode is built ahead (kept, not run): its request then builds nothing and gives the cold run\'s Report; not on the CPU EP, not past the bounds', async () => {
+    const env = { TIMESFORMER_LAB_BUILD_AHEAD: '1' };
+    const segments = process.env.TIMESFORMER_LAB_SEGMENT_BLOCKS;
+    // one whole session, as on a GPU provider (a segmented CPU engine keeps no session to build ahead)
+    process.env.TIMESFORMER_LAB_SEGMENT_BLOCKS = '0';
+    const w = new WarmEngines(limits(), (l) => lines.push(l));
+    try {
+      await request(w, 'plain');
+      const plainO: PipelineOptions = { ...o, layerNorm: 'plain' };
+      await w.buildAhead(plainO, {});
+      assert.equal(w.counts.ahead, 0, 'the CPU EP builds nothing ahead by default');
+      await w.buildAhead(plainO, { TIMESFORMER_LAB_BUILD_AHEAD: '0' });
+      assert.equal(w.counts.ahead, 0);
+      await w.buildAhead(plainO, env);
+      assert.equal(w.counts.ahead, 1);
+      assert.equal((await w.usage()).sessions, 3, 'plain, its fix\'s confirmation, and expose');
+      assert.ok(lines.some((l) => /^warm: built the cpu session of LayerNorm expose ahead \(the sidebar's expose toggle\) in \d+ ms; kept, not run$/.test(l)), lines.join('\n'));
+      const expose = await request(w, 'expose');
+      assert.deepEqual(expose.report.run.warm, { prepared: true, sessionsReused: 1, sessionsBuilt: 0 });
+      assert.ok(!expose.stages.includes('building engine'), expose.stages.join(', '));
+      const [cold] = await runModes({ ...o, layerNorm: 'expose' }, ['expose']);
+      assert.deepStrictEqual(results(expose.report, tmp), results(cold, tmp));
+      // plain is kept already: nothing more is built
+      await w.buildAhead({ ...o, layerNorm: 'expose' }, env);
+      assert.equal(w.counts.ahead, 1);
+    } finally {
+      await w.release('test end');
+    }
+    // no room: at most 2 sessions, and plain kept 2
+    const tight = new WarmEngines(limits({ sessions: 2 }), (l) => lines.push(l));
+    try {
+      await request(tight, 'plain');
+      await tight.buildAhead({ ...o, layerNorm: 'plain' }, env);
+      assert.equal(tight.counts.ahead, 0);
+    } finally {
+      await tight.release('test end');
+      if (segments === undefined) delete process.env.TIMESFORMER_LAB_SEGMENT_BLOCKS;
+      else process.env.TIMESFORMER_LAB_SEGMENT_BLOCKS = segments;
     }
   });
 

@@ -57,6 +57,33 @@ export interface EngineRun {
   warmRunMs?: number;
 }
 
+/**
+ * A mode's engine, built (graph and session) and not run: on a GPU EP its outputs packed into one.
+ * runEngine's, and the warm engine process's when it builds the expose toggle's mode ahead
+ * (core/warm.ts). `onSegment`: progress within a segmented CPU run.
+ */
+export async function buildEngine(p: Prepared, o: PipelineOptions, say: (s: string) => void, cacheKey?: string, onSegment?: (done: number, total: number) => void): Promise<GivenEngine> {
+  const { config, model: m } = p;
+  const B = p.video.shape[0];
+  const built = new Map<Realization, BuiltGraph>();
+  const engine = await createEngine({
+    ep: o.ep ?? 'cpu', precision: o.precision ?? 'fp32', layerNorm: o.layerNorm ?? 'plain', deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say, probes: o.probes,
+    // progress within the run (a segmented CPU run), not logged: the stage line says it
+    onSegment,
+    layerNormModes: layerNormModesOf(o),
+    buildModel: (realization, ep) => {
+      const go = graphOptions(config, B, o, realization);
+      let b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);
+      if (packsOutputs(ep) && (typeof b.source === 'string' || b.source instanceof Uint8Array)) b = packGraph(b, m.weights instanceof WeightStore ? m.weights : undefined);
+      built.set(realization, b);
+      say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})` +
+        (b.packed ? `; its ${b.packed.parts.length} outputs packed into one, read back at once` : ''));
+      return b.source;
+    },
+  });
+  return { engine, g: built.get(engine.realization)! };
+}
+
 export async function runEngine(p: Prepared, o: PipelineOptions, hooks: PipelineHooks, v: Voice, given?: GivenEngine): Promise<EngineRun> {
   const { config, model: m } = p;
   const { say, stage } = v;
@@ -71,32 +98,15 @@ export async function runEngine(p: Prepared, o: PipelineOptions, hooks: Pipeline
     given = kept;
   }
   if (!kept) stage('building graph', `${precision}, LayerNorm ${layerNorm}${over ? ` (${over} overridden)` : ''}${precision !== 'fp32' ? `, ${o.accumulate ?? 'fp32'} accumulation` : ''}`);
-  const built = new Map<Realization, BuiltGraph>();
   const needsKey = (o.ep ?? 'cpu') === 'auto' || o.ep === 'tensorrt';
   const cacheKey = !given && needsKey && o.trtCacheDir
     ? engineCacheKey(await sha256Files(m.source.files), graphOptions(config, B, o, 'tensorrt'))
     : undefined;
   if (!kept) stage('building engine', `${o.ep ?? 'cpu'}, ${precision.toUpperCase()} LayerNorm ${over ? `${layerNorm} (${over} in FP32)` : layerNorm}`);
-  if (given) built.set(given.engine.realization, given.g);
-  const made = given?.engine ?? await createEngine({
-    ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, trtCacheDir: o.trtCacheDir, cacheKey, log: say, probes: o.probes,
-    // progress within the run (a segmented CPU run), not logged: the stage line says it
-    onSegment: (k, n) => hooks.onProgress?.('running', `${o.ep ?? 'cpu'}, segment ${k}/${n}`),
-    layerNormModes: layerNormModesOf(o),
-    buildModel: (realization, ep) => {
-      const go = graphOptions(config, B, o, realization);
-      let b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);
-      if (packsOutputs(ep) && (typeof b.source === 'string' || b.source instanceof Uint8Array)) b = packGraph(b, m.weights instanceof WeightStore ? m.weights : undefined);
-      built.set(realization, b);
-      say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})` +
-        (b.packed ? `; its ${b.packed.parts.length} outputs packed into one, read back at once` : ''));
-      return b.source;
-    },
-  });
+  const made = given ?? await buildEngine(p, o, say, cacheKey, (k, n) => hooks.onProgress?.('running', `${o.ep ?? 'cpu'}, segment ${k}/${n}`));
   // a warm engine process keeps what it built (the view it gives back is released, not the session)
-  const engine: Engine = !given && p.engines ? p.engines.keep(o, { engine: made, g: built.get(made.realization)! }).engine : made;
+  const { engine, g } = !given && p.engines ? p.engines.keep(o, made) : made;
   try {
-    const g = built.get(engine.realization)!;
     if (o.saveOnnx) {
       g.writeOnnx(o.saveOnnx);
       say(`saved the ONNX graph as run to ${o.saveOnnx}`);

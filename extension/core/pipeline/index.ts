@@ -26,7 +26,7 @@ export {
 export type { ProbeHow, ProbeRun, Reference } from './reference';
 export { prepare, type EngineShelf, type Prepared } from './prepare';
 export { DEFAULT_FP32_OPS, cpuSegmentBlocks, engineCacheKey, graphOptions, intendedSpec } from './graph';
-export { ranEngine, type EngineRun, type GivenEngine } from './engine-run';
+export { buildEngine, ranEngine, type EngineRun, type GivenEngine } from './engine-run';
 export { healthyStats, minimalOptions } from './diagnose';
 export { memoryText } from './assemble';
 export { runOneMode, type PipelineResult } from './mode';
