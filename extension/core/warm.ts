@@ -203,14 +203,14 @@ export class WarmEngines {
     const next: PipelineOptions = { ...o, layerNorm };
     const key = this.engineKey(h, next);
     if (h.engines.has(key) || h.engines.size >= this.limits.sessions) return;
-    // room for its weights: the graph under test's initializers, as a kept session is counted
     const t0 = performance.now();
-    const lines: string[] = [];
-    const built = await buildEngine(h.p, next, (l) => lines.push(l)).catch((e: Error) => {
+    // its build's own lines (graph, session) are not a request's: the one line below says it
+    const built = await buildEngine(h.p, next, () => undefined).catch((e: Error) => {
       this.log(`warm: building the ${layerNorm} session ahead failed (${e.message}); it is built when asked for`);
       return undefined;
     });
     if (!built) return;
+    // room for its weights (its graph's initializers, as a kept session is counted), on inputs still held
     if (this.held !== h || (await this.bytes(h)) + built.g.initializerBytes > this.limits.bytes) {
       await built.engine.release().catch(() => undefined);
       return;
