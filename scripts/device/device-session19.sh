@@ -6,8 +6,8 @@
 #                      compared on the host as the check), and the warm toggle with its stages (bench-warm.ts)
 #   after              the warm toggle (8 and 12 comparison threads) and the sweep beside PyTorch eager
 #   warm               the warm toggle alone: 8 threads (3 rounds) and 12 (2 rounds)
-#   ahead              the warm toggle with the expose toggle's other mode built ahead: at once (3 rounds),
-#                      after a user's 1.5 s pause (2 rounds), and with it off (2 rounds)
+#   ahead              the warm toggle with the expose toggle's other mode built ahead: at once, after a
+#                      user's 1.5 s pause, and with it off (ROUNDS rounds each, default 2)
 #   rss                peak RSS over 1,000 full-size clips
 #   NO_PEER=1 NO_OPTIONAL=1 bash scripts/device/device-prep.sh; run(command="MODE=warm bash scripts/device/device-session19.sh", carry=[".carry"])
 set -uo pipefail
@@ -37,9 +37,9 @@ case "${MODE:-profile}" in
     warm 200 8 3
     warm 150 12 2 ;;
   ahead)
-    step 150 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 3 --json "$OUT/bench-warm-ahead.json"
-    step 120 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --think-ms 1500 --json "$OUT/bench-warm-ahead-think.json"
-    step 120 env TIMESFORMER_LAB_BUILD_AHEAD=0 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds 2 --json "$OUT/bench-warm-no-ahead.json" ;;
+    step 120 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds "${ROUNDS:-2}" --json "$OUT/bench-warm-ahead.json"
+    step 100 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds "${ROUNDS:-2}" --think-ms 1500 --json "$OUT/bench-warm-ahead-think.json"
+    step 100 env TIMESFORMER_LAB_BUILD_AHEAD=0 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds "${ROUNDS:-2}" --json "$OUT/bench-warm-no-ahead.json" ;;
   rss)
     step 420 node out/scripts/bench/bench-sweep.js --size full --clips 1 --ep webgpu --rss-clips 1000 --rss-size full --no-torch --out /tmp/bench-rss --json "$OUT/bench-sweep-rss.json" ;;
   *) say "unknown MODE ${MODE}" ;;
