@@ -143,7 +143,16 @@ if (require.main === module) {
     process.stderr.write('worker.js is forked by the extension (child_process.fork with IPC); use out/extension/cli.js from a shell\n');
     process.exit(2);
   }
-  const send = (r: FromWorker) => process.send?.(r);
+  // the last message's write to the host: building a session ahead (below) holds this thread for
+  // ~1-2 s at full size, and a message not yet written waits that long (an H100 run: the answer
+  // came 1.8 s late, session 19)
+  let written: Promise<void> = Promise.resolve();
+  const send = (r: FromWorker) => {
+    written = new Promise<void>((done) => {
+      if (process.send) process.send(r, () => done()); // false (a full channel) still queues it: the callback says when it is written
+      else done();
+    });
+  };
   // One message at a time: a run and a probe never share the native runtime concurrently.
   let queue = Promise.resolve();
   let pending = 0;
@@ -158,7 +167,10 @@ if (require.main === module) {
       // the answer is sent: now the warm engines' bounds (and its own idle timer)
       await warm.settle().catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
       // and, after a run when nothing else waits, the session the sidebar's expose toggle asks for next (a request that comes meanwhile waits for it)
-      if (m.type === 'run' && pending === 1) await warm.buildAhead(pipelineOptions(m.options)).catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
+      if (m.type === 'run' && pending === 1) {
+        await written;
+        await warm.buildAhead(pipelineOptions(m.options)).catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
+      }
       if (--pending === 0) idle = setTimeout(() => releaseStores(`after ${STORE_IDLE_MS / 1000} s idle`), STORE_IDLE_MS).unref();
     });
   });

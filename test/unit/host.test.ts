@@ -156,6 +156,31 @@ describe('engine process client (out/extension/worker.js)', function () {
     }
   });
 
+  it('the engine process builds the expose toggle\'s other mode ahead after its answer, and the toggle then runs that session', async () => {
+    const lines: { line: string; at: number }[] = [];
+    // on the CPU EP in one session (TIMESFORMER_LAB_BUILD_AHEAD=1, TIMESFORMER_LAB_SEGMENT_BLOCKS=0), as a GPU provider builds it
+    const client = new WorkerClient({
+      script: WORKER, log: (line) => lines.push({ line, at: performance.now() }),
+      env: { ...process.env, TIMESFORMER_LAB_BUILD_AHEAD: '1', TIMESFORMER_LAB_SEGMENT_BLOCKS: '0' },
+    });
+    try {
+      const o = { ...D1, precision: 'fp16' as const, ep: 'cpu' as const, heads: 4 };
+      await client.run({ ...o, layerNorm: 'fp32' });
+      const t0 = performance.now();
+      await client.run({ ...o, layerNorm: 'plain' });
+      const answered = performance.now();
+      const built = () => lines.find((l) => /warm: built the cpu session of LayerNorm expose ahead/.test(l.line) && l.at > t0);
+      assert.equal(built(), undefined, 'the answer came before the session built ahead');
+      await waitFor(() => !!built(), 10_000);
+      assert.ok(built()!.at >= answered);
+      // the toggle then runs it: nothing built
+      const expose = await client.run({ ...o, layerNorm: 'expose' });
+      assert.deepEqual(expose.report.run.warm, { prepared: true, sessionsReused: 1, sessionsBuilt: 0 });
+    } finally {
+      await client.cancel();
+    }
+  });
+
   it('an error in the pipeline comes back as a typed error with the file', async () => {
     const client = new WorkerClient({ script: WORKER });
     try {
@@ -211,3 +236,11 @@ describe('engine process client (out/extension/worker.js)', function () {
     }
   });
 });
+
+async function waitFor(ok: () => boolean, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (!ok()) {
+    if (performance.now() > end) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
