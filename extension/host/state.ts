@@ -73,6 +73,18 @@ const MAX_PERSISTED_BYTES = 16 * 2 ** 20;
 
 export type Listener = () => void;
 
+/** What a stored run derives from its Report: the Report, its labels, its reference's name, the fixes it offers. */
+function ofReport(n: number, inputs: RunInputs, report: Report, startedAt: number): Pick<StoredRun, 'report' | 'label' | 'short' | 'reference' | 'offers'> {
+  return { report, label: runLabel(n, inputs, report, startedAt), short: runShort(n, inputs, report), reference: referenceText(inputs, report), offers: offersOf(report) };
+}
+
+/** A run no longer waiting for its minimal fix's confirmation (confirmed, or the confirmation cancelled or failed). */
+function settled(r: StoredRun): StoredRun {
+  if (!r.confirming) return r;
+  const { confirming: _c, ...rest } = r;
+  return rest;
+}
+
 export class LabState extends StoreReader {
   private readonly listeners = new Set<Listener>();
   private readonly landListeners = new Set<(run: StoredRun) => void>();
@@ -228,9 +240,7 @@ export class LabState extends StoreReader {
   runFinished(report: Report, options: RunOptions, requestId: number | undefined, inputs: RunInputs, startedAt = this.s.running?.startedAt ?? Date.now(), confirming = false): StoredRun {
     const n = ++this.s.counter;
     const run: StoredRun = {
-      id: `run-${n}`, n, inputs, options, startedAt, report, requestId,
-      label: runLabel(n, inputs, report, startedAt), short: runShort(n, inputs, report), reference: referenceText(inputs, report),
-      offers: offersOf(report), ...(confirming ? { confirming: true as const } : {}),
+      id: `run-${n}`, n, inputs, options, startedAt, requestId, ...ofReport(n, inputs, report, startedAt), ...(confirming ? { confirming: true as const } : {}),
     };
     this.s.runs = [...this.s.runs, run];
     if (this.s.runs.length > this.maxRuns) this.s.runs = this.s.runs.slice(-this.maxRuns);
@@ -249,8 +259,7 @@ export class LabState extends StoreReader {
       this.changed();
       return undefined;
     }
-    const { confirming: _c, ...rest } = old;
-    const run: StoredRun = { ...rest, report, label: runLabel(old.n, old.inputs, report, old.startedAt), short: runShort(old.n, old.inputs, report), offers: offersOf(report) };
+    const run: StoredRun = { ...settled(old), ...ofReport(old.n, old.inputs, report, old.startedAt) };
     this.s.runs = this.s.runs.map((r) => (r.id === id ? run : r));
     this.changed();
     for (const l of [...this.landListeners]) l(run);
@@ -268,7 +277,7 @@ export class LabState extends StoreReader {
   private attempt(a: Attempt): void {
     this.s.running = undefined;
     // a run landed before its confirmation, which was then cancelled or failed: it stays, unconfirmed
-    this.s.runs = this.s.runs.map((r) => (r.confirming ? (({ confirming: _c, ...rest }) => rest)(r) : r));
+    this.s.runs = this.s.runs.map(settled);
     this.s.attempts = [...this.s.attempts, a].slice(-this.maxRuns);
     this.changed();
   }

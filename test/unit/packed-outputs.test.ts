@@ -9,20 +9,16 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { runOnCpu } from './helpers/engine';
-import { buildTimeSformer, type BuiltGraph } from '../../extension/core/model/timesformer';
+import { D1, openD1, runOnCpu } from './helpers/engine';
+import { buildTimeSformer } from '../../extension/core/model/timesformer';
 import { packGraph, PACKED_OUTPUT, unpackOutputs } from '../../extension/core/model/packed-outputs';
-import { WeightStore } from '../../extension/core/model/weight-store';
-import { loadModel, openModel, runPipeline } from '../../extension/core/pipeline';
+import { runPipeline } from '../../extension/core/pipeline';
 import { packsOutputs } from '../../extension/core/pipeline/engine-run';
-import { readTestData } from '../../extension/core/formats/testdata';
 import { tensorStats } from '../../extension/core/compare/metrics';
 import { startPool, toShared } from '../../extension/core/parallel';
 import { compareBlocks } from '../../extension/core/compare/blocks';
-import type { ModelConfig, Report } from '../../extension/core/report';
+import type { Report } from '../../extension/core/report';
 
-const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
-const D1 = { weights: path.join(FIX, 'd1_outlier.pyth'), data: path.join(FIX, 'd1_outlier_test_data.p') };
 
 /** A Report without what differs between two runs of the same work (times, memory, the log). */
 function numbers(r: Report): unknown {
@@ -39,15 +35,10 @@ describe('outputs packed into one', function () {
   for (const kind of ['in memory', 'weight store'] as const) {
     for (const layerNorm of ['plain', 'expose'] as const) {
       it(`d1 FP16 ${layerNorm} (${kind}): one output leaves the engine, and unpacked it is every output of the graph as built, bit for bit`, async () => {
-        const store = kind === 'weight store' ? WeightStore.create({ parent: tmp }) : undefined;
-        const m = store ? await openModel(D1.weights, store, ['f32', 'f32.f16']) : await loadModel(D1.weights);
+        const { m, store, config, feeds, dims } = await openD1(kind, tmp);
         try {
-          const data = await readTestData(D1.data);
-          const config: ModelConfig = { ...m.base, heads: 4, headsSource: 'option', headsTried: [] };
           const g = buildTimeSformer(m.weights, { config, batch: 1, precision: 'fp16', realization: 'emulated', layerNorm, probes: true, prescaleShift: 3 });
           const p = packGraph(g, store);
-          const feeds = { video: data.video.data };
-          const dims = { video: [...data.video.shape] };
           const raw = await runOnCpu(p.source, feeds, dims);
           assert.deepEqual([...raw.keys()], [PACKED_OUTPUT]);
           const apart = await runOnCpu(g.source, feeds, dims);

@@ -9,19 +9,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { runOnCpu } from './helpers/engine';
+import { openD1, runOnCpu } from './helpers/engine';
 import { buildTimeSformer, type BuiltGraph, type GraphOptions } from '../../extension/core/model/timesformer';
-import { clipOutputs, pairGraphs } from '../../extension/core/model/paired-graph';
+import { pairGraphs } from '../../extension/core/model/paired-graph';
+import { unpackOutputs } from '../../extension/core/model/packed-outputs';
 import { ElemType, OnnxGraphBuilder } from '../../extension/core/model/onnx-builder';
 import { inGraphComparisons } from '../../extension/core/compare/in-graph';
 import { compareBlock, type BlockComparison } from '../../extension/core/compare/metrics';
-import { loadModel, openModel } from '../../extension/core/pipeline';
-import { readTestData } from '../../extension/core/formats/testdata';
-import { WeightStore } from '../../extension/core/model/weight-store';
-import type { ModelConfig, TensorStats } from '../../extension/core/report';
-
-const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
-const D1 = { weights: path.join(FIX, 'd1_outlier.pyth'), data: path.join(FIX, 'd1_outlier_test_data.p') };
+import type { TensorStats } from '../../extension/core/report';
 
 /** |a − b| within `rel` of |b| (inf and NaN must agree exactly). */
 function close(a: number, b: number, rel: number, what: string): void {
@@ -63,21 +58,16 @@ describe('paired graph: the engine and its FP32 reference compared inside one gr
 
   for (const kind of ['in memory', 'weight store'] as const) {
     it(`d1 FP16 plain (emulated, ${kind}): every block's comparison, the probabilities and both graphs' LayerNorm statistics are the two sessions' own`, async () => {
-      const store = kind === 'weight store' ? WeightStore.create({ parent: tmp }) : undefined;
-      const m = store ? await openModel(D1.weights, store, ['f32', 'f32.f16']) : await loadModel(D1.weights);
+      const { m, store, config, feeds, dims } = await openD1(kind, tmp);
       try {
-        const data = await readTestData(D1.data);
-        const config: ModelConfig = { ...m.base, heads: 4, headsSource: 'option', headsTried: [] };
         const base: Omit<GraphOptions, 'precision' | 'realization'> = { config, batch: 1, layerNorm: 'plain', probes: true, prescaleShift: 3 };
         const test = buildTimeSformer(m.weights, { ...base, precision: 'fp16', realization: 'emulated' });
         const ref = buildTimeSformer(m.weights, { ...base, precision: 'fp32', realization: 'fp32' });
         const p = pairGraphs(test, ref, store);
-        const feeds = { video: data.video.data };
-        const dims = { video: [...data.video.shape] };
         const raw = await runOnCpu(p.test.source, feeds, dims);
         // one output leaves the paired graph: every reduction, packed a clip a row
         assert.deepEqual([...raw.keys()], [p.test.packed!.name]);
-        const outP = clipOutputs(raw, 0, 1, p.test.packed);
+        const outP = unpackOutputs(raw, p.test.packed);
         const [outT, outR] = [await runOnCpu(test.source, feeds, dims), await runOnCpu(ref.source, feeds, dims)];
 
         // kilobytes: no block output leaves the paired graph
@@ -152,7 +142,7 @@ describe('paired graph: the engine and its FP32 reference compared inside one gr
     };
     const video = new Float32Array(B * N * C).map((_, i) => Math.sin(i) * 3 + (i % C === 0 ? 2e4 : 0));
     const p = pairGraphs(model('test', true), model('ref', false));
-    const out = clipOutputs(await runOnCpu(p.test.source, { video }, { video: [B, N, C] }), 0, B, p.test.packed);
+    const out = unpackOutputs(await runOnCpu(p.test.source, { video }, { video: [B, N, C] }), p.test.packed, 0, B);
     const [pc] = inGraphComparisons({ ...p.test.inGraph!, S, T }, out);
     const a = video.map((v, i) => v + delta[i]);
     const h = compareBlock(a, video, S, T, C, [B, N, C], 'blocks.0.out', 'blocks.0.ref');

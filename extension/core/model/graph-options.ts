@@ -112,7 +112,7 @@ export interface BuiltGraph {
    * and are not outputs; these name the reductions that compare/in-graph.ts reads instead.
    */
   inGraph?: InGraphComparison;
-  /** A paired graph's outputs, packed into one (paired-graph.ts): where each named output lies in a clip's row. */
+  /** Its outputs packed into one (packed-outputs.ts: a paired graph's, a single GPU run's): where each named output lies in a clip's row. */
   packed?: PackedOutputs;
 }
 

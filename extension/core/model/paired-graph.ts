@@ -14,15 +14,16 @@
  * What leaves the engine per clip: both graphs' probabilities and LayerNorm statistics (9 values
  * and C channel maxima for each of the 2 × 37 LayerNorms), and per block 6 + (N−1) + 2 × (9 + C)
  * floats — 374 KiB at full size instead of 110.5 MiB (measured on the H200 machine). Every output's
- * first axis is the batch: a run may carry several clips (sweep/batch.ts; clipOutputs reads one).
+ * first axis is the batch: a run may carry several clips (sweep/batch.ts; packed-outputs.ts's
+ * unpackOutputs reads one clip's, as a one-clip run's outputs).
  * The one thing not reduced is the histogram of each block output (32 bins over its range: a
  * second pass per tensor, 32 comparisons an element); a paired run's TensorStats holds a one-bin
  * histogram over [min, max], and says so (compare/in-graph.ts).
  */
 import { onnx } from 'onnx-proto';
-import { IN_GRAPH_DIFF, IN_GRAPH_STATS, type BuiltGraph, type PackedOutputs, type InGraphBlock, type InGraphComparison, type LayerNormTensors } from './graph-options';
+import { IN_GRAPH_DIFF, IN_GRAPH_STATS, type BuiltGraph, type InGraphBlock, type InGraphComparison, type LayerNormTensors } from './graph-options';
 import { ElemType, executionFriendlyOrder, OnnxGraphBuilder, OPSET } from './onnx-builder';
-import { packNodes, unpackOutputs } from './packed-outputs';
+import { packNodes } from './packed-outputs';
 import type { WeightStore } from './weight-store';
 
 /** FLT_MAX: |v| <= it is false exactly for inf and NaN (the WebGPU EP has no IsInf/IsNaN). */
@@ -39,7 +40,7 @@ export interface PairedGraph {
   ref: BuiltGraph;
   /** Bytes the merged model's outputs take per run (all its clips). */
   outputBytes: number;
-  /** Clips per run: every output's first axis (clipOutputs gives one clip's). */
+  /** Clips per run: every output's first axis (unpackOutputs gives one clip's). */
   batch: number;
 }
 
@@ -116,7 +117,7 @@ export function pairGraphs(test: BuiltGraph, ref: BuiltGraph, store?: WeightStor
   const outputBytes = outputs.reduce((s, o) => s + 4 * o.type!.tensorType!.shape!.dim!.reduce((p, d) => p * Number(d.dimValue), 1), 0);
   const source = store ? store.saveModel(model, 'paired') : model;
   const refLns: LayerNormTensors[] = ref.layerNorms.map((l) => ({ ...l, stats: l.stats && r(l.stats), channels: l.channels && r(l.channels), diff: undefined, mean: undefined, std: undefined }));
-  // read per clip (clipOutputs): one clip's block shape
+  // read per clip (unpackOutputs): one clip's block shape
   const inGraph: InGraphComparison = { blocks, shape: [1, tokens, channels], S, T, C: channels };
   return {
     test: {
@@ -211,12 +212,4 @@ function compareBlock(g: OnnxGraphBuilder, a: string, ref: string, i: number, [B
     const rr = stats(ref, 'ref');
     return { diff, tokens, outStats: o.s, outChannels: o.ch, refStats: rr.s, refChannels: rr.ch };
   });
-}
-
-/**
- * Batch element `b` of a paired graph's outputs (every output's first axis is the batch: the
- * probabilities, the per-clip LayerNorm statistics, the comparisons), as a one-clip run's outputs.
- */
-export function clipOutputs(out: ReadonlyMap<string, Float32Array>, b: number, batch: number, packed?: PackedOutputs): Map<string, Float32Array> {
-  return unpackOutputs(out, packed, b, batch);
 }

@@ -12,7 +12,7 @@ import { packGraph, unpackOutputs } from '../model/packed-outputs';
 import { WeightStore } from '../model/weight-store';
 import { check, type Voice } from './progress';
 import { cpuGraph, engineCacheKey, graphOptions, layerNormModesOf } from './graph';
-import { sha256Files } from './load';
+import { sha256Files, type LoadedModel } from './load';
 import type { Prepared } from './prepare';
 
 /** A mode's engine and graph when they were built beforehand (in the GPU helper process, or by TensorRT: core/trt/import.ts). */
@@ -44,6 +44,12 @@ export function packsOutputs(ep: EpName, env: NodeJS.ProcessEnv = process.env): 
   return ep === 'webgpu';
 }
 
+/** `b` as a run on `ep` reads it back: its outputs packed into one where packsOutputs says so (a segmented CPU graph never). */
+export function forReadBack(b: BuiltGraph, ep: EpName, weights: LoadedModel['weights']): BuiltGraph {
+  const whole = typeof b.source === 'string' || b.source instanceof Uint8Array;
+  return packsOutputs(ep) && whole ? packGraph(b, weights instanceof WeightStore ? weights : undefined) : b;
+}
+
 export interface EngineRun {
   /** Still holding its session: release() it. */
   engine: Engine;
@@ -73,8 +79,7 @@ export async function buildEngine(p: Prepared, o: PipelineOptions, say: (s: stri
     layerNormModes: layerNormModesOf(o),
     buildModel: (realization, ep) => {
       const go = graphOptions(config, B, o, realization);
-      let b = ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go);
-      if (packsOutputs(ep) && (typeof b.source === 'string' || b.source instanceof Uint8Array)) b = packGraph(b, m.weights instanceof WeightStore ? m.weights : undefined);
+      const b = forReadBack(ep === 'cpu' ? cpuGraph(m.weights, go, !!o.repeat) : buildTimeSformer(m.weights, go), ep, m.weights);
       built.set(realization, b);
       say(`graph: ${b.nodeCount} nodes, ${(b.initializerBytes / 2 ** 20).toFixed(1)} MiB of weights, ${b.extraOutputs.length} extra outputs (${realization})` +
         (b.packed ? `; its ${b.packed.parts.length} outputs packed into one, read back at once` : ''));

@@ -7,7 +7,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { buildTimeSformer } from '../model/timesformer';
-import { packGraph } from '../model/packed-outputs';
 import { WeightStore } from '../model/weight-store';
 import { defaultThreads, type WorkerPool } from '../parallel';
 import { GpuHelper } from '../helper';
@@ -16,7 +15,7 @@ import { comparePool } from '../compare/blocks';
 import type { EpName, PipelineHooks, PipelineOptions, Report, LayerNormMode } from '../report';
 import { storeUsage } from './assemble';
 import { minimalOptions } from './diagnose';
-import { packsOutputs, ranEngine, type GivenEngine } from './engine-run';
+import { forReadBack, ranEngine, type GivenEngine } from './engine-run';
 import { graphOptions, layerNormModesOf } from './graph';
 import { besideEngine, runOneMode, type PipelineResult } from './mode';
 import { prepare, type Prepared } from './prepare';
@@ -152,9 +151,8 @@ async function runWithHelper(p: Prepared, opts: readonly PipelineOptions[], mode
   const hooksFor = (i: number): PipelineHooks => ({ ...modeHooks(hooks, modes, i), log: hooks.log && ((l: string) => hooks.log!(`(${modes[i]}) ${l}`)) });
   const sent = opts.map((x, i) => ({ x, i })).filter(({ i }) => far[i]).map(({ x, i }) => {
     const t = performance.now();
-    const built = buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization));
     // one output to read back (model/packed-outputs.ts); runMode reads the run as the graph's outputs
-    const g = packsOutputs(ep) ? packGraph(built, store) : built;
+    const g = forReadBack(buildTimeSformer(p.model.weights, graphOptions(p.config, B, x, realization)), ep, p.model.weights);
     const buildGraphMs = performance.now() - t;
     const run = helper.run({
       model: g.source as string, ep, precision, layerNorm: x.layerNorm ?? 'plain', layerNormModes: layerNormModesOf(x), probes: x.probes,

@@ -12,7 +12,8 @@
  * the healthy statistics the diagnosis and the minimal fix read).
  */
 import { buildTimeSformer, type BuiltGraph } from '../model/timesformer';
-import { clipOutputs, pairGraphs } from '../model/paired-graph';
+import { pairGraphs } from '../model/paired-graph';
+import { unpackOutputs } from '../model/packed-outputs';
 import { WeightStore } from '../model/weight-store';
 import { createEngine, type Engine } from '../engine/session';
 import { graphOptions, ranEngine, type GivenEngine, type LoadedModel, type Prepared, type Reference } from '../pipeline';
@@ -146,7 +147,7 @@ export async function pairedRun(k: Kept, clips: readonly ReadClip[]): Promise<{ 
   }
   const out = await e.run({ [k.g.inputName]: data }, { [k.g.inputName]: [B, ...one.shape.slice(1)] });
   return clips.map((_c, b) => {
-    const mine = clipOutputs(out, b, B, k.g.packed);
+    const mine = unpackOutputs(out, k.g.packed, b, B);
     return {
       given: { engine: ranEngine(e, mine, e.outputBytes / B, 0, e.lastRunMs / B, 0), g: k.g },
       probe: { g: k.ref!, out: mine, ep: e.ep },
