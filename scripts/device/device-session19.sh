@@ -9,6 +9,9 @@
 #   ahead              the warm toggle with the expose toggle's other mode built ahead: at once, after a
 #                      user's 1.5 s pause, and with it off (ROUNDS rounds each, default 2)
 #   rss                peak RSS over 1,000 full-size clips
+#   session            where a new mode's session time goes (bench-session.ts: optimization levels,
+#                      session config entries, onnxruntime's session events)
+# MODE may list several, comma-separated (MODE=ahead,session), run in that order.
 #   NO_PEER=1 NO_OPTIONAL=1 bash scripts/device/device-prep.sh; run(command="MODE=warm bash scripts/device/device-session19.sh", carry=[".carry"])
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -23,7 +26,8 @@ say "host $(hostname), $(nproc) CPUs, budget ${BUDGET_S}s, mode ${MODE:-profile}
 unpack_carry
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$LOG"
 warm() { step "$1" env TIMESFORMER_LAB_THREADS="$2" node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds "$3" --json "$OUT/bench-warm-t$2.json"; }
-case "${MODE:-profile}" in
+run_mode() {
+case "$1" in
   profile)
     step 200 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 8 --runs 5 --profile --json "$OUT/bench-paired.json"
     step 60 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 1 --runs 5 --only '^paired' --json "$OUT/bench-paired-b1.json"
@@ -42,7 +46,12 @@ case "${MODE:-profile}" in
     step 100 env TIMESFORMER_LAB_BUILD_AHEAD=0 node out/scripts/bench/bench-warm.js --size full --ep webgpu --rounds "${ROUNDS:-2}" --json "$OUT/bench-warm-no-ahead.json" ;;
   rss)
     step 420 node out/scripts/bench/bench-sweep.js --size full --clips 1 --ep webgpu --rss-clips 1000 --rss-size full --no-torch --out /tmp/bench-rss --json "$OUT/bench-sweep-rss.json" ;;
-  *) say "unknown MODE ${MODE}" ;;
+  session)
+    step 200 node out/scripts/bench/bench-session.js --size full --ep webgpu --rounds "${ROUNDS:-2}" --profile --json "$OUT/bench-session.json" ;;
+  *) say "unknown MODE $1" ;;
 esac
+}
+IFS=, read -r -a MODES <<< "${MODE:-profile}"
+for m in "${MODES[@]}"; do run_mode "$m"; done
 say "done"
 pack_out

@@ -102,6 +102,12 @@ const CPU_SESSION: ortTypes.InferenceSession.SessionOptions = { enableCpuMemAren
  * catch) — on the H200 (device run e2e 4, every WebGPU configuration) and on Mesa's lavapipe here.
  * A binding that refuses the option when the session is created still falls back to CPU outputs.
  */
+/** Benchmarks only (scripts/bench/bench-session.ts): TIMESFORMER_LAB_GRAPH_OPT overrides optimizationLevel()'s choice. */
+function benchLevel(env: NodeJS.ProcessEnv): ortTypes.InferenceSession.SessionOptions['graphOptimizationLevel'] | undefined {
+  const v = env.TIMESFORMER_LAB_GRAPH_OPT;
+  return v === 'disabled' || v === 'basic' || v === 'extended' || v === 'all' ? v : undefined;
+}
+
 export function outputsOnGpu(ep: EpName, env: NodeJS.ProcessEnv = process.env): boolean {
   return ep === 'webgpu' && env.TIMESFORMER_LAB_GPU_OUTPUTS === 'gpu';
 }
@@ -109,11 +115,14 @@ export function outputsOnGpu(ep: EpName, env: NodeJS.ProcessEnv = process.env): 
 function sessionOptions(
   ep: EpName, req: EngineRequest, realization: Realization, gpuOutputs = false,
 ): { opts: ortTypes.InferenceSession.SessionOptions; cache: 'none' | 'built' | 'reused' } {
+  const penv = process.env;
   const base: ortTypes.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: optimizationLevel(realization, req.layerNormModes ?? [req.layerNorm], req.probes ?? true),
+    graphOptimizationLevel: benchLevel(penv) ?? optimizationLevel(realization, req.layerNormModes ?? [req.layerNorm], req.probes ?? true),
     logSeverityLevel: 3,
     // benchmarks only (scripts/bench/bench-paired.ts): onnxruntime's trace, written when the session ends
-    ...(process.env.TIMESFORMER_LAB_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.TIMESFORMER_LAB_ORT_PROFILE } : {}),
+    ...(penv.TIMESFORMER_LAB_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: penv.TIMESFORMER_LAB_ORT_PROFILE } : {}),
+    // benchmarks only (scripts/bench/bench-session.ts): session config entries tried on a GPU provider
+    ...(penv.TIMESFORMER_LAB_SESSION_EXTRA && ep !== 'cpu' ? { extra: JSON.parse(penv.TIMESFORMER_LAB_SESSION_EXTRA) as Record<string, string> } : {}),
   };
   const deviceId = req.deviceId ?? 0;
   if (ep === 'cpu') {
