@@ -140,6 +140,18 @@ async function apart(model: LoadedModel, config: ModelConfig, B: number, o: Pipe
   return { engine, g: g!, batch: B };
 }
 
+/**
+ * A GPU kernel event's name is "node&op&program" (WebGPU EP): keyed by the graph it belongs to
+ * (the model under test, the reference, the comparison) and its op and program; other names by
+ * their scope alone.
+ */
+function kernelKey(name: string): string {
+  const n = name.replace(/_kernel_time$/, '');
+  const scope = n.startsWith('/ref/') ? 'ref' : n.startsWith('/compare') ? 'compare' : n.startsWith('/model') ? 'model' : 'other';
+  const parts = n.split('&');
+  return parts.length > 1 ? `${scope} ${parts.slice(1).join('&')}` : n.replace(/[/.]blocks\.\d+.*$/, '');
+}
+
 interface TraceEvent { cat?: string; name?: string; dur?: number; args?: Record<string, string> }
 
 /** The trace's events summed by category and operator (last run of `runs`: each total divided by runs). */
@@ -149,7 +161,7 @@ function summarize(file: string, runs: number): void {
   for (const e of ev) {
     if (typeof e.dur !== 'number' || !e.cat) continue;
     if (e.cat === 'Session') continue;
-    const op = e.args?.op_name ?? e.args?.op_type ?? (e.name ?? '').replace(/_kernel_time$/, '').replace(/[/.]blocks\.\d+.*$/, '');
+    const op = e.args?.op_name ?? e.args?.op_type ?? kernelKey(e.name ?? '');
     const m = byCat.get(e.cat) ?? new Map();
     const a = m.get(op) ?? { us: 0, n: 0 };
     a.us += e.dur;
@@ -162,7 +174,7 @@ function summarize(file: string, runs: number): void {
     const all = [...m.entries()].sort((a, b) => b[1].us - a[1].us);
     const total = all.reduce((s, [, a]) => s + a.us, 0);
     console.log(`  ${cat}: ${(total / runs / 1000).toFixed(1)} ms over ${all.reduce((s, [, a]) => s + a.n, 0) / runs} events a run`);
-    for (const [op, a] of all.slice(0, 25)) console.log(`    ${op.slice(0, 60).padEnd(60)} ${(a.us / runs / 1000).toFixed(2).padStart(9)} ms  ${String(a.n / runs).padStart(6)}×`);
+    for (const [op, a] of all.slice(0, 40)) console.log(`    ${op.slice(0, 60).padEnd(60)} ${(a.us / runs / 1000).toFixed(2).padStart(9)} ms  ${String(a.n / runs).padStart(6)}×`);
   }
 }
 

@@ -11,6 +11,8 @@
 #   rss                peak RSS over 1,000 full-size clips
 #   session            where a new mode's session time goes (bench-session.ts: optimization levels,
 #                      session config entries, onnxruntime's session events)
+#   kernels            the paired graph's GPU kernels by graph and op (profile), and onnxruntime's node
+#                      placements (which provider runs each node: TIMESFORMER_LAB_ORT_LOG=0)
 # MODE may list several, comma-separated (MODE=ahead,session), run in that order.
 #   NO_PEER=1 NO_OPTIONAL=1 bash scripts/device/device-prep.sh; run(command="MODE=warm bash scripts/device/device-session19.sh", carry=[".carry"])
 set -uo pipefail
@@ -47,7 +49,12 @@ case "$1" in
   rss)
     step 420 node out/scripts/bench/bench-sweep.js --size full --clips 1 --ep webgpu --rss-clips 1000 --rss-size full --no-torch --out /tmp/bench-rss --json "$OUT/bench-sweep-rss.json" ;;
   session)
-    step 200 node out/scripts/bench/bench-session.js --size full --ep webgpu --rounds "${ROUNDS:-2}" --profile --json "$OUT/bench-session.json" ;;
+    step 200 node out/scripts/bench/bench-session.js --size full --ep webgpu --rounds "${ROUNDS:-2}" --profile --json "$OUT/bench-session.json"
+    # onnxruntime's own log of one expose session's creation, timestamped line by line
+    step 60 bash -c "TIMESFORMER_LAB_ORT_LOG=1 node out/scripts/bench/bench-session.js --size full --ep webgpu --rounds 1 --only '^default$' > '$OUT/ort-session-log.txt' 2>&1; tail -3 '$OUT/ort-session-log.txt'" ;;
+  kernels)
+    step 120 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 8 --runs 3 --only '^paired [(]the sweep[)]$' --profile --json "$OUT/bench-paired-kernels.json"
+    step 90 bash -c "TIMESFORMER_LAB_ORT_LOG=0 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 8 --runs 1 --only '^paired [(]the sweep[)]$' 2>&1 | grep -i -E -A30 'placed on|placement|not assigned' | head -150" ;;
   *) say "unknown MODE $1" ;;
 esac
 }

@@ -118,7 +118,8 @@ function sessionOptions(
   const penv = process.env;
   const base: ortTypes.InferenceSession.SessionOptions = {
     graphOptimizationLevel: benchLevel(penv) ?? optimizationLevel(realization, req.layerNormModes ?? [req.layerNorm], req.probes ?? true),
-    logSeverityLevel: 3,
+    // benchmarks only: TIMESFORMER_LAB_ORT_LOG=0 shows onnxruntime's node placements (which provider runs each node)
+    logSeverityLevel: /^[0-4]$/.test(penv.TIMESFORMER_LAB_ORT_LOG ?? '') ? Number(penv.TIMESFORMER_LAB_ORT_LOG) as 0 | 1 | 2 | 3 | 4 : 3,
     // benchmarks only (scripts/bench/bench-paired.ts): onnxruntime's trace, written when the session ends
     ...(penv.TIMESFORMER_LAB_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: penv.TIMESFORMER_LAB_ORT_PROFILE } : {}),
     // benchmarks only (scripts/bench/bench-session.ts): session config entries tried on a GPU provider
