@@ -4,7 +4,7 @@
  * these files is judged here in milliseconds, not through a pipeline run.
  */
 import { strict as assert } from 'assert';
-import { compareBlock, diff, histogram, layerNormStats, tensorStats, tokenErrors } from '../../extension/core/compare/metrics';
+import { compareBlock, diff, histogram, largestChannels, layerNormStats, tensorStats, tokenErrors } from '../../extension/core/compare/metrics';
 import { compareBlocks, comparePool, PARALLEL_COMPARE_MIN_VALUES, type BlockJob } from '../../extension/core/compare/blocks';
 import type { WorkerPool } from '../../extension/core/parallel';
 import { LN_STAT_FIELDS } from '../../extension/core/model/timesformer';
@@ -256,6 +256,19 @@ describe('layerNormStats: a LayerNorm\'s measured statistics, judged against the
     close(s.maxAbsDiff, 300, 'max |x − mean|', 1e-9);
     assert.deepEqual(s.topChannels, [{ channel: 1, maxAbs: 300 }, { channel: 3, maxAbs: 250 }, { channel: 0, maxAbs: 2 }]);
     assert.deepEqual([s.name, s.block, s.mode, s.source], ['blocks.3.norm1', 3, 'plain', 'fp32-probe']);
+  });
+  it('largestChannels: the same top three as sorting every channel (ties to the lower channel), a NaN first, fewer channels than asked', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let t = 0; t < 50; t++) {
+      // few distinct values, so that ties are common
+      const ch = Float32Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 8) * 0.5);
+      const sorted = Array.from(ch, (maxAbs, channel) => ({ channel, maxAbs })).sort((a, b) => b.maxAbs - a.maxAbs || a.channel - b.channel);
+      assert.deepEqual(largestChannels(ch, 3), sorted.slice(0, 3));
+    }
+    assert.deepEqual(largestChannels(f32(5, NaN, 9, Infinity), 3).map((c) => c.channel), [1, 3, 2]);
+    assert.deepEqual(largestChannels(f32(4), 3), [{ channel: 0, maxAbs: 4 }]);
+    assert.deepEqual(largestChannels(f32(4, 5), 0), []);
   });
   it('a square over the limit fires and overflows; one at the limit does not; with no limit (not exposed) nothing fires', () => {
     const over = layerNormStats(ln, 'fp32-probe', stats({ maxSq: 65505 }), f32(1), fp16);

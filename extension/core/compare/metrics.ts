@@ -303,6 +303,28 @@ function mechanisms(
 }
 
 /**
+ * The `k` channels of largest max-abs, largest first; a tie goes to the lower channel, and a NaN
+ * (a channel that went non-finite) ranks above every number. One pass, no per-channel objects:
+ * a sweep reads 2 × 37 LayerNorms of 768 channels a clip, where sorting them all took ~20 ms.
+ */
+export function largestChannels(channels: Float32Array, k: number): { channel: number; maxAbs: number }[] {
+  const rank = (v: number) => (Number.isNaN(v) ? Infinity : v);
+  const top: { channel: number; maxAbs: number }[] = [];
+  if (k <= 0) return top;
+  for (let c = 0; c < channels.length; c++) {
+    const v = channels[c];
+    if (top.length === k) {
+      if (!(rank(v) > rank(top[k - 1].maxAbs))) continue;
+      top.pop();
+    }
+    let i = top.length;
+    while (i > 0 && rank(v) > rank(top[i - 1].maxAbs)) i--;
+    top.splice(i, 0, { channel: c, maxAbs: v });
+  }
+  return top;
+}
+
+/**
  * A LayerNorm's statistics from the graph's `<ln>.stats` (LN_STAT_FIELDS) and `<ln>.channels`
  * outputs, with each overflow mechanism judged against `limits` (this engine's realization of
  * this LayerNorm, see realization.ts). `source` says whose input was measured: the engine's own
@@ -320,9 +342,7 @@ export function layerNormStats(
     sqInf: engine('sqInf'), sqNonFinite: engine('sqNonFinite'), varNonFinite: engine('varNonFinite'), meanNonFinite: engine('meanNonFinite'),
   };
   const ms = mechanisms(v, limits, source === 'engine');
-  const topChannels = Array.from(channels, (m, channel) => ({ channel, maxAbs: m }))
-    .sort((a, b) => b.maxAbs - a.maxAbs)
-    .slice(0, 3);
+  const topChannels = largestChannels(channels, 3);
   return {
     name: ln.name, block: ln.block, mode: ln.mode, source,
     maxAbsDiff: Math.sqrt(v.maxSq), maxSq: v.maxSq, overFp16Count: f('overFp16Count'), maxSumSq: v.maxSumSq, maxAbsSum: v.maxAbsSum,
