@@ -63,11 +63,16 @@ interface Snapshot {
   shown: string[];
   attempts?: Attempt[];
   fix?: ActiveFix;
-  /** The runs as reportToJson text (keeps Infinity and NaN). */
-  runs: string;
+  /** Before the runs had their own key (RUNS_KEY): read once, then moved. */
+  runs?: string;
 }
 
 const STATE_KEY = 'timesformerLab.state';
+/**
+ * The runs as reportToJson text (keeps Infinity and NaN), apart from the rest: written only when
+ * the runs change, so that an option toggled or a run shown does not write up to 16 MiB again.
+ */
+const RUNS_KEY = 'timesformerLab.runs';
 /** Persisted runs stop here (the newest are kept): a Report is 50 KB to 1 MB. */
 const MAX_PERSISTED_BYTES = 16 * 2 ** 20;
 
@@ -85,9 +90,34 @@ function settled(r: StoredRun): StoredRun {
   return rest;
 }
 
+/**
+ * The runs as persisted: newest first until the budget is spent, as one JSON array, each run's
+ * text made once (`texts`); requestIds belong to this session's engine.
+ */
+function runsText(runs: readonly StoredRun[], texts: WeakMap<StoredRun, string>): string {
+  const kept: string[] = [];
+  let bytes = 0;
+  for (let i = runs.length - 1; i >= 0; i--) {
+    const r = runs[i];
+    let text = texts.get(r);
+    if (text === undefined) {
+      text = reportToJson({ ...r, requestId: undefined, confirming: undefined }, 0);
+      texts.set(r, text);
+    }
+    if (bytes + text.length > MAX_PERSISTED_BYTES) break;
+    bytes += text.length;
+    kept.push(text);
+  }
+  return `[${kept.reverse().join(',')}]`;
+}
+
 export class LabState extends StoreReader {
   private readonly listeners = new Set<Listener>();
   private readonly landListeners = new Set<(run: StoredRun) => void>();
+  /** The runs as last written under RUNS_KEY (an array replaced, never changed, on every change of the runs). */
+  private savedRuns?: readonly StoredRun[];
+  /** Each run's persisted text, written once: a StoredRun is replaced, never changed. */
+  private readonly runTexts = new WeakMap<StoredRun, string>();
 
   constructor(
     private readonly memento: Memento | undefined,
@@ -343,18 +373,13 @@ export class LabState extends StoreReader {
   private save(): void {
     if (!this.memento) return;
     const s = this.s;
-    // Newest runs first until the budget is spent; requestIds belong to this session's engine.
-    const kept: StoredRun[] = [];
-    let bytes = 0;
-    for (const r of [...s.runs].reverse()) {
-      const text = reportToJson({ ...r, requestId: undefined, confirming: undefined }, 0);
-      if (bytes + text.length > MAX_PERSISTED_BYTES) break;
-      bytes += text.length;
-      kept.unshift({ ...r, requestId: undefined, confirming: undefined });
+    if (s.runs !== this.savedRuns) {
+      this.savedRuns = s.runs;
+      void this.memento.update(RUNS_KEY, runsText(s.runs, this.runTexts));
     }
     const snap: Snapshot = {
       v: 1, checkpoint: s.checkpointChoice, pairs: s.pairs, overrides: s.overrides, browsed: s.browsed,
-      counter: s.counter, shown: s.shownIds, attempts: s.attempts, ...(s.fix ? { fix: s.fix } : {}), runs: reportToJson(kept, 0),
+      counter: s.counter, shown: s.shownIds, attempts: s.attempts, ...(s.fix ? { fix: s.fix } : {}),
     };
     void this.memento.update(STATE_KEY, snap);
   }
@@ -368,7 +393,10 @@ export class LabState extends StoreReader {
       s.pairs = snap.pairs && typeof snap.pairs === 'object' ? snap.pairs : {};
       s.overrides = snap.overrides && typeof snap.overrides === 'object' ? snap.overrides : {};
       s.browsed = { checkpoints: snap.browsed?.checkpoints ?? [], testData: snap.browsed?.testData ?? [] };
-      s.runs = typeof snap.runs === 'string' ? parseReportJson<StoredRun[]>(snap.runs) : [];
+      const runs = this.memento?.get<string>(RUNS_KEY);
+      s.runs = typeof runs === 'string' ? parseReportJson<StoredRun[]>(runs) : typeof snap.runs === 'string' ? parseReportJson<StoredRun[]>(snap.runs) : [];
+      // read from their own key: nothing to write until they change (from the snapshot: moved at the next save)
+      if (typeof runs === 'string') this.savedRuns = s.runs;
       s.counter = Math.max(Number(snap.counter) || 0, ...s.runs.map((r) => r.n));
       s.shownIds = Array.isArray(snap.shown) ? snap.shown : [];
       s.attempts = Array.isArray(snap.attempts) ? snap.attempts : [];

@@ -7,12 +7,13 @@
 import { strict as assert } from 'assert';
 import * as path from 'path';
 import { inspectCheckpoint, inspectTestData } from '../../extension/core/inspect';
-import type { Report } from '../../extension/core/report';
+import { parseReportJson, reportToJson, type Report } from '../../extension/core/report';
 import { nameScore, pairTestData, type Inspection } from '../../extension/host/pairing';
 import { exportFileName, fixTitle, INTENTS, LabState, runPickItem, type Memento, type SettingsDefaults } from '../../extension/host/state';
 import { fixLabel, layerNormHelp } from '../../extension/host/protocol';
 import { layerNormTableNote, plain, visible } from '../../extension/host/text';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport } from './helpers/report';
+import type { StoredRun } from '../../extension/host/labels';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const W = '/ws';
@@ -21,11 +22,13 @@ const file = (name: string) => ({ path: `${W}/${name}`, label: name });
 class FakeMemento implements Memento {
   readonly data = new Map<string, unknown>();
   writes = 0;
+  readonly writesOf = new Map<string, number>();
   get<T>(key: string): T | undefined {
     return this.data.get(key) as T | undefined;
   }
   update(key: string, value: unknown): Thenable<void> {
     this.writes++;
+    this.writesOf.set(key, (this.writesOf.get(key) ?? 0) + 1);
     // VS Code stores mementos as JSON.
     this.data.set(key, JSON.parse(JSON.stringify(value)));
     return Promise.resolve();
@@ -267,6 +270,34 @@ describe('host state: runs, outcomes and offers', () => {
     assert.equal(again.latest?.id, 'run-8', 'ids keep counting');
     again.clearRuns();
     assert.deepEqual([again.all.length, again.shown.length, again.sidebar().runCount], [0, 0, 0]);
+  });
+
+  it('the runs are written only when they change, each serialized once; a workspace state from before their own key is read and moved', async () => {
+    const memento = new FakeMemento();
+    const { s, settings } = await workspace(memento);
+    const req = s.request() as { options: never; inputs: never };
+    for (let i = 0; i < 3; i++) s.runFinished(report([1e-3, Infinity]), req.options, i, req.inputs);
+    const runsWrites = () => memento.writesOf.get('timesformerLab.runs') ?? 0;
+    assert.equal(runsWrites(), 3);
+    // an option toggled, a run shown, a checkpoint chosen: the small state only
+    s.setOption('exposeLayerNorm', true);
+    s.show(['run-1']);
+    s.chooseCheckpoint(`${W}/b_model.pyth`);
+    assert.equal(runsWrites(), 3);
+    assert.ok((memento.writesOf.get('timesformerLab.state') ?? 0) >= 6);
+    const persisted = parseReportJson<StoredRun[]>(memento.get<string>('timesformerLab.runs')!);
+    assert.deepEqual(persisted.map((r) => r.id), ['run-1', 'run-2', 'run-3']);
+    assert.deepEqual(parseReportJson(reportToJson(persisted)), parseReportJson(reportToJson(s.all.map((r) => ({ ...r, requestId: undefined })))));
+    // the state as an older version wrote it: the runs inside the snapshot
+    const old = new FakeMemento();
+    old.update('timesformerLab.state', { ...memento.get<object>('timesformerLab.state'), runs: memento.get<string>('timesformerLab.runs') });
+    const again = new LabState(old, () => settings, 5);
+    assert.deepEqual(again.all.map((r) => r.id), ['run-1', 'run-2', 'run-3']);
+    assert.equal(again.get('run-2')!.report.blocks[1].relL2, Infinity);
+    again.show(['run-2']);
+    assert.equal(old.writesOf.get('timesformerLab.runs'), 1, 'moved to their own key at the first save');
+    assert.equal((old.get<{ runs?: string }>('timesformerLab.state'))!.runs, undefined);
+    assert.deepEqual(new LabState(old, () => settings, 5).all.map((r) => r.id), ['run-1', 'run-2', 'run-3']);
   });
 
   it('one change event per change', async () => {
