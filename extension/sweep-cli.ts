@@ -31,7 +31,7 @@ export const SWEEP_USAGE = `usage: timesformer-lab sweep --weights CHECKPOINT|HF
                           inside it (a clip reads back kilobytes; the reference on the engine's EP);
                           host: two sessions, every block output compared here
                           (default: graph on webgpu and cuda, host elsewhere)
-  --batch N               clips a run of the paired graph (default 4 on webgpu and cuda, else 1)
+  --batch N               clips a run of the paired graph (default 8 on webgpu and cuda, else 1)
   --heads N               attention heads (default: the checkpoint's config, else detected from a test_data.p clip)
   --tolerance X           a block passes when its rel L2 error is at most X (default per precision)
   --mean R,G,B --std R,G,B   uint8 frames: normalization (default: the checkpoint's, else 0.45 / 0.225)

@@ -10,7 +10,7 @@
  * --host-clips N also sweeps N of the clips the old way (two sessions, every block output read back
  * and compared on the host) and prints the ratio of the two, and of what a clip reads back;
  * --batches B,… sweeps the same clips again with B clips a run of the paired graph (the default run
- * uses the sweep's own default: 4 on WebGPU).
+ * uses the sweep's own default: 8 on WebGPU).
  *
  * The checkpoint is gen-sweep-fixture's content-dependent one at that size (full: 768×12, 8×224²),
  * the clips uint8 frames of several brightnesses, so that some overflow. clips/s is steady state

@@ -20,8 +20,13 @@ import type { EpName, ModelConfig, PipelineOptions, Report } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
 
-/** Clips a run of the paired graph on a GPU EP, unless --batch says otherwise. */
-export const DEFAULT_GPU_BATCH = 4;
+/**
+ * Clips a run of the paired graph on a GPU EP, unless --batch says otherwise. Measured on one H100
+ * at full size in one run (session 19): 3.62 clips/s at 4, 4.41 at 8, 5.39 at 16. 8, not 16: a
+ * shorter last group is padded, so a folder of 5 clips would cost a run of 16 (3 s), and a batch
+ * is what Cancel and the per-clip results wait for.
+ */
+export const DEFAULT_GPU_BATCH = 8;
 import { SweepEngines } from './engines';
 import { ClipRunner, type ClipRun } from './batch';
 import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';

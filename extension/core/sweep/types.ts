@@ -33,7 +33,7 @@ export interface SweepOptions {
    */
   compare?: 'graph' | 'host';
   /**
-   * Clips a run of the paired graph (default 4 on the WebGPU and CUDA EPs, 1 elsewhere): on a GPU a
+   * Clips a run of the paired graph (DEFAULT_GPU_BATCH, 8, on the WebGPU and CUDA EPs; 1 elsewhere): on a GPU a
    * batch amortizes each kernel's dispatch over several clips; each clip is still judged on its own rows.
    */
   batch?: number;
