@@ -15,16 +15,17 @@
  * the latest completed run of the chosen inputs and options (what Run would run now), and a
  * later cancel or error of those beside it. A fix applies to the run it was offered for: its
  * options hold while that run's inputs are chosen, then the user's own choices come back.
- * Choices, options and runs persist in the workspace state (a Memento), never in settings.json:
- * the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
+ * Choices, options and runs persist in the workspace state (a Memento, state-persist.ts), never in
+ * settings.json: the settings are defaults, and "Save as Workspace Settings" writes them explicitly.
  */
-import { parseReportJson, reportToJson, type Report, type Stage } from '../core/report';
+import type { Report, Stage } from '../core/report';
 import type { ProviderInfo, RunOptions } from '../protocol';
 import type { Inspection } from './pairing';
 import type { LayerNormChoice, OptionKey, RunSettings, RunView, SidebarState, TrtexecView } from './protocol';
 import { offersOf, referenceText, runLabel, runShort, type Attempt, type RunInputs, type StoredRun } from './labels';
 import { base, StoreReader, type ActiveFix, type FileEntry, type FileLists, type SettingsDefaults } from './state-derive';
 import { runViews, sidebarState } from './state-view';
+import { StatePersistence, type Memento } from './state-persist';
 
 export type { Attempt, RunInputs, StoredRun } from './labels';
 export {
@@ -32,6 +33,7 @@ export {
 } from './labels';
 export { OPTION_KEYS, SETTING_OF, StoreReader, type FileEntry, type Outcome, type SettingsDefaults } from './state-derive';
 export type { RunSettings };
+export type { Memento } from './state-persist';
 
 /**
  * Every intent: the only methods that change the store. Views and commands send these and
@@ -47,35 +49,6 @@ export const INTENTS = [
 ] as const;
 export type Intent = (typeof INTENTS)[number];
 
-/** The subset of vscode.Memento used here. */
-export interface Memento {
-  get<T>(key: string): T | undefined;
-  update(key: string, value: unknown): Thenable<void>;
-}
-
-interface Snapshot {
-  v: 1;
-  checkpoint?: string;
-  pairs: Record<string, string | null>;
-  overrides: Partial<RunSettings>;
-  browsed: FileLists;
-  counter: number;
-  shown: string[];
-  attempts?: Attempt[];
-  fix?: ActiveFix;
-  /** Before the runs had their own key (RUNS_KEY): read once, then moved. */
-  runs?: string;
-}
-
-const STATE_KEY = 'timesformerLab.state';
-/**
- * The runs as reportToJson text (keeps Infinity and NaN), apart from the rest: written only when
- * the runs change, so that an option toggled or a run shown does not write up to 16 MiB again.
- */
-const RUNS_KEY = 'timesformerLab.runs';
-/** Persisted runs stop here (the newest are kept): a Report is 50 KB to 1 MB. */
-const MAX_PERSISTED_BYTES = 16 * 2 ** 20;
-
 export type Listener = () => void;
 
 /** What a stored run derives from its Report: the Report, its labels, its reference's name, the fixes it offers. */
@@ -90,41 +63,18 @@ function settled(r: StoredRun): StoredRun {
   return rest;
 }
 
-/**
- * The runs as persisted: newest first until the budget is spent, as one JSON array, each run's
- * text made once (`texts`); requestIds belong to this session's engine.
- */
-function runsText(runs: readonly StoredRun[], texts: WeakMap<StoredRun, string>): string {
-  const kept: string[] = [];
-  let bytes = 0;
-  for (let i = runs.length - 1; i >= 0; i--) {
-    const r = runs[i];
-    let text = texts.get(r);
-    if (text === undefined) {
-      text = reportToJson({ ...r, requestId: undefined, confirming: undefined }, 0);
-      texts.set(r, text);
-    }
-    if (bytes + text.length > MAX_PERSISTED_BYTES) break;
-    bytes += text.length;
-    kept.push(text);
-  }
-  return `[${kept.reverse().join(',')}]`;
-}
-
 export class LabState extends StoreReader {
   private readonly listeners = new Set<Listener>();
   private readonly landListeners = new Set<(run: StoredRun) => void>();
-  /** The runs as last written under RUNS_KEY (an array replaced, never changed, on every change of the runs). */
-  private savedRuns?: readonly StoredRun[];
-  /** Each run's persisted text, written once: a StoredRun is replaced, never changed. */
-  private readonly runTexts = new WeakMap<StoredRun, string>();
+  private readonly persisted: StatePersistence;
 
   constructor(
-    private readonly memento: Memento | undefined,
+    memento: Memento | undefined,
     defaults: () => SettingsDefaults,
     maxRuns = 20,
   ) {
     super(defaults, maxRuns);
+    this.persisted = new StatePersistence(memento);
     this.restore();
   }
 
@@ -371,32 +321,24 @@ export class LabState extends StoreReader {
   // Persistence (workspace state)
 
   private save(): void {
-    if (!this.memento) return;
     const s = this.s;
-    if (s.runs !== this.savedRuns) {
-      this.savedRuns = s.runs;
-      void this.memento.update(RUNS_KEY, runsText(s.runs, this.runTexts));
-    }
-    const snap: Snapshot = {
-      v: 1, checkpoint: s.checkpointChoice, pairs: s.pairs, overrides: s.overrides, browsed: s.browsed,
+    this.persisted.save({
+      checkpoint: s.checkpointChoice, pairs: s.pairs, overrides: s.overrides, browsed: s.browsed,
       counter: s.counter, shown: s.shownIds, attempts: s.attempts, ...(s.fix ? { fix: s.fix } : {}),
-    };
-    void this.memento.update(STATE_KEY, snap);
+    }, s.runs);
   }
 
   private restore(): void {
-    const snap = this.memento?.get<Snapshot>(STATE_KEY);
-    if (!snap || snap.v !== 1) return;
     const s = this.s;
     try {
+      const loaded = this.persisted.load();
+      if (!loaded) return;
+      const { snap } = loaded;
       s.checkpointChoice = typeof snap.checkpoint === 'string' ? snap.checkpoint : undefined;
       s.pairs = snap.pairs && typeof snap.pairs === 'object' ? snap.pairs : {};
       s.overrides = snap.overrides && typeof snap.overrides === 'object' ? snap.overrides : {};
       s.browsed = { checkpoints: snap.browsed?.checkpoints ?? [], testData: snap.browsed?.testData ?? [] };
-      const runs = this.memento?.get<string>(RUNS_KEY);
-      s.runs = typeof runs === 'string' ? parseReportJson<StoredRun[]>(runs) : typeof snap.runs === 'string' ? parseReportJson<StoredRun[]>(snap.runs) : [];
-      // read from their own key: nothing to write until they change (from the snapshot: moved at the next save)
-      if (typeof runs === 'string') this.savedRuns = s.runs;
+      s.runs = loaded.runs;
       s.counter = Math.max(Number(snap.counter) || 0, ...s.runs.map((r) => r.n));
       s.shownIds = Array.isArray(snap.shown) ? snap.shown : [];
       s.attempts = Array.isArray(snap.attempts) ? snap.attempts : [];
