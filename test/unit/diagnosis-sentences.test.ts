@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'assert';
 import { describeLayerNorm, diagnose, torchDecomposedNodeNames, torchExportNodeName, trtexecCommand, type DiagnoseInput } from '../../extension/core/compare/diagnosis';
-import { firstFailing, markJump, passes } from '../../extension/core/compare/verdict';
+import { firstFailing, markJump, passes, worstBlock } from '../../extension/core/compare/verdict';
 import { layerNormStats, tensorStats } from '../../extension/core/compare/metrics';
 import { lnLimits, type RealizationSpec } from '../../extension/core/model/realization';
 import { LN_STAT_FIELDS, type LnStatField } from '../../extension/core/model/timesformer';
@@ -160,6 +160,13 @@ describe('diagnosis words: LayerNorm names, the trtexec line, the jump', () => {
     assert.equal(passes(NaN, 0.025), false);
     assert.equal(firstFailing(bs([0.01, NaN, 0.5])), 1);
     assert.equal(firstFailing(bs([0.01, 0.02])), null);
+    // the worst block: the largest error, a NaN above every number, the first on a tie
+    assert.equal(worstBlock(bs([0.01, 0.3, 0.2])).index, 1);
+    assert.equal(worstBlock(bs([0.01, NaN, 0.5])).index, 1);
+    assert.equal(worstBlock(bs([NaN, 0.5, NaN])).index, 0);
+    assert.equal(worstBlock(bs([0.2, Infinity, 0.2])).index, 1);
+    assert.equal(worstBlock(bs([0.2, 0.2])).index, 0);
+    assert.equal(worstBlock(bs([0.2])).index, 0);
   });
   it('a head count is offered only when block 0 then matches to under 1e-3 and 10× better', () => {
     const offered = (tried: { heads: number; block0RelL2: number }[], b0 = 0.5) => run([b0, 0.6], { heads: { heads: 4, source: 'assumed', tried: [{ heads: 4, block0RelL2: b0 }, ...tried] } }).candidates[0].text;

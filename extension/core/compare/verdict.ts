@@ -46,6 +46,12 @@ export function firstFailing(blocks: readonly BlockResult[]): number | null {
   return blocks.find((b) => !b.passed)?.index ?? null;
 }
 
+/** The block of largest error, a NaN error counting as the largest; the first such on a tie (the first block if there are none). */
+export function worstBlock<B extends Pick<BlockResult, 'relL2'>>(blocks: readonly B[]): B {
+  const worse = (a: number, b: number) => (Number.isNaN(a) ? !Number.isNaN(b) : a > b);
+  return blocks.reduce((w, b) => (worse(b.relL2, w.relL2) ? b : w), blocks[0]);
+}
+
 /** relL2 <= tolerance, with NaN failing. */
 export function passes(relL2: number, tolerance: number): boolean {
   return relL2 <= tolerance;

@@ -12,6 +12,7 @@ import { defaultThreads, type WorkerPool } from '../parallel';
 import { GpuHelper } from '../helper';
 import { realizationFor } from '../engine/providers';
 import { comparePool } from '../compare/blocks';
+import { worstBlock } from '../compare/verdict';
 import type { EpName, PipelineHooks, PipelineOptions, Report, LayerNormMode } from '../report';
 import { storeUsage } from './assemble';
 import { minimalOptions } from './diagnose';
@@ -238,7 +239,7 @@ async function confirmMinimalFix(p: Prepared, o: PipelineOptions, report: Report
     onProgress: hooks.onProgress && ((s, d) => hooks.onProgress!('confirming the minimal fix', `${what}: ${s}${d && s !== 'building graph' ? ` (${d})` : ''}`)),
   };
   const r = (await runOneMode(p, { ...o, layerNormOverrides: overrides, confirmMinimalFix: false, saveOnnx: undefined, repeat: 0 }, inner, undefined, pool)).report;
-  const worst = r.blocks.reduce((w, b) => (b.relL2 > w.relL2 ? b : w), r.blocks[0]);
+  const worst = worstBlock(r.blocks);
   fix.confirmed = { verdict: r.diagnosis.verdict, firstBadBlock: r.diagnosis.firstBadBlock, worstBlock: worst.index, worstRelL2: worst.relL2, probsRelL2: r.probs.relL2 };
   const e = (x: number) => x.toExponential(1);
   report.diagnosis.sentence += r.diagnosis.verdict === 'pass'

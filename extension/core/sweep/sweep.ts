@@ -10,7 +10,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { isLabError, LabError } from '../errors';
 import { comparePool } from '../compare/blocks';
-import { defaultTolerance } from '../compare/verdict';
+import { defaultTolerance, worstBlock } from '../compare/verdict';
 import { realizationFor, realizationLabel } from '../engine/providers';
 import { lnLimits } from '../model/realization';
 import { validateOptions } from '../options';
@@ -42,11 +42,6 @@ export interface SweepHooks {
   /** Each clip as it finishes (`skipped`: its result was in the output folder already). */
   onClip?: (r: ClipResult, p: { index: number; total: number; skipped: boolean }) => void;
   onConfirm?: (r: ConfirmedClip, p: { index: number; total: number }) => void;
-}
-
-/** A Report's worst block (NaN counts as worst). */
-function worstBlock(report: Report): Report['blocks'][number] {
-  return report.blocks.reduce((w, b) => (!(b.relL2 <= w.relL2) ? b : w), report.blocks[0]);
 }
 
 /** The error of a clip, as its result lists it. */
@@ -178,7 +173,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
           engineInfo ??= { ep: report.run.ep, realization: report.run.realization, label: report.run.label };
           limits = lnLimits({ precision: report.run.precision, realization: report.run.realization, accumulate: report.run.accumulate }, 'plain', po.prescaleShift!);
           const lns = clipLayerNorms(run.healthy, limits);
-          const worst = worstBlock(report);
+          const worst = worstBlock(report.blocks);
           r = {
             clip: g.spec.clip, key: g.key, status: 'done', label: run.label, shape: run.shape, reference: run.refKind,
             verdict: report.diagnosis.verdict, blockErrors: report.blocks.map((b) => b.relL2),
@@ -242,7 +237,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
           let r: ConfirmedClip;
           if ('report' in run) {
             const { report } = run;
-            const worst = worstBlock(report);
+            const worst = worstBlock(report.blocks);
             r = { clip: c.clip, key: c.key, fixKey, status: 'done', verdict: report.diagnosis.verdict, worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock, ms: run.ms };
           } else r = { clip: c.clip, key: c.key, fixKey, status: 'error', error: clipError(run.error), ms: (performance.now() - t) / group.length };
           store?.addConfirm(r);
