@@ -102,14 +102,14 @@ const CPU_SESSION: ortTypes.InferenceSession.SessionOptions = { enableCpuMemAren
  * catch) — on the H200 (device run e2e 4, every WebGPU configuration) and on Mesa's lavapipe here.
  * A binding that refuses the option when the session is created still falls back to CPU outputs.
  */
+export function outputsOnGpu(ep: EpName, env: NodeJS.ProcessEnv = process.env): boolean {
+  return ep === 'webgpu' && env.TIMESFORMER_LAB_GPU_OUTPUTS === 'gpu';
+}
+
 /** Benchmarks only (scripts/bench/bench-session.ts): TIMESFORMER_LAB_GRAPH_OPT overrides optimizationLevel()'s choice. */
 function benchLevel(env: NodeJS.ProcessEnv): ortTypes.InferenceSession.SessionOptions['graphOptimizationLevel'] | undefined {
   const v = env.TIMESFORMER_LAB_GRAPH_OPT;
   return v === 'disabled' || v === 'basic' || v === 'extended' || v === 'all' ? v : undefined;
-}
-
-export function outputsOnGpu(ep: EpName, env: NodeJS.ProcessEnv = process.env): boolean {
-  return ep === 'webgpu' && env.TIMESFORMER_LAB_GPU_OUTPUTS === 'gpu';
 }
 
 function sessionOptions(
