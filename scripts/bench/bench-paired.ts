@@ -23,8 +23,7 @@ import { WeightStore } from '../../extension/core/model/weight-store';
 import { SweepEngines, type Kept } from '../../extension/core/sweep/engines';
 import type { EpChoice, ModelConfig, PipelineOptions } from '../../extension/core/report';
 import { writeSweepFixture } from '../fixtures/gen-sweep-fixture';
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+import { median } from './median';
 
 interface Variant {
   name: string;

@@ -20,8 +20,7 @@ import { buildEngine } from '../../extension/core/pipeline/engine-run';
 import { unpackOutputs } from '../../extension/core/model/packed-outputs';
 import type { EpChoice, PipelineOptions } from '../../extension/core/report';
 import { writeSweepFixture } from '../fixtures/gen-sweep-fixture';
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+import { median } from './median';
 
 interface Variant {
   name: string;

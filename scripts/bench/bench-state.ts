@@ -12,8 +12,7 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { parseReportJson, reportToJson, type Report } from '../../extension/core/report';
 import { LabState, type Memento, type SettingsDefaults } from '../../extension/host/state';
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+import { median } from './median';
 
 function main(): void {
   const { values } = parseArgs({ options: { runs: { type: 'string' }, changes: { type: 'string' } }, strict: true });

@@ -32,6 +32,7 @@ import { WorkerClient } from '../../extension/host/runner';
 import type { EpChoice, Report } from '../../extension/core/report';
 import type { RunOptions } from '../../extension/protocol';
 import { FULL_SIZE, writeCheckpoint, type GenOptions } from '../fixtures/gen-checkpoint';
+import { median } from './median';
 
 const WORKER = path.join(__dirname, '..', '..', 'extension', 'worker.js');
 
@@ -49,10 +50,6 @@ interface Row {
   blocks: number[];
 }
 
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
-};
 
 async function timed(client: WorkerClient, o: RunOptions, kind: Kind, log: (l: string) => void): Promise<Row> {
   const t0 = performance.now();
