@@ -258,8 +258,10 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await runCommand(page, 'TimeSformer: Build & Run Engine');
     const toast = page.locator('.notifications-toasts .notification-list-item').filter({ hasText: 'Build & Run Engine' }).first();
     await toast.waitFor({ state: 'visible', timeout: 10_000 });
-    const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: /engine process \d+ started/ });
-    const pids = [...log.matchAll(/engine process (\d+) started/g)].map((m) => Number(m[1]));
+    // the run's engine process, not the header reader's ("[reader] engine process N started"), which
+    // a loaded machine can start after it
+    const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: /^engine process \d+ started/m });
+    const pids = [...log.matchAll(/^engine process (\d+) started/gm)].map((m) => Number(m[1]));
     const pid = pids[pids.length - 1];
     assert.ok(isAlive(pid), `engine process ${pid} should be running`);
     await vs!.screenshot('lab-09-running-with-cancel');

@@ -32,7 +32,8 @@
  *                                   files VS Code writes under the user-data-dir)
  *     stop()                        closes the browser and kills code-server's process group;
  *                                   idempotent, never throws. ALWAYS call it in after()/finally.
- *     saveFailureArtifacts(name)    screenshot + code-server log + browser console, for afterEach
+ *     saveFailureArtifacts(name)    screenshot + code-server, extension host and output channel
+ *                                   logs + browser console, for afterEach
  *   Helpers taking the page:
  *     runCommand(page, 'Category: Title')      command palette (F1), exact title, Enter
  *     findWebviewFrame(page, selector | (frame) => Promise<boolean>, timeoutMs)
@@ -172,7 +173,7 @@ export interface VSCodeSession {
   consoleLog(): string[];
   /** Saves artifacts/e2e/<name>.png and returns its path. */
   screenshot(name: string): Promise<string>;
-  /** Screenshot + code-server log + console log under artifacts/e2e/, best effort. */
+  /** Screenshot, code-server log, console log, extension host log and output channels under artifacts/e2e/, best effort. */
   saveFailureArtifacts(name: string): Promise<void>;
   /**
    * Text of the output channel `name` created by an extension. Waits (default 10 s) until the
@@ -439,6 +440,12 @@ export async function startVSCode(opts: StartOptions): Promise<VSCodeSession> {
           const ext = findLogFiles(path.join(userDataDir, 'logs'), /exthost\.log$/);
           if (ext.length) fs.copyFileSync(ext[ext.length - 1], `${base}.exthost.log`);
         } catch { /* ignore */ }
+        try {
+          // the extensions' output channels (what an extension logged up to the failure)
+          for (const f of findLogFiles(path.join(userDataDir, 'logs'), /output_logging_[^/\\]*[/\\][^/\\]+\.log$/)) {
+            fs.copyFileSync(f, `${base}.channel-${safeName(path.basename(f, '.log'))}.log`);
+          }
+        } catch { /* ignore */ }
       },
       readOutputChannel: (name, o) => readOutputChannelFile(userDataDir, name, o),
       stop,
@@ -541,7 +548,14 @@ export async function runCommand(page: Page, title: string, timeoutMs = 60_000):
       if (Date.now() > deadline) throw new Error(`command palette did not open for "${title}"`);
       continue;
     }
-    await box.fill(`>${title}`);
+    try {
+      // the palette can close between showing and typing (focus taken by a webview or a
+      // notification on a loaded machine): open it again rather than wait on a hidden box
+      await box.fill(`>${title}`, { timeout: 5000 });
+    } catch {
+      if (Date.now() > deadline) throw new Error(`command palette closed before "${title}" could be typed`);
+      continue;
+    }
     const found = await waitForCondition(async () => {
       const rows = page.locator(QUICK_INPUT_ROW);
       const n = await rows.count();
