@@ -258,8 +258,8 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     await runCommand(page, 'TimeSformer: Build & Run Engine');
     const toast = page.locator('.notifications-toasts .notification-list-item').filter({ hasText: 'Build & Run Engine' }).first();
     await toast.waitFor({ state: 'visible', timeout: 10_000 });
-    // the run's engine process, not the header reader's ("[reader] engine process N started"), which
-    // a loaded machine can start after it
+    // the run's engine process, not the header reader's ("[reader] engine process N started"): both
+    // fork at activation and either line can come last
     const log = await vs!.readOutputChannel('TimeSformer Lab', { contains: /^engine process \d+ started/m });
     const pids = [...log.matchAll(/^engine process (\d+) started/gm)].map((m) => Number(m[1]));
     const pid = pids[pids.length - 1];
