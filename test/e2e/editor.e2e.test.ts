@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Page } from 'playwright-core';
-import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
+import { VSCodeSession, closeAfter, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import { EXTENSION_DIR, FIXTURES, ROOT, clearNotifications, graphFrame, heldValue, pickItem, quickPickLabels, sidebarFrame, sleep } from './lab';
 
 const QUIET_EDITOR = { 'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' }, 'editor.wordBasedSuggestions': 'off', 'editor.suggestOnTriggerCharacters': false, 'files.autoSave': 'off' };
@@ -73,14 +73,7 @@ describe('the lab beside the file being edited (issue 22.1, 22.7)', function () 
       env: { TIMESFORMER_LAB_TEST_DELAY_MS: '2000' },
     });
   });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`editor-FAILED-${this.currentTest.title}`);
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('editor', () => ({ vs, tmp }));
 
   it('a run from the palette while a file is edited: every key lands in the file, the graph opens beside it without the focus', async function () {
     this.timeout(240_000);
@@ -161,14 +154,7 @@ describe('Restricted Mode: every path that reads the workspace or runs the engin
       settings: { 'timesformerLab.precision': 'fp16', 'timesformerLab.layerNorm': 'plain', 'timesformerLab.executionProvider': 'cpu', 'timesformerLab.heads': 4 },
     });
   });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`restricted-FAILED-${this.currentTest.title}`);
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('restricted', () => ({ vs, tmp }));
 
   it('Build & Run asks, naming the files; dismissed, nothing runs', async function () {
     this.timeout(120_000);

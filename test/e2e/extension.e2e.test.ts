@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as yauzl from 'yauzl';
 import {
-  VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
+  VSCodeSession, closeAfter, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
 } from './harness';
 import { EXTENSION_DIR, FIXTURES, ROOT, copyD1, waitForD1, choose, clearNotifications, clickRun, graphFrame, outcome, pickItem, pickMany, quickPickLabels, sidebarFrame, statusBarText, valueOf, waitForRun } from './lab';
 
@@ -39,15 +39,7 @@ describe('TimeSformer Precision Lab in VS Code (d1_outlier)', function () {
     });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`lab-FAILED-${this.currentTest.title}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('lab', () => ({ vs, tmp }));
 
   it('the sidebar finds the checkpoint and test data in the workspace and lists the providers that load here', async function () {
     this.timeout(120_000);
@@ -369,15 +361,7 @@ describe('the platform .vsix for this machine (scripts/package.js, as npm run pa
     vs = await startVSCode({ workspace, vsix, name: 'vsix', settings: { 'timesformerLab.executionProvider': 'cpu', 'workbench.colorTheme': 'Default Light Modern' } });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`vsix-FAILED-${this.currentTest.title}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('vsix', () => ({ vs, tmp }));
 
   it('runs d1 from the palette (FP16 and plain LayerNorm by default): block 4 fails; the graph follows the light theme', async function () {
     this.timeout(180_000);

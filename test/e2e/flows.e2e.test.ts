@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame } from 'playwright-core';
-import { VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
+import { VSCodeSession, closeAfter, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import {
   EXTENSION_DIR, FIXTURES, acceptOpenDialog, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, pickItem, pickMany,
   quickInputState, sidebarFrame, statusBarText,
@@ -80,15 +80,7 @@ describe('UI flows: pickers, watcher, settings, sidebar fields, graph panel, cli
     await vs.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: vs.url.replace(/\/$/, '') });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`flows-FAILED-${this.currentTest.title.slice(0, 60)}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('flows', () => ({ vs, tmp }));
 
   it('Select Checkpoint lists every checkpoint and the HF folder by name as written (no icon from $(x), no markup from <b>, a newline kept in one row); the one picked is what the sidebar holds', async function () {
     this.timeout(120_000);

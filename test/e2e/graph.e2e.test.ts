@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame, Page } from 'playwright-core';
-import { VSCodeSession, artifactsDir, openView, runCommand, startVSCode, waitForCondition } from './harness';
+import { VSCodeSession, artifactsDir, closeAfter, openView, runCommand, startVSCode, waitForCondition } from './harness';
 import { EXTENSION_DIR, FIXTURES, ROOT, choose, clearNotifications, clickRun, graphFrame, pickMany, sidebarFrame, sleep, waitForRun } from './lab';
 
 // Browser globals for the functions evaluated inside the webviews (the tests compile without the DOM lib).
@@ -79,15 +79,7 @@ describe('the graph seen whole, and readable in every theme (d1_outlier)', funct
     });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`graph-FAILED-${this.currentTest.title.slice(0, 60)}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('graph', () => ({ vs, tmp }));
 
   it('Fit shows a single FP16 run whole in a 1250 px panel: every node, the head included, inside the view', async function () {
     this.timeout(240_000);

@@ -46,9 +46,7 @@
  *   let vs: VSCodeSession;
  *   before(async function () { this.timeout(180_000);
  *     vs = await startVSCode({ workspace: ws, extensionDir: repoRoot }); });
- *   afterEach(async function () { if (this.currentTest?.state === 'failed')
- *     await vs?.saveFailureArtifacts(this.currentTest.fullTitle()); });
- *   after(async () => { await vs?.stop(); });
+ *   closeAfter('lab', () => ({ vs }));   // failure artifacts after each test, stop() after all
  *   it('opens the panel', async () => {
  *     await runCommand(vs.page, 'TimeSformer: Open Lab');
  *     const frame = await findWebviewFrame(vs.page, '#root');
@@ -457,6 +455,24 @@ export async function startVSCode(opts: StartOptions): Promise<VSCodeSession> {
     if (err instanceof Error) err.message += tail;
     throw err;
   }
+}
+
+/**
+ * The hooks every suite shares: after a failed test its artifacts (named `<prefix>-FAILED-<title>`),
+ * after the suite the session stopped and its temporary folder removed. `get` reads the suite's
+ * variables when the hooks run (they are set in its before()).
+ */
+export function closeAfter(prefix: string, get: () => { vs?: VSCodeSession; tmp?: string }): void {
+  afterEach(async function () {
+    const t = this.currentTest;
+    if (t?.state === 'failed') await get().vs?.saveFailureArtifacts(`${prefix}-FAILED-${t.title}`);
+  });
+  after(async function () {
+    this.timeout(60_000);
+    const { vs, tmp } = get();
+    await vs?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

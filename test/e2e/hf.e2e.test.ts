@@ -8,7 +8,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VSCodeSession, openView, runCommand, startVSCode, waitForCondition } from './harness';
+import { VSCodeSession, closeAfter, openView, runCommand, startVSCode, waitForCondition } from './harness';
 import { EXTENSION_DIR, FIXTURES, blocks, clearNotifications, graphFrame, heldValue, outcome, sidebarFrame } from './lab';
 
 describe('a workspace with only an HF folder and no test data', function () {
@@ -25,15 +25,7 @@ describe('a workspace with only an HF folder and no test data', function () {
     vs = await startVSCode({ workspace: ws, extensionDir: EXTENSION_DIR, name: 'hf', settings: { 'timesformerLab.executionProvider': 'cpu', 'timesformerLab.precision': 'fp16' } });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`hf-FAILED-${this.currentTest.title.slice(0, 60)}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('hf', () => ({ vs, tmp }));
 
   it('offers the HF folder as the checkpoint, with no test data: the reference is the model\'s own FP32', async function () {
     this.timeout(120_000);

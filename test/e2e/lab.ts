@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Frame, Page } from 'playwright-core';
-import { findWebviewFrame, repoRoot, runCommand, waitForCondition } from './harness';
+import { findWebviewFrame, openView, repoRoot, runCommand, waitForCondition } from './harness';
 
 export const ROOT = repoRoot();
 /** The extension under test: this repository (built), or another build (E2E_EXTENSION_DIR, e.g. main's, to see a test fail there). */
@@ -29,6 +29,14 @@ export async function graphFrame(page: Page, runId: string, block = 0, timeoutMs
 
 export function sidebarFrame(page: Page): Promise<Frame> {
   return findWebviewFrame(page, '#layerNorm');
+}
+
+/** The lab's sidebar, opened if it is not (a view restored after a reload may open by itself meanwhile). */
+export async function openSidebar(page: Page): Promise<Frame> {
+  const open = await findWebviewFrame(page, '#layerNorm', 2000).catch(() => undefined);
+  if (open) return open;
+  await openView(page, 'TimeSformer Lab').catch(() => undefined);
+  return findWebviewFrame(page, '#layerNorm', 30_000);
 }
 
 export async function blocks(frame: Frame, runId: string): Promise<BlockAttrs[]> {

@@ -10,10 +10,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame } from 'playwright-core';
-import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import {
-  EXTENSION_DIR, FIXTURES, acceptOpenDialog, blocks, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, pickItem, pickMany, quickPickLabels,
-  runAndConfirm, sleep, statusBarText, valueOf,
+  VSCodeSession, closeAfter, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition, waitForNotification,
+} from './harness';
+import {
+  EXTENSION_DIR, FIXTURES, acceptOpenDialog, blocks, choose, clearNotifications, clickRun, graphFrame, heldValue, openSidebar, outcome, pickItem, pickMany,
+  quickPickLabels, runAndConfirm, sleep, statusBarText, valueOf,
 } from './lab';
 
 const EVIL = 'evil[x](command:workbench.action.quit).pyth';
@@ -65,23 +67,9 @@ describe('several models and runs in one workspace (issue 10)', function () {
     });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`models-FAILED-${this.currentTest.title.slice(0, 60)}`);
-  });
+  closeAfter('models', () => ({ vs, tmp }));
 
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
-  /** The lab's sidebar, opened if it is not (a view restored after a reload may open by itself meanwhile). */
-  async function sidebar(): Promise<Frame> {
-    const open = await findWebviewFrame(vs!.page, '#layerNorm', 2000).catch(() => undefined);
-    if (open) return open;
-    await openView(vs!.page, 'TimeSformer Lab').catch(() => undefined);
-    return findWebviewFrame(vs!.page, '#layerNorm', 30_000);
-  }
+  const sidebar = (): Promise<Frame> => openSidebar(vs!.page);
 
   /** The newest run id drawn in the graph panel (a new run is drawn alone), or 0 before any. */
   async function newestRun(): Promise<number> {

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForNotification,
+  VSCodeSession, closeAfter, findWebviewFrame, openView, runCommand, startVSCode, waitForNotification,
 } from './harness';
 
 const PROBE_PACKAGE = {
@@ -72,15 +72,7 @@ describe('e2e harness (probe extension in code-server)', function () {
     vs = await startVSCode({ workspace, extensionDir: extDir, name: 'probe' });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`probe-FAILED-${this.currentTest.title}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('probe', () => ({ vs, tmp }));
 
   it('runs a palette command that opens a webview panel', async function () {
     this.timeout(120_000);

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame } from 'playwright-core';
-import { VSCodeSession, findWebviewFrame, runCommand, startVSCode, waitForCondition } from './harness';
+import { VSCodeSession, closeAfter, findWebviewFrame, runCommand, startVSCode, waitForCondition } from './harness';
 import { EXTENSION_DIR, ROOT, graphFrame, quickPickLabels, blocks } from './lab';
 import { writeSweepFixture, LEVELS } from '../../scripts/fixtures/gen-sweep-fixture';
 
@@ -36,15 +36,7 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
     });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`sweep-FAILED-${this.currentTest.title}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('sweep', () => ({ vs, tmp }));
 
   it('swept from the palette: the bright clips fail, the others pass, with the tolerance line', async function () {
     this.timeout(240_000);

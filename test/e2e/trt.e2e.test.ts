@@ -10,7 +10,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
+import { VSCodeSession, closeAfter, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import { EXTENSION_DIR, ROOT, copyD1, waitForD1, acceptOpenDialog, clearNotifications, graphFrame, pickMany, sidebarFrame, waitForRun } from './lab';
 
 describe('TensorRT in the loop in VS Code (d1_outlier, stand-in trtexec)', function () {
@@ -31,15 +31,7 @@ describe('TensorRT in the loop in VS Code (d1_outlier, stand-in trtexec)', funct
     });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`trt-FAILED-${this.currentTest.title}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('trt', () => ({ vs, tmp }));
 
   it('export for TensorRT -> stand-in trtexec -> import: the imported engine is a run on the graph, compared with our FP16 run', async function () {
     this.timeout(420_000);

@@ -18,7 +18,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VSCodeSession, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
+import { VSCodeSession, closeAfter, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import { EXTENSION_DIR, ROOT, copyD1, waitForD1, acceptOpenDialog, choose, clearNotifications, clickRun, graphFrame, pickMany, sidebarFrame, waitForRun } from './lab';
 
 const STANDIN = path.join(ROOT, 'test', 'fixtures', 'trt', 'trtexec-standin.js');
@@ -46,15 +46,7 @@ describe('TensorRT (trtexec) as an engine in VS Code (d1_outlier, stand-in trtex
     vs = await startVSCode({ workspace, extensionDir: EXTENSION_DIR, name: 'trtexec', settings: settings(trtexecPath) });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`trtexec-FAILED-${this.currentTest.title}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('trtexec', () => ({ vs, tmp }));
 
   it('absent: the choice says why and offers Export for TensorRT…; present: Run builds, caches and imports the engine\'s run, colored and compared with our FP16 run', async function () {
     this.timeout(480_000);

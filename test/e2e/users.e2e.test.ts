@@ -10,9 +10,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame } from 'playwright-core';
-import { VSCodeSession, findWebviewFrame, openView, runCommand, startVSCode, waitForCondition } from './harness';
+import { VSCodeSession, closeAfter, runCommand, startVSCode, waitForCondition } from './harness';
 import {
-  EXTENSION_DIR, FIXTURES, choose, clearNotifications, clickRun, graphFrame, heldValue, outcome, pickItem, quickPickLabels, sleep, statusBarText,
+  EXTENSION_DIR, FIXTURES, choose, clearNotifications, clickRun, graphFrame, heldValue, openSidebar, outcome, pickItem, quickPickLabels, sleep, statusBarText,
 } from './lab';
 
 describe('what users hit: HF folders with their own test data beside official checkpoints (issues 17 and 22)', function () {
@@ -46,22 +46,9 @@ describe('what users hit: HF folders with their own test data beside official ch
     });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`users-FAILED-${this.currentTest.title.slice(0, 60)}`);
-  });
+  closeAfter('users', () => ({ vs, tmp }));
 
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
-  async function sidebar(): Promise<Frame> {
-    const open = await findWebviewFrame(vs!.page, '#layerNorm', 2000).catch(() => undefined);
-    if (open) return open;
-    await openView(vs!.page, 'TimeSformer Lab').catch(() => undefined);
-    return findWebviewFrame(vs!.page, '#layerNorm', 30_000);
-  }
+  const sidebar = (): Promise<Frame> => openSidebar(vs!.page);
 
   /** Runs from the sidebar with what it shows and waits until the sidebar shows the new run; returns its id. */
   async function run(sb: Frame): Promise<string> {

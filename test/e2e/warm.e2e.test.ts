@@ -9,7 +9,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VSCodeSession, openView, startVSCode, waitForCondition } from './harness';
+import { VSCodeSession, closeAfter, openView, startVSCode, waitForCondition } from './harness';
 import { EXTENSION_DIR, ROOT, copyD1, waitForD1, clickRun, sidebarFrame, waitForRun, type BlockAttrs } from './lab';
 
 const REUSED = /engine: the cpu session built for these options by an earlier request, kept by the engine process/;
@@ -32,15 +32,7 @@ describe('warm engines: toggling expose off and on answers from what the engine 
     });
   });
 
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vs?.saveFailureArtifacts(`warm-FAILED-${this.currentTest.title}`);
-  });
-
-  after(async function () {
-    this.timeout(60_000);
-    await vs?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  closeAfter('warm', () => ({ vs, tmp }));
 
   /** The log's lines of run k (1-based): from its "--- run:" line to the next. */
   async function runLog(k: number, until: RegExp): Promise<string[]> {
