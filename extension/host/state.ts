@@ -23,7 +23,7 @@ import type { ProviderInfo, RunOptions } from '../protocol';
 import type { Inspection } from './pairing';
 import type { LayerNormChoice, OptionKey, RunSettings, RunView, SidebarState, TrtexecView } from './protocol';
 import { offersOf, referenceText, runLabel, runShort, type Attempt, type RunInputs, type StoredRun } from './labels';
-import { base, StoreReader, type ActiveFix, type FileEntry, type FileLists, type SettingsDefaults } from './state-derive';
+import { base, StoreReader, type FileEntry, type SettingsDefaults } from './state-derive';
 import { runViews, sidebarState } from './state-view';
 import { StatePersistence, type Memento } from './state-persist';
 

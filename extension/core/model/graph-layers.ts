@@ -25,6 +25,7 @@ import type { GraphOptions, LayerNormTensors, LnStatField, WeightLayout, Weights
 import { LN_STAT_FIELDS } from './graph-options';
 import { ElemType, OnnxGraphBuilder, type AttrValue, type ElemTypeCode } from './onnx-builder';
 import { accumulates16, FP32_ACCUMULATED_OPS } from './realization';
+import { reducePerClip } from './reduce';
 import { transpose2d, WeightStore, type StoredKind } from './weight-store';
 
 /** FLT_MAX: |v| <= it is false exactly for inf and NaN (comparisons only: the WebGPU EP has no IsInf/IsNaN). */
@@ -343,9 +344,7 @@ export abstract class BlockGraph {
     // over the rest; else one value over everything
     const B = this.o.probesPerClip ? this.B : 0;
     const f32 = (t: string, type: ElemTypeCode) => (type === ElemType.FLOAT ? t : g.op('Cast', [t], { to: ElemType.FLOAT }));
-    const reduceAll = (op: 'ReduceMax' | 'ReduceSum', t: string) => (B
-      ? (op === 'ReduceSum' ? g.op(op, [this.reshape(t, [B, -1]), g.ints([1])], { keepdims: 1 }) : g.op(op, [this.reshape(t, [B, -1])], { axes: [1], keepdims: 1 }))
-      : this.reshape(g.op(op, [t], { keepdims: 1 }), [1]));
+    const reduceAll = (op: 'ReduceMax' | 'ReduceSum', t: string) => reducePerClip(g, op, t, B);
     const count = (cond: string) => reduceAll('ReduceSum', g.op('Cast', [cond], { to: ElemType.FLOAT }));
     const fltMax = g.scalar(FLT_MAX, ElemType.FLOAT);
     const nonFinite = (t: string) => count(g.op('Not', [g.op('LessOrEqual', [g.op('Abs', [t]), fltMax])]));

@@ -24,6 +24,7 @@ import { onnx } from 'onnx-proto';
 import { IN_GRAPH_DIFF, IN_GRAPH_STATS, type BuiltGraph, type InGraphBlock, type InGraphComparison, type LayerNormTensors } from './graph-options';
 import { ElemType, executionFriendlyOrder, OnnxGraphBuilder, OPSET } from './onnx-builder';
 import { packNodes } from './packed-outputs';
+import { reducePerClip, type ClipReduce } from './reduce';
 import type { WeightStore } from './weight-store';
 
 /** FLT_MAX: |v| <= it is false exactly for inf and NaN (the WebGPU EP has no IsInf/IsNaN). */
@@ -158,14 +159,9 @@ function blockShapeOf(g: onnx.IGraphProto, name: string): [number, number, numbe
 function compareBlock(g: OnnxGraphBuilder, a: string, ref: string, i: number, [B, N, C]: [number, number, number]): InGraphBlock {
   return g.scoped(`blocks.${i}`, () => {
     const f = (v: number) => g.scalar(v, ElemType.FLOAT);
-    // over each clip's values of x (B, L, C): (B, 1). Sums in two stages, over each token's C values
-    // and then over the tokens: fp32 partial sums of C values, not one running sum of L·C values
-    // (a flat fp32 sum over a block, 1.2 M values at full size, drifts from the host's float64 sum)
-    const per = (op: 'ReduceSum' | 'ReduceSumSquare' | 'ReduceMax' | 'ReduceMin', x: string) => {
-      if (op === 'ReduceMax' || op === 'ReduceMin') return g.op(op, [g.op('Reshape', [x, g.ints([B, -1])])], { axes: [1], keepdims: 1 });
-      const tokens = op === 'ReduceSum' ? g.op(op, [x, g.ints([2])], { keepdims: 0 }) : g.op(op, [x], { axes: [2], keepdims: 0 });
-      return g.op('ReduceSum', [tokens, g.ints([1])], { keepdims: 1 });
-    };
+    // over each clip's values of x (B, L, C): (B, 1), over each token's C values and then over the
+    // tokens (reduce.ts: fp32 partial sums; fast on the WebGPU EP)
+    const per = (op: ClipReduce, x: string) => reducePerClip(g, op, x, B);
     const count = (cond: string) => per('ReduceSum', g.op('Cast', [cond], { to: ElemType.FLOAT }));
     const finite = (x: string) => g.op('LessOrEqual', [g.op('Abs', [x]), f(FLT_MAX)]);
     const out = (name: string, parts: string[], k: number) => {

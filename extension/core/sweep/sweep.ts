@@ -16,7 +16,7 @@ import { lnLimits } from '../model/realization';
 import { validateOptions } from '../options';
 import { defaultThreads } from '../parallel';
 import { detectHeads, prepare, type Prepared } from '../pipeline';
-import type { EpName, ModelConfig, PipelineOptions, Report } from '../report';
+import type { EpName, ModelConfig, PipelineOptions } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
 
