@@ -19,7 +19,7 @@ MODULES=(
   "diagnosis|extension/core/compare/diagnosis.ts,extension/core/compare/verdict.ts|diagnosis,diagnosis-sentences,promises|fast"
   "metrics|extension/core/compare/metrics.ts,extension/core/compare/blocks.ts|metrics-promises,diagnosis,promises,core|fast"
   "inspect|extension/core/inspect.ts|inspect,promises|fast"
-  "pairing|extension/host/pairing.ts|state,promises|fast"
+  "pairing|extension/host/pairing.ts|state,state-fixes,promises|fast"
   "limits|extension/core/formats/safetensors.ts:98-148,extension/core/formats/pickle.ts:145-145,extension/core/formats/pickle.ts:159-168,extension/core/formats/pickle-globals.ts:10-54|limits-promises,limits,formats,hfformats,promises|fast"
   "cli|extension/cli.ts:169-197|cli-promises,cli,cli-options|slow"
   "pipeline|extension/core/pipeline/load.ts:120-140,extension/core/pipeline/compare.ts:100-157|pipeline-promises,pipeline,promises-pipeline|slow"
