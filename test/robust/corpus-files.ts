@@ -3,15 +3,12 @@
  * first round (corpus.ts) and the second (corpus-hf.ts): kept apart so that neither round imports
  * the other both ways (corpus.ts lists corpus-hf's cases).
  */
-import { execFileSync } from 'child_process';
-import * as fs from 'fs';
-import * as path from 'path';
 import * as zlib from 'zlib';
 import { BLOCK_PARAMS, TOP_PARAMS } from '../../extension/core/model/config';
 import { contiguousStrides } from '../../extension/core/formats/arrays';
 import { float32ToHalfArray } from '../../extension/core/tensor';
 import { rng } from './mutate';
-import { type Py, type ZipSpec, f32bytes, pickle2, torchTensor, zipArchive } from '../unit/helpers/pyfiles';
+import { type Py, type ZipSpec, pickle2, torchTensor, zipArchive } from '../unit/helpers/pyfiles';
 
 export type Stage = 'weights' | 'data' | 'pair' | 'run' | 'clip';
 

@@ -13,14 +13,10 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
-import { BLOCK_PARAMS, TOP_PARAMS } from '../../extension/core/model/config';
 import { contiguousStrides } from '../../extension/core/formats/arrays';
-import { float32ToHalfArray } from '../../extension/core/tensor';
-import { rng } from './mutate';
 import { roundTwo } from './corpus-hf';
-import { type Py, type ZipSpec, f32bytes, pickle2, torchTensor, zipArchive } from '../unit/helpers/pyfiles';
-import { ordered, checkpoint, legacyCheckpoint, raw, deepTuple, billionLaughs, zeroBomb, Stage, CorpusCase, Dims, TINY, shapes, values, numel, CkptOptions, tinyCheckpoint, ndarray, f32, DataOptions, testData, Recipe } from './corpus-files';
+import { type Py, f32bytes, pickle2, torchTensor, zipArchive } from '../unit/helpers/pyfiles';
+import { checkpoint, legacyCheckpoint, raw, deepTuple, billionLaughs, zeroBomb, type CorpusCase, type Dims, TINY, values, numel, ndarray, f32, testData, type Recipe } from './corpus-files';
 export { Stage, CorpusCase, Dims, TINY, shapes, values, numel, CkptOptions, tinyCheckpoint, ndarray, f32, DataOptions, testData, Recipe } from './corpus-files';
 
 
