@@ -180,8 +180,10 @@ function compareBlock(g: OnnxGraphBuilder, a: string, ref: string, i: number, [B
       per('ReduceMax', g.op('Abs', [d])), count(g.op('Not', [finite(ap)])),
     ], IN_GRAPH_DIFF.length);
     // tokenErrors(a, r, S, T, C): per patch token, (B, N-1)
-    const td2 = g.op('ReduceSumSquare', [d], { axes: [2], keepdims: 0 });
-    const tr2 = g.op('ReduceSumSquare', [rp], { axes: [2], keepdims: 0 });
+    // the first stage of per('ReduceSumSquare', d) and of rp, node for node (onnxruntime's common
+    // subexpression elimination computes each once)
+    const td2 = g.op('ReduceSumSquare', [d], { axes: [-1], keepdims: 0 });
+    const tr2 = g.op('ReduceSumSquare', [rp], { axes: [-1], keepdims: 0 });
     const ratio = g.op('Where', [g.op('Greater', [tr2, f(0)]), g.op('Div', [td2, tr2]), td2]);
     const tokens = `cmp/blocks.${i}.tokens`;
     g.claim(tokens);
