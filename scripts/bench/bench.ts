@@ -24,6 +24,9 @@
  *
  * Each configuration runs in its own child process (a crash or hang in one provider cannot take
  * the others with it; each row's peak RSS is its own); --no-isolate runs them in this process.
+ *
+ * (Over ~400 lines: one benchmark whose parent and child halves share its configurations, rows and
+ * timing helpers; split, each half would import the other's.)
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';

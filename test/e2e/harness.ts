@@ -1,6 +1,8 @@
 /**
  * E2E harness: drive a real VS Code (code-server 4.100.3 = VS Code 1.100.3) in headless Chromium
- * through playwright-core, from mocha tests.
+ * through playwright-core, from mocha tests. (Over ~400 lines: the session's start, its logs and
+ * the workbench helpers share its process bookkeeping and waits, and this header is their one
+ * manual; the lab's own helpers are in lab.ts.)
  *
  * Prerequisites (CI does both, see .ci/run):
  *   bash scripts/install-system-deps.sh   # Debian chromium at /usr/bin/chromium
