@@ -19,6 +19,12 @@ import { detectHeads, prepare, type Prepared } from '../pipeline';
 import type { EpName, ModelConfig, PipelineOptions } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
+import { SweepEngines } from './engines';
+import { ClipRunner, type ClipRun } from './batch';
+import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';
+import { sweepMarkdown } from './markdown';
+import { SweepStore } from './store';
+import { SWEEP_VERSION, type ClipError, type ClipResult, type ConfirmedClip, type SweepOptions, type SweepResult } from './types';
 
 /**
  * Clips a run of the paired graph on a GPU EP, unless --batch says otherwise. Measured on one H100
@@ -27,12 +33,6 @@ import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type Rea
  * is what Cancel and the per-clip results wait for.
  */
 export const DEFAULT_GPU_BATCH = 8;
-import { SweepEngines } from './engines';
-import { ClipRunner, type ClipRun } from './batch';
-import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';
-import { sweepMarkdown } from './markdown';
-import { SweepStore } from './store';
-import { SWEEP_VERSION, type ClipError, type ClipResult, type ConfirmedClip, type SweepOptions, type SweepResult } from './types';
 
 export interface SweepHooks {
   signal?: AbortSignal;
