@@ -11,11 +11,14 @@
  *
  * Messages in: {type:'warm', ep} (load onnxruntime and create the provider's device now, while the
  * main process reads the checkpoint), {type:'run', ...} (one model from a file in the weight store's
- * folder; its outputs are written to `outFile`, their places sent back). Out: the answers, with this
- * process's peak RSS. It leaves when the main process disconnects.
+ * folder; its outputs are written to `outFile`, their places sent back). A sweep keeps its session
+ * here (issue 21: the GPU runs the next group of clips while the main process judges this one):
+ * {type:'open', handle, ...} creates a session and keeps it, {type:'runKept', handle, ...} runs it
+ * on an input from a file as 'run' does, {type:'release', handle} ends it. Out: the answers, with
+ * this process's peak RSS. It leaves when the main process disconnects.
  */
 import * as fs from 'fs';
-import { disableOrtTelemetry, providerLoads, runOnce } from './engine/session';
+import { createEngine, disableOrtTelemetry, providerLoads, runOnce, type Engine } from './engine/session';
 import { writeAtSync } from './formats/file';
 import type { EpName, Fallback, LayerNormMode, Precision, Realization } from './report';
 
@@ -36,7 +39,39 @@ export interface HelperRun {
   outFile: string;
 }
 
-export type HelperRequest = { type: 'warm'; id: number; ep: EpName } | HelperRun;
+/** A session kept in the helper under `handle` until released (its model and provider as 'run' takes them). */
+export interface HelperOpen {
+  type: 'open';
+  id: number;
+  handle: number;
+  model: string;
+  ep: EpName;
+  precision: Precision;
+  layerNorm: LayerNormMode;
+  layerNormModes: LayerNormMode[];
+  probes?: boolean;
+}
+
+/** One run of a kept session: its input from `videoFile`, its outputs to `outFile`. */
+export interface HelperRunKept {
+  type: 'runKept';
+  id: number;
+  handle: number;
+  inputName: string;
+  videoFile: string;
+  dims: number[];
+  outFile: string;
+}
+
+export type HelperRequest = { type: 'warm'; id: number; ep: EpName } | HelperRun | HelperOpen | HelperRunKept | { type: 'release'; id: number; handle: number };
+
+/** What 'open' answers: the kept session's provider and what creating it cost. */
+export interface HelperOpened {
+  ep: EpName;
+  realization: Realization;
+  fallbacks: Fallback[];
+  sessionMs: number;
+}
 
 export interface HelperRunResult {
   ep: EpName;
@@ -50,23 +85,24 @@ export interface HelperRunResult {
 }
 
 export type HelperAnswer =
-  | { id: number; ok: true; result: HelperRunResult | { available: boolean; reason?: string }; maxRssBytes: number }
+  | { id: number; ok: true; result: HelperRunResult | HelperOpened | { available: boolean; reason?: string } | null; maxRssBytes: number }
   | { id: number; ok: false; error: string; code?: string; maxRssBytes: number };
 
-async function run(m: HelperRun): Promise<HelperRunResult> {
-  const buf = fs.readFileSync(m.videoFile);
-  const video = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-  const r = await runOnce({
-    ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
-    buildModel: () => m.model,
-    // only the provider asked for: a mode it cannot run goes back to the main process, which runs it there
-    forceUnavailable: m.ep === 'cpu' ? undefined : { cpu: 'the GPU helper process runs GPU sessions only' },
-  }, m.inputName, video, m.dims);
+/** The helper runs GPU sessions only: a mode its provider cannot run goes back to the main process, which runs it there. */
+const gpuOnly = (ep: EpName) => (ep === 'cpu' ? undefined : { cpu: 'the GPU helper process runs GPU sessions only' });
+
+function readVideo(file: string): Float32Array {
+  const buf = fs.readFileSync(file);
+  return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+}
+
+/** Outputs into one file, in order; each one's name, byte offset and float32 count. */
+function writeOutputs(file: string, out: Map<string, Float32Array>): [string, number, number][] {
   const outputs: [string, number, number][] = [];
-  const fd = fs.openSync(m.outFile, 'w');
+  const fd = fs.openSync(file, 'w');
   try {
     let at = 0;
-    for (const [name, a] of r.out) {
+    for (const [name, a] of out) {
       writeAtSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
       outputs.push([name, at, a.length]);
       at += a.byteLength;
@@ -74,8 +110,53 @@ async function run(m: HelperRun): Promise<HelperRunResult> {
   } finally {
     fs.closeSync(fd);
   }
-  return { ep: r.ep, realization: r.realization, fallbacks: r.fallbacks, sessionMs: r.sessionMs, runMs: r.runMs, outputBytes: r.bytes, outputs };
+  return outputs;
 }
+
+async function run(m: HelperRun): Promise<HelperRunResult> {
+  const r = await runOnce({
+    ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
+    buildModel: () => m.model, forceUnavailable: gpuOnly(m.ep),
+  }, m.inputName, readVideo(m.videoFile), m.dims);
+  return { ep: r.ep, realization: r.realization, fallbacks: r.fallbacks, sessionMs: r.sessionMs, runMs: r.runMs, outputBytes: r.bytes, outputs: writeOutputs(m.outFile, r.out) };
+}
+
+/** The sessions kept for the main process, by its handle. */
+const kept = new Map<number, Engine>();
+
+async function open(m: HelperOpen): Promise<HelperOpened> {
+  if (kept.has(m.handle)) throw new Error(`session ${m.handle} is open already`);
+  const e = await createEngine({
+    ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
+    buildModel: () => m.model, forceUnavailable: gpuOnly(m.ep),
+  });
+  kept.set(m.handle, e);
+  return { ep: e.ep, realization: e.realization, fallbacks: e.fallbacks, sessionMs: e.sessionMs };
+}
+
+async function runKept(m: HelperRunKept): Promise<HelperRunResult> {
+  const e = kept.get(m.handle);
+  if (!e) throw new Error(`no session ${m.handle} is open`);
+  const out = await e.run({ [m.inputName]: readVideo(m.videoFile) }, { [m.inputName]: m.dims });
+  return { ep: e.ep, realization: e.realization, fallbacks: e.fallbacks, sessionMs: 0, runMs: e.lastRunMs, outputBytes: e.outputBytes, outputs: writeOutputs(m.outFile, out) };
+}
+
+async function release(handle: number): Promise<null> {
+  const e = kept.get(handle);
+  kept.delete(handle);
+  await e?.release();
+  return null;
+}
+
+const answer = (m: HelperRequest) => {
+  switch (m.type) {
+    case 'warm': return providerLoads(m.ep);
+    case 'run': return run(m);
+    case 'open': return open(m);
+    case 'runKept': return runKept(m);
+    case 'release': return release(m.handle);
+  }
+};
 
 if (process.send) {
   // one request at a time, in order
@@ -84,7 +165,7 @@ if (process.send) {
     queue = queue.then(async () => {
       const rss = () => process.resourceUsage().maxRSS * 1024;
       try {
-        const result = m.type === 'warm' ? await providerLoads(m.ep) : await run(m);
+        const result = await answer(m);
         process.send!({ id: m.id, ok: true, result, maxRssBytes: rss() } satisfies HelperAnswer);
       } catch (e) {
         const code = (e as { code?: string }).code;

@@ -7,7 +7,8 @@ import { fork, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { readAtSync } from './formats/file';
-import type { HelperAnswer, HelperRequest, HelperRun, HelperRunResult } from './gpu-helper';
+import type { Engine } from './engine/session';
+import type { HelperAnswer, HelperOpen, HelperOpened, HelperRequest, HelperRun, HelperRunResult } from './gpu-helper';
 
 export interface HelperOutputs extends Omit<HelperRunResult, 'outputs'> {
   outputs: Map<string, Float32Array>;
@@ -19,6 +20,7 @@ type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 export class GpuHelper {
   private next = 0;
+  private handles = 0;
   private readonly pending = new Map<number, { resolve: (a: HelperAnswer) => void; reject: (e: Error) => void }>();
   private stderr = '';
   private gone: string | undefined;
@@ -77,27 +79,52 @@ export class GpuHelper {
     return a.result as { available: boolean; reason?: string };
   }
 
+  private async answer<T>(req: Distribute<HelperRequest>): Promise<{ result: T; maxRssBytes: number }> {
+    const a = await this.ask(req);
+    if (!a.ok) throw Object.assign(new Error(a.error), a.code ? { code: a.code } : {});
+    return { result: a.result as T, maxRssBytes: a.maxRssBytes };
+  }
+
   /** Run one model in the helper; its outputs, read back from the file it wrote (then removed). */
   async run(req: Omit<HelperRun, 'type' | 'id'>): Promise<HelperOutputs> {
-    const a = await this.ask({ type: 'run', ...req });
-    if (!a.ok) throw Object.assign(new Error(a.error), a.code ? { code: a.code } : {});
-    const r = a.result as HelperRunResult;
-    // each output into an array of its own: views into one buffer would each carry the whole file
-    // whenever one is posted to a worker thread (structured clone copies a view's entire buffer:
-    // expose mode's 221 MB twelve times per comparison, 18.7 s and 3.6 GB in device run 21)
-    const outputs = new Map<string, Float32Array>();
-    const fd = fs.openSync(req.outFile, 'r');
-    try {
-      for (const [name, at, n] of r.outputs) {
-        const a = new Float32Array(n);
-        if (readAtSync(fd, new Uint8Array(a.buffer), at) !== a.byteLength) throw new Error(`${req.outFile}: ends before output ${name}`);
-        outputs.set(name, a);
-      }
-    } finally {
-      fs.closeSync(fd);
-      fs.rmSync(req.outFile, { force: true });
-    }
-    return { ...r, outputs, helperPeakRssBytes: a.maxRssBytes };
+    const a = await this.answer<HelperRunResult>({ type: 'run', ...req });
+    return { ...a.result, outputs: readOutputs(req.outFile, a.result), helperPeakRssBytes: a.maxRssBytes };
+  }
+
+  /**
+   * A session kept in the helper, as an Engine: run() hands the input over in a file of `dir` and
+   * returns while the helper runs (this process's thread is free meanwhile: a sweep judges the
+   * clips of the run before), release() ends it there. Throws as createEngine does.
+   */
+  async openEngine(req: Omit<HelperOpen, 'type' | 'id' | 'handle'>, dir: string, buildGraphMs = 0): Promise<Engine> {
+    const handle = ++this.handles;
+    const o = (await this.answer<HelperOpened>({ type: 'open', handle, ...req })).result;
+    let runs = 0;
+    const helper = this;
+    const engine: Engine = {
+      ...o, cache: 'none', buildGraphMs, outputBytes: 0, lastRunMs: 0,
+      async run(feeds, dims) {
+        const [inputName, v] = Object.entries(feeds)[0];
+        const data = v instanceof Float32Array ? v : v.data;
+        const n = ++runs;
+        const videoFile = path.join(dir, `remote-${handle}-${n}.in.f32`);
+        const outFile = path.join(dir, `remote-${handle}-${n}.out.f32`);
+        fs.writeFileSync(videoFile, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        try {
+          const r = (await helper.answer<HelperRunResult>({ type: 'runKept', handle, inputName, videoFile, dims: dims[inputName], outFile })).result;
+          engine.lastRunMs = r.runMs;
+          engine.outputBytes = r.outputBytes;
+          return readOutputs(outFile, r);
+        } finally {
+          fs.rmSync(videoFile, { force: true });
+          fs.rmSync(outFile, { force: true });
+        }
+      },
+      async release() {
+        if (!helper.gone) await helper.answer({ type: 'release', handle });
+      },
+    };
+    return engine;
   }
 
   close(): void {
@@ -105,4 +132,24 @@ export class GpuHelper {
     if (this.child.connected) this.child.disconnect();
     this.child.kill();
   }
+}
+
+/** The outputs the helper wrote to `file`, each into an array of its own; the file is removed. */
+function readOutputs(file: string, r: HelperRunResult): Map<string, Float32Array> {
+  // each output into an array of its own: views into one buffer would each carry the whole file
+  // whenever one is posted to a worker thread (structured clone copies a view's entire buffer:
+  // expose mode's 221 MB twelve times per comparison, 18.7 s and 3.6 GB in device run 21)
+  const outputs = new Map<string, Float32Array>();
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (const [name, at, n] of r.outputs) {
+      const a = new Float32Array(n);
+      if (readAtSync(fd, new Uint8Array(a.buffer), at) !== a.byteLength) throw new Error(`${file}: ends before output ${name}`);
+      outputs.set(name, a);
+    }
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+  }
+  return outputs;
 }

@@ -24,20 +24,40 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { sweep } from '../../extension/core/sweep';
 import type { EpChoice } from '../../extension/core/report';
+import type { SweepResult } from '../../extension/core/sweep/types';
 import { writeSweepFixture } from '../fixtures/gen-sweep-fixture';
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/**
+ * Resident memory of this process and of its child processes (the GPU helper process holds the
+ * sweep's paired sessions): /proc's VmRSS, summed; this process alone where there is no /proc.
+ */
+function treeRss(): { self: number; children: number; total: number } {
+  const self = process.memoryUsage().rss;
+  let children = 0;
+  try {
+    const kids = fs.readdirSync('/proc/self/task').flatMap((t) => fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    for (const pid of kids) {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) children += Number(m[1]) * 1024;
+    }
+  } catch {
+    // no /proc (not Linux), or a child gone between the two reads
+  }
+  return { self, children, total: self + children };
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       size: { type: 'string' }, clips: { type: 'string' }, ep: { type: 'string' }, 'reference-ep': { type: 'string' },
-      'rss-clips': { type: 'string' }, 'rss-size': { type: 'string' }, 'host-clips': { type: 'string' }, batches: { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, 'no-torch': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'rss-clips': { type: 'string' }, 'rss-size': { type: 'string' }, 'host-clips': { type: 'string' }, batches: { type: 'string' }, out: { type: 'string' }, json: { type: 'string' }, 'no-torch': { type: 'boolean' }, 'in-process': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    console.log('usage: node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu] [--reference-ep E (default: --ep)] [--host-clips 10] [--rss-clips 1000] [--rss-size small|full] [--out DIR] [--json F] [--no-torch]');
+    console.log('usage: node out/scripts/bench/bench-sweep.js [--size full|small] [--clips 50] [--ep webgpu] [--reference-ep E (default: --ep)] [--host-clips 10] [--rss-clips 1000] [--rss-size small|full] [--out DIR] [--json F] [--no-torch] [--in-process]');
     return;
   }
   const size = values.size ?? 'full';
@@ -71,8 +91,25 @@ async function main(): Promise<void> {
   });
   console.log(`[bench-sweep] ${size}: ${r.summary.done} clips (${r.summary.failed} fail) on ${r.engine?.label}, blocks compared ${r.options.compare === 'graph' ? `inside the graph, ${r.timings.batch} clip(s) a run` : 'on the host'}; ` +
     `${steady.toFixed(2)} clips/s steady, ${r.timings.clipsPerSecond.toFixed(2)} overall (checkpoint read included); ` +
-    `${r.timings.sessionsBuilt} sessions built; ${(r.timings.readBackBytesPerClip / 1024).toFixed(1)} KiB read back per clip; peak RSS ${MiB(r.timings.peakRssBytes)}` +
+    `${r.timings.sessionsBuilt} sessions built; ${(r.timings.readBackBytesPerClip / 1024).toFixed(1)} KiB read back per clip; peak RSS ${MiB(r.timings.peakRssBytes)}${r.timings.helperPeakRssBytes ? ` + the GPU helper process's ${MiB(r.timings.helperPeakRssBytes)}` : ''}` +
     (r.timings.pairedRunMs ? `; per clip ${(r.timings.pairedRunMs / r.summary.done).toFixed(0)} ms in the paired graph's runs, ${(r.timings.judgeMs! / r.summary.done).toFixed(0)} ms judging on the host` : ''));
+
+  // 1a. --in-process: the same clips with the paired sessions in this process (before the GPU helper
+  //     process held them, and judging waited for each run): clips/s, and the results to the bit
+  if (values['in-process'] && r.options.compare === 'graph') {
+    const pEnds: number[] = [];
+    process.env.TIMESFORMER_LAB_SWEEP_HELPER = '0';
+    const q = await sweep(fx.weights, [fx.clipsDir], { precision: 'fp16', ep, referenceEp, confirm: false }, { onClip: () => pEnds.push(performance.now()) });
+    delete process.env.TIMESFORMER_LAB_SWEEP_HELPER;
+    const qb = Math.min(q.timings.batch, pEnds.length);
+    const qSteady = pEnds.length > qb ? (pEnds.length - qb) / ((pEnds[pEnds.length - 1] - pEnds[qb - 1]) / 1000) : 0;
+    const key = (x: SweepResult) => JSON.stringify(x.clips.map((c) => [c.clip, c.verdict, c.firstFailingBlock, c.blockErrors, c.layerNorms]));
+    const same = key(q) === key(r);
+    result.inProcess = { clipsPerSecondSteady: qSteady, clipsPerSecondOverall: q.timings.clipsPerSecond, peakRssBytes: q.timings.peakRssBytes, sameToTheBit: same, helper: !!r.timings.helperPeakRssBytes };
+    console.log(`[bench-sweep] the paired sessions in this process (TIMESFORMER_LAB_SWEEP_HELPER=0): ${qSteady.toFixed(2)} clips/s steady; ` +
+      `${r.timings.helperPeakRssBytes ? 'in the GPU helper process' : 'the first run (no helper)'} ${(steady / qSteady).toFixed(2)}× that; results ${same ? 'the same to the bit' : 'DIFFER'}` +
+      (q.timings.pairedRunMs ? `; per clip ${(q.timings.pairedRunMs / q.summary.done).toFixed(0)} ms in the runs, ${(q.timings.judgeMs! / q.summary.done).toFixed(0)} ms judging` : ''));
+  }
 
   // 1b. the same clips compared on the host (two sessions, every block output read back): the before
   if (hostClips > 0 && r.options.compare === 'graph') {
@@ -99,7 +136,7 @@ async function main(): Promise<void> {
     const firstEnd = bEnds[Math.min(b, bEnds.length) - 1];
     const bSteady = bEnds.length > b ? (bEnds.length - Math.min(b, bEnds.length)) / ((bEnds[bEnds.length - 1] - firstEnd) / 1000) : 0;
     (result.batches as unknown[]).push({ batch: rb.timings.batch, clipsPerSecondSteady: bSteady, clipsPerSecondOverall: rb.timings.clipsPerSecond, peakRssBytes: rb.timings.peakRssBytes });
-    console.log(`[bench-sweep] batch ${rb.timings.batch}: ${bSteady.toFixed(2)} clips/s steady, ${rb.timings.clipsPerSecond.toFixed(2)} overall; peak RSS ${MiB(rb.timings.peakRssBytes)}` +
+    console.log(`[bench-sweep] batch ${rb.timings.batch}: ${bSteady.toFixed(2)} clips/s steady, ${rb.timings.clipsPerSecond.toFixed(2)} overall; peak RSS ${MiB(rb.timings.peakRssBytes)}${rb.timings.helperPeakRssBytes ? ` + the GPU helper process's ${MiB(rb.timings.helperPeakRssBytes)}` : ''}` +
       (rb.timings.pairedRunMs ? `; per clip ${(rb.timings.pairedRunMs / rb.summary.done).toFixed(0)} ms in the runs, ${(rb.timings.judgeMs! / rb.summary.done).toFixed(0)} ms judging` : ''));
   }
 
@@ -116,10 +153,12 @@ async function main(): Promise<void> {
     const rss = await sweep(small.weights, specs, { precision: 'fp16', ...(rssFull ? {} : { heads: 4 }), ep, referenceEp, confirm: false, out: path.join(dir, `rss-out-${Date.now()}`) }, {
       onClip: (_c, p) => {
         const k = p.index + 1;
-        if (k === at) early = process.memoryUsage().rss;
-        if (k === rssClips) late = process.memoryUsage().rss;
+        if (k !== at && k !== rssClips && k % at !== 0) return;
+        const now = treeRss();
+        if (k === at) early = now.total;
+        if (k === rssClips) late = now.total;
         // a line every 10 %: the trend survives a run cut short
-        if (k % at === 0) console.log(`[bench-sweep] RSS after ${k} clips: ${MiB(process.memoryUsage().rss)} (${((performance.now() - tRss) / 1000).toFixed(0)} s)`);
+        console.log(`[bench-sweep] RSS after ${k} clips: ${MiB(now.total)}${now.children ? ` (this process ${MiB(now.self)}, the GPU helper process ${MiB(now.children)})` : ''} (${((performance.now() - tRss) / 1000).toFixed(0)} s)`);
       },
     });
     const growth = early ? (late - early) / early : NaN;

@@ -13,7 +13,8 @@
 #                      session config entries, onnxruntime's session events)
 #   kernels            the paired graph's GPU kernels by graph and op (profile), and onnxruntime's node
 #                      placements (which provider runs each node: TIMESFORMER_LAB_ORT_LOG=0)
-#   sweep              the sweep beside PyTorch eager alone (32 clips, 4/8/16 clips a run)
+#   sweep              the sweep beside PyTorch eager alone (32 clips, 8 a run, then 4 and 16), and at 8 a run
+#                      with the paired sessions in this process instead of the GPU helper process
 # MODE may list several, comma-separated (MODE=ahead,session), run in that order.
 #   NO_PEER=1 NO_OPTIONAL=1 bash scripts/device/device-prep.sh; run(command="MODE=warm bash scripts/device/device-session19.sh", carry=[".carry"])
 set -uo pipefail
@@ -54,7 +55,7 @@ case "$1" in
     # onnxruntime's own log of one expose session's creation, timestamped line by line
     step 60 bash -c "TIMESFORMER_LAB_ORT_LOG=1 node out/scripts/bench/bench-session.js --size full --ep webgpu --rounds 1 --only '^default$' > '$OUT/ort-session-log.txt' 2>&1; tail -3 '$OUT/ort-session-log.txt'" ;;
   sweep)
-    step 200 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --batches 4,16 --rss-clips 0 --out /tmp/bench-sweep --json "$OUT/bench-sweep.json" ;;
+    step 260 node out/scripts/bench/bench-sweep.js --size full --clips 32 --ep webgpu --batches 4,16 --rss-clips 0 --in-process --out /tmp/bench-sweep --json "$OUT/bench-sweep.json" ;;
   kernels)
     step 120 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 8 --runs 3 --only '^paired [(]the sweep[)]$' --profile --json "$OUT/bench-paired-kernels.json"
     step 90 bash -c "TIMESFORMER_LAB_ORT_LOG=0 node out/scripts/bench/bench-paired.js --size full --ep webgpu --batches 8 --runs 1 --only '^paired [(]the sweep[)]$' 2>&1 | grep -i -E -A30 'placed on|placement|not assigned' | head -150" ;;

@@ -302,6 +302,40 @@ describe('comparison: one pass per block, on worker threads where there are core
     }
   });
 
+  it('a session kept in the GPU helper process runs as an Engine: run after run, its input and outputs through files that do not stay; released, it runs no more', async () => {
+    const { GpuHelper } = await import('../../extension/core/helper');
+    const { OnnxGraphBuilder, ElemType } = await import('../../extension/core/model/onnx-builder');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-helper-kept-'));
+    const helper = GpuHelper.start()!;
+    try {
+      const g = new OnnxGraphBuilder();
+      const x = g.input('video', ElemType.FLOAT, [2, 3]);
+      g.op('Neg', [x], undefined, 'b');
+      g.output('b', ElemType.FLOAT, [2, 3]);
+      const model = path.join(dir, 'm.onnx');
+      fs.writeFileSync(model, g.encode('t', ''));
+      const e = await helper.openEngine({ model, ep: 'cpu', precision: 'fp32', layerNorm: 'plain', layerNormModes: ['plain'] }, dir);
+      assert.equal(e.ep, 'cpu');
+      assert.ok(e.sessionMs > 0);
+      for (const k of [1, 2, 3]) {
+        const v = Float32Array.from([1, 2, 3, 4, 5, 6].map((a) => a * k));
+        const out = await e.run({ video: v }, { video: [2, 3] });
+        assert.deepEqual([...out.get('b')!], [...v].map((a) => -a));
+        assert.equal(e.outputBytes, 24);
+      }
+      // two runs asked at once: answered in order, each its own
+      const [r1, r2] = await Promise.all([1, 10].map((k) => e.run({ video: Float32Array.from([k, k, k, k, k, k]) }, { video: [2, 3] })));
+      assert.deepEqual([r1.get('b')![0], r2.get('b')![0]], [-1, -10]);
+      assert.deepEqual(fs.readdirSync(dir), ['m.onnx'], 'no input or output file stays');
+      await e.release();
+      await assert.rejects(e.run({ video: new Float32Array(6) }, { video: [2, 3] }), /no session 1 is open/);
+      await assert.rejects(helper.openEngine({ model: path.join(dir, 'missing.onnx'), ep: 'cpu', precision: 'fp32', layerNorm: 'plain', layerNormModes: ['plain'] }, dir), /missing\.onnx|could not be built/);
+    } finally {
+      helper.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('threads: one per core but one, at most 8, or $TIMESFORMER_LAB_THREADS', () => {
     assert.equal(defaultThreads({}, 1), 0);
     assert.equal(defaultThreads({}, 2), 1);

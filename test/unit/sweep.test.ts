@@ -116,8 +116,9 @@ describe('sweep: many clips, one model', function () {
     assert.ok(gb > 0 && gb * 3 < hb, `read back per clip: graph ${gb} B, host ${hb} B`);
   });
 
+  let batched: SweepResult;
   it('a batch of clips in one run of the paired graph = one clip a run: same verdicts, first failing blocks, headroom and fix; the padded last group too', async () => {
-    const b = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 });
+    const b = batched = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 });
     assert.equal(b.timings.batch, 4);
     assert.equal(graph.timings.batch, 1, 'the CPU EP runs one clip a run');
     assert.equal(b.timings.sessionsBuilt, 2);
@@ -133,6 +134,24 @@ describe('sweep: many clips, one model', function () {
     assert.deepEqual(b.fix.confirmed!.clips.map((c) => c.clip), graph.fix.confirmed!.clips.map((c) => c.clip), 'confirmed in the order of the clips');
     await assert.rejects(sweep(fx.weights, [fx.clips[0]], { precision: 'fp16', heads: 4, batch: 0 }), /batch 0/);
     await assert.rejects(sweep(fx.weights, [fx.clips[0]], { precision: 'fp16', heads: 4, compare: 'graph', referenceEp: 'webgpu' }), /needs the reference on the engine's EP/);
+  });
+
+  it('the paired sessions in the GPU helper process (the default on a GPU; TIMESFORMER_LAB_SWEEP_HELPER=1 here on the CPU EP), the next group run while this one is judged: the same results to the bit', async () => {
+    const logs: string[] = [];
+    process.env.TIMESFORMER_LAB_SWEEP_HELPER = '1';
+    let h: SweepResult;
+    try {
+      h = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, { log: (l) => logs.push(l) });
+    } finally {
+      delete process.env.TIMESFORMER_LAB_SWEEP_HELPER;
+    }
+    assert.equal(logs.filter((l) => /built once for the sweep in the GPU helper process/.test(l)).length, 2, 'the mode\'s and the fix\'s paired sessions, both in the helper');
+    assert.ok(h.timings.helperPeakRssBytes! > 0 && !batched.timings.helperPeakRssBytes);
+    const fields = (r: SweepResult) => r.clips.map((c) => [c.clip, c.verdict, c.firstFailingBlock, c.blockErrors, c.probsRelL2, c.layerNorms, c.fix, c.sentence]);
+    assert.deepEqual(fields(h), fields(batched));
+    assert.deepEqual(h.headroom, batched.headroom);
+    assert.deepEqual(h.fix.layerNorms, batched.fix.layerNorms);
+    assert.deepEqual(h.fix.confirmed!.clips.map((c) => [c.clip, c.verdict, c.worstRelL2]), batched.fix.confirmed!.clips.map((c) => [c.clip, c.verdict, c.worstRelL2]));
   });
 
   it('a clip\'s errors are a single run\'s (runPipeline with that clip as --input)', async () => {

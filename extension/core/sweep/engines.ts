@@ -16,8 +16,10 @@ import { pairGraphs } from '../model/paired-graph';
 import { unpackOutputs } from '../model/packed-outputs';
 import { WeightStore } from '../model/weight-store';
 import { createEngine, type Engine } from '../engine/session';
+import { realizationFor } from '../engine/providers';
+import type { GpuHelper } from '../helper';
 import { graphOptions, ranEngine, type GivenEngine, type LoadedModel, type Prepared, type Reference } from '../pipeline';
-import type { EpChoice, ModelConfig, PipelineOptions } from '../report';
+import type { EpChoice, EpName, ModelConfig, PipelineOptions, Realization } from '../report';
 import type { ReadClip } from './clips';
 
 /** An engine and the graph it runs, kept for the sweep; a paired engine's graph carries its FP32 reference (`ref`). */
@@ -57,7 +59,11 @@ export class SweepEngines {
   private readonly kept = new Map<string, Promise<Kept>>();
   built = 0;
 
-  constructor(private readonly model: LoadedModel, private readonly log?: (line: string) => void) {}
+  /**
+   * `remote`: the GPU helper process (helper.ts) that holds the paired sessions on a GPU EP, their
+   * inputs and outputs passed in files of `dir` (the sweep decides where it is worth it).
+   */
+  constructor(private readonly model: LoadedModel, private readonly log?: (line: string) => void, private readonly remote?: { helper: GpuHelper; dir: string }) {}
 
   reference(config: ModelConfig, batch: number, o: PipelineOptions, ep: EpChoice): Promise<Kept> {
     const ro: PipelineOptions = { ...o, precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true, ep };
@@ -89,27 +95,41 @@ export class SweepEngines {
   private async build(config: ModelConfig, batch: number, o: PipelineOptions, paired: boolean): Promise<Kept> {
     let g: BuiltGraph | undefined;
     let ref: BuiltGraph | undefined;
+    const ep = o.ep ?? 'cpu';
     const precision = o.precision ?? 'fp32';
     const layerNorm = o.layerNorm ?? 'plain';
+    const layerNormModes = [layerNorm, ...Object.values(o.layerNormOverrides ?? {}), ...(paired ? ['plain' as const] : [])];
     const w = this.model.weights;
-    const engine = await createEngine({
-      ep: o.ep ?? 'cpu', precision, layerNorm, deviceId: o.deviceId, log: this.log, probes: o.probes,
-      layerNormModes: [layerNorm, ...Object.values(o.layerNormOverrides ?? {}), ...(paired ? ['plain' as const] : [])],
-      // the whole graph in one session (as --repeat builds it): the session serves every clip
-      buildModel: (realization) => {
-        // paired: the LayerNorm statistics per clip, as every other output of a batch of clips
-        const perClip = paired ? { probesPerClip: true } : undefined;
-        g = buildTimeSformer(w, graphOptions(config, batch, o, realization, perClip));
-        if (!paired) return g.source;
-        const ro: PipelineOptions = { ...o, precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
-        const p = pairGraphs(g, buildTimeSformer(w, graphOptions(config, batch, ro, 'fp32', perClip)), w instanceof WeightStore ? w : undefined);
-        g = p.test;
-        ref = p.ref;
-        return g.source;
-      },
-    });
+    // the whole graph in one session (as --repeat builds it): the session serves every clip
+    const buildModel = (realization: Realization) => {
+      // paired: the LayerNorm statistics per clip, as every other output of a batch of clips
+      const perClip = paired ? { probesPerClip: true } : undefined;
+      g = buildTimeSformer(w, graphOptions(config, batch, o, realization, perClip));
+      if (!paired) return g.source;
+      const ro: PipelineOptions = { ...o, precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true };
+      const p = pairGraphs(g, buildTimeSformer(w, graphOptions(config, batch, ro, 'fp32', perClip)), w instanceof WeightStore ? w : undefined);
+      g = p.test;
+      ref = p.ref;
+      return g.source;
+    };
+    let engine: Engine | undefined;
+    let where = '';
+    // a paired session in the GPU helper process, when given one: its runs leave this thread free
+    if (paired && this.remote && ep !== 'auto') {
+      const t = performance.now();
+      const source = buildModel(realizationFor(ep as EpName, precision));
+      if (typeof source === 'string') {
+        try {
+          engine = await this.remote.helper.openEngine({ model: source, ep: ep as EpName, precision, layerNorm, layerNormModes, probes: o.probes }, this.remote.dir, performance.now() - t);
+          where = ' in the GPU helper process';
+        } catch (e) {
+          this.log?.(`sweep: the GPU helper process could not open the session (${e instanceof Error ? e.message : String(e)}); opening it here`);
+        }
+      }
+    }
+    engine ??= await createEngine({ ep, precision, layerNorm, deviceId: o.deviceId, log: this.log, probes: o.probes, layerNormModes, buildModel });
     this.built++;
-    this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization})${paired ? `, paired with its FP32 reference (blocks compared inside the graph), ${batch} clip(s) a run` : ''} built once for the sweep`);
+    this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization})${paired ? `, paired with its FP32 reference (blocks compared inside the graph), ${batch} clip(s) a run` : ''} built once for the sweep${where}`);
     return { engine, g: g!, ref, batch };
   }
 

@@ -20,7 +20,9 @@ import type { EpName, ModelConfig, PipelineOptions } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
 import { SweepEngines } from './engines';
-import { ClipRunner, type ClipRun } from './batch';
+import { GpuHelper } from '../helper';
+import { WeightStore } from '../model/weight-store';
+import { ClipRunner, inTurn, type ClipRunOrError } from './batch';
 import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';
 import { sweepMarkdown } from './markdown';
 import { SweepStore } from './store';
@@ -48,8 +50,6 @@ export interface SweepHooks {
 function clipError(e: unknown): ClipError {
   return isLabError(e) ? { code: e.code, message: e.message } : { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
 }
-
-const cancelled = (e: unknown) => isLabError(e) && e.code === 'CANCELLED';
 
 async function sha256Files(paths: readonly string[]): Promise<string> {
   const h = crypto.createHash('sha256');
@@ -87,11 +87,26 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
   if (!(Number.isInteger(batch) && batch >= 1 && batch <= 64)) throw new LabError('BAD_OPTION', `batch ${batch}: give a whole number of clips from 1 to 64`);
   const specs = listClips(clips);
   const store = o.out ? new SweepStore(o.out) : undefined;
+  // the paired sessions in the GPU helper process (helper.ts): the GPU runs a group of clips while
+  // this thread judges the group before. On a GPU EP; TIMESFORMER_LAB_SWEEP_HELPER=1 also on the
+  // CPU EP (tests), =0 never. Started first: its onnxruntime comes up while the checkpoint is read.
+  const helperEnv = process.env.TIMESFORMER_LAB_SWEEP_HELPER;
+  const helper = inGraph && po.ep !== 'auto' && (helperEnv === '1' || (helperEnv !== '0' && gpu)) ? GpuHelper.start() : undefined;
+  const helperUp = helper?.warm(po.ep as EpName).catch((e: Error) => ({ available: false, reason: e.message }));
 
   stage('reading checkpoint', weights);
-  // the checkpoint read once: its store, configuration and heads serve every clip
-  const p: Prepared = await prepare({ ...po, input: 'synthetic:0', data: undefined }, { log, signal: hooks.signal });
-  const engines = new SweepEngines(p.model, log);
+  let p: Prepared;
+  try {
+    // the checkpoint read once: its store, configuration and heads serve every clip
+    p = await prepare({ ...po, input: 'synthetic:0', data: undefined }, { log, signal: hooks.signal });
+  } catch (e) {
+    helper?.close();
+    throw e;
+  }
+  const up = await helperUp;
+  const dir = p.model.weights instanceof WeightStore ? p.model.weights.dir : undefined;
+  if (helper && !(up?.available && dir)) log?.(`sweep: the paired sessions run in this process (the GPU helper process: ${up?.reason ?? 'no weight store for its files'})`);
+  const engines = new SweepEngines(p.model, log, helper && up?.available && dir ? { helper, dir } : undefined);
   let pool: ReturnType<typeof comparePool>;
   try {
     const config: ModelConfig = await settleHeads(p, specs, log);
@@ -135,61 +150,61 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       }
       return r;
     };
-    /** Run `group` (clips not refused): each clip's run or error, in order. */
-    const runGroup = async (group: readonly string[], next: readonly string[], name: 'mode' | 'fix', overrides: PipelineOptions['layerNormOverrides']) => {
+    /**
+     * Launch `group` (clips not refused) once its clips are read: its paired runs go in (ClipRunner.launch)
+     * and the reads of `next` start; finish() gives each clip's run or error, in order.
+     */
+    const launchGroup = async (group: readonly string[], next: readonly string[], name: 'mode' | 'fix', overrides: PipelineOptions['layerNormOverrides']) => {
       const got = await Promise.allSettled(group.map(read));
       group.forEach((c) => ahead.delete(c));
       next.forEach(read);
       const ok = got.flatMap((g, i) => (g.status === 'fulfilled' ? [{ i, c: g.value }] : []));
-      const runs = await runner.run(ok.map((x) => x.c), name, overrides);
-      const res: (ClipRun | { error: unknown })[] = got.map((g) => (g.status === 'rejected' ? { error: g.reason } : { error: undefined }));
-      ok.forEach((x, k) => (res[x.i] = runs[k]));
-      return res;
+      const launched = runner.launch(ok.map((x) => x.c), name, overrides);
+      return {
+        settled: () => launched.settled(),
+        finish: async () => {
+          const runs = await launched.finish();
+          const res: ClipRunOrError[] = got.map((g) => (g.status === 'rejected' ? { error: g.reason } : { error: undefined }));
+          ok.forEach((x, k) => (res[x.i] = runs[k]));
+          return res;
+        },
+      };
     };
+    const chunks = <G>(xs: readonly G[]) => Array.from({ length: Math.ceil(xs.length / batch) }, (_, j) => xs.slice(j * batch, (j + 1) * batch));
 
-    for (let k = 0; k < pending.length && !isCancelled; k += batch) {
-      if (hooks.signal?.aborted) {
-        isCancelled = true;
-        break;
-      }
-      const group = pending.slice(k, k + batch);
-      const first = group[0].index + 1;
-      stage('sweeping', group.length > 1 ? `clips ${first}–${group[group.length - 1].index + 1}/${specs.length}: ${group.map((g) => g.spec.clip).join(', ')}` : `clip ${first}/${specs.length}: ${group[0].spec.clip}`);
-      const t = performance.now();
-      const live = group.filter((g) => !g.spec.refused);
-      let runs: (ClipRun | { error: unknown })[];
-      try {
-        runs = await runGroup(live.map((g) => g.spec.clip), pending.slice(k + batch, k + 2 * batch).filter((g) => !g.spec.refused).map((g) => g.spec.clip), 'mode', po.layerNormOverrides);
-      } catch (e) {
-        if (!cancelled(e)) throw e;
-        isCancelled = true;
-        break;
-      }
-      for (const g of group) {
-        const run = g.spec.refused ? { error: g.spec.refused } : runs[live.indexOf(g)];
-        let r: ClipResult;
-        if ('report' in run) {
-          const { report } = run;
-          engineInfo ??= { ep: report.run.ep, realization: report.run.realization, label: report.run.label };
-          limits = lnLimits({ precision: report.run.precision, realization: report.run.realization, accumulate: report.run.accumulate }, 'plain', po.prescaleShift!);
-          const lns = clipLayerNorms(run.healthy, limits);
-          const worst = worstBlock(report.blocks);
-          r = {
-            clip: g.spec.clip, key: g.key, status: 'done', label: run.label, shape: run.shape, reference: run.refKind,
-            verdict: report.diagnosis.verdict, blockErrors: report.blocks.map((b) => b.relL2),
-            worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock,
-            probsRelL2: report.probs.relL2, top1Agree: report.probs.top1Agree, sentence: report.diagnosis.sentence,
-            layerNorms: lns, fix: lns.filter((l) => l.fires.length).map((l) => l.name), ms: run.ms,
-          };
-        } else {
-          r = { clip: g.spec.clip, key: g.key, status: 'error', error: clipError(run.error), ms: (performance.now() - t) / group.length };
-          log?.(`${g.spec.clip}: ${r.error!.message}`);
+    const live = (g: readonly { spec: ClipSpec }[]) => g.filter((x) => !x.spec.refused).map((x) => x.spec.clip);
+    isCancelled = await inTurn(chunks(pending), (g, after) => launchGroup(live(g), after ? live(after) : [], 'mode', po.layerNormOverrides), hooks.signal,
+      (group) => {
+        const first = group[0].index + 1;
+        stage('sweeping', group.length > 1 ? `clips ${first}–${group[group.length - 1].index + 1}/${specs.length}: ${group.map((g) => g.spec.clip).join(', ')}` : `clip ${first}/${specs.length}: ${group[0].spec.clip}`);
+      },
+      (group, runs, t) => {
+        const ran = group.filter((g) => !g.spec.refused);
+        for (const g of group) {
+          const run = g.spec.refused ? { error: g.spec.refused } : runs[ran.indexOf(g)];
+          let r: ClipResult;
+          if ('report' in run) {
+            const { report } = run;
+            engineInfo ??= { ep: report.run.ep, realization: report.run.realization, label: report.run.label };
+            limits = lnLimits({ precision: report.run.precision, realization: report.run.realization, accumulate: report.run.accumulate }, 'plain', po.prescaleShift!);
+            const lns = clipLayerNorms(run.healthy, limits);
+            const worst = worstBlock(report.blocks);
+            r = {
+              clip: g.spec.clip, key: g.key, status: 'done', label: run.label, shape: run.shape, reference: run.refKind,
+              verdict: report.diagnosis.verdict, blockErrors: report.blocks.map((b) => b.relL2),
+              worstBlock: worst.index, worstRelL2: worst.relL2, firstFailingBlock: report.diagnosis.firstBadBlock,
+              probsRelL2: report.probs.relL2, top1Agree: report.probs.top1Agree, sentence: report.diagnosis.sentence,
+              layerNorms: lns, fix: lns.filter((l) => l.fires.length).map((l) => l.name), ms: run.ms,
+            };
+          } else {
+            r = { clip: g.spec.clip, key: g.key, status: 'error', error: clipError(run.error), ms: (performance.now() - t) / group.length };
+            log?.(`${g.spec.clip}: ${r.error!.message}`);
+          }
+          results.push(r);
+          store?.addClip(r);
+          hooks.onClip?.(r, { index: g.index, total: specs.length, skipped: false });
         }
-        results.push(r);
-        store?.addClip(r);
-        hooks.onClip?.(r, { index: g.index, total: specs.length, skipped: false });
-      }
-    }
+      });
 
     const cover = coveringFix(results);
     let confirmed: SweepResult['fix']['confirmed'] = null;
@@ -215,24 +230,13 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
         if (had) confirmOne(i, had);
         else left.push({ c, i });
       });
-      for (let k = 0; k < left.length; k += batch) {
-        if (hooks.signal?.aborted) {
-          isCancelled = true;
-          break;
-        }
-        const group = left.slice(k, k + batch);
-        const had = done.length - left.length + k;
-        stage('confirming the fix', `${cover.layerNorms.length} LayerNorm(s) in FP32: clip ${had + 1}${group.length > 1 ? `–${had + group.length}` : ''}/${done.length}: ${group.map((x) => x.c.clip).join(', ')}`);
-        const t = performance.now();
-        let runs: (ClipRun | { error: unknown })[];
-        try {
-          runs = await runGroup(group.map((x) => x.c.clip), left.slice(k + batch, k + 2 * batch).map((x) => x.c.clip), 'fix', overrides);
-        } catch (e) {
-          if (!cancelled(e)) throw e;
-          isCancelled = true;
-          break;
-        }
-        group.forEach(({ c, i }, j) => {
+      const clipsOf = (g: readonly { c: ClipResult }[]) => g.map((x) => x.c.clip);
+      const fixCancelled = await inTurn(chunks(left), (g, after) => launchGroup(clipsOf(g), after ? clipsOf(after) : [], 'fix', overrides), hooks.signal,
+        (group) => {
+          const had = done.length - left.length + left.indexOf(group[0]);
+          stage('confirming the fix', `${cover.layerNorms.length} LayerNorm(s) in FP32: clip ${had + 1}${group.length > 1 ? `–${had + group.length}` : ''}/${done.length}: ${group.map((x) => x.c.clip).join(', ')}`);
+        },
+        (group, runs, t) => group.forEach(({ c, i }, j) => {
           const run = runs[j];
           let r: ConfirmedClip;
           if ('report' in run) {
@@ -242,8 +246,8 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
           } else r = { clip: c.clip, key: c.key, fixKey, status: 'error', error: clipError(run.error), ms: (performance.now() - t) / group.length };
           store?.addConfirm(r);
           confirmOne(i, r);
-        });
-      }
+        }));
+      isCancelled ||= fixCancelled;
       const list = byIndex.filter((r): r is ConfirmedClip => r !== undefined);
       await engines.drop('fix');
       if (isCancelled) note = 'cancelled during the confirmation';
@@ -276,12 +280,14 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
       cancelled: isCancelled,
       timings: { totalMs, clipsPerSecond: ran > 0 ? ran / (totalMs / 1000) : 0, sessionsBuilt: engines.built, peakRssBytes: process.resourceUsage().maxRSS * 1024,
         readBackBytesPerClip: runner.clipsRun ? Math.round(runner.readBackBytes / runner.clipsRun) : 0, batch,
-        ...(runner.engineMs ? { pairedRunMs: runner.engineMs, judgeMs: runner.judgeMs } : {}) },
+        ...(runner.engineMs ? { pairedRunMs: runner.engineMs, judgeMs: runner.judgeMs } : {}),
+        ...(helper?.peakRssBytes ? { helperPeakRssBytes: helper.peakRssBytes } : {}) },
     };
     store?.writeResult(result, sweepMarkdown(result));
     return result;
   } finally {
     await engines.close();
+    helper?.close();
     void pool?.close();
     p.close();
   }

@@ -174,5 +174,7 @@ export interface SweepResult {
     totalMs: number; clipsPerSecond: number; sessionsBuilt: number; peakRssBytes: number; readBackBytesPerClip: number; batch: number;
     /** Paired graph: milliseconds in its runs (all clips, outputs read back included) and judging its clips on the host (runMode on their rows). */
     pairedRunMs?: number; judgeMs?: number;
+    /** Peak resident memory of the GPU helper process that held the paired sessions (a process of its own: not in peakRssBytes). */
+    helperPeakRssBytes?: number;
   };
 }
