@@ -98,15 +98,15 @@ async function main(): Promise<void> {
   //     process held them, and judging waited for each run): clips/s, and the results to the bit
   if (values['in-process'] && r.options.compare === 'graph') {
     const pEnds: number[] = [];
-    process.env.TIMESFORMER_LAB_SWEEP_HELPER = '0';
+    process.env.TIMESFORMER_LAB_GPU_HELPER = '0';
     const q = await sweep(fx.weights, [fx.clipsDir], { precision: 'fp16', ep, referenceEp, confirm: false }, { onClip: () => pEnds.push(performance.now()) });
-    delete process.env.TIMESFORMER_LAB_SWEEP_HELPER;
+    delete process.env.TIMESFORMER_LAB_GPU_HELPER;
     const qb = Math.min(q.timings.batch, pEnds.length);
     const qSteady = pEnds.length > qb ? (pEnds.length - qb) / ((pEnds[pEnds.length - 1] - pEnds[qb - 1]) / 1000) : 0;
     const key = (x: SweepResult) => JSON.stringify(x.clips.map((c) => [c.clip, c.verdict, c.firstFailingBlock, c.blockErrors, c.layerNorms]));
     const same = key(q) === key(r);
     result.inProcess = { clipsPerSecondSteady: qSteady, clipsPerSecondOverall: q.timings.clipsPerSecond, peakRssBytes: q.timings.peakRssBytes, sameToTheBit: same, helper: !!r.timings.helperPeakRssBytes };
-    console.log(`[bench-sweep] the paired sessions in this process (TIMESFORMER_LAB_SWEEP_HELPER=0): ${qSteady.toFixed(2)} clips/s steady; ` +
+    console.log(`[bench-sweep] the paired sessions in this process (TIMESFORMER_LAB_GPU_HELPER=0): ${qSteady.toFixed(2)} clips/s steady; ` +
       `${r.timings.helperPeakRssBytes ? 'in the GPU helper process' : 'the first run (no helper)'} ${(steady / qSteady).toFixed(2)}× that; results ${same ? 'the same to the bit' : 'DIFFER'}` +
       (q.timings.pairedRunMs ? `; per clip ${(q.timings.pairedRunMs / q.summary.done).toFixed(0)} ms in the runs, ${(q.timings.judgeMs! / q.summary.done).toFixed(0)} ms judging` : ''));
   }

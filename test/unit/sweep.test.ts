@@ -136,14 +136,14 @@ describe('sweep: many clips, one model', function () {
     await assert.rejects(sweep(fx.weights, [fx.clips[0]], { precision: 'fp16', heads: 4, compare: 'graph', referenceEp: 'webgpu' }), /needs the reference on the engine's EP/);
   });
 
-  it('the paired sessions in the GPU helper process (the default on a GPU; TIMESFORMER_LAB_SWEEP_HELPER=1 here on the CPU EP), the next group run while this one is judged: the same results to the bit', async () => {
+  it('the paired sessions in the GPU helper process (the default on a GPU; TIMESFORMER_LAB_GPU_HELPER=1 here on the CPU EP), the next group run while this one is judged: the same results to the bit', async () => {
     const logs: string[] = [];
-    process.env.TIMESFORMER_LAB_SWEEP_HELPER = '1';
+    process.env.TIMESFORMER_LAB_GPU_HELPER = '1';
     let h: SweepResult;
     try {
       h = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, { log: (l) => logs.push(l) });
     } finally {
-      delete process.env.TIMESFORMER_LAB_SWEEP_HELPER;
+      delete process.env.TIMESFORMER_LAB_GPU_HELPER;
     }
     assert.equal(logs.filter((l) => /built once for the sweep in the GPU helper process/.test(l)).length, 2, 'the mode\'s and the fix\'s paired sessions, both in the helper');
     assert.ok(h.timings.helperPeakRssBytes! > 0 && !batched.timings.helperPeakRssBytes);

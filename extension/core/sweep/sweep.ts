@@ -88,9 +88,9 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
   const specs = listClips(clips);
   const store = o.out ? new SweepStore(o.out) : undefined;
   // the paired sessions in the GPU helper process (helper.ts): the GPU runs a group of clips while
-  // this thread judges the group before. On a GPU EP; TIMESFORMER_LAB_SWEEP_HELPER=1 also on the
+  // this thread judges the group before. On a GPU EP; TIMESFORMER_LAB_GPU_HELPER=1 also on the
   // CPU EP (tests), =0 never. Started first: its onnxruntime comes up while the checkpoint is read.
-  const helperEnv = process.env.TIMESFORMER_LAB_SWEEP_HELPER;
+  const helperEnv = process.env.TIMESFORMER_LAB_GPU_HELPER;
   const helper = inGraph && po.ep !== 'auto' && (helperEnv === '1' || (helperEnv !== '0' && gpu)) ? GpuHelper.start() : undefined;
   const helperUp = helper?.warm(po.ep as EpName).catch((e: Error) => ({ available: false, reason: e.message }));
 
