@@ -30,9 +30,9 @@ import { SWEEP_VERSION, type ClipError, type ClipResult, type ConfirmedClip, typ
 
 /**
  * Clips a run of the paired graph on a GPU EP, unless --batch says otherwise. Measured on one H100
- * at full size in one run (session 19): 3.62 clips/s at 4, 4.41 at 8, 5.39 at 16. 8, not 16: a
- * shorter last group is padded, so a folder of 5 clips would cost a run of 16 (3 s), and a batch
- * is what Cancel and the per-clip results wait for.
+ * at full size (session 22, the session in the GPU helper process): 8.79 clips/s at 4, 10.7-12.0 at
+ * 8, 10.2 at 16 (two groups only). 8, not 16: a shorter last group is padded, so a folder of 5 clips
+ * would cost a run of 16, and a batch is what Cancel and the per-clip results wait for.
  */
 export const DEFAULT_GPU_BATCH = 8;
 
