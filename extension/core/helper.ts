@@ -60,16 +60,29 @@ export class GpuHelper {
   }
 
   private ask(req: Distribute<HelperRequest>): Promise<HelperAnswer> {
+    // a channel closed before its 'exit' event: the process is gone all the same
+    if (!this.gone && !this.child.connected) this.gone = 'the GPU helper process is gone (its channel closed)';
     if (this.gone) return Promise.reject(new Error(this.gone));
     const id = ++this.next;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.child.send({ ...req, id } as HelperRequest, (e) => {
         if (!e) return;
+        this.gone ??= `the GPU helper process is gone (${e.message})`;
         this.pending.delete(id);
         reject(e);
       });
     });
+  }
+
+  /** Why the helper process is gone (it ended, failed, or was closed); undefined while it serves. */
+  get lost(): string | undefined {
+    return this.gone;
+  }
+
+  /** The helper process's id (its logs and tests name it). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   /** Load onnxruntime and create the provider's device in the helper; whether the provider loads there. */

@@ -154,6 +154,34 @@ describe('sweep: many clips, one model', function () {
     assert.deepEqual(h.fix.confirmed!.clips.map((c) => [c.clip, c.verdict, c.worstRelL2]), batched.fix.confirmed!.clips.map((c) => [c.clip, c.verdict, c.worstRelL2]));
   });
 
+  it('the GPU helper process killed mid-sweep: its sessions are built again in this process and the sweep ends with the same results', async () => {
+    const logs: string[] = [];
+    let killed = 0;
+    process.env.TIMESFORMER_LAB_GPU_HELPER = '1';
+    let h: SweepResult;
+    try {
+      h = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, {
+        log: (l) => logs.push(l),
+        onClip: (_c, p) => {
+          if (p.index !== 0) return;
+          const pid = Number(/in the GPU helper process \(pid (\d+)\)/.exec(logs.join('\n'))?.[1]);
+          assert.ok(pid > 0, logs.join('\n'));
+          process.kill(pid, 'SIGKILL');
+          killed = pid;
+        },
+      });
+    } finally {
+      delete process.env.TIMESFORMER_LAB_GPU_HELPER;
+    }
+    assert.ok(killed > 0);
+    assert.ok(logs.some((l) => /^sweep: the GPU helper process (ended \(SIGKILL\)|is gone).*; the paired sessions are built again in this process$/.test(l)), logs.join('\n'));
+    assert.ok(logs.some((l) => /built once for the sweep$/.test(l)), 'a paired session in this process');
+    assert.equal(h.summary.bad, 0, 'no clip lost');
+    const fields = (r: SweepResult) => r.clips.map((c) => [c.clip, c.verdict, c.firstFailingBlock, c.blockErrors, c.layerNorms, c.fix]);
+    assert.deepEqual(fields(h), fields(batched));
+    assert.equal(h.fix.confirmed!.verdict, 'pass');
+  });
+
   it('a clip\'s errors are a single run\'s (runPipeline with that clip as --input)', async () => {
     const bright = first.clips.find((c) => levelOf(c.clip) === 245)!;
     const dark = first.clips.find((c) => levelOf(c.clip) === 40)!;

@@ -170,9 +170,19 @@ export class ClipRunner {
   /** Up to `batch` clips of one shape, one run of the paired graph. */
   private async pairedRuns(cs: readonly ReadClip[], name: 'mode' | 'fix', o: PipelineOptions): Promise<PairedRuns> {
     const t0 = performance.now();
-    const k = await this.s.engines.paired(this.s.config, this.s.batch, o, name);
-    const built = performance.now() - t0;
-    const runs = await pairedRun(k, cs);
+    let k = await this.s.engines.paired(this.s.config, this.s.batch, o, name);
+    let built = performance.now() - t0;
+    let runs: Awaited<ReturnType<typeof pairedRun>>;
+    try {
+      runs = await pairedRun(k, cs);
+    } catch (e) {
+      // the GPU helper process gone: the session again in this process, the run once more
+      if (!this.s.engines.helperLost(k)) throw e;
+      const t1 = performance.now();
+      k = await this.s.engines.paired(this.s.config, this.s.batch, o, name);
+      built += performance.now() - t1;
+      runs = await pairedRun(k, cs);
+    }
     // the engine's own time for this run (outputs read back included), not the wall time here: in
     // the GPU helper process that also holds the wait behind the run launched before it
     const runMs = k.engine.lastRunMs;

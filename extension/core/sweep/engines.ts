@@ -30,6 +30,8 @@ export interface Kept {
   ref?: BuiltGraph;
   /** Clips per run. */
   batch: number;
+  /** Its session is in the GPU helper process. */
+  remote?: boolean;
 }
 
 /** A view of a kept engine that runMode may "release" after each clip without ending the session. */
@@ -57,13 +59,38 @@ export function lend(k: Kept): GivenEngine {
  */
 export class SweepEngines {
   private readonly kept = new Map<string, Promise<Kept>>();
+  /** The keys of the engines whose session is in the GPU helper process. */
+  private readonly remoteKeys = new Set<string>();
+  /** Why the GPU helper process was given up (helperLost). */
+  private lost: string | undefined;
   built = 0;
 
   /**
    * `remote`: the GPU helper process (helper.ts) that holds the paired sessions on a GPU EP, their
    * inputs and outputs passed in files of `dir` (the sweep decides where it is worth it).
    */
-  constructor(private readonly model: LoadedModel, private readonly log?: (line: string) => void, private readonly remote?: { helper: GpuHelper; dir: string }) {}
+  constructor(private readonly model: LoadedModel, private readonly log?: (line: string) => void, private remote?: { helper: GpuHelper; dir: string }) {}
+
+  /**
+   * After a kept engine's run failed: when it was in the GPU helper process and that process is
+   * gone (it crashed, or was killed), its sessions are forgotten and the helper is not used again,
+   * so that the next request builds the session in this process; true then (the run is worth
+   * repeating), false when the failure is the run's own.
+   */
+  helperLost(k: Kept): boolean {
+    if (!k.remote) return false;
+    const why = this.remote?.helper.lost;
+    if (this.remote && why) {
+      this.remote = undefined;
+      this.lost = why;
+      // its sessions went with it; the ones in this process stay
+      for (const key of this.remoteKeys) this.kept.delete(key);
+      this.remoteKeys.clear();
+      this.log?.(`sweep: ${why}; the paired sessions are built again in this process`);
+    }
+    // a run launched before the loss was seen fails the same way
+    return this.lost !== undefined;
+  }
 
   reference(config: ModelConfig, batch: number, o: PipelineOptions, ep: EpChoice): Promise<Kept> {
     const ro: PipelineOptions = { ...o, precision: 'fp32', layerNorm: 'plain', layerNormOverrides: undefined, probes: true, ep };
@@ -85,7 +112,10 @@ export class SweepEngines {
   private get(key: string, config: ModelConfig, batch: number, o: PipelineOptions, paired = false): Promise<Kept> {
     let k = this.kept.get(key);
     if (!k) {
-      k = this.build(config, batch, o, paired);
+      k = this.build(config, batch, o, paired).then((x) => {
+        if (x.remote) this.remoteKeys.add(key);
+        return x;
+      });
       this.kept.set(key, k);
       k.catch(() => this.kept.delete(key)); // a failed build is tried again by the next clip
     }
@@ -121,7 +151,7 @@ export class SweepEngines {
       if (typeof source === 'string') {
         try {
           engine = await this.remote.helper.openEngine({ model: source, ep: ep as EpName, precision, layerNorm, layerNormModes, probes: o.probes }, this.remote.dir, performance.now() - t);
-          where = ' in the GPU helper process';
+          where = ` in the GPU helper process (pid ${this.remote.helper.pid})`;
         } catch (e) {
           this.log?.(`sweep: the GPU helper process could not open the session (${e instanceof Error ? e.message : String(e)}); opening it here`);
         }
@@ -130,7 +160,7 @@ export class SweepEngines {
     engine ??= await createEngine({ ep, precision, layerNorm, deviceId: o.deviceId, log: this.log, probes: o.probes, layerNormModes, buildModel });
     this.built++;
     this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization})${paired ? `, paired with its FP32 reference (blocks compared inside the graph), ${batch} clip(s) a run` : ''} built once for the sweep${where}`);
-    return { engine, g: g!, ref, batch };
+    return { engine, g: g!, ref, batch, ...(where ? { remote: true } : {}) };
   }
 
   /** Drop the engines whose key starts with `prefix` (the fix's, between confirmations). */
@@ -138,6 +168,7 @@ export class SweepEngines {
     for (const [key, k] of [...this.kept]) {
       if (!key.startsWith(prefix)) continue;
       this.kept.delete(key);
+      this.remoteKeys.delete(key);
       await (await k.catch(() => undefined))?.engine.release();
     }
   }
