@@ -18,38 +18,37 @@
  * this process's peak RSS. It leaves when the main process disconnects.
  */
 import * as fs from 'fs';
-import { createEngine, disableOrtTelemetry, providerLoads, runOnce, type Engine } from './engine/session';
+import { createEngine, disableOrtTelemetry, providerLoads, runOnce, type Engine, type EngineRequest } from './engine/session';
 import { writeAtSync } from './formats/file';
 import type { EpName, Fallback, LayerNormMode, Precision, Realization } from './report';
 
 disableOrtTelemetry();
 
-export interface HelperRun {
-  type: 'run';
-  id: number;
+/** A model and the provider to run it on: what a session in the helper is created from. */
+interface HelperModel {
   model: string;
   ep: EpName;
   precision: Precision;
   layerNorm: LayerNormMode;
   layerNormModes: LayerNormMode[];
   probes?: boolean;
+}
+
+/** One model run once: created, run on the input in `videoFile`, its outputs to `outFile`, released. */
+export interface HelperRun extends HelperModel {
+  type: 'run';
+  id: number;
   inputName: string;
   videoFile: string;
   dims: number[];
   outFile: string;
 }
 
-/** A session kept in the helper under `handle` until released (its model and provider as 'run' takes them). */
-export interface HelperOpen {
+/** A session kept in the helper under `handle` until released. */
+export interface HelperOpen extends HelperModel {
   type: 'open';
   id: number;
   handle: number;
-  model: string;
-  ep: EpName;
-  precision: Precision;
-  layerNorm: LayerNormMode;
-  layerNormModes: LayerNormMode[];
-  probes?: boolean;
 }
 
 /** One run of a kept session: its input from `videoFile`, its outputs to `outFile`. */
@@ -88,8 +87,16 @@ export type HelperAnswer =
   | { id: number; ok: true; result: HelperRunResult | HelperOpened | { available: boolean; reason?: string } | null; maxRssBytes: number }
   | { id: number; ok: false; error: string; code?: string; maxRssBytes: number };
 
-/** The helper runs GPU sessions only: a mode its provider cannot run goes back to the main process, which runs it there. */
+/** The helper runs GPU sessions only (the CPU EP where asked for: tests). */
 const gpuOnly = (ep: EpName) => (ep === 'cpu' ? undefined : { cpu: 'the GPU helper process runs GPU sessions only' });
+
+/** The engine request for a model: only the provider asked for (a mode it cannot run goes back to the main process, which runs it there). */
+function engineRequest(m: HelperModel): EngineRequest {
+  return {
+    ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
+    buildModel: () => m.model, forceUnavailable: gpuOnly(m.ep),
+  };
+}
 
 function readVideo(file: string): Float32Array {
   const buf = fs.readFileSync(file);
@@ -114,10 +121,7 @@ function writeOutputs(file: string, out: Map<string, Float32Array>): [string, nu
 }
 
 async function run(m: HelperRun): Promise<HelperRunResult> {
-  const r = await runOnce({
-    ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
-    buildModel: () => m.model, forceUnavailable: gpuOnly(m.ep),
-  }, m.inputName, readVideo(m.videoFile), m.dims);
+  const r = await runOnce(engineRequest(m), m.inputName, readVideo(m.videoFile), m.dims);
   return { ep: r.ep, realization: r.realization, fallbacks: r.fallbacks, sessionMs: r.sessionMs, runMs: r.runMs, outputBytes: r.bytes, outputs: writeOutputs(m.outFile, r.out) };
 }
 
@@ -126,10 +130,7 @@ const kept = new Map<number, Engine>();
 
 async function open(m: HelperOpen): Promise<HelperOpened> {
   if (kept.has(m.handle)) throw new Error(`session ${m.handle} is open already`);
-  const e = await createEngine({
-    ep: m.ep, precision: m.precision, layerNorm: m.layerNorm, layerNormModes: m.layerNormModes, probes: m.probes,
-    buildModel: () => m.model, forceUnavailable: gpuOnly(m.ep),
-  });
+  const e = await createEngine(engineRequest(m));
   kept.set(m.handle, e);
   return { ep: e.ep, realization: e.realization, fallbacks: e.fallbacks, sessionMs: e.sessionMs };
 }

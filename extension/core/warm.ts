@@ -187,14 +187,14 @@ export class WarmEngines {
    * After a run of `o` (its answer sent), while the engine process waits for the next request: the
    * engine of the mode the sidebar's "Expose LayerNorm entries" toggle asks for next (expose after
    * plain, plain after expose), built, run once on the held clip (a session's first run is its
-   * slowest) and kept — when the bounds leave room for it and it is not kept already. So the toggle
+   * slowest; not when `waiting()` says a request came meanwhile) and kept — when the bounds leave room for it and it is not kept already. So the toggle
    * answers as a mode already built (~0.4 s at full size on the H100) instead of building a session
    * (~0.9 s of its ~1.5 s); a request that comes while it is being built waits for it (the requests
    * are served one at a time), no longer than building and running it itself would take. Only where a kept session skips the session's creation: a GPU provider (the
    * CPU EP's engines are segmented: each run creates its segments' sessions), unless
    * TIMESFORMER_LAB_BUILD_AHEAD=1 (tests, a CPU engine in one session); =0 never.
    */
-  async buildAhead(o: PipelineOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  async buildAhead(o: PipelineOptions, env: NodeJS.ProcessEnv = process.env, waiting: () => boolean = () => false): Promise<void> {
     const h = this.held;
     const switched = env.TIMESFORMER_LAB_BUILD_AHEAD;
     if (!h || switched === '0' || (switched !== '1' && (o.ep ?? 'cpu') === 'cpu') || inputsKey(o) !== h.key) return;
@@ -218,9 +218,13 @@ export class WarmEngines {
     // one run on the held clip, its outputs dropped: a session's first run compiles its kernels and
     // allocates its buffers (full size on the H100, session 22: an expose session's first run took
     // 642-786 ms, its later ones 452-491), so the toggle's run is a later one
+    // — unless a request came while it was built (the messages that came meanwhile are counted
+    // first): that one is served now and runs it itself
     const t1 = performance.now();
     const input = built.g.inputName;
-    const warmed = await built.engine.run({ [input]: h.p.video.data }, { [input]: [...h.p.video.shape] }).then(() => true, (e: Error) => {
+    await new Promise((resolve) => setImmediate(resolve));
+    const run = !waiting();
+    const warmed = !run || await built.engine.run({ [input]: h.p.video.data }, { [input]: [...h.p.video.shape] }).then(() => true, (e: Error) => {
       this.log(`warm: the ${layerNorm} session built ahead failed its first run (${e.message}); it is built when asked for`);
       return false;
     });
@@ -230,7 +234,7 @@ export class WarmEngines {
     }
     h.engines.set(key, { ...built, bytes: built.g.initializerBytes, used: performance.now() });
     this.counts.ahead++;
-    this.log(`warm: built the ${built.engine.ep} session of LayerNorm ${layerNorm} ahead (the sidebar's expose toggle) in ${(t1 - t0).toFixed(0)} ms and ran it once on the clip in ${(performance.now() - t1).toFixed(0)} ms; kept`);
+    this.log(`warm: built the ${built.engine.ep} session of LayerNorm ${layerNorm} ahead (the sidebar's expose toggle) in ${(t1 - t0).toFixed(0)} ms${run ? ` and ran it once on the clip in ${(performance.now() - t1).toFixed(0)} ms` : ' (not run: a request waits)'}; kept`);
   }
 
   /** Everything released: the sessions, then the preparation's weight store. */

@@ -142,6 +142,18 @@ describe('warm engines (core/warm.ts)', function () {
     } finally {
       await w.release('test end');
     }
+    // a request came while it was built: kept without its run (that request runs it itself)
+    const busy = new WarmEngines(limits(), (l) => lines.push(l));
+    try {
+      await request(busy, 'plain');
+      await busy.buildAhead({ ...o, layerNorm: 'plain' }, env, () => true);
+      assert.equal(busy.counts.ahead, 1);
+      assert.ok(lines.some((l) => /^warm: built the cpu session of LayerNorm expose ahead \(the sidebar's expose toggle\) in \d+ ms \(not run: a request waits\); kept$/.test(l)), lines.join('\n'));
+      const expose = await request(busy, 'expose');
+      assert.deepEqual(expose.report.run.warm, { prepared: true, sessionsReused: 1, sessionsBuilt: 0 });
+    } finally {
+      await busy.release('test end');
+    }
     // no room: at most 2 sessions, and plain kept 2
     const tight = new WarmEngines(limits({ sessions: 2 }), (l) => lines.push(l));
     try {
