@@ -10,6 +10,9 @@
  * its release() is a no-op: the session outlives the clip and is released when the sweep ends.
  * The FP32 reference run goes into the clip's Prepared as its fp32 probe run (the self-reference,
  * the healthy statistics the diagnosis and the minimal fix read).
+ * On a GPU the paired sessions are kept in the GPU helper process (helper.ts): a run is a request
+ * there, and this process judges the clips before it meanwhile (batch.ts, inTurn). Should that
+ * process die, its sessions are built again here (helperLost).
  */
 import { buildTimeSformer, type BuiltGraph } from '../model/timesformer';
 import { pairGraphs } from '../model/paired-graph';
