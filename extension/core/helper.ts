@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readAtSync } from './formats/file';
 import type { Engine } from './engine/session';
+import type { EpChoice } from './report';
 import type { HelperAnswer, HelperOpen, HelperOpened, HelperRequest, HelperRun, HelperRunResult } from './gpu-helper';
 
 export interface HelperOutputs extends Omit<HelperRunResult, 'outputs'> {
@@ -17,6 +18,17 @@ export interface HelperOutputs extends Omit<HelperRunResult, 'outputs'> {
 }
 
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+/**
+ * Whether work on `ep` may go to a GPU helper process: on WebGPU or CUDA (named: under 'auto' the
+ * provider is known only once one loads). TIMESFORMER_LAB_GPU_HELPER=0 turns it off; =1 also gives
+ * one to the CPU EP (tests: no GPU here). A run of several modes and a sweep each add their own
+ * conditions.
+ */
+export function helperFor(ep: EpChoice | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  const s = env.TIMESFORMER_LAB_GPU_HELPER;
+  return s !== '0' && (ep === 'webgpu' || ep === 'cuda' || (ep === 'cpu' && s === '1'));
+}
 
 export class GpuHelper {
   private next = 0;

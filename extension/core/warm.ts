@@ -187,12 +187,13 @@ export class WarmEngines {
    * After a run of `o` (its answer sent), while the engine process waits for the next request: the
    * engine of the mode the sidebar's "Expose LayerNorm entries" toggle asks for next (expose after
    * plain, plain after expose), built, run once on the held clip (a session's first run is its
-   * slowest; not when `waiting()` says a request came meanwhile) and kept — when the bounds leave room for it and it is not kept already. So the toggle
-   * answers as a mode already built (~0.4 s at full size on the H100) instead of building a session
-   * (~0.9 s of its ~1.5 s); a request that comes while it is being built waits for it (the requests
-   * are served one at a time), no longer than building and running it itself would take. Only where a kept session skips the session's creation: a GPU provider (the
-   * CPU EP's engines are segmented: each run creates its segments' sessions), unless
-   * TIMESFORMER_LAB_BUILD_AHEAD=1 (tests, a CPU engine in one session); =0 never.
+   * slowest; not when `waiting()` says a request came meanwhile) and kept — when the bounds leave
+   * room for it and it is not kept already. So the toggle answers as a mode already built (~0.4 s at
+   * full size on the H100) instead of building a session (~0.9 s of its ~1.5 s); a request that
+   * comes while it is being built waits for it (the requests are served one at a time), no longer
+   * than building and running it itself would take. Only where a kept session skips the session's
+   * creation: a GPU provider (the CPU EP's engines are segmented: each run creates its segments'
+   * sessions), unless TIMESFORMER_LAB_BUILD_AHEAD=1 (tests, a CPU engine in one session); =0 never.
    */
   async buildAhead(o: PipelineOptions, env: NodeJS.ProcessEnv = process.env, waiting: () => boolean = () => false): Promise<void> {
     const h = this.held;

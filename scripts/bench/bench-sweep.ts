@@ -98,9 +98,11 @@ async function main(): Promise<void> {
   //     process held them, and judging waited for each run): clips/s, and the results to the bit
   if (values['in-process'] && r.options.compare === 'graph') {
     const pEnds: number[] = [];
+    const switched = process.env.TIMESFORMER_LAB_GPU_HELPER;
     process.env.TIMESFORMER_LAB_GPU_HELPER = '0';
     const q = await sweep(fx.weights, [fx.clipsDir], { precision: 'fp16', ep, referenceEp, confirm: false }, { onClip: () => pEnds.push(performance.now()) });
-    delete process.env.TIMESFORMER_LAB_GPU_HELPER;
+    if (switched === undefined) delete process.env.TIMESFORMER_LAB_GPU_HELPER;
+    else process.env.TIMESFORMER_LAB_GPU_HELPER = switched;
     const qb = Math.min(q.timings.batch, pEnds.length);
     const qSteady = pEnds.length > qb ? (pEnds.length - qb) / ((pEnds[pEnds.length - 1] - pEnds[qb - 1]) / 1000) : 0;
     const key = (x: SweepResult) => JSON.stringify(x.clips.map((c) => [c.clip, c.verdict, c.firstFailingBlock, c.blockErrors, c.layerNorms]));

@@ -11,6 +11,7 @@ import { LabError } from '../../extension/core/errors';
 import { LAYERNORM_MODES, type LayerNormMode, type PipelineOptions, type Report, type TensorStats } from '../../extension/core/report';
 import { createEngine } from '../../extension/core/engine/session';
 import { LN_STAT_FIELDS } from '../../extension/core/model/timesformer';
+import { withEnv } from './helpers/env';
 
 const FIX = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
 const fx = (name: string) => ({ weights: path.join(FIX, `${name}.pyth`), data: path.join(FIX, `${name}_test_data.p`) });
@@ -350,16 +351,9 @@ describe('pipeline: what a run costs, and what it does not do twice', function (
     const d = fx('d1_outlier');
     const modes = ['plain', 'fp32', 'fused', 'prescaled', 'expose'] as const;
     const go = async (helper: '0' | '1') => {
-      const before = process.env.TIMESFORMER_LAB_GPU_HELPER;
-      process.env.TIMESFORMER_LAB_GPU_HELPER = helper;
       const logs: string[] = [];
-      try {
-        const reports = await runModes({ ...d, ep: 'cpu', precision: 'fp16', heads: 4 }, [...modes], { log: (l) => logs.push(l) });
-        return { reports, logs };
-      } finally {
-        if (before === undefined) delete process.env.TIMESFORMER_LAB_GPU_HELPER;
-        else process.env.TIMESFORMER_LAB_GPU_HELPER = before;
-      }
+      const reports = await withEnv({ TIMESFORMER_LAB_GPU_HELPER: helper }, () => runModes({ ...d, ep: 'cpu', precision: 'fp16', heads: 4 }, [...modes], { log: (l) => logs.push(l) }));
+      return { reports, logs };
     };
     const two = await go('1');
     const one = await go('0');

@@ -18,6 +18,7 @@ import { parseReportJson } from '../../extension/core/report';
 import { writeSweepFixture, writeNpyU8, frames, LEVELS, type SweepFixture } from '../../scripts/fixtures/gen-sweep-fixture';
 import { checkpointSpec, genOptionsFrom } from '../../scripts/fixtures/gen-checkpoint';
 import { cli } from './helpers/cli';
+import { withEnv } from './helpers/env';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const FIX = path.join(ROOT, 'test', 'fixtures');
@@ -138,13 +139,7 @@ describe('sweep: many clips, one model', function () {
 
   it('the paired sessions in the GPU helper process (the default on a GPU; TIMESFORMER_LAB_GPU_HELPER=1 here on the CPU EP), the next group run while this one is judged: the same results to the bit', async () => {
     const logs: string[] = [];
-    process.env.TIMESFORMER_LAB_GPU_HELPER = '1';
-    let h: SweepResult;
-    try {
-      h = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, { log: (l) => logs.push(l) });
-    } finally {
-      delete process.env.TIMESFORMER_LAB_GPU_HELPER;
-    }
+    const h = await withEnv({ TIMESFORMER_LAB_GPU_HELPER: '1' }, () => sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, { log: (l) => logs.push(l) }));
     assert.equal(logs.filter((l) => /built once for the sweep in the GPU helper process/.test(l)).length, 2, 'the mode\'s and the fix\'s paired sessions, both in the helper');
     assert.ok(h.timings.helperPeakRssBytes! > 0 && !batched.timings.helperPeakRssBytes);
     const fields = (r: SweepResult) => r.clips.map((c) => [c.clip, c.verdict, c.firstFailingBlock, c.blockErrors, c.probsRelL2, c.layerNorms, c.fix, c.sentence]);
@@ -157,22 +152,16 @@ describe('sweep: many clips, one model', function () {
   it('the GPU helper process killed mid-sweep: its sessions are built again in this process and the sweep ends with the same results', async () => {
     const logs: string[] = [];
     let killed = 0;
-    process.env.TIMESFORMER_LAB_GPU_HELPER = '1';
-    let h: SweepResult;
-    try {
-      h = await sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, {
-        log: (l) => logs.push(l),
-        onClip: (_c, p) => {
-          if (p.index !== 0) return;
-          const pid = Number(/in the GPU helper process \(pid (\d+)\)/.exec(logs.join('\n'))?.[1]);
-          assert.ok(pid > 0, logs.join('\n'));
-          process.kill(pid, 'SIGKILL');
-          killed = pid;
-        },
-      });
-    } finally {
-      delete process.env.TIMESFORMER_LAB_GPU_HELPER;
-    }
+    const h = await withEnv({ TIMESFORMER_LAB_GPU_HELPER: '1' }, () => sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, {
+      log: (l) => logs.push(l),
+      onClip: (_c, p) => {
+        if (p.index !== 0) return;
+        const pid = Number(/in the GPU helper process \(pid (\d+)\)/.exec(logs.join('\n'))?.[1]);
+        assert.ok(pid > 0, logs.join('\n'));
+        process.kill(pid, 'SIGKILL');
+        killed = pid;
+      },
+    }));
     assert.ok(killed > 0);
     assert.ok(logs.some((l) => /^sweep: the GPU helper process (ended \(SIGKILL\)|is gone).*; the paired sessions are built again in this process$/.test(l)), logs.join('\n'));
     assert.ok(logs.some((l) => /built once for the sweep$/.test(l)), 'a paired session in this process');

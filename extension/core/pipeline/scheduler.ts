@@ -9,7 +9,7 @@ import * as path from 'path';
 import { buildTimeSformer } from '../model/timesformer';
 import { WeightStore } from '../model/weight-store';
 import { defaultThreads, type WorkerPool } from '../parallel';
-import { GpuHelper } from '../helper';
+import { GpuHelper, helperFor } from '../helper';
 import { realizationFor } from '../engine/providers';
 import { comparePool } from '../compare/blocks';
 import { worstBlock } from '../compare/verdict';
@@ -98,14 +98,9 @@ function modeHooks(hooks: PipelineHooks, modes: readonly LayerNormChoice[], i: n
   return { ...hooks, onProgress: (s, d) => on(s, `mode ${i + 1}/${modes.length} ${modes[i]}${d ? `: ${d}` : ''}`) };
 }
 
-/**
- * Whether a run of these modes gets a GPU helper process: two modes or more on WebGPU or CUDA
- * (named: under 'auto' the provider is known only once one loads), not for timing runs (--repeat).
- * TIMESFORMER_LAB_GPU_HELPER=0 turns it off; =1 also gives one to the CPU EP (tests: no GPU here).
- */
+/** Whether a run of these modes gets a GPU helper process: two modes or more where helperFor allows one, not for timing runs (--repeat). */
 function helperWanted(o: PipelineOptions, modes: readonly LayerNormChoice[]): boolean {
-  const env = process.env.TIMESFORMER_LAB_GPU_HELPER;
-  return modes.length > 1 && (o.ep === 'webgpu' || o.ep === 'cuda' || (o.ep === 'cpu' && env === '1')) && !o.repeat && env !== '0';
+  return modes.length > 1 && helperFor(o.ep) && !o.repeat;
 }
 
 /**

@@ -148,9 +148,12 @@ export class SweepEngines {
     let engine: Engine | undefined;
     let where = '';
     // a paired session in the GPU helper process, when given one: its runs leave this thread free
+    let made: { realization: Realization; source: ReturnType<typeof buildModel> } | undefined;
     if (paired && this.remote && ep !== 'auto') {
       const t = performance.now();
-      const source = buildModel(realizationFor(ep as EpName, precision));
+      const realization = realizationFor(ep as EpName, precision);
+      const source = buildModel(realization);
+      made = { realization, source };
       if (typeof source === 'string') {
         try {
           engine = await this.remote.helper.openEngine({ model: source, ep: ep as EpName, precision, layerNorm, layerNormModes, probes: o.probes }, this.remote.dir, performance.now() - t);
@@ -160,7 +163,11 @@ export class SweepEngines {
         }
       }
     }
-    engine ??= await createEngine({ ep, precision, layerNorm, deviceId: o.deviceId, log: this.log, probes: o.probes, layerNormModes, buildModel });
+    // here: the graph built for the helper serves its realization (g and ref are that build's)
+    engine ??= await createEngine({
+      ep, precision, layerNorm, deviceId: o.deviceId, log: this.log, probes: o.probes, layerNormModes,
+      buildModel: (r) => (made?.realization === r ? made.source : buildModel(r)),
+    });
     this.built++;
     this.log?.(`sweep: ${precision} LayerNorm ${layerNorm} session on ${engine.ep} (${engine.realization})${paired ? `, paired with its FP32 reference (blocks compared inside the graph), ${batch} clip(s) a run` : ''} built once for the sweep${where}`);
     return { engine, g: g!, ref, batch, ...(where ? { remote: true } : {}) };

@@ -20,7 +20,7 @@ import type { EpName, ModelConfig, PipelineOptions } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
 import { SweepEngines } from './engines';
-import { GpuHelper } from '../helper';
+import { GpuHelper, helperFor } from '../helper';
 import { WeightStore } from '../model/weight-store';
 import { ClipRunner, inTurn, type ClipRunOrError } from './batch';
 import { clipLayerNorms, coveringFix, headroomOf, rankClips } from './headroom';
@@ -88,10 +88,9 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
   const specs = listClips(clips);
   const store = o.out ? new SweepStore(o.out) : undefined;
   // the paired sessions in the GPU helper process (helper.ts): the GPU runs a group of clips while
-  // this thread judges the group before. On a GPU EP; TIMESFORMER_LAB_GPU_HELPER=1 also on the
-  // CPU EP (tests), =0 never. Started first: its onnxruntime comes up while the checkpoint is read.
-  const helperEnv = process.env.TIMESFORMER_LAB_GPU_HELPER;
-  const helper = inGraph && po.ep !== 'auto' && (helperEnv === '1' || (helperEnv !== '0' && gpu)) ? GpuHelper.start() : undefined;
+  // this thread judges the group before (helperFor: on WebGPU and CUDA; the switch). Started
+  // first: its onnxruntime comes up while the checkpoint is read.
+  const helper = inGraph && helperFor(po.ep) ? GpuHelper.start() : undefined;
   const helperUp = helper?.warm(po.ep as EpName).catch((e: Error) => ({ available: false, reason: e.message }));
 
   stage('reading checkpoint', weights);

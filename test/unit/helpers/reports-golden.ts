@@ -21,6 +21,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { runModes, saveOnnxOf, type LayerNormChoice } from '../../../extension/core/pipeline';
 import { reportToJson, type PipelineOptions, type Report, type Stage } from '../../../extension/core/report';
+import { withEnv } from './env';
 
 export const ROOT = path.join(__dirname, '..', '..', '..', '..');
 export const FIX = path.join(ROOT, 'test', 'fixtures');
@@ -102,46 +103,47 @@ export function stripReport(r: Report, tmp: string): unknown {
 
 export async function runCase(c: GoldenCase): Promise<GoldenResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-golden-'));
-  const env = process.env.TIMESFORMER_LAB_GPU_HELPER;
-  process.env.TIMESFORMER_LAB_GPU_HELPER = c.helper ? '1' : '0';
   try {
-    const o: PipelineOptions = {
-      ...c.o, weights: abs(c.o.weights)!, data: abs(c.o.data), input: abs(c.o.input),
-      ...(c.onnx ? { saveOnnx: path.join(tmp, 'model.onnx') } : {}),
-    };
-    if (o.data === undefined) delete o.data;
-    if (o.input === undefined) delete o.input;
-    const seen: Stage[] = [];
-    let reports: Report[];
-    try {
-      reports = await runModes(o, c.modes, { onProgress: (s) => void (seen[seen.length - 1] !== s && seen.push(s)) });
-    } catch (e) {
-      const x = e as { code?: string; message: string };
-      return { error: { code: x.code, message: scrub(x.message, tmp) } };
-    }
-    const out: GoldenResult = { reports: reports.map((r) => stripReport(r, tmp)) };
-    // two processes' stages interleave as they come: only one process's order is the case's
-    if (!c.helper) out.stages = seen;
-    else {
-      // and the preparation's lines open the log of whichever mode reaches its comparison first
-      // (this process's, or the first the helper process finishes): the lines, not their Report
-      const stripped = out.reports as { log: string[] }[];
-      out.logLines = stripped.flatMap((r) => r.log).sort();
-      for (const r of stripped) r.log = [];
-    }
-    if (c.onnx) {
-      const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-      out.onnx = Object.fromEntries(fs.readdirSync(tmp).sort().map((f) => [f, sha(path.join(tmp, f))]));
-      const again = path.join(tmp, 'saveOnnxOf.onnx');
-      await saveOnnxOf(reports[0], o, again);
-      out.onnx['saveOnnxOf(first report)'] = sha(again);
-    }
-    return JSON.parse(reportToJson(out)) as GoldenResult;
+    return await withEnv({ TIMESFORMER_LAB_GPU_HELPER: c.helper ? '1' : '0' }, () => caseIn(c, tmp));
   } finally {
-    if (env === undefined) delete process.env.TIMESFORMER_LAB_GPU_HELPER;
-    else process.env.TIMESFORMER_LAB_GPU_HELPER = env;
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** One case run with its files in `tmp`. */
+async function caseIn(c: GoldenCase, tmp: string): Promise<GoldenResult> {
+  const o: PipelineOptions = {
+    ...c.o, weights: abs(c.o.weights)!, data: abs(c.o.data), input: abs(c.o.input),
+    ...(c.onnx ? { saveOnnx: path.join(tmp, 'model.onnx') } : {}),
+  };
+  if (o.data === undefined) delete o.data;
+  if (o.input === undefined) delete o.input;
+  const seen: Stage[] = [];
+  let reports: Report[];
+  try {
+    reports = await runModes(o, c.modes, { onProgress: (s) => void (seen[seen.length - 1] !== s && seen.push(s)) });
+  } catch (e) {
+    const x = e as { code?: string; message: string };
+    return { error: { code: x.code, message: scrub(x.message, tmp) } };
+  }
+  const out: GoldenResult = { reports: reports.map((r) => stripReport(r, tmp)) };
+  // two processes' stages interleave as they come: only one process's order is the case's
+  if (!c.helper) out.stages = seen;
+  else {
+    // and the preparation's lines open the log of whichever mode reaches its comparison first
+    // (this process's, or the first the helper process finishes): the lines, not their Report
+    const stripped = out.reports as { log: string[] }[];
+    out.logLines = stripped.flatMap((r) => r.log).sort();
+    for (const r of stripped) r.log = [];
+  }
+  if (c.onnx) {
+    const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+    out.onnx = Object.fromEntries(fs.readdirSync(tmp).sort().map((f) => [f, sha(path.join(tmp, f))]));
+    const again = path.join(tmp, 'saveOnnxOf.onnx');
+    await saveOnnxOf(reports[0], o, again);
+    out.onnx['saveOnnxOf(first report)'] = sha(again);
+  }
+  return JSON.parse(reportToJson(out)) as GoldenResult;
 }
 
 export const goldenFile = (c: GoldenCase) => path.join(GOLDEN_DIR, `${c.name}.json`);
