@@ -142,6 +142,7 @@ describe('sweep: many clips, one model', function () {
     const h = await withEnv({ TIMESFORMER_LAB_GPU_HELPER: '1' }, () => sweep(fx.weights, [fx.clipsDir, 'synthetic:1', 'synthetic:2'], { precision: 'fp16', heads: 4, compare: 'graph', batch: 4 }, { log: (l) => logs.push(l) }));
     assert.equal(logs.filter((l) => /built once for the sweep in the GPU helper process/.test(l)).length, 2, 'the mode\'s and the fix\'s paired sessions, both in the helper');
     assert.ok(h.timings.helperPeakRssBytes! > 0 && !batched.timings.helperPeakRssBytes);
+    assert.ok(validate(JSON.parse(JSON.stringify(h))), `the helper's memory in sweep.json's schema: ${ajv.errorsText(validate.errors)}`);
     const fields = (r: SweepResult) => r.clips.map((c) => [c.clip, c.verdict, c.firstFailingBlock, c.blockErrors, c.probsRelL2, c.layerNorms, c.fix, c.sentence]);
     assert.deepEqual(fields(h), fields(batched));
     assert.deepEqual(h.headroom, batched.headroom);
