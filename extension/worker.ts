@@ -42,7 +42,8 @@ function releaseStores(when: string): void {
   }
 }
 
-async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void> {
+/** `send` gives back the message's write (process.send's callback). */
+async function handle(m: ToWorker, send: (r: FromWorker) => Promise<void>): Promise<void> {
   const id = m.id;
   try {
     switch (m.type) {
@@ -53,7 +54,8 @@ async function handle(m: ToWorker, send: (r: FromWorker) => void): Promise<void>
         const hooks: ModeHooks = {
           onProgress: (stage, detail) => send({ type: 'progress', id, stage, detail }),
           log: (line) => send({ type: 'log', id, line }),
-          // the graph is colored while the minimal fix's confirmation runs (sent now: a copy)
+          // the graph is colored while the minimal fix's confirmation runs (sent now: a copy); the
+          // confirmation starts once it is written (its engine run would hold the write back)
           onModeReport: (report) => send({ type: 'early', id, report }),
         };
         // One mode, as the CLI runs it: 'minimal' (the one-click minimal fix) is plain, with the
@@ -147,11 +149,12 @@ if (require.main === module) {
   // ~1-2 s at full size, and a message not yet written waits that long (an H100 run: the answer
   // came 1.8 s late, session 19)
   let written: Promise<void> = Promise.resolve();
-  const send = (r: FromWorker) => {
+  const send = (r: FromWorker): Promise<void> => {
     written = new Promise<void>((done) => {
       if (process.send) process.send(r, () => done()); // false (a full channel) still queues it: the callback says when it is written
       else done();
     });
+    return written;
   };
   // One message at a time: a run and a probe never share the native runtime concurrently.
   let queue = Promise.resolve();

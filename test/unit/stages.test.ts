@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'assert';
 import * as path from 'path';
-import { graphOptions, prepare, ranEngine, runMode, runModes } from '../../extension/core/pipeline';
+import { graphOptions, MODE_REPORT_WAIT_MS, prepare, ranEngine, runMode, runModes } from '../../extension/core/pipeline';
 import type { LayerNormChoice, Prepared } from '../../extension/core/pipeline';
 import { runOnce } from '../../extension/core/engine/session';
 import { realizationFor } from '../../extension/core/engine/providers';
@@ -156,6 +156,47 @@ describe('progress: the stage list says what runs', function () {
       } finally {
         p.close();
       }
+    });
+  });
+
+  describe('the mode\'s Report before its minimal fix\'s confirmation', () => {
+    // The engine process writes the Report to the host over several turns of the event loop (a
+    // full-size Report is larger than the pipe takes at once) and the confirmation's engine run
+    // holds the thread: the graph came ~200 ms late on an H100, 3.1 s on the CPU EP. The
+    // confirmation starts once the listener says the Report is delivered.
+    const o = { weights, data, ep: 'cpu', heads: 4, precision: 'fp16', layerNorm: 'plain' } as PipelineOptions;
+
+    async function confirmAfter(deliver: () => Promise<void>): Promise<{ deliveredAt: number; confirmAt: number; confirmed: boolean }> {
+      const p = await prepare(o);
+      try {
+        // times on performance.now()'s clock
+        let deliveredAt = -1;
+        let confirmAt = -1;
+        const { report } = await runMode(p, o, {
+          onProgress: (stage) => void (stage === 'confirming the minimal fix' && confirmAt < 0 && (confirmAt = performance.now())),
+          onModeReport: () => deliver().then(() => void (deliveredAt = performance.now())),
+        });
+        return { deliveredAt, confirmAt, confirmed: report.diagnosis.minimalFix?.confirmed?.verdict === 'pass' };
+      } finally {
+        p.close();
+      }
+    }
+
+    it('the confirmation starts once the Report is delivered (the listener\'s promise)', async () => {
+      const r = await confirmAfter(() => new Promise((done) => setTimeout(done, 300)));
+      assert.ok(r.deliveredAt > 0 && r.confirmAt >= r.deliveredAt, `delivered at ${r.deliveredAt.toFixed(0)} ms, confirmation began at ${r.confirmAt.toFixed(0)} ms`);
+      assert.ok(r.confirmed, 'and the fix is confirmed as before');
+    });
+
+    it('a listener that never answers holds the confirmation MODE_REPORT_WAIT_MS, no longer', async () => {
+      let asked = -1;
+      const r = await confirmAfter(() => {
+        asked = performance.now();
+        return new Promise<void>(() => undefined);
+      });
+      const waited = r.confirmAt - asked;
+      assert.ok(waited >= MODE_REPORT_WAIT_MS - 20 && waited < MODE_REPORT_WAIT_MS + 1500, `waited ${waited.toFixed(0)} ms for a Report never delivered`);
+      assert.ok(r.confirmed);
     });
   });
 });

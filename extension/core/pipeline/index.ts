@@ -30,5 +30,5 @@ export { buildEngine, ranEngine, type EngineRun, type GivenEngine } from './engi
 export { healthyStats, minimalOptions } from './diagnose';
 export { memoryText } from './assemble';
 export { runOneMode, type PipelineResult } from './mode';
-export { helperModes, runMode, runModes, runPipeline, type LayerNormChoice, type ModeHooks } from './scheduler';
+export { helperModes, MODE_REPORT_WAIT_MS, runMode, runModes, runPipeline, type LayerNormChoice, type ModeHooks } from './scheduler';
 export { saveOnnxOf } from './save-onnx';

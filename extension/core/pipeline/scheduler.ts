@@ -48,11 +48,16 @@ export async function runPipeline(o: PipelineOptions, hooks: PipelineHooks = {})
  * confirmation finds (`diagnosis.minimalFix.confirmed`, the sentence's last words) comes with the
  * Report that runMode gives back. The extension colors the graph with it while the confirmation
  * runs. It is the very object the pipeline goes on to complete: a listener that keeps it copies it
- * (the engine process sends it at once, which copies).
+ * (the engine process sends it at once, which copies). A promise it gives back is the Report's
+ * delivery: the confirmation waits for it (at most MODE_REPORT_WAIT_MS), because its engine run
+ * holds this thread, and a message not yet written waits as long (see runMode).
  */
 export interface ModeHooks extends PipelineHooks {
-  onModeReport?: (report: Report) => void;
+  onModeReport?: (report: Report) => void | Promise<void>;
 }
+
+/** How long the minimal fix's confirmation waits for the mode's Report to be delivered (onModeReport's promise). */
+export const MODE_REPORT_WAIT_MS = 2000;
 
 export async function runModes(o: PipelineOptions, modes: readonly LayerNormChoice[], hooks: ModeHooks & { onResult?: (r: PipelineResult) => void } = {}, prepared?: Prepared): Promise<Report[]> {
   // a second process for half the GPU sessions (helper.ts), started first: its onnxruntime and
@@ -202,7 +207,11 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: ModeHooks 
   const result = await runOneMode(p, o, hooks, given, sharedPool);
   const { report } = result;
   if (report.diagnosis.minimalFix && o.confirmMinimalFix !== false) {
-    hooks.onModeReport?.(report);
+    // The graph is colored with this Report: it goes first. The engine process's write of a
+    // full-size Report takes several turns of the event loop (it is larger than the pipe takes at
+    // once), and the confirmation's engine run holds the thread for its whole run: a warm same
+    // mode's graph came ~200 ms late on an H100 (session 22), a CPU run's seconds late.
+    await delivered(hooks.onModeReport?.(report));
     const say = (s: string) => {
       report.log.push(s);
       hooks.log?.(s);
@@ -216,6 +225,14 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: ModeHooks 
     if (after) report.run.timings.storeBytes = after.bytes;
   }
   return result;
+}
+
+/** `p` settled, or MODE_REPORT_WAIT_MS passed: a listener that never answers delays the confirmation by that much, no more. */
+async function delivered(p: void | Promise<void>): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((done) => (timer = setTimeout(done, MODE_REPORT_WAIT_MS)))]);
+  clearTimeout(timer);
 }
 
 /**
