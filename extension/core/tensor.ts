@@ -273,3 +273,6 @@ function roundedOutsideNormal(x: number, ax: number, v: number): number {
 }
 
 export const FP16_MAX = 65504;
+
+/** FLT_MAX: |v| <= it is false exactly for inf and NaN (graphs test finiteness by comparison: the WebGPU EP has no IsInf/IsNaN). */
+export const FLT_MAX = 3.4028234663852886e38;

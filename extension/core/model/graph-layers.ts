@@ -20,7 +20,7 @@
  */
 import { LabError } from '../errors';
 import type { LayerNormMode } from '../report';
-import { FP16_MAX, roundToHalfInPlace } from '../tensor';
+import { FLT_MAX, FP16_MAX, roundToHalfInPlace } from '../tensor';
 import type { GraphOptions, LayerNormTensors, LnStatField, WeightLayout, Weights } from './graph-options';
 import { LN_STAT_FIELDS } from './graph-options';
 import { ElemType, OnnxGraphBuilder, type AttrValue, type ElemTypeCode } from './onnx-builder';
@@ -28,8 +28,6 @@ import { accumulates16, FP32_ACCUMULATED_OPS } from './realization';
 import { reducePerClip } from './reduce';
 import { transpose2d, WeightStore, type StoredKind } from './weight-store';
 
-/** FLT_MAX: |v| <= it is false exactly for inf and NaN (comparisons only: the WebGPU EP has no IsInf/IsNaN). */
-const FLT_MAX = 3.4028234663852886e38;
 
 export interface Ctx {
   /** Element type of tensors in this region. */

@@ -26,10 +26,7 @@ import { ElemType, executionFriendlyOrder, OnnxGraphBuilder, OPSET } from './onn
 import { packNodes } from './packed-outputs';
 import { reducePerClip, type ClipReduce } from './reduce';
 import type { WeightStore } from './weight-store';
-
-/** FLT_MAX: |v| <= it is false exactly for inf and NaN (the WebGPU EP has no IsInf/IsNaN). */
-const FLT_MAX = 3.4028234663852886e38;
-const FP16_MAX = 65504;
+import { FLT_MAX, FP16_MAX } from '../tensor';
 
 export interface PairedGraph {
   /**
