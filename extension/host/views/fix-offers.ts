@@ -9,33 +9,42 @@ import { confirmationText, type FixMode } from '../protocol';
 import { SECTION } from '../settings';
 import { fixTitle, trtexecLine, type StoredRun, type StoreReader } from '../state';
 import { plain } from '../text';
+import { OpenOffers } from './open-offers';
 
 /** The notification's second button after a failing run: the run's other fixes, in a pick. */
 const OTHER_FIXES = 'Other fixes…';
 
 const applyFix = (runId: string, mode: FixMode) => vscode.commands.executeCommand(`${SECTION}.applyFix`, runId, mode);
 
+/** The findings offered by a notification not answered yet (one notification each). */
+const openOffers = new OpenOffers();
+
 /**
  * After a run that failed on a LayerNorm overflow: its first fix in one click (the minimal fix
  * when offered), and "Other fixes…" for the rest, both bound to that run. Two buttons, because a
  * notification shortens its buttons' labels to fit one row (four fixes read "Fix: only the 25
- * overflow…", "Fix…"); the sidebar and the palette list every fix in full.
+ * overflow…", "Fix…"); the sidebar and the palette list every fix in full. None when the same
+ * finding's notification is still unanswered (open-offers.ts).
  */
 export function offerFix(run: StoredRun): void {
   const d = run.report.diagnosis;
-  if (!run.offers.length || !d.culprit) return;
+  const culprit = d.culprit;
+  if (!run.offers.length || !culprit) return;
   const first = run.offers[0];
   const actions = [fixTitle(run, first), ...(run.offers.length > 1 ? [OTHER_FIXES] : [])];
-  const where = d.culprit.block !== null ? `block ${d.culprit.block} ` : '';
+  const where = culprit.block !== null ? `block ${culprit.block} ` : '';
   const minimal = first === 'minimal' && d.minimalFix ? ` Minimal fix: ${d.minimalFix.layerNorms.length} LayerNorm(s) in FP32, ${confirmationText(d.minimalFix.confirmed)}.` : '';
-  void notify
-    .warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${d.culprit.channel} (${d.culprit.layerNorm}).${minimal}`, ...actions)
-    .then(async (pick) => {
+  // the finding is answered when the notification is (a button, or closed), not when its fix has run
+  openOffers.offer(run, () => {
+    const answer = notify.warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${culprit.channel} (${culprit.layerNorm}).${minimal}`, ...actions);
+    void answer.then(async (pick) => {
       if (pick === actions[0]) return applyFix(run.id, first);
       if (pick !== OTHER_FIXES) return;
       const mode = await pickFix(run);
       return mode && applyFix(run.id, mode);
     });
+    return answer;
+  });
 }
 
 /** The fixes run `run` offers, to pick one from (the minimal fix first; Enter takes it). */
