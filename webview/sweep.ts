@@ -52,6 +52,8 @@ function render(v: SweepView): void {
   root.append(clipStrip(v));
   if (v.result) {
     root.append(h('h2', {}, 'Headroom per LayerNorm: the largest value over the set (the dashed line is 65504)'));
+    // the bars of a block are its three LayerNorms, in the block's order (a bar's tooltip names it)
+    root.append(h('div', { class: 'note', id: 'headroomKey' }, 'In each block, left to right: temporal, spatial, MLP LayerNorm; "final" is the last LayerNorm. Hover a bar for its name, its three statistics and the clips that come closest.'));
     root.append(headroomChart(v.result.headroom));
     root.append(fixBox(v));
     root.append(h('button', { class: 'link', id: 'openMarkdown' }, 'Open sweep.md'));

@@ -96,6 +96,11 @@ describe('warm engines: toggling expose off and on answers from what the engine 
     assert.deepStrictEqual(expose2, expose1);
     assert.strictEqual(plain1[4].status, 'fail');
     assert.ok(expose1.every((b) => b.status === 'pass'));
+    // the plain mode failed twice the same way: one fix offer, #1's (host/views/open-offers.ts), in the toasts or the notification center
+    const offers = (await page.locator('.notifications-toasts .notification-list-item-message, .notifications-center .notification-list-item-message').allTextContents())
+      .filter((t) => /block 4 LayerNorm overflows FP16/.test(t));
+    assert.strictEqual(offers.length, 1, offers.join('\n'));
+    assert.match(offers[0], /^TimeSformer: #1 d1_outlier · FP16 plain · cpu: /);
     await vs!.screenshot('warm-01-expose-toggled-twice');
   });
 });
