@@ -8,7 +8,7 @@ import { strict as assert } from 'assert';
 import { describeLayerNorm, diagnose, torchDecomposedNodeNames, torchExportNodeName, trtexecCommand, type DiagnoseInput } from '../../extension/core/compare/diagnosis';
 import { firstFailing, markJump, passes, worstBlock } from '../../extension/core/compare/verdict';
 import { layerNormStats, tensorStats } from '../../extension/core/compare/metrics';
-import { lnLimits, type RealizationSpec } from '../../extension/core/model/realization';
+import { lnLimits, TENSORRT_FP16, type RealizationSpec } from '../../extension/core/model/realization';
 import { LN_STAT_FIELDS, type LnStatField } from '../../extension/core/model/timesformer';
 import type { BlockResult, LayerNormMode, LayerNormStats, ProbsResult } from '../../extension/core/report';
 
@@ -52,6 +52,23 @@ describe('diagnosis sentences: a passing run', () => {
     assert.equal(d.sentence, 'All 4 blocks within 0.025 (worst 0.012 at block 2); probabilities rel err 1.0e-3, top-1 agrees. Block 1 spatial LayerNorm (blocks.1.norm1): (x−mean)² reaches 7.0e+4 > 65504 in channel 21 — it would overflow a plain FP16 LayerNorm; the \'fused\' LayerNorm mode avoids it.');
     assert.equal(d.culprit?.layerNorm, 'blocks.1.norm1');
     assert.equal(run([0.004], { mode: 'fused', spec: { precision: 'bf16', realization: 'emulated', accumulate: 'fp32' }, lns: [['blocks.0.norm1', { maxSq: 7e4 }]], tolerance: 0.05 }).culprit, undefined, 'BF16 has no 65504');
+  });
+  it('built to overflow (plain, its limit passed) and passing all the same: the engine kept it in range, not the mode', () => {
+    // a TensorRT engine of the plain export that passed (trtexec, or outputs imported): TensorRT chose its own precisions
+    const trt = run([0.004, 0.006], { spec: TENSORRT_FP16, mode: 'plain', lns: [['blocks.1.norm1', { maxSq: 9.7e4 }]] });
+    assert.equal(trt.verdict, 'pass');
+    assert.equal(trt.sentence, 'All 2 blocks within 0.025 (worst 6.0e-3 at block 1); probabilities rel err 1.0e-3, top-1 agrees. Block 1 spatial LayerNorm (blocks.1.norm1): (x−mean)² reaches 9.7e+4 > 65504 in channel 21 — it would overflow a plain FP16 LayerNorm, as this engine was asked to build it (\'plain\'); this TensorRT build kept it in range by its own choice of precisions or fusions, which another build need not repeat: the minimal fix or \'fp32\' pins it.');
+    assert.doesNotMatch(trt.sentence, /avoids it/);
+    // any other engine built plain, or prescaled past its limit, that passes
+    const plain = run([0.004, 0.006], { mode: 'plain', lns: [['blocks.1.norm1', { maxSq: 9.7e4 }]] });
+    assert.match(plain.sentence, /— it would overflow a plain FP16 LayerNorm, as this engine built it \('plain'\); its blocks stay within the tolerance all the same\.$/);
+    // seen overflowing in the engine (its squares went inf), under a loose tolerance
+    const seen = run([0.3, 0.4], { mode: 'plain', tolerance: 0.5, lns: [['blocks.1.norm1', SQ]] });
+    assert.match(seen.sentence, /— it would overflow a plain FP16 LayerNorm, and did in this engine \('plain'\); its blocks stay within the tolerance all the same\.$/);
+    const pre = run([0.004, 0.006], { mode: 'prescaled', lns: [['blocks.1.norm1', { maxSq: 9.7e4 * 64 }]] });
+    assert.match(pre.sentence, /as this engine built it \('prescaled'\); its blocks stay/);
+    // prescaled within its limit (65504 · 4^3): the mode avoids it
+    assert.match(run([0.004, 0.006], { mode: 'prescaled', lns: [['blocks.1.norm1', { maxSq: 9.7e4 }]] }).sentence, /; the 'prescaled' LayerNorm mode avoids it\.$/);
   });
   it('under the minimal fix: "the minimal fix (X and N more LayerNorms in fp32)"', () => {
     const overrides: Record<string, LayerNormMode> = { 'blocks.1.norm1': 'fp32', 'blocks.1.norm2': 'fp32', 'blocks.2.norm2': 'fp32' };

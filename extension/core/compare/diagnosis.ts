@@ -150,7 +150,18 @@ export function diagnose(d: DiagnoseInput): Diagnosis {
       const how = d.layerNormOverrides?.[risky.name]
         ? `the minimal fix (${risky.name}${kept > 1 ? ` and ${kept - 1} more LayerNorm${kept > 2 ? 's' : ''}` : ''} in ${modeOf(risky.name)})`
         : `the '${modeOf(risky.name)}' LayerNorm mode`;
-      sentence += ` ${describeLayerNorm(risky.name)}: (x−mean)² reaches ${fmt(sq.value)} > ${FP16_MAX} in channel ${risky.topChannels[0]?.channel} — it would overflow a plain FP16 LayerNorm; ${how} avoids it.`;
+      const what = `${describeLayerNorm(risky.name)}: (x−mean)² reaches ${fmt(sq.value)} > ${FP16_MAX} in channel ${risky.topChannels[0]?.channel} — it would overflow a plain FP16 LayerNorm`;
+      // Built so that it overflows (its limit passed) and yet every block passes: the mode did not
+      // avoid it, the engine did (a TensorRT build picks its own precisions and fusions, and its
+      // statistics, from our FP32 run, cannot show what it did). Say so, and what pins it.
+      const mode = modeOf(risky.name);
+      sentence += !sq.fires
+        ? ` ${what}; ${how} avoids it.`
+        : sq.observed
+          ? ` ${what}, and did in this engine ('${mode}'); its blocks stay within the tolerance all the same.`
+          : d.spec.realization === 'tensorrt'
+            ? ` ${what}, as this engine was asked to build it ('${mode}'); this TensorRT build kept it in range by its own choice of precisions or fusions, which another build need not repeat: the minimal fix or 'fp32' pins it.`
+            : ` ${what}, as this engine built it ('${mode}'); its blocks stay within the tolerance all the same.`;
     }
     return {
       verdict: 'pass', firstBadBlock: null, jumpBlock, sentence, causes: [], candidates: [], fixes: [], accumulateFix: false,
