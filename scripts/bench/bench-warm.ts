@@ -46,6 +46,12 @@ interface Row {
   warm?: Report['run']['warm'];
   /** Request → the graph colored: the mode's Report before its minimal fix's confirmation (onModeReport), or the Report where none follows. */
   graphMs: number;
+  /**
+   * The graph colored this long after the mode's own pipeline ended (its Report's totalMs, before
+   * the confirmation): the request's way in and the Report's way out to the host. Session 22 saw
+   * ~200 ms here on a warm plain request, the Report written behind the confirmation's run.
+   */
+  graphAfterPipelineMs: number;
   verdict: string;
   blocks: number[];
 }
@@ -58,12 +64,13 @@ async function timed(client: WorkerClient, o: RunOptions, kind: Kind, log: (l: s
   const ms = performance.now() - t0;
   const row: Row = {
     kind, mode: o.layerNorm === 'expose' ? 'expose' : 'plain', ms, graphMs: early ?? ms, reportMs: report.run.timings.totalMs + (report.run.timings.confirmMs ?? 0),
+    graphAfterPipelineMs: (early ?? ms) - report.run.timings.totalMs,
     warm: report.run.warm, verdict: report.diagnosis.sentence, blocks: report.blocks.map((b) => b.relL2),
   };
   const t = report.run.timings;
   log(`  ${kind.padEnd(15)} ${row.mode.padEnd(6)} ${ms.toFixed(0).padStart(6)} ms, graph colored at ${row.graphMs.toFixed(0)} ms (Report's total ${row.reportMs.toFixed(0)} ms: run ${t.runMs.toFixed(0)}, compare ${t.compareMs.toFixed(0)}, ` +
     `session ${t.sessionMs.toFixed(0)}, confirmation ${(t.confirmMs ?? 0).toFixed(0)}, other ${(t.totalMs - t.runMs - t.compareMs - t.sessionMs).toFixed(0)}; ${((report.run.outputBytes ?? 0) / 2 ** 20).toFixed(1)} MiB read back; ` +
-    `${(ms - row.reportMs).toFixed(0)} ms outside the pipeline; warm ${JSON.stringify(report.run.warm)})`);
+    `${(ms - row.reportMs).toFixed(0)} ms outside the pipeline, the graph colored ${row.graphAfterPipelineMs.toFixed(0)} ms after the mode's own; warm ${JSON.stringify(report.run.warm)})`);
   return row;
 }
 
