@@ -164,10 +164,11 @@ function hover(g: G, lines: string[]): void {
 
 function lnMarks(g: G, marks: LayerNormMark[]): void {
   marks.forEach((m, i) => {
-    const mg = g.append('g').attr('class', `ln-marker${m.overflowed ? ' overflow' : ''}`)
-      .attr('data-layernorm', m.name).attr('data-overflow', String(m.overflowed))
+    const mg = g.append('g').attr('class', `ln-marker${m.overflowed ? ' overflow' : ''}${m.predicted ? ' predicted' : ''}`)
+      .attr('data-layernorm', m.name).attr('data-overflow', String(m.overflowed)).attr('data-predicted', String(m.predicted))
       .attr('transform', `translate(${4 + i * 30},${NH + 3})`);
-    mg.append('title').text(`${m.name}${m.overflowed ? `: overflowed (${m.overFp16Count} values > 65504)` : m.overFp16Count ? `: ${m.overFp16Count} values > 65504 (kept in range by this mode)` : ': in range'}`);
+    mg.append('title').text(`${m.name}${m.predicted ? `: would overflow at this engine's FP16 limits (${m.overFp16Count} values > 65504 in the FP32 run; the engine's own values are not seen)`
+      : m.overflowed ? `: overflowed (${m.overFp16Count} values > 65504)` : m.overFp16Count ? `: ${m.overFp16Count} values > 65504 (kept in range by this mode)` : ': in range'}`);
     if (m.overflowed) mg.append('path').attr('d', 'M6,0L12,11L0,11z').attr('class', 'ln-icon');
     else mg.append('circle').attr('cx', 6).attr('cy', 6).attr('r', 4).attr('class', 'ln-icon');
     mg.append('text').attr('x', 15).attr('y', 10).attr('class', 'ln-label').text(m.short);
@@ -226,7 +227,7 @@ function drawBlock(g: G, lane: Lane, b: BlockNode, w: number, expanded: boolean)
     pg.append('text').attr('x', 6).attr('y', p.value ? 12 : 19).attr('class', 'label').text(`${p.overflowed ? '⚠ ' : ''}${p.label}`);
     if (p.value) pg.append('text').attr('x', 6).attr('y', 25).attr('class', 'value').text(p.value);
     pg.append('title').text(p.layerNorm
-      ? `${p.layerNorm}: ${p.value ?? ''}${p.overFp16Count ? `; ${p.overFp16Count} values > 65504` : ''}${p.overflowed ? ' — overflowed FP16' : p.mode && p.mode !== 'plain' ? ` — built '${p.mode}', not exposed to the FP16 square` : ''}`
+      ? `${p.layerNorm}: ${p.value ?? ''}${p.overFp16Count ? `; ${p.overFp16Count} values > 65504` : ''}${p.predicted ? ' — would overflow FP16 (predicted from the FP32 run; the engine\'s own values are not seen)' : p.overflowed ? ' — overflowed FP16' : p.mode && p.mode !== 'plain' ? ` — built '${p.mode}', not exposed to the FP16 square` : ''}`
       : `${p.label}: measured only as part of the block's output`);
   });
 }

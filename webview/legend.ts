@@ -3,7 +3,7 @@
  * side hatched), the tick labels, and the keys for pass, fail, the break and LayerNorm overflow.
  */
 import { select } from 'd3-selection';
-import { DECADES_BELOW, errorColor, fmtNum, type GraphModel } from './viewmodel';
+import { DECADES_BELOW, errorColor, fmtNum, hasPredicted, type GraphModel } from './viewmodel';
 import { h } from './vscode';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -37,6 +37,7 @@ export function renderLegend(legend: HTMLElement, m: GraphModel): void {
     ...(s.uniform ? [] : [h('span', { class: 'key tolerances', id: 'tolerances' }, `tolerance per run: ${m.lanes.map((l) => `${l.short.split(' ')[0]} ${fmtNum(l.tolerance)}`).join(', ')}`)]),
     h('span', { class: 'key break' }, '⚡ break: first failing block'),
     h('span', { class: 'key overflow' }, '▲ LayerNorm overflowed (T temporal, S spatial, M MLP)'),
+    ...(hasPredicted(m) ? [h('span', { class: 'key overflow predicted', id: 'predictedKey' }, '△ predicted from the FP32 run (the engine\'s own values are not seen)')] : []),
   );
   legend.dataset.tolerance = String(s.tolerance);
   legend.dataset.uniform = String(s.uniform);

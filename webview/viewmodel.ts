@@ -101,6 +101,8 @@ export interface PartNode {
   /** For LayerNorm parts: the model's name (blocks.4.norm1) and whether it overflowed. */
   layerNorm?: string;
   overflowed?: boolean;
+  /** Overflowed by this engine's limits, predicted from the FP32 run's statistics (a TensorRT engine's own values are not seen). */
+  predicted?: boolean;
   overFp16Count?: number;
   /** What was measured for this part (LayerNorms: max (x−mean)² and how many squares pass 65504). */
   value?: string;
@@ -126,6 +128,12 @@ export interface LayerNormMark {
   name: string;
   short: string;
   overflowed: boolean;
+  /**
+   * `overflowed` is a prediction: the statistics are the FP32 run's (LayerNormStats.source
+   * 'fp32-probe': an engine that gives no statistics of its own, TensorRT), judged by this
+   * engine's limits. Drawn hollow, and a passing run's verdict says the engine kept it in range.
+   */
+  predicted: boolean;
   overFp16Count: number;
 }
 
@@ -188,8 +196,16 @@ export interface GraphModel {
 
 const LN_SHORT: Record<string, string> = { temporal_norm1: 'T', norm1: 'S', norm2: 'M', norm: 'N' };
 
+/** Whether an overflow of `l` is predicted from FP32 statistics rather than measured in the engine. */
+const predictedOf = (l: LayerNormStats) => l.overflowed && l.source === 'fp32-probe';
+
 function mark(l: LayerNormStats): LayerNormMark {
-  return { name: l.name, short: LN_SHORT[l.name.split('.').pop() ?? ''] ?? '?', overflowed: l.overflowed, overFp16Count: l.overFp16Count };
+  return { name: l.name, short: LN_SHORT[l.name.split('.').pop() ?? ''] ?? '?', overflowed: l.overflowed, predicted: predictedOf(l), overFp16Count: l.overFp16Count };
+}
+
+/** Whether any LayerNorm mark of the model is a prediction (the legend then says what the hollow mark means). */
+export function hasPredicted(m: GraphModel): boolean {
+  return m.lanes.some((lane) => lane.nodes.some((n) => (n.kind === 'block' ? n.layerNorms : n.layerNorm ? [n.layerNorm] : []).some((x) => x.predicted)));
 }
 
 function lnLine(l: LayerNormStats): string {
@@ -205,7 +221,7 @@ function blockNode(b: BlockSummary, tolerance: number, scale: ErrorScale, runId:
     return {
       id: `${runId}:${b.index}:${p.key}`, label: p.label, kind: p.kind,
       ...(ln ? {
-        layerNorm: ln.name, overflowed: ln.overflowed, overFp16Count: ln.overFp16Count, mode: ln.mode,
+        layerNorm: ln.name, overflowed: ln.overflowed, predicted: predictedOf(ln), overFp16Count: ln.overFp16Count, mode: ln.mode,
         // a LayerNorm built otherwise than plain (the minimal fix's FP32 ones, a fix mode) says so in
         // place of the count, which then is not an overflow (the count stays in the tooltip)
         value: `(x−μ)² ≤ ${fmtNum(ln.maxSq)}${ln.mode !== 'plain' ? ` · ${ln.mode}` : ln.overFp16Count ? ` · ${ln.overFp16Count} > 65504` : ''}`,

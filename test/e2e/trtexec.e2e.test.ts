@@ -110,6 +110,15 @@ describe('TensorRT (trtexec) as an engine in VS Code (d1_outlier, stand-in trtex
     assert.deepStrictEqual(await frame.$$eval('#verdicts .verdict', (els) => els.map((e) => e.getAttribute('data-verdict'))), ['fail', 'pass']);
     const lanes = await frame.$$eval('#verdicts .verdict', (els) => els.map((e) => e.textContent ?? ''));
     assert.match(lanes[1], /trtexec/);
+    // TensorRT's run passed: its verdict says the build kept the LayerNorm in range, not that 'plain' avoided it
+    assert.match(lanes[1], /this TensorRT build kept it in range by its own choice of precisions or fusions/);
+    assert.doesNotMatch(lanes[1], /mode avoids it/);
+    // its LayerNorm marks are predictions from our FP32 run (TensorRT's own values are not seen): hollow, and the
+    // legend says so; the CPU run's are measured in the engine
+    const marks = (run: string) => frame.$$eval(`g.node.block[data-run="${run}"][data-block="4"] g.ln-marker`, (els) => els.map((e) => `${e.getAttribute('data-overflow')}/${e.getAttribute('data-predicted')}`));
+    assert.deepStrictEqual(await marks('run-2'), ['true/true', 'true/true', 'true/true']);
+    assert.deepStrictEqual(await marks('run-1'), ['true/false', 'true/false', 'true/false']);
+    assert.match(await frame.$eval('#predictedKey', (e) => e.textContent ?? ''), /predicted from the FP32 run/);
     await vs!.screenshot('trtexec-03-compare');
 
     // 4. drop a trtexec output JSON on the graph: the stand-in's outputs of the bundle's marked graph

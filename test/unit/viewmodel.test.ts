@@ -1,7 +1,7 @@
 /** The graph's view model: Report -> nodes with status and color on a log scale, legend ticks, inspector rows. */
 import { strict as assert } from 'assert';
 import { summarize, type RunView } from '../../extension/host/protocol';
-import { BLOCK_PARTS, buildGraph, errorScale, heatmap, inspectorModel, tensorRow, textOn, type BlockNode, type StageNode } from '../../webview/viewmodel';
+import { BLOCK_PARTS, buildGraph, errorScale, hasPredicted, heatmap, inspectorModel, tensorRow, textOn, type BlockNode, type StageNode } from '../../webview/viewmodel';
 import { markJump } from '../../extension/core/compare/verdict';
 import { D1_FIXED_ERRORS, D1_FP16_ERRORS, makeReport, tensor } from './helpers/report';
 
@@ -73,6 +73,24 @@ describe('view model: Report -> graph', () => {
     const head = lane.nodes[lane.nodes.length - 1] as StageNode;
     assert.equal(head.status, 'fail');
     assert.equal((lane.nodes[13] as StageNode).layerNorm?.overflowed, true);
+  });
+
+  it('an overflow predicted from the FP32 run\'s statistics (a TensorRT engine\'s) is a prediction, not a measurement: marked so, and the legend says so', () => {
+    const measured = buildGraph([view('run-1', D1_FP16_ERRORS, 4)], ['run-1']);
+    assert.equal(hasPredicted(measured), false);
+    assert.ok(blocksOf(measured.lanes[0].nodes)[4].layerNorms.every((l) => l.overflowed && !l.predicted));
+    // the same statistics from the FP32 probe run (an imported TensorRT run, or trtexec's): it passed
+    const v = view('run-2', D1_FIXED_ERRORS, 4);
+    for (const b of v.summary.blocks) for (const l of b.layerNorms) Object.assign(l, { source: 'fp32-probe' });
+    const trt = buildGraph([v], ['run-2']);
+    const [b3, b4] = blocksOf(trt.lanes[0].nodes).slice(3, 5);
+    assert.equal(hasPredicted(trt), true, 'the legend key comes with a predicted mark');
+    assert.deepEqual(b4.layerNorms.map((l) => [l.short, l.overflowed, l.predicted]), [['T', true, true], ['S', true, true], ['M', true, true]]);
+    assert.ok(b3.layerNorms.every((l) => !l.overflowed && !l.predicted), 'in range: nothing predicted');
+    assert.deepEqual(b4.parts.filter((p) => p.layerNorm).map((p) => p.predicted), [true, true, true]);
+    // and a measured one in another lane stays measured
+    const both = buildGraph([view('run-1', D1_FP16_ERRORS, 4), v], ['run-1', 'run-2']);
+    assert.ok(blocksOf(both.lanes[0].nodes)[4].layerNorms.every((l) => !l.predicted));
   });
 
   it('colors follow the error on the one scale; equal errors share a color in every lane', () => {
