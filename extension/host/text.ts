@@ -30,6 +30,10 @@ export function visible(text: string): string {
  */
 export function layerNormTableNote(r: Pick<Report, 'run'>): string | undefined {
   const { precision, layerNorm } = r.run;
+  // TensorRT gives no LayerNorm statistics of its own: the table is our FP32 run's, judged by its limits
+  if (precision === 'fp16' && r.run.realization === 'tensorrt') {
+    return `TensorRT gives no LayerNorm statistics of its own: these are our FP32 run's, judged by TensorRT's FP16 limits for the '${layerNorm}' export; ⚠ (△ in the graph) is a prediction, the engine's own values are not seen.`;
+  }
   const kept = Object.values(r.run.layerNormOverrides ?? {}).filter((m) => m !== layerNorm).length;
   const would = '"> 65504" counts the values a plain FP16 LayerNorm would overflow';
   if (precision !== 'fp16') return `${precision.toUpperCase()} keeps FP32's range: nothing overflows in this run; ${would}.`;

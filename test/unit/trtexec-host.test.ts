@@ -12,6 +12,7 @@ import { RunError } from '../../extension/host/runner';
 import { dropTargets } from '../../extension/host/drop';
 import { parseGraphMessage, parseSidebarMessage, MAX_DROP_BYTES } from '../../extension/host/protocol';
 import { LabState, type SettingsDefaults } from '../../extension/host/state';
+import { layerNormTableNote } from '../../extension/host/text';
 import { D, ROOT, STANDIN, W, alive, until, withEnv } from './helpers/trtexec';
 
 describe('trtexec in the host: the sidebar choice, the CLI it forks, the graph drop', () => {
@@ -105,6 +106,10 @@ describe('trtexec in the host: the sidebar choice, the CLI it forks, the graph d
       assert.ok(stages.some((x) => /^running: /.test(x)) && stages.some((x) => /^comparing/.test(x)), stages.join(' | '));
       assert.equal(fs.readdirSync(path.join(tmp, 'global', 'trtexec-engines')).filter((n) => n.endsWith('.plan')).length, 1);
       assert.ok(lines.some((l) => /^\[trtexec\] timesformer-lab trt-run --weights /.test(l)));
+      // its LayerNorm table is our FP32 run's statistics judged by TensorRT's limits, and the inspector says so
+      assert.ok(r.report.blocks.every((b) => b.layerNorms.every((l) => l.source === 'fp32-probe')));
+      assert.match(layerNormTableNote(r.report)!, /^TensorRT gives no LayerNorm statistics of its own: these are our FP32 run's, judged by TensorRT's FP16 limits for the 'plain' export; ⚠ \(△ in the graph\) is a prediction/);
+      assert.equal(layerNormTableNote({ run: { ...r.report.run, realization: 'native' } }), undefined, 'a plain run measured in the engine needs no note');
     });
 
     it('Cancel: the CLI ends, trtexec and its child with it, no partial engine; the run rejects CANCELLED', async () => {
