@@ -64,29 +64,27 @@ export class PickleWriter {
     this.len += 4;
   }
 
+  /** A memo opcode on slot `i`: its one-byte form below 256, its four-byte form from there. */
+  private memoOp(short: number, long: number, i: number): void {
+    if (i < 256) {
+      this.byte(short);
+      this.byte(i);
+    } else {
+      this.byte(long);
+      this.u32(i);
+    }
+  }
   /** BINPUT the object just written; remember it under `key` for BINGET when given. */
   private put(key?: string): void {
     const i = this.memoCount++;
-    if (i < 256) {
-      this.byte(OP.BINPUT);
-      this.byte(i);
-    } else {
-      this.byte(OP.LONG_BINPUT);
-      this.u32(i);
-    }
+    this.memoOp(OP.BINPUT, OP.LONG_BINPUT, i);
     if (key !== undefined) this.memo.set(key, i);
   }
   /** BINGET a memoized object; false when not memoized yet. */
   private get(key: string): boolean {
     const i = this.memo.get(key);
     if (i === undefined) return false;
-    if (i < 256) {
-      this.byte(OP.BINGET);
-      this.byte(i);
-    } else {
-      this.byte(OP.LONG_BINGET);
-      this.u32(i);
-    }
+    this.memoOp(OP.BINGET, OP.LONG_BINGET, i);
     return true;
   }
 
