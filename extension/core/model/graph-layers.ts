@@ -28,7 +28,6 @@ import { accumulates16, FP32_ACCUMULATED_OPS } from './realization';
 import { reducePerClip } from './reduce';
 import { transpose2d, WeightStore, type StoredKind } from './weight-store';
 
-
 export interface Ctx {
   /** Element type of tensors in this region. */
   t: ElemTypeCode;
