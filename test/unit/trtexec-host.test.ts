@@ -109,7 +109,9 @@ describe('trtexec in the host: the sidebar choice, the CLI it forks, the graph d
       // its LayerNorm table is our FP32 run's statistics judged by TensorRT's limits, and the inspector says so
       assert.ok(r.report.blocks.every((b) => b.layerNorms.every((l) => l.source === 'fp32-probe')));
       assert.match(layerNormTableNote(r.report)!, /^TensorRT gives no LayerNorm statistics of its own: these are our FP32 run's, judged by TensorRT's FP16 limits for the 'plain' export; ⚠ \(△ in the graph\) is a prediction/);
-      assert.equal(layerNormTableNote({ run: { ...r.report.run, realization: 'native' } }), undefined, 'a plain run measured in the engine needs no note');
+      const measured = JSON.parse(JSON.stringify(r.report)) as typeof r.report;
+      for (const l of [...measured.blocks.flatMap((b) => b.layerNorms), ...(measured.finalNorm ? [measured.finalNorm] : [])]) l.source = 'engine';
+      assert.equal(layerNormTableNote({ ...measured, run: { ...measured.run, realization: 'native' } }), undefined, 'a plain run measured in the engine needs no note');
     });
 
     it('Cancel: the CLI ends, trtexec and its child with it, no partial engine; the run rejects CANCELLED', async () => {
