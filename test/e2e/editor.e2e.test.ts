@@ -16,7 +16,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Page } from 'playwright-core';
 import { VSCodeSession, closeAfter, openView, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
-import { EXTENSION_DIR, FIXTURES, ROOT, clearNotifications, graphFrame, heldValue, pickItem, quickPickLabels, sidebarFrame, sleep } from './lab';
+import { EXTENSION_DIR, FIXTURES, ROOT, acceptOpenDialog, clearNotifications, graphFrame, heldValue, pickItem, quickPickLabels, sidebarFrame, sleep } from './lab';
 
 const QUIET_EDITOR = { 'editor.quickSuggestions': { other: 'off', comments: 'off', strings: 'off' }, 'editor.wordBasedSuggestions': 'off', 'editor.suggestOnTriggerCharacters': false, 'files.autoSave': 'off' };
 
@@ -223,6 +223,27 @@ describe('Restricted Mode: every path that reads the workspace or runs the engin
     assert.strictEqual((after.match(/--- run:/g) ?? []).length, runsBefore, 'no run');
     assert.doesNotMatch(after, /exported the ONNX graph/);
     await vs!.screenshot('restricted-01-after-cancelled-exports');
+  });
+
+  it('Export for TensorRT… and Import TensorRT Outputs… ask first; dismissed, the CLI is not started and no bundle is written', async function () {
+    this.timeout(120_000);
+    const { page } = vs!;
+    await clearNotifications(page);
+    await runCommand(page, 'TimeSformer: Export for TensorRT…');
+    await dismiss(page, /Export for TensorRT reads d1_outlier\.pyth and d1_outlier_test_data\.p/);
+    await waitForCondition(async () => /Export for TensorRT not run \(no consent\)/.test(await log()), 10_000, 'the refusal logged');
+    assert.ok(await page.locator('.quick-input-widget').first().isHidden(), 'no folder dialog after "cancel"');
+    // outputs copied back from a TensorRT machine (their contents are never read without consent)
+    const outputs = path.join(ws, 'models', 'trt_fp16.json');
+    fs.writeFileSync(outputs, '[]');
+    await runCommand(page, 'TimeSformer: Import TensorRT Outputs…');
+    await acceptOpenDialog(page, outputs);
+    await dismiss(page, /Import TensorRT Outputs reads trt_fp16\.json and runs ONNX Runtime/);
+    await waitForCondition(async () => /Import TensorRT Outputs not run \(no consent\)/.test(await log()), 10_000, 'the refusal logged');
+    await sleep(1500);
+    const after = await log();
+    assert.doesNotMatch(after, /\[tensorrt\] timesformer-lab/, 'the CLI was not started');
+    assert.ok(!fs.existsSync(path.join(ws, 'models', 'd1_outlier-tensorrt')) && !fs.existsSync(path.join(ws, 'd1_outlier-tensorrt')), 'no bundle');
   });
 
   it('the prompt\'s "Manage Workspace Trust" opens the trust editor; once trusted, the lab reads what Restricted Mode skipped (the pair is checked, the banner goes) and Run no longer asks', async function () {

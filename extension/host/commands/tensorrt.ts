@@ -23,6 +23,8 @@ export interface TensorRtDeps {
   context: vscode.ExtensionContext;
   state: LabState;
   log: (line: string) => void;
+  /** Restricted Mode's question (commands/trust.ts), asked before the CLI reads anything. */
+  consent(action: string, reads: readonly (string | null | undefined)[], runs?: string): Promise<boolean>;
 }
 
 /** Run the bundled CLI with `args`; resolves with its exit code and output, rejects when cancelled. */
@@ -64,6 +66,7 @@ function chosen(d: TensorRtDeps): { options: RunOptions; inputs: RunInputs } | u
 export async function exportTrtBundle(d: TensorRtDeps): Promise<void> {
   const r = chosen(d);
   if (!r) return;
+  if (!(await d.consent('Export for TensorRT', [r.inputs.checkpoint, r.inputs.testData]))) return;
   const root = vscode.workspace.workspaceFolders?.[0]?.uri;
   const picked = await vscode.window.showOpenDialog({
     canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Write the TensorRT bundle here',
@@ -92,6 +95,8 @@ export async function importTrtOutputs(d: TensorRtDeps, given?: vscode.Uri[]): P
   });
   if (!uris?.length) return;
   const files = uris.map((u) => u.fsPath);
+  // before the bundle's manifest is read: the import reads these files and the checkpoint it names
+  if (!(await d.consent('Import TensorRT Outputs', files, 'ONNX Runtime in a separate process (the FP32 reference of their checkpoint)'))) return;
   // the bundle's checkpoint and test data when the outputs are in a bundle, else the chosen ones
   let manifest;
   try {
