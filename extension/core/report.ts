@@ -178,7 +178,8 @@ export interface Cause {
 
 /** What a failure may come from when no cause explains it. */
 export interface Candidate {
-  kind: 'heads' | 'mismatch' | 'accumulation' | 'bf16-rounding' | 'tf32' | 'outside-layernorm';
+  /** range: a failing FP16 block's output holds inf, or its FP32 reference passes 65504 (an activation out of FP16's range). */
+  kind: 'heads' | 'mismatch' | 'accumulation' | 'bf16-rounding' | 'tf32' | 'outside-layernorm' | 'range';
   text: string;
 }
 

@@ -117,6 +117,9 @@ describe('engine: providers', () => {
     assert.match(realizationLabel('webgpu', 'fp16', 'native', 'fp32'), /MatMul, Conv, attention and ReduceMean accumulate in fp32 as TensorRT's kernels do/);
     assert.match(realizationLabel('webgpu', 'fp16', 'native', 'fp16'), /the EP's own fp16 kernels: fp16 accumulation, a worst case/);
     assert.match(realizationLabel('cpu', 'fp16', 'emulated', 'fp16'), /reductions' 16-bit overflow .* not as the per-addition rounding of long dot products/);
+    // BF16 has FP32's range: its 16-bit accumulation rounds, it cannot overflow
+    assert.match(realizationLabel('cpu', 'bf16', 'emulated', 'fp16'), /bf16 accumulation modelled only as the reductions' sum rounded to bf16 before the division \(no overflow: BF16 has FP32's range\)/);
+    assert.doesNotMatch(realizationLabel('cpu', 'bf16', 'emulated', 'fp16'), /16-bit overflow/);
     assert.match(realizationLabel('cpu', 'fp16', 'emulated', 'fp32'), /each result rounded once: fp32 accumulation/);
     assert.match(realizationLabel('tensorrt', 'fp16', 'tensorrt', 'fp16'), /TensorRT picks layer precisions; its GEMMs and reductions accumulate in fp32/);
     assert.equal(realizationLabel('cpu', 'fp32', 'fp32', 'fp16'), 'FP32 (CPU EP)');

@@ -24,14 +24,14 @@ const NATIVE_ACC32: RealizationSpec = { precision: 'fp16', realization: 'native'
 /** A LayerNorm's statistics as the graph's `<ln>.stats` / `<ln>.channels` outputs would carry them. */
 function ln(
   name: string, v: Partial<Record<LnStatField, number>>,
-  o: { spec?: RealizationSpec; mode?: LayerNormMode; source?: LayerNormStats['source']; C?: number } = {},
+  o: { spec?: RealizationSpec; mode?: LayerNormMode; source?: LayerNormStats['source']; C?: number; maxAbs?: number } = {},
 ): LayerNormStats {
   const block = /^blocks\.(\d+)/.exec(name) ? Number(/^blocks\.(\d+)/.exec(name)![1]) : null;
   const defaults: Record<LnStatField, number> = {
     maxSq: 900, overFp16Count: 0, maxSumSq: 9000, maxAbsSum: 200, inputNonFinite: 0, sqInf: 0, sqNonFinite: 0, varNonFinite: 0, meanNonFinite: 0,
   };
   const stats = Float32Array.from(LN_STAT_FIELDS.map((f) => v[f] ?? defaults[f]));
-  const channels = Float32Array.from({ length: o.C ?? 64 }, (_, i) => (i === 21 ? 310 : 5 + (i % 7)));
+  const channels = Float32Array.from({ length: o.C ?? 64 }, (_, i) => (i === 21 ? o.maxAbs ?? 310 : 5 + (i % 7)));
   const mode = o.mode ?? 'plain';
   return layerNormStats({ name, block, mode }, o.source ?? 'engine', stats, channels, lnLimits(o.spec ?? EMULATED, mode, 3));
 }
@@ -150,6 +150,37 @@ describe('diagnosis: every 16-bit overflow of a LayerNorm, named', () => {
     assert.equal(d.minimalFix, undefined);
     assert.ok(!l.overflowed);
   });
+  it('(d) an inf input whose square is inf: still upstream\'s — no LayerNorm fix, no minimal fix, no trtexec line; it names the ops before it and, from FP32, an activation out of range', () => {
+    const before = ln('blocks.2.temporal_norm1', { maxSq: 900 });
+    const inf = ln('blocks.2.norm1', { inputNonFinite: 16, maxSq: Infinity, maxSumSq: Infinity, maxAbsSum: Infinity, overFp16Count: 752, sqInf: 752, sqNonFinite: 800 });
+    assert.ok(inf.mechanisms.every((m) => m.kind === 'nonFiniteInput' || (!m.fires && !m.observed)), 'its own mechanisms neither fire nor are seen');
+    assert.ok(!inf.overflowed);
+    // in FP32 the input of blocks.2.norm1 reaches 7.0e4: past FP16's range before the LayerNorm runs
+    const healthy = [ln('blocks.2.temporal_norm1', { maxSq: 900 }, { source: 'fp32-probe' }), ln('blocks.2.norm1', { maxSq: 4.9e9, overFp16Count: 752 }, { source: 'fp32-probe', maxAbs: 7e4 })];
+    const d = diagnose(input([0.002, 0.002, Infinity], { lns: [before, inf], healthy }));
+    assert.deepEqual(d.causes.map((c) => [c.layerNorm, c.mechanism]), [['blocks.2.norm1', 'nonFiniteInput']]);
+    assert.deepEqual([d.fixes, d.minimalFix, d.trtexec, d.culprit], [[], undefined, undefined, undefined]);
+    assert.match(d.sentence, /its input already holds 16 inf\/NaN values — an op before it overflowed FP16, not the LayerNorm's own arithmetic; it went inf in block 2's temporal attention, its temporal_fc and their residual add \(blocks\.2\.temporal_norm1's input was still finite\); in FP32 that input reaches 7\.0e\+4 in channel 21, past FP16's 65504: the activation itself is out of FP16's range, so no precision of the LayerNorm helps\. No LayerNorm mode fixes this/);
+    // without healthy statistics: only where it went inf
+    assert.doesNotMatch(diagnose(input([0.002, 0.002, Infinity], { lns: [before, inf] })).sentence, /in FP32 that input/);
+    // the span of ops for each kind of LayerNorm, and none when the one before had an inf input too
+    const at = (name: string, prevFinite = true) => diagnose(input([0.002, 0.002, 0.002, Infinity], {
+      lns: [ln('blocks.0.temporal_norm1', { inputNonFinite: prevFinite ? 0 : 3 }), ln(name, { inputNonFinite: 5 })],
+    })).sentence;
+    assert.match(at('blocks.3.temporal_norm1'), /it went inf in block 2's MLP and its residual add \(blocks\.0\.temporal_norm1's input was still finite\)/);
+    assert.match(at('blocks.3.norm2'), /it went inf in block 3's spatial attention, its projection and their residual add/);
+    assert.doesNotMatch(at('blocks.3.norm2', false), /it went inf in/);
+  });
+  it('an input past FP16\'s range in FP32 is left out of the minimal fix and the trtexec line; the LayerNorms a precision helps stay', () => {
+    const engine = [ln('blocks.1.norm2', { maxSq: 9.7e4, overFp16Count: 128, sqInf: 128, sqNonFinite: 128 })];
+    const healthy = [
+      ln('blocks.1.norm2', { maxSq: 9.7e4, overFp16Count: 128 }, { source: 'fp32-probe' }),
+      ln('blocks.2.norm1', { maxSq: 4.9e9, overFp16Count: 752 }, { source: 'fp32-probe', maxAbs: 7e4 }),
+    ];
+    const d = diagnose(input([0.002, 0.2, Infinity], { lns: engine, healthy }));
+    assert.deepEqual(d.minimalFix?.layerNorms, ['blocks.1.norm2']);
+    assert.equal(d.trtexec, trtexecCommand(['blocks.1.norm2']));
+  });
   it('prescaled by 2^-3 tolerates 64× larger squares; past that it fires, and the applied fix is not offered again', () => {
     const under = ln('blocks.4.norm1', { maxSq: 9.7e4, overFp16Count: 128 }, { mode: 'prescaled' });
     assert.ok(!under.overflowed);
@@ -204,7 +235,7 @@ describe('diagnosis: the first failing block, or what it cannot explain', () => 
     const heads = { heads: 6, source: 'option' as const, tried: [{ heads: 12, block0RelL2: 0.9 }, { heads: 6, block0RelL2: 0.88 }, { heads: 4, block0RelL2: 2.1e-7 }] };
     const d = diagnose(input([0.88, 0.9, 0.92], { spec: fp32, heads }));
     assert.equal(d.firstBadBlock, 0);
-    assert.deepEqual(d.candidates.map((c) => c.kind), ['heads', 'mismatch']);
+    assert.deepEqual(d.candidates.map((c) => c.kind), ['heads'], 'a count that reproduces the reference rules out a mismatch');
     assert.match(d.candidates[0].text, /with 6 heads \(given\) block 0 is off by 0\.88, with 4 heads it matches the reference \(rel err 2\.1e-7\); run with --heads 4/);
     assert.deepEqual(d.fixes, []);
     assert.equal(d.trtexec, undefined, 'no trtexec --fp16 line for an FP32 run');
@@ -220,7 +251,9 @@ describe('diagnosis: the first failing block, or what it cannot explain', () => 
   });
   it('a gross block-0 failure in FP16 points at heads or the data, not at FP16', () => {
     const d = diagnose(input([0.88, 0.9], { heads: { heads: 6, source: 'option', tried: [{ heads: 6, block0RelL2: 0.88 }, { heads: 4, block0RelL2: 1e-6 }] } }));
-    assert.deepEqual(d.candidates.map((c) => c.kind), ['heads', 'mismatch', 'outside-layernorm']);
+    assert.deepEqual(d.candidates.map((c) => c.kind), ['heads'], 'measured: 4 heads reproduce the reference, so neither the data nor FP16 rounding is a candidate');
+    const none = diagnose(input([0.88, 0.9], { heads: { heads: 6, source: 'option', tried: [{ heads: 6, block0RelL2: 0.88 }, { heads: 4, block0RelL2: 0.9 }] } }));
+    assert.deepEqual(none.candidates.map((c) => c.kind), ['mismatch', 'outside-layernorm'], 'no count fits: the data, or FP16');
   });
   it('the mismatch candidate claims only what was measured on this pair: no "matches the official model to 3e-6" for weights and data never run together in FP32 (issue 17, 2)', () => {
     const unmeasured = diagnose(input([0.88, 0.9], { heads: { heads: 3, source: 'config', tried: [] } }));
@@ -229,6 +262,23 @@ describe('diagnosis: the first failing block, or what it cannot explain', () => 
     assert.doesNotMatch(unmeasured.sentence, /official model|3e-6/);
     const measured = diagnose(input([0.88, 0.9], { heads: { heads: 3, source: 'config', tried: [{ heads: 3, block0RelL2: 0.87 }, { heads: 6, block0RelL2: 0.9 }] } }));
     assert.equal(measured.candidates.find((c) => c.kind === 'mismatch')!.text, 'weights and reference that do not belong together: block 0 is already off by 0.88, and by 0.87 in our FP32 graph on the same pair');
+  });
+  it('an FP16 block whose output holds inf, or whose FP32 reference passes 65504, with no LayerNorm overflow: an activation out of range, first; no rounding beside it', () => {
+    const i = input([0.002, 0.002, Infinity]);
+    i.blocks[2].output = tensorStats('o', Float32Array.from([1, Infinity, 2, 3]), [1, 4]);
+    i.blocks[2].reference = tensorStats('r', Float32Array.from([1, 7e4, 2, 3]), [1, 4]);
+    const d = diagnose(i);
+    assert.deepEqual(d.candidates.map((c) => c.kind), ['range']);
+    assert.equal(d.candidates[0].text, 'block 2\'s output leaves FP16\'s range: the FP32 reference reaches 7.0e+4 in channel 1, past FP16\'s 65504 — an activation out of range, not a LayerNorm; keep the ops of block 2 that make it in FP32 (--fp32-ops) or rescale them');
+    assert.match(d.sentence, /^Block 2 fails \(rel err inf > 0\.025\): no LayerNorm at or before it overflows, but its output leaves FP16's range\. Candidates: 1\) block 2's output/);
+    // inf in the output with a reference in range: the count is what is known
+    const j = input([0.002, Infinity]);
+    j.blocks[1].output = tensorStats('o', Float32Array.from([1, Infinity, Infinity, 3]), [1, 4]);
+    assert.match(diagnose(j).candidates[0].text, /^block 1's output leaves FP16's range: FP16 holds 2 inf values there — /);
+    // BF16 and FP32 have no such range: not a candidate
+    const bf = input([0.002, 0.002, 0.3], { spec: { precision: 'bf16', realization: 'emulated', accumulate: 'fp32' } });
+    bf.blocks[2].reference = tensorStats('r', Float32Array.from([1, 7e4, 2, 3]), [1, 4]);
+    assert.ok(!diagnose(bf).candidates.some((c) => c.kind === 'range'));
   });
   it('every block passes but the probabilities fail: the final norm may be the cause', () => {
     const norm = ln('norm', { maxSq: 7.3e4, overFp16Count: 1, sqInf: 1, sqNonFinite: 1 });
@@ -262,6 +312,31 @@ describe('diagnosis: the minimal fix and the TensorRT line', () => {
     assert.deepEqual(d.minimalFix?.reasons.map((r) => r.mechanism), ['square', 'square', 'square']);
     assert.equal(d.minimalFix?.trtexec, trtexecCommand(['blocks.4.temporal_norm1', 'blocks.5.norm1', 'norm']));
     assert.equal(d.trtexec, d.minimalFix?.trtexec, 'with fp32 accumulation, TensorRT needs the same set');
+  });
+  it('the engine\'s own overflows count up to its first one: past it the inputs are damaged (the set the one-click minimal mode computes from the healthy statistics)', () => {
+    // blocks.3.norm2 overflows; its collapsed output then pushes blocks.4.temporal_norm1 over too, which in FP32 stays in range
+    const engine = [
+      ln('blocks.3.norm2', { maxSq: 6.6e4, overFp16Count: 2, sqInf: 2, sqNonFinite: 2 }),
+      ln('blocks.4.temporal_norm1', { maxSq: 8e4, overFp16Count: 5, sqInf: 5, sqNonFinite: 5 }),
+    ];
+    const healthy = [ln('blocks.3.norm2', { maxSq: 6.6e4, overFp16Count: 2 }, { source: 'fp32-probe' }), ln('blocks.4.temporal_norm1', { maxSq: 3e4 }, { source: 'fp32-probe' })];
+    const d = diagnose(input([0.002, 0.002, 0.002, 0.02, 0.036], { lns: engine, healthy }));
+    assert.deepEqual(d.causes.map((c) => c.layerNorm), ['blocks.3.norm2', 'blocks.4.temporal_norm1'], 'both are named as seen');
+    assert.deepEqual(d.minimalFix?.layerNorms, ['blocks.3.norm2']);
+    // the first engine overflow is kept even where the FP32 statistics sit just under the limit (FP16 rounding pushed it over)
+    const edge = diagnose(input([0.002, 0.002, 0.002, 0.02, 0.036], { lns: engine, healthy: [ln('blocks.3.norm2', { maxSq: 65400 }, { source: 'fp32-probe' })] }));
+    assert.deepEqual(edge.minimalFix?.layerNorms, ['blocks.3.norm2']);
+  });
+  it('LayerNorms the run already keeps in FP32 are part of the minimal fix (the set a plain export needs) when a plain LayerNorm there would overflow', () => {
+    const engine = [ln('blocks.4.temporal_norm1', { maxSq: 9.7e4, overFp16Count: 128 }, { mode: 'fp32' }), ln('blocks.4.norm1', { maxSq: 1e5, overFp16Count: 136, sqInf: 136, sqNonFinite: 136 })];
+    const healthy = [
+      ln('blocks.4.temporal_norm1', { maxSq: 9.7e4, overFp16Count: 128 }, { source: 'fp32-probe' }),
+      ln('blocks.4.norm1', { maxSq: 1e5, overFp16Count: 136 }, { source: 'fp32-probe' }),
+      ln('blocks.4.norm2', { maxSq: 900 }, { source: 'fp32-probe' }),
+    ];
+    const d = diagnose(input([0.002, 0.002, 0.002, 0.002, 0.092], { lns: engine, healthy, layerNormOverrides: { 'blocks.4.temporal_norm1': 'fp32', 'blocks.4.norm2': 'fp32' } }));
+    assert.deepEqual(d.minimalFix?.layerNorms, ['blocks.4.temporal_norm1', 'blocks.4.norm1'], 'the kept one that would overflow, not the kept one that would not');
+    assert.equal(d.minimalFix?.trtexec, trtexecCommand(['blocks.4.temporal_norm1', 'blocks.4.norm1']));
   });
   it('trtexec names the nodes torch.onnx.export writes: one LayerNormalization each (opset 17) or the decomposed ops', () => {
     assert.equal(torchExportNodeName('blocks.11.norm2'), '/model/blocks.11/norm2/LayerNormalization');

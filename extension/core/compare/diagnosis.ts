@@ -79,7 +79,50 @@ export function firingUnder(l: LayerNormStats, limits: LnLimits): { mechanism: E
   return out;
 }
 
-function causeText(l: LayerNormStats, m: LnMechanism, evidence: Cause['evidence'], C: number | undefined): string {
+/** max |x| of a LayerNorm's input (its largest channel's). */
+function inputMax(l: LayerNormStats): number {
+  return l.topChannels[0]?.maxAbs ?? 0;
+}
+
+/**
+ * The LayerNorm's input itself is past FP16's range (on these statistics, FP32's): FP16 holds inf
+ * there before the LayerNorm runs, so keeping the LayerNorm in FP32 cannot help.
+ */
+export function inputOutOfRange(l: LayerNormStats): boolean {
+  return inputMax(l) > FP16_MAX;
+}
+
+/** The ops between the LayerNorm before `name` (graph order) and it: where an inf in its input came from. */
+function opsBefore(name: string): string {
+  const m = /^blocks\.(\d+)\.(temporal_norm1|norm1|norm2)$/.exec(name);
+  if (!m) return 'the last block\'s MLP and its residual add';
+  const b = Number(m[1]);
+  switch (m[2]) {
+    case 'temporal_norm1':
+      return b === 0 ? 'the patch embedding and the position and time embeddings' : `block ${b - 1}'s MLP and its residual add`;
+    case 'norm1':
+      return `block ${b}'s temporal attention, its temporal_fc and their residual add`;
+    default:
+      return `block ${b}'s spatial attention, its projection and their residual add`;
+  }
+}
+
+/**
+ * Where an inf/NaN input of `l` came from: the ops after the LayerNorm before it (when that one's
+ * input was still finite), and — from the healthy statistics — whether the activation itself
+ * leaves FP16's range in FP32.
+ */
+function upstreamText(l: LayerNormStats, d: DiagnoseInput, all: readonly LayerNormStats[]): string {
+  const prev = all.filter((x) => lnRank(x) < lnRank(l)).pop();
+  let s = prev && prev.inputNonFinite === 0 ? `; it went inf in ${opsBefore(l.name)} (${prev.name}'s input was still finite)` : '';
+  const h = d.healthy?.find((x) => x.name === l.name);
+  if (h && inputOutOfRange(h)) {
+    s += `; in FP32 that input reaches ${fmt(inputMax(h))} in channel ${h.topChannels[0].channel}, past FP16's ${FP16_MAX}: the activation itself is out of FP16's range, so no precision of the LayerNorm helps`;
+  }
+  return s;
+}
+
+function causeText(l: LayerNormStats, m: LnMechanism, evidence: Cause['evidence'], C: number | undefined, upstream = ''): string {
   const who = describeLayerNorm(l.name);
   const channel = l.topChannels[0]?.channel;
   const limit = m.limit !== null && m.limit !== FP16_MAX ? ` (prescaled: limit ${fmt(m.limit)})` : '';
@@ -92,7 +135,7 @@ function causeText(l: LayerNormStats, m: LnMechanism, evidence: Cause['evidence'
     case 'sumX':
       return `${who}: the sum of x over its channels reaches ${fmt(m.value)} > ${FP16_MAX}${limit} — the mean's 16-bit accumulator overflows, ${seen}`;
     case 'nonFiniteInput':
-      return `${who}: its input already holds ${m.value} inf/NaN values — an op before it overflowed FP16, not the LayerNorm's own arithmetic`;
+      return `${who}: its input already holds ${m.value} inf/NaN values — an op before it overflowed FP16, not the LayerNorm's own arithmetic${upstream}`;
   }
 }
 
@@ -179,7 +222,7 @@ export function diagnose(d: DiagnoseInput): Diagnosis {
       const evidence: Cause['evidence'] = m.observed ? 'observed' : 'predicted';
       causes.push({
         layerNorm: l.name, block: l.block, mechanism: m.kind, value: m.value, limit: m.limit, evidence,
-        channel: l.topChannels[0]?.channel ?? -1, text: causeText(l, m, evidence, d.channels), stats: l,
+        channel: l.topChannels[0]?.channel ?? -1, text: causeText(l, m, evidence, d.channels, m.kind === 'nonFiniteInput' ? upstreamText(l, d, all) : ''), stats: l,
       });
     }
   }
@@ -203,7 +246,7 @@ export function diagnose(d: DiagnoseInput): Diagnosis {
   let trtexec: string | undefined;
   if (fp16 && overflowCauses.length) {
     const judged = d.healthy ?? upTo;
-    const trt = judged.filter((l) => firingUnder(l, lnLimits(TENSORRT_FP16, 'plain', d.prescaleShift)).length).sort((a, b) => lnRank(a) - lnRank(b));
+    const trt = judged.filter((l) => !inputOutOfRange(l) && firingUnder(l, lnLimits(TENSORRT_FP16, 'plain', d.prescaleShift)).length).sort((a, b) => lnRank(a) - lnRank(b));
     if (trt.length) trtexec = trtexecCommand(trt.map((l) => l.name));
   }
 
@@ -220,10 +263,14 @@ export function diagnose(d: DiagnoseInput): Diagnosis {
     else if (!overflowCauses.length) sentence += ' No LayerNorm mode fixes this; keep the op that overflows in FP32 (--fp32-ops) or find it upstream.';
     if (minimalFix) sentence += ` Minimal fix: ${minimalFix.layerNorms.length} LayerNorm${minimalFix.layerNorms.length > 1 ? 's' : ''} in FP32 (${minimalFix.layerNorms.slice(0, 4).join(', ')}${minimalFix.layerNorms.length > 4 ? ', …' : ''}).`;
   } else {
-    candidates = candidatesFor(d, firstBad);
-    const nothing = firstBad !== null
-      ? `${where}, and nothing measured at or before it explains it: no LayerNorm there overflows${fp16 ? '' : ` (${d.spec.precision.toUpperCase()} has no 16-bit range to overflow)`}.`
-      : `${where}, and no LayerNorm overflows.`;
+    const range = fp16 && firstBad !== null ? rangeCandidate(blocks[firstBad]) : undefined;
+    // an output out of range is measured, and rounding or accumulation noise does not make inf
+    candidates = range ? [range, ...candidatesFor(d, firstBad).filter((c) => c.kind !== 'outside-layernorm' && c.kind !== 'accumulation')] : candidatesFor(d, firstBad);
+    const nothing = range
+      ? `${where}: no LayerNorm at or before it overflows, but its output leaves FP16's range.`
+      : firstBad !== null
+        ? `${where}, and nothing measured at or before it explains it: no LayerNorm there overflows${fp16 ? '' : ` (${d.spec.precision.toUpperCase()} has no 16-bit range to overflow)`}.`
+        : `${where}, and no LayerNorm overflows.`;
     sentence = `${nothing} Candidates: ${candidates.map((c, i) => `${i + 1}) ${c.text}`).join('; ')}.`;
   }
   const firstLn = overflowCauses[0];
@@ -240,28 +287,42 @@ function culpritOf(l: LayerNormStats): NonNullable<Diagnosis['culprit']> {
 }
 
 /**
- * The smallest set of LayerNorms to keep in FP32: those whose mechanism fires in this engine —
- * seen or predicted at or before the first failing block on the engine's own statistics, and, for
- * every LayerNorm, predicted on the healthy statistics (our FP32 graph's inputs), since past the
- * first failure the engine's own inputs are already damaged.
+ * The smallest set of LayerNorms to keep in FP32, for a plain FP16 LayerNorm everywhere else (the
+ * set the one-click 'minimal' mode computes, pipeline/diagnose.ts minimalOptions, and the trtexec
+ * line keeps): every LayerNorm whose mechanism fires under plain limits on the healthy statistics
+ * (our FP32 graph's inputs, which no failure has damaged), those the run already keeps in FP32
+ * included; and the engine's own first LayerNorm that overflows at or before the first failing
+ * block — past it the engine's inputs are damaged by that overflow, so its later ones are not
+ * evidence (without healthy statistics, every one up to the first failing block). A LayerNorm whose input itself is past FP16's range is left out: no precision of the
+ * LayerNorm helps it.
  */
 export function minimal(d: DiagnoseInput, firstBad: number | null, engineLns: readonly LayerNormStats[]): MinimalFix | undefined {
   const reasons = new Map<string, MinimalFix['reasons'][number] & { rank: number }>();
   const add = (l: LayerNormStats, mechanism: Mechanism, value: number, limit: number | null) => {
-    if (!reasons.has(l.name)) reasons.set(l.name, { layerNorm: l.name, mechanism, value, limit: limit ?? FP16_MAX, rank: lnRank(l) });
+    if (!inputOutOfRange(l) && !reasons.has(l.name)) reasons.set(l.name, { layerNorm: l.name, mechanism, value, limit: limit ?? FP16_MAX, rank: lnRank(l) });
   };
-  for (const l of engineLns) {
-    if ((l.block ?? Infinity) > (firstBad ?? Infinity)) continue;
-    for (const m of l.mechanisms) if (m.kind !== 'nonFiniteInput' && (m.fires || m.observed)) add(l, m.kind, m.value, m.limit);
-  }
-  for (const h of d.healthy ?? []) {
-    const mode = d.layerNormOverrides?.[h.name] ?? d.layerNorm;
-    for (const f of firingUnder(h, lnLimits(d.spec, mode, d.prescaleShift))) add(h, f.mechanism, f.value, f.limit);
-  }
+  const firing = (l: LayerNormStats) => l.mechanisms.filter((m) => m.kind !== 'nonFiniteInput' && (m.fires || m.observed));
+  const seen = [...engineLns].sort((a, b) => lnRank(a) - lnRank(b)).filter((l) => (l.block ?? Infinity) <= (firstBad ?? Infinity) && firing(l).length);
+  // without healthy statistics the engine's are the only evidence: all of them up to the first failing block
+  for (const l of d.healthy ? seen.slice(0, 1) : seen) for (const m of firing(l)) add(l, m.kind, m.value, m.limit);
+  const plain = lnLimits(d.spec, 'plain', d.prescaleShift);
+  for (const h of d.healthy ?? []) for (const f of firingUnder(h, plain)) add(h, f.mechanism, f.value, f.limit);
   if (!reasons.size) return undefined;
   const list = [...reasons.values()].sort((a, b) => a.rank - b.rank);
   const layerNorms = list.map((r) => r.layerNorm);
   return { layerNorms, mode: 'fp32', reasons: list.map(({ rank: _r, ...r }) => r), trtexec: trtexecCommand(layerNorms) };
+}
+
+/**
+ * A failing FP16 block whose output holds inf, or whose FP32 reference passes 65504: an activation
+ * out of FP16's range (a bias or a weight row too large), whatever the LayerNorms do.
+ */
+function rangeCandidate(b: BlockResult): Candidate | undefined {
+  const ref = b.reference;
+  if (!(b.output.infCount > 0 || ref.overFp16 > 0)) return undefined;
+  const ch = ref.channelMaxAbs?.length ? ref.channelMaxAbs.reduce((best, v, i, a) => (v > a[best] ? i : best), 0) : undefined;
+  const reach = ref.overFp16 > 0 ? `the FP32 reference reaches ${fmt(ref.maxAbs)}${ch !== undefined ? ` in channel ${ch}` : ''}, past FP16's ${FP16_MAX}` : `FP16 holds ${b.output.infCount} inf values there`;
+  return { kind: 'range', text: `block ${b.index}'s output leaves FP16's range: ${reach} — an activation out of range, not a LayerNorm; keep the ops of block ${b.index} that make it in FP32 (--fp32-ops) or rescale them` };
 }
 
 /** What a failure no measurement explains may come from, most likely first. */
@@ -275,8 +336,10 @@ function candidatesFor(d: DiagnoseInput, firstBad: number | null): Candidate[] {
     const better = (h?.tried ?? []).filter((t) => t.heads !== h!.heads && t.block0RelL2 < Math.min(1e-3, b0 / 10)).sort((a, b) => a.block0RelL2 - b.block0RelL2);
     const src = h ? { option: 'given', config: 'read from the checkpoint', assumed: 'assumed', detected: 'detected' }[h.source] : '';
     if (h && better.length) {
-      out.push({ kind: 'heads', text: `a wrong head count: with ${h.heads} heads (${src}) block 0 is off by ${fmt(b0)}, with ${better[0].heads} heads it matches the reference (rel err ${fmt(better[0].block0RelL2)}); run with --heads ${better[0].heads}` });
-    } else if (h && h.source !== 'detected' && h.tried.length === 0) {
+      // measured: another head count reproduces the reference, which rules out a mismatch and rounding
+      return [{ kind: 'heads', text: `a wrong head count: with ${h.heads} heads (${src}) block 0 is off by ${fmt(b0)}, with ${better[0].heads} heads it matches the reference (rel err ${fmt(better[0].block0RelL2)}); run with --heads ${better[0].heads}` }];
+    }
+    if (h && h.source !== 'detected' && h.tried.length === 0) {
       // (when every head count was tried and none fits, heads are ruled out)
       out.push({ kind: 'heads', text: `a wrong head count: ${h.heads} heads were ${src}, not detected (the count is not in the weights); give test data to detect it` });
     }

@@ -288,7 +288,9 @@ function mechanisms(
   const cleanInput = v.inputNonFinite === 0;
   const m = (kind: Exclude<Mechanism, 'nonFiniteInput'>, value: number, observed: boolean): LnMechanism => {
     const limit = limits[kind];
-    return { kind, value, wouldHit: value > FP16_MAX, limit, fires: limit !== null && value > limit, observed: fromEngine && cleanInput && observed };
+    // an input that already holds inf/NaN makes every statistic inf or NaN: that overflow is upstream's
+    // (nonFiniteInput), not this LayerNorm's own arithmetic, and no LayerNorm mode removes it
+    return { kind, value, wouldHit: value > FP16_MAX, limit, fires: cleanInput && limit !== null && value > limit, observed: fromEngine && cleanInput && observed };
   };
   // an inf mean (its accumulator overflowed) makes every x − mean, square and variance inf after it:
   // only the first tensor to go inf tells which mechanism it was

@@ -36,11 +36,14 @@ export function realizationLabel(ep: EpName, precision: Precision, r: Realizatio
       return `FP32 (${EP})`;
     case 'emulated':
       return `${P} emulated (${EP}: fp32 graph, ${P} rounding after every op; ` + (acc16
-        ? `${precision} accumulation modelled only as the reductions' 16-bit overflow (sum rounded before the division), not as the per-addition rounding of long dot products)`
+        ? (precision === 'bf16'
+          // BF16 has FP32's range: its reductions cannot overflow, only round
+          ? 'bf16 accumulation modelled only as the reductions\' sum rounded to bf16 before the division (no overflow: BF16 has FP32\'s range), not as the per-addition rounding of long dot products)'
+          : `${precision} accumulation modelled only as the reductions' 16-bit overflow (sum rounded before the division), not as the per-addition rounding of long dot products)`)
         : 'each result rounded once: fp32 accumulation)');
     case 'native':
       return `${P} native (${EP}: true ${precision} graph, fp32 inputs/outputs; ` + (acc16
-        ? `the EP's own ${precision} kernels: fp16 accumulation, a worst case)`
+        ? `the EP's own ${precision} kernels: ${precision} accumulation, a worst case)`
         : 'MatMul, Conv, attention and ReduceMean accumulate in fp32 as TensorRT\'s kernels do)');
     case 'tensorrt':
       return `${P} (${EP}: fp32 graph with trt_fp16_enable, TensorRT picks layer precisions; its GEMMs and reductions accumulate in fp32)`;

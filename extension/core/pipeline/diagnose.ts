@@ -5,7 +5,7 @@
  * 'minimal', the plain mode with only the LayerNorms whose mechanism fires kept in FP32.
  */
 import { lnLimits } from '../model/realization';
-import { diagnose, firingUnder, type DiagnoseInput } from '../compare/diagnosis';
+import { diagnose, firingUnder, inputOutOfRange, type DiagnoseInput } from '../compare/diagnosis';
 import type { Diagnosis, LayerNormStats, PipelineHooks, PipelineOptions } from '../report';
 import { statsFrom, type Judged } from './compare';
 import { intendedSpec } from './graph';
@@ -27,7 +27,8 @@ export async function healthyStats(p: Pick<Prepared, 'fp32Probe'>): Promise<Laye
 export async function minimalOptions(p: Pick<Prepared, 'fp32Probe' | 'say'>, o: PipelineOptions): Promise<Pick<PipelineOptions, 'layerNorm' | 'layerNormOverrides'>> {
   const spec = intendedSpec(o);
   const shift = o.prescaleShift ?? 3;
-  const fire = (await healthyStats(p)).filter((h) => firingUnder(h, lnLimits(spec, 'plain', shift)).length);
+  // (an input already past FP16's range: no precision of the LayerNorm helps it; diagnosis.ts minimal())
+  const fire = (await healthyStats(p)).filter((h) => !inputOutOfRange(h) && firingUnder(h, lnLimits(spec, 'plain', shift)).length);
   p.say(fire.length
     ? `minimal fix: ${fire.length} LayerNorm(s) in FP32, from the statistics: ${fire.map((h) => h.name).join(', ')}`
     : 'minimal fix: no LayerNorm overflows in this realization; plain everywhere');
@@ -42,8 +43,9 @@ export async function diagnoseRun(p: Prepared, o: PipelineOptions, j: Judged, v:
     heads: { heads: config.heads, source: config.headsSource, tried: config.headsTried },
   };
   const first = diagnose(input);
-  // more evidence where the first verdict asks for it
-  if (first.verdict === 'fail' && first.causes.some((c) => c.mechanism !== 'nonFiniteInput') && (o.precision ?? 'fp32') === 'fp16') {
+  // more evidence where the first verdict asks for it: a LayerNorm cause (the minimal fix, the
+  // trtexec line) or an inf input (whether the activation itself leaves FP16's range in FP32)
+  if (first.verdict === 'fail' && first.causes.length && (o.precision ?? 'fp32') === 'fp16') {
     input.healthy = await besideWait(p, healthyStats(p), v.stage, hooks);
     return diagnose(input);
   }
