@@ -169,7 +169,15 @@ describe('diagnosis: every 16-bit overflow of a LayerNorm, named', () => {
     })).sentence;
     assert.match(at('blocks.3.temporal_norm1'), /it went inf in block 2's MLP and its residual add \(blocks\.0\.temporal_norm1's input was still finite\)/);
     assert.match(at('blocks.3.norm2'), /it went inf in block 3's spatial attention, its projection and their residual add/);
-    assert.doesNotMatch(at('blocks.3.norm2', false), /it went inf in/);
+    const finalNorm = diagnose(input([0.002, 0.002], { lns: [ln('blocks.1.norm2', {}), ln('norm', { inputNonFinite: 5 })], probsErr: Infinity }));
+    assert.match(finalNorm.sentence, /Final LayerNorm \(norm\): its input already holds 5 inf\/NaN values — .*; it went inf in the last block's MLP and its residual add \(blocks\.1\.norm2's input was still finite\)/);
+    const after = diagnose(input([0.002, 0.002, 0.002, Infinity], { lns: [ln('blocks.0.temporal_norm1', { inputNonFinite: 3 }), ln('blocks.3.norm2', { inputNonFinite: 5 })] }));
+    assert.equal(after.causes.length, 2);
+    for (const c of after.causes) assert.doesNotMatch(c.text, /it went inf in/, `${c.layerNorm}: the LayerNorm before it had an inf input too, or there is none`);
+    // the range's edge: 65504 itself is FP16's largest finite value
+    const edge = (maxAbs: number) => diagnose(input([0.002, 0.002, Infinity], { lns: [before, inf], healthy: [ln('blocks.2.norm1', { maxSq: 4e9 }, { source: 'fp32-probe', maxAbs })] })).sentence;
+    assert.doesNotMatch(edge(65504), /in FP32 that input reaches/);
+    assert.match(edge(65520), /in FP32 that input reaches 6\.6e\+4/);
   });
   it('an input past FP16\'s range in FP32 is left out of the minimal fix and the trtexec line; the LayerNorms a precision helps stay', () => {
     const engine = [ln('blocks.1.norm2', { maxSq: 9.7e4, overFp16Count: 128, sqInf: 128, sqNonFinite: 128 })];
@@ -275,6 +283,15 @@ describe('diagnosis: the first failing block, or what it cannot explain', () => 
     const j = input([0.002, Infinity]);
     j.blocks[1].output = tensorStats('o', Float32Array.from([1, Infinity, Infinity, 3]), [1, 4]);
     assert.match(diagnose(j).candidates[0].text, /^block 1's output leaves FP16's range: FP16 holds 2 inf values there — /);
+    // a reference past 65504 where FP16 gave a large finite value (saturated): the reference says it, without a channel when it has none
+    const k = input([0.002, 0.3]);
+    k.blocks[1].output = tensorStats('o', Float32Array.from([1, 65504, 2, 3]), [1, 4]);
+    k.blocks[1].reference = tensorStats('r', Float32Array.from([1, 7e4, 2, 3]), [1, 4], false);
+    assert.match(diagnose(k).candidates[0].text, /^block 1's output leaves FP16's range: the FP32 reference reaches 7\.0e\+4, past FP16's 65504 — /);
+    // two channels at the top: the first
+    const tie = input([0.002, 0.3]);
+    tie.blocks[1].reference = tensorStats('r', Float32Array.from([7e4, 7e4, 2, 3]), [1, 4]);
+    assert.match(diagnose(tie).candidates[0].text, /reaches 7\.0e\+4 in channel 0,/);
     // BF16 and FP32 have no such range: not a candidate
     const bf = input([0.002, 0.002, 0.3], { spec: { precision: 'bf16', realization: 'emulated', accumulate: 'fp32' } });
     bf.blocks[2].reference = tensorStats('r', Float32Array.from([1, 7e4, 2, 3]), [1, 4]);
@@ -326,6 +343,15 @@ describe('diagnosis: the minimal fix and the TensorRT line', () => {
     // the first engine overflow is kept even where the FP32 statistics sit just under the limit (FP16 rounding pushed it over)
     const edge = diagnose(input([0.002, 0.002, 0.002, 0.02, 0.036], { lns: engine, healthy: [ln('blocks.3.norm2', { maxSq: 65400 }, { source: 'fp32-probe' })] }));
     assert.deepEqual(edge.minimalFix?.layerNorms, ['blocks.3.norm2']);
+    // predicted in the engine (its square past the limit, nothing inf yet) counts as well as seen
+    const predicted = [ln('blocks.3.norm2', { maxSq: 6.6e4, overFp16Count: 2 }), engine[1]];
+    assert.deepEqual(diagnose(input([0.002, 0.002, 0.002, 0.02, 0.036], { lns: predicted, healthy: [] })).minimalFix?.layerNorms, ['blocks.3.norm2']);
+    // an inf input is not an overflow of its own: the first overflow is the one after it
+    const upstream = [ln('blocks.1.norm1', { inputNonFinite: 4 }), ln('blocks.1.norm2', { maxSq: 9.7e4, overFp16Count: 9, sqInf: 9, sqNonFinite: 9 })];
+    assert.deepEqual(diagnose(input([0.002, 0.3], { lns: upstream, healthy: [] })).minimalFix?.layerNorms, ['blocks.1.norm2']);
+    // without healthy statistics: every engine overflow up to the first failing block, none after it
+    const noHealthy = [ln('blocks.1.norm1', { maxSq: 9.7e4, overFp16Count: 9, sqInf: 9, sqNonFinite: 9 }), ln('blocks.1.norm2', { maxSq: 7e4, overFp16Count: 1 }), ln('blocks.3.norm1', { maxSq: 9.7e4, overFp16Count: 9, sqInf: 9, sqNonFinite: 9 })];
+    assert.deepEqual(diagnose(input([0.002, 0.3, 0.4, 0.5], { lns: noHealthy })).minimalFix?.layerNorms, ['blocks.1.norm1', 'blocks.1.norm2']);
   });
   it('LayerNorms the run already keeps in FP32 are part of the minimal fix (the set a plain export needs) when a plain LayerNorm there would overflow', () => {
     const engine = [ln('blocks.4.temporal_norm1', { maxSq: 9.7e4, overFp16Count: 128 }, { mode: 'fp32' }), ln('blocks.4.norm1', { maxSq: 1e5, overFp16Count: 136, sqInf: 136, sqNonFinite: 136 })];

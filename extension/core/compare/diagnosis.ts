@@ -99,7 +99,8 @@ function opsBefore(name: string): string {
   const b = Number(m[1]);
   switch (m[2]) {
     case 'temporal_norm1':
-      return b === 0 ? 'the patch embedding and the position and time embeddings' : `block ${b - 1}'s MLP and its residual add`;
+      // (block 0's has no LayerNorm before it: never asked)
+      return `block ${b - 1}'s MLP and its residual add`;
     case 'norm1':
       return `block ${b}'s temporal attention, its temporal_fc and their residual add`;
     default:
@@ -293,16 +294,16 @@ function culpritOf(l: LayerNormStats): NonNullable<Diagnosis['culprit']> {
  * (our FP32 graph's inputs, which no failure has damaged), those the run already keeps in FP32
  * included; and the engine's own first LayerNorm that overflows at or before the first failing
  * block — past it the engine's inputs are damaged by that overflow, so its later ones are not
- * evidence (without healthy statistics, every one up to the first failing block). A LayerNorm whose input itself is past FP16's range is left out: no precision of the
- * LayerNorm helps it.
+ * evidence (without healthy statistics, every one up to the first failing block). A LayerNorm
+ * whose input itself is past FP16's range is left out: no precision of the LayerNorm helps it.
  */
-export function minimal(d: DiagnoseInput, firstBad: number | null, engineLns: readonly LayerNormStats[]): MinimalFix | undefined {
+export function minimal(d: DiagnoseInput, firstBad: number | null, engineLns: readonly LayerNormStats[] /* in graph order */): MinimalFix | undefined {
   const reasons = new Map<string, MinimalFix['reasons'][number] & { rank: number }>();
   const add = (l: LayerNormStats, mechanism: Mechanism, value: number, limit: number | null) => {
     if (!inputOutOfRange(l) && !reasons.has(l.name)) reasons.set(l.name, { layerNorm: l.name, mechanism, value, limit: limit ?? FP16_MAX, rank: lnRank(l) });
   };
   const firing = (l: LayerNormStats) => l.mechanisms.filter((m) => m.kind !== 'nonFiniteInput' && (m.fires || m.observed));
-  const seen = [...engineLns].sort((a, b) => lnRank(a) - lnRank(b)).filter((l) => (l.block ?? Infinity) <= (firstBad ?? Infinity) && firing(l).length);
+  const seen = engineLns.filter((l) => (l.block ?? Infinity) <= (firstBad ?? Infinity) && firing(l).length);
   // without healthy statistics the engine's are the only evidence: all of them up to the first failing block
   for (const l of d.healthy ? seen.slice(0, 1) : seen) for (const m of firing(l)) add(l, m.kind, m.value, m.limit);
   const plain = lnLimits(d.spec, 'plain', d.prescaleShift);
