@@ -15,6 +15,7 @@ import { prepare, type Prepared } from '../../extension/core/pipeline';
 import { readManifest, writeBundle } from '../../extension/core/trt/bundle';
 import { inputNotLoaded, loadInputsSpec, probeTrtexec, type TrtexecInfo } from '../../extension/core/trt/trtexec';
 import { trtexecRun } from '../../extension/core/trt/trtexec-run';
+import { parseJsonFile, readPolygraphyOutputs } from '../../extension/core/trt/outputs';
 import { cli } from './helpers/cli';
 import { D, FIX, STANDIN, W, withEnv } from './helpers/trtexec';
 
@@ -186,5 +187,59 @@ describe('trt review: bundles (findings 2-5)', function () {
     const u = await cli(['export-trt', '--weights', W, '--data', D, '--out', under, '--quiet']);
     assert.equal(u.code, 2);
     assert.match(u.err, /BAD_OPTION.*notes\.txt.*cannot write the bundle here \(ENOTDIR: not a directory/);
+  });
+});
+
+describe('trt review: errors that name their cause and place (findings 8, 9, 11, 12)', function () {
+  this.timeout(180000);
+  let tmp: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-trt-review-e-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('a Polygraphy array of a dtype we do not read says which, whole (the cause is not cut at its first ": ")', () => {
+    const j = JSON.parse(fs.readFileSync(path.join(FIX, 'trt', 'polygraphy_onnxrt_fp32.json'), 'utf8'));
+    const values = j.lst[0][1][0].outputs.probs.values;
+    const npy = Buffer.from(values.array, 'base64');
+    const hl = npy.readUInt16LE(8);
+    const header = npy.subarray(10, 10 + hl).toString('latin1').replace("'<f4'", "'<c8'");
+    values.array = Buffer.concat([npy.subarray(0, 10), Buffer.from(header, 'latin1'), npy.subarray(10 + hl), npy.subarray(10 + hl)]).toString('base64');
+    const f = path.join(tmp, 'polygraphy_onnxrt_fp32.json');
+    fs.writeFileSync(f, JSON.stringify(j));
+    assert.throws(() => readPolygraphyOutputs(f, 1 << 30), (e: unknown) => e instanceof LabError && e.code === 'BAD_OUTPUTS' &&
+      e.message === `${f}: output 'probs': numpy dtype 'c8' is not supported (supported: f4, f2, f8, i8, i4, i2, i1, u1, b1)`);
+  });
+
+  it('a JSON syntax error names its byte, not the start of its 4 MiB chunk', () => {
+    const f = path.join(tmp, 'bad.json');
+    fs.writeFileSync(f, '[1, 2, 3, , 4]');
+    assert.throws(() => parseJsonFile(f, 1 << 20, 'x'), /bad\.json: not valid JSON at byte ~10: unexpected ','/);
+    fs.writeFileSync(f, `[${'1, '.repeat(2_000_000)}1 2]`); // past the first chunk
+    assert.throws(() => parseJsonFile(f, 1 << 24, 'x'), /at byte ~6000003: /);
+  });
+
+  it('trt-run --trt-cache naming a file is a BAD_OPTION naming it, before any export', async () => {
+    const file = path.join(tmp, 'a-file');
+    fs.writeFileSync(file, 'x');
+    const r = await cli(['trt-run', '--weights', W, '--data', D, '--trtexec', STANDIN, '--trt-cache', file, '--precision', 'fp32']);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, new RegExp(`BAD_OPTION.*${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: --trt-cache names a file`));
+    assert.doesNotMatch(r.err, /exporting|trtexec \(TensorRT/, 'refused before the work');
+  });
+
+  it('TensorRT 11: an accuracy check that fails still writes the outputs; run_trtexec.sh says so, and they import', async () => {
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(STANDIN, path.join(bin, 'trtexec'));
+    const dir = path.join(tmp, 'b');
+    assert.equal((await cli(['export-trt', '--weights', W, '--data', D, '--out', dir, '--quiet'])).code, 0);
+    assert.match(fs.readFileSync(path.join(dir, 'README.txt'), 'utf8'), /--loadRefOutputs=probs:reference\/probs\.bin\n\s+--accuracyAlgorithm=cos --accuracyThreshold=\d/);
+    const s = spawnSync('bash', [path.join(dir, 'run_trtexec.sh')], { env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}`, STANDIN_TRT_VERSION: '11', STANDIN_ACCURACY: 'fail' }, encoding: 'utf8' });
+    assert.equal(s.status, 1);
+    assert.match(s.stderr, /trt_fp32: trtexec's accuracy check against reference\/ failed \(cos threshold [\d.e-]+\); its outputs are in trt_fp32\.json: import them/);
+    assert.doesNotMatch(s.stderr, /trt_fp32: trtexec failed/);
+    const imp = await cli(['import', '--weights', W, '--quiet', path.join(dir, 'trt_fp32_marked.json')]);
+    assert.equal(imp.code, 0, imp.err + imp.out);
   });
 });
