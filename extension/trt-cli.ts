@@ -14,7 +14,7 @@ import { prepare } from './core/pipeline';
 import { PRECISIONS, reportToJson, type Precision } from './core/report';
 import { formatTable } from './core/table';
 import { readManifest, writeBundle } from './core/trt/bundle';
-import { compareImports, readImports } from './core/trt/import';
+import { checkFreshOutputs, compareImports, readImports } from './core/trt/import';
 
 export const EXPORT_TRT_USAGE = `usage: timesformer-lab export-trt --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--heads N] --out DIR
   a folder for a machine with TensorRT: model.onnx, model_marked.onnx, inputs.bin/.json/.npy, reference/,
@@ -26,7 +26,8 @@ export const IMPORT_USAGE = `usage: timesformer-lab import --weights CHECKPOINT 
   --tolerance X     a block passes when its rel L2 error is at most X (default: the precision's)
   --json FILE       write the Reports of the marked runs (a JSON list)
   --heads N, --quiet
-  Without --data or --input, the clip is the bundle's (bundle.json and inputs.npy beside the first file).
+  Without --data or --input, the clip is the bundle's (bundle.json and inputs.npy beside the first file);
+  with neither and no bundle, import refuses (the engine's outputs compare only with the clip it ran on).
 exit code: 0 every imported run passes; 1 one fails; 2 bad input (the message names the file).`;
 
 function bad(m: string): never {
@@ -97,6 +98,13 @@ export async function cmdImport(argv: string[]): Promise<number> {
     if (manifest.data && fs.existsSync(manifest.data)) data = manifest.data;
     else if (fs.existsSync(path.join(dir, 'inputs.npy'))) input = path.join(dir, 'inputs.npy');
   }
+  // never a clip of our own making: the outputs are compared with what the engine ran on, or not at all
+  if (!data && !input) {
+    bad(manifest
+      ? `give --data or --input: the clip the engine ran on (the bundle.json beside ${positionals[0]} ${manifest.data ? `names test data ${manifest.data}, not found here,` : 'names no test data'} and its inputs.npy is missing)`
+      : `give --data or --input: the clip the engine ran on (no bundle.json beside ${positionals[0]} to take it from)`);
+  }
+  if (manifest) checkFreshOutputs(positionals, dir, manifest);
   const log = values.quiet ? undefined : (l: string) => process.stderr.write(`  ${l}\n`);
   const p = await prepare({ weights: values.weights, data, input, heads: intOpt('--heads', values.heads) ?? manifest?.heads }, { log });
   let failed = 0;
@@ -110,7 +118,9 @@ export async function cmdImport(argv: string[]): Promise<number> {
       if (rep.diagnosis.verdict === 'fail') failed++;
     }
     for (const d of r.deployed) {
-      process.stdout.write(`${d.run.identity}: probs rel L2 ${d.relL2.toExponential(2)} (max |diff| ${d.maxAbs.toExponential(2)}), top-1 ${d.top1}${d.top1 === d.refTop1 ? ' = ' : ' ≠ '}reference ${d.refTop1}: ${d.passed ? 'PASS' : 'FAIL'} (tolerance ${d.tolerance})\n`);
+      // a model without a classifier gives features: no class to name
+      const top1 = d.run.final === 'probs' ? `, top-1 ${d.top1}${d.top1 === d.refTop1 ? ' = ' : ' ≠ '}reference ${d.refTop1}` : '';
+      process.stdout.write(`${d.run.identity}: ${d.run.final} rel L2 ${d.relL2.toExponential(2)} (max |diff| ${d.maxAbs.toExponential(2)})${top1}: ${d.passed ? 'PASS' : 'FAIL'} (tolerance ${d.tolerance})\n`);
       if (!d.passed) failed++;
     }
     for (const ob of r.observer) process.stdout.write(`observer effect: ${ob.sentence}\n`);

@@ -68,12 +68,14 @@ export async function cmdTrtRun(argv: string[]): Promise<number> {
     if (!Number.isInteger(heads) || heads <= 0) bad(`--heads expects a positive whole number; got '${values.heads}'`);
   }
   if (values.json) checkOutputPath(values.json, '--json');
+  // the cache is a folder (created when missing): a file there is refused now, not after the export
+  const cacheDir = path.resolve(values['trt-cache'] ?? defaultTrtCache());
+  if (fs.existsSync(cacheDir) && !fs.statSync(cacheDir).isDirectory()) throw new LabError('BAD_OPTION', '--trt-cache names a file; the engine cache is a folder (give a folder, or a path that does not exist yet)', cacheDir);
   const exe = locateTrtexec(values.trtexec);
   if (!exe) throw new LabError('PROVIDER_UNAVAILABLE', 'trtexec is not on PATH (give --trtexec PATH; it ships with TensorRT: <TensorRT>/bin/trtexec). Without TensorRT here: timesformer-lab export-trt writes a bundle to run where it is');
   const info = await probeTrtexec(exe);
   const refusal = trtexecRefusal({ precision, layerNorm }, info);
   if (refusal) bad(refusal);
-  const cacheDir = path.resolve(values['trt-cache'] ?? defaultTrtCache());
   const log = values.quiet ? undefined : (l: string) => process.stderr.write(`  ${l}\n`);
   log?.(`trtexec: ${exe} (TensorRT ${info.version}); engine cache ${cacheDir}`);
   const p = await prepare({ weights: values.weights, data: values.data, input: values.input, heads }, { log });

@@ -119,7 +119,7 @@ describe('trt: the TensorRT bundle and its outputs imported (issue 19)', functio
     assert.deepEqual(calls.map((a) => a.find((x) => x.startsWith('--exportOutput='))), ['trt_fp16', 'trt_fp16_marked', 'trt_fp16_fix', 'trt_fp16_fix_marked'].map((n) => `--exportOutput=${n}.json`));
     for (const a of calls) {
       assert.ok(a.includes('--fp16'));
-      assert.ok(a.includes(`--loadInputs=${m.input.name}:inputs.bin`));
+      assert.ok(a.includes(`--loadInputs='${m.input.name}':inputs.bin`));
       assert.ok(!a.some((x) => x.startsWith('--loadRefOutputs')), 'TensorRT 10 has no --loadRefOutputs');
     }
     assert.deepEqual(calls.map((a) => a[0]), ['--onnx=model.onnx', '--onnx=model_marked.onnx', '--onnx=model.onnx', '--onnx=model_marked.onnx']);
@@ -232,7 +232,7 @@ describe('trt: the TensorRT bundle and its outputs imported (issue 19)', functio
   it('the observer effect: a deployed engine whose probs move from the marked one\'s by more than a tenth of the tolerance is called changed, with the numbers', () => {
     const refProbs = ours.get('probs')!;
     const run = (file: string, marked: boolean, probs: Float32Array): ImportedRun => ({
-      file, identity: file, tool: 'trtexec', backend: 'trt', precision: 'fp16', fix: false, marked, outputs: new Map([['probs', probs]]), nonFinite: [],
+      file, identity: file, tool: 'trtexec', backend: 'trt', precision: 'fp16', fix: false, marked, outputs: new Map([['probs', probs]]), final: 'probs', nonFinite: [],
     });
     const moved = refProbs.map((v, i) => v * (1 + (i % 2 ? 0.05 : -0.05)));
     const [o] = observerEffects([run('trt_fp16.json', false, moved), run('trt_fp16_marked.json', true, refProbs.slice())], refProbs);

@@ -63,12 +63,12 @@ describe('trtexec: finding it, its version, its arguments and its log (issue 19)
     const base = { inputName: 'video', inputFile: '/w/inputs.bin', exportOutput: '/w/out.json' };
     assert.deepEqual(trtexecArgs({ ...base, onnx: '/w/m.onnx', saveEngine: '/c/k.plan.partial-1', precision: 'fp16', fp32Layers: ['/model/blocks.4/temporal_norm1/Pow', '/model/norm/Add_1'] }, v10), [
       '--onnx=/w/m.onnx', '--fp16', '--precisionConstraints=obey', '--layerPrecisions=/model/blocks.4/temporal_norm1/Pow:fp32,/model/norm/Add_1:fp32',
-      '--saveEngine=/c/k.plan.partial-1', '--loadInputs=video:/w/inputs.bin', '--exportOutput=/w/out.json', '--iterations=1', '--warmUp=0', '--duration=0',
+      '--saveEngine=/c/k.plan.partial-1', "--loadInputs='video':/w/inputs.bin", '--exportOutput=/w/out.json', '--iterations=1', '--warmUp=0', '--duration=0',
     ]);
     assert.deepEqual(trtexecArgs({ ...base, loadEngine: '/c/k.plan', precision: 'fp16', fp32Layers: ['/x'] }, v10), [
-      '--loadEngine=/c/k.plan', '--loadInputs=video:/w/inputs.bin', '--exportOutput=/w/out.json', '--iterations=1', '--warmUp=0', '--duration=0',
+      '--loadEngine=/c/k.plan', "--loadInputs='video':/w/inputs.bin", '--exportOutput=/w/out.json', '--iterations=1', '--warmUp=0', '--duration=0',
     ]);
-    assert.deepEqual(trtexecArgs({ ...base, onnx: '/w/m.onnx', precision: 'fp32', fp32Layers: [] }, { fp16: false, layerPrecisions: false, version: '11.1.0' }).slice(0, 2), ['--onnx=/w/m.onnx', '--loadInputs=video:/w/inputs.bin']);
+    assert.deepEqual(trtexecArgs({ ...base, onnx: '/w/m.onnx', precision: 'fp32', fp32Layers: [] }, { fp16: false, layerPrecisions: false, version: '11.1.0' }).slice(0, 2), ['--onnx=/w/m.onnx', "--loadInputs='video':/w/inputs.bin"]);
     assert.throws(() => trtexecArgs({ ...base, onnx: '/w/m.onnx', precision: 'fp16', fp32Layers: [] }, { fp16: false, layerPrecisions: false, version: '11.1.0' }), /TensorRT 11.1.0's trtexec has no --fp16/);
     assert.equal(commandLine('/opt/trt/bin/trtexec', ['--onnx=/a b/m.onnx', '--fp16']), "/opt/trt/bin/trtexec '--onnx=/a b/m.onnx' --fp16");
   });

@@ -2,7 +2,8 @@
  * The TensorRT hand-off bundle (issue 19, part 1): a folder that runs on a machine with TensorRT
  * and nothing of ours.
  *
- *   model.onnx          the deployed FP32 graph (export.ts: torch.onnx.export node names, only `probs`)
+ *   model.onnx          the deployed FP32 graph (export.ts: torch.onnx.export node names, one output:
+ *                       `probs`, or `features` for a model without a classifier)
  *   model_marked.onnx   the same graph with every block output marked (`blocks.<i>.out`)
  *   inputs.bin          the clip as trtexec --loadInputs reads it: raw little-endian float32, exactly
  *                       volume × 4 bytes (TensorRT samples/common/sampleUtils.cpp:80-105, loadFromFile
@@ -17,6 +18,7 @@
  *
  * The scripts are written by scripts.ts. No vscode import.
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from '../errors';
@@ -26,6 +28,7 @@ import type { Prepared } from '../pipeline';
 import { DEFAULT_TOLERANCE } from '../compare/verdict';
 import type { BundleManifest } from './manifest';
 import { pollyScript, readmeText, trtexecScript } from './scripts';
+import { onAbnormalExit } from './trtexec';
 
 export type { BundleManifest } from './manifest';
 
@@ -66,30 +69,122 @@ function refFile(name: string): string {
   return `${name.replace(/[^\w.-]/g, '_')}.bin`;
 }
 
+/** The files a bundle consists of (anything else in its folder is an output of its scripts, or the user's). */
+const BUNDLE_FILES = new Set(['model.onnx', 'model_marked.onnx', 'inputs.bin', 'inputs.json', 'inputs.npy', 'reference', 'bundle.json', 'run_trtexec.sh', 'run_polygraphy.sh', 'README.txt']);
+
+/** An fs error (one with an errno code) while writing `file` of the bundle, as a LabError naming it; any other error passes through. */
+function writeError(e: unknown, file: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (e instanceof LabError || typeof code !== 'string') return e;
+  return new LabError('BAD_OPTION', `cannot write the bundle here (${code}: ${(e as Error).message.replace(/^[A-Z]+: /, "")}); the previous bundle, if any, is left as it was`, file, { cause: e });
+}
+
+/** `when` as 20260108-143005 (local time), for the folder a previous bundle moves to. */
+function stamp(when: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return `${when.getFullYear()}${p2(when.getMonth() + 1)}${p2(when.getDate())}-${p2(when.getHours())}${p2(when.getMinutes())}${p2(when.getSeconds())}`;
+}
+
 /**
- * Write the bundle for a preparation (weights, clip, reference) into `dir` (created; files of a
- * previous bundle are overwritten). The proposed fix: the LayerNorms TensorRT's FP16 would overflow,
- * read from our FP32 statistics of this clip (as `export-onnx --layernorm minimal`); every LayerNorm
- * when none would.
+ * Write the bundle for a preparation (weights, clip, reference) into `dir`. The proposed fix: the
+ * LayerNorms TensorRT's FP16 would overflow, read from our FP32 statistics of this clip (as
+ * `export-onnx --layernorm minimal`); every LayerNorm when none would.
+ *
+ * The bundle is written whole into `DIR.partial-<pid>` beside `dir` and renamed into place once
+ * complete: a failed export leaves `dir` as it was. A previous bundle in `dir` is replaced; when its
+ * scripts' outputs (trt_*.json, polygraphy_*.json, logs, engines) or other files are in it, the old
+ * folder is kept whole as `DIR.previous-<time>` (outputs beside the bundle they came from), else it is
+ * removed. A folder that holds files but no bundle.json is not ours to replace: refused.
  */
 export async function writeBundle(p: Prepared, dir: string): Promise<BundleResult> {
+  dir = path.resolve(dir);
+  let existing: string[] | undefined;
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    if (fs.existsSync(dir)) {
+      if (!fs.statSync(dir).isDirectory()) throw new LabError('BAD_OPTION', 'is not a folder: export-trt writes the bundle as a folder', dir);
+      existing = fs.readdirSync(dir);
+    }
   } catch (e) {
-    throw new LabError('BAD_OPTION', `cannot create the bundle folder (${(e as Error).message})`, dir);
+    throw writeError(e, dir);
   }
-  if (!fs.statSync(dir).isDirectory()) throw new LabError('BAD_OPTION', 'is not a folder', dir);
+  if (existing?.length && !existing.includes('bundle.json')) {
+    throw new LabError('BAD_OPTION', `holds files (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}) and no bundle.json: export-trt writes a bundle into a new or empty folder, or replaces a bundle; choose another --out`, dir);
+  }
+  const staging = `${dir}.partial-${process.pid}`;
+  const removeStaging = () => fs.rmSync(staging, { recursive: true, force: true });
+  // killed mid-export (the extension's Cancel ends the CLI): no half-written folder left beside it
+  const unhook = onAbnormalExit(removeStaging);
+  let current = staging;
+  try {
+    removeStaging();
+    fs.mkdirSync(path.join(staging, 'reference'), { recursive: true });
+    const r = await fillBundle(p, staging, dir, (f) => (current = f));
+    current = dir;
+    const moved = replaceBundle(staging, dir, existing);
+    if (moved) r.summary.splice(1, 0, `the previous bundle and its outputs (${moved.outputs.slice(0, 4).join(', ')}${moved.outputs.length > 4 ? ', …' : ''}) moved to ${moved.to}: their outputs belong to its clip and reference, not this one's`);
+    return r;
+  } catch (e) {
+    try {
+      removeStaging();
+    } catch {
+      /* it could not be made either */
+    }
+    throw writeError(e, current);
+  } finally {
+    unhook();
+  }
+}
+
+/** Put the complete bundle `staging` at `dir`; the old bundle there is removed, or moved aside when it holds more than a bundle. */
+function replaceBundle(staging: string, dir: string, existing: string[] | undefined): { to: string; outputs: string[] } | undefined {
+  if (existing === undefined) {
+    fs.renameSync(staging, dir);
+    return undefined;
+  }
+  const outputs = existing.filter((n) => !BUNDLE_FILES.has(n)).sort();
+  let when = new Date();
+  try {
+    when = new Date(JSON.parse(fs.readFileSync(path.join(dir, 'bundle.json'), 'utf8')).exportedAt ?? fs.statSync(path.join(dir, 'bundle.json')).mtime);
+    if (Number.isNaN(when.getTime())) when = fs.statSync(path.join(dir, 'bundle.json')).mtime;
+  } catch {
+    /* an unreadable old manifest: now */
+  }
+  let aside = `${dir}.previous-${stamp(when)}`;
+  for (let k = 2; fs.existsSync(aside); k++) aside = `${dir}.previous-${stamp(when)}-${k}`;
+  fs.renameSync(dir, aside);
+  try {
+    fs.renameSync(staging, dir);
+  } catch (e) {
+    fs.renameSync(aside, dir); // the old bundle back where it was
+    throw e;
+  }
+  if (!outputs.length) {
+    fs.rmSync(aside, { recursive: true, force: true }); // nothing in it that the new bundle does not remake
+    return undefined;
+  }
+  return { to: aside, outputs };
+}
+
+/** Write every file of the bundle into `out` (`dir` is where it will be); `at` is told each file before it is written. */
+async function fillBundle(p: Prepared, out: string, dir: string, at: (file: string) => void): Promise<BundleResult> {
+  const exportedAt = new Date().toISOString();
   const files: string[] = [];
   const put = (name: string, bytes: string | Uint8Array) => {
-    fs.writeFileSync(path.join(dir, name), bytes);
+    at(path.join(out, name));
+    fs.writeFileSync(path.join(out, name), bytes);
     files.push(name);
   };
   const deployed = await exportForTensorRt(p, { layerNorm: 'plain', form: 'decomposed', onnxName: 'model.onnx' });
-  deployed.write(path.join(dir, 'model.onnx'));
+  at(path.join(out, 'model.onnx'));
+  deployed.write(path.join(out, 'model.onnx'));
   files.push('model.onnx');
   const marked = await exportForTensorRt(p, { layerNorm: 'plain', form: 'decomposed', onnxName: 'model_marked.onnx', markBlocks: true });
-  marked.write(path.join(dir, 'model_marked.onnx'));
+  at(path.join(out, 'model_marked.onnx'));
+  marked.write(path.join(out, 'model_marked.onnx'));
   files.push('model_marked.onnx');
+  // the final output as the graph names it: probs, or features for a model without a classifier (model/timesformer.ts)
+  if (deployed.outputs.length !== 1) throw new Error(`model.onnx has ${deployed.outputs.length} outputs (${deployed.outputs.join(', ')}); the deployed graph has one`);
+  const final = deployed.outputs[0];
 
   // the fix: read from the statistics of our FP32 graph on this clip (export.ts 'minimal')
   const minimal = await exportForTensorRt(p, { layerNorm: 'minimal', form: 'decomposed' });
@@ -103,27 +198,27 @@ export async function writeBundle(p: Prepared, dir: string): Promise<BundleResul
   const g = onnx.ModelProto.decode(deployed.model).graph!;
   const inputName = g.input![0].name!;
   const shape = [...p.video.shape];
-  put('inputs.bin', f32Bytes(p.video.data));
+  const inputBytes = f32Bytes(p.video.data);
+  put('inputs.bin', inputBytes);
   put('inputs.json', JSON.stringify([{ [inputName]: polygraphyArray(shape, p.video.data) }], null, 4));
   put('inputs.npy', npyBytes(shape, p.video.data)); // the clip for our own import (--input)
 
   const ref = await p.reference();
   const B = shape[0];
-  const probsShape = [B, ref.probs.length / B];
+  const finalShape = [B, ref.probs.length / B];
   const blockShape = ref.blockShape;
   const markedShapes: Record<string, number[]> = {};
-  fs.mkdirSync(path.join(dir, 'reference'), { recursive: true });
   const reference: Record<string, string> = {};
   const writeRef = (name: string, a: Float32Array) => {
     reference[name] = refFile(name);
     put(path.join('reference', refFile(name)), f32Bytes(a));
   };
-  writeRef('probs', ref.probs);
+  writeRef(final, ref.probs); // the reference's final output (pipeline/reference.ts: the graph's probsName)
   ref.blocks.forEach((b, i) => {
     writeRef(`blocks.${i}.out`, b);
     markedShapes[`blocks.${i}.out`] = blockShape;
   });
-  markedShapes.probs = probsShape;
+  markedShapes[final] = finalShape;
   const expectMarked = [...marked.outputs].sort();
   if (JSON.stringify(expectMarked) !== JSON.stringify(Object.keys(markedShapes).sort())) {
     throw new Error(`model_marked.onnx outputs (${marked.outputs.join(', ')}) are not the reference's (${Object.keys(markedShapes).join(', ')})`);
@@ -131,9 +226,10 @@ export async function writeBundle(p: Prepared, dir: string): Promise<BundleResul
 
   const manifest: BundleManifest = {
     tool: 'timesformer-precision-lab', kind: 'tensorrt-bundle', version: 1,
+    id: crypto.randomBytes(8).toString('hex'), exportedAt,
     weights: path.resolve(p.options.weights), ...(p.options.data ? { data: path.resolve(p.options.data) } : {}), heads: p.config.heads,
-    input: { name: inputName, shape, file: 'inputs.bin', json: 'inputs.json' },
-    outputs: { deployed: { probs: probsShape }, marked: markedShapes },
+    input: { name: inputName, shape, file: 'inputs.bin', json: 'inputs.json', sha256: crypto.createHash('sha256').update(inputBytes).digest('hex') },
+    outputs: { deployed: { [final]: finalShape }, marked: markedShapes },
     fix: { layerNorms: fixLns, source, layers },
     reference, referenceLabel: ref.info.label,
     tolerance: { fp16: DEFAULT_TOLERANCE.fp16, fp32: DEFAULT_TOLERANCE.fp32 },
@@ -141,10 +237,10 @@ export async function writeBundle(p: Prepared, dir: string): Promise<BundleResul
   put('bundle.json', JSON.stringify(manifest, null, 2) + '\n');
   put('run_trtexec.sh', trtexecScript(manifest));
   put('run_polygraphy.sh', pollyScript(manifest));
-  for (const s of ['run_trtexec.sh', 'run_polygraphy.sh']) fs.chmodSync(path.join(dir, s), 0o755);
+  for (const s of ['run_trtexec.sh', 'run_polygraphy.sh']) fs.chmodSync(path.join(out, s), 0o755);
   put('README.txt', readmeText(manifest));
   const summary = [
-    `wrote the TensorRT bundle ${dir}: model.onnx (${deployed.nodeNames.length} nodes, output probs), model_marked.onnx (+${ref.blocks.length} block outputs), inputs.bin/.json (${inputName} ${shape.join('x')}), reference/ (${ref.info.label})`,
+    `wrote the TensorRT bundle ${dir}: model.onnx (${deployed.nodeNames.length} nodes, output ${final}), model_marked.onnx (+${ref.blocks.length} block outputs), inputs.bin/.json (${inputName} ${shape.join('x')}), reference/ (${ref.info.label})`,
     source === 'statistics'
       ? `proposed fix: ${fixLns.length} LayerNorm(s) TensorRT's FP16 would overflow on this clip kept in FP32: ${fixLns.join(', ')}`
       : 'proposed fix: no LayerNorm overflows FP16 on this clip (by our FP32 statistics); the fix keeps every LayerNorm in FP32',

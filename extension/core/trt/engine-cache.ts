@@ -59,7 +59,11 @@ export class EngineCache {
 
   /** A temporary name to build `key` under. */
   partial(key: string): string {
-    fs.mkdirSync(this.dir, { recursive: true });
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw new LabError('BAD_OPTION', `the engine cache folder cannot be made (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give another --trt-cache (timesformerLab.tensorrtCacheDir)`, this.dir, { cause: e });
+    }
     return `${this.plan(key)}.partial-${process.pid}`;
   }
 

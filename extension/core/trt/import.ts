@@ -4,10 +4,12 @@
  * Report through the pipeline's own runMode — the imported outputs are its engine (a GivenEngine,
  * as the GPU helper's outputs are), so the comparison, the colors and the diagnosis (from our FP32
  * statistics of the same clip: the imported engine carries none) are the pipeline's, not a copy.
- * A deployed engine's outputs (probs only) are compared on probs; with a marked engine's outputs
- * of the same build (tool, precision, fix), the two engines' probs are compared: whether marking
+ * A deployed engine's outputs (its final output only: `probs`, or `features` for a model without a
+ * classifier) are compared on it; with a marked engine's outputs of the same build (tool, precision,
+ * fix), the two engines' final outputs are compared: whether marking
  * outputs changed what TensorRT built (the observer effect). No vscode import.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from '../errors';
 import { diff } from '../compare/metrics';
@@ -32,6 +34,8 @@ export interface ImportedRun {
   runner?: string;
   iteration?: number;
   outputs: Map<string, Float32Array>;
+  /** The model's final output among them: `probs`, or `features` for a model without a classifier (finalOutputName). */
+  final: string;
   /** "blocks.5.out: 12 NaN, 3 inf" for every output with non-finite values (they are the engine's result, not refused). */
   nonFinite: string[];
 }
@@ -79,11 +83,20 @@ export interface ImportOptions {
   fixLayerNorms?: readonly string[];
 }
 
-/** The outputs this model's deployed and marked graphs have, with their shapes. */
+/**
+ * The name of the model's final output, as model/timesformer.ts builds it: `probs` (the classifier's
+ * softmax), or `features` (the final LayerNorm's class token) for a model without a classifier (an HF
+ * TimesformerModel, numClasses 0).
+ */
+export function finalOutputName(c: { numClasses: number }): 'probs' | 'features' {
+  return c.numClasses > 0 ? 'probs' : 'features';
+}
+
+/** The outputs this model's deployed and marked graphs have, with their shapes (the final output first). */
 export function expectedOutputs(p: Prepared): Map<string, number[]> {
   const c = p.config;
   const B = p.video.shape[0];
-  const m = new Map<string, number[]>([['probs', [B, c.numClasses > 0 ? c.numClasses : c.embedDim]]]);
+  const m = new Map<string, number[]>([[finalOutputName(c), [B, c.numClasses > 0 ? c.numClasses : c.embedDim]]]);
   for (let i = 0; i < c.depth; i++) m.set(`blocks.${i}.out`, [B, 1 + c.numPatches * c.frames, c.embedDim]);
   return m;
 }
@@ -93,6 +106,7 @@ const PREC: Record<Precision, string> = { fp32: 'FP32', fp16: 'FP16', bf16: 'BF1
 /** Read, check and name every run of `files`. */
 export function readImports(p: Prepared, files: readonly string[], o: ImportOptions = {}): ImportedRun[] {
   const expected = expectedOutputs(p);
+  const final = finalOutputName(p.config);
   const values = [...expected.values()].reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
   const maxRuns = o.maxRuns ?? 8;
   // trtexec prints each value in at most 13 characters and ", " (sampleUtils.cpp:574-589); Polygraphy: base64 of np.save per run
@@ -102,12 +116,12 @@ export function readImports(p: Prepared, files: readonly string[], o: ImportOpti
     const tool = sniffTool(file);
     const raw: RawRun[] = tool === 'trtexec' ? [readTrtexecOutputs(file, budget.trtexec)] : readPolygraphyOutputs(file, budget.polygraphy);
     if (raw.length > maxRuns) throw new LabError('LIMIT_EXCEEDED', `${raw.length} runs (runners × iterations) in one file; at most ${maxRuns} are imported`, file);
-    for (const r of raw) runs.push(checkRun(r, file, expected, raw.length > 1, o));
+    for (const r of raw) runs.push(checkRun(r, file, expected, final, raw.length > 1, o));
   }
   return runs;
 }
 
-function checkRun(r: RawRun, file: string, expected: Map<string, number[]>, several: boolean, o: ImportOptions): ImportedRun {
+function checkRun(r: RawRun, file: string, expected: Map<string, number[]>, final: string, several: boolean, o: ImportOptions): ImportedRun {
   const where = r.runner === undefined ? '' : `runner ${r.runner}${several ? `, iteration ${r.iteration}` : ''}: `;
   const bad = (why: string): never => {
     throw new LabError('MISMATCH', `${where}${why}`, file);
@@ -117,7 +131,7 @@ function checkRun(r: RawRun, file: string, expected: Map<string, number[]>, seve
   const unknown = r.outputs.filter((x) => !expected.has(x.name)).map((x) => x.name);
   if (unknown.length) {
     bad(`output(s) ${unknown.slice(0, 4).map((n) => `'${n}'`).join(', ')}${unknown.length > 4 ? ` and ${unknown.length - 4} more` : ''} are not outputs of this model ` +
-      `(its outputs: probs, blocks.0.out … blocks.${expected.size - 2}.out): the outputs of another model, or of an ONNX file not from export-trt?`);
+      `(its outputs: ${final}, blocks.0.out … blocks.${expected.size - 2}.out): the outputs of another model, or of an ONNX file not from export-trt?`);
   }
   for (const x of r.outputs) {
     const want = expected.get(x.name)!;
@@ -132,8 +146,8 @@ function checkRun(r: RawRun, file: string, expected: Map<string, number[]>, seve
     if (nan || inf) nonFinite.push(`${x.name}: ${[nan ? `${nan} NaN` : '', inf ? `${inf} inf` : ''].filter(Boolean).join(', ')}`);
     outputs.set(x.name, x.data);
   }
-  if (!outputs.has('probs')) bad(`no 'probs' output (it has ${[...outputs.keys()].slice(0, 4).join(', ') || 'none'})`);
-  const blocks = [...outputs.keys()].filter((n) => n !== 'probs').length;
+  if (!outputs.has(final)) bad(`no '${final}' output (it has ${[...outputs.keys()].slice(0, 4).join(', ') || 'none'})`);
+  const blocks = [...outputs.keys()].filter((n) => n !== final).length;
   const depth = expected.size - 1;
   if (blocks && blocks !== depth) {
     const missing = [...expected.keys()].filter((n) => !outputs.has(n));
@@ -148,7 +162,35 @@ function checkRun(r: RawRun, file: string, expected: Map<string, number[]>, seve
   const who = r.tool === 'polygraphy' ? `Polygraphy ${engine} ${PREC[precision]}` : `${engine} ${PREC[precision]}`;
   const runner = r.runner ? ` (${r.runner}${several ? `, iteration ${r.iteration}` : ''})` : '';
   const identity = `${who}${fix ? ' with the fix' : ''}${blocks ? ', marked' : ''}${runner} · imported from ${base}`;
-  return { file, identity, tool: r.tool, backend, precision, fix, marked: blocks > 0, runner: r.runner, iteration: r.iteration, outputs, nonFinite };
+  return { file, identity, tool: r.tool, backend, precision, fix, marked: blocks > 0, runner: r.runner, iteration: r.iteration, outputs, final, nonFinite };
+}
+
+/**
+ * Outputs in a bundle's folder must be of that export, not of an earlier one into the same folder
+ * (they ran on its clip, against its reference). The scripts start each run's log (<name>.log beside
+ * <name>.json) with "# bundle <id>" (bundle.json's id); a file whose log names another id, or — without
+ * a stamped log — one written before the bundle was exported, is refused (MISMATCH, naming it).
+ */
+export function checkFreshOutputs(files: readonly string[], dir: string, m: BundleManifest): void {
+  const exported = m.exportedAt ? Date.parse(m.exportedAt) : NaN;
+  for (const f of files) {
+    if (path.resolve(path.dirname(f)) !== path.resolve(dir)) continue;
+    const again = 'outputs of an earlier export into this folder (they ran on its clip, against its reference, not this bundle\'s): run run_trtexec.sh or run_polygraphy.sh of this bundle again';
+    const log = f.replace(/\.json$/i, '') + '.log';
+    let stamped: string | undefined;
+    try {
+      stamped = /^# bundle (\S*)/.exec(fs.readFileSync(log, 'utf8').slice(0, 200))?.[1];
+    } catch {
+      /* no log beside it */
+    }
+    if (stamped !== undefined && m.id) {
+      if (stamped !== m.id) throw new LabError('MISMATCH', `its log ${path.basename(log)} names bundle ${stamped || '(none)'}, this folder's bundle.json is ${m.id}: ${again}`, f);
+      continue;
+    }
+    const t = fs.statSync(f).mtimeMs;
+    // 2 s of slack: file systems that keep mtimes to the second or two
+    if (t < exported - 2000) throw new LabError('MISMATCH', `written ${new Date(t).toISOString()}, before this folder's bundle was exported (${m.exportedAt}): ${again}`, f);
+  }
 }
 
 /** A graph description of the imported outputs for runMode (nothing to build: the engine has run). */
@@ -159,7 +201,7 @@ function importedGraph(p: Prepared): BuiltGraph {
     writeOnnx: () => {
       throw new LabError('BAD_OPTION', 'an imported run has no graph of ours to save; the bundle has its ONNX files');
     },
-    inputName: 'video', probsName: 'probs', blockNames: Array.from({ length: depth }, (_, i) => `blocks.${i}.out`),
+    inputName: 'video', probsName: finalOutputName(p.config), blockNames: Array.from({ length: depth }, (_, i) => `blocks.${i}.out`),
     layerNorms: [], nodeCount: 0, initializerBytes: 0, extraOutputs: [],
   };
 }
@@ -177,9 +219,9 @@ export async function compareImports(p: Prepared, runs: readonly ImportedRun[], 
     const tolerance = o.tolerance ?? defaultTolerance(run.precision);
     for (const n of run.nonFinite) p.say(`${path.basename(run.file)}: non-finite values in ${n} (the engine's own result: compared as they are)`);
     if (!run.marked) {
-      const d = diff(run.outputs.get('probs')!, ref.probs);
+      const d = diff(run.outputs.get(run.final)!, ref.probs);
       const argmax = (a: Float32Array) => a.reduce((bi, v, i, arr) => (v > arr[bi] ? i : bi), 0);
-      deployed.push({ run, relL2: d.relL2, maxAbs: d.maxAbs, top1: argmax(run.outputs.get('probs')!), refTop1: argmax(ref.probs), tolerance, passed: d.relL2 <= tolerance });
+      deployed.push({ run, relL2: d.relL2, maxAbs: d.maxAbs, top1: argmax(run.outputs.get(run.final)!), refTop1: argmax(ref.probs), tolerance, passed: d.relL2 <= tolerance });
       continue;
     }
     const fixLns = o.fixLayerNorms ?? manifest?.fix.layerNorms;
@@ -208,8 +250,8 @@ export function observerEffects(runs: readonly ImportedRun[], refProbs: Float32A
   for (const d of runs.filter((r) => !r.marked)) {
     const m = runs.find((r) => r.marked && key(r) === key(d));
     if (!m) continue;
-    const a = d.outputs.get('probs')!;
-    const b = m.outputs.get('probs')!;
+    const a = d.outputs.get(d.final)!;
+    const b = m.outputs.get(m.final)!;
     const relL2 = diff(a, b).relL2;
     const deployedVsRef = diff(a, refProbs).relL2;
     const markedVsRef = diff(b, refProbs).relL2;
@@ -219,7 +261,7 @@ export function observerEffects(runs: readonly ImportedRun[], refProbs: Float32A
     // engine passes where the other fails.
     const changed = !(relL2 <= tol / 10) || (deployedVsRef <= tol) !== (markedVsRef <= tol);
     const e = (x: number) => x.toExponential(2);
-    const sentence = `${path.basename(d.file)} vs ${path.basename(m.file)}: probs differ by rel L2 ${e(relL2)} (deployed vs reference ${e(deployedVsRef)}, marked vs reference ${e(markedVsRef)}, tolerance ${tol}): ` +
+    const sentence = `${path.basename(d.file)} vs ${path.basename(m.file)}: ${d.final} differ by rel L2 ${e(relL2)} (deployed vs reference ${e(deployedVsRef)}, marked vs reference ${e(markedVsRef)}, tolerance ${tol}): ` +
       (changed
         ? 'marking the block outputs changed the engine — the marked run\'s per-block errors describe another engine than the deployed one'
         : 'marking the block outputs did not change the engine beyond rounding — its per-block errors describe the deployed engine');

@@ -58,12 +58,14 @@ class StreamParser {
   private root: Json | undefined;
   private done = false;
   private pos = 0;
+  /** Where in the chunk being fed the parser is (an error's place is pos + cur). */
+  private cur = 0;
   /** A string or word cut by a chunk's end. */
   private partial: { kind: 'str' | 'word'; text: string; escaped: boolean } | undefined;
   constructor(private readonly file: string) {}
 
   private fail(why: string): never {
-    throw new LabError('BAD_OUTPUTS', `not valid JSON at byte ~${this.pos}: ${why}`, this.file);
+    throw new LabError('BAD_OUTPUTS', `not valid JSON at byte ~${this.pos + this.cur}: ${why}`, this.file);
   }
 
   run(fd: number, size: number): Json {
@@ -90,6 +92,7 @@ class StreamParser {
 
   private feed(s: string): void {
     let i = 0;
+    this.cur = 0;
     const n = s.length;
     if (this.partial) {
       i = this.continuePartial(s, 0);
@@ -99,6 +102,7 @@ class StreamParser {
       }
     }
     while (i < n) {
+      this.cur = i;
       const c = s.charCodeAt(i);
       if (c === 32 || c === 10 || c === 13 || c === 9) {
         i++;
@@ -165,6 +169,7 @@ class StreamParser {
       i = this.continuePartial(s, i);
     }
     this.pos += n;
+    this.cur = 0;
   }
 
   /** Read on in a string or a word from s[i]; returns where it stopped (partial cleared when it ended). */

@@ -102,7 +102,8 @@ function pgArray(o: Json, file: string, name: string): { dims: number[]; data: F
     const t = bytesToTensor(dtype, new Uint8Array(bytes.subarray(start)).slice(), h.shape, h.fortranOrder ? 'F' : 'C');
     return { dims: h.shape, data: t.asFloat32().data as Float32Array };
   } catch (e) {
-    return bad(e instanceof Error ? e.message.replace(/^[^:]*: /, '') : String(e));
+    // a LabError's cause without its file (the npy readers name none here); another error's message as it is
+    return bad(e instanceof LabError ? e.detail : e instanceof Error ? e.message : String(e));
   }
 }
 

@@ -35,7 +35,7 @@ export function trtexecScript(m: BundleManifest): string {
   const marked = Object.keys(m.outputs.marked);
   return `#!/usr/bin/env bash
 # run_trtexec.sh: written by timesformer-lab export-trt (see README.txt).
-# Builds TensorRT engines of model.onnx (deployed: only probs) and model_marked.onnx (every block
+# Builds TensorRT engines of model.onnx (deployed: only ${Object.keys(m.outputs.deployed)[0]}) and model_marked.onnx (every block
 # output marked), FP16 plain and FP16 with the proposed fix (LayerNorms kept in FP32 by
 # --layerPrecisions ... --precisionConstraints=obey), runs each on inputs.bin and writes its outputs
 # to trt_<variant>.json (--exportOutput), its log to trt_<variant>.log.
@@ -52,9 +52,12 @@ fi
 help_text="$("$TRTEXEC" --help 2>&1 || true)"
 has() { case "$help_text" in *"$1"*) return 0 ;; *) return 1 ;; esac; }
 
-INPUTS=${shq(`${m.input.name}:${m.input.file}`)}
+# the input's name in single quotes: trtexec takes an unquoted name:file pair apart at its LAST ':'
+# (sampleOptions.cpp splitNameAndValue); quoted, the name is taken whole
+INPUTS=${shq(`'${m.input.name}':${m.input.file}`)}
+BUNDLE_ID=${shq(m.id ?? '')}
 FIX_LAYERS=${shq(m.fix.layers.map((l) => `${l}:fp32`).join(','))}
-REF_DEPLOYED=${shq(refSpec(['probs']))}
+REF_DEPLOYED=${shq(refSpec(Object.keys(m.outputs.deployed)))}
 REF_MARKED=${shq(refSpec(marked))}
 status=0
 
@@ -67,8 +70,14 @@ run() {
     set -- "$@" --loadRefOutputs="$ref" --accuracyAlgorithm=cos --accuracyThreshold="$threshold"
   fi
   echo "+ $TRTEXEC $*" >&2
-  if "$TRTEXEC" "$@" >"$name.log" 2>&1; then
+  rm -f -- "$name.json"
+  # the log's first line names this bundle: the importer tells outputs of an earlier export by it
+  if { echo "# bundle $BUNDLE_ID"; "$TRTEXEC" "$@"; } >"$name.log" 2>&1; then
     echo "$name: wrote $name.json"
+  elif [ -s "$name.json" ] && grep -q 'Accuracy validation FAILED' -- "$name.log"; then
+    # trtexec writes --exportOutput before it fails the accuracy check (trtexec.cpp a892d22:730, 788-791)
+    echo "$name: trtexec's accuracy check against reference/ failed (cos threshold $threshold); its outputs are in $name.json: import them to see which block departs" >&2
+    status=1
   else
     echo "$name: trtexec failed (exit $?); the last lines of $name.log:" >&2
     tail -n 5 -- "$name.log" >&2
@@ -111,6 +120,7 @@ else
   exit 127
 fi
 FIX_LAYERS=(${m.fix.layers.map((l) => shq(`${l}:float32`)).join(' ')})
+BUNDLE_ID=${shq(m.id ?? '')}
 status=0
 
 # run NAME ONNX [polygraphy flags...]
@@ -118,7 +128,8 @@ run() {
   local name=$1 onnx=$2
   shift 2
   echo "+ \${poly[*]} run $onnx $BACKEND $* --load-inputs inputs.json --save-outputs $name.json" >&2
-  if "\${poly[@]}" run "$onnx" "$BACKEND" "$@" --load-inputs inputs.json --save-outputs "$name.json" >"$name.log" 2>&1; then
+  rm -f -- "$name.json"
+  if { echo "# bundle $BUNDLE_ID"; "\${poly[@]}" run "$onnx" "$BACKEND" "$@" --load-inputs inputs.json --save-outputs "$name.json"; } >"$name.log" 2>&1; then
     echo "$name: wrote $name.json"
   else
     echo "$name: polygraphy failed (exit $?); the last lines of $name.log:" >&2
@@ -149,18 +160,20 @@ exit "$status"
 }
 
 export function readmeText(m: BundleManifest): string {
+  const final = Object.keys(m.outputs.deployed)[0];
   const fix = m.fix.source === 'statistics'
     ? `the LayerNorm(s) TensorRT's FP16 would overflow on this clip, read from the FP32 statistics: ${m.fix.layerNorms.join(', ')}`
     : 'every LayerNorm (none overflows FP16 on this clip by the FP32 statistics)';
   return `TensorRT bundle of ${m.weights}${m.data ? ` (test data ${m.data})` : ''}, written by timesformer-lab export-trt.
 
-model.onnx           FP32 ONNX of the deployed model (node names as torch.onnx.export writes them), output: probs
+model.onnx           FP32 ONNX of the deployed model (node names as torch.onnx.export writes them), output: ${final}
 model_marked.onnx    the same graph with each block output marked as an output (blocks.0.out ...), to localize errors
-                     (marking outputs can change what TensorRT builds: compare the two engines' probs)
-inputs.bin           the input ${m.input.name} (${m.input.shape.join('x')}, float32, raw little-endian): trtexec --loadInputs=${m.input.name}:inputs.bin
+                     (marking outputs can change what TensorRT builds: compare the two engines' ${final})
+inputs.bin           the input ${m.input.name} (${m.input.shape.join('x')}, float32, raw little-endian): trtexec --loadInputs="'${m.input.name}':inputs.bin"
 inputs.json          the same for Polygraphy: polygraphy run ... --load-inputs inputs.json
 inputs.npy           the same as np.save writes it (timesformer-lab import reads it)
-reference/           FP32 reference outputs (${m.referenceLabel}), raw float32: trtexec --loadRefOutputs=probs:reference/probs.bin (TensorRT 11)
+reference/           FP32 reference outputs (${m.referenceLabel}), raw float32: trtexec --loadRefOutputs=${final}:reference/${m.reference[final]}
+                     --accuracyAlgorithm=cos --accuracyThreshold=${cosThreshold(m.tolerance.fp32)} (TensorRT 11: it refuses reference outputs without a threshold)
 run_trtexec.sh       FP16 engines, plain and with the proposed fix, deployed and marked -> trt_*.json (--exportOutput)
 run_polygraphy.sh    the same with Polygraphy -> polygraphy_*.json (--save-outputs); POLYGRAPHY_BACKEND=--onnxrt runs ONNX Runtime FP32
 bundle.json          what the importer reads back (outputs and shapes, the fix)
@@ -171,6 +184,10 @@ The proposed fix keeps in FP32 ${fix}:
 TensorRT versions: --fp16 and --layerPrecisions are TensorRT <= 10 flags; TensorRT 11 builds strongly
 typed networks only (the ONNX types decide the precision), so run_trtexec.sh then builds FP32 engines
 and checks them against reference/ with --loadRefOutputs.
+
+A failed accuracy check (TensorRT 11) still writes trt_*.json: import it to see which block departs.
+Each run's log (trt_*.log) starts with this bundle's id (${m.id ?? 'none'}): the importer refuses outputs
+of an earlier export. Exporting again into this folder moves it, with its outputs, to <folder>.previous-<time>.
 
 Then, where timesformer-lab is:
   timesformer-lab import --weights ${m.weights}${m.data ? ` --data ${m.data}` : ''} THIS_FOLDER/trt_*.json

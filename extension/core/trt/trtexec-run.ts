@@ -18,7 +18,7 @@ import type { PipelineHooks, Report } from '../report';
 import { f32Bytes } from './bundle';
 import { compareImports, readImports } from './import';
 import { cacheKey, EngineCache, fileHash } from './engine-cache';
-import { commandLine, onAbnormalExit, parseLogLine, runProcess, trtexecArgs, trtexecRefusal, type TrtexecInfo, type TrtexecLayerNorm } from './trtexec';
+import { commandLine, inputNotLoaded, onAbnormalExit, parseLogLine, runProcess, trtexecArgs, trtexecRefusal, type TrtexecInfo, type TrtexecLayerNorm } from './trtexec';
 
 export { trtexecRefusal, TRTEXEC_LAYERNORMS, type TrtexecLayerNorm } from './trtexec';
 
@@ -91,8 +91,11 @@ export async function trtexecRun(p: Prepared, o: TrtexecRunOptions, hooks: Pipel
     const exported = path.join(work, `trt_${o.precision}${fixTag}_marked.json`);
     const args = trtexecArgs({
       ...(hit ? { loadEngine: hit } : { onnx, saveEngine: partial }),
-      inputName, inputFile: inputs, exportOutput: exported, precision: o.precision, fp32Layers,
+      // trtexec runs in `work`: the input is named by a relative path (no drive letter, ',' or quote of a
+      // temporary folder's path can reach --loadInputs' parsing; loadInputsSpec)
+      inputName, inputFile: path.basename(inputs), exportOutput: exported, precision: o.precision, fp32Layers,
     }, o.trtexec);
+    // (run in its scratch folder, where inputs.bin is)
     const command = commandLine(o.trtexec.path, args);
     p.say(`trtexec (TensorRT ${o.trtexec.version}): ${hit ? `engine ${key} from the cache ${o.cacheDir}` : `building engine ${key} (not in the cache ${o.cacheDir})`}`);
     p.say(`+ ${command}`);
@@ -105,11 +108,13 @@ export async function trtexecRun(p: Prepared, o: TrtexecRunOptions, hooks: Pipel
       if (building) hooks.onProgress?.('building engine', `trtexec: building ${what}, ${Math.round((Date.now() - t0) / 1000)} s`);
     }, 2000);
     let logVersion: string | undefined;
+    const inputLines: string[] = [];
     let result: Awaited<ReturnType<typeof runProcess>>;
     try {
       result = await runProcess(o.trtexec.path, args, {
-        signal: hooks.signal, tailLines: o.tailLines ?? 12,
+        signal: hooks.signal, tailLines: o.tailLines ?? 12, cwd: work,
         onLine: (line) => {
+          if (/\[I\] Using (values loaded from|random values for input)/.test(line)) inputLines.push(line);
           const e = parseLogLine(line);
           if (!e) return;
           if (e.kind === 'version') logVersion = e.version;
@@ -133,6 +138,8 @@ export async function trtexecRun(p: Prepared, o: TrtexecRunOptions, hooks: Pipel
       const how = result.timedOut ? 'ran past its time limit' : result.signal ? `ended by ${result.signal}` : `exited with code ${result.code}`;
       throw new LabError('ENGINE_FAILED', `trtexec ${how}.\ncommand: ${command}\nits last log lines:\n${result.tail.filter((l) => l.trim()).map((l) => `  ${l}`).join('\n') || '  (none)'}`);
     }
+    const notLoaded = inputNotLoaded(inputLines, inputName);
+    if (notLoaded) throw new LabError('ENGINE_FAILED', `${notLoaded}.\ncommand: ${command}`);
     if (logVersion && logVersion !== o.trtexec.version) p.say(`trtexec: its log says TensorRT ${logVersion}, its --help said ${o.trtexec.version}`);
     let engine = hit;
     if (!hit) {

@@ -141,7 +141,7 @@ export interface TrtexecArgs {
   loadEngine?: string;
   /** Where the built engine goes (the cache's temporary name). */
   saveEngine?: string;
-  /** `name:file` of the input (raw float32, volume × 4 bytes). */
+  /** The input's name and file (raw float32, volume × 4 bytes): `--loadInputs='name':file` (loadInputsSpec). */
   inputName: string;
   inputFile: string;
   exportOutput: string;
@@ -169,8 +169,35 @@ export function trtexecArgs(a: TrtexecArgs, info: Pick<TrtexecInfo, 'fp16' | 'la
     if (a.fp32Layers.length) out.push('--precisionConstraints=obey', `--layerPrecisions=${a.fp32Layers.map((l) => `${l}:fp32`).join(',')}`);
     if (a.saveEngine) out.push(`--saveEngine=${a.saveEngine}`);
   }
-  out.push(`--loadInputs=${a.inputName}:${a.inputFile}`, `--exportOutput=${a.exportOutput}`, '--iterations=1', '--warmUp=0', '--duration=0');
+  out.push(`--loadInputs=${loadInputsSpec(a.inputName, a.inputFile)}`, `--exportOutput=${a.exportOutput}`, '--iterations=1', '--warmUp=0', '--duration=0');
   return out;
+}
+
+/**
+ * trtexec's `--loadInputs` pair for one input: `'name':file`. trtexec splits the list at every ','
+ * and an unquoted pair at its LAST ':' (sampleOptions.cpp 10.16:292-328 splitNameAndValue, 1756-1758),
+ * so `video:C:\…\inputs.bin` (a Windows path) would name the input `video:C`, match no input and
+ * run on random values (sampleInference.cpp 10.16:547-557). A quoted name is taken whole and the file
+ * is all that follows its `':` — unless the pair has another `'` or `,`, refused here.
+ */
+export function loadInputsSpec(name: string, file: string): string {
+  const odd = /[',]/.exec(name) ?? /[',]/.exec(file);
+  if (odd) throw new LabError('BAD_OPTION', `trtexec cannot be given this input: its --loadInputs list splits at ',' and takes a name in single quotes, so a ${JSON.stringify(odd[0])} in the input name '${name}' or its file cannot be passed`, file);
+  return `'${name}':${file}`;
+}
+
+/**
+ * Whether trtexec fed the input from our file: its log says "Using values loaded from FILE for input
+ * NAME" (sampleInference.cpp 10.16:550, a892d22:560) or "Using random values for input NAME" (557 / 567).
+ * Undefined when it loaded it, else why not (an error for the run: random inputs compare with nothing).
+ */
+export function inputNotLoaded(lines: readonly string[], name: string): string | undefined {
+  const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const loaded = new RegExp(`\\[I\\] Using values loaded from .* for input ${esc}$`);
+  if (lines.some((l) => loaded.test(l))) return undefined;
+  const random = lines.find((l) => new RegExp(`\\[I\\] Using random values for input ${esc}$`).test(l));
+  if (random) return `trtexec ran on random values, not the clip: its log says "${random.replace(/^.*\[I\] /, '')}" (its --loadInputs pair named no input '${name}')`;
+  return `trtexec's log never says "Using values loaded from … for input ${name}": whether it ran on the clip is unknown`;
 }
 
 /** A command line as a user could paste it (sh quoting). */
