@@ -31,6 +31,8 @@ const MARGIN = 16;
 const TITLE_ROOM = 26;
 /** A lane title's distance from the left edge of the panel while the lane is panned past it. */
 const STICKY_X = 6;
+/** A lane title's height above its lane's nodes, in screen px: 12 px to its baseline, its 12 px font's ascent and its 2 px halo. */
+const TITLE_PX = 26;
 
 export function graphZoom(
   svg: Selection<SVGSVGElement, unknown, null, undefined>,
@@ -55,15 +57,19 @@ export function graphZoom(
   /**
    * Each lane title (drawn at 0,0 in its lane, data-lane-top = the lane's node row) is counter-scaled
    * below scale 1 so that it stays 12 px, sits 12 px above its lane's nodes, and is held at the
-   * left edge of the panel when the lane's start is panned off to the left.
+   * left edge of the panel when the lane's start is panned off to the left. A title below another
+   * lane (data-room: the layout's units between that lane's last row and this lane's nodes) is
+   * never taller than its room: zoomed far out it shrinks rather than cover the lane above.
    */
   function placeTitles(t: ZoomTransform): void {
     const s = Math.min(1, t.k);
     viewport.selectAll<SVGTextElement, unknown>('text.lane-title').each(function () {
       const top = Number(this.getAttribute('data-lane-top'));
+      const room = Number(this.getAttribute('data-room') ?? Infinity);
+      // units per screen px: 1/s keeps 12 px; the title with its halo takes about TITLE_PX px
+      const u = Math.min(1 / s, room / TITLE_PX);
       const x = Math.max(0, (STICKY_X - t.x) / t.k);
-      const y = top - 12 / s;
-      select(this).attr('transform', `translate(${x},${y}) scale(${1 / s})`);
+      select(this).attr('transform', `translate(${x},${top - 12 * u}) scale(${u})`);
     });
   }
 

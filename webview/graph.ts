@@ -33,7 +33,8 @@ const PART_H = 30;
 const PART_GAP = 4;
 const PARTS_H = 6 + 10 * (PART_H + PART_GAP);
 const TITLE_H = 24;
-const LANE_GAP = 18;
+/** Between lanes: with TITLE_H, the room the next lane's title keeps at Fit's scale (graph-zoom placeTitles). */
+const LANE_GAP = 40;
 /** The break flag stands this far above its block. */
 const FLAG_H = 9;
 
@@ -269,7 +270,7 @@ function draw(): void {
     const y = li * laneH;
     const lg = viewport.append('g').attr('class', `lane ${lane.verdict}`).attr('data-run', lane.runId);
     // placed by graph-zoom (sticky at the panel's left edge, 12 px above the lane's nodes)
-    const title = lg.append('text').attr('class', 'lane-title').attr('data-lane-top', y + TITLE_H);
+    const title = lg.append('text').attr('class', 'lane-title').attr('data-lane-top', y + TITLE_H).attr('data-room', li ? TITLE_H + LANE_GAP : null);
     title.append('tspan').attr('class', 'lane-verdict').text(`${lane.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'}  `);
     title.append('tspan').text(lane.short);
     title.append('tspan').attr('class', 'lane-ref').text(`   ${lane.reference}`);

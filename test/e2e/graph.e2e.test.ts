@@ -47,6 +47,18 @@ async function laneTitles(frame: Frame): Promise<(Rect & { run: string })[]> {
   }));
 }
 
+/** Each lane's title below another lane, with the bottom of the lane above (its nodes and parts) and the top of its own nodes, in screen px. */
+async function titlesBetweenLanes(frame: Frame): Promise<{ run: string; top: number; bottom: number; aboveBottom: number; nodesTop: number }[]> {
+  return frame.$$eval('#graph g.lane', (lanes) => lanes.slice(1).map((lane, i) => {
+    const nodes = (l: Element) => [...l.querySelectorAll('g.node')].map((n) => n.getBoundingClientRect());
+    const t = lane.querySelector('.lane-title')!.getBoundingClientRect();
+    return {
+      run: lane.getAttribute('data-run') ?? '', top: t.top, bottom: t.bottom,
+      aboveBottom: Math.max(...nodes(lanes[i]).map((b) => b.bottom)), nodesTop: Math.min(...nodes(lane).map((b) => b.top)),
+    };
+  }));
+}
+
 /** Resizes the browser so that the graph panel (its svg) is `width` px wide. */
 async function panelWidth(page: Page, frame: Frame, width: number, height = 900): Promise<void> {
   for (let i = 0; i < 3; i++) {
@@ -144,6 +156,13 @@ describe('the graph seen whole, and readable in every theme (d1_outlier)', funct
       assert.strictEqual(count, 3 * 15);
       assert.deepStrictEqual(outside, [], how);
       assert.strictEqual(await frame.$$eval('#graph g.part', (els) => els.length), 3 * 12 * 10, 'every block expanded');
+      // each lane's title sits between the lane above's last row and its own nodes, readable
+      const titles = await titlesBetweenLanes(frame);
+      for (const t of titles) {
+        assert.ok(t.top >= t.aboveBottom - 0.5 && t.bottom <= t.nodesTop + 0.5, `${how}: lane ${t.run}'s title [${t.top.toFixed(1)}, ${t.bottom.toFixed(1)}] between the lane above (ends ${t.aboveBottom.toFixed(1)}) and its nodes (${t.nodesTop.toFixed(1)})`);
+        assert.ok(t.bottom - t.top >= 8, `${how}: lane ${t.run}'s title is ${(t.bottom - t.top).toFixed(1)} px high`);
+      }
+      assert.strictEqual(titles.length, 2);
     }
     await page.mouse.move(2, 2);
     await vs!.screenshot('graph-02-fit-compare-expanded-1250');
