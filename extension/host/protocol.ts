@@ -153,6 +153,8 @@ export interface SidebarState extends RunSettings {
   /** trtexec (the engine choice "TensorRT (trtexec)"); null while it is looked for. */
   trtexec?: TrtexecView | null;
   running: boolean;
+  /** A sweep holds the engine process: Run and the fixes wait (whyNot says so). */
+  sweeping: boolean;
   stage?: Stage;
   /** Whether Run can start, and why not. */
   canRun: boolean;

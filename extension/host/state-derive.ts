@@ -71,6 +71,12 @@ export interface Running {
   startedAt: number;
 }
 
+/** A sweep in the engine process (Sweep Clips…): it holds the process, so no run starts beside it. */
+export interface Sweeping {
+  checkpoint: string;
+  startedAt: number;
+}
+
 /** What the store holds. Written only by LabState's intents (state.ts). */
 export interface StoreData {
   scanned: FileLists;
@@ -86,6 +92,7 @@ export interface StoreData {
   attempts: Attempt[];
   fix: ActiveFix | undefined;
   running: Running | undefined;
+  sweep: Sweeping | undefined;
   providers: ProviderInfo[] | null;
   /** trtexec, for the engine choice "TensorRT (trtexec)" (host/trtexec.ts looks for it); null: not looked for yet. */
   trtexec: TrtexecView | null;
@@ -95,7 +102,7 @@ export interface StoreData {
 export function emptyStoreData(): StoreData {
   return {
     scanned: { checkpoints: [], testData: [] }, browsed: { checkpoints: [], testData: [] }, inspections: new Map(), checkpointChoice: undefined,
-    pairs: {}, overrides: {}, runs: [], counter: 0, shownIds: [], attempts: [], fix: undefined, running: undefined, providers: null, trtexec: null, trusted: true,
+    pairs: {}, overrides: {}, runs: [], counter: 0, shownIds: [], attempts: [], fix: undefined, running: undefined, sweep: undefined, providers: null, trtexec: null, trusted: true,
   };
 }
 
@@ -265,6 +272,21 @@ export class StoreReader {
 
   get running(): boolean {
     return !!this.s.running;
+  }
+
+  /** A sweep holds the engine process (Sweep Clips…). */
+  get sweeping(): boolean {
+    return !!this.s.sweep;
+  }
+
+  /**
+   * Why nothing else can start in the engine process now: a run or a sweep holds it (the process
+   * takes one request at a time, and a Cancel kills it with whatever it holds). Undefined: free.
+   */
+  whyBusy(): string | undefined {
+    if (this.s.running) return 'a run is in progress';
+    if (this.s.sweep) return `a sweep of ${base(this.s.sweep.checkpoint)} is running`;
+    return undefined;
   }
 
   get stage(): Stage | undefined {

@@ -60,8 +60,10 @@ export function sidebarState(store: StoreReader): SidebarState {
     trtexec: store.trtexec,
     running: store.running,
     stage: store.stage,
-    canRun: !store.running && 'options' in req,
-    ...('missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
+    sweeping: store.sweeping,
+    canRun: !store.running && !store.sweeping && 'options' in req,
+    ...(store.sweeping && !store.running ? { whyNot: `Run waits: ${store.whyBusy()} (cancel it from its notification).` }
+      : 'missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
       : 'refused' in req ? { whyNot: a?.status === 'disagree' ? 'Run waits for test data that matches the checkpoint (see above), or none: the model is then compared with its own FP32.' : req.refused }
         : {}),
     trusted: store.trusted,

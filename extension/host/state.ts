@@ -2,7 +2,7 @@
  * LabState: the one store of the extension host (DESIGN.md, "Host state in one store"): intents
  * in, events out. It holds the workspace's files and what their headers say, the chosen checkpoint
  * and test data, the sidebar's options, the runs (keyed by id, each with its inputs, options, time,
- * report and fix offers), the runs that ended without a report, and the run in progress. Its data
+ * report and fix offers), the runs that ended without a report, and the run or sweep in progress. Its data
  * (StoreData) changes only through the intents below (INTENTS lists them), each of which fires one
  * change event; a finished run fires `onDidLand` too, from which the views build the verdict's
  * notification and fix offer. The sidebar, the graph panel, the status bar and the commands read
@@ -45,7 +45,7 @@ export const INTENTS = [
   // the user's choices
   'chooseCheckpoint', 'chooseTestData', 'setOption', 'settingsChanged', 'saved',
   // runs
-  'runStarted', 'runProgress', 'runFinished', 'runConfirmed', 'runFailed', 'runCancelled', 'runEnded', 'adoptFix', 'show', 'clearRuns', 'removeRuns',
+  'runStarted', 'runProgress', 'sweepStarted', 'sweepEnded', 'runFinished', 'runConfirmed', 'runFailed', 'runCancelled', 'runEnded', 'adoptFix', 'show', 'clearRuns', 'removeRuns',
 ] as const;
 export type Intent = (typeof INTENTS)[number];
 
@@ -203,6 +203,25 @@ export class LabState extends StoreReader {
   /** A run starts (`options`: what it runs; absent for an export, which stores no run). */
   runStarted(inputs: RunInputs, options?: RunOptions): void {
     this.s.running = { inputs, options, startedAt: Date.now() };
+    this.changed(false);
+  }
+
+  /**
+   * A sweep starts in the engine process: Run, the fixes and another sweep wait until it ends.
+   * Returns why it cannot start (a run or a sweep holds the process), and then changes nothing.
+   */
+  sweepStarted(checkpoint: string): string | undefined {
+    const why = this.whyBusy();
+    if (why) return why;
+    this.s.sweep = { checkpoint, startedAt: Date.now() };
+    this.changed(false);
+    return undefined;
+  }
+
+  /** The sweep ended (done, cancelled or failed). */
+  sweepEnded(): void {
+    if (!this.s.sweep) return;
+    this.s.sweep = undefined;
     this.changed(false);
   }
 

@@ -69,8 +69,9 @@ async function exportOnnx(lab: Lab): Promise<void> {
     title: trt ? 'Export the ONNX graph for TensorRT' : 'Export the ONNX graph as run',
   });
   if (!uri) return;
-  if (state.running) {
-    void notify.info('TimeSformer: a run is in progress; export again when it ends.');
+  const busy = state.whyBusy();
+  if (busy) {
+    void notify.info(`TimeSformer: ${busy}; export again when it ends.`);
     return;
   }
   try {

@@ -16,7 +16,12 @@ import { pickFix } from '../views/fix-offers';
  */
 async function applyFix(lab: Lab, runId?: string, mode?: FixMode): Promise<void> {
   const { state } = lab;
-  if (state.running) return;
+  // before adoptFix changes the sidebar's choices: a fix that cannot run now changes nothing
+  const busy = state.whyBusy();
+  if (busy) {
+    void notify.info(`TimeSformer: ${busy}; fix when it ends.`);
+    return;
+  }
   let id = runId;
   // `mode` may come from a command's arguments: only a fix the lab knows.
   let fix = LAYERNORM_CHOICES.find((m): m is FixMode => m !== 'plain' && m === mode);

@@ -42,8 +42,9 @@ export function registerViews(d: ViewDeps): vscode.Disposable[] {
     status.render();
     const run = state.currentRunWithOffers();
     void vscode.commands.executeCommand('setContext', `${SECTION}.running`, state.running);
+    void vscode.commands.executeCommand('setContext', `${SECTION}.sweeping`, state.sweeping);
     void vscode.commands.executeCommand('setContext', `${SECTION}.runCount`, state.all.length);
-    void vscode.commands.executeCommand('setContext', `${SECTION}.canFix`, !!run && !state.running);
+    void vscode.commands.executeCommand('setContext', `${SECTION}.canFix`, !!run && !state.whyBusy());
   };
   const schedule = () => {
     if (scheduled) return;

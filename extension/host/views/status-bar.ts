@@ -1,4 +1,4 @@
-/** The status bar item: the run in progress, else the latest verdict of the chosen inputs and options (from the store). */
+/** The status bar item: the run (or sweep) in progress, else the latest verdict of the chosen inputs and options (from the store). */
 import * as vscode from 'vscode';
 import { SECTION } from '../settings';
 import type { StoreReader } from '../state';
@@ -12,12 +12,13 @@ export class StatusBar implements vscode.Disposable {
 
   render(): void {
     const s = this.store;
-    const set = (text: string, tooltip: string, command: string) => {
+    const set = (text: string, tooltip: string, command: string | undefined) => {
       this.item.text = text;
       this.item.tooltip = tooltip;
       this.item.command = command;
     };
     if (s.running) return set(`$(sync~spin) TimeSformer: ${s.stage ?? 'starting'}`, 'Running (cancel from the notification or the sidebar)', `${SECTION}.cancel`);
+    if (s.sweeping) return set('$(sync~spin) TimeSformer: sweeping clips', 'Sweeping clips: Run waits until the sweep ends (cancel it from its notification)', undefined);
     const o = s.currentOutcome();
     if (o?.kind === 'run') {
       const run = s.get(o.runId)!;
