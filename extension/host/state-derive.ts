@@ -21,7 +21,8 @@ import { sameOptions, type Attempt, type RunInputs, type StoredRun } from './lab
 export interface SettingsDefaults extends RunSettings {
   /** Absolute paths (resolved against the workspace folder); undefined when not set. */
   checkpoint?: string;
-  testData?: string;
+  /** null: the setting says `none` (compare with the model's own FP32). */
+  testData?: string | null;
   /** null: the precision's default tolerance (the pipeline's). */
   tolerance: number | null;
   deviceId: number;
@@ -146,7 +147,7 @@ export class StoreReader {
   }
 
   testDataList(): FileEntry[] {
-    return merge(this.s.scanned.testData, this.s.browsed.testData, this.defaults().testData);
+    return merge(this.s.scanned.testData, this.s.browsed.testData, this.defaults().testData ?? undefined);
   }
 
   isListed(kind: 'checkpoint' | 'testData', p: string): boolean {
@@ -174,7 +175,7 @@ export class StoreReader {
     const has = (p: string | null | undefined) => p === null || (!!p && list.some((f) => f.path === p));
     if (ck in this.s.pairs && has(this.s.pairs[ck])) return this.s.pairs[ck];
     const d = this.defaults();
-    if (d.testData && has(d.testData) && (!d.checkpoint || d.checkpoint === ck)) return d.testData;
+    if (d.testData !== undefined && has(d.testData) && (!d.checkpoint || d.checkpoint === ck)) return d.testData;
     return pairTestData(ck, list.map((f) => f.path), (p) => this.s.inspections.get(p));
   }
 

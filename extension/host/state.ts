@@ -186,7 +186,17 @@ export class LabState extends StoreReader {
     }
     this.s.overrides = o;
     if (keys.includes('checkpoint')) this.s.checkpointChoice = undefined;
-    if (keys.includes('testData')) this.s.pairs = {};
+    // The test-data setting wins for the checkpoint it is for (every one when the checkpoint setting
+    // is empty): the test data chosen for other checkpoints stays theirs ("Save as Workspace Settings"
+    // writes both settings, and must not forget the other models' choices).
+    if (keys.includes('testData')) {
+      const ck = d.checkpoint;
+      if (!ck) this.s.pairs = {};
+      else if (ck in this.s.pairs) {
+        const { [ck]: _dropped, ...rest } = this.s.pairs;
+        this.s.pairs = rest;
+      }
+    }
     this.changed();
   }
 
