@@ -157,13 +157,19 @@ function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, busy: boolean): HT
   if (o.fixes.includes('minimal') && o.minimal) {
     const copy = h('button', { id: 'copy-trtexec', class: 'link', type: 'button', 'data-run': runId, title: o.minimal.trtexec }, 'Copy trtexec line');
     copy.addEventListener('click', () => send({ type: 'copyTrtexec', runId }));
-    minimal.push(h('div', { id: 'minimal-note', class: 'note' }, `Minimal fix ${confirmationText(o.minimal.confirmed, o.minimal.confirming)}. `, copy));
+    minimal.push(h('div', { id: 'minimal-note', class: 'note' }, `Minimal fix ${confirmationText(o.minimal.confirmed, o.minimal.confirming, o.minimal.stopped)}. `, copy));
   }
   return [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons), ...minimal];
 }
 
 /** A cancel or an error: on its own, or beside the run it came after (`after`: a smaller line above that run). */
 function attemptView(a: AttemptView, after: boolean): HTMLElement[] {
+  if (after && a.confirmation) {
+    // the run below landed; what ended is its minimal fix's confirmation run, not a re-run of it
+    return [h('div', { id: 'after', class: `after ${a.kind}`, 'data-kind': a.kind, 'data-confirmation': 'true' },
+      h('span', { class: `verdict ${a.kind}` }, a.kind === 'error' ? `⚠ Confirmation failed (${a.code})` : '⊘ Confirmation cancelled'),
+      ` ${a.label}${a.kind === 'error' ? `: ${a.message}` : ''}. The run whose minimal fix it was confirming:`)];
+  }
   const head = a.kind === 'error' ? `⚠ ERROR ${a.code}` : '⊘ Cancelled';
   if (after) {
     return [h('div', { id: 'after', class: `after ${a.kind}`, 'data-kind': a.kind },

@@ -43,9 +43,14 @@ export interface StoredRun {
  * A run that ended without a report. `options`: what it ran with (absent in older workspace
  * state); `after`: how many runs were made before it ended (it is newer than run #after).
  */
+/**
+ * A run that ended without a Report (an error, a cancel). `after`: the run counter when it ended;
+ * `confirmationOf`: the run (landed before its minimal fix's confirmation) whose confirmation run
+ * this was — that run stays, unconfirmed, and this is no re-run of it.
+ */
 export type Attempt =
-  | { kind: 'error'; inputs: RunInputs; options?: RunOptions; code: string; message: string; at: number; after?: number }
-  | { kind: 'cancelled'; inputs: RunInputs; options?: RunOptions; at: number; after?: number };
+  | { kind: 'error'; inputs: RunInputs; options?: RunOptions; code: string; message: string; at: number; after?: number; confirmationOf?: string }
+  | { kind: 'cancelled'; inputs: RunInputs; options?: RunOptions; at: number; after?: number; confirmationOf?: string };
 
 const base = (p: string) => path.basename(p);
 const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);
@@ -108,6 +113,11 @@ export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: num
  * A run that ended without a report, named by what it was asked to run:
  * "a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12".
  */
+/** A cancel or error said beside the run it came after, in two words: a re-run of it, or its own confirmation run. */
+export function afterNote(a: Attempt, run: Pick<StoredRun, 'id'>): string {
+  return `${a.confirmationOf === run.id ? 'confirmation' : 're-run'} ${a.kind === 'cancelled' ? 'cancelled' : 'failed'}`;
+}
+
 export function attemptLabel(a: Attempt): string {
   const o = a.options;
   if (!o) return `${base(a.inputs.checkpoint)} · ${clock(a.at)}`;

@@ -32,11 +32,18 @@ export function sidebarState(store: StoreReader): SidebarState {
   const req = store.request();
   const run = store.currentRun();
   const att = store.currentAttempt(run);
-  const attView = (a: Attempt): AttemptView => (a.kind === 'error' ? { kind: 'error', label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled', label: attemptLabel(a) });
+  const attView = (a: Attempt): AttemptView => ({
+    ...(a.kind === 'error' ? { kind: 'error' as const, label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled' as const, label: attemptLabel(a) }),
+    ...(run && a.confirmationOf === run.id ? { confirmation: true as const } : {}),
+  });
   let outcome: OutcomeView | undefined;
   if (run) {
     const mf = run.report.diagnosis.minimalFix;
-    const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), ...(run.confirming ? { confirming: true as const } : {}), trtexec: trtexecLine(run)! } : undefined;
+    // this run's own confirmation run was cancelled or failed (not a re-run of it)
+    const stopped = att?.confirmationOf === run.id ? att.kind : undefined;
+    const minimal = mf?.layerNorms.length ? {
+      count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), ...(run.confirming ? { confirming: true as const } : {}), ...(stopped && !mf.confirmed ? { stopped } : {}), trtexec: trtexecLine(run)!,
+    } : undefined;
     const heads = headsNote(run.report);
     outcome = {
       kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict,

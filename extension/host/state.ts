@@ -29,7 +29,7 @@ import { StatePersistence, type Memento } from './state-persist';
 
 export type { Attempt, RunInputs, StoredRun } from './labels';
 export {
-  attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
+  afterNote, attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
 } from './labels';
 export { OPTION_KEYS, SETTING_OF, StoreReader, type FileEntry, type Outcome, type SettingsDefaults } from './state-derive';
 export type { RunSettings };
@@ -284,6 +284,9 @@ export class LabState extends StoreReader {
   }
 
   private attempt(a: Attempt): void {
+    // the run had landed, and its minimal fix's confirmation run is what ended: said as such, not as a re-run
+    const confirming = this.s.runs.find((r) => r.confirming);
+    if (confirming) a = { ...a, confirmationOf: confirming.id };
     this.s.running = undefined;
     // a run landed before its confirmation, which was then cancelled or failed: it stays, unconfirmed
     this.s.runs = this.s.runs.map(settled);

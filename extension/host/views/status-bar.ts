@@ -1,7 +1,7 @@
 /** The status bar item: the run (or sweep) in progress, else the latest verdict of the chosen inputs and options (from the store). */
 import * as vscode from 'vscode';
 import { SECTION } from '../settings';
-import type { StoreReader } from '../state';
+import { afterNote, type StoreReader } from '../state';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('timesformerLab.status', vscode.StatusBarAlignment.Left, 10);
@@ -25,7 +25,7 @@ export class StatusBar implements vscode.Disposable {
       const d = run.report.diagnosis;
       // A later cancel or error of the same inputs and options is said beside the verdict, which stays.
       const after = s.currentAttempt(run);
-      const note = after ? ` · re-run ${after.kind === 'cancelled' ? 'cancelled' : 'failed'}` : '';
+      const note = after ? ` · ${afterNote(after, run)}` : '';
       return set(
         `${d.verdict === 'pass' ? '$(pass) TimeSformer: pass' : `$(error) TimeSformer: ${d.firstBadBlock !== null ? `block ${d.firstBadBlock} fails` : 'fail'}`}${note}`,
         `${run.label}\n${d.sentence}`, `${SECTION}.showGraph`,
