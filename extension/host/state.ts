@@ -111,10 +111,17 @@ export class LabState extends StoreReader {
   // -------------------------------------------------------------------------------------------
   // Intents: files and what their headers say
 
-  /** The workspace scan's result (sorted by label). */
-  setScan(checkpoints: FileEntry[], testData: FileEntry[]): void {
+  /**
+   * The workspace scan's result (sorted by label). `exists`: how the scan tells a file is there;
+   * with it, the files browsed to (or a fix's) that no longer exist leave the lists for good.
+   */
+  setScan(checkpoints: FileEntry[], testData: FileEntry[], exists?: (p: string) => boolean): void {
     this.s.scanned = { checkpoints, testData };
-    this.changed(false);
+    const b = this.s.browsed;
+    const kept = exists ? { checkpoints: b.checkpoints.filter((f) => exists(f.path)), testData: b.testData.filter((f) => exists(f.path)) } : b;
+    const pruned = kept.checkpoints.length !== b.checkpoints.length || kept.testData.length !== b.testData.length;
+    if (pruned) this.s.browsed = kept;
+    this.changed(pruned);
   }
 
   setInspections(results: ReadonlyMap<string, Inspection>): void {
@@ -302,13 +309,17 @@ export class LabState extends StoreReader {
 
   /**
    * A fix offer is a (run, mode) pair: the run's inputs and options become the chosen ones, with
-   * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold.
+   * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold (then
+   * nothing changed). `exists`: how the caller tells a file is there; a run whose checkpoint or
+   * test data was deleted or renamed since is refused, rather than listed again as a ghost.
    */
-  adoptFix(runId: string, mode: LayerNormChoice): StoredRun | string {
+  adoptFix(runId: string, mode: LayerNormChoice, exists?: (p: string) => boolean): StoredRun | string {
     const chosen = this.chosenSettings();
     const run = this.get(runId);
     if (!run) return `run ${runId} is no longer kept (runs are pruned to the newest ${this.maxRuns}); run again to get new offers`;
     if (mode === 'plain' || !run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
+    const gone = exists && [run.inputs.checkpoint, run.inputs.testData].find((p): p is string => p !== null && !exists(p));
+    if (gone) return `${base(gone)} no longer exists (${gone}): the fix offered by ${run.short} has nothing to run on`;
     const ck = run.inputs.checkpoint;
     if (!this.checkpointList().some((f) => f.path === ck)) this.s.browsed = { ...this.s.browsed, checkpoints: [...this.s.browsed.checkpoints, { path: ck, label: base(ck) }] };
     const td = run.inputs.testData;
