@@ -259,7 +259,7 @@ function render(s: SidebarState): void {
 
   if (document.activeElement !== heads) heads.value = s.heads === null ? '' : String(s.heads);
   heads.dataset.value = s.heads === null ? '' : String(s.heads);
-  heads.placeholder = s.testDataPath === null ? 'auto (assumed without test data)' : 'detect from test data';
+  heads.placeholder = s.headsPlaceholder;
   // What runs is read when Run starts: nothing that changes it (a browsed file included) while a run is in progress.
   for (const el of [checkpoint, testData, browseCheckpoint, browseTestData, precision, accumulate, ep, heads, expose]) el.disabled = s.running;
   runButton.disabled = !s.canRun;

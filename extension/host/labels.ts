@@ -171,6 +171,17 @@ export function fixTitle(run: StoredRun, mode: FixMode): string {
 }
 
 /** Where the head count came from, when the user should know: assumed (no test data to detect it from). */
+/**
+ * What an empty Heads field means for these inputs, as the pipeline settles it (core/pipeline/heads.ts):
+ * an HF folder's config.json gives the count; else test data with block outputs detects it; without
+ * test data (or with a video, compared with the model's own FP32) it is assumed (head dim 64).
+ */
+export function headsPlaceholder(o: { hfFolder: boolean; testData: string | null | undefined; video: boolean }): string {
+  if (o.hfFolder) return 'from the checkpoint\'s config.json';
+  if (o.testData === null || o.video) return 'auto (assumed without test data)';
+  return 'detect from test data';
+}
+
 export function headsNote(r: Report): string | undefined {
   const c = r.config;
   if (c.headsSource !== 'assumed') return undefined;

@@ -158,6 +158,8 @@ export interface SidebarState extends RunSettings {
   /** A sweep holds the engine process: Run and the fixes wait (whyNot says so). */
   sweeping: boolean;
   stage?: Stage;
+  /** What an empty Heads field means for the chosen inputs (from the checkpoint's config, detected, or assumed). */
+  headsPlaceholder: string;
   /** Whether Run can start, and why not. */
   canRun: boolean;
   whyNot?: string;

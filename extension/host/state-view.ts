@@ -6,9 +6,20 @@
  */
 import { agreement } from './pairing';
 import { summarize, type AttemptView, type FileChoice, type OutcomeView, type RunView, type SidebarState } from './protocol';
-import { attemptLabel, headsNote, pairingView, trtexecLine, withoutConfirmation, type Attempt } from './labels';
+import { attemptLabel, headsNote, headsPlaceholder, pairingView, trtexecLine, withoutConfirmation, type Attempt } from './labels';
 import type { StoreReader } from './state-derive';
 import { layerNormTableNote } from './text';
+import { isVideoPath } from './video';
+
+/**
+ * An HF folder (config.json beside the weights): the scan says so, or, for a folder browsed to, its
+ * header read as HF with no weight file's extension (a single HF-keyed .safetensors has no config).
+ */
+function isHfFolder(store: StoreReader, ck: string): boolean {
+  if (store.checkpointList().find((f) => f.path === ck)?.hf) return true;
+  const i = store.inspection(ck);
+  return i?.state === 'ok' && i.signature.kind === 'checkpoint' && i.signature.hf && !/\.(safetensors|bin|pth|pt|pyth|ckpt)$/i.test(ck);
+}
 
 /** The graph panel's lanes: every kept run, with its summary. */
 export function runViews(store: StoreReader): RunView[] {
@@ -67,6 +78,7 @@ export function sidebarState(store: StoreReader): SidebarState {
     trtexec: store.trtexec,
     running: store.running,
     stage: store.stage,
+    headsPlaceholder: headsPlaceholder({ hfFolder: !!ck && isHfFolder(store, ck), testData: td, video: !!td && isVideoPath(td) }),
     sweeping: store.sweeping,
     canRun: !store.running && !store.sweeping && 'options' in req,
     ...(store.sweeping && !store.running ? { whyNot: `Run waits: ${store.whyBusy()} (cancel it from its notification).` }
