@@ -341,6 +341,21 @@ export class StoreReader {
     return run ? { kind: 'run', runId: run.id } : this.currentAttempt(run);
   }
 
+  /**
+   * The latest run, made after run `runId`, of its inputs and options with the LayerNorm fix `mode`:
+   * that fix has run already (a notification clicked after the fix ran shows it rather than run it again).
+   */
+  fixRunOf(runId: string, mode: FixMode): StoredRun | undefined {
+    const offered = this.get(runId);
+    if (!offered) return undefined;
+    const want: RunOptions = { ...offered.options, layerNorm: mode };
+    for (let i = this.s.runs.length - 1; i >= 0; i--) {
+      const r = this.s.runs[i];
+      if (r.n > offered.n && same(r.inputs, offered.inputs) && sameOptions(r.options, want)) return r;
+    }
+    return undefined;
+  }
+
   /** The run whose fixes the palette's "Fix LayerNorm Overflow" applies: the current outcome's. */
   currentRunWithOffers(): StoredRun | undefined {
     const o = this.currentOutcome();
