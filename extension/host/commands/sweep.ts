@@ -56,8 +56,9 @@ let last: { request: SweepRequest; options: RunOptions } | undefined;
 export async function sweepClips(d: Lab, given?: vscode.Uri[]): Promise<SweepResult | undefined> {
   const r = chosenRequest(d.state);
   if (!r) return undefined;
-  const client = d.engine.client;
-  const before = d.state.whyBusy() ?? (client.busy ? 'the engine process is busy' : undefined);
+  // the store knows what holds the engine process (a run, an export, a sweep); a probe of the
+  // providers is short, and the sweep queues behind it
+  const before = d.state.whyBusy();
   if (before) {
     void vscode.window.showInformationMessage(`TimeSformer: ${before}; sweep when it ends.`);
     return undefined;
@@ -67,7 +68,7 @@ export async function sweepClips(d: Lab, given?: vscode.Uri[]): Promise<SweepRes
   if (!(await d.consent('Sweep Clips', [r.inputs.checkpoint, ...clips]))) return undefined;
   // The store holds the sweep from now on (the sidebar's Run, the menus and the engine read it): a run
   // started while the clips were picked wins, and this sweep does not start.
-  const why = client.busy ? 'the engine process is busy' : d.state.sweepStarted(r.inputs.checkpoint);
+  const why = d.state.sweepStarted(r.inputs.checkpoint);
   if (why) {
     void vscode.window.showInformationMessage(`TimeSformer: ${why}; sweep when it ends.`);
     return undefined;
