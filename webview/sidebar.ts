@@ -70,10 +70,12 @@ const heads = h('input', { id: 'heads', type: 'text', inputmode: 'numeric', plac
 const runButton = h('button', { id: 'run', class: 'primary', type: 'button' }, 'Run') as HTMLButtonElement;
 const cancelButton = h('button', { id: 'cancel', class: 'secondary', type: 'button' }, 'Cancel') as HTMLButtonElement;
 const browse = (kind: 'checkpoint' | 'testData') => {
-  const b = h('button', { id: `browse-${kind}`, class: 'icon', type: 'button', 'aria-label': `Browse for the ${kind === 'checkpoint' ? 'checkpoint' : 'test data'}…`, title: 'Browse…' }, '…');
-  b.addEventListener('click', () => send({ type: 'browse', kind }));
+  const b = h('button', { id: `browse-${kind}`, class: 'icon', type: 'button', 'aria-label': `Browse for the ${kind === 'checkpoint' ? 'checkpoint' : 'test data'}…`, title: 'Browse…' }, '…') as HTMLButtonElement;
+  b.addEventListener('click', () => !b.disabled && send({ type: 'browse', kind }));
   return b;
 };
+const browseCheckpoint = browse('checkpoint');
+const browseTestData = browse('testData');
 const restricted = h('div', { id: 'restricted', class: 'banner', hidden: true }, 'Restricted Mode: files are not read until you trust this workspace, and Run asks first.');
 const pairing = h('div', { id: 'pairing', class: 'note', role: 'status' });
 const lnNote = h('div', { id: 'layerNorm-note', class: 'note' });
@@ -112,8 +114,8 @@ cancelButton.addEventListener('click', () => send({ type: 'cancel' }));
 document.getElementById('root')!.append(
   h('form', { id: 'form', autocomplete: 'off' },
     restricted,
-    field('Checkpoint', h('div', { class: 'row' }, checkpoint, browse('checkpoint'))),
-    field('Test data', h('div', { class: 'row' }, testData, browse('testData')), pairing),
+    field('Checkpoint', h('div', { class: 'row' }, checkpoint, browseCheckpoint)),
+    field('Test data', h('div', { class: 'row' }, testData, browseTestData), pairing),
     h('hr'),
     field('Precision', precision),
     accField,
@@ -140,13 +142,13 @@ function fileOptions(list: FileChoice[], none: string): { value: string; label: 
  * One click per fix, bound to the run that offered it: the host runs that run again with the fix.
  * The minimal fix comes first, with what its confirmation run found and its trtexec line to copy.
  */
-function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, running: boolean): HTMLElement[] {
+function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, busy: boolean): HTMLElement[] {
   const runId = o.runId;
   // Every fix the run offers, titled as the palette titles them.
   const buttons = o.fixes.map((mode, i) => {
     const text = fixLabel(mode, o.minimal?.count ?? 0);
     const b = h('button', { id: `fix-${mode}`, type: 'button', class: `fix ${i === 0 ? 'primary' : 'secondary'}`, 'data-fix': mode, 'data-run': runId }, text) as HTMLButtonElement;
-    b.disabled = running;
+    b.disabled = busy;
     b.addEventListener('click', () => !b.disabled && send({ type: 'fix', runId, mode }));
     return b;
   });
@@ -155,13 +157,19 @@ function fixButtons(o: Extract<OutcomeView, { kind: 'run' }>, running: boolean):
   if (o.fixes.includes('minimal') && o.minimal) {
     const copy = h('button', { id: 'copy-trtexec', class: 'link', type: 'button', 'data-run': runId, title: o.minimal.trtexec }, 'Copy trtexec line');
     copy.addEventListener('click', () => send({ type: 'copyTrtexec', runId }));
-    minimal.push(h('div', { id: 'minimal-note', class: 'note' }, `Minimal fix ${confirmationText(o.minimal.confirmed, o.minimal.confirming)}. `, copy));
+    minimal.push(h('div', { id: 'minimal-note', class: 'note' }, `Minimal fix ${confirmationText(o.minimal.confirmed, o.minimal.confirming, o.minimal.stopped)}. `, copy));
   }
   return [h('div', { class: 'fixes', role: 'group', 'aria-label': 'Fix the overflow and run again' }, ...buttons), ...minimal];
 }
 
 /** A cancel or an error: on its own, or beside the run it came after (`after`: a smaller line above that run). */
 function attemptView(a: AttemptView, after: boolean): HTMLElement[] {
+  if (after && a.confirmation) {
+    // the run below landed; what ended is its minimal fix's confirmation run, not a re-run of it
+    return [h('div', { id: 'after', class: `after ${a.kind}`, 'data-kind': a.kind, 'data-confirmation': 'true' },
+      h('span', { class: `verdict ${a.kind}` }, a.kind === 'error' ? `⚠ Confirmation failed (${a.code})` : '⊘ Confirmation cancelled'),
+      ` ${a.label}${a.kind === 'error' ? `: ${a.message}` : ''}. The run whose minimal fix it was confirming:`)];
+  }
   const head = a.kind === 'error' ? `⚠ ERROR ${a.code}` : '⊘ Cancelled';
   if (after) {
     return [h('div', { id: 'after', class: `after ${a.kind}`, 'data-kind': a.kind },
@@ -192,7 +200,7 @@ function renderOutcome(s: SidebarState): void {
       h('div', { id: 'realization', class: 'reference' }, o.realization),
       ...(o.heads ? [h('div', { id: 'heads-note', class: 'note warn' }, o.heads)] : []),
       h('div', { class: 'sentence' }, o.sentence),
-      ...fixButtons(o, s.running),
+      ...fixButtons(o, s.running || s.sweeping),
       h('button', { id: 'show-graph', class: 'link', type: 'button' }, 'Show graph'),
     );
     last.querySelector('#show-graph')!.addEventListener('click', () => send({ type: 'showGraph' }));
@@ -251,8 +259,9 @@ function render(s: SidebarState): void {
 
   if (document.activeElement !== heads) heads.value = s.heads === null ? '' : String(s.heads);
   heads.dataset.value = s.heads === null ? '' : String(s.heads);
-  heads.placeholder = s.testDataPath === null ? 'auto (assumed without test data)' : 'detect from test data';
-  for (const el of [checkpoint, testData, precision, accumulate, ep, heads, expose]) el.disabled = s.running;
+  heads.placeholder = s.headsPlaceholder;
+  // What runs is read when Run starts: nothing that changes it (a browsed file included) while a run is in progress.
+  for (const el of [checkpoint, testData, browseCheckpoint, browseTestData, precision, accumulate, ep, heads, expose]) el.disabled = s.running;
   runButton.disabled = !s.canRun;
   cancelButton.hidden = !s.running;
   whyNot.hidden = s.running || !s.whyNot;

@@ -74,8 +74,9 @@ export class Engine {
     const { state, files } = this.d;
     await files.discovering;
     await files.inspecting;
-    if (state.running) {
-      void notify.info('TimeSformer: a run is already in progress.');
+    const busy = state.whyBusy();
+    if (busy) {
+      void notify.info(`TimeSformer: ${busy}; run when it ends.`);
       return;
     }
     const req = state.request();
@@ -96,6 +97,13 @@ export class Engine {
   /** Runs these options and inputs as Build & Run does (the store's run flow): a swept clip opened as a run. */
   async execute(o: RunOptions, inputs: RunInputs): Promise<void> {
     const { state, log } = this.d;
+    // The engine process takes one request at a time and Cancel kills it with all it holds: a run
+    // queued behind a sweep (or a sweep's clip opened during a run) would wait, and its Cancel kill both.
+    const busy = state.whyBusy();
+    if (busy) {
+      void notify.info(`TimeSformer: ${busy}; run when it ends.`);
+      return;
+    }
     state.runStarted(inputs, o);
     const t0 = Date.now();
     log(`--- run: ${path.basename(inputs.checkpoint)} + ${inputs.testData ? path.basename(inputs.testData) : 'no test data (own FP32)'}, ${o.precision}, LayerNorm ${o.layerNorm}, ${o.ep}`);

@@ -50,7 +50,8 @@ export class WorkspaceFiles {
     const byLabel = (a: FileEntry, b: FileEntry) => a.label.localeCompare(b.label);
     // A weight file inside an HF folder is the folder's, not a checkpoint of its own.
     const loose = files.filter((f) => !hf.some((h) => path.dirname(f.path) === h.path));
-    this.state.setScan([...loose, ...hf].sort(byLabel), testData.sort(byLabel));
+    // a file browsed to (or a fix's) that was deleted or renamed since leaves the lists
+    this.state.setScan([...loose, ...hf].sort(byLabel), testData.sort(byLabel), (p) => fs.existsSync(p));
     void vscode.commands.executeCommand('setContext', `${SECTION}.hfFolders`, hf.map((f) => f.path));
     this.inspect();
   }

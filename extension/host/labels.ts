@@ -43,9 +43,14 @@ export interface StoredRun {
  * A run that ended without a report. `options`: what it ran with (absent in older workspace
  * state); `after`: how many runs were made before it ended (it is newer than run #after).
  */
+/**
+ * A run that ended without a Report (an error, a cancel). `after`: the run counter when it ended;
+ * `confirmationOf`: the run (landed before its minimal fix's confirmation) whose confirmation run
+ * this was — that run stays, unconfirmed, and this is no re-run of it.
+ */
 export type Attempt =
-  | { kind: 'error'; inputs: RunInputs; options?: RunOptions; code: string; message: string; at: number; after?: number }
-  | { kind: 'cancelled'; inputs: RunInputs; options?: RunOptions; at: number; after?: number };
+  | { kind: 'error'; inputs: RunInputs; options?: RunOptions; code: string; message: string; at: number; after?: number; confirmationOf?: string }
+  | { kind: 'cancelled'; inputs: RunInputs; options?: RunOptions; at: number; after?: number; confirmationOf?: string };
 
 const base = (p: string) => path.basename(p);
 const clock = (t: number) => new Date(t).toTimeString().slice(0, 8);
@@ -108,6 +113,11 @@ export function runLabel(n: number, inputs: RunInputs, r: Report, startedAt: num
  * A run that ended without a report, named by what it was asked to run:
  * "a_model.pyth + a_test_data.p · FP16 · LayerNorm plain · cpu · 14:03:12".
  */
+/** A cancel or error said beside the run it came after, in two words: a re-run of it, or its own confirmation run. */
+export function afterNote(a: Attempt, run: Pick<StoredRun, 'id'>): string {
+  return `${a.confirmationOf === run.id ? 'confirmation' : 're-run'} ${a.kind === 'cancelled' ? 'cancelled' : 'failed'}`;
+}
+
 export function attemptLabel(a: Attempt): string {
   const o = a.options;
   if (!o) return `${base(a.inputs.checkpoint)} · ${clock(a.at)}`;
@@ -161,6 +171,17 @@ export function fixTitle(run: StoredRun, mode: FixMode): string {
 }
 
 /** Where the head count came from, when the user should know: assumed (no test data to detect it from). */
+/**
+ * What an empty Heads field means for these inputs, as the pipeline settles it (core/pipeline/heads.ts):
+ * an HF folder's config.json gives the count; else test data with block outputs detects it; without
+ * test data (or with a video, compared with the model's own FP32) it is assumed (head dim 64).
+ */
+export function headsPlaceholder(o: { hfFolder: boolean; testData: string | null | undefined; video: boolean }): string {
+  if (o.hfFolder) return 'from the checkpoint\'s config.json';
+  if (o.testData === null || o.video) return 'auto (assumed without test data)';
+  return 'detect from test data';
+}
+
 export function headsNote(r: Report): string | undefined {
   const c = r.config;
   if (c.headsSource !== 'assumed') return undefined;

@@ -69,9 +69,10 @@ export function layerNormHelp(mode: LayerNormChoice, precision: Precision): stri
   }
 }
 
-/** What the minimal fix's confirmation run found, in a few words. */
-export function confirmationText(c: MinimalFix['confirmed'], confirming = false): string {
+/** What the minimal fix's confirmation run found, in a few words (`stopped`: that run was cancelled or failed). */
+export function confirmationText(c: MinimalFix['confirmed'], confirming = false, stopped?: 'cancelled' | 'error'): string {
   if (!c && confirming) return 'being confirmed by one run with only them in FP32…';
+  if (!c && stopped) return `not confirmed: its confirmation run ${stopped === 'cancelled' ? 'was cancelled' : 'failed'}`;
   if (!c) return 'not confirmed by a run (the run that offered it skipped the confirmation)';
   return c.verdict === 'pass'
     ? `confirmed by one run with only them in FP32: every block passes (worst ${c.worstRelL2.toExponential(1)} at block ${c.worstBlock})`
@@ -100,7 +101,8 @@ export type PairingView =
   | { status: 'self'; text: string };
 
 /** A run that ended without a report: its request's identity, and the error. */
-export type AttemptView = { kind: 'error'; label: string; code: string; message: string } | { kind: 'cancelled'; label: string };
+/** A cancel or an error; `confirmation`: of the minimal fix's confirmation run of the run it is shown beside. */
+export type AttemptView = ({ kind: 'error'; label: string; code: string; message: string } | { kind: 'cancelled'; label: string }) & { confirmation?: true };
 
 /**
  * What the sidebar shows under Run: the latest completed run of the chosen inputs and options (a
@@ -114,7 +116,7 @@ export type OutcomeView =
     /** The fixes offered, in order (the minimal fix first when offered). */
     fixes: FixMode[];
     /** The diagnosis' minimal fix, when it has one: how many LayerNorms, its confirmation run, its trtexec line. */
-    minimal?: { count: number; confirmed?: MinimalFix['confirmed']; confirming?: true; trtexec: string };
+    minimal?: { count: number; confirmed?: MinimalFix['confirmed']; confirming?: true; stopped?: 'cancelled' | 'error'; trtexec: string };
     /** Where the head count came from, when the user should know (assumed without test data). */
     heads?: string;
     /** A cancel or error of the same inputs and options after this run. */
@@ -153,7 +155,11 @@ export interface SidebarState extends RunSettings {
   /** trtexec (the engine choice "TensorRT (trtexec)"); null while it is looked for. */
   trtexec?: TrtexecView | null;
   running: boolean;
+  /** A sweep holds the engine process: Run and the fixes wait (whyNot says so). */
+  sweeping: boolean;
   stage?: Stage;
+  /** What an empty Heads field means for the chosen inputs (from the checkpoint's config, detected, or assumed). */
+  headsPlaceholder: string;
   /** Whether Run can start, and why not. */
   canRun: boolean;
   whyNot?: string;

@@ -21,7 +21,8 @@ import { sameOptions, type Attempt, type RunInputs, type StoredRun } from './lab
 export interface SettingsDefaults extends RunSettings {
   /** Absolute paths (resolved against the workspace folder); undefined when not set. */
   checkpoint?: string;
-  testData?: string;
+  /** null: the setting says `none` (compare with the model's own FP32). */
+  testData?: string | null;
   /** null: the precision's default tolerance (the pipeline's). */
   tolerance: number | null;
   deviceId: number;
@@ -71,6 +72,12 @@ export interface Running {
   startedAt: number;
 }
 
+/** A sweep in the engine process (Sweep Clips…): it holds the process, so no run starts beside it. */
+export interface Sweeping {
+  checkpoint: string;
+  startedAt: number;
+}
+
 /** What the store holds. Written only by LabState's intents (state.ts). */
 export interface StoreData {
   scanned: FileLists;
@@ -86,6 +93,7 @@ export interface StoreData {
   attempts: Attempt[];
   fix: ActiveFix | undefined;
   running: Running | undefined;
+  sweep: Sweeping | undefined;
   providers: ProviderInfo[] | null;
   /** trtexec, for the engine choice "TensorRT (trtexec)" (host/trtexec.ts looks for it); null: not looked for yet. */
   trtexec: TrtexecView | null;
@@ -95,7 +103,7 @@ export interface StoreData {
 export function emptyStoreData(): StoreData {
   return {
     scanned: { checkpoints: [], testData: [] }, browsed: { checkpoints: [], testData: [] }, inspections: new Map(), checkpointChoice: undefined,
-    pairs: {}, overrides: {}, runs: [], counter: 0, shownIds: [], attempts: [], fix: undefined, running: undefined, providers: null, trtexec: null, trusted: true,
+    pairs: {}, overrides: {}, runs: [], counter: 0, shownIds: [], attempts: [], fix: undefined, running: undefined, sweep: undefined, providers: null, trtexec: null, trusted: true,
   };
 }
 
@@ -139,7 +147,7 @@ export class StoreReader {
   }
 
   testDataList(): FileEntry[] {
-    return merge(this.s.scanned.testData, this.s.browsed.testData, this.defaults().testData);
+    return merge(this.s.scanned.testData, this.s.browsed.testData, this.defaults().testData ?? undefined);
   }
 
   isListed(kind: 'checkpoint' | 'testData', p: string): boolean {
@@ -167,7 +175,7 @@ export class StoreReader {
     const has = (p: string | null | undefined) => p === null || (!!p && list.some((f) => f.path === p));
     if (ck in this.s.pairs && has(this.s.pairs[ck])) return this.s.pairs[ck];
     const d = this.defaults();
-    if (d.testData && has(d.testData) && (!d.checkpoint || d.checkpoint === ck)) return d.testData;
+    if (d.testData !== undefined && has(d.testData) && (!d.checkpoint || d.checkpoint === ck)) return d.testData;
     return pairTestData(ck, list.map((f) => f.path), (p) => this.s.inspections.get(p));
   }
 
@@ -267,6 +275,21 @@ export class StoreReader {
     return !!this.s.running;
   }
 
+  /** A sweep holds the engine process (Sweep Clips…). */
+  get sweeping(): boolean {
+    return !!this.s.sweep;
+  }
+
+  /**
+   * Why nothing else can start in the engine process now: a run or a sweep holds it (the process
+   * takes one request at a time, and a Cancel kills it with whatever it holds). Undefined: free.
+   */
+  whyBusy(): string | undefined {
+    if (this.s.running) return 'a run is in progress';
+    if (this.s.sweep) return `a sweep of ${base(this.s.sweep.checkpoint)} is running`;
+    return undefined;
+  }
+
   get stage(): Stage | undefined {
     return this.s.running?.stage;
   }
@@ -316,6 +339,21 @@ export class StoreReader {
   currentOutcome(): Outcome | undefined {
     const run = this.currentRun();
     return run ? { kind: 'run', runId: run.id } : this.currentAttempt(run);
+  }
+
+  /**
+   * The latest run, made after run `runId`, of its inputs and options with the LayerNorm fix `mode`:
+   * that fix has run already (a notification clicked after the fix ran shows it rather than run it again).
+   */
+  fixRunOf(runId: string, mode: FixMode): StoredRun | undefined {
+    const offered = this.get(runId);
+    if (!offered) return undefined;
+    const want: RunOptions = { ...offered.options, layerNorm: mode };
+    for (let i = this.s.runs.length - 1; i >= 0; i--) {
+      const r = this.s.runs[i];
+      if (r.n > offered.n && same(r.inputs, offered.inputs) && sameOptions(r.options, want)) return r;
+    }
+    return undefined;
   }
 
   /** The run whose fixes the palette's "Fix LayerNorm Overflow" applies: the current outcome's. */

@@ -6,9 +6,20 @@
  */
 import { agreement } from './pairing';
 import { summarize, type AttemptView, type FileChoice, type OutcomeView, type RunView, type SidebarState } from './protocol';
-import { attemptLabel, headsNote, pairingView, trtexecLine, withoutConfirmation, type Attempt } from './labels';
+import { attemptLabel, headsNote, headsPlaceholder, pairingView, trtexecLine, withoutConfirmation, type Attempt } from './labels';
 import type { StoreReader } from './state-derive';
 import { layerNormTableNote } from './text';
+import { isVideoPath } from './video';
+
+/**
+ * An HF folder (config.json beside the weights): the scan says so, or, for a folder browsed to, its
+ * header read as HF with no weight file's extension (a single HF-keyed .safetensors has no config).
+ */
+function isHfFolder(store: StoreReader, ck: string): boolean {
+  if (store.checkpointList().find((f) => f.path === ck)?.hf) return true;
+  const i = store.inspection(ck);
+  return i?.state === 'ok' && i.signature.kind === 'checkpoint' && i.signature.hf && !/\.(safetensors|bin|pth|pt|pyth|ckpt)$/i.test(ck);
+}
 
 /** The graph panel's lanes: every kept run, with its summary. */
 export function runViews(store: StoreReader): RunView[] {
@@ -32,11 +43,18 @@ export function sidebarState(store: StoreReader): SidebarState {
   const req = store.request();
   const run = store.currentRun();
   const att = store.currentAttempt(run);
-  const attView = (a: Attempt): AttemptView => (a.kind === 'error' ? { kind: 'error', label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled', label: attemptLabel(a) });
+  const attView = (a: Attempt): AttemptView => ({
+    ...(a.kind === 'error' ? { kind: 'error' as const, label: attemptLabel(a), code: a.code, message: a.message } : { kind: 'cancelled' as const, label: attemptLabel(a) }),
+    ...(run && a.confirmationOf === run.id ? { confirmation: true as const } : {}),
+  });
   let outcome: OutcomeView | undefined;
   if (run) {
     const mf = run.report.diagnosis.minimalFix;
-    const minimal = mf?.layerNorms.length ? { count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), ...(run.confirming ? { confirming: true as const } : {}), trtexec: trtexecLine(run)! } : undefined;
+    // this run's own confirmation run was cancelled or failed (not a re-run of it)
+    const stopped = att?.confirmationOf === run.id ? att.kind : undefined;
+    const minimal = mf?.layerNorms.length ? {
+      count: mf.layerNorms.length, ...(mf.confirmed ? { confirmed: mf.confirmed } : {}), ...(run.confirming ? { confirming: true as const } : {}), ...(stopped && !mf.confirmed ? { stopped } : {}), trtexec: trtexecLine(run)!,
+    } : undefined;
     const heads = headsNote(run.report);
     outcome = {
       kind: 'run', runId: run.id, label: run.label, verdict: run.report.diagnosis.verdict,
@@ -60,8 +78,11 @@ export function sidebarState(store: StoreReader): SidebarState {
     trtexec: store.trtexec,
     running: store.running,
     stage: store.stage,
-    canRun: !store.running && 'options' in req,
-    ...('missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
+    headsPlaceholder: headsPlaceholder({ hfFolder: !!ck && isHfFolder(store, ck), testData: td, video: !!td && isVideoPath(td) }),
+    sweeping: store.sweeping,
+    canRun: !store.running && !store.sweeping && 'options' in req,
+    ...(store.sweeping && !store.running ? { whyNot: `Run waits: ${store.whyBusy()} (cancel it from its notification).` }
+      : 'missing' in req ? { whyNot: 'No checkpoint found in the workspace: browse for one.' }
       : 'refused' in req ? { whyNot: a?.status === 'disagree' ? 'Run waits for test data that matches the checkpoint (see above), or none: the model is then compared with its own FP32.' : req.refused }
         : {}),
     trusted: store.trusted,

@@ -2,7 +2,7 @@
  * LabState: the one store of the extension host (DESIGN.md, "Host state in one store"): intents
  * in, events out. It holds the workspace's files and what their headers say, the chosen checkpoint
  * and test data, the sidebar's options, the runs (keyed by id, each with its inputs, options, time,
- * report and fix offers), the runs that ended without a report, and the run in progress. Its data
+ * report and fix offers), the runs that ended without a report, and the run or sweep in progress. Its data
  * (StoreData) changes only through the intents below (INTENTS lists them), each of which fires one
  * change event; a finished run fires `onDidLand` too, from which the views build the verdict's
  * notification and fix offer. The sidebar, the graph panel, the status bar and the commands read
@@ -29,7 +29,7 @@ import { StatePersistence, type Memento } from './state-persist';
 
 export type { Attempt, RunInputs, StoredRun } from './labels';
 export {
-  attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
+  afterNote, attemptLabel, dataName, exportFileName, fixTitle, offersOf, referenceText, runLabel, runPickItem, runShort, sameOptions, trtexecLine,
 } from './labels';
 export { OPTION_KEYS, SETTING_OF, StoreReader, type FileEntry, type Outcome, type SettingsDefaults } from './state-derive';
 export type { RunSettings };
@@ -45,7 +45,7 @@ export const INTENTS = [
   // the user's choices
   'chooseCheckpoint', 'chooseTestData', 'setOption', 'settingsChanged', 'saved',
   // runs
-  'runStarted', 'runProgress', 'runFinished', 'runConfirmed', 'runFailed', 'runCancelled', 'runEnded', 'adoptFix', 'show', 'clearRuns', 'removeRuns',
+  'runStarted', 'runProgress', 'sweepStarted', 'sweepEnded', 'runFinished', 'runConfirmed', 'runFailed', 'runCancelled', 'runEnded', 'adoptFix', 'show', 'clearRuns', 'removeRuns',
 ] as const;
 export type Intent = (typeof INTENTS)[number];
 
@@ -111,10 +111,17 @@ export class LabState extends StoreReader {
   // -------------------------------------------------------------------------------------------
   // Intents: files and what their headers say
 
-  /** The workspace scan's result (sorted by label). */
-  setScan(checkpoints: FileEntry[], testData: FileEntry[]): void {
+  /**
+   * The workspace scan's result (sorted by label). `exists`: how the scan tells a file is there;
+   * with it, the files browsed to (or a fix's) that no longer exist leave the lists for good.
+   */
+  setScan(checkpoints: FileEntry[], testData: FileEntry[], exists?: (p: string) => boolean): void {
     this.s.scanned = { checkpoints, testData };
-    this.changed(false);
+    const b = this.s.browsed;
+    const kept = exists ? { checkpoints: b.checkpoints.filter((f) => exists(f.path)), testData: b.testData.filter((f) => exists(f.path)) } : b;
+    const pruned = kept.checkpoints.length !== b.checkpoints.length || kept.testData.length !== b.testData.length;
+    if (pruned) this.s.browsed = kept;
+    this.changed(pruned);
   }
 
   setInspections(results: ReadonlyMap<string, Inspection>): void {
@@ -186,7 +193,17 @@ export class LabState extends StoreReader {
     }
     this.s.overrides = o;
     if (keys.includes('checkpoint')) this.s.checkpointChoice = undefined;
-    if (keys.includes('testData')) this.s.pairs = {};
+    // The test-data setting wins for the checkpoint it is for (every one when the checkpoint setting
+    // is empty): the test data chosen for other checkpoints stays theirs ("Save as Workspace Settings"
+    // writes both settings, and must not forget the other models' choices).
+    if (keys.includes('testData')) {
+      const ck = d.checkpoint;
+      if (!ck) this.s.pairs = {};
+      else if (ck in this.s.pairs) {
+        const { [ck]: _dropped, ...rest } = this.s.pairs;
+        this.s.pairs = rest;
+      }
+    }
     this.changed();
   }
 
@@ -203,6 +220,25 @@ export class LabState extends StoreReader {
   /** A run starts (`options`: what it runs; absent for an export, which stores no run). */
   runStarted(inputs: RunInputs, options?: RunOptions): void {
     this.s.running = { inputs, options, startedAt: Date.now() };
+    this.changed(false);
+  }
+
+  /**
+   * A sweep starts in the engine process: Run, the fixes and another sweep wait until it ends.
+   * Returns why it cannot start (a run or a sweep holds the process), and then changes nothing.
+   */
+  sweepStarted(checkpoint: string): string | undefined {
+    const why = this.whyBusy();
+    if (why) return why;
+    this.s.sweep = { checkpoint, startedAt: Date.now() };
+    this.changed(false);
+    return undefined;
+  }
+
+  /** The sweep ended (done, cancelled or failed). */
+  sweepEnded(): void {
+    if (!this.s.sweep) return;
+    this.s.sweep = undefined;
     this.changed(false);
   }
 
@@ -255,6 +291,9 @@ export class LabState extends StoreReader {
   }
 
   private attempt(a: Attempt): void {
+    // the run had landed, and its minimal fix's confirmation run is what ended: said as such, not as a re-run
+    const confirming = this.s.runs.find((r) => r.confirming);
+    if (confirming) a = { ...a, confirmationOf: confirming.id };
     this.s.running = undefined;
     // a run landed before its confirmation, which was then cancelled or failed: it stays, unconfirmed
     this.s.runs = this.s.runs.map(settled);
@@ -270,13 +309,17 @@ export class LabState extends StoreReader {
 
   /**
    * A fix offer is a (run, mode) pair: the run's inputs and options become the chosen ones, with
-   * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold.
+   * the LayerNorm mode set to the fix. Returns the run, or why the offer does not hold (then
+   * nothing changed). `exists`: how the caller tells a file is there; a run whose checkpoint or
+   * test data was deleted or renamed since is refused, rather than listed again as a ghost.
    */
-  adoptFix(runId: string, mode: LayerNormChoice): StoredRun | string {
+  adoptFix(runId: string, mode: LayerNormChoice, exists?: (p: string) => boolean): StoredRun | string {
     const chosen = this.chosenSettings();
     const run = this.get(runId);
     if (!run) return `run ${runId} is no longer kept (runs are pruned to the newest ${this.maxRuns}); run again to get new offers`;
     if (mode === 'plain' || !run.offers.includes(mode)) return `run ${run.label} does not offer the ${mode} LayerNorm fix`;
+    const gone = exists && [run.inputs.checkpoint, run.inputs.testData].find((p): p is string => p !== null && !exists(p));
+    if (gone) return `${base(gone)} no longer exists (${gone}): the fix offered by ${run.short} has nothing to run on`;
     const ck = run.inputs.checkpoint;
     if (!this.checkpointList().some((f) => f.path === ck)) this.s.browsed = { ...this.s.browsed, checkpoints: [...this.s.browsed.checkpoints, { path: ck, label: base(ck) }] };
     const td = run.inputs.testData;

@@ -3,7 +3,8 @@
  * the content-dependent checkpoint (scripts/fixtures/gen-sweep-fixture.ts: its massive activation grows with
  * the clip's brightness) and a folder of clips of eight brightnesses: swept from the palette, the
  * view shows the two bright clips failing and the headroom below 65504 where they overflow, the
- * covering fix passes on every clip, and a clip clicked opens as a single run in the graph.
+ * covering fix passes on every clip, and a clip clicked opens as a single run in the graph. While it
+ * sweeps, the sidebar's Run is disabled and says why.
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
@@ -11,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Frame } from 'playwright-core';
 import { VSCodeSession, closeAfter, findWebviewFrame, runCommand, startVSCode, waitForCondition } from './harness';
-import { EXTENSION_DIR, ROOT, graphFrame, quickPickLabels, blocks } from './lab';
+import { EXTENSION_DIR, ROOT, graphFrame, openSidebar, quickPickLabels, blocks } from './lab';
 import { writeSweepFixture, LEVELS } from '../../scripts/fixtures/gen-sweep-fixture';
 
 describe('Sweep Clips… (a folder of clips, one model)', function () {
@@ -38,9 +39,23 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
 
   closeAfter('sweep', () => ({ vs, tmp }));
 
-  it('swept from the palette: the bright clips fail, the others pass, with the tolerance line', async function () {
+  it('swept from the palette: the bright clips fail, the others pass, with the tolerance line; Run waits while it sweeps', async function () {
     this.timeout(240_000);
     const page = vs!.page;
+    // the sidebar, watched from before the sweep: what its Run button and why-not line said meanwhile
+    const sb = await openSidebar(page);
+    await sb.waitForSelector('#run:not([disabled])', { timeout: 60_000 });
+    await sb.evaluate(() => {
+      const g = globalThis as unknown as { document: { getElementById(id: string): { hasAttribute(a: string): boolean; hidden: boolean; textContent: string | null } | null; body: unknown }; MutationObserver: new (f: () => void) => { observe(n: unknown, o: object): void }; seen: string[] };
+      g.seen = [];
+      const note = () => {
+        const run = g.document.getElementById('run')!;
+        const why = g.document.getElementById('why-not')!;
+        const line = `${run.hasAttribute('disabled') ? 'disabled' : 'enabled'}|${why.hidden ? '' : why.textContent ?? ''}`;
+        if (g.seen[g.seen.length - 1] !== line) g.seen.push(line);
+      };
+      new g.MutationObserver(note).observe(g.document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
     await runCommand(page, 'TimeSformer: Sweep Clips…');
     await waitForCondition(async () => (await quickPickLabels(page)).includes('clips'), 60_000, 'the clip folders offered');
     await page.keyboard.type('clips');
@@ -60,6 +75,12 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
     // how it ran: the CPU EP here compares on the host, two sessions
     assert.match((await view.textContent('.timing')) ?? '', /^\d+\.\d s, \d+\.\d\d clips\/s · the engine and its FP32 reference as two sessions, blocks compared on the host · \d+ KiB read back a clip$/);
     await vs!.screenshot('sweep-view');
+    // while it swept, Run was disabled and said why (a run queued behind the sweep, and its Cancel, killed both); after, Run is back
+    await sb.waitForSelector('#run:not([disabled])', { timeout: 10_000 });
+    const seen = await sb.evaluate(() => (globalThis as unknown as { seen: string[] }).seen);
+    assert.ok(seen.includes('disabled|Run waits: a sweep of content.pyth is running (cancel it from its notification).'), seen.join('\n'));
+    assert.match(seen[seen.length - 1], /^enabled\|$/, seen.join('\n'));
+    await vs!.screenshot('sweep-sidebar-after');
   });
 
   it('the headroom per LayerNorm: the 65504 line, below 1× from block 1 on (where the bright clips overflow), far above in block 0', async () => {

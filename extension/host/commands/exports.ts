@@ -9,6 +9,7 @@ import { reportToJson, reportToMarkdown } from '../../core/markdown';
 import type { LayerNormMode } from '../../core/report';
 import { command, type CommandGroup, type Lab } from '../lab';
 import { isCancel, notify } from '../notify';
+import { reportFiles, writeReportFiles } from '../report-files';
 import { exportFileName, type StoredRun } from '../state';
 import { plain } from '../text';
 import { runRows } from './compare-pick';
@@ -35,12 +36,22 @@ async function exportReport(lab: Lab): Promise<void> {
   if (!run) return;
   const uri = await vscode.window.showSaveDialog({ defaultUri: defaultUri(`timesformer-report-${run.id}.json`), filters: { JSON: ['json'] }, title: 'Export the report (JSON + Markdown)' });
   if (!uri) return;
-  const json = uri.fsPath;
-  const md = json.replace(/\.json$/i, '') + '.md';
-  fs.writeFileSync(json, reportToJson(run.report));
-  fs.writeFileSync(md, reportToMarkdown(run.report));
-  lab.log(`exported ${run.label} to ${json} and ${md}`);
-  void notify.info(`TimeSformer: report written to ${path.basename(json)} and ${path.basename(md)}.`);
+  // the dialog asked before replacing the JSON; the Markdown beside it is asked about here
+  const f = reportFiles(uri.fsPath);
+  if (f.mdExists) {
+    const REPLACE = 'Replace';
+    const pick = await vscode.window.showWarningMessage(plain(`TimeSformer: ${path.basename(f.md)} already exists beside ${path.basename(f.json)}. Replace it?`), { modal: true, detail: f.md }, REPLACE);
+    if (pick !== REPLACE) return;
+  }
+  const w = writeReportFiles(f, reportToJson(run.report), reportToMarkdown(run.report));
+  if ('failed' in w) {
+    const msg = `could not write ${w.failed}: ${w.cause}${w.written.length ? ` (${w.written.map((p) => path.basename(p)).join(', ')} written)` : ''}`;
+    lab.log(`export report: ${msg}`);
+    void notify.error(`TimeSformer: ${msg}`);
+    return;
+  }
+  lab.log(`exported ${run.label} to ${f.json} and ${f.md}`);
+  void notify.info(`TimeSformer: report written to ${path.basename(f.json)} and ${path.basename(f.md)}.`);
 }
 
 /**
@@ -69,8 +80,9 @@ async function exportOnnx(lab: Lab): Promise<void> {
     title: trt ? 'Export the ONNX graph for TensorRT' : 'Export the ONNX graph as run',
   });
   if (!uri) return;
-  if (state.running) {
-    void notify.info('TimeSformer: a run is in progress; export again when it ends.');
+  const busy = state.whyBusy();
+  if (busy) {
+    void notify.info(`TimeSformer: ${busy}; export again when it ends.`);
     return;
   }
   try {

@@ -40,13 +40,22 @@ async function selectFile(lab: Lab, kind: 'checkpoint' | 'testData', uri?: vscod
   else if (kind === 'testData' && pick.path !== undefined) state.chooseTestData(pick.path);
 }
 
+/** A run or a sweep holds the engine process: says so (`what` waits) and returns true; nothing is changed. */
+function refusedWhileBusy(lab: Lab, what: string): boolean {
+  const busy = lab.state.whyBusy();
+  if (busy) void vscode.window.showInformationMessage(`TimeSformer: ${busy}; ${what} when it ends.`);
+  return !!busy;
+}
+
 /** Explorer: "Check FP16 with TimeSformer Lab" on a checkpoint or an HF folder. */
 async function checkFile(lab: Lab, uri?: vscode.Uri): Promise<void> {
   if (!uri) return selectFile(lab, 'checkpoint');
   const { state, files } = lab;
   await files.discovering;
+  // before anything changes: switching the checkpoint under a run would hide that run's verdict, and run nothing
+  if (refusedWhileBusy(lab, 'Check FP16')) return;
   // asked before the sidebar's checkpoint changes: "cancel" leaves everything as it was
-  if (!(await lab.consent('Check FP16 with TimeSformer Lab', [uri.fsPath]))) return;
+  if (!(await lab.consent('Check FP16 with TimeSformer Lab', [uri.fsPath])) || refusedWhileBusy(lab, 'Check FP16')) return;
   state.chooseCheckpoint(uri.fsPath, vscode.workspace.asRelativePath(uri, false));
   if (state.settings.precision !== 'fp16') state.setOption('precision', 'fp16');
   files.inspect();
@@ -60,6 +69,7 @@ async function runOnVideo(lab: Lab, uri?: vscode.Uri): Promise<void> {
   if (!uri) return;
   const { state, files } = lab;
   await files.discovering;
+  if (refusedWhileBusy(lab, 'run the video')) return;
   if (!state.checkpoint) await selectFile(lab, 'checkpoint');
   if (!state.checkpoint) {
     void vscode.window.showInformationMessage('TimeSformer: choose a checkpoint to run the video with.');

@@ -3,6 +3,7 @@
  * fix applied to the run that offered it ("Fix LayerNorm Overflow and Run Again", also the
  * sidebar's and the notification's fix buttons, which send this command with the run and mode).
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { command, type CommandGroup, type Lab } from '../lab';
 import { notify } from '../notify';
@@ -16,7 +17,12 @@ import { pickFix } from '../views/fix-offers';
  */
 async function applyFix(lab: Lab, runId?: string, mode?: FixMode): Promise<void> {
   const { state } = lab;
-  if (state.running) return;
+  // before adoptFix changes the sidebar's choices: a fix that cannot run now changes nothing
+  const busy = state.whyBusy();
+  if (busy) {
+    void notify.info(`TimeSformer: ${busy}; fix when it ends.`);
+    return;
+  }
   let id = runId;
   // `mode` may come from a command's arguments: only a fix the lab knows.
   let fix = LAYERNORM_CHOICES.find((m): m is FixMode => m !== 'plain' && m === mode);
@@ -37,7 +43,7 @@ async function applyFix(lab: Lab, runId?: string, mode?: FixMode): Promise<void>
   const fixed = state.get(id);
   if (fixed && !(await lab.consent('The LayerNorm fix', [fixed.inputs.checkpoint, fixed.inputs.testData]))) return;
   const before = { checkpoint: state.checkpoint, testData: state.testData };
-  const run = state.adoptFix(id, fix);
+  const run = state.adoptFix(id, fix, (p) => fs.existsSync(p));
   if (typeof run === 'string') {
     void notify.warn(`TimeSformer: ${run}`);
     return;

@@ -7,7 +7,8 @@ import * as vscode from 'vscode';
 import { command, type CommandGroup, type Lab } from '../lab';
 import { notify } from '../notify';
 import type { OptionKey } from '../protocol';
-import { config, SECTION } from '../settings';
+import { config, SECTION, settingsRoot } from '../settings';
+import { settingPath, testDataSetting } from '../setting-paths';
 import { OPTION_KEYS, SETTING_OF } from '../state';
 
 async function saveSettings(lab: Lab): Promise<void> {
@@ -18,8 +19,10 @@ async function saveSettings(lab: Lab): Promise<void> {
   for (const k of OPTION_KEYS) await c.update(SETTING_OF[k], s[k], target);
   const ck = state.checkpoint;
   const td = state.testData;
-  if (ck) await c.update('checkpoint', vscode.workspace.asRelativePath(ck, false), target);
-  await c.update('testData', td ? vscode.workspace.asRelativePath(td, false) : undefined, target);
+  // written as settingsDefaults reads them back: relative to the first folder (or absolute), none as `none`
+  const root = settingsRoot();
+  if (ck) await c.update('checkpoint', settingPath(ck, root), target);
+  if (td !== undefined) await c.update('testData', testDataSetting(td, root), target);
   state.saved();
   lab.log('saved the sidebar\'s choices as workspace settings');
   void notify.info('TimeSformer: the sidebar\'s choices are saved in the workspace settings.');

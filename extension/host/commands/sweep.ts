@@ -56,14 +56,32 @@ let last: { request: SweepRequest; options: RunOptions } | undefined;
 export async function sweepClips(d: Lab, given?: vscode.Uri[]): Promise<SweepResult | undefined> {
   const r = chosenRequest(d.state);
   if (!r) return undefined;
-  const client = d.engine.client;
-  if (client.busy) {
-    void vscode.window.showInformationMessage('TimeSformer: a run is in progress; sweep when it ends.');
+  // the store knows what holds the engine process (a run, an export, a sweep); a probe of the
+  // providers is short, and the sweep queues behind it
+  const before = d.state.whyBusy();
+  if (before) {
+    void vscode.window.showInformationMessage(`TimeSformer: ${before}; sweep when it ends.`);
     return undefined;
   }
   const clips = await pickClips(given);
   if (!clips?.length) return undefined;
   if (!(await d.consent('Sweep Clips', [r.inputs.checkpoint, ...clips]))) return undefined;
+  // The store holds the sweep from now on (the sidebar's Run, the menus and the engine read it): a run
+  // started while the clips were picked wins, and this sweep does not start.
+  const why = d.state.sweepStarted(r.inputs.checkpoint);
+  if (why) {
+    void vscode.window.showInformationMessage(`TimeSformer: ${why}; sweep when it ends.`);
+    return undefined;
+  }
+  try {
+    return await sweep(d, r, clips);
+  } finally {
+    d.state.sweepEnded();
+  }
+}
+
+async function sweep(d: Lab, r: NonNullable<ReturnType<typeof chosenRequest>>, clips: string[]): Promise<SweepResult | undefined> {
+  const client = d.engine.client;
   const o = r.options;
   const layerNorm = o.layerNorm === 'minimal' ? 'plain' : o.layerNorm;
   const request: SweepRequest = {
@@ -115,6 +133,11 @@ export async function sweepClips(d: Lab, given?: vscode.Uri[]): Promise<SweepRes
 export async function openSweepClip(d: Lab, clip?: string): Promise<void> {
   if (!last || !clip) {
     void vscode.window.showWarningMessage('TimeSformer: sweep clips first (TimeSformer: Sweep Clips…), then click a clip in the sweep view.');
+    return;
+  }
+  const busy = d.state.whyBusy();
+  if (busy) {
+    void vscode.window.showInformationMessage(`TimeSformer: ${busy}; open the clip when it ends.`);
     return;
   }
   if (!/^synthetic(:\d+)?$/.test(clip) && !fs.existsSync(clip)) {

@@ -1,13 +1,15 @@
 /**
  * The fix offers of a run, built from the run the store keeps (its Report's diagnosis and offers):
  * the notification after a run that failed on a LayerNorm overflow, the pick of its fixes, and its
- * minimal fix's trtexec line copied. A fix picked goes out as the Apply Fix command, by id.
+ * minimal fix's trtexec line copied. A fix picked goes out as the Apply Fix command, by id; a fix
+ * that has run since its notification was shown is shown instead (fixOrShow).
  */
+import * as fs from 'fs';
 import * as vscode from 'vscode';
 import { notify } from '../notify';
 import { confirmationText, type FixMode } from '../protocol';
 import { SECTION } from '../settings';
-import { fixTitle, trtexecLine, type StoredRun, type StoreReader } from '../state';
+import { fixTitle, trtexecLine, type LabState, type StoredRun, type StoreReader } from '../state';
 import { plain } from '../text';
 import { OpenOffers } from './open-offers';
 
@@ -15,6 +17,29 @@ import { OpenOffers } from './open-offers';
 const OTHER_FIXES = 'Other fixes…';
 
 const applyFix = (runId: string, mode: FixMode) => vscode.commands.executeCommand(`${SECTION}.applyFix`, runId, mode);
+
+/** The button that runs a fix again after its run was shown. */
+const RUN_AGAIN = 'Run Again';
+
+/** What a fix notification's button reads of the store, and the intents it sends it. */
+export type OfferStore = StoreReader & Pick<LabState, 'adoptFix' | 'show'>;
+
+/**
+ * A fix notification stays after its fix has run (VS Code cannot close it): its button then shows
+ * the run the fix made — chosen in the sidebar as the fix left it, drawn in the graph — and asks
+ * before running it again, instead of running it again silently.
+ */
+async function fixOrShow(store: OfferStore, run: StoredRun, mode: FixMode): Promise<unknown> {
+  const done = store.fixRunOf(run.id, mode);
+  if (!done) return applyFix(run.id, mode);
+  const adopted = store.adoptFix(run.id, mode, (p) => fs.existsSync(p));
+  if (typeof adopted === 'string') return notify.warn(`TimeSformer: ${adopted}`);
+  store.show([done.id]);
+  void vscode.commands.executeCommand(`${SECTION}.showGraph`);
+  const verdict = done.report.diagnosis.verdict === 'pass' ? 'passes' : 'fails';
+  const again = await notify.info(`TimeSformer: ${fixTitle(run, mode)} ran already for ${run.short}: ${done.short} ${verdict} (shown in the sidebar and the graph).`, RUN_AGAIN);
+  return again === RUN_AGAIN ? applyFix(run.id, mode) : undefined;
+}
 
 /** The findings offered by a notification not answered yet (one notification each). */
 const openOffers = new OpenOffers();
@@ -26,7 +51,7 @@ const openOffers = new OpenOffers();
  * overflow…", "Fix…"); the sidebar and the palette list every fix in full. None when the same
  * finding's notification is still unanswered (open-offers.ts).
  */
-export function offerFix(run: StoredRun): void {
+export function offerFix(store: OfferStore, run: StoredRun): void {
   const d = run.report.diagnosis;
   const culprit = d.culprit;
   if (!run.offers.length || !culprit) return;
@@ -38,10 +63,10 @@ export function offerFix(run: StoredRun): void {
   openOffers.offer(run, () => {
     const answer = notify.warn(`TimeSformer: ${run.short}: ${where}LayerNorm overflows FP16 in channel ${culprit.channel} (${culprit.layerNorm}).${minimal}`, ...actions);
     void answer.then(async (pick) => {
-      if (pick === actions[0]) return applyFix(run.id, first);
+      if (pick === actions[0]) return fixOrShow(store, run, first);
       if (pick !== OTHER_FIXES) return;
       const mode = await pickFix(run);
-      return mode && applyFix(run.id, mode);
+      return mode && fixOrShow(store, run, mode);
     });
     return answer;
   });

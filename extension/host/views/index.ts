@@ -42,8 +42,9 @@ export function registerViews(d: ViewDeps): vscode.Disposable[] {
     status.render();
     const run = state.currentRunWithOffers();
     void vscode.commands.executeCommand('setContext', `${SECTION}.running`, state.running);
+    void vscode.commands.executeCommand('setContext', `${SECTION}.sweeping`, state.sweeping);
     void vscode.commands.executeCommand('setContext', `${SECTION}.runCount`, state.all.length);
-    void vscode.commands.executeCommand('setContext', `${SECTION}.canFix`, !!run && !state.running);
+    void vscode.commands.executeCommand('setContext', `${SECTION}.canFix`, !!run && !state.whyBusy());
   };
   const schedule = () => {
     if (scheduled) return;
@@ -64,7 +65,7 @@ export function registerViews(d: ViewDeps): vscode.Disposable[] {
       log(`${run.label}: ${dg.verdict.toUpperCase()} — ${dg.sentence}${run.confirming ? ' (confirming the minimal fix by one run…)' : ''}`);
       // landed before its minimal fix's confirmation: the graph now, the fixes once it is confirmed
       GraphPanel.show(d.extensionUri, state, log, false);
-      if (!run.confirming) offerFix(run);
+      if (!run.confirming) offerFix(state, run);
     }),
   ];
   render();

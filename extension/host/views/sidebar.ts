@@ -81,6 +81,8 @@ export class SidebarProvider implements vscode.WebviewViewProvider {
         else if (m.kind === 'testData' && (m.path === null || store.isListed('testData', m.path))) store.chooseTestData(m.path);
         return;
       case 'browse':
+        // its button is disabled while a run is in progress; a click sent just before is dropped, not run after it
+        if (store.running) return actions.log(`not browsing for the ${m.kind === 'checkpoint' ? 'checkpoint' : 'test data'}: a run is in progress`);
         await actions.browse(m.kind);
         return;
       case 'run':
