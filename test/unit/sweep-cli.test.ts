@@ -11,6 +11,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { CLIPS_FILE, RESULT_FILE } from '../../extension/core/sweep';
 import { cli } from './helpers/cli';
+import { makeClip } from './helpers/clips';
+import { withEnv } from './helpers/env';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const FIX = path.join(ROOT, 'test', 'fixtures');
@@ -57,3 +59,42 @@ describe('sweep CLI: Ctrl-C', function () {
   });
 });
 
+
+describe('sweep CLI: an option only the model can judge is one error before any clip', function () {
+  this.timeout(180_000);
+  let tmp: string;
+  let clips: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-sweep-opt-'));
+    clips = path.join(tmp, 'clips');
+    fs.mkdirSync(clips);
+    for (const n of ['a', 'b', 'c']) makeClip(clips, `${n}.mp4`, { frames: 12, args: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'] });
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  const cases: [string, string[], Record<string, string>, RegExp][] = [
+    ['a LayerNorm the model does not have', ['--fix-layernorms', 'blocks.4.norm'], {}, /^error \[BAD_OPTION\]: --fix-layernorms: no LayerNorm named 'blocks\.4\.norm' in this model \(names: .* blocks\.11\.norm2, norm\)\n$/],
+    ['a LayerNorm past the last block', ['--fix-layernorms', 'norm,blocks.12.norm1'], {}, /^error \[BAD_OPTION\]: .*'blocks\.12\.norm1'/],
+    ['--mean with two numbers', ['--mean', '1,2'], {}, /^error \[BAD_OPTION\]: --mean expects 1 or 3 numbers \(R,G,B\), got 1,2\n$/],
+    ['--std of zero', ['--std', '0'], {}, /^error \[BAD_OPTION\]: --std expects 1 or 3 positive numbers/],
+    ['no decoder for the set\'s videos', [], { TIMESFORMER_LAB_FFMPEG: '/nonexistent/ffmpeg' }, /^error \[PROVIDER_UNAVAILABLE\]: \/nonexistent\/ffmpeg: TIMESFORMER_LAB_FFMPEG names no file/],
+  ];
+  for (const [what, args, env, expected] of cases) {
+    it(`${what}: exit 2, one error line, no clip run`, async () => {
+      const out = path.join(tmp, `out-${what.replace(/\W+/g, '-')}`);
+      const r = await withEnv(env, () => cli(['sweep', '--weights', D1, '--heads', '4', '--clips', clips, '--out', out, ...args]));
+      assert.equal(r.code, 2, r.out);
+      assert.equal(r.out, '', 'no summary');
+      const lines = r.err.split('\n').filter((l) => l && !l.startsWith('  ['));
+      assert.equal(lines.length, 1, r.err);
+      assert.match(lines[0] + '\n', expected);
+      assert.ok(!fs.existsSync(path.join(out, CLIPS_FILE)) || fs.readFileSync(path.join(out, CLIPS_FILE), 'utf8') === '', 'no clip result written');
+    });
+  }
+
+  it('the same options that the model has run the clips', async () => {
+    const r = await cli(['sweep', '--weights', D1, '--heads', '4', '--clips', clips, '--out', path.join(tmp, 'ok'), '--quiet', '--no-confirm', '--fix-layernorms', 'blocks.4.norm1,norm', '--mean', '0.5', '--std', '0.2,0.2,0.2']);
+    assert.notEqual(r.code, 2, r.err);
+    assert.match(r.out, /, 0 could not be read/);
+  });
+});
