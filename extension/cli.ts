@@ -270,8 +270,6 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return 0;
       }
-      const out = rest[rest.indexOf('--out') + 1];
-      if (rest.includes('--out') && out) checkOutputPath(out, '--out');
       return await (await import('./export-cli')).cmdExportOnnx(rest);
     }
     if (cmd === 'export-trt') return await (await import('./trt-cli')).cmdExportTrt(rest);
