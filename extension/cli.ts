@@ -33,7 +33,7 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
                           without it, the reference is this model's own FP32 graph on the CPU
   --input CLIP            without --data, the clip to run: synthetic[:SEED] (default synthetic:0), a
                           test_data.p (its video), a .npy (B,3,T,H,W floats or T,H,W,3 uint8 frames),
-                          a video (.mp4 .avi .mkv .webm .mov) or a folder of .jpg/.png frames: sampled
+                          a video (.mp4 .m4v .avi .mkv .webm .mov) or a folder of .jpg/.png frames: sampled
                           and preprocessed as the checkpoint's cfg or preprocessor_config.json says
                           (the official test view; docs/video.md); decoder: the bundled ffmpeg, else
                           ffmpeg on PATH, or TIMESFORMER_LAB_FFMPEG
