@@ -9,7 +9,8 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CLIPS_FILE, RESULT_FILE } from '../../extension/core/sweep';
+import { CLIP_EXTENSIONS, CLIPS_FILE, listClips, RESULT_FILE, sweep } from '../../extension/core/sweep';
+import { VIDEO_EXTENSIONS } from '../../extension/core/video';
 import { cli } from './helpers/cli';
 import { makeClip } from './helpers/clips';
 import { withEnv } from './helpers/env';
@@ -96,5 +97,39 @@ describe('sweep CLI: an option only the model can judge is one error before any 
     const r = await cli(['sweep', '--weights', D1, '--heads', '4', '--clips', clips, '--out', path.join(tmp, 'ok'), '--quiet', '--no-confirm', '--fix-layernorms', 'blocks.4.norm1,norm', '--mean', '0.5', '--std', '0.2,0.2,0.2']);
     assert.notEqual(r.code, 2, r.err);
     assert.match(r.out, /, 0 could not be read/);
+  });
+});
+
+describe('sweep: the clip list', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-sweep-list-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('a folder\'s .m4v clips are swept as run --input reads them (every video extension core/video reads)', async () => {
+    for (const e of VIDEO_EXTENSIONS) assert.ok(CLIP_EXTENSIONS.includes(e), e);
+    const dir = path.join(tmp, 'm4v');
+    fs.mkdirSync(dir);
+    makeClip(dir, 'x.m4v', { frames: 12, args: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-f', 'mp4'] });
+    fs.copyFileSync(path.join(dir, 'x.m4v'), path.join(dir, 'y.MP4'));
+    fs.writeFileSync(path.join(dir, 'z.txt'), 'notes');
+    assert.deepEqual(listClips([dir]).map((c) => path.basename(c.clip)), ['x.m4v', 'y.MP4']);
+    const r = await sweep(D1, [dir], { precision: 'fp16', heads: 4, confirm: false });
+    assert.deepEqual(r.clips.map((c) => [path.basename(c.clip), c.status]).sort(), [['x.m4v', 'done'], ['y.MP4', 'done']]);
+  });
+
+  it('the same file spelled two ways (relative, with .., and from its folder) is one clip, run once', async () => {
+    const dir = path.join(tmp, 'same');
+    fs.mkdirSync(dir);
+    makeClip(dir, 'c.mp4', { frames: 12, args: ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'] });
+    const abs = path.join(dir, 'c.mp4');
+    const spellings = [abs, path.relative(process.cwd(), abs), path.join(dir, '..', 'same', 'c.mp4'), dir, 'synthetic:1', 'synthetic:1'];
+    assert.deepEqual(listClips(spellings).map((c) => c.clip), [abs, 'synthetic:1'], 'the first spelling kept');
+    const seen: string[] = [];
+    const r = await sweep(D1, spellings, { precision: 'fp16', heads: 4, confirm: false }, { onClip: (c) => seen.push(c.clip) });
+    assert.equal(r.summary.clips, 2);
+    assert.deepEqual(seen.sort(), [abs, 'synthetic:1']);
   });
 });
