@@ -8,7 +8,9 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { DEFAULT_NORMALIZATION } from '../../extension/core/model/load';
 import { loadModel, readClip, type LoadedModel } from '../../extension/core/pipeline';
+import { officialPreprocess, readVideoClip, type VideoClipOptions } from '../../extension/core/video';
 import { cli } from './helpers/cli';
 import { makeClip } from './helpers/clips';
 import { rejects } from './helpers/errors';
@@ -16,6 +18,11 @@ import { rejects } from './helpers/errors';
 const ROOT = path.join(__dirname, '..', '..', '..');
 const FIX = path.join(ROOT, 'test', 'fixtures');
 const D1 = path.join(FIX, 'd1_outlier.pyth');
+const V = path.join(FIX, 'video');
+
+function official(frames = 8, size = 64): VideoClipOptions {
+  return { preprocess: officialPreprocess(undefined, { frames, imageSize: size }), norm: DEFAULT_NORMALIZATION, model: { frames, imageSize: size } };
+}
 
 describe('clip input: which reader takes it', function () {
   this.timeout(120_000);
@@ -54,5 +61,32 @@ describe('clip input: which reader takes it', function () {
     const broken = path.join(tmp, 'broken.p');
     fs.writeFileSync(broken, 'not a pickle at all');
     await rejects(readClip(broken, m, { weights: D1 }), 'BAD_TEST_DATA', 'broken.p', 'not a pickle');
+  });
+});
+
+describe('frames folder: clipEnded', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-frames-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('a folder shorter than the view (12 frames for 256): clipEnded, as a video that ends early says it', async () => {
+    const r = (await readVideoClip(path.join(V, 'frames_png'), official())).input.video!;
+    assert.deepEqual(r.indices, [0, 11, 11, 11, 11, 11, 11, 11]);
+    assert.equal(r.clipEnded, true);
+    const video = (await readVideoClip(path.join(V, 'h264_64x64_37frames.mp4'), official())).input.video!;
+    assert.equal(video.clipEnded, true, 'the same for a short video');
+  });
+
+  it('a folder that covers the view (256 frames): not clipEnded, and the view\'s last frame is frame 255', async () => {
+    const dir = path.join(tmp, 'long');
+    fs.mkdirSync(dir);
+    makeClip(dir, '%04d.png', { size: '32x24', frames: 256, args: [] });
+    const r = (await readVideoClip(dir, official())).input.video!;
+    assert.equal(r.framesRead, 256);
+    assert.equal(r.indices[7], 255);
+    assert.equal(r.clipEnded, false);
   });
 });

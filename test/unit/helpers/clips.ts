@@ -8,12 +8,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { findDecoder } from '../../../extension/core/video';
 
-/** Writes `dir/name` from ffmpeg's testsrc2 (`size` WxH at `rate` fps, `frames` frames) with the output options `args`; returns its path. */
+/** Writes `dir/name` (a pattern such as %04d.png: a frames folder) from ffmpeg's testsrc2 (`size` WxH at `rate` fps, `frames` frames) with the output options `args`; returns its path. */
 export function makeClip(dir: string, name: string, o: { size?: string; rate?: number; frames: number; args: string[] }): string {
   const out = path.join(dir, name);
   const r = spawnSync(findDecoder().path, ['-hide_banner', '-loglevel', 'error', '-nostdin', '-f', 'lavfi', '-i', `testsrc2=size=${o.size ?? '96x72'}:rate=${o.rate ?? 30},format=yuv420p`,
     '-frames:v', String(o.frames), ...o.args, '-y', out], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0 || !fs.existsSync(out)) throw new Error(`ffmpeg could not make ${name}: ${r.stderr || r.error?.message}`);
+  if (r.status !== 0 || (!name.includes('%') && !fs.existsSync(out))) throw new Error(`ffmpeg could not make ${name}: ${r.stderr || r.error?.message}`);
   return out;
 }
 
