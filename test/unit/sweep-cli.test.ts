@@ -133,3 +133,47 @@ describe('sweep: the clip list', function () {
     assert.deepEqual(seen.sort(), [abs, 'synthetic:1']);
   });
 });
+
+describe('sweep: a torn last line of clips.jsonl', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-sweep-torn-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('is dropped when the folder is opened: the clip runs once more, its new line is whole, and the next rerun skips every clip', async () => {
+    const out = path.join(tmp, 'out');
+    const clips = ['synthetic:1', 'synthetic:2', 'synthetic:3'];
+    const o = { precision: 'fp16' as const, heads: 4, confirm: false, out };
+    await sweep(D1, clips, o);
+    const file = path.join(out, CLIPS_FILE);
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    assert.equal(lines.length, 3);
+    // killed while writing the third line: two lines and 300 bytes of the third
+    fs.writeFileSync(file, lines.slice(0, 2).join('\n') + '\n' + lines[2].slice(0, 300));
+    const ran: string[] = [];
+    const second = await sweep(D1, clips, o, { onClip: (c, p) => !p.skipped && ran.push(c.clip) });
+    assert.deepEqual(ran, ['synthetic:3']);
+    assert.equal(second.summary.skipped, 2);
+    const after = fs.readFileSync(file, 'utf8');
+    assert.ok(after.endsWith('\n'));
+    for (const l of after.split('\n').filter(Boolean)) JSON.parse(l); // every line whole
+    assert.equal(after.split('\n').filter(Boolean).length, 3);
+    const third = await sweep(D1, clips, o);
+    assert.equal(third.summary.skipped, 3, 'nothing runs again');
+  });
+
+  it('a last line whole but for its newline is kept, and the next line starts on a line of its own', async () => {
+    const out = path.join(tmp, 'out2');
+    const o = { precision: 'fp16' as const, heads: 4, confirm: false, out };
+    await sweep(D1, ['synthetic:1'], o);
+    const file = path.join(out, CLIPS_FILE);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/\n$/, ''));
+    const r = await sweep(D1, ['synthetic:1', 'synthetic:2'], o);
+    assert.equal(r.summary.skipped, 1);
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    assert.equal(lines.length, 2);
+    for (const l of lines) JSON.parse(l);
+  });
+});
