@@ -58,7 +58,8 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
   --device-id N           GPU for the CUDA and TensorRT providers (default 0)
   --trt-cache DIR         TensorRT engine cache folder
   --no-stats              no LayerNorm statistics outputs in the engine graph
-  --repeat N              run the engine N times (timing)
+  --repeat N              timing: after the run, run the engine N more times; their median is on the
+                          time line (warm median X ms (N more runs)), the first run's warm-up left out
   --no-confirm            minimal: do not re-run to confirm the minimal fix
   --quiet                 no progress log on stderr
   -h, --help              this help
@@ -185,7 +186,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const reports = await runModes(base, modes, {
     log: values.quiet ? undefined : (l) => err(`  ${l}\n`),
     onResult: ({ report }) => {
-      out(formatTable(report, { choice: modes[done.length] }) + '\n' + formatCost(report) + '\n\n');
+      out(formatTable(report, { choice: modes[done.length] }) + '\n' + formatCost(report, base.repeat) + '\n\n');
       done.push(report);
       // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
       if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
@@ -221,15 +222,20 @@ export function layerNormChoices(arg: string): LayerNormChoice[] {
   return out;
 }
 
-/** What the run cost: each stage's seconds, the peak memory against the checkpoint's weights, and what left the engine. */
-export function formatCost(r: Report): string {
+/**
+ * What the run cost: each stage's seconds (with --repeat, the median of the `repeat` runs after the
+ * first), the peak memory against the checkpoint's weights, and what left the engine.
+ */
+export function formatCost(r: Report, repeat?: number): string {
   const t = r.run.timings;
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   // referenceMs is our FP32 graph's run on the CPU: the reference itself without test data; with test data, the probe run the statistics come from
   const fp32Run = r.inputs.reference.kind === 'self' ? 'reference (fp32 run)' : 'fp32 probe run';
   const parts = [`read ${s(t.readMs)}`, ...(t.headsMs >= 1 ? [`heads ${s(t.headsMs)}`] : []), ...(t.referenceMs >= 1 ? [`${fp32Run} ${s(t.referenceMs)}`] : []),
-    `graph ${s(t.buildGraphMs)}`, `session ${s(t.sessionMs)}`, `run ${s(t.runMs)}`, `compare ${s(t.compareMs)}`];
+    `graph ${s(t.buildGraphMs)}`, `session ${s(t.sessionMs)}`, `run ${s(t.runMs)}`,
+    ...(t.warmRunMs !== undefined ? [`warm median ${t.warmRunMs.toFixed(1)} ms${repeat ? ` (${repeat} more run${repeat > 1 ? 's' : ''})` : ''}`] : []),
+    `compare ${s(t.compareMs)}`];
   let line = `time: ${parts.join(', ')}; total ${s(t.totalMs)}`;
   if (t.peakRssBytes) {
     const w = r.inputs.weightBytes;

@@ -44,3 +44,17 @@ describe('CLI arguments: export-onnx', function () {
     assert.ok(fs.statSync(f).size > 1e6, 'the graph is written with --out=F');
   });
 });
+
+describe('CLI arguments: run --repeat', function () {
+  this.timeout(120_000);
+  it('the warm median is on stdout\'s time line with how many runs it is of, --quiet or not; the help says N more runs', async () => {
+    const r = await cli(['run', '--weights', D1, '--data', D1_DATA, '--repeat', '3', '--quiet']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.err, '', '--quiet: nothing on stderr');
+    assert.match(r.out, /^time: read .*, run \d+\.\d\d s, warm median \d+\.\d ms \(3 more runs\), compare /m);
+    const once = await cli(['run', '--weights', D1, '--data', D1_DATA, '--quiet']);
+    assert.doesNotMatch(once.out, /warm median/);
+    const help = await cli(['run', '--help']);
+    assert.match(help.out, /--repeat N +timing: after the run, run the engine N more times; their median/);
+  });
+});
