@@ -5,6 +5,7 @@
  *   timesformer-lab export-onnx --weights W [--data D | --input …] [--heads N] [--layernorm MODE|minimal] [--fix-layernorms a,b] [--form fused|decomposed] --out F
  *   timesformer-lab export-trt … --out DIR | import … OUTPUTS…   (trt-cli.ts: the TensorRT bundle and its outputs)
  *   timesformer-lab sweep --weights W --clips DIR|FILES… --out DIR [options]   (sweep-cli.ts: many clips, one model)
+ *   timesformer-lab trt-run … | run --ep trtexec …   (trtexec-cli.ts: the user's TensorRT through trtexec; run-only options refused here)
  *   timesformer-lab providers
  * Exit code (as Polygraphy's: a failed comparison is not a success):
  *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
@@ -261,11 +262,27 @@ async function cmdProviders(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `run` options that trtexec's run (trt-run) does not take: `run --ep trtexec` refuses them by name
+ * here, before handing over, rather than trt-run's parser calling them unknown while `run --help`
+ * lists them.
+ */
+export const RUN_ONLY_OPTIONS = ['mean', 'std', 'save-onnx', 'max-block-error', 'device-id', 'prescale-shift', 'fp32-ops', 'attention', 'accumulate', 'fix-layernorms', 'no-stats', 'repeat', 'no-confirm'] as const;
+
+function refuseRunOnly(argv: string[]): void {
+  const given = RUN_ONLY_OPTIONS.filter((o) => argv.some((a) => a === `--${o}` || a.startsWith(`--${o}=`)));
+  if (given.length) {
+    throw new LabError('BAD_OPTION', `${given.map((o) => `--${o}`).join(', ')}: not with --ep trtexec (trtexec's run takes --weights, --data or --input, --heads, --precision, --layernorm, --tolerance, --json, --trtexec, --trt-cache and --quiet; see timesformer-lab trt-run --help)`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const trtexec = cmd === 'trt-run' || (cmd === 'run' && rest.some((a, i) => a === '--ep=trtexec' || (a === '--ep' && rest[i + 1] === 'trtexec')));
   try {
     // `run --ep trtexec` is trtexec's run (trtexec-cli.ts): another engine than the pipeline's providers
-    if (cmd === 'trt-run' || (cmd === 'run' && rest.some((a, i) => a === '--ep=trtexec' || (a === '--ep' && rest[i + 1] === 'trtexec')))) {
+    if (trtexec) {
+      if (cmd === 'run' && !rest.includes('--help') && !rest.includes('-h')) refuseRunOnly(rest);
       return await (await import('./trtexec-cli')).cmdTrtRun(rest);
     }
     if (cmd === 'run') return await cmdRun(rest);
@@ -288,7 +305,7 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command '${cmd}' (the commands are run, sweep, export-onnx, export-trt, import, trt-run and providers)`);
   } catch (e) {
     if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
-      err(`error: ${e.message}\n${cmd === 'run' || cmd === 'sweep' ? `see: timesformer-lab ${cmd} --help` : USAGE}\n`);
+      err(`error: ${e.message}\n${trtexec ? 'see: timesformer-lab trt-run --help' : cmd === 'run' || cmd === 'sweep' ? `see: timesformer-lab ${cmd} --help` : USAGE}\n`);
     } else if (isLabError(e)) err(`error [${e.code}]: ${e.message}\n`);
     else err(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
     return 2;

@@ -7,6 +7,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { RUN_ONLY_OPTIONS } from '../../extension/cli';
+import { TRT_RUN_USAGE } from '../../extension/trtexec-cli';
 import { cli } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -56,5 +58,42 @@ describe('CLI arguments: run --repeat', function () {
     assert.doesNotMatch(once.out, /warm median/);
     const help = await cli(['run', '--help']);
     assert.match(help.out, /--repeat N +timing: after the run, run the engine N more times; their median/);
+  });
+});
+
+describe('CLI arguments: run --ep trtexec', function () {
+  this.timeout(60_000);
+  const VALUE: Record<string, string[]> = { 'no-stats': [], 'no-confirm': [] };
+
+  for (const o of RUN_ONLY_OPTIONS) {
+    it(`--${o} is refused by name before trtexec's run, pointing to trt-run --help`, async () => {
+      for (const spelling of [[`--${o}`, ...(VALUE[o] ?? ['1'])], ...(VALUE[o] ? [] : [[`--${o}=1`]])]) {
+        const r = await cli(['run', '--weights', D1, '--ep', 'trtexec', ...spelling]);
+        assert.equal(r.code, 2);
+        assert.equal(r.out, '');
+        assert.match(r.err, new RegExp(`^error \\[BAD_OPTION\\]: --${o}: not with --ep trtexec \\(.*see timesformer-lab trt-run --help\\)\\n$`), spelling.join(' '));
+      }
+    });
+  }
+
+  it('every option of run --help is either taken by trt-run or refused as run-only', async () => {
+    const help = (await cli(['run', '--help'])).out;
+    const runOpts = new Set<string>();
+    for (const line of help.split('\n').filter((l) => /^ {2}-/.test(l))) {
+      const column = line.slice(2).split(/\s{2,}/)[0];
+      for (const m of column.matchAll(/--([\w-]+)/g)) runOpts.add(m[1]);
+    }
+    const trtOpts = new Set([...TRT_RUN_USAGE.matchAll(/--([\w-]+)/g)].map((m) => m[1]));
+    assert.ok(runOpts.has('mean') && runOpts.has('save-onnx') && runOpts.size > 20, [...runOpts].join(' '));
+    for (const o of runOpts) {
+      if (o === 'help' || o === 'ep') continue;
+      assert.ok(trtOpts.has(o) !== (RUN_ONLY_OPTIONS as readonly string[]).includes(o), `--${o}: trt-run ${trtOpts.has(o) ? 'takes' : 'does not take'} it; run-only: ${(RUN_ONLY_OPTIONS as readonly string[]).includes(o)}`);
+    }
+  });
+
+  it('an option neither knows points to trt-run --help', async () => {
+    const r = await cli(['run', '--weights', D1, '--ep=trtexec', '--bogus']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^error: Unknown option '--bogus'[^\n]*\nsee: timesformer-lab trt-run --help\n$/);
   });
 });
