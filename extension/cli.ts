@@ -5,6 +5,7 @@
  *   timesformer-lab export-onnx --weights W [--data D | --input …] [--heads N] [--layernorm MODE|minimal] [--fix-layernorms a,b] [--form fused|decomposed] --out F
  *   timesformer-lab export-trt … --out DIR | import … OUTPUTS…   (trt-cli.ts: the TensorRT bundle and its outputs)
  *   timesformer-lab sweep --weights W --clips DIR|FILES… --out DIR [options]   (sweep-cli.ts: many clips, one model)
+ *   timesformer-lab trt-run … | run --ep trtexec …   (trtexec-cli.ts: the user's TensorRT through trtexec; run-only options refused here)
  *   timesformer-lab providers
  * Exit code (as Polygraphy's: a failed comparison is not a success):
  *   0  every LayerNorm mode run PASSes (and stays within --max-block-error)
@@ -33,7 +34,7 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
                           without it, the reference is this model's own FP32 graph on the CPU
   --input CLIP            without --data, the clip to run: synthetic[:SEED] (default synthetic:0), a
                           test_data.p (its video), a .npy (B,3,T,H,W floats or T,H,W,3 uint8 frames),
-                          a video (.mp4 .avi .mkv .webm .mov) or a folder of .jpg/.png frames: sampled
+                          a video (.mp4 .m4v .avi .mkv .webm .mov) or a folder of .jpg/.png frames: sampled
                           and preprocessed as the checkpoint's cfg or preprocessor_config.json says
                           (the official test view; docs/video.md); decoder: the bundled ffmpeg, else
                           ffmpeg on PATH, or TIMESFORMER_LAB_FFMPEG
@@ -58,7 +59,8 @@ const RUN_USAGE = `usage: timesformer-lab run --weights CHECKPOINT|HF_FOLDER [--
   --device-id N           GPU for the CUDA and TensorRT providers (default 0)
   --trt-cache DIR         TensorRT engine cache folder
   --no-stats              no LayerNorm statistics outputs in the engine graph
-  --repeat N              run the engine N times (timing)
+  --repeat N              timing: after the run, run the engine N more times; their median is on the
+                          time line (warm median X ms (N more runs)), the first run's warm-up left out
   --no-confirm            minimal: do not re-run to confirm the minimal fix
   --quiet                 no progress log on stderr
   -h, --help              this help
@@ -185,7 +187,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const reports = await runModes(base, modes, {
     log: values.quiet ? undefined : (l) => err(`  ${l}\n`),
     onResult: ({ report }) => {
-      out(formatTable(report, { choice: modes[done.length] }) + '\n' + formatCost(report) + '\n\n');
+      out(formatTable(report, { choice: modes[done.length] }) + '\n' + formatCost(report, base.repeat) + '\n\n');
       done.push(report);
       // rewritten after every mode: a long multi-mode run that is stopped keeps what it finished
       if (values.json && modes.length > 1) fs.writeFileSync(values.json, reportToJson(done));
@@ -221,15 +223,20 @@ export function layerNormChoices(arg: string): LayerNormChoice[] {
   return out;
 }
 
-/** What the run cost: each stage's seconds, the peak memory against the checkpoint's weights, and what left the engine. */
-export function formatCost(r: Report): string {
+/**
+ * What the run cost: each stage's seconds (with --repeat, the median of the `repeat` runs after the
+ * first), the peak memory against the checkpoint's weights, and what left the engine.
+ */
+export function formatCost(r: Report, repeat?: number): string {
   const t = r.run.timings;
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   // referenceMs is our FP32 graph's run on the CPU: the reference itself without test data; with test data, the probe run the statistics come from
   const fp32Run = r.inputs.reference.kind === 'self' ? 'reference (fp32 run)' : 'fp32 probe run';
   const parts = [`read ${s(t.readMs)}`, ...(t.headsMs >= 1 ? [`heads ${s(t.headsMs)}`] : []), ...(t.referenceMs >= 1 ? [`${fp32Run} ${s(t.referenceMs)}`] : []),
-    `graph ${s(t.buildGraphMs)}`, `session ${s(t.sessionMs)}`, `run ${s(t.runMs)}`, `compare ${s(t.compareMs)}`];
+    `graph ${s(t.buildGraphMs)}`, `session ${s(t.sessionMs)}`, `run ${s(t.runMs)}`,
+    ...(t.warmRunMs !== undefined ? [`warm median ${t.warmRunMs.toFixed(1)} ms${repeat ? ` (${repeat} more run${repeat > 1 ? 's' : ''})` : ''}`] : []),
+    `compare ${s(t.compareMs)}`];
   let line = `time: ${parts.join(', ')}; total ${s(t.totalMs)}`;
   if (t.peakRssBytes) {
     const w = r.inputs.weightBytes;
@@ -255,11 +262,27 @@ async function cmdProviders(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `run` options that trtexec's run (trt-run) does not take: `run --ep trtexec` refuses them by name
+ * here, before handing over, rather than trt-run's parser calling them unknown while `run --help`
+ * lists them.
+ */
+export const RUN_ONLY_OPTIONS = ['mean', 'std', 'save-onnx', 'max-block-error', 'device-id', 'prescale-shift', 'fp32-ops', 'attention', 'accumulate', 'fix-layernorms', 'no-stats', 'repeat', 'no-confirm'] as const;
+
+function refuseRunOnly(argv: string[]): void {
+  const given = RUN_ONLY_OPTIONS.filter((o) => argv.some((a) => a === `--${o}` || a.startsWith(`--${o}=`)));
+  if (given.length) {
+    throw new LabError('BAD_OPTION', `${given.map((o) => `--${o}`).join(', ')}: not with --ep trtexec (trtexec's run takes --weights, --data or --input, --heads, --precision, --layernorm, --tolerance, --json, --trtexec, --trt-cache and --quiet; see timesformer-lab trt-run --help)`);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const trtexec = cmd === 'trt-run' || (cmd === 'run' && rest.some((a, i) => a === '--ep=trtexec' || (a === '--ep' && rest[i + 1] === 'trtexec')));
   try {
     // `run --ep trtexec` is trtexec's run (trtexec-cli.ts): another engine than the pipeline's providers
-    if (cmd === 'trt-run' || (cmd === 'run' && rest.some((a, i) => a === '--ep=trtexec' || (a === '--ep' && rest[i + 1] === 'trtexec')))) {
+    if (trtexec) {
+      if (cmd === 'run' && !rest.includes('--help') && !rest.includes('-h')) refuseRunOnly(rest);
       return await (await import('./trtexec-cli')).cmdTrtRun(rest);
     }
     if (cmd === 'run') return await cmdRun(rest);
@@ -270,8 +293,6 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${USAGE}\n`);
         return 0;
       }
-      const out = rest[rest.indexOf('--out') + 1];
-      if (rest.includes('--out') && out) checkOutputPath(out, '--out');
       return await (await import('./export-cli')).cmdExportOnnx(rest);
     }
     if (cmd === 'export-trt') return await (await import('./trt-cli')).cmdExportTrt(rest);
@@ -284,7 +305,7 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command '${cmd}' (the commands are run, sweep, export-onnx, export-trt, import, trt-run and providers)`);
   } catch (e) {
     if (e instanceof UsageError || (e instanceof TypeError && /ERR_PARSE_ARGS/.test((e as NodeJS.ErrnoException).code ?? ''))) {
-      err(`error: ${e.message}\n${cmd === 'run' || cmd === 'sweep' ? `see: timesformer-lab ${cmd} --help` : USAGE}\n`);
+      err(`error: ${e.message}\n${trtexec ? 'see: timesformer-lab trt-run --help' : cmd === 'run' || cmd === 'sweep' ? `see: timesformer-lab ${cmd} --help` : USAGE}\n`);
     } else if (isLabError(e)) err(`error [${e.code}]: ${e.message}\n`);
     else err(`error [INTERNAL]: ${e instanceof Error ? e.message : String(e)} (an internal error: please report it with the command line)\n`);
     return 2;

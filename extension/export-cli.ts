@@ -6,6 +6,7 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { LabError } from './core/errors';
 import { exportForTensorRt } from './core/export';
+import { checkOutputPath } from './core/options';
 import { prepare } from './core/pipeline';
 import { LAYERNORM_MODES, type LayerNormMode } from './core/report';
 
@@ -23,6 +24,9 @@ export async function cmdExportOnnx(argv: string[]): Promise<number> {
   };
   if (!values.weights) bad('export-onnx needs --weights');
   if (!values.out) bad('export-onnx needs --out FILE.onnx');
+  // the folder is checked before the checkpoint is read (--out F and --out=F alike): a typo must not cost the export
+  checkOutputPath(values.out!, '--out');
+  if (values.data && values.input) bad("--input is the clip to use without test data; with --data, the test data's video is the clip");
   const ln = values.layernorm ?? 'plain';
   if (![...LAYERNORM_MODES, 'minimal'].includes(ln)) bad(`--layernorm must be one of ${LAYERNORM_MODES.join(', ')}, minimal; got '${ln}'`);
   const form = values.form ?? 'fused';

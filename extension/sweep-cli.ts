@@ -105,11 +105,20 @@ export async function cmdSweep(argv: string[], print: { out: (s: string) => void
   validateOptions({ ep: o.referenceEp }, { ep: '--reference-ep' });
 
   const ac = new AbortController();
+  // process.on, not once: a once listener is removed before it runs, and the weight store's own
+  // SIGINT hook (weight-store-dir.ts), seeing no other handler left, would end the process at once.
+  // A second Ctrl-C stops now: this handler leaves, and the signal is raised again for the default end.
   const onInt = () => {
-    print.err('\ncancelling after the clip in progress (what is done is kept; a rerun resumes)\n');
+    if (ac.signal.aborted) {
+      print.err('\nstopping now (clips.jsonl keeps the clips done; a rerun resumes)\n');
+      process.removeListener('SIGINT', onInt);
+      process.kill(process.pid, 'SIGINT');
+      return;
+    }
+    print.err('\ncancelling after the clip in progress (what is done is kept; a rerun resumes; Ctrl-C again stops now)\n');
     ac.abort();
   };
-  process.once('SIGINT', onInt);
+  process.on('SIGINT', onInt);
   const t0 = performance.now();
   let ran = 0;
   const quiet = values.quiet;

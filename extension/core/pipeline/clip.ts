@@ -5,12 +5,13 @@
  * ClipReader; readClip asks them in order.
  */
 import * as fs from 'fs';
+import * as nodePath from 'path';
 import { LabError } from '../errors';
 import { readTestData, type TestData } from '../formats/testdata';
 import { openRegularFile } from '../formats/file';
 import { readNpy } from '../formats/npy';
 import { DEFAULT_NORMALIZATION, type Normalization } from '../model/load';
-import { isVideoSpec, readVideoClip, videoClipOptions } from '../video';
+import { FRAME_EXTENSIONS, isVideoSpec, readVideoClip, VIDEO_EXTENSIONS, videoClipOptions } from '../video';
 import { Tensor, findNonFinite, unravelIndex, type DType } from '../tensor';
 import type { InputInfo, PipelineOptions } from '../report';
 import { checkAgreement, type LoadedModel } from './load';
@@ -62,17 +63,17 @@ export const videoClips: ClipReader = {
   read: (path, m, o) => readVideoClip(path, videoClipOptions(m, clipNormalization(m, o))),
 };
 
-/** A test_data.p: its video (anything else: the test-data reader names the problem). */
+/** A test_data.p (.p, .pkl, .pickle, or a file that starts as a protocol 2+ pickle does): its video. */
 export const testDataClips: ClipReader = {
   name: 'test-data',
-  accepts: async () => true,
+  accepts: async (spec) => /\.(p|pkl|pickle)$/i.test(spec) || (await startsWith(spec, '\x80')),
   read: async (path, m) => {
     const d = await readTestData(path, m.base);
     return testDataClip(d, path);
   },
 };
 
-/** The readers readClip asks, in order: the first that accepts a spec reads it (test data takes the rest). */
+/** The readers readClip asks, in order: the first that accepts a spec reads it (none: unsupportedClip names the kinds). */
 export const CLIP_READERS: readonly ClipReader[] = [syntheticClips, npyClips, videoClips, testDataClips];
 
 /** The deterministic clip used when there is no test data: N(0, 1) values as a normalized video has. */
@@ -106,7 +107,19 @@ export function syntheticVideo(shape: readonly number[], seed: number): Tensor<'
 export async function readClip(spec: string | undefined, m: LoadedModel, o: PipelineOptions, readers: readonly ClipReader[] = CLIP_READERS): Promise<Clip> {
   const s = spec ?? 'synthetic';
   for (const r of readers) if (await r.accepts(s)) return r.read(s, m, o);
-  throw new LabError('BAD_CLIP', `no reader takes the clip ${s}`, s);
+  throw await unsupportedClip(s);
+}
+
+/** What no reader takes: a file that is not there, or one of a kind the lab does not read (a .mpg is not a pickle that failed). */
+async function unsupportedClip(spec: string): Promise<LabError> {
+  try {
+    await fs.promises.stat(spec);
+  } catch (e) {
+    return new LabError('FILE_NOT_FOUND', `file not found (${(e as NodeJS.ErrnoException).code})`, spec);
+  }
+  const ext = nodePath.extname(spec).toLowerCase();
+  return new LabError('BAD_CLIP', `unsupported clip type ${ext ? `'${ext}'` : '(no extension)'}; a clip is synthetic[:SEED], a .npy array, test data (.p .pkl .pickle), ` +
+    `a video (${VIDEO_EXTENSIONS.join(' ')}) or a folder of ${FRAME_EXTENSIONS.join('/')} frames (another format: convert it first, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4)`, spec);
 }
 
 function testDataClip(d: TestData, path: string): Clip {

@@ -1,7 +1,7 @@
 /**
  * The clips of a sweep: a folder's clip files or a list of them (and synthetic:SEED), each read
- * as a single run reads its input (pipeline's readClip: .npy, test_data.p, and video files once
- * core/video is merged); a per-clip test data file (.p, .pkl) is also its reference.
+ * as a single run reads its input (pipeline's readClip: .npy, test_data.p, video files); a
+ * per-clip test data file (.p, .pkl) is also its reference.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -11,9 +11,10 @@ import { readTestData, type TestData } from '../formats/testdata';
 import { readClip, type LoadedModel } from '../pipeline';
 import type { InputInfo, PipelineOptions } from '../report';
 import type { Tensor } from '../tensor';
+import { VIDEO_EXTENSIONS } from '../video';
 
-/** What a folder's files must end with to be a clip (videos are read by readClip once core/video is in). */
-export const CLIP_EXTENSIONS = ['.npy', '.p', '.pkl', '.pickle', '.mp4', '.avi', '.mkv', '.webm', '.mov'];
+/** What a folder's files must end with to be a clip: arrays, test data, and every video readClip reads (core/video's list, .m4v included). */
+export const CLIP_EXTENSIONS: readonly string[] = ['.npy', '.p', '.pkl', '.pickle', ...VIDEO_EXTENSIONS];
 const TEST_DATA = /\.(p|pkl|pickle)$/i;
 const SYNTHETIC = /^synthetic(:\d+)?$/;
 
@@ -32,9 +33,11 @@ export interface ClipSpec {
 export function listClips(inputs: readonly string[]): ClipSpec[] {
   const out: ClipSpec[] = [];
   const seen = new Set<string>();
+  // a file is known by its absolute path (as clipIdentity keys it): c.mp4, ./c.mp4 and DIR/c.mp4 run once
   const add = (c: ClipSpec) => {
-    if (seen.has(c.clip)) return;
-    seen.add(c.clip);
+    const id = SYNTHETIC.test(c.clip) ? c.clip : path.resolve(c.clip);
+    if (seen.has(id)) return;
+    seen.add(id);
     out.push(c);
   };
   for (const input of inputs) {

@@ -2,7 +2,7 @@
  * A sweep's output folder: clips.jsonl (one line per finished clip, appended as it finishes, and
  * one per confirmation run), sweep.json (the SweepResult) and sweep.md. A rerun reads clips.jsonl
  * and skips the clips whose key (model hash + options + clip identity) is there already; a torn
- * last line (the process killed mid-write) is ignored.
+ * last line (the process killed mid-write) is removed when the folder is opened (its clip runs again).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -30,7 +30,7 @@ export class SweepStore {
     if (!fs.statSync(dir).isDirectory()) throw new LabError('BAD_OPTION', 'the sweep\'s output must be a folder', dir);
     this.file = path.join(dir, CLIPS_FILE);
     if (!fs.existsSync(this.file)) return;
-    for (const line of fs.readFileSync(this.file, 'utf8').split('\n')) {
+    for (const line of this.endTornLine().split('\n')) {
       if (!line.trim()) continue;
       let l: Line;
       try {
@@ -40,6 +40,25 @@ export class SweepStore {
       }
       if (l.kind === 'clip' && l.result?.status === 'done') this.clips.set(l.result.key, l.result);
       if (l.kind === 'confirm' && l.result?.status === 'done') this.confirms.set(`${l.result.fixKey}|${l.result.key}`, l.result);
+    }
+  }
+
+  /**
+   * clips.jsonl's text, its last line ended first: a line cut short by a kill is removed (an
+   * append would join the next result to it, and that clip would run on every rerun); a whole line
+   * that lost only its newline gets it.
+   */
+  private endTornLine(): string {
+    const buf = fs.readFileSync(this.file);
+    if (!buf.length || buf[buf.length - 1] === 0x0a) return buf.toString('utf8');
+    const cut = buf.lastIndexOf(0x0a) + 1;
+    try {
+      parseReportJson<Line>(buf.subarray(cut).toString('utf8'));
+      fs.appendFileSync(this.file, '\n');
+      return buf.toString('utf8');
+    } catch {
+      fs.truncateSync(this.file, cut);
+      return buf.subarray(0, cut).toString('utf8');
     }
   }
 

@@ -8,6 +8,7 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as path from 'path';
 import { isLabError, LabError } from '../errors';
 import { comparePool } from '../compare/blocks';
 import { defaultTolerance, worstBlock } from '../compare/verdict';
@@ -15,7 +16,9 @@ import { realizationFor, realizationLabel } from '../engine/providers';
 import { lnLimits } from '../model/realization';
 import { validateOptions } from '../options';
 import { defaultThreads } from '../parallel';
-import { detectHeads, prepare, type Prepared } from '../pipeline';
+import { clipNormalization, detectHeads, prepare, type Prepared } from '../pipeline';
+import { layerNormNames } from '../export';
+import { findDecoder, VIDEO_EXTENSIONS } from '../video';
 import type { EpName, ModelConfig, PipelineOptions } from '../report';
 import { readTestData } from '../formats/testdata';
 import { clipIdentity, hashOf, listClips, readSweepClip, type ClipSpec, type ReadClip } from './clips';
@@ -108,6 +111,7 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
   const engines = new SweepEngines(p.model, log, helper && up?.available && dir ? { helper, dir } : undefined);
   let pool: ReturnType<typeof comparePool>;
   try {
+    checkAgainstModel(p, specs, po);
     const config: ModelConfig = await settleHeads(p, specs, log);
     po.heads = config.heads;
     const modelSha256 = await sha256Files(p.model.source.files);
@@ -290,6 +294,21 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     void pool?.close();
     p.close();
   }
+}
+
+/**
+ * What only the model or the set can tell wrong, checked once before any clip (a single run meets
+ * these reading its one clip or building its graph; in a sweep each clip would fail with the same
+ * error, listed as 31 clips that could not be read): the --fix-layernorms names against the model's
+ * depth, --mean/--std, and a decoder when the set holds videos.
+ */
+function checkAgainstModel(p: Prepared, specs: readonly ClipSpec[], po: PipelineOptions): void {
+  const names = layerNormNames(p.config.depth);
+  for (const k of Object.keys(po.layerNormOverrides ?? {})) {
+    if (!names.includes(k)) throw new LabError('BAD_OPTION', `--fix-layernorms: no LayerNorm named '${k}' in this model (names: blocks.0.temporal_norm1, blocks.0.norm1, blocks.0.norm2, … blocks.${p.config.depth - 1}.norm2, norm)`);
+  }
+  clipNormalization(p.model, po);
+  if (specs.some((s) => !s.refused && (VIDEO_EXTENSIONS as readonly string[]).includes(path.extname(s.clip).toLowerCase()))) findDecoder();
 }
 
 /**

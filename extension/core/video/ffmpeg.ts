@@ -113,10 +113,23 @@ function versionOf(bin: string): string {
   return firstVersion(r.stdout);
 }
 
+/** ffmpeg's error lines (its context's address dropped: `[matroska,webm @ 0x55…] Read error` → `matroska,webm: Read error`), the file named <file>. */
+function errorLines(stderr: string, file: string): string[] {
+  return stderr.split(/\r?\n/).map((l) => l.replace(file, '<file>').replace(/^\[([^\]@]+?) @ 0x[0-9a-f]+\]\s*/, '$1: ').trim())
+    .filter((l) => l && !/^(At least one output file|Input #|Stream #|Duration:|Metadata:)/.test(l));
+}
+
 /** ffmpeg's last error line, quoted safely (a file name or bytes of the file may be in it). */
 function lastError(stderr: string, file: string): string {
-  const lines = stderr.split(/\r?\n/).map((l) => l.replace(file, '<file>').trim()).filter((l) => l && !/^(At least one output file|Input #|Stream #|Duration:|Metadata:)/.test(l));
+  const lines = errorLines(stderr, file);
   return lines.length ? excerpt(lines[lines.length - 1], 160) : 'no message';
+}
+
+/** What a truncated or damaged file makes ffmpeg say first ("File ended prematurely", "Read error", "partial file", "header damaged"), quoted safely. */
+function firstError(stderr: string, file: string): string {
+  const lines = errorLines(stderr, file);
+  const cut = lines.find((l) => /ended prematurely|read error|partial file|truncat|end of file|damaged/i.test(l));
+  return excerpt(cut ?? lines[0] ?? 'no message', 160);
 }
 
 /** Parses `ffmpeg -hide_banner -i FILE` (stderr) for its container and first video stream. */
@@ -235,5 +248,13 @@ export async function decodeFrames(
     return more;
   });
   if (more && r.code !== 0 && index === 0) throw new LabError('BAD_CLIP', `the decoder failed before the first frame: ${lastError(r.stderr, file)}`, file);
+  // The decoder ended on its own before the frames asked for: the end of a whole clip (nothing on
+  // stderr at -loglevel error, exit 0), or a file cut short or damaged (a copy interrupted, a
+  // download that stopped), which ffmpeg reports ("File ended prematurely", "Read error", "partial
+  // file", "header damaged") while still exiting 0 with the frames before the cut. The official
+  // loader (PyAV) raises on those; read as a shorter clip they would pass with the wrong frames.
+  if (more && index > 0 && (r.code !== 0 || errorLines(r.stderr, file).length)) {
+    throw new LabError('BAD_CLIP', `the file is cut short or damaged: the decoder stopped after ${index} frame(s)${r.code ? ` with exit code ${r.code}` : ''} (${firstError(r.stderr, file)})`, file);
+  }
   return index;
 }

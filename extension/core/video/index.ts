@@ -193,7 +193,8 @@ export async function readVideoClip(path: string, o: VideoClipOptions): Promise<
     fps: src.fps, fpsSource: src.fpsSource,
     ...(src.probe.durationS !== undefined && !isDir ? { durationS: src.probe.durationS } : {}),
     framesRead: count,
-    clipEnded: view.indices.some((i) => i > count - 1),
+    // against the view before a folder's clamp (testView clamps to a folder's known length): a folder shorter than the view ended too
+    clipEnded: testView(p, src.fps).indices.some((i) => i > count - 1),
     indices,
     ...(src.files ? { files: indices.map((i) => nodePath.basename(src.files![i])) } : {}),
     sampling: `frames linspace(0, ${+view.clipSize.toFixed(3)} − 1, ${T}) (SAMPLING_RATE ${p.samplingRate} × NUM_FRAMES ${T} / TARGET_FPS ${p.targetFps} × ${src.fps} fps), the first of ${p.kind === 'official' ? p.views : 1} view(s)`,
