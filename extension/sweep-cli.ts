@@ -149,25 +149,32 @@ export async function cmdSweep(argv: string[], print: { out: (s: string) => void
 }
 
 /** What stdout says: the verdict, the worst clips, the tightest LayerNorms, the covering fix, the files. */
+/** A clip's LayerNorms that a plain FP16 LayerNorm would overflow, and how many of them this sweep kept in FP32. */
+function overflowWords(fix: readonly string[], kept: Readonly<Record<string, string>>): string {
+  const k = fix.filter((n) => kept[n] === 'fp32').length;
+  if (!k) return `${fix.length} LayerNorm(s) overflow`;
+  return k === fix.length ? `${fix.length} LayerNorm(s) would overflow, all kept in FP32 here` : `${fix.length - k} LayerNorm(s) overflow, ${k} more kept in FP32 here`;
+}
+
 export function summary(r: SweepResult, out: string): string {
   const s = r.summary;
   const lines = [`sweep: ${s.verdict.toUpperCase()} — ${s.passed} of ${s.done} clips pass, ${s.failed} fail, ${s.bad} could not be read${s.skipped ? ` (${s.skipped} done before)` : ''}${r.cancelled ? '; cancelled' : ''}`];
   lines.push(`${r.engine?.label ?? r.options.ep}; tolerance ${fmtNum(r.options.tolerance)}`, 'clips, worst first:');
   for (const c of r.clips.slice(0, 10)) {
     lines.push(c.status === 'done'
-      ? `  ${c.verdict === 'pass' ? 'pass' : 'FAIL'}  ${fmtNum(c.worstRelL2 ?? NaN).padEnd(9)} block ${String(c.worstBlock).padEnd(3)} ${c.clip}${c.fix?.length ? ` (${c.fix.length} LayerNorm(s) overflow)` : ''}`
+      ? `  ${c.verdict === 'pass' ? 'pass' : 'FAIL'}  ${fmtNum(c.worstRelL2 ?? NaN).padEnd(9)} block ${String(c.worstBlock).padEnd(3)} ${c.clip}${c.fix?.length ? ` (${overflowWords(c.fix, r.options.layerNormOverrides)})` : ''}`
       : `  ERROR ${c.clip}: ${c.error?.code}: ${c.error?.message}`);
   }
   if (r.clips.length > 10) lines.push(`  … ${r.clips.length - 10} more in ${path.join(out, MARKDOWN_FILE)}`);
   const tight = r.headroom.filter((h) => h.factor !== null).sort((a, b) => a.factor! - b.factor!).slice(0, 5);
   if (tight.length) {
-    lines.push('headroom (65504 / the largest value over the set; < 1 overflows), tightest LayerNorms:');
-    for (const h of tight) lines.push(`  ${h.name.padEnd(24)} ${fmtNum(h.factor!)}×  closest: ${h.closest.map((c) => `${path.basename(c.clip)} ${fmtNum(c.factor ?? NaN)}×`).join(', ')}`);
+    lines.push('headroom (65504 / the largest value over the set; < 1 overflows a plain FP16 LayerNorm), tightest LayerNorms:');
+    for (const h of tight) lines.push(`  ${h.name.padEnd(24)} ${fmtNum(h.factor!)}×  closest: ${h.closest.map((c) => `${path.basename(c.clip)} ${fmtNum(c.factor ?? NaN)}×`).join(', ')}${r.options.layerNormOverrides[h.name] === 'fp32' ? '  (kept in FP32 here)' : ''}`);
   }
   const f = r.fix;
   if (f.layerNorms.length) {
     lines.push(`covering fix: ${f.layerNorms.length} LayerNorm(s) in FP32: ${f.layerNorms.join(', ')}`);
-    lines.push(f.confirmed ? `  confirmed on the set: ${f.confirmed.verdict.toUpperCase()} (${f.confirmed.clips.filter((c) => c.verdict === 'pass').length}/${f.confirmed.clips.length} clips pass)` : `  ${f.note ?? 'not confirmed'}`);
+    lines.push(f.confirmed ? `  confirmed on the set: ${f.confirmed.verdict.toUpperCase()} (${f.confirmed.clips.filter((c) => c.verdict === 'pass').length}/${f.confirmed.clips.length} clips pass)${f.note ? `; ${f.note}` : ''}` : `  ${f.note ?? 'not confirmed'}`);
     lines.push(`  run with: --fix-layernorms ${f.layerNorms.join(',')}`);
   } else lines.push(`covering fix: none — ${f.note ?? ''}`);
   const how = r.options.compare === 'graph'

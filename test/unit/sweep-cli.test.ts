@@ -177,3 +177,34 @@ describe('sweep: a torn last line of clips.jsonl', function () {
     for (const l of lines) JSON.parse(l);
   });
 });
+
+describe('sweep: the covering fix passed in (--fix-layernorms)', function () {
+  this.timeout(240_000);
+  let tmp: string;
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-sweep-cover-'))));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('its own runs confirm it (no second pass, no more sessions); the clips say the LayerNorms are kept, the headroom that it is a plain LayerNorm\'s', async () => {
+    const clips = ['synthetic:1', 'synthetic:2'];
+    const first = await cli(['sweep', '--weights', D1, '--heads', '4', '--precision', 'fp16', '--out', path.join(tmp, 'a'), '--quiet', '--clips', ...clips]);
+    assert.equal(first.code, 1, first.err);
+    const a = JSON.parse(fs.readFileSync(path.join(tmp, 'a', RESULT_FILE), 'utf8'));
+    assert.equal(a.fix.layerNorms.length, 25);
+    assert.equal(a.fix.confirmed.verdict, 'pass');
+    const cover = a.fix.layerNorms.join(',');
+    const again = await cli(['sweep', '--weights', D1, '--heads', '4', '--precision', 'fp16', '--fix-layernorms', cover, '--out', path.join(tmp, 'b'), '--quiet', '--clips', ...clips]);
+    assert.equal(again.code, 0, again.err);
+    const b = JSON.parse(fs.readFileSync(path.join(tmp, 'b', RESULT_FILE), 'utf8'));
+    assert.deepEqual(b.fix.layerNorms, a.fix.layerNorms, 'the same set: what a plain export needs');
+    assert.equal(b.fix.confirmed.verdict, 'pass');
+    assert.deepEqual(b.fix.confirmed.clips.map((c: { clip: string; verdict: string }) => [c.clip, c.verdict]), b.clips.map((c: { clip: string }) => [c.clip, 'pass']));
+    assert.match(b.fix.note, /its own runs are the confirmation/);
+    assert.ok(b.timings.sessionsBuilt < a.timings.sessionsBuilt, `no confirmation engine: ${b.timings.sessionsBuilt} sessions against ${a.timings.sessionsBuilt}`);
+    assert.match(again.out, /\(25 LayerNorm\(s\) would overflow, all kept in FP32 here\)/);
+    assert.match(again.out, /confirmed on the set: PASS \(2\/2 clips pass\); the sweep ran with these LayerNorms in FP32/);
+    assert.match(again.out, /< 1 overflows a plain FP16 LayerNorm\), tightest LayerNorms:\n {2}blocks\.\S+ +0\.\d+×.*\(kept in FP32 here\)/);
+    const md = fs.readFileSync(path.join(tmp, 'b', 'sweep.md'), 'utf8');
+    assert.match(md, /25 LayerNorm\(s\) are kept in FP32 in this sweep \(--fix-layernorms\)/);
+    assert.match(md, /Confirmed: the set run with them in FP32 passes on all 2 clips/);
+  });
+});

@@ -24,7 +24,8 @@ export function sweepMarkdown(r: SweepResult): string {
     lines.push(`| ${i + 1} | ${name(c.clip)} | ${c.verdict === 'pass' ? 'pass' : '**FAIL**'} | ${c.worstBlock} | ${fmtNum(c.worstRelL2 ?? NaN)} | ${first} | ${c.fix?.length ? mdText(c.fix.join(', ')) : '—'} |`);
   });
   lines.push('', '## Headroom per LayerNorm', '');
-  lines.push('The largest value over the set of each overflow mechanism, and 65504 / it (below 1×: it overflows FP16; n/a: this realization cannot overflow that way).', '');
+  const kept = Object.entries(r.options.layerNormOverrides).filter(([, m]) => m === 'fp32').length;
+  lines.push(`The largest value over the set of each overflow mechanism, and 65504 / it (below 1×: it overflows a plain FP16 LayerNorm; n/a: this realization cannot overflow that way).${kept ? ` ${kept} LayerNorm(s) are kept in FP32 in this sweep (--fix-layernorms): they do not overflow in its engine.` : ''}`, '');
   lines.push('| LayerNorm | max (x−mean)² | max Σ(x−mean)² | max \\|Σx\\| | headroom | closest clips |', '|---|---|---|---|---|---|');
   for (const h of r.headroom) lines.push(headroomRow(h));
   lines.push('', '## The fix that covers every clip', '');
@@ -34,9 +35,11 @@ export function sweepMarkdown(r: SweepResult): string {
     lines.push(`${f.layerNorms.length} LayerNorm(s) in FP32: ${f.layerNorms.map(mdCode).join(', ')}.`, '');
     if (f.confirmed) {
       const bad = f.confirmed.clips.filter((c) => c.verdict !== 'pass');
+      const how = f.note ? 'the set run with them in FP32' : 'the set re-run with them in FP32';
       lines.push(f.confirmed.verdict === 'pass'
-        ? `Confirmed: the set re-run with them in FP32 passes on all ${f.confirmed.clips.length} clips (worst ${fmtNum(Math.max(...f.confirmed.clips.map((c) => c.worstRelL2 ?? 0)))}).`
+        ? `Confirmed: ${how} passes on all ${f.confirmed.clips.length} clips (worst ${fmtNum(Math.max(...f.confirmed.clips.map((c) => c.worstRelL2 ?? 0)))}).`
         : `Not enough: with them in FP32, ${bad.length} clip(s) still fail: ${bad.map((c) => name(c.clip)).join(', ')}.`);
+      if (f.note) lines.push('', mdText(`(${f.note}.)`));
     } else lines.push(mdText(f.note ?? 'Not confirmed.'));
   }
   const t = r.timings;

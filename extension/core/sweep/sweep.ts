@@ -217,7 +217,13 @@ export async function sweep(weights: string, clips: readonly string[], o: Omit<S
     else if (!cover.layerNorms.length) note = po.precision === 'fp32' ? 'FP32: no LayerNorm can overflow' : 'no LayerNorm overflows on any clip: nothing to fix';
     else if (o.confirm === false) note = 'not confirmed (--no-confirm)';
     else if (po.layerNorm !== 'plain') note = `the sweep ran LayerNorm ${po.layerNorm}: the fix is for plain LayerNorms, not confirmed in this mode`;
-    else {
+    else if (cover.layerNorms.every((n) => po.layerNormOverrides?.[n] === 'fp32')) {
+      // the sweep already ran with the covering fix (--fix-layernorms): its own runs confirm it, no second pass
+      const fixKey = hashOf(optionsKey, JSON.stringify(cover.layerNorms));
+      const clips: ConfirmedClip[] = done.map((c) => ({ clip: c.clip, key: c.key, fixKey, status: 'done', verdict: c.verdict, worstBlock: c.worstBlock, worstRelL2: c.worstRelL2, firstFailingBlock: c.firstFailingBlock, ms: 0 }));
+      confirmed = { verdict: clips.every((c) => c.verdict === 'pass') ? 'pass' : 'fail', clips };
+      note = 'the sweep ran with these LayerNorms in FP32 (--fix-layernorms): its own runs are the confirmation';
+    } else {
       const overrides = { ...(po.layerNormOverrides ?? {}), ...Object.fromEntries(cover.layerNorms.map((n) => [n, 'fp32' as const])) };
       const fixKey = hashOf(optionsKey, JSON.stringify(cover.layerNorms));
       // by the clip's place among the done ones: the list keeps the clips' order

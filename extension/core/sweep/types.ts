@@ -164,7 +164,7 @@ export interface SweepResult {
     neededBy: Record<string, string[]>;
     /** The set re-run with the fix (null: not run — nothing to fix, --no-confirm, cancelled, or another mode than plain). */
     confirmed: { verdict: 'pass' | 'fail'; clips: ConfirmedClip[] } | null;
-    /** Why confirmed is null, in words. */
+    /** Why confirmed is null, in words; or, beside it, that the sweep's own runs already had the fix (--fix-layernorms). */
     note?: string;
   };
   summary: { clips: number; done: number; passed: number; failed: number; bad: number; skipped: number; verdict: 'pass' | 'fail' | 'incomplete' };
