@@ -7,12 +7,15 @@
  *
  * Each target is staged in .package/<target>/ with exactly what ships:
  *   package.json (the manifest without scripts and dependencies), README.md, LICENSE, media/,
- *   docs/*.md (the README links to them and shows media/screenshot-graph.png; vsce keeps these
- *   relative links as they are, --no-rewrite-relative-links: the manifest names no repository),
+ *   docs/*.md and docs/*.schema.json (the README links to them and shows
+ *   media/screenshot-graph.png; vsce keeps these relative links as they are,
+ *   --no-rewrite-relative-links: the manifest names no repository; links to ../README.md become
+ *   ../readme.md, the name vsce gives it),
  *   dist/ (the esbuild bundles: extension, worker, CLI, webviews), scripts/make_test_data.py
  *   when present (the "Make Test Data from PyTorch…" command opens it), and
  *   dist/node_modules/{onnxruntime-node,onnxruntime-common}: the one runtime dependency, a native
- *   module, with this platform's binaries only. It sits under dist/ so that the bundles find it by
+ *   module, with this platform's runtime binaries only (scripts/package-files.js: no CUDA/TensorRT
+ *   provider libraries its install script may have downloaded). It sits under dist/ so that the bundles find it by
  *   Node's resolution and `vsce --no-dependencies` needs no npm tree; its install script and the
  *   packages only that script uses are left out; and dist/node_modules/@ffmpeg-installer/<platform>/
  *   (ffmpeg, package.json, a NOTICE): the video decoder, run as a child process (docs/video.md).
@@ -23,6 +26,8 @@
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+
+const { ORT_RUNTIME_FILE, SHIPPED_DOC, shippedDocText } = require('./package-files');
 
 const root = path.join(__dirname, '..');
 const ORT = path.join(root, 'node_modules', 'onnxruntime-node');
@@ -101,7 +106,11 @@ for (const target of wanted) {
   fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest(), null, 2));
   for (const f of ['README.md', 'LICENSE']) fs.copyFileSync(path.join(root, f), path.join(stage, f));
   copy(path.join(root, 'media'), path.join(stage, 'media'));
-  copy(path.join(root, 'docs'), path.join(stage, 'docs'), (src) => fs.statSync(src).isDirectory() ? src === path.join(root, 'docs') : src.endsWith('.md'));
+  copy(path.join(root, 'docs'), path.join(stage, 'docs'), (src) => fs.statSync(src).isDirectory() ? src === path.join(root, 'docs') : SHIPPED_DOC.test(src));
+  for (const f of fs.readdirSync(path.join(stage, 'docs')).filter((n) => n.endsWith('.md'))) {
+    const at = path.join(stage, 'docs', f);
+    fs.writeFileSync(at, shippedDocText(fs.readFileSync(at, 'utf8')));
+  }
   copy(path.join(root, 'dist'), path.join(stage, 'dist'), (src) => !src.includes(`${path.sep}node_modules`));
   const script = path.join(root, 'scripts', 'make_test_data.py');
   if (fs.existsSync(script)) {
@@ -113,7 +122,8 @@ for (const target of wanted) {
   fs.mkdirSync(ortTo, { recursive: true });
   fs.copyFileSync(path.join(ORT, 'package.json'), path.join(ortTo, 'package.json'));
   copy(path.join(ORT, 'dist'), path.join(ortTo, 'dist'));
-  copy(path.join(ORT, 'bin', 'napi-v6', TARGETS[target]), path.join(ortTo, 'bin', 'napi-v6', TARGETS[target]));
+  const ortBin = path.join(ORT, 'bin', 'napi-v6', TARGETS[target]);
+  copy(ortBin, path.join(ortTo, 'bin', 'napi-v6', TARGETS[target]), (src) => src === ortBin || ORT_RUNTIME_FILE.test(path.basename(src)));
   const commonTo = path.join(nm, 'onnxruntime-common');
   fs.mkdirSync(commonTo, { recursive: true });
   fs.copyFileSync(path.join(ORT_COMMON, 'package.json'), path.join(commonTo, 'package.json'));

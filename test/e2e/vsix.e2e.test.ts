@@ -26,13 +26,16 @@ describe('the platform .vsix for this machine (scripts/package.js, as npm run pa
     const vsix = path.join(tmp, `${pkg.name}-${target}-${pkg.version}.vsix`);
     const files = await zipEntries(vsix);
     const ort = 'extension/dist/node_modules/onnxruntime-node';
-    for (const f of ['extension/dist/extension.js', 'extension/dist/worker.js', 'extension/dist/cli.js', 'extension/dist/lab-worker.js', 'extension/dist/gpu-helper.js', 'extension/dist/webview/graph.js', 'extension/LICENSE.txt', `${ort}/dist/index.js`, `${ort}/bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`, 'extension/dist/node_modules/onnxruntime-common/dist/cjs/index.js']) {
+    for (const f of ['extension/docs/report.schema.json', 'extension/docs/sweep.schema.json', 'extension/dist/extension.js', 'extension/dist/worker.js', 'extension/dist/cli.js', 'extension/dist/lab-worker.js', 'extension/dist/gpu-helper.js', 'extension/dist/webview/graph.js', 'extension/LICENSE.txt', `${ort}/dist/index.js`, `${ort}/bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`, 'extension/dist/node_modules/onnxruntime-common/dist/cjs/index.js']) {
       assert.ok(files.includes(f), `${f} in the vsix`);
     }
     // One bundle: no sources, no other platform's binaries, no protobufjs, d3 or toolkit as separate packages.
-    for (const re of [/node_modules\/(protobufjs|onnx-proto|yauzl|d3|@vscode)/, new RegExp(`napi-v6/(?!${process.platform}/${process.arch}/)`), /^extension\/(extension|webview|test|out|scripts\/(?!make_test_data))\//, /\.ts$/, /\.map$/, /onnxruntime-node\/script/]) {
+    for (const re of [/node_modules\/(protobufjs|onnx-proto|yauzl|d3|@vscode)/, new RegExp(`napi-v6/(?!${process.platform}/${process.arch}/)`), /^extension\/(extension|webview|test|out|scripts\/(?!make_test_data))\//, /\.ts$/, /\.map$/, /onnxruntime-node\/script/, /onnxruntime_providers_/]) {
       assert.ok(!files.some((f) => re.test(f)), `nothing matching ${re} in the vsix: ${files.filter((f) => re.test(f)).slice(0, 3)}`);
     }
+    // the docs link to the README by the name vsce gives it (readme.md: case-sensitive file systems)
+    assert.match(await zipText(vsix, 'extension/docs/guide.md'), /\]\(\.\.\/readme\.md/);
+    assert.doesNotMatch(await zipText(vsix, 'extension/docs/guide.md'), /\]\(\.\.\/README\.md/);
     const manifest = await zipText(vsix, 'extension.vsixmanifest');
     assert.match(manifest, new RegExp(`TargetPlatform="${target}"`));
     const workspace = path.join(tmp, 'workspace');
