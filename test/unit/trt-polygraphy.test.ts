@@ -7,12 +7,17 @@
  * (TensorRT 11 at a892d22, 10.16 at 52399f55), and polygraphy is the stand-in
  * (test/fixtures/trt/polygraphy-standin.js), started by a `polygraphy` on PATH whose #! line names
  * that Python, as pip writes it. The FP32 outputs are then imported.
+ * Finding 10: a --save-outputs file of Polygraphy 0.29.2 (written by its own serializer:
+ * test/fixtures/trt/polygraphy_0.29.2_make.py) is refused with the way to convert it.
  */
 import { strict as assert } from 'assert';
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { LabError } from '../../extension/core/errors';
+import { openZip } from '../../extension/core/formats/zip';
+import { readPolygraphyOutputs } from '../../extension/core/trt/outputs';
 import { cli } from './helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -99,5 +104,41 @@ describe('trt review: run_polygraphy.sh on TensorRT 11 (finding 6)', function ()
     assert.match(s.stderr, /could not ask python3's tensorrt whether it has BuilderFlag\.FP16 \(ModuleNotFoundError: No module named 'tensorrt'\); running FP16 as for TensorRT <= 10 \(set POLYGRAPHY_PYTHON/);
     assert.equal(s.calls.length, 4);
     assert.ok(s.calls.every((c) => c[3] === '--fp16'));
+  });
+});
+
+describe('trt review: Polygraphy files of before 0.31 (finding 10)', () => {
+  const LEGACY = path.join(FIX, 'trt', 'polygraphy_0.29.2_legacy.json');
+  const RESAVED = path.join(FIX, 'trt', 'polygraphy_0.29.2_resaved.json');
+  const PROBS = path.join(FIX, 'trt', 'polygraphy_0.29.2_probs.npy');
+
+  it('the fixture is Polygraphy 0.29.2\'s own format: its array is np.savez\'s zip (arr_0.npy) in a latin-1 string, the array of probs.npy', async () => {
+    const j = JSON.parse(fs.readFileSync(LEGACY, 'utf8'));
+    assert.equal(j.__polygraphy_encoded_RunResults, 'polygraphy_serialized_json_type');
+    const nd = j.lst[0][1][0].outputs.probs.values;
+    assert.equal(nd.__polygraphy_encoded_ndarray, 'polygraphy_serialized_json_type');
+    const zipFile = path.join(os.tmpdir(), `tsl-npz-${process.pid}.npz`);
+    fs.writeFileSync(zipFile, Buffer.from(nd.array, 'latin1'));
+    const z = await openZip(zipFile);
+    try {
+      assert.deepEqual([...z.entries.keys()], ['arr_0.npy']);
+      assert.deepEqual(Buffer.from(await z.read('arr_0.npy')), fs.readFileSync(PROBS));
+    } finally {
+      await z.close();
+      fs.rmSync(zipFile, { force: true });
+    }
+  });
+
+  it('is refused by name (BAD_OUTPUTS), saying which Polygraphy reads and converts it; the file that conversion writes is read, bit for bit', () => {
+    assert.throws(() => readPolygraphyOutputs(LEGACY, 1 << 30), (e: unknown) => e instanceof LabError && e.code === 'BAD_OUTPUTS'
+      && e.message === `${LEGACY}: output 'probs' is in the format of Polygraphy before 0.31 (arrays as np.savez bytes in a latin-1 string, "polygraphy_serialized_json_type" markers), which is not read here: `
+        + 'save it again with Polygraphy 0.31 or newer, which reads it and writes base64 np.save arrays: '
+        + `python3 -c "from polygraphy.comparator import RunResults; RunResults.load('OLD.json').save('NEW.json')"`);
+    const [run] = readPolygraphyOutputs(RESAVED, 1 << 30);
+    assert.equal(run.runner, 'trt-runner-N0-07/15/21-10:02:11');
+    assert.deepEqual(run.outputs.map((o) => [o.name, o.dims]), [['probs', [1, 400]]]);
+    const npy = fs.readFileSync(PROBS);
+    const want = npy.subarray(10 + npy.readUInt16LE(8));
+    assert.deepEqual(Buffer.from(run.outputs[0].data.buffer, run.outputs[0].data.byteOffset, run.outputs[0].data.byteLength), want);
   });
 });
