@@ -10,7 +10,14 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from '../errors';
-import type { Gpu } from './gpu';
+
+/** A GPU as the key names it (gpu.ts reads it from nvidia-smi or trtexec's log). */
+export interface Gpu {
+  /** "NVIDIA H100 80GB HBM3" (cudaDeviceProp.name) */
+  name: string;
+  /** "9.0" */
+  computeCapability: string;
+}
 
 export interface CacheKeyParts {
   /** sha256 of the ONNX file the engine is built from. */

@@ -18,14 +18,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from '../errors';
+import type { Gpu } from './engine-cache';
 import { runProcess } from './trtexec';
 
-export interface Gpu {
-  /** "NVIDIA H100 80GB HBM3" (cudaDeviceProp.name) */
-  name: string;
-  /** "9.0" */
-  computeCapability: string;
-}
+export type { Gpu };
 
 export interface DetectedGpu extends Gpu {
   /** Where it was read: 'nvidia-smi' or 'trtexec' (a probe run's log). */
