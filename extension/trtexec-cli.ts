@@ -85,7 +85,7 @@ export async function cmdTrtRun(argv: string[]): Promise<number> {
       onProgress: (stage, detail) => log?.(`[${stage}]${detail ? ` ${detail}` : ''}`),
     });
     process.stdout.write(`${r.report.run.label}\n${formatTable(r.report)}\n${r.report.diagnosis.sentence}\n`);
-    process.stdout.write(`engine: ${r.engine}${r.cacheHit ? ' (from the cache)' : ' (built, now cached)'}\n`);
+    process.stdout.write(`engine: ${r.engine ? `${r.engine}${r.cacheHit ? ' (from the cache)' : ' (built, now cached)'}` : `${r.key} (built, not cached: trtexec ran on another GPU than the key's)`} for ${r.gpu.name} (compute capability ${r.gpu.computeCapability})\n`);
     if (values.json) fs.writeFileSync(values.json, reportToJson(r.report));
     return r.report.diagnosis.verdict === 'fail' ? 1 : 0;
   } finally {

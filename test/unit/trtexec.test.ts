@@ -99,13 +99,15 @@ describe('trtexec: finding it, its version, its arguments and its log (issue 19)
     assert.equal(parseLogLine('Start parsing network model.'), undefined, 'not a log line');
   });
 
-  it('keys the engine cache by model hash, precision, fix (in any order) and TensorRT version', () => {
-    const k = { modelHash: 'a'.repeat(64), precision: 'fp16' as const, fp32Layers: ['/b', '/a'], trtVersion: '10.16.0' };
+  it('keys the engine cache by model hash, precision, fix (in any order), TensorRT version and GPU (name and compute capability)', () => {
+    const k = { modelHash: 'a'.repeat(64), precision: 'fp16' as const, fp32Layers: ['/b', '/a'], trtVersion: '10.16.0', gpu: { name: 'NVIDIA H100 80GB HBM3', computeCapability: '9.0' } };
     const key = cacheKey(k);
     assert.match(key, /^[0-9a-f]{32}$/);
     assert.equal(cacheKey({ ...k, fp32Layers: ['/a', '/b', '/a'] }), key);
-    const others = [{ modelHash: 'b'.repeat(64) }, { precision: 'fp32' as const }, { fp32Layers: ['/a'] }, { fp32Layers: [] }, { trtVersion: '10.16.1' }].map((x) => cacheKey({ ...k, ...x }));
-    assert.equal(new Set([key, ...others]).size, 6, 'every part changes the key');
+    const others = [{ modelHash: 'b'.repeat(64) }, { precision: 'fp32' as const }, { fp32Layers: ['/a'] }, { fp32Layers: [] }, { trtVersion: '10.16.1' },
+      { gpu: { name: 'NVIDIA H100 80GB HBM3', computeCapability: '8.9' } }, { gpu: { name: 'NVIDIA H100 PCIe', computeCapability: '9.0' } }].map((x) => cacheKey({ ...k, ...x }));
+    assert.equal(new Set([key, ...others]).size, 8, 'every part changes the key');
+    assert.equal(cacheKey({ ...k, gpu: { name: ' nvidia  H100 80GB HBM3', computeCapability: '9.0' } }), key, 'the name read by nvidia-smi or trtexec, spacing and case aside');
   });
 
   it('the cache sweeps partial builds of processes that are gone, keeps those of live ones, and refuses to commit an empty engine', () => {
@@ -138,7 +140,7 @@ describe('trtexec: a run with the stand-in on d1 (build, cache, fix, failure, ca
   let p: Prepared;
   let v10: TrtexecInfo;
   let ours: Map<string, Float32Array>;
-  const calls = () => fs.readFileSync(argLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]).filter((a) => !a.includes('--help'));
+  const calls = () => fs.readFileSync(argLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]).filter((a) => !a.includes('--help') && !a.some((x) => x.includes('gpu-probe-no-engine')));
   const partials = (dir = cacheDir) => fs.readdirSync(dir).filter((n) => n.includes('.partial-'));
   const run = (o: { layerNorm?: 'plain' | 'fp32' | 'minimal'; env?: Record<string, string>; signal?: AbortSignal; onProgress?: (s: Stage, d?: string) => void; cache?: string } = {}) =>
     withEnv({ STANDIN_LOG: argLog, ...o.env }, () => trtexecRun(p, { trtexec: v10, cacheDir: o.cache ?? cacheDir, precision: 'fp16', layerNorm: o.layerNorm ?? 'plain' }, { signal: o.signal, onProgress: o.onProgress }));

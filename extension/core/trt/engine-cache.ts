@@ -1,13 +1,23 @@
 /**
  * trtexec's engines by key in a folder (issue 19, part 3; trtexec-run.ts uses it): the key is every
  * input that changes what TensorRT builds — the exported ONNX's hash, the precision, the layers kept
- * in FP32, the TensorRT version (an engine runs only on the TensorRT that built it). A build goes
- * to `<key>.plan.partial-<pid>` and is renamed into place only when trtexec succeeded. No vscode import.
+ * in FP32, the TensorRT version (an engine runs only on the TensorRT that built it) and the GPU, its
+ * name and compute capability (a plan is specific to both; gpu.ts reads them). A build goes to
+ * `<key>.plan.partial-<pid>` and is renamed into place only when trtexec succeeded; an entry trtexec
+ * cannot load is dropped (trtexec-run.ts then builds it again, once). No vscode import.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from '../errors';
+
+/** A GPU as the key names it (gpu.ts reads it from nvidia-smi or trtexec's log). */
+export interface Gpu {
+  /** "NVIDIA H100 80GB HBM3" (cudaDeviceProp.name) */
+  name: string;
+  /** "9.0" */
+  computeCapability: string;
+}
 
 export interface CacheKeyParts {
   /** sha256 of the ONNX file the engine is built from. */
@@ -17,11 +27,14 @@ export interface CacheKeyParts {
   fp32Layers: readonly string[];
   /** TensorRT version (an engine runs only on the TensorRT that built it). */
   trtVersion: string;
+  /** The GPU's name and compute capability (a plan runs only on the compute capability it was built for). */
+  gpu: Gpu;
 }
 
 /** The cache key: every input that changes what TensorRT builds. */
 export function cacheKey(k: CacheKeyParts): string {
-  const canonical = JSON.stringify({ v: 1, model: k.modelHash, precision: k.precision, fp32: [...new Set(k.fp32Layers)].sort(), trt: k.trtVersion });
+  const gpu = { name: k.gpu.name.trim().replace(/\s+/g, ' ').toLowerCase(), cc: k.gpu.computeCapability };
+  const canonical = JSON.stringify({ v: 2, model: k.modelHash, precision: k.precision, fp32: [...new Set(k.fp32Layers)].sort(), trt: k.trtVersion, gpu });
   return crypto.createHash('sha256').update(canonical).digest('hex').slice(0, 32);
 }
 
@@ -73,6 +86,12 @@ export class EngineCache {
     fs.writeFileSync(path.join(this.dir, `${key}.json`), JSON.stringify({ ...meta, key, builtAt: new Date().toISOString() }, null, 2) + '\n');
     fs.renameSync(partial, this.plan(key));
     return this.plan(key);
+  }
+
+  /** Remove an entry (its engine and its description): one trtexec could not load. */
+  drop(key: string): void {
+    fs.rmSync(this.plan(key), { force: true });
+    fs.rmSync(path.join(this.dir, `${key}.json`), { force: true });
   }
 
   discard(partial: string): void {

@@ -14,7 +14,8 @@
  *   IterationResult `{"outputs": {name: LazyArray}, "runtime", "runner_name"}` (struct.py:172-185),
  *   LazyArray `{"values": ndarray}` (struct.py:68-77), ndarray `{"array": base64 of np.save}`
  *   (polygraphy/json/serde.py:219-247); older files mark types with "polygraphy_serialized_json_type"
- *   (constants.py:31) and may hold ndarrays directly.
+ *   (constants.py:31) and may hold ndarrays directly. Files of Polygraphy before 0.31 (np.savez
+ *   bytes in a latin-1 string) are refused, saying how to convert them (legacyArray).
  */
 import * as fs from 'fs';
 import { LabError } from '../errors';
@@ -79,12 +80,25 @@ function pgType(o: Json): string | undefined {
   return legacy?.slice('__polygraphy_encoded_'.length);
 }
 
+/**
+ * Polygraphy before 0.31 (0.29.2 in NVIDIA/TensorRT's history, json/serde.py 73fa0193:179-193) wrote an
+ * array as `{"array": np.savez bytes as a latin-1 string, "__polygraphy_encoded_ndarray":
+ * "polygraphy_serialized_json_type"}`; 0.31.1 (b5ff2435:205-230) writes base64 of np.save and reads
+ * both. Not decoded here: a readable refusal saying how to convert the file (with Polygraphy itself).
+ */
+function legacyArray(name: string): string {
+  return `output '${name}' is in the format of Polygraphy before 0.31 (arrays as np.savez bytes in a latin-1 string, "polygraphy_serialized_json_type" markers), which is not read here: `
+    + 'save it again with Polygraphy 0.31 or newer, which reads it and writes base64 np.save arrays: '
+    + `python3 -c "from polygraphy.comparator import RunResults; RunResults.load('OLD.json').save('NEW.json')"`;
+}
+
 /** A Polygraphy ndarray (or a LazyArray holding one) as float32. */
 function pgArray(o: Json, file: string, name: string): { dims: number[]; data: Float32Array } {
   const obj = o as { [k: string]: Json };
   if (obj && typeof obj === 'object' && 'values' in obj && !('array' in obj)) return pgArray(obj.values, file, name); // LazyArray
   const b64 = obj && typeof obj === 'object' ? obj.array : undefined;
   if (typeof b64 !== 'string') throw new LabError('BAD_OUTPUTS', `output '${name}' is not a Polygraphy-encoded array ({"array": base64 of np.save})`, file);
+  if (b64.startsWith('PK\u0003\u0004') || obj.__polygraphy_encoded_ndarray === 'polygraphy_serialized_json_type') throw new LabError('BAD_OUTPUTS', legacyArray(name), file);
   const bytes = Buffer.from(b64, 'base64');
   const bad = (why: string): never => {
     throw new LabError('BAD_OUTPUTS', `output '${name}': ${why}`, file);

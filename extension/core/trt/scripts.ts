@@ -14,6 +14,11 @@
  * `--precision-constraints` (config.py:221), `--layer-precisions NAME:float32 ...` (backend/trt/
  * loader.py:197), `--load-inputs` (comparator/data_loader.py:116), `--save-outputs`
  * (comparator/comparator.py:66), runners `--trt` / `--onnxrt` (backend/runner_select.py:85).
+ * TensorRT 11's BuilderFlag has no FP16 (nor OBEY_PRECISION_CONSTRAINTS: include/NvInfer.h a892d22
+ * enum class BuilderFlag, 9958 on), and Polygraphy sets `--fp16` as `config.set_flag(getattr(trt.
+ * BuilderFlag, "FP16"))`, an AttributeError it reports as unavailable (backend/trt/config.py a892d22:
+ * 537-551): run_polygraphy.sh asks the Python that runs polygraphy whether trt.BuilderFlag has FP16,
+ * and without it runs --trt in FP32 and without the fix, as run_trtexec.sh does.
  */
 import type { BundleManifest } from './manifest';
 
@@ -105,9 +110,12 @@ export function pollyScript(m: BundleManifest): string {
 # run_polygraphy.sh: written by timesformer-lab export-trt (see README.txt).
 # Runs model.onnx and model_marked.onnx with Polygraphy on inputs.json and saves the outputs
 # (--save-outputs) as polygraphy_<backend>_<variant>.json, the log as .log beside it.
-#   POLYGRAPHY_BACKEND=--trt (default): TensorRT FP16, plain and with the proposed fix
+#   POLYGRAPHY_BACKEND=--trt (default): TensorRT FP16, plain and with the proposed fix; where TensorRT's
+#     Python API has no BuilderFlag.FP16 (TensorRT 11: strongly typed networks only), FP32 without the fix
 #   POLYGRAPHY_BACKEND=--onnxrt: ONNX Runtime FP32 (no TensorRT needed: checks the bundle itself)
 #   POLYGRAPHY='python3 /path/to/TensorRT/tools/Polygraphy/bin/polygraphy' overrides polygraphy on PATH.
+#   POLYGRAPHY_PYTHON=/path/to/python: the Python whose tensorrt is asked (default: the one POLYGRAPHY
+#     names, else the #! line of polygraphy on PATH, else python3).
 set -u
 cd -- "$(dirname -- "$0")" || exit 2
 BACKEND="\${POLYGRAPHY_BACKEND:---trt}"
@@ -138,8 +146,45 @@ run() {
   fi
 }
 
+# the Python that runs polygraphy (its tensorrt is the one Polygraphy uses)
+poly_python() {
+  if [ -n "\${POLYGRAPHY_PYTHON:-}" ]; then echo "$POLYGRAPHY_PYTHON"; return; fi
+  case "$(basename -- "\${poly[0]}")" in python*) echo "\${poly[0]}"; return ;; esac
+  local exe line
+  exe="$(command -v -- "\${poly[0]}" 2>/dev/null || true)"
+  if [ -n "$exe" ] && [ -f "$exe" ]; then
+    line="$(head -c 256 -- "$exe" 2>/dev/null | head -n 1 | tr -d '\\r\\0')"
+    case "$line" in '#!'*python*) echo "\${line#'#!'}"; return ;; esac
+  fi
+  echo python3
+}
+
+# 0: TensorRT has BuilderFlag.FP16 (TensorRT <= 10); 3: it has not (TensorRT 11); else: no answer
+trt_has_fp16() {
+  local py
+  read -r -a py <<<"$(poly_python)"
+  trt_version="$("\${py[@]}" -c 'import sys, tensorrt as trt
+print(trt.__version__)
+sys.exit(0 if hasattr(trt.BuilderFlag, "FP16") else 3)' 2>"$probe_err")"
+}
+
 case "$BACKEND" in
   --trt)
+    probe_err="$(mktemp)"
+    trt_has_fp16
+    has_fp16=$?
+    if [ "$has_fp16" -eq 3 ]; then
+      echo "run_polygraphy.sh: TensorRT $trt_version has no BuilderFlag.FP16 (TensorRT 11 builds strongly typed networks: the ONNX types decide); running --trt in FP32, without the fix (no --fp16, --precision-constraints or --layer-precisions)" >&2
+      rm -f -- "$probe_err"
+      run polygraphy_trt_fp32 model.onnx
+      run polygraphy_trt_fp32_marked model_marked.onnx
+      echo "import them: timesformer-lab import --weights WEIGHTS [--data TEST_DATA] $(pwd)/polygraphy_*.json"
+      exit "$status"
+    fi
+    if [ "$has_fp16" -ne 0 ]; then
+      echo "run_polygraphy.sh: could not ask $(poly_python)'s tensorrt whether it has BuilderFlag.FP16 ($(tail -n 1 -- "$probe_err")); running FP16 as for TensorRT <= 10 (set POLYGRAPHY_PYTHON to the Python that runs polygraphy)" >&2
+    fi
+    rm -f -- "$probe_err"
     run polygraphy_trt_fp16 model.onnx --fp16
     run polygraphy_trt_fp16_marked model_marked.onnx --fp16
     run polygraphy_trt_fp16_fix model.onnx --fp16 --precision-constraints obey --layer-precisions "\${FIX_LAYERS[@]}"
@@ -175,7 +220,8 @@ inputs.npy           the same as np.save writes it (timesformer-lab import reads
 reference/           FP32 reference outputs (${m.referenceLabel}), raw float32: trtexec --loadRefOutputs=${final}:reference/${m.reference[final]}
                      --accuracyAlgorithm=cos --accuracyThreshold=${cosThreshold(m.tolerance.fp32)} (TensorRT 11: it refuses reference outputs without a threshold)
 run_trtexec.sh       FP16 engines, plain and with the proposed fix, deployed and marked -> trt_*.json (--exportOutput)
-run_polygraphy.sh    the same with Polygraphy -> polygraphy_*.json (--save-outputs); POLYGRAPHY_BACKEND=--onnxrt runs ONNX Runtime FP32
+run_polygraphy.sh    the same with Polygraphy -> polygraphy_*.json (--save-outputs); POLYGRAPHY_BACKEND=--onnxrt runs ONNX Runtime FP32;
+                     where TensorRT's Python API has no BuilderFlag.FP16 (TensorRT 11), --trt runs FP32 without the fix
 bundle.json          what the importer reads back (outputs and shapes, the fix)
 
 The proposed fix keeps in FP32 ${fix}:
