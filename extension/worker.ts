@@ -172,7 +172,8 @@ if (require.main === module) {
       // and, after a run when nothing else waits, the session the sidebar's expose toggle asks for next (a request that comes meanwhile waits for it)
       if (m.type === 'run' && pending === 1) {
         await written;
-        await warm.buildAhead(pipelineOptions(m.options), process.env, () => pending > 1).catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
+        const ranOn = lastRun?.run === m.id ? lastRun.report.run.ep : undefined;
+        await warm.buildAhead(pipelineOptions(m.options), process.env, () => pending > 1, ranOn).catch((e: Error) => process.stderr.write(`warm: ${e.message}\n`));
       }
       if (--pending === 0) idle = setTimeout(() => releaseStores(`after ${STORE_IDLE_MS / 1000} s idle`), STORE_IDLE_MS).unref();
     });

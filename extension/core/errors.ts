@@ -5,6 +5,8 @@
 export type LabErrorCode =
   | 'FILE_NOT_FOUND'
   | 'FILE_UNREADABLE'
+  /** A file we were asked to write (an ONNX export) could not be: disk full, no permission, no folder; the earlier file is kept. */
+  | 'FILE_UNWRITABLE'
   /** A directory, device, FIFO or socket where a file was expected: refused before it is opened for reading. */
   | 'NOT_A_FILE'
   | 'NOT_A_CHECKPOINT'

@@ -165,6 +165,9 @@ export class WarmEngines {
 
   /** After a request (its answer sent): the bounds kept, the idle timer started. */
   async settle(): Promise<void> {
+    // a request without a run (a probe, a header) settles too: the timer of the request before it
+    // must not release the preparation in the middle of the next run
+    this.stopIdle();
     const h = this.held;
     if (h) {
       const byUse = () => [...h.engines].sort((a, b) => a[1].used - b[1].used);
@@ -195,10 +198,12 @@ export class WarmEngines {
    * creation: a GPU provider (the CPU EP's engines are segmented: each run creates its segments'
    * sessions), unless TIMESFORMER_LAB_BUILD_AHEAD=1 (tests, a CPU engine in one session); =0 never.
    */
-  async buildAhead(o: PipelineOptions, env: NodeJS.ProcessEnv = process.env, waiting: () => boolean = () => false): Promise<void> {
+  async buildAhead(o: PipelineOptions, env: NodeJS.ProcessEnv = process.env, waiting: () => boolean = () => false, ranOn?: string): Promise<void> {
     const h = this.held;
     const switched = env.TIMESFORMER_LAB_BUILD_AHEAD;
-    if (!h || switched === '0' || (switched !== '1' && (o.ep ?? 'cpu') === 'cpu') || inputsKey(o) !== h.key) return;
+    // `ranOn`: the provider the run landed on — a GPU choice that fell back to the CPU builds nothing ahead either
+    const cpu = (o.ep ?? 'cpu') === 'cpu' || ranOn === 'cpu';
+    if (!h || switched === '0' || (switched !== '1' && cpu) || inputsKey(o) !== h.key) return;
     const layerNorm = o.layerNorm === 'expose' ? 'plain' : o.layerNorm === 'plain' || o.layerNorm === undefined ? 'expose' : undefined;
     if (!layerNorm || Object.keys(o.layerNormOverrides ?? {}).length || o.saveOnnx || o.repeat) return;
     const next: PipelineOptions = { ...o, layerNorm };

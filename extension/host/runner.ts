@@ -73,6 +73,8 @@ export class WorkerClient {
   /** Runs the pipeline; resolves with the request id (to export the model later) and the report. */
   async run(options: RunOptions, hooks: RunHooks = {}): Promise<{ requestId: number; report: Report }> {
     const id = this.nextId++;
+    // the engine process lets go of the last run's model when the next run starts, whatever its end
+    if (this.proc) this.proc.modelOf = undefined;
     const r = await this.request({ type: 'run', id, options }, hooks);
     if (r.type !== 'result') throw new RunError('INTERNAL', `unexpected answer ${r.type}`);
     if (this.proc) this.proc.modelOf = id;

@@ -98,6 +98,9 @@ describe('exports: every ONNX file loaded by onnxruntime and compared with the r
       run2 = r2.report;
       assert.equal(await client.saveModel(r1.requestId, path.join(tmp, 'stale.onnx')), false, 'run #1 is no longer the engine\'s: the host builds it again');
       assert.equal(await client.saveModel(r2.requestId, run2File), true);
+      // a run that fails lets go of the last one's model too: the earlier run is then built again, not refused
+      await assert.rejects(client.run({ ...D1, heads: 4, precision: 'fp16', layerNorm: 'plain', ep: 'cpu', data: path.join(FIX, 'd2_legacy_test_data.p') }));
+      assert.equal(await client.saveModel(r2.requestId, path.join(tmp, 'after-failed.onnx')), false, 'the failed run\'s start let go of run #2\'s model');
       assert.deepEqual(storeFolders(store), [], 'the saved graphs leave no store behind');
     } finally {
       await client.cancel();

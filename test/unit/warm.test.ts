@@ -232,6 +232,36 @@ describe('warm engines (core/warm.ts)', function () {
     assert.ok(lines.some((l) => /released the kept preparation and 1 session .* after 0.15 s idle/.test(l)), lines.join('\n'));
   });
 
+  it('a request without a run (a probe) settles too: the idle timer before it is stopped, and cannot release the preparation while the next run goes on', async () => {
+    const w = new WarmEngines(limits({ idleMs: 300 }), (l) => lines.push(l));
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      await request(w, 'fp32'); // its settle starts the idle timer
+      await sleep(150);
+      await w.settle(); // the sidebar's provider probe: the timer starts again
+      const running = w.run({ ...o, layerNorm: 'fp32' }, 'fp32', {}); // a run stops the idle timer
+      await sleep(400); // past the first timer's 300 ms
+      await running;
+      assert.ok(w.storeDir && fs.existsSync(w.storeDir), 'still held: no timer was left to fire');
+      assert.ok(!lines.some((l) => /idle/.test(l) && /released/.test(l)), lines.join('\n'));
+    } finally {
+      await w.release('test end');
+    }
+  });
+
+  it('a GPU choice whose run landed on the CPU (a fallback) builds nothing ahead', async () => {
+    const w = new WarmEngines(limits(), (l) => lines.push(l));
+    try {
+      await request(w, 'plain');
+      // as the worker calls it after a run asked for webgpu that fell back to the CPU EP
+      await w.buildAhead({ ...o, ep: 'webgpu', layerNorm: 'plain' }, {}, () => false, 'cpu');
+      assert.equal(w.counts.ahead, 0);
+      assert.ok(!lines.some((l) => /ahead/.test(l)), lines.join('\n'));
+    } finally {
+      await w.release('test end');
+    }
+  });
+
   it('a failed request releases what was kept', async () => {
     const w = new WarmEngines(limits(), (l) => lines.push(l));
     await request(w, 'fp32');

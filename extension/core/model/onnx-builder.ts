@@ -4,7 +4,7 @@
  * Weights go in as raw little-endian initializers, or as external data (a file, an offset and a
  * length: see weight-store.ts), which writeOnnxFile() inlines when it writes a self-contained model.
  */
-import * as fs from 'fs';
+import { writeFileAtomic } from '../write-file';
 import { onnx } from 'onnx-proto';
 import { float32ToBfloat16Array, float32ToHalfArray } from '../tensor';
 import { writeAtSync } from '../formats/file';
@@ -258,13 +258,12 @@ export function writeOnnxFile(file: string, model: Uint8Array, read: ExternalRea
   });
   // GraphProto.initializer is field 5 (tag 0x2a); ModelProto.graph is field 7 (tag 0x3a)
   const graphLen = graphRest.length + records.reduce((a, r) => a + 1 + varintLength(r.tensorLen) + r.tensorLen, 0);
-  const fd = fs.openSync(file, 'w');
-  let pos = 0;
-  const put = (b: Uint8Array) => {
-    writeAtSync(fd, b, pos);
-    pos += b.length;
-  };
-  try {
+  return writeFileAtomic(file, (fd) => {
+    let pos = 0;
+    const put = (b: Uint8Array) => {
+      writeAtSync(fd, b, pos);
+      pos += b.length;
+    };
     put(head);
     put(Uint8Array.from([0x3a, ...varint(graphLen)]));
     put(graphRest);
@@ -279,10 +278,8 @@ export function writeOnnxFile(file: string, model: Uint8Array, read: ExternalRea
         put(part);
       }
     }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return pos;
+    return pos;
+  });
 }
 
 function varint(n: number): number[] {

@@ -16,7 +16,8 @@
  * ReduceMean`, `.../ReduceMean_1`, `.../LayerNormalization`), so a trtexec `--layerPrecisions`
  * line written for the user's own export applies to ours.
  */
-import * as fs from 'fs';
+import { writeFileAtomic } from '../write-file';
+import { writeAtSync } from '../formats/file';
 import { LabError } from '../errors';
 import { BlockGraph, F32 } from './graph-layers';
 import type { BuiltGraph, GraphOptions, Weights } from './graph-options';
@@ -154,7 +155,7 @@ class TimeSformerGraph extends BlockGraph {
       source: store ? store.saveModel(model) : model,
       writeOnnx: (file) => {
         if (store) writeOnnxFile(file, model, (ref, at, dst) => store.readRef(ref, at, dst));
-        else fs.writeFileSync(file, model);
+        else writeFileAtomic(file, (fd) => writeAtSync(fd, model, 0));
       },
       inputName: input,
       probsName,
