@@ -18,6 +18,7 @@ import { saveOnnxOf, type ModeHooks } from './core/pipeline';
 import { WarmEngines, warmLimits } from './core/warm';
 import type { PipelineOptions, Report } from './core/report';
 import { toWorkerError, type FromWorker, type InspectResult, type RunOptions, type ToWorker } from './protocol';
+import { resetPeakRss } from './core/peak-rss';
 
 /** Test seam: a pause before each run, so that tests can press Cancel while the worker is busy. */
 const testDelayMs = Number(process.env.TIMESFORMER_LAB_TEST_DELAY_MS ?? 0) || 0;
@@ -49,6 +50,8 @@ async function handle(m: ToWorker, send: (r: FromWorker) => Promise<void>): Prom
     switch (m.type) {
       case 'run': {
         lastRun = undefined;
+        // this run's peak memory, not the largest of any request this process served before
+        resetPeakRss();
         if (testDelayMs) await new Promise((r) => setTimeout(r, testDelayMs));
         // Test data may be absent (a self-reference run): the pipeline compares with the model's own FP32.
         const hooks: ModeHooks = {

@@ -237,7 +237,7 @@ export interface RunInfo {
    */
   timings: {
     readMs: number; headsMs: number; referenceMs: number; buildGraphMs: number; sessionMs: number; runMs: number; compareMs: number; totalMs: number;
-    /** Peak resident memory of the process that ran the pipeline, up to the end of this mode (maxRSS). */
+    /** Peak resident memory of the process that ran the pipeline, up to the end of this mode: in the extension's engine process, since this request began (Linux: VmHWM reset per request, core/peak-rss.ts; elsewhere the process's peak, maxRSS). */
     peakRssBytes?: number;
     /** Median of the repeated runs (`repeat`), without the first run's warm-up. */
     warmRunMs?: number;

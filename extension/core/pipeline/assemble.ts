@@ -10,6 +10,7 @@ import type { Judged } from './compare';
 import type { EngineRun } from './engine-run';
 import type { Prepared } from './prepare';
 import type { Reference } from './reference';
+import { peakRssBytes as peakRss } from '../peak-rss';
 
 export interface Assembly {
   o: PipelineOptions;
@@ -63,7 +64,7 @@ export function assembleReport(a: Assembly): Report {
 export function timingsOf(p: Prepared, run: Pick<EngineRun, 'engine' | 'runMs' | 'warmRunMs'>, t0: number, compareT0: number): { timings: Report['run']['timings']; store?: StoreUsage } {
   const { readMs, headsMs, referenceMs } = p.pending;
   p.pending.readMs = p.pending.headsMs = p.pending.referenceMs = 0;
-  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  const peakRssBytes = peakRss();
   const store = storeUsage(p.model.weights);
   const { engine, runMs, warmRunMs } = run;
   return {

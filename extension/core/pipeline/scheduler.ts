@@ -21,6 +21,7 @@ import { graphOptions, layerNormModesOf } from './graph';
 import { besideEngine, runOneMode, type PipelineResult } from './mode';
 import { prepare, type Prepared } from './prepare';
 import { besideWait } from './reference';
+import { peakRssBytes as peakRss } from '../peak-rss';
 
 /** A LayerNorm mode, or 'minimal': plain, with only the LayerNorms whose mechanism fires (read from the statistics) in FP32. */
 export type LayerNormChoice = LayerNormMode | 'minimal';
@@ -219,7 +220,7 @@ export async function runMode(p: Prepared, o: PipelineOptions, hooks: ModeHooks 
     const t3 = performance.now();
     await confirmMinimalFix(p, o, report, hooks, say, sharedPool);
     report.run.timings.confirmMs = performance.now() - t3;
-    report.run.timings.confirmPeakRssBytes = process.resourceUsage().maxRSS * 1024;
+    report.run.timings.confirmPeakRssBytes = peakRss();
     // the confirmation may derive more of the store (another form of the weights)
     const after = storeUsage(p.model.weights);
     if (after) report.run.timings.storeBytes = after.bytes;
