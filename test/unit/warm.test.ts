@@ -249,6 +249,25 @@ describe('warm engines (core/warm.ts)', function () {
     }
   });
 
+  it('a kept segmented CPU engine tells its segments to the request that runs it, not to the one that built it', async () => {
+    const w = new WarmEngines(limits(), (l) => lines.push(l));
+    const segments = async () => {
+      const seen: string[] = [];
+      const report = await w.run({ ...o, layerNorm: 'fp32' }, 'fp32', { onProgress: (s, d) => void (s === 'running' && d && /segment/.test(d) && seen.push(d)) });
+      await w.settle();
+      return { seen, report };
+    };
+    try {
+      const first = await segments();
+      const second = await segments();
+      assert.equal(second.report.run.warm?.sessionsReused, 1, 'the second request ran the kept engine');
+      assert.ok(first.seen.length > 1 && /^cpu, segment 1\/\d+$/.test(first.seen[0]), first.seen.join(' | '));
+      assert.deepEqual(second.seen, first.seen);
+    } finally {
+      await w.release('test end');
+    }
+  });
+
   it('a GPU choice whose run landed on the CPU (a fallback) builds nothing ahead', async () => {
     const w = new WarmEngines(limits(), (l) => lines.push(l));
     try {

@@ -108,9 +108,15 @@ export async function runEngine(p: Prepared, o: PipelineOptions, hooks: Pipeline
     ? engineCacheKey(await sha256Files(m.source.files), graphOptions(config, B, o, 'tensorrt'))
     : undefined;
   if (!kept) stage('building engine', `${o.ep ?? 'cpu'}, ${precision.toUpperCase()} LayerNorm ${over ? `${layerNorm} (${over} in FP32)` : layerNorm}`);
-  const made = given ?? await buildEngine(p, o, say, cacheKey, (k, n) => hooks.onProgress?.('running', `${o.ep ?? 'cpu'}, segment ${k}/${n}`));
+  // a segmented engine reports its segments to whichever request runs it (a kept one is built by one
+  // request and run by later ones: the relay, found by its graph, is pointed at each in turn)
+  const relay: SegmentRelay = {};
+  const made = given ?? await buildEngine(p, o, say, cacheKey, (k, n) => relay.to?.(k, n));
+  if (!given) segmentRelays.set(made.g, relay);
   // a warm engine process keeps what it built (the view it gives back is released, not the session)
   const { engine, g } = !given && p.engines ? p.engines.keep(o, made) : made;
+  const segments = segmentRelays.get(g);
+  if (segments) segments.to = (k, n) => hooks.onProgress?.('running', `${o.ep ?? 'cpu'}, segment ${k}/${n}`);
   try {
     if (o.saveOnnx) {
       g.writeOnnx(o.saveOnnx);
@@ -143,8 +149,17 @@ export async function runEngine(p: Prepared, o: PipelineOptions, hooks: Pipeline
   } catch (e) {
     await engine.release();
     throw e;
+  } finally {
+    if (segments) segments.to = undefined;
   }
 }
+
+interface SegmentRelay {
+  to?: (done: number, total: number) => void;
+}
+
+/** The segment progress relay of each engine this process built, by its graph. */
+const segmentRelays = new WeakMap<BuiltGraph, SegmentRelay>();
 
 /** The output of block i, or an error naming it (an engine that dropped an output). */
 export function blockOutput(r: Pick<EngineRun, 'g' | 'out'>, i: number): Float32Array {
