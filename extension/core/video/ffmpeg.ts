@@ -115,7 +115,9 @@ function versionOf(bin: string): string {
 
 /** ffmpeg's error lines (its context's address dropped: `[matroska,webm @ 0x55…] Read error` → `matroska,webm: Read error`), the file named <file>. */
 function errorLines(stderr: string, file: string): string[] {
-  return stderr.split(/\r?\n/).map((l) => l.replace(file, '<file>').replace(/^\[([^\]@]+?) @ 0x[0-9a-f]+\]\s*/, '$1: ').trim())
+  // ffmpeg names the input as it was given to it: file: and the absolute path (inputArgs)
+  const given = `file:${nodePath.resolve(file)}`;
+  return stderr.split(/\r?\n/).map((l) => l.split(given).join('<file>').replace(file, '<file>').replace(/^\[([^\]@]+?) @ 0x[0-9a-f]+\]\s*/, '$1: ').trim())
     .filter((l) => l && !/^(At least one output file|Input #|Stream #|Duration:|Metadata:)/.test(l));
 }
 
@@ -136,6 +138,12 @@ function firstError(stderr: string, file: string): string {
 export function parseProbe(stderr: string, file: string): Probe {
   const input = /^Input #0, (.+?), from '/m.exec(stderr);
   const video = /^\s*Stream #0:\d+(?:\[0x[0-9a-f]+\])?(?:\([^)]*\))?: Video: (.*)$/m.exec(stderr);
+  const refused = /^\[([\w,]+) @ 0x[0-9a-f]+\] Format not on whitelist/m.exec(stderr);
+  if (refused) {
+    const image = /^(\w+)_pipe$/.exec(refused[1].split(',')[0]);
+    if (image) throw new LabError('BAD_CLIP', `an image (${image[1]}), not a video: a clip of one image is a folder holding it`, file);
+    throw new LabError('BAD_CLIP', `its format is ${refused[1].split(',')[0]}, not one the lab reads (a playlist or stream format can name other files or addresses): clips are MP4/MOV/M4V, MKV/WebM or AVI`, file);
+  }
   if (!input || !video) {
     throw new LabError('BAD_CLIP', input
       ? 'the file holds no video stream'
@@ -209,9 +217,30 @@ function run(dec: Decoder, args: string[], file: string, signal: AbortSignal | u
   });
 }
 
+/**
+ * The demuxers ffmpeg may use on a video clip (its own names): MP4/MOV/M4V, Matroska/WebM, AVI (a
+ * frame of a folder is read by image2 alone, inputArgs). Anything else a file may claim to be — an HLS or concat playlist that names
+ * other files or URLs, an image2 pattern, a network stream — is refused by ffmpeg unread.
+ */
+export const CLIP_FORMATS = 'mov,matroska,webm,avi';
+
+/**
+ * ffmpeg's input for `file`: the local file and nothing else. A name like `tcp:host:port.mp4` or
+ * `http:…` is a URL to ffmpeg: `file:` and its absolute path make it a file, and the protocol
+ * whitelist keeps any demuxer from opening another protocol; the format whitelist keeps playlists
+ * (which would read other files) out.
+ */
+export function inputArgs(file: string): string[] {
+  const input = `file:${nodePath.resolve(file)}`;
+  // a frame of a folder: one image, read by the image2 demuxer with no pattern (a name with % or *
+  // is that file alone; ffmpeg's probe may not take a JPEG behind large EXIF segments for one)
+  if (/\.(png|jpe?g)$/i.test(file)) return ['-protocol_whitelist', 'file', '-format_whitelist', 'image2', '-f', 'image2', '-pattern_type', 'none', '-i', input];
+  return ['-protocol_whitelist', 'file', '-format_whitelist', CLIP_FORMATS, '-i', input];
+}
+
 /** The container and first video stream of a file, without decoding a frame. */
 export async function probe(dec: Decoder, file: string, signal?: AbortSignal): Promise<Probe> {
-  const r = await run(dec, ['-hide_banner', '-nostdin', '-i', file], file, signal);
+  const r = await run(dec, ['-hide_banner', '-nostdin', ...inputArgs(file)], file, signal);
   return parseProbe(r.stderr, file);
 }
 
@@ -231,7 +260,7 @@ export async function decodeFrames(
   let filled = 0;
   let index = 0;
   let more = true;
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-noautorotate', ...(raw?.inputArgs ?? []), '-i', file, '-map', '0:v:0', '-vsync', '0',
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-noautorotate', ...(raw?.inputArgs ?? []), ...inputArgs(file), '-map', '0:v:0', '-vsync', '0',
     '-frames:v', String(maxFrames), '-sws_flags', 'bilinear', '-f', 'rawvideo', '-pix_fmt', raw?.pixFmt ?? 'rgb24', 'pipe:1'];
   const r = await run(dec, args, file, signal, (chunk) => {
     let off = 0;

@@ -20,7 +20,7 @@ import { decodeFrames, findDecoder, probe, type Decoder, type Probe } from './ff
 import { hfPreprocess, officialPreprocess, testView, type VideoPreprocess } from './sampling';
 import { imageHeaderSize } from './image-header';
 import { JPEG_PLANAR, jpegPlanesToRgb, planarLayout, type JpegPlanar } from './jpeg-color';
-import { outputSize, transformFrame } from './transform';
+import { outputSize, resizedSize, transformFrame } from './transform';
 
 export { findDecoder } from './ffmpeg';
 export * from './sampling';
@@ -157,6 +157,12 @@ export async function readVideoClip(path: string, o: VideoClipOptions): Promise<
   const isDir = await fsp.stat(path).then((s) => s.isDirectory(), () => false);
   const src = isDir ? await folderSource(path, dec, p.targetFps, o.signal) : await fileSource(path, dec, o.signal);
   const { width: W, height: H } = src.probe;
+  // the resize is done on one frame at a time, in memory: a preprocessing that asks for a frame past
+  // the decoding budget (a shortest_edge of 200000 in preprocessor_config.json) is refused first
+  const [rh, rw] = resizedSize(p, H, W);
+  if (!(rh * rw <= MAX_FRAME_PIXELS)) {
+    throw new LabError('LIMIT_EXCEEDED', `the preprocessing (${p.source}) resizes its ${W}×${H} frames to ${rw}×${rh} pixels: the lab resizes to at most ${MAX_FRAME_PIXELS.toLocaleString('en-US')} pixels (8192×8192)`, path);
+  }
   const size = outputSize(p, H, W);
   if ('problem' in size) throw new LabError('BAD_CLIP', size.problem, path);
   if (p.numFrames !== o.model.frames || size.size[0] !== o.model.imageSize || size.size[1] !== o.model.imageSize) {

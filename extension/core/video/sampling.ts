@@ -88,7 +88,7 @@ export function hfPreprocess(j: unknown, model: { frames: number; imageSize: num
   const size = get(j, 'size');
   let resize: HfPreprocess['resize'];
   if (get(j, 'do_resize') !== false) {
-    const se = typeof size === 'number' ? size : posInt(get(size, 'shortest_edge'));
+    const se = typeof size === 'number' ? posInt(size) ?? bad(`size ${size} must be a whole number of pixels ≥ 1`) : posInt(get(size, 'shortest_edge'));
     const h = posInt(get(size, 'height'));
     const w = posInt(get(size, 'width'));
     if (se !== undefined) resize = { shortestEdge: se };
@@ -101,8 +101,8 @@ export function hfPreprocess(j: unknown, model: { frames: number; imageSize: num
   let crop: HfPreprocess['crop'];
   if (get(j, 'do_center_crop') !== false) {
     const c = get(j, 'crop_size') ?? { height: 224, width: 224 };
-    const h = typeof c === 'number' ? c : posInt(get(c, 'height'));
-    const w = typeof c === 'number' ? c : posInt(get(c, 'width'));
+    const h = typeof c === 'number' ? posInt(c) : posInt(get(c, 'height'));
+    const w = typeof c === 'number' ? posInt(c) : posInt(get(c, 'width'));
     if (!h || !w) bad(`crop_size must be {"height": H, "width": W}, got ${JSON.stringify(c).slice(0, 80)}`);
     crop = { height: h!, width: w! };
   }
