@@ -61,7 +61,7 @@ const tool = (id: string, label: string, title: string, onClick: () => void) => 
   return b;
 };
 const legend = h('div', { id: 'legend', 'aria-label': 'Legend' });
-const verdicts = h('div', { id: 'verdicts' });
+const verdicts = h('div', { id: 'verdicts', role: 'status' });
 const canvas = h('div', { id: 'canvas' });
 const inspector = h('aside', { id: 'inspector', hidden: true, 'aria-label': 'Block inspector', tabindex: -1 });
 const tooltip = h('div', { id: 'tooltip', role: 'tooltip', hidden: true });
@@ -223,10 +223,16 @@ function draw(): void {
   empty.hidden = model.lanes.length > 0;
   renderLegend(legend, model);
   drawChips(model);
-  verdicts.replaceChildren(...model.lanes.map((l) =>
+  const said = model.lanes.map((l) =>
     h('div', { class: `verdict ${l.verdict}`, 'data-run': l.runId, 'data-verdict': l.verdict, ...(l.confirming ? { 'data-confirming': 'true' } : {}) },
       h('b', {}, l.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'), ` ${l.label} — ${l.reference}. `, h('span', { class: 'sentence' }, l.sentence),
-      ...(l.confirming ? [h('span', { class: 'confirming' }, ' Confirming the minimal fix by one run…')] : []))));
+      ...(l.confirming ? [h('span', { class: 'confirming' }, ' Confirming the minimal fix by one run…')] : [])));
+  // a live region: replaced (and read out) only when what it says changed, not on every expand or zoom
+  const text = said.map((d) => `${d.dataset.run}:${d.textContent}`).join('\n');
+  if (verdicts.dataset.said !== text) {
+    verdicts.replaceChildren(...said);
+    verdicts.dataset.said = text;
+  }
   // Columns: node i of every lane sits in column i; an expanded block widens its column.
   const count = Math.max(0, ...model.lanes.map((l) => l.nodes.length));
   const widths = Array.from({ length: count }, (_, i) => {

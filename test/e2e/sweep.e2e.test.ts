@@ -97,6 +97,8 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
     const fix = (await view.getAttribute('.fix', 'data-layernorms'))!.split(',');
     assert.ok(fix.includes('blocks.1.temporal_norm1') && fix.every((n) => !n.startsWith('blocks.0.')), fix.join(','));
     assert.match((await view.textContent('.fix')) ?? '', /Confirmed: the set re-run with it passes on all 8 clips/);
+    // each clip's row says its own run with the fix
+    assert.deepEqual(await view.$$eval('tr.cliprow', (els) => els.map((e) => e.getAttribute('data-confirmed'))), Array(8).fill('pass'));
   });
 
   it('a clip clicked opens as a single run: the graph shows its blocks, block 1 failing', async function () {
