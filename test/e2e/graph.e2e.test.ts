@@ -163,7 +163,7 @@ describe('the graph seen whole, and readable in every theme (d1_outlier)', funct
     assert.equal(await focused(), 'inspector');
     await page.keyboard.press('Tab');
     assert.equal(await focused(), 'inspector-close', 'one Tab to the close button');
-    await vs!.screenshot('graph-05-inspector-keeps-zoom');
+    await vs!.screenshot('graph-01b-inspector-keeps-zoom');
     // Escape from the inspector: closed, the keyboard back on block 4, the zoom still the user's
     await page.keyboard.press('Escape');
     await settled(false);
