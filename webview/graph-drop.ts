@@ -2,11 +2,14 @@
  * Dropping trtexec / Polygraphy output files onto the graph imports them as runs (issue 19): the
  * drop's file: URIs (a drag from the editor's explorer) go to the host as they are; files without a
  * path (a browser's drop, code-server) are read here, each at most MAX_DROP_BYTES, and sent by name
- * and text. The host checks both (protocol.ts parseGraphMessage) and imports them as "Import
- * TensorRT Outputs…" does. While something is dragged over the panel, body[data-dropping].
- * Test hook: body[data-drop] — "sent", or why nothing was sent.
+ * and text; at most MAX_DROP_FILES of each (drop-sort.ts). What is not sent (too large, past the limit, a drop with
+ * no file) goes to the host as `refused`, which names it in a warning with the host's own refusals.
+ * The host checks both (protocol.ts parseGraphMessage) and imports them as "Import TensorRT
+ * Outputs…" does. While something is dragged over the panel, body[data-dropping] (highlighted).
+ * Test hook: body[data-drop] — "sent", with what was refused after it.
  */
-import { MAX_DROP_BYTES, type DroppedFile, type GraphToHost } from '../extension/host/protocol';
+import type { DroppedFile, GraphToHost } from '../extension/host/protocol';
+import { sortDrop } from './drop-sort';
 
 /** file: URIs of a drop: VS Code's own list, else the standard uri-list (comments start with #). */
 function droppedUris(dt: DataTransfer): string[] {
@@ -31,24 +34,13 @@ export function installDrop(send: (m: GraphToHost) => void): void {
     delete body.dataset.dropping;
     const dt = e.dataTransfer;
     if (!dt) return;
-    const uris = droppedUris(dt);
+    const all = Array.from(dt.files);
+    const d = sortDrop(droppedUris(dt), all);
     void (async () => {
       const files: DroppedFile[] = [];
-      if (!uris.length) {
-        for (const f of Array.from(dt.files).slice(0, 16)) {
-          if (f.size > MAX_DROP_BYTES) {
-            body.dataset.drop = `${f.name} is larger than ${MAX_DROP_BYTES / 2 ** 20} MiB: use Import TensorRT Outputs… for it`;
-            return;
-          }
-          files.push({ name: f.name, text: await f.text() });
-        }
-      }
-      if (!uris.length && !files.length) {
-        body.dataset.drop = 'nothing to import: drop trtexec --exportOutput or Polygraphy --save-outputs JSON files';
-        return;
-      }
-      send({ type: 'drop', uris: uris.slice(0, 16), files });
-      body.dataset.drop = 'sent';
+      for (const i of d.read) files.push({ name: all[i].name, text: await all[i].text() });
+      send({ type: 'drop', uris: d.uris, files, ...(d.refused.length ? { refused: d.refused } : {}) });
+      body.dataset.drop = ['sent', ...d.refused].join('; ');
     })();
   });
 }

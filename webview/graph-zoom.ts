@@ -2,11 +2,15 @@
  * The graph's zoom and pan (d3-zoom): Fit shows the whole graph, however small that makes it (at a
  * small scale the graph is an overview: tooltips and the inspector carry the numbers); lane titles
  * stay on screen while panning (sticky at the left edge, never smaller than 12 px); after a
- * redraw that moved the content away (Collapse, Expand), the view fits again.
- * Test hooks: #graph[data-scale], text.lane-title[data-lane-top].
+ * redraw that moved the content away (Collapse, Expand), the view fits again. When the panel
+ * changes size (the inspector opens or closes, the window is resized) it fits again only while the
+ * view is Fit's; once the user zoomed or panned, their scale and centre stay (view-keep.ts).
+ * Test hooks: #graph[data-scale], #graph[data-fitted], #graph[data-size] (the canvas size the view
+ * last followed), text.lane-title[data-lane-top].
  */
 import { select, type Selection } from 'd3-selection';
 import { zoom, zoomIdentity, zoomTransform, type ZoomTransform } from 'd3-zoom';
+import { afterResize, revealShift, type Size } from './view-keep';
 
 /** The content's extent in graph units (before zoom): what Fit must show whole. */
 export interface ContentBox { x0: number; y0: number; x1: number; y1: number }
@@ -19,6 +23,8 @@ export interface GraphZoom {
   setContent(box: ContentBox): void;
   /** Fits when no node is on screen any more (the content moved away under the view). */
   keepInView(): void;
+  /** Pans (scale kept) so that `el` is in view. */
+  reveal(el: Element): void;
 }
 
 /** Largest scale Fit uses (a small graph is not blown up past its drawn size). */
@@ -39,14 +45,24 @@ export function graphZoom(
   viewport: Selection<SVGGElement, unknown, null, undefined>,
   canvas: HTMLElement,
   onZoom: () => void,
+  /** After the view followed a change of the panel's size. */
+  onResized: () => void,
 ): GraphZoom {
   let content: ContentBox | undefined;
   let minScale = MIN_SCALE;
+  /** Whether the view is still Fit's: no wheel, drag or zoom button since. */
+  let fitted = false;
+  const setFitted = (f: boolean) => {
+    fitted = f;
+    svg.attr('data-fitted', String(f));
+  };
   const zoomer = zoom<SVGSVGElement, unknown>()
     .scaleExtent([minScale, MAX_SCALE])
     // Smooth wheel zoom: about 8 % per wheel notch (d3's default is 15 %, and line-mode wheels jump).
     .wheelDelta((e: WheelEvent) => -e.deltaY * (e.deltaMode === 1 ? 0.025 : e.deltaMode ? 0.5 : 0.0012))
-    .on('zoom', (e: { transform: ZoomTransform }) => {
+    .on('zoom', (e: { transform: ZoomTransform; sourceEvent: Event | null }) => {
+      // the user's wheel or drag (a programmatic transform has no source event)
+      if (e.sourceEvent) setFitted(false);
       viewport.attr('transform', e.transform.toString());
       svg.attr('data-scale', e.transform.k.toFixed(3));
       placeTitles(e.transform);
@@ -85,6 +101,31 @@ export function graphZoom(
     const x = (width - w * k) / 2 - content.x0 * k;
     const y = MARGIN + TITLE_ROOM - content.y0 * k;
     zoomer.transform(svg, zoomIdentity.translate(x, y).scale(k));
+    setFitted(true);
+  }
+
+  /** The panel's size changed: Fit again, or keep the user's scale and centre. */
+  let laidOut: Size = { width: 0, height: 0 };
+  new ResizeObserver(() => {
+    const now = { width: canvas.clientWidth, height: canvas.clientHeight };
+    if (!now.width || (now.width === laidOut.width && now.height === laidOut.height)) return;
+    const before = laidOut;
+    laidOut = now;
+    requestAnimationFrame(() => {
+      const t = afterResize(zoomTransform(svg.node() as SVGSVGElement), before, now, fitted);
+      if (t === 'fit') fit();
+      else zoomer.transform(svg, zoomIdentity.translate(t.x, t.y).scale(t.k));
+      onResized();
+      svg.attr('data-size', `${now.width}x${now.height}`);
+    });
+  }).observe(canvas);
+
+  function reveal(el: Element): void {
+    const c = (svg.node() as SVGSVGElement).getBoundingClientRect();
+    const r = el.getBoundingClientRect();
+    const { dx, dy } = revealShift({ left: r.left - c.left, top: r.top - c.top, right: r.right - c.left, bottom: r.bottom - c.top }, c);
+    const k = zoomTransform(svg.node() as SVGSVGElement).k;
+    if (dx || dy) zoomer.translateBy(svg, dx / k, dy / k);
   }
 
   function keepInView(): void {
@@ -98,11 +139,15 @@ export function graphZoom(
 
   return {
     fit,
-    zoomBy: (k) => zoomer.scaleBy(svg, k),
+    zoomBy: (k) => {
+      zoomer.scaleBy(svg, k);
+      setFitted(false);
+    },
     setContent(box) {
       content = box;
       placeTitles(zoomTransform(svg.node() as SVGSVGElement));
     },
     keepInView,
+    reveal,
   };
 }

@@ -3,9 +3,10 @@
  * every lane aligned by index in columns. Blocks are colored on the one error scale (log, anchored
  * at each run's tolerance: blues pass, orange to red fail), failing ones hatched and marked ✗, the
  * first failing block flagged as the break; LayerNorm overflow marks under each block; a block
- * expands to its parts with their values; clicking it (or Enter) opens the inspector. Fit shows
- * the whole graph (an overview when it is large; graph-zoom.ts); tooltips are anchored to their
- * node and follow zoom and pan.
+ * expands to its parts with their values; clicking it (or Enter) opens the inspector and moves the
+ * keyboard into it; Escape anywhere closes it and returns to the block. Fit shows the whole graph
+ * (an overview when it is large; graph-zoom.ts); tooltips (tooltip.ts) are anchored to their node
+ * and follow zoom and pan.
  * Renders only what the host sends (buildGraph does the arithmetic; it is unit-tested); the legend
  * is legend.ts's.
  * Test hooks: g.lane[data-run], [data-block][data-status][data-error][data-break],
@@ -17,6 +18,7 @@ import { installDrop } from './graph-drop';
 import { graphZoom } from './graph-zoom';
 import { renderInspector, renderInspectorMessage } from './inspector';
 import { renderLegend } from './legend';
+import { createTooltip } from './tooltip';
 import { buildGraph, fmtNum, type BlockNode, type GraphModel, type GraphNode, type LayerNormMark, type Lane } from './viewmodel';
 import { getState, h, post, setState } from './vscode';
 
@@ -59,7 +61,7 @@ const tool = (id: string, label: string, title: string, onClick: () => void) => 
   return b;
 };
 const legend = h('div', { id: 'legend', 'aria-label': 'Legend' });
-const verdicts = h('div', { id: 'verdicts' });
+const verdicts = h('div', { id: 'verdicts', role: 'status' });
 const canvas = h('div', { id: 'canvas' });
 const inspector = h('aside', { id: 'inspector', hidden: true, 'aria-label': 'Block inspector', tabindex: -1 });
 const tooltip = h('div', { id: 'tooltip', role: 'tooltip', hidden: true });
@@ -91,43 +93,14 @@ defs.append('marker').attr('id', 'arrow').attr('viewBox', '0 0 10 10').attr('ref
 defs.append('pattern').attr('id', 'fail-hatch').attr('width', 8).attr('height', 8).attr('patternUnits', 'userSpaceOnUse').attr('patternTransform', 'rotate(45)')
   .append('rect').attr('width', 3).attr('height', 8).attr('class', 'hatch');
 const viewport = svg.append('g').attr('class', 'viewport');
-const view = graphZoom(svg, viewport, canvas, () => placeTooltip());
+const tip = createTooltip(tooltip, canvas);
+const view = graphZoom(svg, viewport, canvas, () => tip.place(), () => {
+  // the inspector opened or closed: its block stays in view
+  const el = ui.inspect && !inspector.hidden ? blockEl(ui.inspect.runId, ui.inspect.block) : null;
+  if (el) view.reveal(el);
+});
 const fit = () => view.fit();
 const zoomBy = (k: number) => view.zoomBy(k);
-
-// -------------------------------------------------------------------------------------------
-// Tooltip: anchored to a node, placed from the node's position on screen (so it follows zoom/pan)
-
-let tipAnchor: Element | undefined;
-
-function showTooltip(anchor: Element, lines: string[]): void {
-  tipAnchor = anchor;
-  tooltip.replaceChildren(...lines.map((l, i) => h('div', { class: i ? '' : 'title' }, l)));
-  tooltip.hidden = false;
-  placeTooltip();
-}
-
-function placeTooltip(): void {
-  if (!tipAnchor || tooltip.hidden) return;
-  if (!tipAnchor.isConnected) return hideTooltip();
-  const a = tipAnchor.getBoundingClientRect();
-  const c = canvas.getBoundingClientRect();
-  // Off the visible canvas: nothing to point at.
-  if (a.right < c.left || a.left > c.right || a.bottom < c.top || a.top > c.bottom) {
-    tooltip.hidden = true;
-    return;
-  }
-  const r = tooltip.getBoundingClientRect();
-  const below = a.bottom + 6 + r.height <= window.innerHeight;
-  tooltip.style.left = `${Math.max(4, Math.min(a.left, window.innerWidth - r.width - 4))}px`;
-  tooltip.style.top = `${below ? a.bottom + 6 : Math.max(4, a.top - r.height - 6)}px`;
-  tooltip.dataset.anchor = tipAnchor.closest('[data-key]')?.getAttribute('data-key') ?? '';
-}
-
-function hideTooltip(): void {
-  tooltip.hidden = true;
-  tipAnchor = undefined;
-}
 
 // -------------------------------------------------------------------------------------------
 // Drawing
@@ -157,10 +130,10 @@ type G = Selection<SVGGElement, unknown, null, undefined>;
 function hover(g: G, lines: string[]): void {
   const el = g.node() as SVGGElement;
   const anchor = () => el.querySelector('rect.box') ?? el;
-  g.on('mouseenter', () => showTooltip(anchor(), lines))
-    .on('mouseleave', hideTooltip)
-    .on('focus', () => showTooltip(anchor(), lines))
-    .on('blur', hideTooltip);
+  g.on('mouseenter', () => tip.show(anchor(), lines))
+    .on('mouseleave', tip.hide)
+    .on('focus', () => tip.show(anchor(), lines))
+    .on('blur', tip.hide);
 }
 
 function lnMarks(g: G, marks: LayerNormMark[]): void {
@@ -215,8 +188,8 @@ function drawBlock(g: G, lane: Lane, b: BlockNode, w: number, expanded: boolean)
     }
   });
   g.on('click', () => {
-    hideTooltip();
-    inspect(lane.runId, b.index);
+    tip.hide();
+    inspect(lane.runId, b.index, true);
   });
   hover(g, b.tooltip);
   if (!expanded) return;
@@ -245,15 +218,21 @@ function drawStage(g: G, lane: Lane, n: Exclude<GraphNode, BlockNode>): void {
 function draw(): void {
   const focused = (document.activeElement as Element | null)?.getAttribute?.('data-key');
   viewport.selectAll('*').remove();
-  hideTooltip();
+  tip.hide();
   model = buildGraph(runs, shown);
   empty.hidden = model.lanes.length > 0;
   renderLegend(legend, model);
   drawChips(model);
-  verdicts.replaceChildren(...model.lanes.map((l) =>
+  const said = model.lanes.map((l) =>
     h('div', { class: `verdict ${l.verdict}`, 'data-run': l.runId, 'data-verdict': l.verdict, ...(l.confirming ? { 'data-confirming': 'true' } : {}) },
       h('b', {}, l.verdict === 'pass' ? '✓ PASS' : '✗ FAIL'), ` ${l.label} — ${l.reference}. `, h('span', { class: 'sentence' }, l.sentence),
-      ...(l.confirming ? [h('span', { class: 'confirming' }, ' Confirming the minimal fix by one run…')] : []))));
+      ...(l.confirming ? [h('span', { class: 'confirming' }, ' Confirming the minimal fix by one run…')] : [])));
+  // a live region: replaced (and read out) only when what it says changed, not on every expand or zoom
+  const text = said.map((d) => `${d.dataset.run}:${d.textContent}`).join('\n');
+  if (verdicts.dataset.said !== text) {
+    verdicts.replaceChildren(...said);
+    verdicts.dataset.said = text;
+  }
   // Columns: node i of every lane sits in column i; an expanded block widens its column.
   const count = Math.max(0, ...model.lanes.map((l) => l.nodes.length));
   const widths = Array.from({ length: count }, (_, i) => {
@@ -300,7 +279,7 @@ function onNodeKey(el: SVGGElement, e: KeyboardEvent): void {
   const runId = el.getAttribute('data-run')!;
   if ((e.key === 'Enter' || e.key === ' ') && block !== null) {
     e.preventDefault();
-    inspect(runId, Number(block));
+    inspect(runId, Number(block), true);
   } else if ((e.key === 'e' || e.key === 'E' || e.key === '+' || e.key === '-') && block !== null) {
     e.preventDefault();
     toggle(Number(block));
@@ -336,7 +315,10 @@ function drawChips(m: GraphModel): void {
 // -------------------------------------------------------------------------------------------
 // Inspector
 
-function inspect(runId: string, block: number): void {
+const blockEl = (runId: string, block: number) => (viewport.node() as SVGGElement).querySelector<SVGGElement>(`g.node.block[data-key="${CSS.escape(`${runId}:${block}`)}"]`);
+
+/** Opens the inspector on a block; `focus` (the user's click or Enter) moves the keyboard into it. */
+function inspect(runId: string, block: number, focus = false): void {
   ui = { ...ui, inspect: { runId, block } };
   save();
   viewport.selectAll('g.node.block').classed('selected', function () {
@@ -344,21 +326,30 @@ function inspect(runId: string, block: number): void {
   });
   pending = { requestId: ++lastRequest, runId, block };
   renderInspectorMessage(inspector, `Loading block ${block}…`);
+  inspector.setAttribute('aria-label', `Block ${block} inspector (Escape closes it)`);
+  if (focus) inspector.focus();
   send({ type: 'inspect', ...pending });
 }
 
-function closeInspector(): void {
+/** Closes the inspector; `refocus` (Escape, ×): the keyboard, when it was in the inspector, goes back to the block it showed. */
+function closeInspector(refocus = false): void {
+  const was = ui.inspect;
+  refocus &&= inspector.contains(document.activeElement) || document.activeElement === document.body;
   ui = { ...ui, inspect: undefined };
   save();
   inspector.hidden = true;
   viewport.selectAll('g.node.block').classed('selected', false);
+  if (refocus && was) blockEl(was.runId, was.block)?.focus();
 }
 
 inspector.addEventListener('click', (e) => {
-  if ((e.target as Element).closest('#inspector-close')) closeInspector();
+  if ((e.target as Element).closest('#inspector-close')) closeInspector(true);
 });
-inspector.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape') closeInspector();
+// Escape anywhere in the panel (the block, the inspector) closes an open inspector
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape' || inspector.hidden) return;
+  e.preventDefault();
+  closeInspector(true);
 });
 
 window.addEventListener('message', (e: MessageEvent) => {
@@ -386,12 +377,4 @@ window.addEventListener('message', (e: MessageEvent) => {
       return;
   }
 });
-// Fit again when the panel or the inspector changes the canvas size.
-let laidOut = '';
-new ResizeObserver(() => {
-  const key = `${canvas.clientWidth}x${canvas.clientHeight}`;
-  if (!canvas.clientWidth || key === laidOut) return;
-  laidOut = key;
-  requestAnimationFrame(() => fit());
-}).observe(canvas);
 send({ type: 'ready' });

@@ -2,24 +2,28 @@
  * The sweep view: the per-clip worst block error as a strip of bars (log scale) with the tolerance
  * line; the headroom per LayerNorm — blocks × temporal / spatial / MLP, the largest value over the
  * set of the mechanisms that apply, log scale — with the 65504 line; the covering fix and its
- * confirmation. A clip's bar or row (click, Enter) opens it as a single run.
- * Renders only what the host sends. Test hooks: .summary[data-verdict][data-done][data-total],
- * rect.clip[data-clip][data-status][data-error], line#tolerance, rect.ln[data-ln][data-factor][data-overflow],
- * line#fp16max, .fix[data-confirmed][data-layernorms], tr.cliprow[data-clip].
+ * confirmation (its progress while it runs, each clip's verdict with the fix in its row). A clip's
+ * bar or row (click, Enter) opens it as a single run. Redrawn for each clip, the keyboard's place
+ * (a bar, a row, a button) kept; only #announce (a change of phase) is read out by screen readers.
+ * Renders only what the host sends; words and rows are sweep-model.ts's. Test hooks:
+ * .summary[data-verdict][data-done][data-total], .progress, rect.clip[data-clip][data-status][data-error],
+ * line#tolerance, rect.ln[data-ln][data-factor][data-overflow], line#fp16max,
+ * .fix[data-confirmed][data-layernorms], tr.cliprow[data-clip][data-confirmed], #announce.
  */
 import { axisBottom, axisLeft } from 'd3-axis';
 import { scaleBand, scaleLog } from 'd3-scale';
 import { select } from 'd3-selection';
 import { fromWire } from '../extension/host/protocol';
 import type { HostToSweep, SweepToHost, SweepView } from '../extension/host/sweepProtocol';
-import type { ClipResult, LayerNormHeadroom } from '../extension/core/sweep/types';
+import type { LayerNormHeadroom } from '../extension/core/sweep/types';
+import { announcement, base, clipRows, fmt, headroomTitle, progress, ranked, summary } from './sweep-model';
 import { h, post } from './vscode';
 
 const FP16_MAX = 65504;
 const send = (m: SweepToHost) => post(m);
 const root = document.getElementById('root')!;
-const base = (c: string) => c.split(/[\\/]/).pop() ?? c;
-const fmt = (x: number | null | undefined) => (x === null || x === undefined ? '—' : !Number.isFinite(x) ? String(x) : Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? String(Number(x.toPrecision(3))) : x.toExponential(2));
+const live = h('div', { id: 'announce', role: 'status', class: 'sr-only' });
+document.body.append(live);
 const open = (clip: string) => send({ type: 'open', clip });
 
 window.addEventListener('message', (e: MessageEvent) => {
@@ -38,14 +42,31 @@ function timing(r: NonNullable<SweepView['result']>): string {
   return `${(t.totalMs / 1000).toFixed(1)} s, ${t.clipsPerSecond.toFixed(2)} clips/s · ${how} · ${kib >= 1024 ? `${(kib / 1024).toFixed(1)} MiB` : `${kib.toFixed(0)} KiB`} read back a clip`;
 }
 
+/** Where the keyboard is (a clip's bar or row, a button), to find it again after a redraw. */
+function focusedSelector(): string | undefined {
+  const f = document.activeElement;
+  if (!f || f === document.body || !root.contains(f)) return undefined;
+  const clip = f.getAttribute('data-clip');
+  if (clip !== null) return `${f.matches('tr') ? 'tr.cliprow' : 'rect.clip'}[data-clip="${CSS.escape(clip)}"]`;
+  return f.id ? `#${CSS.escape(f.id)}` : undefined;
+}
+
 function render(v: SweepView): void {
+  const focused = focusedSelector();
+  draw(v);
+  if (focused) root.querySelector<HTMLElement | SVGElement>(focused)?.focus();
+  const said = announcement(v);
+  if (live.textContent !== said) live.textContent = said;
+}
+
+function draw(v: SweepView): void {
   root.replaceChildren();
-  const done = v.clips.filter((c) => c.status === 'done');
-  const failed = done.filter((c) => c.verdict === 'fail').length;
-  const verdict = v.result ? v.result.summary.verdict : v.status;
-  root.append(h('div', { class: 'summary', 'data-verdict': verdict, 'data-done': done.length, 'data-total': v.total, 'data-status': v.status },
-    h('span', { class: 'verdict' }, verdict.toUpperCase()),
-    ` — ${done.length - failed} of ${done.length} clips pass, ${failed} fail${v.clips.length - done.length ? `, ${v.clips.length - done.length} could not be read` : ''}${v.total ? ` (${v.clips.length}/${v.total})` : ''} · ${base(v.weights)}`,
+  const sm = summary(v);
+  const now = progress(v);
+  root.append(h('div', { class: 'summary', 'data-verdict': sm.verdict, 'data-done': sm.done, 'data-total': v.total, 'data-status': v.status },
+    h('span', { class: 'verdict' }, sm.verdict.toUpperCase()),
+    sm.text,
+    now ? h('div', { class: 'note progress' }, now) : undefined,
     v.message ? h('div', { class: 'note' }, v.message) : undefined,
     v.result ? h('div', { class: 'note timing' }, timing(v.result)) : undefined));
   root.append(h('h2', {}, 'Worst block error per clip (worst first; the dashed line is the tolerance)'));
@@ -59,16 +80,12 @@ function render(v: SweepView): void {
     root.append(h('button', { class: 'link', id: 'openMarkdown' }, 'Open sweep.md'));
     root.querySelector('#openMarkdown')!.addEventListener('click', () => send({ type: 'openMarkdown' }));
   }
-  root.append(clipTable(v.clips));
-}
-
-function ranked(clips: ClipResult[]): ClipResult[] {
-  const err = (c: ClipResult) => (c.status === 'done' ? (Number.isNaN(c.worstRelL2) ? Infinity : c.worstRelL2 ?? 0) : -1);
-  return [...clips].sort((a, b) => err(b) - err(a));
+  root.append(clipTable(v));
 }
 
 function clipStrip(v: SweepView): SVGSVGElement {
   const clips = ranked(v.clips);
+  const titles = new Map(clipRows(v).map((r) => [r.clip, r.title]));
   const W = Math.max(320, Math.min(900, 40 + clips.length * 14));
   const H = 170;
   const m = { l: 48, r: 8, t: 8, b: 20 };
@@ -87,7 +104,7 @@ function clipStrip(v: SweepView): SVGSVGElement {
     .attr('y', (c) => (c.status === 'done' ? y(Number.isFinite(c.worstRelL2) ? c.worstRelL2! : hi) : m.t)).attr('height', (c) => H - m.b - (c.status === 'done' ? y(Number.isFinite(c.worstRelL2) ? c.worstRelL2! : hi) : m.t))
     .on('click', (_e, c) => open(c.clip))
     .on('keydown', (e: KeyboardEvent, c) => e.key === 'Enter' && open(c.clip))
-    .append('title').text((c) => `${base(c.clip)}: ${c.status === 'done' ? `${c.verdict}, worst ${fmt(c.worstRelL2)} at block ${c.worstBlock}` : `${c.error?.code}: ${c.error?.message}`} — click to open as a run`);
+    .append('title').text((c) => titles.get(c.clip) ?? base(c.clip));
   svg.append('line').attr('id', 'tolerance').attr('class', 'limit').attr('data-tolerance', v.tolerance)
     .attr('x1', m.l).attr('x2', W - m.r).attr('y1', y(v.tolerance)).attr('y2', y(v.tolerance));
   svg.append('text').attr('x', W - m.r - 4).attr('y', y(v.tolerance) - 3).attr('text-anchor', 'end').text(`tolerance ${fmt(v.tolerance)}`);
@@ -116,7 +133,7 @@ function headroomChart(hs: LayerNormHeadroom[]): SVGSVGElement {
     .attr('class', 'ln').attr('data-ln', (l) => l.name).attr('data-factor', (l) => String(l.factor ?? '')).attr('data-overflow', (l) => String(l.factor !== null && l.factor < 1))
     .attr('x', (l) => x0(l.block === null ? 'final' : String(l.block))! + x1(l.place)!).attr('width', x1.bandwidth())
     .attr('y', (l) => y(Math.max(worstValue(l), 1e-30))).attr('height', (l) => H - m.b - y(Math.max(worstValue(l), 1e-30)))
-    .append('title').text((l) => `${l.name} (${l.place}): max (x−mean)² ${fmt(l.square.max)}, Σ(x−mean)² ${fmt(l.sumSquares.max)}, |Σx| ${fmt(l.sumX.max)}; headroom ${fmt(l.factor)}×; closest: ${l.closest.map((c) => `${base(c.clip)} ${fmt(c.factor)}×`).join(', ')}`);
+    .append('title').text(headroomTitle);
   svg.append('line').attr('id', 'fp16max').attr('class', 'limit').attr('x1', m.l).attr('x2', W - m.r).attr('y1', y(FP16_MAX)).attr('y2', y(FP16_MAX));
   svg.append('text').attr('x', W - m.r - 4).attr('y', y(FP16_MAX) - 3).attr('text-anchor', 'end').text('65504');
   return svg.node()!;
@@ -131,16 +148,13 @@ function fixBox(v: SweepView): HTMLElement {
     c ? h('span', { class: 'confirmed' }, c.verdict === 'pass' ? `Confirmed: the set re-run with it passes on all ${c.clips.length} clips.` : `With it, ${c.clips.filter((x) => x.verdict !== 'pass').length} clip(s) still fail.`) : f.layerNorms.length ? (f.note ?? '') : undefined);
 }
 
-function clipTable(clips: ClipResult[]): HTMLElement {
-  const rows = ranked(clips).map((c) => {
-    const tr = h('tr', { class: 'cliprow', tabindex: 0, 'data-clip': c.clip, 'data-status': c.status === 'done' ? c.verdict : 'error' },
-      h('td', {}, base(c.clip)),
-      h('td', {}, c.status === 'done' ? c.verdict!.toUpperCase() : 'ERROR'),
-      h('td', {}, c.status === 'done' ? `${fmt(c.worstRelL2)} (block ${c.worstBlock})` : `${c.error?.code}: ${c.error?.message}`),
-      h('td', {}, c.fix?.length ? `${c.fix.length} LayerNorm(s) overflow` : ''));
-    tr.addEventListener('click', () => open(c.clip));
-    tr.addEventListener('keydown', (e) => e.key === 'Enter' && open(c.clip));
+function clipTable(v: SweepView): HTMLElement {
+  const rows = clipRows(v).map((r) => {
+    const tr = h('tr', { class: 'cliprow', tabindex: 0, 'data-clip': r.clip, 'data-status': r.status, 'data-confirmed': r.confirmed, title: r.title },
+      ...r.cells.map((c) => h('td', {}, c)));
+    tr.addEventListener('click', () => open(r.clip));
+    tr.addEventListener('keydown', (e) => e.key === 'Enter' && open(r.clip));
     return tr;
   });
-  return h('table', { id: 'cliptable' }, h('tr', {}, h('th', {}, 'clip'), h('th', {}, 'verdict'), h('th', {}, 'worst error'), h('th', {}, 'LayerNorms')), ...rows);
+  return h('table', { id: 'cliptable' }, h('tr', {}, ...['clip', 'verdict', 'worst error', 'LayerNorms', 'with the fix'].map((c) => h('th', {}, c))), ...rows);
 }

@@ -2,7 +2,7 @@
  * Files dropped onto the graph panel (webview/graph-drop.ts -> a 'drop' message) as the paths
  * "Import TensorRT Outputs…" takes: file: URIs become paths; files the webview read (a browser's
  * drop has no path) are written under `dir` by their base name. Only .json files: anything else is
- * named in `refused`. No vscode import (unit-tested).
+ * named in `refused`, after what the webview itself refused (m.refused). No vscode import (unit-tested).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -11,7 +11,7 @@ import type { GraphToHost } from './protocol';
 
 export function dropTargets(m: Extract<GraphToHost, { type: 'drop' }>, dir: string): { files: string[]; refused: string[] } {
   const files: string[] = [];
-  const refused: string[] = [];
+  const refused: string[] = [...(m.refused ?? [])];
   for (const u of m.uris) {
     let p: string;
     try {

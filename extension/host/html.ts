@@ -32,7 +32,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, o
 <title>${o.title}</title>
 </head>
 <body>
-<div id="root" aria-live="polite"></div>
+<div id="root"></div>
 <script nonce="${nonce}" src="${uri('dist', 'webview', o.script)}"></script>
 </body>
 </html>`;

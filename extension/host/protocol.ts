@@ -236,9 +236,10 @@ export type GraphToHost =
   | { type: 'inspect'; requestId: number; runId: string; block: number }
   /**
    * Files dropped onto the graph, to import as runs (trtexec / Polygraphy outputs): `uris` from the
-   * editor's explorer (file: URIs), or `files` read by the webview (a browser's drop has no path).
+   * editor's explorer (file: URIs), or `files` read by the webview (a browser's drop has no path);
+   * `refused`: what the webview did not send, and why (too large, past 16 files, nothing to import).
    */
-  | { type: 'drop'; uris: string[]; files: DroppedFile[] };
+  | { type: 'drop'; uris: string[]; files: DroppedFile[]; refused?: string[] };
 
 /** A dropped file's name and text (at most MAX_DROP_BYTES). */
 export interface DroppedFile {
@@ -334,11 +335,16 @@ export function parseGraphMessage(m: unknown): GraphToHost | undefined {
     case 'drop': {
       const uris = Array.isArray(m.uris) ? m.uris : [];
       const files = Array.isArray(m.files) ? m.files : [];
-      if (uris.length + files.length === 0 || uris.length > 16 || files.length > 16) return undefined;
+      const refused = Array.isArray(m.refused) ? m.refused : [];
+      if (refused.length > 32 || !refused.every((r) => isStr(r, 400))) return undefined;
+      if (uris.length + files.length + refused.length === 0 || uris.length > 16 || files.length > 16) return undefined;
       if (!uris.every((u) => isStr(u) && /^file:/.test(u as string))) return undefined;
       const okFile = (f: unknown) => isObj(f) && isStr(f.name, 255) && !/[\\/\0]/.test(f.name as string) && typeof f.text === 'string' && (f.text as string).length <= MAX_DROP_BYTES;
       if (!files.every(okFile)) return undefined;
-      return { type: 'drop', uris: uris as string[], files: files.map((f) => ({ name: (f as Obj).name as string, text: (f as Obj).text as string })) };
+      return {
+        type: 'drop', uris: uris as string[], files: files.map((f) => ({ name: (f as Obj).name as string, text: (f as Obj).text as string })),
+        ...(refused.length ? { refused: refused as string[] } : {}),
+      };
     }
     default:
       return undefined;

@@ -13,7 +13,9 @@ export interface SweepView {
   /** The tolerance line of the error strip. */
   tolerance: number;
   clips: ClipResult[];
+  /** The covering fix's confirmation runs as they finish, and how many there are (the clips done). */
   confirms: ConfirmedClip[];
+  confirmTotal?: number;
   result?: SweepResult;
   message?: string;
 }

@@ -4,6 +4,8 @@
  *  - Fit of a single FP16 run and of an expanded three-run Compare, in a panel 1250 px wide: every
  *    node's box lies inside the graph's svg; the lane titles stay on screen while panning; pan, then
  *    Collapse, leaves the nodes in view.
+ *  - The inspector keeps the user's zoom (its block in view) and refits only Fit's view; Enter moves
+ *    the keyboard into it, Escape closes it from anywhere and brings the keyboard back to the block.
  *  - The PASS / FAIL / overflow texts of the sidebar, the graph and the inspector reach WCAG AA
  *    (4.5:1) against their effective background in Light Modern, Dark Modern, High Contrast and High
  *    Contrast Light, read from getComputedStyle after switching workbench.colorTheme.
@@ -125,6 +127,64 @@ describe('the graph seen whole, and readable in every theme (d1_outlier)', funct
     await page.locator('.part.editor').screenshot({ path: path.join(artifactsDir(), 'graph-readme-single-fp16.png') });
     await frame.click('#collapse-all');
     await page.setViewportSize({ width: 1400, height: 900 });
+  });
+
+  it("the inspector keeps the user's zoom and its block in view (Fit's view fits again); the keyboard goes into it, Escape closes it from anywhere", async function () {
+    this.timeout(120_000);
+    const { page } = vs!;
+    const frame = await graphFrame(page, 'run-1', 11);
+    const scale = async () => Number(await frame.getAttribute('#graph', 'data-scale'));
+    const focused = () => frame.evaluate(() => document.activeElement?.getAttribute('data-key') ?? document.activeElement?.id);
+    const hidden = () => frame.$eval('#inspector', (e) => e.hidden);
+    /** Waits until the view has followed the canvas's size (graph-zoom's data-size) after the inspector opened or closed. */
+    const settled = (open: boolean) => waitForCondition(async () => {
+      const { w, h } = await frame.$eval('#canvas', (e) => ({ w: e.clientWidth, h: e.clientHeight }));
+      return (await hidden()) === !open && (await frame.getAttribute('#graph', 'data-size')) === `${w}x${h}`;
+    }, 10_000, `the view laid out for the inspector ${open ? 'open' : 'closed'}`);
+    const inView = (key: string) => frame.evaluate((k) => {
+      const c = document.getElementById('graph').getBoundingClientRect();
+      const r = document.querySelector(`g.node[data-key="${k}"] rect.box`).getBoundingClientRect();
+      return r.left >= c.left && r.right <= c.right && r.top >= c.top && r.bottom <= c.bottom;
+    }, key);
+    await frame.click('#fit');
+    await frame.waitForSelector('#graph[data-fitted="true"]');
+    const fitScale = await scale();
+    for (let i = 0; i < 3; i++) await frame.click('#zoom-in');
+    await frame.waitForSelector('#graph[data-fitted="false"]');
+    const zoomed = await scale();
+    assert.ok(Math.abs(zoomed - fitScale * 1.25 ** 3) < 0.002, `${zoomed} after 3 zoom-ins from ${fitScale}`);
+    // Enter on the break: the inspector takes 420 px, the zoom stays, block 4 stays in view, the keyboard is in the inspector
+    await frame.focus('g.node.block[data-key="run-1:4"]');
+    await page.keyboard.press('Enter');
+    await frame.waitForSelector('#inspector[data-block="4"] tr.ln-row', { timeout: 15_000 });
+    await settled(true);
+    assert.equal(await scale(), zoomed, 'the zoom stays when the inspector opens');
+    assert.ok(await inView('run-1:4'), 'the inspected block is in view');
+    assert.equal(await focused(), 'inspector');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'inspector-close', 'one Tab to the close button');
+    await vs!.screenshot('graph-01b-inspector-keeps-zoom');
+    // Escape from the inspector: closed, the keyboard back on block 4, the zoom still the user's
+    await page.keyboard.press('Escape');
+    await settled(false);
+    assert.equal(await focused(), 'run-1:4');
+    assert.equal(await scale(), zoomed, 'the zoom stays when the inspector closes');
+    // Escape with the keyboard on another block closes it too (the keyboard stays there)
+    await page.keyboard.press('Enter');
+    await settled(true);
+    await frame.focus('g.node.block[data-key="run-1:5"]');
+    await page.keyboard.press('Escape');
+    await settled(false);
+    assert.equal(await focused(), 'run-1:5');
+    // after Fit, opening the inspector fits the graph into the narrower panel
+    await frame.click('#fit');
+    await frame.waitForSelector('#graph[data-fitted="true"]');
+    await frame.click('g.node.block[data-key="run-1:4"]');
+    await settled(true);
+    assert.ok(await scale() < fitScale - 0.05, `Fit's view fits again: ${await scale()} (was ${fitScale})`);
+    assert.deepStrictEqual((await nodesOutside(frame)).outside, [], 'every node in view beside the inspector');
+    await page.keyboard.press('Escape');
+    await settled(false);
   });
 
   it('an expanded three-run Compare fits whole in a 1250 px panel; lane titles stay on screen while panning; pan, then Collapse, keeps the nodes in view', async function () {

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Frame } from 'playwright-core';
-import { VSCodeSession, closeAfter, findWebviewFrame, runCommand, startVSCode, waitForCondition } from './harness';
+import { VSCodeSession, closeAfter, findWebviewFrame, readOutputChannelFile, runCommand, startVSCode, waitForCondition, waitForNotification } from './harness';
 import { EXTENSION_DIR, ROOT, graphFrame, openSidebar, quickPickLabels, blocks } from './lab';
 import { writeSweepFixture, LEVELS } from '../../scripts/fixtures/gen-sweep-fixture';
 
@@ -19,11 +19,12 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
   let tmp: string;
   let vs: VSCodeSession | undefined;
   let view: Frame;
+  let workspace: string;
 
   before(async function () {
     this.timeout(240_000);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-sweep-'));
-    const workspace = path.join(tmp, 'workspace');
+    workspace = path.join(tmp, 'workspace');
     writeSweepFixture(workspace);
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'webview', 'sweep.js')), 'build first: npm run build');
     vs = await startVSCode({
@@ -96,6 +97,8 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
     const fix = (await view.getAttribute('.fix', 'data-layernorms'))!.split(',');
     assert.ok(fix.includes('blocks.1.temporal_norm1') && fix.every((n) => !n.startsWith('blocks.0.')), fix.join(','));
     assert.match((await view.textContent('.fix')) ?? '', /Confirmed: the set re-run with it passes on all 8 clips/);
+    // each clip's row says its own run with the fix
+    assert.deepEqual(await view.$$eval('tr.cliprow', (els) => els.map((e) => e.getAttribute('data-confirmed'))), Array(8).fill('pass'));
   });
 
   it('a clip clicked opens as a single run: the graph shows its blocks, block 1 failing', async function () {
@@ -104,5 +107,44 @@ describe('Sweep Clips… (a folder of clips, one model)', function () {
     const frame = await graphFrame(vs!.page, 'run-1', 2, 120_000);
     const b = await blocks(frame, 'run-1');
     assert.deepEqual(b.map((x) => x.status === 'fail'), [false, true, true], JSON.stringify(b));
+  });
+
+  it('its view closed while it sweeps: the sweep goes on and ends as usual, and "Show Sweep" reopens the view with the result', async function () {
+    this.timeout(300_000);
+    const page = vs!.page;
+    // the clip opened above may still be confirming its minimal fix: the sweep would wait for it
+    await (await openSidebar(page)).waitForSelector('#run:not([disabled])', { timeout: 120_000 });
+    // a folder of 480 clips (the 8 levels, 60 times): seconds of sweeping, time to close the view meanwhile
+    const many = path.join(workspace, 'many');
+    fs.mkdirSync(many);
+    const clips = fs.readdirSync(path.join(workspace, 'clips')).filter((f) => f.endsWith('.npy')).sort();
+    for (let i = 0; i < 60; i++) for (const c of clips) fs.copyFileSync(path.join(workspace, 'clips', c), path.join(many, `r${String(i).padStart(2, '0')}_${c}`));
+    await runCommand(page, 'TimeSformer: Sweep Clips…');
+    await waitForCondition(async () => (await quickPickLabels(page)).includes('many'), 60_000, 'the folder of 480 clips offered');
+    await page.keyboard.type('many');
+    await waitForCondition(async () => (await quickPickLabels(page))[0] === 'many', 10_000, 'the many folder first');
+    await page.keyboard.press('Enter');
+    await findWebviewFrame(page, '.summary[data-status="running"][data-total="480"]', 60_000);
+    // closed at once from its tab (middle click), while it sweeps: the log has not said its end yet
+    await page.locator('.tabs-container .tab', { hasText: 'TimeSformer Sweep' }).first().click({ button: 'middle' });
+    await waitForCondition(async () => {
+      for (const f of page.frames()) if (!f.isDetached() && (await f.$('.summary').catch(() => null))) return false;
+      return true;
+    }, 10_000, 'the sweep view closed');
+    const log = await readOutputChannelFile(vs!.userDataDir, 'TimeSformer Lab', { contains: 'over many' });
+    assert.ok(!/^sweep: FAIL — 360\/480/m.test(log), 'the sweep ended before its view was closed: this test checks nothing (give it more clips)');
+    // the sweep's end is in the log; its message may have left the toasts by then: read the notification center
+    await readOutputChannelFile(vs!.userDataDir, 'TimeSformer Lab', { contains: /^sweep: FAIL — 360\/480 pass/m, timeoutMs: 240_000 });
+    await runCommand(page, 'Notifications: Show Notifications');
+    const said = await waitForNotification(page, /the sweep is done/, 10_000);
+    assert.match(said, /^TimeSformer: the sweep is done: FAIL — 360\/480 pass, 120 fail, 0 could not be read; fix \d+ LayerNorm\(s\) \(pass\)\.$/);
+    const messages = await page.locator('.notifications-toasts .notification-list-item-message, .notifications-center .notification-list-item-message').allTextContents();
+    assert.ok(!messages.some((m) => /failed/.test(m)), messages.join('\n'));
+    await page.locator('.notifications-toasts .monaco-button, .notifications-center .monaco-button').filter({ hasText: /^Show Sweep$/ }).first().click();
+    const again = await findWebviewFrame(page, '.summary[data-status="done"][data-total="480"]', 30_000);
+    assert.equal(await again.getAttribute('.summary', 'data-done'), '480');
+    assert.equal(await again.getAttribute('.fix', 'data-confirmed'), 'pass');
+    assert.equal(await again.$$eval('rect.clip', (els) => els.length), 480);
+    await vs!.screenshot('sweep-reopened');
   });
 });

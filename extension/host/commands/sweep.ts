@@ -21,6 +21,7 @@ import { SweepPanel } from '../views/sweep-panel';
 import { plain } from '../text';
 
 const BROWSE = 'Browse…';
+const SHOW_SWEEP = 'Show Sweep';
 
 /** Workspace folders that hold clip files (at most 200 files looked at), as quick pick items. */
 async function clipFolders(): Promise<{ label: string; description: string; dir: string }[]> {
@@ -110,14 +111,21 @@ async function sweep(d: Lab, r: NonNullable<ReturnType<typeof chosenRequest>>, c
           progress.report({ message: `clip ${p.index + 1}/${p.total}${ran && left ? `, ETA ${Math.round(left / rate)} s` : ''}`, increment: 100 / p.total });
         },
         onSweepConfirm: (c, p) => {
-          panel.confirm(c);
+          panel.confirm(c, p.total);
           progress.report({ message: `the covering fix: clip ${p.index + 1}/${p.total}` });
         },
       });
     });
     panel.result(result);
     const s = result.summary;
-    d.log(`sweep: ${s.verdict.toUpperCase()} — ${s.passed}/${s.done} pass, ${s.failed} fail, ${s.bad} could not be read; fix ${result.fix.layerNorms.length} LayerNorm(s)${result.fix.confirmed ? ` (${result.fix.confirmed.verdict})` : ''}`);
+    const said = `${s.verdict.toUpperCase()} — ${s.passed}/${s.done} pass, ${s.failed} fail, ${s.bad} could not be read; fix ${result.fix.layerNorms.length} LayerNorm(s)${result.fix.confirmed ? ` (${result.fix.confirmed.verdict})` : ''}`;
+    d.log(`sweep: ${said}`);
+    // the view was closed during the sweep: the result is offered, not pushed into the editor
+    if (!panel.isOpen) {
+      void vscode.window.showInformationMessage(`TimeSformer: the sweep is done: ${said}.`, SHOW_SWEEP).then((a) => {
+        if (a === SHOW_SWEEP) panel.open();
+      });
+    }
     return result;
   } catch (e) {
     if (e instanceof RunError && e.code === 'CANCELLED') panel.cancelled();

@@ -2,107 +2,38 @@
  * The sidebar: a webview view (webview/sidebar.ts) that shows the store's SidebarState and sends
  * the user's intents back. Choices (an option, a listed file) go to the store as its intents;
  * actions go out as the lab's commands, by id (a view imports no command), or to the two actions
- * activation hands it (browse, copy the trtexec line). Messages are handled in order, so that Run
- * sees the choices made just before it; Cancel jumps the queue, and a run does not hold it.
+ * activation hands it (browse, copy the trtexec line): sidebar-messages.ts handles the messages.
  */
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from '../html';
-import { parseSidebarMessage, toWire, type HostToSidebar, type SidebarState, type SidebarToHost } from '../protocol';
-import type { LabState, StoreReader } from '../state';
+import { toWire, type HostToSidebar, type SidebarState } from '../protocol';
+import { SidebarMessages, type SidebarActions, type SidebarStore } from './sidebar-messages';
 
-/** What the sidebar reads of the store, and the intents it sends it. */
-export type SidebarStore = StoreReader & Pick<LabState, 'setOption' | 'chooseCheckpoint' | 'chooseTestData'>;
-
-export interface SidebarActions {
-  /** The view (re)loaded: render it, and probe the execution providers (and trtexec) once. */
-  ready(): void;
-  /** Look for trtexec again (the engine choice "TensorRT (trtexec)" was chosen: it may have been installed since). */
-  findTrtexec(): void;
-  /** Runs `timesformerLab.<id>` (awaited: the next message waits for it). */
-  command(id: 'run' | 'applyFix' | 'cancel' | 'saveSettings' | 'compareRuns' | 'showGraph' | 'exportTrt', ...args: unknown[]): Thenable<unknown>;
-  browse(kind: 'checkpoint' | 'testData'): Promise<void>;
-  copyTrtexec(runId: string): Promise<void>;
-  error(e: unknown): void;
-  log(line: string): void;
-}
+export type { SidebarActions, SidebarStore };
 
 export class SidebarProvider implements vscode.WebviewViewProvider {
   static readonly viewId = 'timesformerLab.sidebar';
   private view: vscode.WebviewView | undefined;
-  private queue = Promise.resolve();
+  private readonly messages: SidebarMessages;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
-    private readonly store: SidebarStore,
-    private readonly actions: SidebarActions,
-  ) {}
+    store: SidebarStore,
+    actions: SidebarActions,
+  ) {
+    this.messages = new SidebarMessages(store, actions);
+  }
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
     view.webview.options = webviewOptions(this.extensionUri);
     view.webview.html = webviewHtml(view.webview, this.extensionUri, { title: 'TimeSformer Lab', script: 'sidebar.js', style: 'sidebar.css' });
-    view.webview.onDidReceiveMessage((raw: unknown) => {
-      const m = parseSidebarMessage(raw);
-      if (m) this.onMessage(m);
-      else this.actions.log(`ignored a malformed sidebar message: ${JSON.stringify(raw).slice(0, 200)}`);
-    });
+    view.webview.onDidReceiveMessage((raw: unknown) => this.messages.receive(raw));
     view.onDidDispose(() => (this.view = undefined));
   }
 
   post(state: SidebarState): void {
     const m: HostToSidebar = { type: 'state', state };
     void this.view?.webview.postMessage(toWire(m));
-  }
-
-  private onMessage(m: SidebarToHost): void {
-    if (m.type === 'cancel') {
-      void this.actions.command('cancel');
-      return;
-    }
-    this.queue = this.queue.then(() => this.handle(m)).catch((e: unknown) => this.actions.error(e));
-  }
-
-  private async handle(m: Exclude<SidebarToHost, { type: 'cancel' }>): Promise<void> {
-    const { store, actions } = this;
-    switch (m.type) {
-      case 'ready':
-        actions.ready();
-        return;
-      case 'set':
-        store.setOption(m.option.key, m.option.value);
-        if (m.option.key === 'ep' && m.option.value === 'trtexec') actions.findTrtexec();
-        return;
-      case 'exportTrt':
-        await actions.command('exportTrt');
-        return;
-      case 'choose':
-        // Only files the sidebar was given: a webview cannot name an arbitrary path.
-        if (m.kind === 'checkpoint' && store.isListed('checkpoint', m.path)) store.chooseCheckpoint(m.path);
-        else if (m.kind === 'testData' && (m.path === null || store.isListed('testData', m.path))) store.chooseTestData(m.path);
-        return;
-      case 'browse':
-        // its button is disabled while a run is in progress; a click sent just before is dropped, not run after it
-        if (store.running) return actions.log(`not browsing for the ${m.kind === 'checkpoint' ? 'checkpoint' : 'test data'}: a run is in progress`);
-        await actions.browse(m.kind);
-        return;
-      case 'run':
-        void actions.command('run');
-        return;
-      case 'fix':
-        await actions.command('applyFix', m.runId, m.mode);
-        return;
-      case 'copyTrtexec':
-        await actions.copyTrtexec(m.runId);
-        return;
-      case 'saveSettings':
-        await actions.command('saveSettings');
-        return;
-      case 'compare':
-        await actions.command('compareRuns');
-        return;
-      case 'showGraph':
-        await actions.command('showGraph');
-        return;
-    }
   }
 }

@@ -14,30 +14,45 @@ import { parseSweepMessage, type SweepView } from '../sweepProtocol';
 
 export class SweepPanel {
   static readonly viewType = 'timesformerLab.sweep';
+  /** The last sweep's view: its state outlives the panel (closed during a sweep, reopened with the result). */
   private static current: SweepPanel | undefined;
+  /** The open webview panel; undefined once the user closed it (VS Code's webview getter throws after that). */
+  private panel: vscode.WebviewPanel | undefined;
   private view: SweepView = { status: 'running', weights: '', out: '', total: 0, tolerance: 0, clips: [], confirms: [] };
-  private readonly disposables: vscode.Disposable[] = [];
+  private disposables: vscode.Disposable[] = [];
 
+  /** The sweep view, opened (or revealed) with what it last showed. */
   static show(extensionUri: vscode.Uri, log: (line: string) => void): SweepPanel {
-    if (SweepPanel.current) {
-      SweepPanel.current.panel.reveal(undefined, true);
-      return SweepPanel.current;
+    SweepPanel.current ??= new SweepPanel(extensionUri, log);
+    SweepPanel.current.open();
+    return SweepPanel.current;
+  }
+
+  private constructor(private readonly extensionUri: vscode.Uri, private readonly log: (line: string) => void) {}
+
+  /** Whether the view is open (the user may close it during a sweep: the sweep goes on). */
+  get isOpen(): boolean {
+    return this.panel !== undefined;
+  }
+
+  /** Reveals the panel, or opens a new one that shows this sweep's state (the webview asks for it: 'ready'). */
+  open(): void {
+    if (this.panel) {
+      this.panel.reveal(undefined, true);
+      return;
     }
+    const { extensionUri } = this;
     const panel = vscode.window.createWebviewPanel(SweepPanel.viewType, 'TimeSformer Sweep', { viewColumn: vscode.ViewColumn.Active, preserveFocus: true }, {
       ...webviewOptions(extensionUri),
       retainContextWhenHidden: true,
     });
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.html = webviewHtml(panel.webview, extensionUri, { title: 'TimeSformer Sweep', script: 'sweep.js', style: 'sweep.css' });
-    SweepPanel.current = new SweepPanel(panel, log);
-    return SweepPanel.current;
-  }
-
-  private constructor(private readonly panel: vscode.WebviewPanel, log: (line: string) => void) {
-    panel.onDidDispose(() => this.dispose(), null, this.disposables);
+    this.panel = panel;
+    panel.onDidDispose(() => this.closed(), null, this.disposables);
     panel.webview.onDidReceiveMessage((raw: unknown) => {
       const m = parseSweepMessage(raw);
-      if (!m) return log(`ignored a malformed sweep message: ${JSON.stringify(raw).slice(0, 200)}`);
+      if (!m) return this.log(`ignored a malformed sweep message: ${JSON.stringify(raw).slice(0, 200)}`);
       if (m.type === 'ready') this.post();
       else if (m.type === 'open') void vscode.commands.executeCommand('timesformerLab.openSweepClip', m.clip);
       else if (this.view.out) void vscode.window.showTextDocument(vscode.Uri.file(path.join(this.view.out, MARKDOWN_FILE)));
@@ -55,7 +70,8 @@ export class SweepPanel {
     this.post();
   }
 
-  confirm(c: ConfirmedClip): void {
+  confirm(c: ConfirmedClip, total: number): void {
+    this.view.confirmTotal = total;
     this.view.confirms.push(c);
     this.post();
   }
@@ -77,12 +93,15 @@ export class SweepPanel {
     this.post();
   }
 
+  /** To the open view; nothing once it was closed (the state is kept for a reopened one). */
   private post(): void {
-    void this.panel.webview.postMessage(toWire({ type: 'sweep', view: this.view }));
+    void this.panel?.webview.postMessage(toWire({ type: 'sweep', view: this.view }));
   }
 
-  private dispose(): void {
-    SweepPanel.current = undefined;
-    this.disposables.forEach((d) => d.dispose());
+  private closed(): void {
+    this.panel = undefined;
+    const d = this.disposables;
+    this.disposables = [];
+    d.forEach((x) => x.dispose());
   }
 }
