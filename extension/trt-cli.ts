@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { LabError } from './core/errors';
+import { openRegularFileSync } from './core/formats/file';
 import { checkOutputPath } from './core/options';
 import { prepare } from './core/pipeline';
 import { PRECISIONS, reportToJson, type Precision } from './core/report';
@@ -89,7 +90,8 @@ export async function cmdImport(argv: string[]): Promise<number> {
   const tolerance = values.tolerance === undefined ? undefined : Number(values.tolerance);
   if (tolerance !== undefined && !(tolerance > 0)) bad(`--tolerance expects a positive number; got '${values.tolerance}'`);
   if (values.json) checkOutputPath(values.json, '--json');
-  for (const f of positionals) if (!fs.existsSync(f)) throw new LabError('FILE_NOT_FOUND', 'file not found', f);
+  // each output a regular file, said before the model is read (a FIFO or a folder is NOT_A_FILE, never opened)
+  for (const f of positionals) fs.closeSync(openRegularFileSync(f).fd);
   // without a clip, the bundle's: its test data, else its inputs.npy
   const dir = path.dirname(positionals[0]);
   const manifest = readManifest(dir);

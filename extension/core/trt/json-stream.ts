@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import { StringDecoder } from 'string_decoder';
 import { LabError } from '../errors';
+import { fileError, openRegularFileSync } from '../formats/file';
 
 export type Json = null | boolean | number | string | Float32Array | Json[] | { [k: string]: Json };
 
@@ -22,21 +23,8 @@ const WORDS: Record<string, number> = {
  * a file that ends early is called truncated.
  */
 export function parseJsonFile(file: string, budgetBytes: number, what: string): Json {
-  let fd: number;
-  let size: number;
-  try {
-    fd = fs.openSync(file, 'r');
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) {
-      fs.closeSync(fd);
-      throw new LabError('NOT_A_FILE', 'is not a regular file', file);
-    }
-    size = st.size;
-  } catch (e) {
-    if (e instanceof LabError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LabError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'file not found' : `cannot read the file (${code})`, file);
-  }
+  // a regular file only (formats/file.ts): a FIFO would block the open, a directory is EISDIR
+  const { fd, size } = openRegularFileSync(file);
   try {
     if (size > budgetBytes) {
       throw new LabError('LIMIT_EXCEEDED', `${(size / 2 ** 20).toFixed(1)} MiB is more than ${what} of this model can take (at most ${(budgetBytes / 2 ** 20).toFixed(1)} MiB): not read`, file);
@@ -73,7 +61,12 @@ class StreamParser {
     const dec = new StringDecoder('utf8');
     let at = 0;
     while (at < size) {
-      const n = fs.readSync(fd, buf, 0, buf.length, at);
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
+      } catch (e) {
+        throw fileError(e, this.file);
+      }
       if (n === 0) break;
       at += n;
       this.feed(dec.write(buf.subarray(0, n)));

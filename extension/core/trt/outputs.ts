@@ -17,8 +17,8 @@
  *   (constants.py:31) and may hold ndarrays directly. Files of Polygraphy before 0.31 (np.savez
  *   bytes in a latin-1 string) are refused, saying how to convert them (legacyArray).
  */
-import * as fs from 'fs';
 import { LabError } from '../errors';
+import { readHeadSync } from '../formats/file';
 import { parseNpyHeader } from '../formats/npy';
 import { bytesToTensor } from '../formats/arrays';
 import { NumpyDType } from '../formats/numpy-pickle';
@@ -152,21 +152,10 @@ export function readPolygraphyOutputs(file: string, budgetBytes: number): RawRun
 
 /** Which tool wrote a file: Polygraphy's JSON is an object, trtexec's a list (the first non-blank byte). */
 export function sniffTool(file: string): 'trtexec' | 'polygraphy' {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LabError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'file not found' : `cannot read the file (${code})`, file);
-  }
-  try {
-    const b = Buffer.alloc(4096);
-    const n = fs.readSync(fd, b, 0, b.length, 0);
-    const c = b.subarray(0, n).toString('utf8').trimStart()[0];
-    if (c === '[') return 'trtexec';
-    if (c === '{') return 'polygraphy';
-    throw new LabError('BAD_OUTPUTS', n === 0 ? 'the file is empty' : 'neither trtexec --exportOutput JSON (a list) nor Polygraphy --save-outputs JSON (an object)', file);
-  } finally {
-    fs.closeSync(fd);
-  }
+  // a regular file only: a FIFO would block the open (and Ctrl-C with it), a directory is EISDIR
+  const head = readHeadSync(file, 4096);
+  const c = head.toString('utf8').trimStart()[0];
+  if (c === '[') return 'trtexec';
+  if (c === '{') return 'polygraphy';
+  throw new LabError('BAD_OUTPUTS', head.length === 0 ? 'the file is empty' : 'neither trtexec --exportOutput JSON (a list) nor Polygraphy --save-outputs JSON (an object)', file);
 }

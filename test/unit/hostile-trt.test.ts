@@ -1,0 +1,87 @@
+/**
+ * The readers review (findings/readers.md 4, 5, 6, 9): TensorRT outputs, bundle manifests, logs and
+ * inputs.bin that are not what they claim — FIFOs, directories, devices, nested or short Polygraphy
+ * arrays, JSON that is not JSON. Each hostile input is made here, in a temporary folder. A check that
+ * could block (a FIFO opened without O_NONBLOCK blocks the whole thread) runs in a child process
+ * with a time limit, so that a regression fails the test instead of hanging the suite.
+ */
+import { strict as assert } from 'assert';
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { LabError } from '../../extension/core/errors';
+import { cli } from './helpers/cli';
+import { D, W } from './helpers/trtexec';
+import { parseJsonFile, readPolygraphyOutputs, readTrtexecOutputs, sniffTool } from '../../extension/core/trt/outputs';
+
+const OUT = path.join(__dirname, '..', '..');
+const posix = process.platform !== 'win32';
+
+/** Run `body` (JS, with `req(rel)` requiring from out/) in a child; its LabError as { code, file, message }. */
+export function inChild(body: string, ms = 4000): { code?: string; file?: string; message?: string; ok?: unknown } {
+  const script = `const path = require('path'); const req = (r) => require(path.join(${JSON.stringify(OUT)}, r));
+    (async () => { try { const ok = await (async () => { ${body} })(); console.log(JSON.stringify({ ok: ok === undefined ? null : ok })); }
+    catch (e) { console.log(JSON.stringify({ code: e.code, file: e.file, message: e.message })); } })();`;
+  const r = spawnSync(process.execPath, ['-e', script], { timeout: ms, encoding: 'utf8', killSignal: 'SIGKILL' });
+  if (r.error || r.signal) throw new Error(`the child did not finish in ${ms} ms (${r.error?.message ?? r.signal}): it blocked`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+export function mkfifo(f: string): void {
+  execFileSync('mkfifo', [f]);
+}
+
+function labError(f: () => unknown, code: string, file: string, re?: RegExp): void {
+  assert.throws(f, (e: unknown) => {
+    assert.ok(e instanceof LabError, `not a LabError: ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.file, file);
+    if (re) assert.match(e.message, re);
+    return true;
+  });
+}
+
+describe('hostile TensorRT outputs: FIFOs and directories are refused before they are opened (readers finding 4)', function () {
+  this.timeout(20000);
+  let tmp: string;
+  before(function () {
+    if (!posix) this.skip();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-hostile-trt-'));
+  });
+  after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('a FIFO named like outputs: sniffTool and parseJsonFile say NOT_A_FILE naming it, without blocking', () => {
+    const fifo = path.join(tmp, 'fifo.json');
+    mkfifo(fifo);
+    for (const call of [`req('extension/core/trt/outputs').sniffTool(${JSON.stringify(fifo)})`, `req('extension/core/trt/json-stream').parseJsonFile(${JSON.stringify(fifo)}, 1e6, 'x')`,
+      `req('extension/core/trt/outputs').readTrtexecOutputs(${JSON.stringify(fifo)}, 1e6)`]) {
+      const r = inChild(`return ${call};`);
+      assert.equal(r.code, 'NOT_A_FILE', JSON.stringify(r));
+      assert.equal(r.file, fifo);
+      assert.match(r.message!, /FIFO/);
+    }
+  });
+
+  it('a directory named like outputs: NOT_A_FILE naming it, not INTERNAL EISDIR', () => {
+    const dir = path.join(tmp, 'dirout.json');
+    fs.mkdirSync(dir);
+    labError(() => sniffTool(dir), 'NOT_A_FILE', dir, /a directory/);
+    labError(() => parseJsonFile(dir, 1e6, 'x'), 'NOT_A_FILE', dir, /a directory/);
+    labError(() => readPolygraphyOutputs(dir, 1e6), 'NOT_A_FILE', dir);
+    labError(() => readTrtexecOutputs(path.join(tmp, 'none.json'), 1e6), 'FILE_NOT_FOUND', path.join(tmp, 'none.json'));
+  });
+
+  it('the CLI: import of a directory or a FIFO says NOT_A_FILE before it reads the checkpoint', async () => {
+    const dir = path.join(tmp, 'dir2.json');
+    fs.mkdirSync(dir);
+    const r = await cli(['import', '--weights', W, '--data', D, dir]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /NOT_A_FILE.*dir2\.json: a directory/);
+    assert.doesNotMatch(r.err, /reading checkpoint/);
+    const fifo = path.join(tmp, 'fifo2.json');
+    mkfifo(fifo);
+    const c = inChild(`return await req('extension/cli').main(['import', '--weights', ${JSON.stringify(W)}, '--data', ${JSON.stringify(D)}, ${JSON.stringify(fifo)}]);`, 4500);
+    assert.equal(c.ok, 2, JSON.stringify(c));
+  });
+});
