@@ -85,3 +85,44 @@ describe('hostile TensorRT outputs: FIFOs and directories are refused before the
     assert.equal(c.ok, 2, JSON.stringify(c));
   });
 });
+
+describe('hostile Polygraphy arrays: typed errors naming the file and the output (readers finding 6)', function () {
+  this.timeout(20000);
+  let tmp: string;
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-hostile-pg-'))));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const pg = (name: string, probs: string): string => {
+    const f = path.join(tmp, name);
+    fs.writeFileSync(f, `{"lst": [["trt-runner", [{"outputs": {"probs": ${probs}}}]]]}`);
+    return f;
+  };
+  const npy = (major: number, total: number) => {
+    const b = Buffer.alloc(total);
+    Buffer.from('\x93NUMPY', 'latin1').copy(b);
+    b[6] = major;
+    return b.toString('base64');
+  };
+
+  it('LazyArrays nested 100,000 deep: BAD_OUTPUTS, not "Maximum call stack size exceeded"', () => {
+    const n = 100000;
+    const f = pg('deep.json', `${'{"values": '.repeat(n)}{"array": "${npy(1, 10)}"}${'}'.repeat(n)}`);
+    labError(() => readPolygraphyOutputs(f, 64 << 20), 'BAD_OUTPUTS', f, /output 'probs' nests more than 4 LazyArrays/);
+  });
+
+  it('one LazyArray level (as Polygraphy writes) is still read through', () => {
+    const f = pg('one.json', `{"values": {"array": "${npy(1, 10)}"}}`);
+    // unwrapped to the ndarray: its (empty) header is what is wrong now
+    labError(() => readPolygraphyOutputs(f, 1 << 20), 'BAD_OUTPUTS', f, /output 'probs': /);
+  });
+
+  for (const [what, major, total, re] of [
+    ['a v2 header of 10 bytes (the review file)', 2, 10, /output 'probs': its array is truncated \(10 bytes/],
+    ['a v3 header of 11 bytes', 3, 11, /output 'probs': its array is truncated \(11 bytes/],
+    ['np.save version 9', 9, 16, /output 'probs': its array is np\.save format version 9/],
+  ] as const) {
+    it(`${what}: BAD_OUTPUTS naming the output, not "offset out of range"`, () => {
+      const f = pg(`v${major}-${total}.json`, `{"array": "${npy(major, total)}"}`);
+      labError(() => readPolygraphyOutputs(f, 1 << 20), 'BAD_OUTPUTS', f, re);
+    });
+  }
+});
