@@ -15,7 +15,7 @@ import { prepare } from './core/pipeline';
 import { PRECISIONS, reportToJson, type Precision } from './core/report';
 import { formatTable } from './core/table';
 import { readManifest, writeBundle } from './core/trt/bundle';
-import { checkFreshOutputs, compareImports, readImports } from './core/trt/import';
+import { checkFreshOutputs, checkSameClip, compareImports, readImports } from './core/trt/import';
 
 export const EXPORT_TRT_USAGE = `usage: timesformer-lab export-trt --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--heads N] --out DIR
   a folder for a machine with TensorRT: model.onnx, model_marked.onnx, inputs.bin/.json/.npy, reference/,
@@ -134,11 +134,3 @@ export async function cmdImport(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** The bundle's inputs.bin, where there is one beside the outputs, must be the clip compared with. */
-function checkSameClip(video: Float32Array, dir: string): void {
-  const f = path.join(dir, 'inputs.bin');
-  if (!fs.existsSync(f)) return;
-  const b = fs.readFileSync(f);
-  const same = b.byteLength === video.byteLength && Buffer.from(video.buffer, video.byteOffset, video.byteLength).equals(b);
-  if (!same) throw new LabError('MISMATCH', `the engines ran on this bundle's inputs.bin, which is not the clip given here (--data/--input): their outputs cannot be compared with its reference`, f);
-}

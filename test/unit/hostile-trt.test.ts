@@ -13,6 +13,9 @@ import * as path from 'path';
 import { LabError } from '../../extension/core/errors';
 import { cli } from './helpers/cli';
 import { D, W } from './helpers/trtexec';
+import { MAX_MANIFEST, readManifest } from '../../extension/core/trt/bundle';
+import type { BundleManifest } from '../../extension/core/trt/manifest';
+import { checkFreshOutputs, checkSameClip } from '../../extension/core/trt/import';
 import { parseJsonFile, readPolygraphyOutputs, readTrtexecOutputs, sniffTool } from '../../extension/core/trt/outputs';
 
 const OUT = path.join(__dirname, '..', '..');
@@ -126,3 +129,98 @@ describe('hostile Polygraphy arrays: typed errors naming the file and the output
     });
   }
 });
+
+describe('hostile bundle files beside the outputs: bounded reads of regular files only (readers finding 5)', function () {
+  this.timeout(20000);
+  let tmp: string;
+  before(function () {
+    if (!posix) this.skip();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-hostile-bundle-'));
+  });
+  after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+  const folder = (name: string) => {
+    const d = path.join(tmp, name);
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'trt_fp16.json'), '[]');
+    return d;
+  };
+  const J = JSON.stringify;
+
+  it('bundle.json a FIFO: NOT_A_FILE naming it, without blocking', () => {
+    const d = folder('fifo');
+    mkfifo(path.join(d, 'bundle.json'));
+    const r = inChild(`return req('extension/core/trt/bundle').readManifest(${J(d)});`);
+    assert.equal(r.code, 'NOT_A_FILE', J(r));
+    assert.equal(r.file, path.join(d, 'bundle.json'));
+  });
+
+  it('bundle.json larger than 4 MiB (sparse): LIMIT_EXCEEDED, unread', () => {
+    const d = folder('big');
+    const f = path.join(d, 'bundle.json');
+    fs.writeFileSync(f, '{');
+    fs.truncateSync(f, MAX_MANIFEST + 1);
+    labError(() => readManifest(d), 'LIMIT_EXCEEDED', f, /a bundle manifest/);
+  });
+
+  it('bundle.json that is not JSON: BAD_OUTPUTS without an excerpt of it', () => {
+    const d = folder('text');
+    fs.writeFileSync(path.join(d, 'bundle.json'), 'root:x:0:0:root:/root:/bin/bash');
+    labError(() => readManifest(d), 'BAD_OUTPUTS', path.join(d, 'bundle.json'), /a JSON syntax error/);
+    assert.throws(() => readManifest(d), (e: Error) => !/root:x/.test(e.message));
+  });
+
+  for (const [what, make] of [
+    ['linked to /dev/zero', (f: string) => fs.symlinkSync('/dev/zero', f)],
+    ['a FIFO', mkfifo],
+  ] as const) {
+    it(`the run's log ${what}: NOT_A_FILE naming the log, read no further (not 16 GB of zeros, not blocked)`, () => {
+      const d = folder(what.replace(/\W/g, '_'));
+      const log = path.join(d, 'trt_fp16.log');
+      make(log);
+      const m = { id: 'abc', exportedAt: new Date().toISOString() };
+      const r = inChild(`return req('extension/core/trt/import').checkFreshOutputs([${J(path.join(d, 'trt_fp16.json'))}], ${J(d)}, ${J(m)});`);
+      assert.equal(r.code, 'NOT_A_FILE', J(r));
+      assert.equal(r.file, log);
+    });
+
+    it(`inputs.bin ${what}: NOT_A_FILE naming it, never read whole`, () => {
+      const d = folder(`in_${what.replace(/\W/g, '_')}`);
+      const f = path.join(d, 'inputs.bin');
+      make(f);
+      const r = inChild(`return req('extension/core/trt/import').checkSameClip(new Float32Array(4), ${J(d)});`);
+      assert.equal(r.code, 'NOT_A_FILE', J(r));
+      assert.equal(r.file, f);
+    });
+  }
+
+  it('the log stamped with the bundle id is still read (its first line), and a missing log is no error', () => {
+    const d = folder('stamped');
+    const out = path.join(d, 'trt_fp16.json');
+    const m = { id: 'abc', exportedAt: new Date(Date.now() + 3600e3).toISOString() } as unknown as BundleManifest;
+    // no log and older than the bundle: refused by its time
+    assert.throws(() => checkFreshOutputsOf(out, d, m), /before this folder's bundle was exported/);
+    fs.writeFileSync(path.join(d, 'trt_fp16.log'), `# bundle abc\n${'x'.repeat(1 << 20)}`);
+    checkFreshOutputsOf(out, d, m);
+    fs.writeFileSync(path.join(d, 'trt_fp16.log'), '# bundle other\n');
+    assert.throws(() => checkFreshOutputsOf(out, d, m), /names bundle other/);
+  });
+
+  it('inputs.bin is compared chunk by chunk: equal passes, one differing byte past the first MiB is MISMATCH, another size is MISMATCH', () => {
+    const d = folder('inputs');
+    const v = new Float32Array((3 << 20) / 4 + 5).map((_, i) => i * 0.5);
+    const f = path.join(d, 'inputs.bin');
+    const bytes = Buffer.from(v.buffer);
+    fs.writeFileSync(f, bytes);
+    checkSameClip(v, d);
+    const other = Buffer.from(bytes);
+    other[(2 << 20) + 7] ^= 1;
+    fs.writeFileSync(f, other);
+    labError(() => checkSameClip(v, d), 'MISMATCH', f);
+    fs.writeFileSync(f, bytes.subarray(4));
+    labError(() => checkSameClip(v, d), 'MISMATCH', f);
+  });
+});
+
+function checkFreshOutputsOf(out: string, dir: string, m: BundleManifest): void {
+  checkFreshOutputs([out], dir, m);
+}

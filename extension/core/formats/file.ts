@@ -117,6 +117,24 @@ export function readHeadSync(path: string, maxBytes: number): Buffer {
   }
 }
 
+/** A whole regular file of at most `maxBytes` (a manifest): larger is LIMIT_EXCEEDED, unread. */
+export function readSmallFileSync(path: string, maxBytes: number, what: string): Buffer {
+  const f = openRegularFileSync(path);
+  try {
+    if (f.size > maxBytes) throw new LabError('LIMIT_EXCEEDED', `${f.size} bytes is more than ${what} can hold (at most ${maxBytes}): not read`, path);
+    const out = Buffer.alloc(f.size);
+    let got: number;
+    try {
+      got = readAtSync(f.fd, out, 0);
+    } catch (e) {
+      throw fileError(e, path);
+    }
+    return out.subarray(0, got);
+  } finally {
+    fs.closeSync(f.fd);
+  }
+}
+
 /** The most bytes one read or write asks for: Node aborts the process (natively) on one over 2 GiB. */
 export const MAX_READ = 2 ** 28;
 
