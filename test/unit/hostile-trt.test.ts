@@ -224,3 +224,51 @@ describe('hostile bundle files beside the outputs: bounded reads of regular file
 function checkFreshOutputsOf(out: string, dir: string, m: BundleManifest): void {
   checkFreshOutputs([out], dir, m);
 }
+
+describe('engine-output JSON is JSON (plus the nan/inf words): no hex, no booleans as numbers, no re-prototyping (readers finding 9)', function () {
+  this.timeout(20000);
+  let tmp: string;
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsl-hostile-json-'))));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  let n = 0;
+  const file = (text: string): string => {
+    const f = path.join(tmp, `o${n++}.json`);
+    fs.writeFileSync(f, text);
+    return f;
+  };
+  /** A trtexec file whose probs hold `v` 400 times (the fast path takes all but the last). */
+  const trtexec = (v: string) => file(`[{"name":"probs","dimensions":"1x400","values":[${Array(400).fill(v).join(',')}]}]`);
+
+  for (const w of ['0x10', '+1', '01', '.5', '1.', '1e', '0b1', 'Infinity0']) {
+    it(`'${w}' in a list of values: BAD_OUTPUTS naming it (not the number JavaScript's Number() makes of it)`, () => {
+      const f = trtexec(w);
+      labError(() => readTrtexecOutputs(f, 1 << 20), 'BAD_OUTPUTS', f, new RegExp(`'${w.replace(/[.+]/g, '\\$&')}' is not a value`));
+      const last = file(`[1, ${w}]`);
+      labError(() => parseJsonFile(last, 1 << 20, 'x'), 'BAD_OUTPUTS', last, /is not a value/);
+    });
+  }
+
+  it('true/false are booleans, not 1/0: a list of them is not a list of numeric values', () => {
+    const f = trtexec('true');
+    labError(() => readTrtexecOutputs(f, 1 << 20), 'BAD_OUTPUTS', f, /no list of numeric values/);
+    assert.deepEqual(parseJsonFile(file('[true, false, null]'), 1 << 20, 'x'), [true, false, null]);
+  });
+
+  it('"__proto__" is an own key, not a new prototype: the entry it hides behind is not an output', () => {
+    const inner = `{"name":"probs","dimensions":"1x400","values":[${Array(400).fill('0.0025').join(',')}]}`;
+    const f = file(`[{"__proto__":${inner}}]`);
+    labError(() => readTrtexecOutputs(f, 1 << 20), 'BAD_OUTPUTS', f, /entry 0 is not \{ "name", "dimensions", "values" \}/);
+    const o = parseJsonFile(file('{"__proto__": {"polluted": 1}, "a": 2}'), 1 << 20, 'x') as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(o), Object.prototype);
+    assert.equal(o.polluted, undefined);
+    assert.deepEqual(Object.keys(o), ['__proto__', 'a']);
+  });
+
+  it('what the tools write still reads: JSON numbers and nan, -nan, inf, -inf, NaN, Infinity, in the fast path and last', () => {
+    const words = ['0', '-0', '1', '-2.5', '1e-05', '3.4E+38', '0.0025', 'nan', '-nan', 'inf', '-inf', 'NaN', '-Infinity', ' 7 ', '\n8'];
+    const v = parseJsonFile(file(`[${words.join(',')},${words.join(',')}]`), 1 << 20, 'x') as Float32Array;
+    assert.ok(v instanceof Float32Array);
+    const want = [0, -0, 1, -2.5, 1e-5, 3.4e38, 0.0025, NaN, NaN, Infinity, -Infinity, NaN, -Infinity, 7, 8].map(Math.fround);
+    assert.deepEqual([...v], [...want, ...want]);
+  });
+});

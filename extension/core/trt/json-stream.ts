@@ -12,10 +12,15 @@ import { fileError, openRegularFileSync } from '../formats/file';
 
 export type Json = null | boolean | number | string | Float32Array | Json[] | { [k: string]: Json };
 
-/** Words trtexec (C++ ostream) and Python's json write for non-finite floats. */
+/** Words trtexec (C++ ostream) and Python's json write for non-finite floats (the only non-JSON accepted). */
 const WORDS: Record<string, number> = {
-  nan: NaN, '-nan': NaN, NaN: NaN, '-NaN': NaN, inf: Infinity, '-inf': -Infinity, Infinity: Infinity, '-Infinity': -Infinity, true: 1, false: 0,
+  nan: NaN, '-nan': NaN, NaN: NaN, '-NaN': NaN, inf: Infinity, '-inf': -Infinity, Infinity: Infinity, '-Infinity': -Infinity,
 };
+
+/** JSON's number grammar (RFC 8259 §6): no hex, no leading +, no leading zeros, no bare '.5' or '1.'. */
+const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+/** The same, with the blanks JSON allows around a value (the fast path's slices between commas). */
+const BLANK_NUMBER = /^[ \t\r\n]*-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?[ \t\r\n]*$/;
 
 /**
  * Parse a JSON file (with the non-finite words above) in chunks. Arrays of numbers become
@@ -143,12 +148,13 @@ class StreamParser {
           const c = s.indexOf(',', k);
           if (c < 0) break;
           const w = s.slice(k, c);
-          let v = Number(w); // trims blanks; NaN for anything that is not one number
-          if (v !== v) {
+          let v: number;
+          if (BLANK_NUMBER.test(w)) v = Number(w);
+          else {
             const t = w.trim();
-            if (!Object.hasOwn(WORDS, t) || t === 'true' || t === 'false') break; // the general path says what is wrong
+            if (!Object.hasOwn(WORDS, t)) break; // the general path says what is wrong (0x10, +1, true...)
             v = WORDS[t];
-          } else if (v === 0 && !/\d/.test(w)) break;
+          }
           top.v.push(v);
           k = c + 1;
         }
@@ -216,9 +222,10 @@ class StreamParser {
     let v: number;
     if (Object.hasOwn(WORDS, w)) v = WORDS[w];
     else if (w === 'null') return this.value(null);
+    else if (w === 'true' || w === 'false') return this.value(w === 'true'); // a boolean, never a number
     else {
-      v = /^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(w) ? Number(w) : NaN;
-      if (Number.isNaN(v)) this.fail(`'${w.slice(0, 40)}' is not a value`);
+      if (!NUMBER.test(w)) this.fail(`'${w.slice(0, 40)}' is not a value (JSON numbers, or nan/inf as trtexec writes them)`);
+      v = Number(w);
     }
     this.value(v);
   }
@@ -242,7 +249,9 @@ class StreamParser {
       top.v.push(x);
       top.state = 'comma';
     } else {
-      top.v[top.key] = x;
+      // an own property, whatever its name: assigning "__proto__" would re-prototype the object
+      if (top.key === '__proto__') Object.defineProperty(top.v, top.key, { value: x, writable: true, enumerable: true, configurable: true });
+      else top.v[top.key] = x;
       top.state = 'comma';
     }
   }
