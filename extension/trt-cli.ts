@@ -9,12 +9,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { LabError } from './core/errors';
+import { openRegularFileSync } from './core/formats/file';
 import { checkOutputPath } from './core/options';
 import { prepare } from './core/pipeline';
 import { PRECISIONS, reportToJson, type Precision } from './core/report';
 import { formatTable } from './core/table';
 import { readManifest, writeBundle } from './core/trt/bundle';
-import { checkFreshOutputs, compareImports, readImports } from './core/trt/import';
+import { checkFreshOutputs, checkSameClip, compareImports, readImports } from './core/trt/import';
 
 export const EXPORT_TRT_USAGE = `usage: timesformer-lab export-trt --weights CHECKPOINT [--data TEST_DATA | --input CLIP] [--heads N] --out DIR
   a folder for a machine with TensorRT: model.onnx, model_marked.onnx, inputs.bin/.json/.npy, reference/,
@@ -89,7 +90,8 @@ export async function cmdImport(argv: string[]): Promise<number> {
   const tolerance = values.tolerance === undefined ? undefined : Number(values.tolerance);
   if (tolerance !== undefined && !(tolerance > 0)) bad(`--tolerance expects a positive number; got '${values.tolerance}'`);
   if (values.json) checkOutputPath(values.json, '--json');
-  for (const f of positionals) if (!fs.existsSync(f)) throw new LabError('FILE_NOT_FOUND', 'file not found', f);
+  // each output a regular file, said before the model is read (a FIFO or a folder is NOT_A_FILE, never opened)
+  for (const f of positionals) fs.closeSync(openRegularFileSync(f).fd);
   // without a clip, the bundle's: its test data, else its inputs.npy
   const dir = path.dirname(positionals[0]);
   const manifest = readManifest(dir);
@@ -132,11 +134,3 @@ export async function cmdImport(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** The bundle's inputs.bin, where there is one beside the outputs, must be the clip compared with. */
-function checkSameClip(video: Float32Array, dir: string): void {
-  const f = path.join(dir, 'inputs.bin');
-  if (!fs.existsSync(f)) return;
-  const b = fs.readFileSync(f);
-  const same = b.byteLength === video.byteLength && Buffer.from(video.buffer, video.byteOffset, video.byteLength).equals(b);
-  if (!same) throw new LabError('MISMATCH', `the engines ran on this bundle's inputs.bin, which is not the clip given here (--data/--input): their outputs cannot be compared with its reference`, f);
-}

@@ -65,6 +65,76 @@ export async function openRegularFile(path: string): Promise<OpenedFile> {
   }
 }
 
+/** An open regular file for the synchronous readers (the JSON outputs, manifests, logs). */
+export interface OpenedFileSync {
+  path: string;
+  fd: number;
+  size: number;
+}
+
+/** openRegularFile, synchronously: stat, refuse what is not a regular file, open non-blocking, fstat again. */
+export function openRegularFileSync(path: string): OpenedFileSync {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (e) {
+    throw fileError(e, path);
+  }
+  if (!st.isFile()) throw notAFile(st, path);
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (e) {
+    throw fileError(e, path);
+  }
+  try {
+    const now = fs.fstatSync(fd);
+    if (!now.isFile()) throw notAFile(now, path);
+    return { path, fd, size: now.size };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw fileError(e, path);
+  }
+}
+
+/**
+ * The first `maxBytes` bytes of a regular file (all of it when smaller), read through
+ * openRegularFileSync: a FIFO, device or directory is NOT_A_FILE, never blocks or runs on.
+ */
+export function readHeadSync(path: string, maxBytes: number): Buffer {
+  const f = openRegularFileSync(path);
+  try {
+    const out = Buffer.alloc(Math.min(f.size, maxBytes));
+    let got: number;
+    try {
+      got = readAtSync(f.fd, out, 0);
+    } catch (e) {
+      throw fileError(e, path);
+    }
+    return out.subarray(0, got);
+  } finally {
+    fs.closeSync(f.fd);
+  }
+}
+
+/** A whole regular file of at most `maxBytes` (a manifest): larger is LIMIT_EXCEEDED, unread. */
+export function readSmallFileSync(path: string, maxBytes: number, what: string): Buffer {
+  const f = openRegularFileSync(path);
+  try {
+    if (f.size > maxBytes) throw new LabError('LIMIT_EXCEEDED', `${f.size} bytes is more than ${what} can hold (at most ${maxBytes}): not read`, path);
+    const out = Buffer.alloc(f.size);
+    let got: number;
+    try {
+      got = readAtSync(f.fd, out, 0);
+    } catch (e) {
+      throw fileError(e, path);
+    }
+    return out.subarray(0, got);
+  } finally {
+    fs.closeSync(f.fd);
+  }
+}
+
 /** The most bytes one read or write asks for: Node aborts the process (natively) on one over 2 GiB. */
 export const MAX_READ = 2 ** 28;
 

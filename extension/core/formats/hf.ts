@@ -12,6 +12,7 @@
 import { promises as fsp } from 'fs';
 import * as nodePath from 'path';
 import { LabError, jsonSyntaxError } from '../errors';
+import { openRegularFile, readAt } from './file';
 import { openSafetensors, type SafetensorsFile } from './safetensors';
 import { readCheckpoint, type Checkpoint, type LazyTensor } from './torch';
 
@@ -78,10 +79,15 @@ export async function readJsonFile(path: string, what: string, tree?: string): P
   let text: string;
   try {
     await confined(path, tree ?? (await modelTree(nodePath.dirname(path))));
-    const st = await fsp.stat(path);
-    if (!st.isFile()) throw new LabError('FILE_UNREADABLE', `${what} is not a regular file`, path);
-    if (st.size > MAX_JSON_BYTES) throw new LabError('BAD_WEIGHTS', `${what} is ${st.size} bytes; more than ${MAX_JSON_BYTES} is not a configuration`, path);
-    text = await fsp.readFile(path, 'utf8');
+    // a regular file only (a FIFO or device is NOT_A_FILE, never opened), its size checked before it is read
+    const f = await openRegularFile(path);
+    try {
+      if (f.size > MAX_JSON_BYTES) throw new LabError('BAD_WEIGHTS', `${what} is ${f.size} bytes; more than ${MAX_JSON_BYTES} is not a configuration`, path);
+      const bytes = Buffer.alloc(f.size);
+      text = bytes.subarray(0, await readAt(f.handle, bytes, 0)).toString('utf8');
+    } finally {
+      await f.handle.close();
+    }
   } catch (e) {
     if (e instanceof LabError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
@@ -95,9 +101,14 @@ export async function readJsonFile(path: string, what: string, tree?: string): P
   }
 }
 
-async function isFile(p: string): Promise<boolean> {
+/**
+ * Whether a folder has an entry of this name (any kind: a FIFO or a directory named config.json is
+ * there, and its reader says NOT_A_FILE naming it, instead of "no config.json").
+ */
+async function present(p: string): Promise<boolean> {
   try {
-    return (await fsp.stat(p)).isFile();
+    await fsp.stat(p);
+    return true;
   } catch {
     return false;
   }
@@ -115,7 +126,7 @@ export async function findHfFolder(p: string): Promise<string | null> {
     return null;
   }
   const dir = st.isDirectory() ? p : nodePath.dirname(p);
-  if (!(await isFile(nodePath.join(dir, 'config.json')))) return null;
+  if (!(await present(nodePath.join(dir, 'config.json')))) return null;
   if (st.isDirectory()) return dir;
   const base = nodePath.basename(p);
   if (base === 'config.json' || (HF_WEIGHT_FILES as readonly string[]).includes(base) || /\.safetensors(\.index\.json)?$/.test(base) || /^pytorch_model.*\.bin$/.test(base)) return dir;
@@ -124,7 +135,7 @@ export async function findHfFolder(p: string): Promise<string | null> {
 
 /** Which weight files a folder holds, in the order they are preferred (what from_pretrained prefers). */
 export async function hfWeightFile(dir: string): Promise<string | null> {
-  for (const f of HF_WEIGHT_FILES) if (await isFile(nodePath.join(dir, f))) return f;
+  for (const f of HF_WEIGHT_FILES) if (await present(nodePath.join(dir, f))) return f;
   return null;
 }
 

@@ -26,7 +26,7 @@
  *   dict subclasses -> PyDictObject (a Map with attrs), numpy arrays -> NdArray (shape checked,
  *   values read on demand; see NUMPY_GLOBALS), other allowed instances -> PyObject.
  *
- * Memory, time and depth are bounded for every input: see the note above MAX_DEPTH.
+ * Memory, time and depth are bounded for every input: see the notes above MAX_DEPTH and Unpickler.made.
  *
  * Why this file is over ~400 lines: it is one state machine (the opcode switch, its stack, memo,
  * window over the source and work budget) and its walk after STOP; cut apart, every opcode would
@@ -167,6 +167,48 @@ class Unpickler implements CallContext {
     }
   }
 
+  /**
+   * Memory. The work budget bounds time, but one byte of pickle can make an object of ~190 bytes
+   * (`}`: an empty dict, a JS Map), so a pickle is also charged what it makes, in estimated bytes
+   * (V8's sizes, measured): 192 per container or call, 8 per stack slot and list item, 32 per dict
+   * or set entry and memo entry: at most 4 MiB + 2 bytes per byte the pickle may span
+   * (`maxObjectBytes`; torch's data.pkl makes ~10 per byte of a few-KB pickle, test data leaves
+   * its arrays in the file). What a call returns (`set(x)`, `bytes(s)`: items or bytes copied out
+   * of its arguments, which may be one memoized list used again and again) is charged apart, at
+   * most 64 MiB + 2 per byte: the work budget lets a small pickle copy ~1M items.
+   */
+  private made = 0;
+  private madeLimit = -1;
+  private copied = 0;
+  private allocate(bytes: number): void {
+    this.made += bytes;
+    if (this.madeLimit < 0) this.madeLimit = this.options.maxObjectBytes ?? OBJECT_BASE + 2 * (this.limit - this.start);
+    if (this.made > this.madeLimit) this.tooMuch(this.madeLimit, 'makes', 'it builds far more containers than a checkpoint or test data holds');
+  }
+  private tooMuch(limit: number, verb: string, why: string): never {
+    throw new LabError(
+      'LIMIT_EXCEEDED',
+      `the pickle ${verb} more than ${(limit / 2 ** 20).toFixed(1)} MiB of objects for its ${(this.limit - this.start).toLocaleString('en-US')} bytes (near byte ${this.opcodeAt}): ${why}`,
+      this.options.file,
+    );
+  }
+  /** What a call's result holds (its items, its bytes), charged when it is made. */
+  private allocateResult(v: unknown): void {
+    this.allocate(CONTAINER_BYTES);
+    let n = 0;
+    if (Array.isArray(v)) n = 8 * v.length;
+    else if (v instanceof Map || v instanceof Set) n = ENTRY_BYTES * v.size;
+    else if (v instanceof Uint8Array) n = v.byteLength;
+    else if (typeof v === 'string') n = v.length;
+    this.copied += n;
+    const limit = COPY_BASE + 2 * (this.limit - this.start);
+    if (this.copied > limit) this.tooMuch(limit, 'copies', 'calls copy items or bytes out of shared arguments again and again');
+  }
+  private memoPut(key: number, v: unknown): void {
+    this.allocate(ENTRY_BYTES);
+    this.memo.set(key, v);
+  }
+
   // ---- reading ----
   private need(n: number): void {
     if (n < 0 || !Number.isSafeInteger(n)) this.fail(`invalid length ${n}`);
@@ -248,11 +290,13 @@ class Unpickler implements CallContext {
 
   // ---- stack ----
   private push(v: unknown): void {
+    this.allocate(8);
     this.stack.push(v);
   }
   /** Push a container this opcode created. */
   private pushNew(v: unknown): void {
     this.charge(CONTAINER_COST);
+    this.allocate(CONTAINER_BYTES + (Array.isArray(v) ? 8 * v.length : 0));
     this.stack.push(v);
   }
   private pop(): unknown {
@@ -291,7 +335,9 @@ class Unpickler implements CallContext {
     if (!Array.isArray(args)) this.fail(`arguments of ${this.describe(fn)} are a ${typeName(args)}, not a tuple`);
     if (kwargs !== undefined && !(kwargs instanceof Map)) this.fail(`keyword arguments of ${this.describe(fn)} are not a dict`);
     this.charge(CONTAINER_COST);
-    return (fn as PyCallable)(args, kwargs, this);
+    const out = (fn as PyCallable)(args, kwargs, this);
+    this.allocateResult(out);
+    return out;
   }
   private describe(v: unknown): string {
     return this.names.get(v) ?? typeName(v);
@@ -314,16 +360,16 @@ class Unpickler implements CallContext {
           const value = finalize(this.pop(), this.options.file);
           return { value, end: this.pos };
         }
-        case 0x28: this.charge(CONTAINER_COST); this.metastack.push(this.stack); this.stack = []; break; // MARK
+        case 0x28: this.charge(CONTAINER_COST); this.allocate(CONTAINER_BYTES); this.metastack.push(this.stack); this.stack = []; break; // MARK
         case 0x31: this.popMark(); break; // POP_MARK
         case 0x30: if (this.stack.length) this.stack.pop(); else this.popMark(); break; // POP
         case 0x32: this.push(this.top()); break; // DUP
 
         // memo
-        case 0x70: this.memo.set(Number(parseIntLine(this.line())), this.top()); break; // PUT
-        case 0x71: this.memo.set(this.u8(), this.top()); break; // BINPUT
-        case 0x72: this.memo.set(this.u32(), this.top()); break; // LONG_BINPUT
-        case 0x94: this.memo.set(this.memo.size, this.top()); break; // MEMOIZE
+        case 0x70: this.memoPut(Number(parseIntLine(this.line())), this.top()); break; // PUT
+        case 0x71: this.memoPut(this.u8(), this.top()); break; // BINPUT
+        case 0x72: this.memoPut(this.u32(), this.top()); break; // LONG_BINPUT
+        case 0x94: this.memoPut(this.memo.size, this.top()); break; // MEMOIZE
         case 0x67: this.push(this.memoGet(Number(parseIntLine(this.line())))); break; // GET
         case 0x68: this.push(this.memoGet(this.u8())); break; // BINGET
         case 0x6a: this.push(this.memoGet(this.u32())); break; // LONG_BINGET
@@ -382,12 +428,14 @@ class Unpickler implements CallContext {
         case 0x6c: this.push(this.popMark()); break; // LIST
         case 0x61: { // APPEND
           const v = this.pop();
+          this.allocate(8);
           this.asList(this.top()).push(v);
           break;
         }
         case 0x65: { // APPENDS
           const items = this.popMark();
           const list = this.asList(this.top());
+          this.allocate(8 * items.length);
           for (const v of items) list.push(v);
           break;
         }
@@ -402,6 +450,7 @@ class Unpickler implements CallContext {
         case 0x73: { // SETITEM
           const v = this.pop();
           const k = this.pop();
+          this.allocate(ENTRY_BYTES);
           this.asDict(this.top()).set(k, v);
           break;
         }
@@ -415,10 +464,11 @@ class Unpickler implements CallContext {
           const items = this.popMark();
           const set = this.top();
           if (!(set instanceof Set)) this.fail(`ADDITEMS on a ${typeName(set)}`);
+          this.allocate(ENTRY_BYTES * items.length);
           for (const v of items) set.add(v);
           break;
         }
-        case 0x91: this.pushNew(new Set(this.popMark())); break; // FROZENSET
+        case 0x91: { const items = this.popMark(); this.allocate(ENTRY_BYTES * items.length); this.pushNew(new Set(items)); break; } // FROZENSET
 
         // globals, objects
         case 0x63: { // GLOBAL
@@ -500,6 +550,7 @@ class Unpickler implements CallContext {
   }
   private setItems(dict: Map<unknown, unknown>, items: unknown[]): Map<unknown, unknown> {
     if (items.length % 2) this.fail('odd number of items for a dict');
+    this.allocate((ENTRY_BYTES / 2) * items.length);
     for (let i = 0; i < items.length; i += 2) dict.set(items[i], items[i + 1]);
     return dict;
   }
@@ -572,4 +623,16 @@ function finalize(root: unknown, file?: string): unknown {
     }
   }
   return out;
+}
+
+/** Estimated bytes of what a pickle makes (V8, measured: an empty Map 184, Set 152, array 32 + 8 per item, Map entry ~30-85). */
+const CONTAINER_BYTES = 192;
+const ENTRY_BYTES = 32;
+const OBJECT_BASE = 4 * 2 ** 20;
+const COPY_BASE = 64 * 2 ** 20;
+
+// (declared here, merged into UnpickleOptions above, so that the lines the mutation tests key on keep their numbers)
+export interface UnpickleOptions {
+  /** Estimated bytes of objects the pickle may make (default: 4 MiB + 2 per byte the pickle may span). */
+  maxObjectBytes?: number;
 }

@@ -65,6 +65,12 @@ export async function openZip(path: string): Promise<ZipArchive> {
   return openZipFile(await openRegularFile(path));
 }
 
+/**
+ * The most entries an archive may list: torch.save writes one per storage (~200 for TimeSformer
+ * base, ~1,500 with an optimizer's state), and each listed entry costs ~1 KB of memory to keep.
+ */
+export const MAX_ZIP_ENTRIES = 16_384;
+
 /** A zip archive over an opened file; the archive owns the handle and closes it. */
 export async function openZipFile(file: OpenedFile): Promise<ZipArchive> {
   const { path, handle } = file;
@@ -76,6 +82,11 @@ export async function openZipFile(file: OpenedFile): Promise<ZipArchive> {
     throw new LabError('BAD_ZIP', `not a readable zip archive (${describe(e)}); the file may be truncated or corrupt`, path, { cause: e });
   }
 
+  if (zip.entryCount > MAX_ZIP_ENTRIES) {
+    zip.close();
+    await handle.close();
+    throw new LabError('LIMIT_EXCEEDED', `the archive lists ${zip.entryCount.toLocaleString('en-US')} entries; a checkpoint has one per storage (hundreds; at most ${MAX_ZIP_ENTRIES.toLocaleString('en-US')} are read): not read`, path);
+  }
   const raw = new Map<string, yauzl.Entry>();
   const entries = new Map<string, ZipEntry>();
   const fail = async (detail: string, cause?: unknown): Promise<never> => {

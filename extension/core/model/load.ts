@@ -161,7 +161,7 @@ function triple(v: unknown): number[] | undefined {
 async function hfVideoConfig(dir: string, tree: string): Promise<VideoConfig> {
   const p = nodePath.join(dir, 'preprocessor_config.json');
   try {
-    if (!(await fsp.stat(p)).isFile()) return { kind: 'huggingface' };
+    await fsp.stat(p); // absent: none; present but not a regular file: NOT_A_FILE from readJsonFile, not silently none
   } catch {
     return { kind: 'huggingface' };
   }
@@ -173,7 +173,7 @@ async function hfNormalization(dir: string, tree: string): Promise<Normalization
   for (const name of ['preprocessor_config.json', 'video_preprocessor_config.json']) {
     const p = nodePath.join(dir, name);
     try {
-      if (!(await fsp.stat(p)).isFile()) continue;
+      await fsp.stat(p);
     } catch {
       continue;
     }

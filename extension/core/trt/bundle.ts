@@ -21,7 +21,8 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { LabError } from '../errors';
+import { jsonSyntaxError, LabError } from '../errors';
+import { readSmallFileSync } from '../formats/file';
 import { exportForTensorRt, layerNormNames } from '../export';
 import { torchDecomposedNodeNames } from '../compare/diagnosis';
 import type { Prepared } from '../pipeline';
@@ -144,7 +145,7 @@ function replaceBundle(staging: string, dir: string, existing: string[] | undefi
   const outputs = existing.filter((n) => !BUNDLE_FILES.has(n)).sort();
   let when = new Date();
   try {
-    when = new Date(JSON.parse(fs.readFileSync(path.join(dir, 'bundle.json'), 'utf8')).exportedAt ?? fs.statSync(path.join(dir, 'bundle.json')).mtime);
+    when = new Date(JSON.parse(readSmallFileSync(path.join(dir, 'bundle.json'), MAX_MANIFEST, 'a bundle manifest').toString('utf8')).exportedAt ?? fs.statSync(path.join(dir, 'bundle.json')).mtime);
     if (Number.isNaN(when.getTime())) when = fs.statSync(path.join(dir, 'bundle.json')).mtime;
   } catch {
     /* an unreadable old manifest: now */
@@ -249,15 +250,20 @@ async function fillBundle(p: Prepared, out: string, dir: string, at: (file: stri
   return { dir, manifest, files, summary };
 }
 
+/** The largest bundle.json read (export-trt writes ~12 KB). */
+export const MAX_MANIFEST = 4 << 20;
+
 /** Read a bundle's manifest (bundle.json) from a folder, or undefined when there is none. */
 export function readManifest(dir: string): BundleManifest | undefined {
   const f = path.join(dir, 'bundle.json');
   if (!fs.existsSync(f)) return undefined;
+  // a regular file of at most 4 MiB (one written by export-trt is ~12 KB): a FIFO there is NOT_A_FILE, never opened
+  const text = readSmallFileSync(f, MAX_MANIFEST, 'a bundle manifest').toString('utf8');
   let m: BundleManifest;
   try {
-    m = JSON.parse(fs.readFileSync(f, 'utf8')) as BundleManifest;
+    m = JSON.parse(text) as BundleManifest;
   } catch (e) {
-    throw new LabError('BAD_OUTPUTS', `not a bundle manifest (${(e as Error).message})`, f);
+    throw new LabError('BAD_OUTPUTS', `not a bundle manifest (${jsonSyntaxError(e)})`, f);
   }
   if (m.kind !== 'tensorrt-bundle' || !m.fix || !m.outputs) throw new LabError('BAD_OUTPUTS', 'not a TensorRT bundle manifest (written by export-trt)', f);
   return m;

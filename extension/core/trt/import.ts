@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from '../errors';
+import { fileError, openRegularFileSync, readAtSync, readHeadSync } from '../formats/file';
 import { diff } from '../compare/metrics';
 import { defaultTolerance } from '../compare/verdict';
 import { ranEngine, runMode, type Prepared } from '../pipeline';
@@ -179,9 +180,10 @@ export function checkFreshOutputs(files: readonly string[], dir: string, m: Bund
     const log = f.replace(/\.json$/i, '') + '.log';
     let stamped: string | undefined;
     try {
-      stamped = /^# bundle (\S*)/.exec(fs.readFileSync(log, 'utf8').slice(0, 200))?.[1];
-    } catch {
-      /* no log beside it */
+      // only the first line is looked at: 200 bytes of a regular file (a log linked to /dev/zero or a FIFO is NOT_A_FILE)
+      stamped = /^# bundle (\S*)/.exec(readHeadSync(log, 200).toString('utf8'))?.[1];
+    } catch (e) {
+      if (!(e instanceof LabError && e.code === 'FILE_NOT_FOUND')) throw e; // else no log beside it
     }
     if (stamped !== undefined && m.id) {
       if (stamped !== m.id) throw new LabError('MISMATCH', `its log ${path.basename(log)} names bundle ${stamped || '(none)'}, this folder's bundle.json is ${m.id}: ${again}`, f);
@@ -191,6 +193,32 @@ export function checkFreshOutputs(files: readonly string[], dir: string, m: Bund
     // 2 s of slack: file systems that keep mtimes to the second or two
     if (t < exported - 2000) throw new LabError('MISMATCH', `written ${new Date(t).toISOString()}, before this folder's bundle was exported (${m.exportedAt}): ${again}`, f);
   }
+}
+
+/** The bundle's inputs.bin, where there is one beside the outputs, must be the clip compared with. */
+export function checkSameClip(video: Float32Array, dir: string): void {
+  const f = path.join(dir, 'inputs.bin');
+  if (!fs.existsSync(f)) return;
+  // a regular file (never a FIFO or /dev/zero), its size first, then compared in 1 MiB chunks: never read whole
+  const file = openRegularFileSync(f);
+  let same = file.size === video.byteLength;
+  try {
+    const want = Buffer.from(video.buffer, video.byteOffset, video.byteLength);
+    const chunk = Buffer.alloc(Math.min(1 << 20, file.size));
+    for (let at = 0; same && at < file.size; at += chunk.length) {
+      const part = chunk.subarray(0, Math.min(chunk.length, file.size - at));
+      let got: number;
+      try {
+        got = readAtSync(file.fd, part, at);
+      } catch (e) {
+        throw fileError(e, f);
+      }
+      same = got === part.length && part.equals(want.subarray(at, at + part.length));
+    }
+  } finally {
+    fs.closeSync(file.fd);
+  }
+  if (!same) throw new LabError('MISMATCH', `the engines ran on this bundle's inputs.bin, which is not the clip given here (--data/--input): their outputs cannot be compared with its reference`, f);
 }
 
 /** A graph description of the imported outputs for runMode (nothing to build: the engine has run). */

@@ -8,13 +8,19 @@
 import * as fs from 'fs';
 import { StringDecoder } from 'string_decoder';
 import { LabError } from '../errors';
+import { fileError, openRegularFileSync } from '../formats/file';
 
 export type Json = null | boolean | number | string | Float32Array | Json[] | { [k: string]: Json };
 
-/** Words trtexec (C++ ostream) and Python's json write for non-finite floats. */
+/** Words trtexec (C++ ostream) and Python's json write for non-finite floats (the only non-JSON accepted). */
 const WORDS: Record<string, number> = {
-  nan: NaN, '-nan': NaN, NaN: NaN, '-NaN': NaN, inf: Infinity, '-inf': -Infinity, Infinity: Infinity, '-Infinity': -Infinity, true: 1, false: 0,
+  nan: NaN, '-nan': NaN, NaN: NaN, '-NaN': NaN, inf: Infinity, '-inf': -Infinity, Infinity: Infinity, '-Infinity': -Infinity,
 };
+
+/** JSON's number grammar (RFC 8259 §6): no hex, no leading +, no leading zeros, no bare '.5' or '1.'. */
+const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+/** The same, with the blanks JSON allows around a value (the fast path's slices between commas). */
+const BLANK_NUMBER = /^[ \t\r\n]*-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?[ \t\r\n]*$/;
 
 /**
  * Parse a JSON file (with the non-finite words above) in chunks. Arrays of numbers become
@@ -22,21 +28,8 @@ const WORDS: Record<string, number> = {
  * a file that ends early is called truncated.
  */
 export function parseJsonFile(file: string, budgetBytes: number, what: string): Json {
-  let fd: number;
-  let size: number;
-  try {
-    fd = fs.openSync(file, 'r');
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) {
-      fs.closeSync(fd);
-      throw new LabError('NOT_A_FILE', 'is not a regular file', file);
-    }
-    size = st.size;
-  } catch (e) {
-    if (e instanceof LabError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LabError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'file not found' : `cannot read the file (${code})`, file);
-  }
+  // a regular file only (formats/file.ts): a FIFO would block the open, a directory is EISDIR
+  const { fd, size } = openRegularFileSync(file);
   try {
     if (size > budgetBytes) {
       throw new LabError('LIMIT_EXCEEDED', `${(size / 2 ** 20).toFixed(1)} MiB is more than ${what} of this model can take (at most ${(budgetBytes / 2 ** 20).toFixed(1)} MiB): not read`, file);
@@ -73,7 +66,12 @@ class StreamParser {
     const dec = new StringDecoder('utf8');
     let at = 0;
     while (at < size) {
-      const n = fs.readSync(fd, buf, 0, buf.length, at);
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - at), at);
+      } catch (e) {
+        throw fileError(e, this.file);
+      }
       if (n === 0) break;
       at += n;
       this.feed(dec.write(buf.subarray(0, n)));
@@ -150,12 +148,13 @@ class StreamParser {
           const c = s.indexOf(',', k);
           if (c < 0) break;
           const w = s.slice(k, c);
-          let v = Number(w); // trims blanks; NaN for anything that is not one number
-          if (v !== v) {
+          let v: number;
+          if (BLANK_NUMBER.test(w)) v = Number(w);
+          else {
             const t = w.trim();
-            if (!Object.hasOwn(WORDS, t) || t === 'true' || t === 'false') break; // the general path says what is wrong
+            if (!Object.hasOwn(WORDS, t)) break; // the general path says what is wrong (0x10, +1, true...)
             v = WORDS[t];
-          } else if (v === 0 && !/\d/.test(w)) break;
+          }
           top.v.push(v);
           k = c + 1;
         }
@@ -223,9 +222,10 @@ class StreamParser {
     let v: number;
     if (Object.hasOwn(WORDS, w)) v = WORDS[w];
     else if (w === 'null') return this.value(null);
+    else if (w === 'true' || w === 'false') return this.value(w === 'true'); // a boolean, never a number
     else {
-      v = /^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(w) ? Number(w) : NaN;
-      if (Number.isNaN(v)) this.fail(`'${w.slice(0, 40)}' is not a value`);
+      if (!NUMBER.test(w)) this.fail(`'${w.slice(0, 40)}' is not a value (JSON numbers, or nan/inf as trtexec writes them)`);
+      v = Number(w);
     }
     this.value(v);
   }
@@ -249,7 +249,9 @@ class StreamParser {
       top.v.push(x);
       top.state = 'comma';
     } else {
-      top.v[top.key] = x;
+      // an own property, whatever its name: assigning "__proto__" would re-prototype the object
+      if (top.key === '__proto__') Object.defineProperty(top.v, top.key, { value: x, writable: true, enumerable: true, configurable: true });
+      else top.v[top.key] = x;
       top.state = 'comma';
     }
   }

@@ -17,8 +17,8 @@
  *   (constants.py:31) and may hold ndarrays directly. Files of Polygraphy before 0.31 (np.savez
  *   bytes in a latin-1 string) are refused, saying how to convert them (legacyArray).
  */
-import * as fs from 'fs';
 import { LabError } from '../errors';
+import { readHeadSync } from '../formats/file';
 import { parseNpyHeader } from '../formats/npy';
 import { bytesToTensor } from '../formats/arrays';
 import { NumpyDType } from '../formats/numpy-pickle';
@@ -70,6 +70,9 @@ export function readTrtexecOutputs(file: string, budgetBytes: number): RawRun {
   return { tool: 'trtexec', outputs };
 }
 
+/** LazyArrays nested in one another (Polygraphy writes one level; a hostile file, thousands). */
+const MAX_LAZY = 4;
+
 const TYPE_KEYS = ['polygraphy_class', 'polygraphy_serialized_json_type'];
 
 function pgType(o: Json): string | undefined {
@@ -94,8 +97,12 @@ function legacyArray(name: string): string {
 
 /** A Polygraphy ndarray (or a LazyArray holding one) as float32. */
 function pgArray(o: Json, file: string, name: string): { dims: number[]; data: Float32Array } {
-  const obj = o as { [k: string]: Json };
-  if (obj && typeof obj === 'object' && 'values' in obj && !('array' in obj)) return pgArray(obj.values, file, name); // LazyArray
+  // LazyArray {"values": ndarray}: unwrapped in a loop (a file may nest them without end); Polygraphy writes one level
+  let obj = o as { [k: string]: Json };
+  for (let depth = 0; obj && typeof obj === 'object' && !(obj instanceof Float32Array) && !Array.isArray(obj) && 'values' in obj && !('array' in obj); depth++) {
+    if (depth === MAX_LAZY) throw new LabError('BAD_OUTPUTS', `output '${name}' nests more than ${MAX_LAZY} LazyArrays ({"values": {"values": ...}}): Polygraphy writes one`, file);
+    obj = obj.values as { [k: string]: Json };
+  }
   const b64 = obj && typeof obj === 'object' ? obj.array : undefined;
   if (typeof b64 !== 'string') throw new LabError('BAD_OUTPUTS', `output '${name}' is not a Polygraphy-encoded array ({"array": base64 of np.save})`, file);
   if (b64.startsWith('PK\u0003\u0004') || obj.__polygraphy_encoded_ndarray === 'polygraphy_serialized_json_type') throw new LabError('BAD_OUTPUTS', legacyArray(name), file);
@@ -105,13 +112,16 @@ function pgArray(o: Json, file: string, name: string): { dims: number[]; data: F
   };
   if (bytes.length < 10 || bytes.subarray(0, 6).toString('latin1') !== '\x93NUMPY') bad('its array is not np.save bytes');
   const major = bytes[6];
+  if (major !== 1 && major !== 2 && major !== 3) bad(`its array is np.save format version ${major}, not 1, 2 or 3`);
+  const at = major === 1 ? 10 : 12;
+  if (bytes.length < at) bad(`its array is truncated (${bytes.length} bytes, np.save's header length alone takes ${at})`);
   const hl = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const start = (major === 1 ? 10 : 12) + hl;
+  const start = at + hl;
   if (start > bytes.length) bad('its array is truncated');
   let h: ReturnType<typeof parseNpyHeader>;
   let dtype: ReturnType<NumpyDType['toDType']>;
   try {
-    h = parseNpyHeader(bytes.subarray(major === 1 ? 10 : 12, start).toString('latin1'));
+    h = parseNpyHeader(bytes.subarray(at, start).toString('latin1'));
     dtype = new NumpyDType(h.descr).toDType();
     const t = bytesToTensor(dtype, new Uint8Array(bytes.subarray(start)).slice(), h.shape, h.fortranOrder ? 'F' : 'C');
     return { dims: h.shape, data: t.asFloat32().data as Float32Array };
@@ -152,21 +162,10 @@ export function readPolygraphyOutputs(file: string, budgetBytes: number): RawRun
 
 /** Which tool wrote a file: Polygraphy's JSON is an object, trtexec's a list (the first non-blank byte). */
 export function sniffTool(file: string): 'trtexec' | 'polygraphy' {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new LabError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', code === 'ENOENT' ? 'file not found' : `cannot read the file (${code})`, file);
-  }
-  try {
-    const b = Buffer.alloc(4096);
-    const n = fs.readSync(fd, b, 0, b.length, 0);
-    const c = b.subarray(0, n).toString('utf8').trimStart()[0];
-    if (c === '[') return 'trtexec';
-    if (c === '{') return 'polygraphy';
-    throw new LabError('BAD_OUTPUTS', n === 0 ? 'the file is empty' : 'neither trtexec --exportOutput JSON (a list) nor Polygraphy --save-outputs JSON (an object)', file);
-  } finally {
-    fs.closeSync(fd);
-  }
+  // a regular file only: a FIFO would block the open (and Ctrl-C with it), a directory is EISDIR
+  const head = readHeadSync(file, 4096);
+  const c = head.toString('utf8').trimStart()[0];
+  if (c === '[') return 'trtexec';
+  if (c === '{') return 'polygraphy';
+  throw new LabError('BAD_OUTPUTS', head.length === 0 ? 'the file is empty' : 'neither trtexec --exportOutput JSON (a list) nor Polygraphy --save-outputs JSON (an object)', file);
 }
