@@ -8,21 +8,16 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DEFAULT_NORMALIZATION } from '../../extension/core/model/load';
 import { loadModel, readClip, type LoadedModel } from '../../extension/core/pipeline';
-import { officialPreprocess, readVideoClip, type VideoClipOptions } from '../../extension/core/video';
+import { readVideoClip } from '../../extension/core/video';
 import { cli } from './helpers/cli';
-import { makeClip } from './helpers/clips';
+import { makeClip, official } from './helpers/clips';
 import { rejects } from './helpers/errors';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const FIX = path.join(ROOT, 'test', 'fixtures');
 const D1 = path.join(FIX, 'd1_outlier.pyth');
 const V = path.join(FIX, 'video');
-
-function official(frames = 8, size = 64): VideoClipOptions {
-  return { preprocess: officialPreprocess(undefined, { frames, imageSize: size }), norm: DEFAULT_NORMALIZATION, model: { frames, imageSize: size } };
-}
 
 describe('clip input: which reader takes it', function () {
   this.timeout(120_000);

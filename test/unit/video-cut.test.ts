@@ -9,20 +9,15 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DEFAULT_NORMALIZATION } from '../../extension/core/model/load';
 import { sweep } from '../../extension/core/sweep';
-import { officialPreprocess, readVideoClip, type VideoClipOptions } from '../../extension/core/video';
+import { readVideoClip } from '../../extension/core/video';
 import { cli } from './helpers/cli';
-import { cutShort, makeClip } from './helpers/clips';
+import { cutShort, makeClip, official } from './helpers/clips';
 import { rejects } from './helpers/errors';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const V = path.join(ROOT, 'test', 'fixtures', 'video');
 const D1 = path.join(ROOT, 'test', 'fixtures', 'd1_outlier.pyth');
-
-function official(frames = 8, size = 64): VideoClipOptions {
-  return { preprocess: officialPreprocess(undefined, { frames, imageSize: size }), norm: DEFAULT_NORMALIZATION, model: { frames, imageSize: size } };
-}
 
 describe('video input: a file cut short', function () {
   this.timeout(120_000);

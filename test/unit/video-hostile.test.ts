@@ -9,21 +9,16 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { DEFAULT_NORMALIZATION } from '../../extension/core/model/load';
-import { officialPreprocess, readVideoClip, type VideoClipOptions } from '../../extension/core/video';
+import { findDecoder, readVideoClip } from '../../extension/core/video';
 import { sweep } from '../../extension/core/sweep';
+import { official } from './helpers/clips';
 import { rejects } from './helpers/errors';
 import { cli } from './helpers/cli';
-import { findDecoder } from '../../extension/core/video';
 import { execFileSync } from 'child_process';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const V = path.join(ROOT, 'test', 'fixtures', 'video');
 const D1 = path.join(ROOT, 'test', 'fixtures', 'd1_outlier.pyth');
-
-function official(frames = 8, size = 64): VideoClipOptions {
-  return { preprocess: officialPreprocess(undefined, { frames, imageSize: size }), norm: DEFAULT_NORMALIZATION, model: { frames, imageSize: size } };
-}
 
 describe('video input: only the given file is read', function () {
   this.timeout(120_000);

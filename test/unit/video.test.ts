@@ -21,6 +21,7 @@ import {
 import { headerSize } from '../../extension/core/video/image-header';
 import { parseProbe } from '../../extension/core/video/ffmpeg';
 import { pilResize } from '../../extension/core/video/transform';
+import { official } from './helpers/clips';
 import { rejects } from './helpers/errors';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -29,10 +30,6 @@ const V = path.join(FIX, 'video');
 const D1 = path.join(FIX, 'd1_outlier.pyth');
 const PYTHON = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import numpy, PIL'], { encoding: 'utf8' }).status === 0);
 const D1_VIEW = { numFrames: 8, samplingRate: 32, targetFps: 30 };
-
-function official(frames = 8, size = 64): VideoClipOptions {
-  return { preprocess: officialPreprocess(undefined, { frames, imageSize: size }), norm: DEFAULT_NORMALIZATION, model: { frames, imageSize: size } };
-}
 
 /** scripts/device/video_reference.py's clip for these settings (decoded by the same ffmpeg binary). */
 function reference(clip: string, args: string[]): { data: Float32Array; shape: number[]; info: { indices: number[] } } {

@@ -97,6 +97,18 @@ export function openRegularFileSync(path: string): OpenedFileSync {
   }
 }
 
+/** The first `n` bytes of an open regular file (all of it when smaller). */
+function headOf(f: { fd: number; size: number }, path: string, n: number): Buffer {
+  const out = Buffer.alloc(Math.min(f.size, n));
+  let got: number;
+  try {
+    got = readAtSync(f.fd, out, 0);
+  } catch (e) {
+    throw fileError(e, path);
+  }
+  return out.subarray(0, got);
+}
+
 /**
  * The first `maxBytes` bytes of a regular file (all of it when smaller), read through
  * openRegularFileSync: a FIFO, device or directory is NOT_A_FILE, never blocks or runs on.
@@ -104,14 +116,7 @@ export function openRegularFileSync(path: string): OpenedFileSync {
 export function readHeadSync(path: string, maxBytes: number): Buffer {
   const f = openRegularFileSync(path);
   try {
-    const out = Buffer.alloc(Math.min(f.size, maxBytes));
-    let got: number;
-    try {
-      got = readAtSync(f.fd, out, 0);
-    } catch (e) {
-      throw fileError(e, path);
-    }
-    return out.subarray(0, got);
+    return headOf(f, path, maxBytes);
   } finally {
     fs.closeSync(f.fd);
   }
@@ -122,14 +127,7 @@ export function readSmallFileSync(path: string, maxBytes: number, what: string):
   const f = openRegularFileSync(path);
   try {
     if (f.size > maxBytes) throw new LabError('LIMIT_EXCEEDED', `${f.size} bytes is more than ${what} can hold (at most ${maxBytes}): not read`, path);
-    const out = Buffer.alloc(f.size);
-    let got: number;
-    try {
-      got = readAtSync(f.fd, out, 0);
-    } catch (e) {
-      throw fileError(e, path);
-    }
-    return out.subarray(0, got);
+    return headOf(f, path, f.size);
   } finally {
     fs.closeSync(f.fd);
   }

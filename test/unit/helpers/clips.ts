@@ -6,7 +6,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { findDecoder } from '../../../extension/core/video';
+import { DEFAULT_NORMALIZATION } from '../../../extension/core/model/load';
+import { findDecoder, officialPreprocess, type VideoClipOptions } from '../../../extension/core/video';
 
 /** Writes `dir/name` (a pattern such as %04d.png: a frames folder) from ffmpeg's testsrc2 (`size` WxH at `rate` fps, `frames` frames) with the output options `args`; returns its path. */
 export function makeClip(dir: string, name: string, o: { size?: string; rate?: number; frames: number; args: string[] }): string {
@@ -23,4 +24,9 @@ export function cutShort(file: string, dir: string, name: string, fraction: numb
   const out = path.join(dir, name);
   fs.writeFileSync(out, b.subarray(0, Math.floor(b.length * fraction)));
   return out;
+}
+
+/** The official test view of a model of `frames` frames of `size`², with the default normalization. */
+export function official(frames = 8, size = 64): VideoClipOptions {
+  return { preprocess: officialPreprocess(undefined, { frames, imageSize: size }), norm: DEFAULT_NORMALIZATION, model: { frames, imageSize: size } };
 }
