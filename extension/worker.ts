@@ -9,7 +9,6 @@
  * before a sweep or an export (core/warm.ts: warm engines). `saveModel` builds the last run's graph
  * again and writes it where Export ONNX asks.
  */
-import * as fs from 'fs';
 import { basename } from 'path';
 import { LabError } from './core/errors';
 import { inspectCheckpoint, inspectTestData } from './core/inspect';
@@ -85,18 +84,15 @@ async function handle(m: ToWorker, send: (r: FromWorker) => Promise<void>): Prom
           log: (line) => send({ type: 'log', id, line }),
         });
         // One self-contained file, the weights inline (x.model's initializers point at the
-        // preparation's store, which close() removes): written under a temporary name and renamed,
-        // so that a failed export leaves no half file; the store goes with the preparation.
+        // preparation's store, which close() removes): written beside and renamed into place by the
+        // graph's writer (core/write-file.ts), so that a failed export leaves no half file.
         let bytes: number;
         let x: Awaited<ReturnType<typeof exportForTensorRt>>;
-        const partial = `${m.path}.partial`;
         try {
           x = await exportForTensorRt(p, { layerNorm: m.layerNorm, prescaleShift: m.options.prescaleShift, onnxName: basename(m.path) });
-          bytes = x.write(partial);
-          fs.renameSync(partial, m.path);
+          bytes = x.write(m.path);
         } finally {
           p.close();
-          fs.rmSync(partial, { force: true });
         }
         send({ type: 'exported', id, path: m.path, bytes, layerNorm: x.layerNorm, fixed: x.fixed, trtexec: x.trtexec, nodes: x.nodeNames.length });
         return;
